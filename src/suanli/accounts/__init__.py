@@ -1,0 +1,1 @@
+"""Organizations, users, roles, login tokens and API keys."""

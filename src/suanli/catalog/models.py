@@ -1,0 +1,177 @@
+"""Catalog tables.
+
+Money columns end in ``_fen`` and hold integer fen (1 CNY = 100 fen). Compute columns carry their
+precision in the name (``fp16_tflops`` is dense FP16/BF16 matrix throughput).
+
+Products carry copies of a few facts of their chip, region and data center (``vendor``, ``province``,
+``is_visible``, ...). Search filters and sorts on them with one index each and no joins; the service
+keeps the copies true when the source changes (see ``catalog.service``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from suanli.accounts.models import Organization
+from suanli.db import Base, utcnow
+from suanli.ids import new_id
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class DatacenterStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SUSPENDED = "suspended"
+
+
+class ProductKind(enum.StrEnum):
+    ACCELERATOR = "accelerator"
+    CPU = "cpu"
+    STORAGE = "storage"
+
+
+class DeliveryForm(enum.StrEnum):
+    CONTAINER = "container"
+    VM = "vm"
+    BARE_METAL = "bare_metal"
+    BATCH = "batch"
+
+
+class ProductStatus(enum.StrEnum):
+    LISTED = "listed"
+    UNLISTED = "unlisted"
+
+
+class Platform(Base):
+    """A compute platform. This one is ``is_local``; federation adds peers later."""
+
+    __tablename__ = "platforms"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    is_local: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ChipModel(Base):
+    """One accelerator model; synced from the packaged chip table by ``suanli db upgrade``."""
+
+    __tablename__ = "chip_models"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    vendor: Mapped[str] = mapped_column(String(40), index=True)
+    vendor_zh: Mapped[str] = mapped_column(String(40))
+    ecosystem: Mapped[str] = mapped_column(String(20), index=True)
+    domestic: Mapped[bool]
+    fp16_tflops: Mapped[float] = mapped_column(Float)
+    fp32_tflops: Mapped[float] = mapped_column(Float)
+    memory_gib: Mapped[int]
+    memory_bandwidth_gbs: Mapped[float] = mapped_column(Float)
+    tdp_w: Mapped[int]
+
+
+class Region(Base):
+    """A city in a province, with the national compute hub (东数西算枢纽) and cluster it belongs to."""
+
+    __tablename__ = "regions"
+    __table_args__ = (UniqueConstraint("province", "city"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    province: Mapped[str] = mapped_column(String(40))
+    city: Mapped[str] = mapped_column(String(40))
+    hub: Mapped[str] = mapped_column(String(40))
+    cluster: Mapped[str | None] = mapped_column(String(60))
+
+
+class Datacenter(Base):
+    __tablename__ = "datacenters"
+    __table_args__ = (
+        CheckConstraint("tier BETWEEN 1 AND 4", name="tier_range"),
+        CheckConstraint("green_power_pct BETWEEN 0 AND 100", name="green_range"),
+        UniqueConstraint("owner_org_id", "name"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
+    owner_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    region_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("regions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[int]
+    pue: Mapped[Decimal] = mapped_column(Numeric(4, 2))
+    green_power_pct: Mapped[int]
+    status: Mapped[DatacenterStatus] = mapped_column(_enum(DatacenterStatus, "datacenter_status"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    region: Mapped[Region] = relationship(lazy="joined")
+    owner: Mapped[Organization] = relationship(lazy="joined")
+
+
+class Product(Base):
+    """A SKU a data center sells: one *unit* is what a buyer rents (e.g. an 8×A800 bare-metal node).
+
+    Every product is rentable by the hour (``price_on_demand_fen`` per unit-hour); a reserved monthly
+    price (usage rights for a term) and a spot/idle floor are optional modes the seller may add.
+    """
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("stock_units >= 0", name="stock_nonneg"),
+        CheckConstraint("allocated_units >= 0 AND allocated_units <= stock_units", name="allocation_within_stock"),
+        CheckConstraint("price_on_demand_fen > 0", name="on_demand_positive"),
+        Index("ix_products_visible_price", "is_visible", "price_on_demand_fen", "id"),
+        Index("ix_products_visible_ppp", "is_visible", "price_per_pflops_hour_fen", "id"),
+        Index("ix_products_visible_ppa", "is_visible", "price_per_accel_hour_fen", "id"),
+        Index("ix_products_visible_pflops", "is_visible", "fp16_tflops", "id"),
+        Index("ix_products_visible_accel_mem", "is_visible", "accel_memory_gib", "id"),
+        Index("ix_products_visible_memory", "is_visible", "memory_gib", "id"),
+        Index("ix_products_chip_visible_price", "chip_key", "is_visible", "price_on_demand_fen"),
+        Index("ix_products_province_visible_price", "province", "is_visible", "price_on_demand_fen"),
+        Index("ix_products_datacenter", "datacenter_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
+    datacenter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("datacenters.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[ProductKind] = mapped_column(_enum(ProductKind, "product_kind"))
+    chip_key: Mapped[str | None] = mapped_column(ForeignKey("chip_models.key"))
+    accelerators: Mapped[int]
+    vcpus: Mapped[int]
+    memory_gib: Mapped[int]
+    disk_gib: Mapped[int]
+    network_gbps: Mapped[int]
+    delivery: Mapped[DeliveryForm] = mapped_column(_enum(DeliveryForm, "delivery_form"))
+    stock_units: Mapped[int]
+    allocated_units: Mapped[int] = mapped_column(default=0)
+    status: Mapped[ProductStatus] = mapped_column(_enum(ProductStatus, "product_status"))
+    price_on_demand_fen: Mapped[int]
+    price_reserved_month_fen: Mapped[int | None]
+    price_spot_floor_fen: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # Copies for search (kept by catalog.service.refresh_product_copies)
+    is_visible: Mapped[bool] = mapped_column(default=False)
+    vendor: Mapped[str | None] = mapped_column(String(40), index=True)
+    ecosystem: Mapped[str | None] = mapped_column(String(20), index=True)
+    accel_memory_gib: Mapped[int] = mapped_column(default=0)
+    fp16_tflops: Mapped[float] = mapped_column(Float, default=0.0)
+    fp32_tflops: Mapped[float] = mapped_column(Float, default=0.0)
+    price_per_accel_hour_fen: Mapped[int | None]
+    price_per_pflops_hour_fen: Mapped[int | None]
+    province: Mapped[str] = mapped_column(String(40))
+    city: Mapped[str] = mapped_column(String(40), index=True)
+
+    datacenter: Mapped[Datacenter] = relationship(lazy="raise")
+    chip: Mapped[ChipModel | None] = relationship(lazy="raise")

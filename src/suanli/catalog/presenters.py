@@ -1,0 +1,54 @@
+"""Catalog objects as wire models (shared by the HTTP endpoints and the CLI's --json output)."""
+
+from __future__ import annotations
+
+from suanli.catalog.models import ChipModel, Datacenter, Product, Region
+from suanli.catalog.schemas import (ChipOut, ComputeOut, DatacenterBrief, DatacenterOut, Money, PricesOut,
+                                    ProductOut, RegionOut)
+
+
+def chip_out(chip: ChipModel) -> ChipOut:
+    return ChipOut(key=chip.key, name=chip.name, vendor=chip.vendor, vendor_zh=chip.vendor_zh,
+                   ecosystem=chip.ecosystem, domestic=chip.domestic, fp16_tflops=chip.fp16_tflops,
+                   fp32_tflops=chip.fp32_tflops, memory_gib=chip.memory_gib,
+                   memory_bandwidth_gbs=chip.memory_bandwidth_gbs, tdp_w=chip.tdp_w)
+
+
+def region_out(region: Region) -> RegionOut:
+    return RegionOut(id=region.id, province=region.province, city=region.city, hub=region.hub, cluster=region.cluster)
+
+
+def datacenter_out(dc: Datacenter) -> DatacenterOut:
+    return DatacenterOut(id=dc.id, platform_id=dc.platform_id, name=dc.name, owner_org_id=dc.owner_org_id,
+                         owner_name=dc.owner.name, region=region_out(dc.region), tier=dc.tier, pue=dc.pue,
+                         green_power_pct=dc.green_power_pct, status=dc.status, created_at=dc.created_at,
+                         approved_at=dc.approved_at)
+
+
+def billing_modes(product: Product) -> list[str]:
+    modes = ["on_demand"]
+    if product.price_reserved_month_fen is not None:
+        modes.append("reserved")
+    if product.price_spot_floor_fen is not None:
+        modes.append("spot")
+    return modes
+
+
+def product_out(product: Product, datacenter: Datacenter, chip: ChipModel | None) -> ProductOut:
+    return ProductOut(
+        id=product.id, platform_id=product.platform_id, name=product.name, kind=product.kind, status=product.status,
+        listed=product.is_visible, chip=chip_out(chip) if chip else None, accelerators=product.accelerators,
+        vcpus=product.vcpus, memory_gib=product.memory_gib, disk_gib=product.disk_gib,
+        network_gbps=product.network_gbps, delivery=product.delivery, stock_units=product.stock_units,
+        available_units=product.stock_units - product.allocated_units, billing_modes=billing_modes(product),
+        compute=ComputeOut(fp16_pflops=round(product.fp16_tflops / 1000, 4), fp32_tflops=product.fp32_tflops,
+                           accel_memory_gib=product.accel_memory_gib),
+        prices=PricesOut(on_demand_hour=Money.of(product.price_on_demand_fen),
+                         reserved_month=Money.of(product.price_reserved_month_fen),
+                         spot_floor_hour=Money.of(product.price_spot_floor_fen),
+                         per_accelerator_hour=Money.of(product.price_per_accel_hour_fen),
+                         per_fp16_pflops_hour=Money.of(product.price_per_pflops_hour_fen)),
+        datacenter=DatacenterBrief(id=datacenter.id, name=datacenter.name, tier=datacenter.tier, pue=datacenter.pue,
+                                   green_power_pct=datacenter.green_power_pct, owner_name=datacenter.owner.name),
+        region=region_out(datacenter.region), updated_at=product.updated_at,
+    )

@@ -1,0 +1,213 @@
+"""Catalog wire formats. Money goes out as ``{"fen": 6000, "cny": "60.00"}`` and comes in as integer fen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from suanli.catalog.models import DatacenterStatus, DeliveryForm, ProductKind, ProductStatus
+from suanli.core.money import fen_to_cny
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+# One unit-hour never costs more than 1,000,000 CNY; a month never more than 100,000,000 CNY.
+HourlyFen = Annotated[int, Field(gt=0, le=100_000_000)]
+MonthlyFen = Annotated[int, Field(gt=0, le=10_000_000_000)]
+
+
+class Money(BaseModel):
+    fen: int
+    cny: Decimal
+
+    @classmethod
+    def of(cls, fen: int | None) -> Money | None:
+        return None if fen is None else cls(fen=fen, cny=fen_to_cny(fen))
+
+
+class ChipOut(BaseModel):
+    key: str
+    name: str
+    vendor: str
+    vendor_zh: str
+    ecosystem: str
+    domestic: bool
+    fp16_tflops: float = Field(description="Dense FP16/BF16 matrix TFLOPS per accelerator.")
+    fp32_tflops: float = Field(description="FP32 TFLOPS per accelerator.")
+    memory_gib: int
+    memory_bandwidth_gbs: float
+    tdp_w: int
+
+
+class RegionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    province: Text40
+    city: Text40
+    hub: Text40 = Field(description="National compute hub (东数西算枢纽), e.g. 长三角.")
+    cluster: Text40 | None = Field(default=None, description="Data-center cluster, e.g. 芜湖集群.")
+
+
+class RegionOut(BaseModel):
+    id: uuid.UUID
+    province: str
+    city: str
+    hub: str
+    cluster: str | None
+
+
+class DatacenterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text200
+    region_id: uuid.UUID
+    tier: int = Field(ge=1, le=4, description="Uptime-style tier, 1 to 4.")
+    pue: Decimal = Field(ge=Decimal("1.00"), le=Decimal("3.00"), max_digits=3, decimal_places=2,
+                         description="Power usage effectiveness, e.g. 1.25.")
+    green_power_pct: int = Field(ge=0, le=100, description="Share of green power, percent.")
+
+
+class DatacenterPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text200 | None = None
+    region_id: uuid.UUID | None = None
+    tier: int | None = Field(default=None, ge=1, le=4)
+    pue: Decimal | None = Field(default=None, ge=Decimal("1.00"), le=Decimal("3.00"), max_digits=3, decimal_places=2)
+    green_power_pct: int | None = Field(default=None, ge=0, le=100)
+
+
+class DatacenterOut(BaseModel):
+    id: uuid.UUID
+    platform_id: uuid.UUID
+    name: str
+    owner_org_id: uuid.UUID
+    owner_name: str
+    region: RegionOut
+    tier: int
+    pue: Decimal
+    green_power_pct: int
+    status: DatacenterStatus
+    created_at: dt.datetime
+    approved_at: dt.datetime | None
+
+
+class DatacenterBrief(BaseModel):
+    id: uuid.UUID
+    name: str
+    tier: int
+    pue: Decimal
+    green_power_pct: int
+    owner_name: str
+
+
+class ProductSpecs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: ProductKind = ProductKind.ACCELERATOR
+    chip: str | None = Field(default=None, max_length=40, description="Chip key from /api/v1/chips; accelerator products only.")
+    accelerators: int = Field(default=0, ge=0, le=64, description="Accelerators per unit.")
+    vcpus: int = Field(ge=0, le=1024)
+    memory_gib: int = Field(ge=0, le=65536)
+    disk_gib: int = Field(ge=0, le=10_000_000)
+    network_gbps: int = Field(ge=0, le=3200)
+    delivery: DeliveryForm
+
+
+class ProductIn(ProductSpecs):
+    datacenter_id: uuid.UUID
+    name: Text200
+    stock_units: int = Field(ge=0, le=1_000_000)
+    status: ProductStatus = ProductStatus.LISTED
+    price_on_demand_fen: HourlyFen = Field(description="Per unit-hour, in fen.")
+    price_reserved_month_fen: MonthlyFen | None = Field(default=None, description="Per unit-month, in fen.")
+    price_spot_floor_fen: HourlyFen | None = Field(default=None, description="Lowest spot bid per unit-hour, in fen.")
+
+    @model_validator(mode="after")
+    def _spot_below_on_demand(self) -> ProductIn:
+        if self.price_spot_floor_fen is not None and self.price_spot_floor_fen > self.price_on_demand_fen:
+            raise ValueError("price_spot_floor_fen must not exceed price_on_demand_fen")
+        return self
+
+
+class ProductPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text200 | None = None
+    stock_units: int | None = Field(default=None, ge=0, le=1_000_000)
+    status: ProductStatus | None = None
+    price_on_demand_fen: HourlyFen | None = None
+    price_reserved_month_fen: MonthlyFen | None = None
+    price_spot_floor_fen: HourlyFen | None = None
+    clear_reserved: bool = Field(default=False, description="Stop selling reserved terms.")
+    clear_spot: bool = Field(default=False, description="Stop selling spot capacity.")
+
+
+class ComputeOut(BaseModel):
+    fp16_pflops: float = Field(description="Dense FP16/BF16 PFLOPS of one unit.")
+    fp32_tflops: float = Field(description="FP32 TFLOPS of one unit.")
+    accel_memory_gib: int = Field(description="Memory per accelerator, GiB.")
+
+
+class PricesOut(BaseModel):
+    on_demand_hour: Money
+    reserved_month: Money | None
+    spot_floor_hour: Money | None
+    per_accelerator_hour: Money | None = Field(description="On-demand price divided by accelerators per unit.")
+    per_fp16_pflops_hour: Money | None = Field(description="On-demand price per dense FP16-PFLOPS-hour.")
+
+
+class ProductOut(BaseModel):
+    id: uuid.UUID
+    platform_id: uuid.UUID
+    name: str
+    kind: ProductKind
+    status: ProductStatus
+    listed: bool = Field(description="Visible in the catalog: listed by its seller in an approved data center.")
+    chip: ChipOut | None
+    accelerators: int
+    vcpus: int
+    memory_gib: int
+    disk_gib: int
+    network_gbps: int
+    delivery: DeliveryForm
+    stock_units: int
+    available_units: int
+    billing_modes: list[str]
+    compute: ComputeOut
+    prices: PricesOut
+    datacenter: DatacenterBrief
+    region: RegionOut
+    updated_at: dt.datetime
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    total: int = Field(description="How many products match, over all pages.")
+
+
+class PriceIndexRow(BaseModel):
+    chip: str
+    chip_name: str
+    vendor: str
+    ecosystem: str
+    province: str | None
+    count: int
+    min: Money
+    q1: Money
+    median: Money
+    q3: Money
+    max: Money
+
+
+class PriceIndexOut(BaseModel):
+    unit: str = "on-demand CNY per accelerator-hour"
+    rows: list[PriceIndexRow]
+
+
+class StatsOut(BaseModel):
+    datacenters_connected: int
+    datacenters_pending: int
+    products_listed: int
+    accelerators_listed: int
+    buyers: int
+    sellers: int

@@ -1,0 +1,294 @@
+"""Catalog search: one field table for the query language (``q=``) and the explicit filters.
+
+Both ways of asking end as a list of :class:`~suanli.core.query.Condition` and go through the same
+SQL builder, so ``?chip=A800&min_accelerators=8`` and ``?q=chip=A800 accelerators>=8`` are one query.
+
+Results are paged by keyset cursor on ``(sort column, id)``, which stays fast at any depth and stable
+while sellers edit their products. Sorting by ``price_per_pflops`` or ``price_per_accel`` ranks only
+products that have accelerators: a CPU or storage product has no such price.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from suanli.catalog.models import ChipModel, Datacenter, DeliveryForm, Product, ProductKind, Region
+from suanli.core.chips import load_chip_table, resolve_chip
+from suanli.core.query import Condition, FieldSpec, FieldType, Query, QueryError, SortKey, parse_query
+from suanli.errors import DomainError
+
+D = Decimal
+MAX_PRICE = D(1_000_000)
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("chip", FieldType.STR, "Chip model, e.g. A800, 910B, MLU370 (see `suanli chips`)", aliases=("gpu",)),
+    FieldSpec("vendor", FieldType.ENUM, "Chip maker",
+              choices=("nvidia", "huawei", "hygon", "cambricon", "kunlunxin")),
+    FieldSpec("ecosystem", FieldType.ENUM, "Software ecosystem of the chip",
+              choices=("cuda", "cann", "dtk", "neuware", "xpu"), aliases=("eco",)),
+    FieldSpec("kind", FieldType.ENUM, "Product kind", choices=tuple(k.value for k in ProductKind)),
+    FieldSpec("accelerators", FieldType.INT, "Accelerators per unit", aliases=("gpus", "cards"),
+              min_value=D(0), max_value=D(1024)),
+    FieldSpec("accel_memory", FieldType.INT, "Memory per accelerator", unit="GiB", aliases=("vram", "mem"),
+              min_value=D(0), max_value=D(4096)),
+    FieldSpec("vcpus", FieldType.INT, "vCPUs per unit", aliases=("cpus",), min_value=D(0), max_value=D(100_000)),
+    FieldSpec("memory", FieldType.INT, "Host memory per unit", unit="GiB", aliases=("ram",),
+              min_value=D(0), max_value=D(1_000_000)),
+    FieldSpec("province", FieldType.STR, "Province, e.g. 安徽"),
+    FieldSpec("city", FieldType.STR, "City, e.g. 芜湖"),
+    FieldSpec("hub", FieldType.STR, "National compute hub, e.g. 长三角"),
+    FieldSpec("datacenter", FieldType.STR, "Data center id or exact name", aliases=("dc",)),
+    FieldSpec("delivery", FieldType.ENUM, "Delivery form", choices=tuple(d.value for d in DeliveryForm)),
+    FieldSpec("mode", FieldType.ENUM, "Billing mode the product offers", choices=("on_demand", "reserved", "spot")),
+    FieldSpec("price", FieldType.DECIMAL, "On-demand price per unit-hour", unit="CNY/h",
+              min_value=D(0), max_value=MAX_PRICE),
+    FieldSpec("price_per_accel", FieldType.DECIMAL, "On-demand price per accelerator-hour", unit="CNY/h",
+              min_value=D(0), max_value=MAX_PRICE),
+    FieldSpec("price_per_pflops", FieldType.DECIMAL, "On-demand price per dense FP16-PFLOPS-hour", unit="CNY/h",
+              aliases=("ppp",), min_value=D(0), max_value=MAX_PRICE * 1000),
+    FieldSpec("pflops", FieldType.DECIMAL, "Dense FP16/BF16 PFLOPS per unit", min_value=D(0), max_value=D(100_000)),
+    FieldSpec("available", FieldType.BOOL, "Has units free now"),
+)
+FIELD_TABLE = {f.name: f for f in FIELDS}
+SORTS: dict[str, Any] = {
+    "price": Product.price_on_demand_fen,
+    "price_per_pflops": Product.price_per_pflops_hour_fen,
+    "price_per_accel": Product.price_per_accel_hour_fen,
+    "pflops": Product.fp16_tflops,
+    "accel_memory": Product.accel_memory_gib,
+    "memory": Product.memory_gib,
+}
+NULLABLE_SORTS = {"price_per_pflops", "price_per_accel"}
+DEFAULT_SORT = SortKey("price", descending=False)
+
+
+class InvalidQuery(DomainError):
+    status = 400
+    code = "invalid_query"
+
+
+def invalid(exc: QueryError) -> InvalidQuery:
+    return InvalidQuery(exc.message, code=exc.code, details=exc.details)
+
+
+def parse(text: str) -> Query:
+    try:
+        return parse_query(text, FIELDS, list(SORTS))
+    except QueryError as exc:
+        raise invalid(exc) from None
+
+
+@dataclass
+class SearchPage:
+    products: list[Product]
+    datacenters: dict[uuid.UUID, Datacenter]
+    chips: dict[str, ChipModel]
+    next_cursor: str | None
+    total: int
+
+
+# ---------------------------------------------------------------- conditions -> SQL
+
+def _int_compare(column: Any, op: str, bound: Decimal) -> ColumnElement[bool]:
+    """Compare an integer column with a Decimal bound exactly, binding only integers."""
+    if op in ("=", "!="):
+        if bound != bound.to_integral_value():
+            return false() if op == "=" else true()
+        return column == int(bound) if op == "=" else column != int(bound)
+    if op == "<=":
+        return column <= math.floor(bound)
+    if op == "<":
+        return column < math.ceil(bound)
+    if op == ">=":
+        return column >= math.ceil(bound)
+    return column > math.floor(bound)  # ">"
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    return {"=": column.__eq__, "!=": column.__ne__, "<": column.__lt__, "<=": column.__le__,
+            ">": column.__gt__, ">=": column.__ge__}[op](value)
+
+
+def _membership(column: Any, op: str, values: list[Any], nullable: bool = False) -> ColumnElement[bool]:
+    if op == "=":
+        return column.in_(values)
+    expression = column.not_in(values)
+    return or_(column.is_(None), expression) if nullable else expression
+
+
+def _strip_admin_suffix(name: str) -> str:
+    for suffix in ("壮族自治区", "回族自治区", "维吾尔自治区", "自治区", "特别行政区", "省", "市"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+class Resolver:
+    """Turns condition values that name things (chips, places, data centers) into stored values."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._regions: list[tuple[str, str, str]] | None = None
+
+    def regions(self) -> list[tuple[str, str, str]]:
+        if self._regions is None:
+            self._regions = [tuple(r) for r in self.session.execute(select(Region.province, Region.city, Region.hub))]
+        return self._regions
+
+    def chips(self, values: tuple[Any, ...]) -> list[str]:
+        keys = []
+        for value in values:
+            spec = resolve_chip(str(value))
+            if spec is None:
+                valid = list(load_chip_table())
+                raise InvalidQuery(f"Unknown chip {value!r}. Valid chips: {', '.join(valid)}.", code="invalid_value",
+                                   details={"field": "chip", "value": str(value), "valid_values": valid})
+            keys.append(spec.key)
+        return keys
+
+    def place(self, field: str, values: tuple[Any, ...]) -> list[str]:
+        index = {"province": 0, "city": 1, "hub": 2}[field]
+        known = sorted({r[index] for r in self.regions()})
+        out = []
+        for value in values:
+            text = str(value).strip()
+            candidates = [text, _strip_admin_suffix(text)]
+            match = next((c for c in candidates if c in known), None)
+            if match is None:
+                raise InvalidQuery(f"No {field} {text!r} in this platform. Valid values: {', '.join(known)}.",
+                                   code="invalid_value", details={"field": field, "value": text, "valid_values": known})
+            out.append(match)
+        return out
+
+    def datacenters(self, values: tuple[Any, ...]) -> list[uuid.UUID]:
+        ids: list[uuid.UUID] = []
+        for value in values:
+            text = str(value).strip()
+            try:
+                ids.append(uuid.UUID(text))
+                continue
+            except ValueError:
+                pass
+            found = list(self.session.scalars(select(Datacenter.id).where(Datacenter.name == text)))
+            if not found:
+                raise InvalidQuery(f"No data center named {text!r}; use its exact name or id "
+                                   "(GET /api/v1/datacenters).", code="invalid_value",
+                                   details={"field": "datacenter", "value": text})
+            ids.extend(found)
+        return ids
+
+
+def condition_sql(condition: Condition, resolver: Resolver) -> ColumnElement[bool]:
+    field, op, values = condition.field, condition.op, condition.values
+    if field == "chip":
+        return _membership(Product.chip_key, op, resolver.chips(values), nullable=True)
+    if field in ("vendor", "ecosystem"):
+        return _membership(getattr(Product, field), op, list(values), nullable=True)
+    if field == "kind":
+        return _membership(Product.kind, op, [ProductKind(v) for v in values])
+    if field == "delivery":
+        return _membership(Product.delivery, op, [DeliveryForm(v) for v in values])
+    if field in ("province", "city"):
+        return _membership(getattr(Product, field), op, resolver.place(field, values))
+    if field == "hub":
+        hubs = resolver.place("hub", values)
+        cities = [(p, c) for p, c, h in resolver.regions() if h in hubs]
+        inside = or_(false(), *[and_(Product.province == p, Product.city == c) for p, c in cities])
+        return inside if op == "=" else ~inside
+    if field == "datacenter":
+        return _membership(Product.datacenter_id, op, resolver.datacenters(values))
+    if field == "mode":
+        offered = {"on_demand": true(), "reserved": Product.price_reserved_month_fen.is_not(None),
+                   "spot": Product.price_spot_floor_fen.is_not(None)}
+        any_of = or_(*[offered[v] for v in values])
+        return any_of if op == "=" else ~any_of
+    if field == "available":
+        has_free = Product.stock_units > Product.allocated_units
+        wanted = bool(values[0]) if op == "=" else not bool(values[0])
+        return has_free if wanted else ~has_free
+    if field in ("accelerators", "accel_memory", "vcpus", "memory"):
+        column = {"accelerators": Product.accelerators, "accel_memory": Product.accel_memory_gib,
+                  "vcpus": Product.vcpus, "memory": Product.memory_gib}[field]
+        if len(values) > 1:
+            return _membership(column, op, [int(v) for v in values])
+        return _compare(column, op, int(values[0]))
+    if field in ("price", "price_per_accel", "price_per_pflops"):
+        column = {"price": Product.price_on_demand_fen, "price_per_accel": Product.price_per_accel_hour_fen,
+                  "price_per_pflops": Product.price_per_pflops_hour_fen}[field]
+        parts = [_int_compare(column, "=", D(v) * 100) for v in values] if len(values) > 1 else \
+            [_int_compare(column, op, D(values[0]) * 100)]
+        if len(values) > 1:
+            return or_(*parts) if op == "=" else ~or_(*parts)
+        return parts[0]
+    if field == "pflops":
+        if len(values) > 1:
+            return _membership(Product.fp16_tflops, op, [float(D(v) * 1000) for v in values])
+        return _compare(Product.fp16_tflops, op, float(D(values[0]) * 1000))
+    raise AssertionError(f"field {field} has no SQL")  # the field table and this function go together
+
+
+# ---------------------------------------------------------------- cursor
+
+def _encode_cursor(sort: SortKey, value: Any, product_id: uuid.UUID) -> str:
+    raw = json.dumps({"s": sort.field, "d": sort.descending, "v": value, "i": str(product_id)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, uuid.UUID]:
+    bad = InvalidQuery("The cursor is not valid; start again without `cursor`, keeping the same filters and sort.",
+                       code="invalid_cursor")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value, last_id = data["v"], uuid.UUID(data["i"])
+        same_sort = data["s"] == sort.field and data["d"] == sort.descending
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    if not same_sort or not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise bad
+    return value, last_id
+
+
+# ---------------------------------------------------------------- the search
+
+def search(session: Session, conditions: list[Condition], sort: SortKey | None, *, limit: int = 20,
+           cursor: str | None = None) -> SearchPage:
+    sort = sort or DEFAULT_SORT
+    resolver = Resolver(session)
+    where: list[ColumnElement[bool]] = [Product.is_visible.is_(True)]
+    where += [condition_sql(c, resolver) for c in conditions]
+    column = SORTS[sort.field]
+    if sort.field in NULLABLE_SORTS:
+        where.append(column.is_not(None))
+
+    total = session.scalar(select(func.count()).select_from(Product).where(*where)) or 0
+
+    page_where = list(where)
+    if cursor:
+        value, last_id = _decode_cursor(cursor, sort)
+        if sort.descending:
+            page_where.append(or_(column < value, and_(column == value, Product.id < last_id)))
+        else:
+            page_where.append(or_(column > value, and_(column == value, Product.id > last_id)))
+    order = (column.desc(), Product.id.desc()) if sort.descending else (column.asc(), Product.id.asc())
+    products = list(session.scalars(select(Product).where(*page_where).order_by(*order).limit(limit + 1)))
+
+    next_cursor = None
+    if len(products) > limit:
+        products = products[:limit]
+        last = products[-1]
+        next_cursor = _encode_cursor(sort, getattr(last, column.key), last.id)
+
+    dc_ids = {p.datacenter_id for p in products}
+    datacenters = {d.id: d for d in session.scalars(select(Datacenter).where(Datacenter.id.in_(dc_ids)))} if dc_ids else {}
+    chips = {c.key: c for c in session.scalars(select(ChipModel))}
+    return SearchPage(products, datacenters, chips, next_cursor, total)

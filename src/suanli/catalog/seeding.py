@@ -1,0 +1,116 @@
+"""Load a generated network (the demo, or synthetic data at scale) into the database.
+
+Products go in with bulk INSERTs in batches, so 100,000 products load in seconds; their search copies
+come from the same ``product_copies`` the API uses, so seeded and hand-made products are alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from suanli.accounts.models import Organization, Role
+from suanli.catalog.demo_network import NetworkSeed
+from suanli.catalog.models import ChipModel, Datacenter, DatacenterStatus, Product, ProductKind, ProductStatus, Region
+from suanli.catalog.service import local_platform, product_copies
+from suanli.db import utcnow
+from suanli.ids import new_id
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    regions: int
+    organizations: int
+    datacenters: int
+    products: int
+
+
+def load_network(session: Session, network: NetworkSeed, *, approve: bool = True,
+                 pending_datacenters: frozenset[str] = frozenset(),
+                 progress: Callable[[int], None] | None = None) -> LoadReport:
+    """Insert what is not there yet (regions by province+city, organizations by name, data centers by
+    owner+name); products are always added. Data centers whose key is in ``pending_datacenters`` wait
+    for an operator's approval."""
+    platform = local_platform(session)
+    regions = {(r.province, r.city): r for r in session.scalars(select(Region))}
+    region_by_key: dict[str, Region] = {}
+    new_regions = 0
+    for seed in network.regions:
+        region = regions.get((seed.province, seed.city))
+        if region is None:
+            region = Region(province=seed.province, city=seed.city, hub=seed.hub, cluster=seed.cluster)
+            session.add(region)
+            regions[(seed.province, seed.city)] = region
+            new_regions += 1
+        region_by_key[seed.key] = region
+
+    orgs = {o.name: o for o in session.scalars(select(Organization))}
+    org_by_key: dict[str, Organization] = {}
+    new_orgs = 0
+    for seed in network.orgs:
+        org = orgs.get(seed.name)
+        if org is None:
+            org = Organization(name=seed.name, kind=Role.SELLER)
+            session.add(org)
+            orgs[seed.name] = org
+            new_orgs += 1
+        org_by_key[seed.key] = org
+    session.flush()
+
+    existing = {(d.owner_org_id, d.name): d for d in session.scalars(select(Datacenter))}
+    dc_by_key: dict[str, Datacenter] = {}
+    new_dcs = 0
+    now = utcnow()
+    for seed in network.datacenters:
+        org = org_by_key[seed.org_key]
+        dc = existing.get((org.id, seed.name))
+        if dc is None:
+            approved = approve and seed.key not in pending_datacenters
+            dc = Datacenter(platform_id=platform.id, owner_org_id=org.id, region_id=region_by_key[seed.region_key].id,
+                            name=seed.name, tier=seed.tier, pue=seed.pue, green_power_pct=seed.green_power_pct,
+                            status=DatacenterStatus.APPROVED if approved else DatacenterStatus.PENDING,
+                            approved_at=now if approved else None)
+            session.add(dc)
+            new_dcs += 1
+        dc_by_key[seed.key] = dc
+    session.flush()
+
+    chips = {c.key: c for c in session.scalars(select(ChipModel))}
+    region_of = {d.id: r for d in dc_by_key.values() for r in [session.get_one(Region, d.region_id)]}
+    rows: list[dict] = []
+    for count, seed in enumerate(network.products, start=1):
+        dc = dc_by_key[seed.datacenter_key]
+        region = region_of[dc.id]
+        chip = chips.get(seed.chip_key) if seed.chip_key else None
+        if seed.chip_key and chip is None:
+            raise ValueError(f"product {seed.key} names chip {seed.chip_key!r}, which is not in the chip table")
+        if seed.price_on_demand_fen is None:
+            raise ValueError(f"product {seed.key} has no on-demand price; every product is rentable by the hour")
+        status = ProductStatus.LISTED
+        rows.append({
+            "id": new_id(), "platform_id": platform.id, "datacenter_id": dc.id, "name": seed.name,
+            "kind": ProductKind(seed.kind), "chip_key": seed.chip_key, "accelerators": seed.accelerators,
+            "vcpus": seed.vcpus, "memory_gib": seed.memory_gib, "disk_gib": seed.disk_gib,
+            "network_gbps": seed.network_gbps, "delivery": seed.delivery, "stock_units": seed.stock_units,
+            "allocated_units": 0, "status": status, "price_on_demand_fen": seed.price_on_demand_fen,
+            "price_reserved_month_fen": seed.price_reserved_month_fen,
+            "price_spot_floor_fen": seed.price_spot_floor_fen, "created_at": now, "updated_at": now,
+            **product_copies(accelerators=seed.accelerators, price_on_demand_fen=seed.price_on_demand_fen,
+                             status=status, chip=chip, datacenter_status=dc.status,
+                             province=region.province, city=region.city),
+        })
+        if len(rows) >= BATCH:
+            session.execute(insert(Product), rows)
+            rows = []
+            if progress:
+                progress(count)
+    if rows:
+        session.execute(insert(Product), rows)
+    if progress:
+        progress(len(network.products))
+    return LoadReport(new_regions, new_orgs, new_dcs, len(network.products))

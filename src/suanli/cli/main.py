@@ -1,0 +1,257 @@
+"""Command definitions. Catalog commands go through the API client; admin commands use the database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from suanli.cli.client import ApiClient, ApiError
+
+app = typer.Typer(help="suanli 算力: a public compute-power exchange and scheduling platform.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database: migrations.", no_args_is_help=True)
+user_app = typer.Typer(help="Users: create accounts (operators are created only here).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+
+console = Console()
+err = Console(stderr=True)
+
+ApiUrl = Annotated[str | None, typer.Option("--api-url", help="Talk to a running server instead of the local "
+                                                             "database (or set SUANLI_API_URL).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def call(client_url: str | None, path: str, **params: Any) -> Any:
+    try:
+        return ApiClient(client_url).get(path, **params)
+    except ApiError as exc:
+        detail = ""
+        for key in ("valid_values", "valid_fields", "valid_operators", "valid_sort_fields"):
+            if key in exc.details:
+                detail = f"\n  valid: {', '.join(map(str, exc.details[key]))}"
+                break
+        fail(f"{exc.message} [dim]({exc.code})[/]{detail}")
+
+
+def cny(money: dict | None) -> str:
+    return "—" if money is None else f"¥{money['cny']}"
+
+
+# ---------------------------------------------------------------- database and serving
+
+def _database():
+    from suanli.db import default_database
+
+    return default_database()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version and sync the chip table."""
+    from suanli.migrate import upgrade
+
+    database = _database()
+    chips = upgrade(database)
+    console.print(f"[green]✓[/] database at newest schema ({database.engine.dialect.name}); {chips} chip models")
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or 127.0.0.1")] = None,
+          port: Annotated[int | None, typer.Option(help="Default: SUANLI_PORT or 8000")] = None,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="API worker processes")] = 1) -> None:
+    """Serve the web UI and API."""
+    import uvicorn
+
+    from suanli.config import load_settings
+
+    settings = load_settings()
+    host, port = host or settings.host, port or settings.port
+    console.print(f"[bold]suanli[/] serving on [link]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run("suanli.asgi:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading")] = True) -> None:
+    """Migrate the database, load the demo network if it is empty, print the demo accounts, and serve."""
+    from suanli.config import load_settings
+    from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, database_is_empty, load_demo
+    from suanli.migrate import upgrade
+
+    settings = load_settings()
+    database = _database()
+    upgrade(database)
+    with database.unit_of_work() as session:
+        if database_is_empty(session):
+            with _progress() as progress:
+                task = progress.add_task("loading the demo network", total=None)
+                report = load_demo(session, progress=lambda n: progress.update(task, completed=n, total=n))
+            console.print(f"[green]✓[/] demo network: {report.datacenters} data centers, "
+                          f"{report.products} products, {report.organizations} seller organizations")
+        else:
+            console.print("[dim]database already has products; demo network not reloaded[/]")
+    table = Table(title="demo accounts (password: " + DEMO_PASSWORD + ")")
+    table.add_column("role")
+    table.add_column("email")
+    for account in DEMO_ACCOUNTS:
+        table.add_row(account.role.value, account.email)
+    console.print(table)
+    console.print(f"data: {settings.home}  database: {database.engine.url.render_as_string(hide_password=True)}")
+    if serve_after:
+        serve(None, None, 1)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
+@app.command()
+def seed(datacenters: Annotated[int, typer.Option("--datacenters", min=1, max=10_000)] = 300,
+         products: Annotated[int, typer.Option("--products", min=1, max=2_000_000)] = 100_000,
+         seed_value: Annotated[int, typer.Option("--seed")] = 1) -> None:
+    """Add synthetic data at scale (data centers across the 8 national hubs), e.g. for benchmarks."""
+    from suanli.catalog.demo_network import synthetic_network
+    from suanli.catalog.seeding import load_network
+    from suanli.core.chips import load_chip_table
+    from suanli.migrate import upgrade
+
+    database = _database()
+    upgrade(database)
+    with console.status("generating the network"):
+        network = synthetic_network(load_chip_table(), datacenters, products, seed_value)
+    with database.unit_of_work() as session, _progress() as progress:
+        task = progress.add_task("inserting products", total=len(network.products))
+        report = load_network(session, network, progress=lambda n: progress.update(task, completed=n))
+    console.print(f"[green]✓[/] added {report.products} products in {len(network.datacenters)} data centers "
+                  f"({report.datacenters} new), {report.regions} new regions")
+
+
+# ---------------------------------------------------------------- users
+
+@user_app.command("create")
+def user_create(email: str,
+                role: Annotated[str, typer.Option(help="buyer, seller or operator")] = "buyer",
+                name: Annotated[str | None, typer.Option(help="Display name")] = None,
+                organization: Annotated[str | None, typer.Option("--org", help="Organization name")] = None,
+                password: Annotated[str | None, typer.Option(help="Prompted for when not given")] = None) -> None:
+    """Create a user. Operators can only be created here."""
+    from suanli.accounts.models import Role
+    from suanli.accounts.service import create_user
+    from suanli.errors import DomainError
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        fail(f"Unknown role {role!r}; use buyer, seller or operator.")
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    org_name = organization or ("安徽省算力调度平台运营中心" if role_value is Role.OPERATOR else email)
+    try:
+        with _database().unit_of_work() as session:
+            user = create_user(session, email=email, password=password, display_name=name or email.split("@")[0],
+                               organization_name=org_name, role=role_value)
+            console.print(f"[green]✓[/] created {role_value.value} {user.email} in {org_name!r}")
+    except DomainError as exc:
+        fail(f"{exc.message} ({exc.code})")
+
+
+# ---------------------------------------------------------------- catalog
+
+@app.command()
+def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerators>=8 province=安徽 price<=60 "
+                                                     "sort=price_per_pflops'. `suanli search --fields` lists fields.")] = "",
+           limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+           fields: Annotated[bool, typer.Option("--fields", help="List the query fields and exit.")] = False,
+           api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Search the catalog with the query language."""
+    if fields:
+        from suanli.catalog.search import FIELDS, SORTS
+        from suanli.core.query import describe_fields
+
+        console.print(describe_fields(FIELDS, list(SORTS)), markup=False)
+        return
+    page = call(api_url, "/api/v1/products", q=query or None, limit=limit)
+    if as_json:
+        print(json.dumps(page, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{page['total']} products match" + (f" (first {len(page['items'])})"
+                                                               if page['total'] > len(page['items']) else ""))
+    for column, justify in (("product", "left"), ("data center", "left"), ("city", "left"), ("chip", "left"),
+                            ("accel", "right"), ("FP16 PFLOPS", "right"), ("CNY/h", "right"),
+                            ("CNY/accel·h", "right"), ("CNY/PFLOPS·h", "right"), ("free", "right"),
+                            ("modes", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for item in page["items"]:
+        table.add_row(item["name"], item["datacenter"]["name"], item["region"]["city"],
+                      item["chip"]["key"] if item["chip"] else item["kind"], str(item["accelerators"]),
+                      f"{item['compute']['fp16_pflops']:.3f}", cny(item["prices"]["on_demand_hour"]),
+                      cny(item["prices"]["per_accelerator_hour"]), cny(item["prices"]["per_fp16_pflops_hour"]),
+                      f"{item['available_units']}/{item['stock_units']}", ",".join(item["billing_modes"]))
+    console.print(table)
+
+
+@app.command()
+def chips(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """The chip table: every maker's chips in one normalized unit."""
+    rows = call(api_url, "/api/v1/chips")
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="chip models (dense FP16/BF16; source: Epoch AI, CC-BY 4.0)")
+    for column in ("key", "name", "vendor", "ecosystem", "FP16 TFLOPS", "FP32 TFLOPS", "memory GiB", "GB/s", "TDP W"):
+        table.add_column(column, justify="right" if column[0].isupper() or column[0] in "mGT" else "left")
+    for c in rows:
+        table.add_row(c["key"], c["name"], f"{c['vendor_zh']}", c["ecosystem"] + (" ·国产" if c["domestic"] else ""),
+                      f"{c['fp16_tflops']:g}", f"{c['fp32_tflops']:g}", str(c["memory_gib"]),
+                      f"{c['memory_bandwidth_gbs']:g}", str(c["tdp_w"]))
+    console.print(table)
+
+
+@app.command("price-index")
+def price_index(by_province: Annotated[bool, typer.Option("--by-province")] = False,
+                chip: Annotated[str | None, typer.Option(help="One chip, e.g. A800")] = None,
+                province: Annotated[str | None, typer.Option(help="One province, e.g. 安徽")] = None,
+                api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Guidance prices: listed on-demand CNY per accelerator-hour, per chip."""
+    data = call(api_url, "/api/v1/price-index", by_province=by_province or None, chip=chip, province=province)
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="price index: " + data["unit"])
+    for column in ("chip", "province", "offers", "min", "Q1", "median", "Q3", "max"):
+        table.add_column(column, justify="left" if column in ("chip", "province") else "right")
+    for row in data["rows"]:
+        table.add_row(row["chip_name"], row["province"] or "all", str(row["count"]), cny(row["min"]), cny(row["q1"]),
+                      cny(row["median"]), cny(row["q3"]), cny(row["max"]))
+    console.print(table)
+
+
+@app.command()
+def stats(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """The platform's figures."""
+    data = call(api_url, "/api/v1/stats")
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="platform")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        table.add_row(key.replace("_", " "), f"{value:,}")
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,67 @@
+"""Settings, read from the environment once per process.
+
+| variable              | default                                   |
+|-----------------------|-------------------------------------------|
+| SUANLI_HOME           | ./.suanli (data directory)                |
+| SUANLI_DATABASE_URL   | sqlite:///$SUANLI_HOME/suanli.db          |
+| SUANLI_HOST           | 127.0.0.1                                 |
+| SUANLI_PORT           | 8000                                      |
+| SUANLI_PLATFORM_NAME  | 安徽省算力调度平台 (shown in the UI, used by federation later) |
+| SUANLI_TOKEN_TTL_HOURS| 12 (lifetime of a login token)            |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value suanli cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    host: str
+    port: int
+    platform_name: str
+    token_ttl_hours: int
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _int_env(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number; set it to an integer between {low} and {high}.") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is out of range; set it between {low} and {high}.")
+    return value
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("SUANLI_HOME") or "./.suanli").expanduser().resolve()
+    url = os.environ.get("SUANLI_DATABASE_URL") or f"sqlite:///{home / 'suanli.db'}"
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise SettingsError(
+            f"SUANLI_DATABASE_URL={url!r} is not supported; use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB."
+        )
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return Settings(
+        home=home,
+        database_url=url,
+        host=os.environ.get("SUANLI_HOST") or "127.0.0.1",
+        port=_int_env("SUANLI_PORT", 8000, 1, 65535),
+        platform_name=os.environ.get("SUANLI_PLATFORM_NAME") or "安徽省算力调度平台",
+        token_ttl_hours=_int_env("SUANLI_TOKEN_TTL_HOURS", 12, 1, 24 * 90),
+    )

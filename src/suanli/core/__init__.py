@@ -1,0 +1,1 @@
+"""Pure domain code for suanli: no I/O, no framework dependencies."""

@@ -1,0 +1,57 @@
+"""The demo: a realistic Anhui platform with demo accounts, loaded into an empty database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from suanli.accounts.models import Organization, Role, User
+from suanli.accounts.service import add_member, create_user
+from suanli.catalog.demo_network import demo_network
+from suanli.catalog.models import Product
+from suanli.catalog.seeding import LoadReport, load_network
+from suanli.core.chips import load_chip_table
+
+DEMO_PASSWORD = "suanli-demo"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    role: Role
+    display_name: str
+    organization: str | None  # None: the first seller organization of the demo network
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("buyer@demo.suanli.cn", Role.BUYER, "演示买家", "芜湖智能制造研究院"),
+    DemoAccount("seller@demo.suanli.cn", Role.SELLER, "演示卖家", None),
+    DemoAccount("operator@demo.suanli.cn", Role.OPERATOR, "平台运营", "安徽省算力调度平台运营中心"),
+)
+
+
+def database_is_empty(session: Session) -> bool:
+    return (session.scalar(select(func.count()).select_from(Product)) or 0) == 0
+
+
+def load_demo(session: Session, progress: Callable[[int], None] | None = None) -> LoadReport:
+    """Load the demo network and its accounts. The last data center waits for approval, so the operator
+    has something to approve."""
+    network = demo_network(load_chip_table())
+    report = load_network(session, network, pending_datacenters=frozenset({network.datacenters[-1].key}),
+                          progress=progress)
+    first_seller = network.orgs[0].name
+    for account in DEMO_ACCOUNTS:
+        if session.scalar(select(User.id).where(User.email == account.email)):
+            continue
+        org_name = account.organization or first_seller
+        org = session.scalar(select(Organization).where(Organization.name == org_name))
+        if org is not None:
+            add_member(session, org, email=account.email, password=DEMO_PASSWORD, display_name=account.display_name)
+        else:
+            create_user(session, email=account.email, password=DEMO_PASSWORD, display_name=account.display_name,
+                        organization_name=org_name, role=account.role)
+    return report

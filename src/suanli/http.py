@@ -1,0 +1,120 @@
+"""What every endpoint shares: the unit of work, who is calling, and errors as JSON.
+
+Error body: ``{"error": {"code": "machine_readable", "message": "What happened and what to do.", "details": {}}}``
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from suanli.accounts.models import Role, User
+from suanli.accounts.service import user_for_secret
+from suanli.db import Database
+from suanli.errors import DomainError, Forbidden, NotAuthenticated
+
+log = logging.getLogger("suanli.http")
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: committed before the response is sent, rolled back on error."""
+    with get_database(request).unit_of_work() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="A login token from /api/v1/auth/token, or an API key.")
+
+
+def optional_user(session: DbSession,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User | None:
+    if credentials is None:
+        return None
+    return user_for_secret(session, credentials.credentials)
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise NotAuthenticated("Log in first: send 'Authorization: Bearer <token>' (POST /api/v1/auth/token).")
+    return user
+
+
+def require_role(*roles: Role):
+    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            wanted = " or ".join(r.value for r in roles)
+            raise Forbidden(f"This needs a {wanted} account; you are signed in as a {user.role.value}.",
+                            code="wrong_role", details={"required_roles": [r.value for r in roles]})
+        return user
+
+    return dependency
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+SellerUser = Annotated[User, Depends(require_role(Role.SELLER))]
+OperatorUser = Annotated[User, Depends(require_role(Role.OPERATOR))]
+SellerOrOperator = Annotated[User, Depends(require_role(Role.SELLER, Role.OPERATOR))]
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+_HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "too_large",
+               415: "unsupported_media_type", 429: "too_many_requests"}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse(error_body("malformed_json", "The request body is not valid JSON; check quotes, "
+                                           "commas and brackets.", {"errors": [
+                                               {"field": "body", "message": e.get("msg", "")} for e in errors]}),
+                                status_code=400)
+        fields = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in errors]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        return JSONResponse(error_body("validation_error", f"Some fields are invalid. {summary}", {"errors": fields}),
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is nothing at this address. See /docs for the API."
+        return JSONResponse(error_body(code, message), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "Something went wrong on the server; it has been logged. "
+                                       "Try again, and report it if it persists."), status_code=500)

@@ -1,0 +1,32 @@
+"""Schema migrations (Alembic) and reference data, run by `suanli db upgrade` and `make demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from suanli.db import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database: Database) -> int:
+    """Migrate to the newest schema and sync the packaged chip table. Returns the number of chips."""
+    from suanli.catalog.service import local_platform, sync_chips
+
+    config = alembic_config(database.url)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with database.unit_of_work() as session:
+        local_platform(session)
+        return sync_chips(session)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from suanli import __version__
@@ -15,7 +17,8 @@ from suanli.http import DbSession, install_error_handlers
 
 def create_app(database: Database | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from the package, not a CDN: platforms run in isolated networks.
+    app = FastAPIOffline(
         title="suanli 算力 API",
         version=__version__,
         description="A public compute-power exchange: catalog, search and price comparison across data centers. "
@@ -33,4 +36,30 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": app.state.database.engine.dialect.name}
 
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def home(session: DbSession) -> str:
+        from suanli.catalog.service import platform_stats
+
+        return landing_page(settings.platform_name, platform_stats(session))
+
     return app
+
+
+def landing_page(platform_name: str, stats: dict[str, int]) -> str:
+    """A plain, self-contained start page until the web storefront lands: figures and where to go next."""
+    from html import escape
+
+    labels = [("datacenters_connected", "接入数据中心", "data centers"), ("products_listed", "在售算力产品", "products"),
+              ("accelerators_listed", "加速卡", "accelerators"), ("buyers", "买家", "buyers"),
+              ("sellers", "卖家", "sellers")]
+    cells = "".join(f"<div class=c><b>{stats[k]:,}</b><span>{zh} · {en}</span></div>" for k, zh, en in labels)
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(platform_name)} · suanli</title>
+<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2rem auto;max-width:56rem;padding:0 1rem;color:#1f2937}}
+.g{{display:flex;flex-wrap:wrap;gap:1rem;margin:1.5rem 0}}.c{{border:1px solid #e5e7eb;border-radius:.5rem;padding:1rem;min-width:9rem}}
+.c b{{display:block;font-size:1.6rem}}.c span{{color:#6b7280;font-size:.85rem}}a{{color:#1d4ed8}}</style></head><body>
+<h1>{escape(platform_name)}</h1><p>算力交易与调度平台 · a public compute-power exchange, powered by suanli</p>
+<div class=g>{cells}</div>
+<ul><li><a href="/docs">API 文档 (Swagger UI)</a> · <a href="/redoc">ReDoc</a></li>
+<li><a href="/api/v1/products?sort=price_per_pflops">按每 PFLOPS 小时价格排序的算力产品</a> (JSON)</li>
+<li><a href="/api/v1/price-index">价格指数 · price index</a> (JSON)</li></ul></body></html>"""

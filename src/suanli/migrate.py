@@ -19,14 +19,16 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(database: Database) -> int:
-    """Migrate to the newest schema and sync the packaged chip table. Returns the number of chips."""
+def upgrade(database: Database, platform_name: str | None = None) -> int:
+    """Migrate to the newest schema, record this platform and sync the packaged chip table.
+    Returns the number of chip models."""
     from suanli.catalog.service import local_platform, sync_chips
+    from suanli.config import load_settings
 
     config = alembic_config(database.url)
     with database.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     with database.unit_of_work() as session:
-        local_platform(session)
+        local_platform(session, platform_name or load_settings().platform_name)
         return sync_chips(session)

@@ -39,10 +39,14 @@ def call(client_url: str | None, path: str, **params: Any) -> Any:
     except ApiError as exc:
         detail = ""
         for key in ("valid_values", "valid_fields", "valid_operators", "valid_sort_fields"):
-            if key in exc.details:
+            if key in exc.details and not all(str(v) in exc.message for v in exc.details[key][:3]):
                 detail = f"\n  valid: {', '.join(map(str, exc.details[key]))}"
                 break
         fail(f"{exc.message} [dim]({exc.code})[/]{detail}")
+
+
+MODE_LABELS = {"on_demand": "按", "reserved": "包", "spot": "竞"}  # 按需 · 包月/包年 · 竞价/闲时
+DELIVERY_LABELS = {"container": "容器", "vm": "云主机", "bare_metal": "裸金属", "batch": "批量"}
 
 
 def cny(money: dict | None) -> str:
@@ -188,18 +192,24 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
         return
     table = Table(title=f"{page['total']} products match" + (f" (first {len(page['items'])})"
                                                                if page['total'] > len(page['items']) else ""))
-    for column, justify in (("product", "left"), ("data center", "left"), ("city", "left"), ("chip", "left"),
-                            ("accel", "right"), ("FP16 PFLOPS", "right"), ("CNY/h", "right"),
-                            ("CNY/accel·h", "right"), ("CNY/PFLOPS·h", "right"), ("free", "right"),
-                            ("modes", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("chip", no_wrap=True, min_width=8)
+    table.add_column("cards", justify="right", no_wrap=True)
+    table.add_column("form", no_wrap=True)
+    table.add_column("data center", overflow="ellipsis", no_wrap=True, max_width=16)
+    table.add_column("city", no_wrap=True, min_width=4)
+    for column in ("PFLOPS", "CNY/h", "CNY/卡·h", "CNY/PFLOPS·h", "free"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("modes", no_wrap=True)
     for item in page["items"]:
-        table.add_row(item["name"], item["datacenter"]["name"], item["region"]["city"],
-                      item["chip"]["key"] if item["chip"] else item["kind"], str(item["accelerators"]),
+        table.add_row(item["chip"]["key"] if item["chip"] else item["kind"], str(item["accelerators"] or "—"),
+                      DELIVERY_LABELS[item["delivery"]], item["datacenter"]["name"], item["region"]["city"],
                       f"{item['compute']['fp16_pflops']:.3f}", cny(item["prices"]["on_demand_hour"]),
                       cny(item["prices"]["per_accelerator_hour"]), cny(item["prices"]["per_fp16_pflops_hour"]),
-                      f"{item['available_units']}/{item['stock_units']}", ",".join(item["billing_modes"]))
+                      f"{item['available_units']}/{item['stock_units']}",
+                      "".join(MODE_LABELS[m] for m in item["billing_modes"]))
     console.print(table)
+    console.print("[dim]modes: 按 = on-demand (按需), 包 = reserved term (包月/包年), 竞 = spot (竞价); "
+                  "prices per unit-hour unless noted; --json for ids and full details[/]")
 
 
 @app.command()

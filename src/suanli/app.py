@@ -11,11 +11,15 @@ from suanli import __version__
 from suanli.accounts.endpoints import router as accounts_router
 from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
+from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
 from suanli.http import DbSession, install_error_handlers
+from suanli.trading.endpoints import router as trading_router
 
 
-def create_app(database: Database | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(database: Database | None = None, settings: Settings | None = None,
+               clock: Clock | None = None) -> FastAPI:
+    """The app; ``clock`` (default the system clock) is what trading reads the time from (tests pass a ManualClock)."""
     settings = settings or load_settings()
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not a CDN: platforms run in isolated networks.
     app = FastAPIOffline(
@@ -27,9 +31,11 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url)
+    app.state.clock = clock or SystemClock()
     install_error_handlers(app)
     app.include_router(accounts_router)
     app.include_router(catalog_router)
+    app.include_router(trading_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:

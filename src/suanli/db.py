@@ -62,6 +62,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # Let SQLAlchemy, not the sqlite3 module, say when transactions begin (see _sqlite_begin): the module's own
+    # handling starts them lazily before the first write, which breaks SAVEPOINTs and reads outside transactions.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection) -> None:
+    """``BEGIN IMMEDIATE`` for units of work that will write, plain (deferred) ``BEGIN`` otherwise.
+
+    A deferred transaction that reads and then writes cannot wait for a concurrent writer in WAL mode (its
+    snapshot is stale, SQLite answers "database is locked" at once); taking the write lock up front makes
+    concurrent writers queue on ``busy_timeout`` instead.
+    """
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -71,6 +85,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -82,15 +97,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Units of work that will write: on SQLite they take the write lock when they begin (BEGIN IMMEDIATE).
+        self.write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
+                                           expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """A session that commits when the block ends normally and rolls back otherwise."""
-        session = self.sessions()
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """A session that commits when the block ends normally and rolls back otherwise.
+
+        ``write=False`` for read-only work: on SQLite it does not queue behind writers.
+        """
+        session = (self.write_sessions if write else self.sessions)()
         try:
             yield session
             session.commit()

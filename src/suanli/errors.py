@@ -44,3 +44,10 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+class PaymentRequired(DomainError):
+    """The wallet does not cover what the action costs; top up and try again."""
+
+    status = 402
+    code = "insufficient_funds"

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,9 +29,14 @@ def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: committed before the response is sent, rolled back on error."""
-    with get_database(request).unit_of_work() as session:
+    """One unit of work per request: committed before the response is sent, rolled back on error.
+
+    GET/HEAD/OPTIONS requests are read-only units of work; others take the write lock up front on SQLite."""
+    with get_database(request).unit_of_work(write=request.method not in _READ_METHODS) as session:
         yield session
 
 
@@ -112,6 +118,15 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "There is nothing at this address. See /docs for the API."
         return JSONResponse(error_body(code, message), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def data_error(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value validation let through, e.g. text with a NUL character (PostgreSQL
+        # stores none): the client's error, not the server's. The unit of work has rolled back.
+        log.info("database refused a value: %s", exc.orig)
+        return JSONResponse(error_body("invalid_input", "A value you sent cannot be stored or searched for "
+                                       "(for example, text containing a NUL character). Remove it and try again."),
+                            status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort

@@ -76,6 +76,9 @@ def _issue(session: Session, user: User, kind: TokenKind, *, name: str,
     return secret, token
 
 
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
 def user_for_secret(session: Session, secret: str) -> User:
     token = session.scalar(select(AccessToken).where(AccessToken.token_hash == secret_hash(secret)))
     now = utcnow()
@@ -86,6 +89,9 @@ def user_for_secret(session: Session, secret: str) -> User:
         raise NotAuthenticated("The token has expired; log in again.", code="token_expired")
     if not token.user.is_active:
         raise NotAuthenticated("This account is disabled.", code="account_disabled")
+    if token.kind is TokenKind.API_KEY and (token.last_used_at is None
+                                            or now - token.last_used_at > LAST_USED_RESOLUTION):
+        token.last_used_at = now  # at most once a minute per key: a read request stays nearly read-only
     return token.user
 
 

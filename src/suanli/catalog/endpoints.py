@@ -20,6 +20,7 @@ from suanli.catalog.schemas import (ChipOut, DatacenterIn, DatacenterOut, Datace
                                     PriceIndexRow, ProductIn, ProductOut, ProductPage, ProductPatch, RegionIn,
                                     RegionOut, StatsOut)
 from suanli.core.query import Condition, Query, format_query
+from suanli.trading.service import order_figures
 from suanli.http import DbSession, OperatorUser, OptionalUser, SellerOrOperator, SellerUser
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
@@ -208,5 +209,6 @@ def get_price_index(session: DbSession, by_province: bool = False,
 
 @router.get("/stats", response_model=StatsOut)
 def stats(session: DbSession) -> StatsOut:
-    """The platform's figures: data centers connected, products listed, buyers, sellers."""
-    return StatsOut(**service.platform_stats(session))
+    """The platform's figures: data centers connected, products listed, buyers, sellers, orders, GMV."""
+    orders, gmv_fen = order_figures(session)
+    return StatsOut(**service.platform_stats(session), orders=orders, gmv=Money.of(gmv_fen))

@@ -7,16 +7,17 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 from suanli.catalog.models import DatacenterStatus, DeliveryForm, ProductKind, ProductStatus
 from suanli.core.money import fen_to_cny
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-# One unit-hour never costs more than 1,000,000 CNY; a month never more than 100,000,000 CNY.
-HourlyFen = Annotated[int, Field(gt=0, le=100_000_000)]
-MonthlyFen = Annotated[int, Field(gt=0, le=10_000_000_000)]
+# One unit-hour never costs more than 1,000,000 CNY; a month never more than 100,000,000 CNY. Strict integers:
+# "80.00" is refused rather than read as 80 fen.
+HourlyFen = Annotated[StrictInt, Field(gt=0, le=100_000_000)]
+MonthlyFen = Annotated[StrictInt, Field(gt=0, le=10_000_000_000)]
 
 
 class Money(BaseModel):
@@ -211,3 +212,5 @@ class StatsOut(BaseModel):
     accelerators_listed: int
     buyers: int
     sellers: int
+    orders: int = Field(description="Orders placed, all billing modes.")
+    gmv: Money = Field(description="Transaction volume: everything charged to buyers, less refunds.")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from suanli.catalog.models import ChipModel, Datacenter, DeliveryForm, Product, ProductKind, Region
@@ -69,6 +69,10 @@ SORTS: dict[str, Any] = {
     "memory": Product.memory_gib,
 }
 NULLABLE_SORTS = {"price_per_pflops", "price_per_accel"}
+#: Fields whose `=` leads an index of Product, so a search with such a condition reaches its matches through it.
+INDEXED_FIELDS = frozenset({"chip", "vendor", "ecosystem", "province", "city", "hub", "datacenter"})
+#: Up to this many matches, such a search finds its page by sorting the matches (see `search`).
+SORT_MATCHES_UP_TO = 10_000
 DEFAULT_SORT = SortKey("price", descending=False)
 
 
@@ -244,6 +248,9 @@ def _encode_cursor(sort: SortKey, value: Any, product_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+_MAX_CURSOR_VALUE = 2**63 - 1
+
+
 def _decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, uuid.UUID]:
     bad = InvalidQuery("The cursor is not valid; start again without `cursor`, keeping the same filters and sort.",
                        code="invalid_cursor")
@@ -255,6 +262,10 @@ def _decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, uuid.UUID]:
         raise bad from None
     if not same_sort or not isinstance(value, (int, float)) or isinstance(value, bool):
         raise bad
+    # Sort columns are BIGINT or double: a value outside that range (or NaN/infinity) never came from a page,
+    # and binding it would fail in the driver (SQLite: OverflowError; PostgreSQL: bigint out of range).
+    if abs(value) > _MAX_CURSOR_VALUE or not math.isfinite(value):
+        raise bad
     return value, last_id
 
 
@@ -264,7 +275,8 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
            cursor: str | None = None) -> SearchPage:
     sort = sort or DEFAULT_SORT
     resolver = Resolver(session)
-    where: list[ColumnElement[bool]] = [Product.is_visible.is_(True)]
+    # `= true`, not `IS true`: PostgreSQL matches only the former against index columns and partial indexes.
+    where: list[ColumnElement[bool]] = [Product.is_visible == true()]
     where += [condition_sql(c, resolver) for c in conditions]
     column = SORTS[sort.field]
     if sort.field in NULLABLE_SORTS:
@@ -275,12 +287,24 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
     page_where = list(where)
     if cursor:
         value, last_id = _decode_cursor(cursor, sort)
-        if sort.descending:
-            page_where.append(or_(column < value, and_(column == value, Product.id < last_id)))
-        else:
-            page_where.append(or_(column > value, and_(column == value, Product.id > last_id)))
+        # A row-value comparison, so the (is_visible, sort column, id) index seeks straight to the cursor
+        # instead of reading every row before it (the sort column is never NULL here, see NULLABLE_SORTS).
+        after = tuple_(column, Product.id)
+        bound = tuple_(literal(value, column.type), literal(last_id, Product.id.type))
+        page_where.append(after < bound if sort.descending else after > bound)
     order = (column.desc(), Product.id.desc()) if sort.descending else (column.asc(), Product.id.asc())
-    products = list(session.scalars(select(Product).where(*page_where).order_by(*order).limit(limit + 1)))
+    # Few matches reached through an index (a chip, vendor, place...): sort them all; the index that counted
+    # them (covering, for the common filters) finds them again, so this costs about what the count did.
+    # Walking the sort column's index instead reads rows until a page is full, which can be most of the table
+    # when filter and sort go together (8-card nodes are both the dearest products and what
+    # `accelerators>=8` asks for); `column + 0` keeps the planners off that index. Otherwise: walk it.
+    indexed = any(c.field in INDEXED_FIELDS and c.op == "=" for c in conditions)
+    key = column + 0 if indexed and total <= SORT_MATCHES_UP_TO else column
+    key_order = (key.desc(), Product.id.desc()) if sort.descending else (key.asc(), Product.id.asc())
+    # The page's ids first, then those rows: the id query is answered from an index, not the table.
+    page_ids = select(Product.id).where(*page_where).order_by(*key_order).limit(limit + 1)
+    products = list(session.scalars(select(Product).where(Product.id.in_(page_ids)).order_by(*order))) \
+        if total else []
 
     next_cursor = None
     if len(products) > limit:

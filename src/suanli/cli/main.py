@@ -259,7 +259,7 @@ def stats(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in data.items():
-        table.add_row(key.replace("_", " "), f"{value:,}")
+        table.add_row(key.replace("_", " "), cny(value) if isinstance(value, dict) else f"{value:,}")
     console.print(table)
 
 

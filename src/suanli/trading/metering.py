@@ -1,0 +1,132 @@
+"""The meter: what happens to orders as time passes. No HTTP here; callers commit (``trading.jobs`` runs each
+order in its own unit of work).
+
+- Active on-demand and spot orders are charged for the seconds used since the last reading (captured from the
+  hold, commission split on the cumulative charge), and the hold is topped up from the wallet to cover the next
+  hour; an order is stopped (``out_of_funds``) while the money left still covers ``METER_STOP_MARGIN_SECONDS``.
+- Spot orders under a preemption notice end when it runs out (``preempted``), billed up to its end at most.
+- Reserved orders end when their term is over (``term_ended``); the units go back to the pool.
+- Pending orders (waiting for preempted spot capacity) start, oldest first, when their units are free.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from suanli.core import billing
+from suanli.core.ledger import buyer_available, plan_capture, plan_hold, plan_settle
+from suanli.errors import Conflict
+from suanli.trading.ledger_store import ledger_store
+from suanli.trading.models import EndReason, Order, OrderMode, OrderStatus
+from suanli.trading.service import allocate_units, close_order, finish_per_second, order_ref, release_units
+
+METER_STOP_MARGIN_SECONDS = 120
+"""A per-second order is stopped when the money left covers no more than this; run the meter more often
+(every minute) so the balance never goes negative (``billing.read_on_demand``)."""
+
+
+@dataclass
+class MeterRun:
+    metered: int = 0  # per-second orders read (and charged what they used since the last reading)
+    charged_fen: int = 0  # captured by this run
+    stopped: int = 0  # per-second orders stopped because the money left would not cover them
+    low_balance: int = 0  # per-second orders whose buyer has less than an hour of money left
+    terms_ended: int = 0  # reserved orders whose term ran out (units back in the pool)
+    preempted: int = 0  # spot orders ended when their preemption notice ran out
+    activated: int = 0  # pending orders started
+    failed: int = 0  # orders whose metering failed (logged; retried on the next run)
+
+
+def due_for_metering(session: Session, now: dt.datetime) -> list[uuid.UUID]:
+    """Active per-second orders, reserved orders whose term is over, then pending orders oldest first."""
+    return list(session.scalars(select(Order.id).where(
+        ((Order.status == OrderStatus.ACTIVE) & ((Order.mode != OrderMode.RESERVED) | (Order.ends_at <= now)))
+        | (Order.status == OrderStatus.PENDING))
+        .order_by(case((Order.status == OrderStatus.PENDING, 1), else_=0), Order.created_at, Order.id)))
+
+
+def meter(session: Session, order_id: uuid.UUID, now: dt.datetime, run: MeterRun) -> None:
+    """Meter one order under its row lock. Run each order in its own unit of work: holding many orders' locks
+    at once could deadlock with releases."""
+    order = session.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                           .execution_options(populate_existing=True))
+    if order is None:
+        return
+    if order.status is OrderStatus.PENDING:
+        activate(session, order, now, run)
+    elif order.status is not OrderStatus.ACTIVE:
+        return
+    elif order.mode is OrderMode.RESERVED:
+        if order.ends_at is not None and order.ends_at <= now:
+            close_order(session, order, OrderStatus.ENDED, order.ends_at, EndReason.TERM_ENDED)
+            release_units(session, order.product_id, order.units)
+            run.terms_ended += 1
+    elif order.preempt_at is not None and order.preempt_at <= now:
+        before = order.charged_fen
+        close_order(session, order, OrderStatus.PREEMPTED, order.preempt_at, EndReason.PREEMPTED)
+        finish_per_second(session, order, now)  # billed to the end of the notice at most (billed_seconds)
+        run.preempted += 1
+        run.charged_fen += order.charged_fen - before
+    else:
+        meter_per_second(session, order, now, run)
+
+
+def meter_per_second(session: Session, order: Order, now: dt.datetime, run: MeterRun) -> None:
+    """Read an active per-second order's meter at ``now``: capture the increment from its hold and top the hold up
+    to cover the next hour from the wallet, or stop the order if the money left is too little."""
+    assert order.started_at is not None
+    buyer_id, seller_id = str(order.buyer_org_id), str(order.seller_org_id)
+    available = ledger_store.balance(session, buyer_available(buyer_id))
+    reading = billing.read_on_demand(price_per_hour_fen=order.unit_price_fen, units=order.units,
+                                     started=order.started_at, clock=billing.FixedClock(now),
+                                     charged_fen=order.charged_fen, spendable_fen=order.held_fen + available,
+                                     stop_margin_seconds=METER_STOP_MARGIN_SECONDS)
+    run.metered += 1
+    if reading.must_stop:
+        before = order.charged_fen
+        close_order(session, order, OrderStatus.ENDED, now, EndReason.OUT_OF_FUNDS)
+        finish_per_second(session, order, now)
+        run.stopped += 1
+        run.charged_fen += order.charged_fen - before
+        return
+    tick = order.meter_ticks + 1
+    ref = f"{order_ref(order.id)}:tick:{tick}"  # one business event per reading (the ledger's idempotency unit)
+    burn = billing.burn_per_hour_fen(order.unit_price_fen, order.units)
+    top_up = max(0, min(reading.increment_fen + burn - order.held_fen, available))
+    plan = plan_hold(buyer_id, top_up, ref) + plan_capture(buyer_id, seller_id, reading.increment_fen,
+                                                            order.commission_bp, ref,
+                                                            already_captured_fen=order.charged_fen)
+    ledger_store.apply(session, plan, at=now)
+    session.execute(update(Order).where(Order.id == order.id)
+                    .values(held_fen=order.held_fen + top_up - reading.increment_fen,
+                            charged_fen=reading.charge_fen, metered_at=now, meter_ticks=tick)
+                    .execution_options(synchronize_session=False))
+    run.charged_fen += reading.increment_fen
+    run.low_balance += reading.low_balance
+
+
+def activate(session: Session, order: Order, now: dt.datetime, run: MeterRun) -> None:
+    """Start a pending order if its units are free now (its money was held when it was placed)."""
+    try:
+        with session.begin_nested():
+            allocate_units(session, order.product_id, order.units, for_pending=True)
+    except Conflict:
+        return  # still waiting (or the product left the catalog: the buyer may cancel)
+    values: dict = {"status": OrderStatus.ACTIVE, "started_at": now}
+    if order.mode is OrderMode.RESERVED:
+        assert order.term_months is not None
+        # Paid upfront: the whole hold is settled to the seller now, and the term runs from now.
+        ledger_store.apply(session, plan_settle(str(order.buyer_org_id), str(order.seller_org_id), order.held_fen,
+                                                order.held_fen, order.commission_bp, order_ref(order.id)), at=now)
+        values |= {"ends_at": billing.reserved_end(now, order.term_months), "held_fen": 0,
+                   "charged_fen": order.held_fen}
+    else:
+        values |= {"metered_at": now}
+    session.execute(update(Order).where(Order.id == order.id, Order.status == OrderStatus.PENDING).values(**values)
+                    .execution_options(synchronize_session=False))
+    run.activated += 1

@@ -1,0 +1,169 @@
+"""Trading wire formats. Money goes out as ``{"fen": 6000, "cny": "60.00"}`` and comes in as integer fen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from suanli.catalog.schemas import Money
+from suanli.core.ledger import AccountKind, TransferKind
+from suanli.trading.models import EndReason, OrderMode, OrderStatus
+
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                             pattern=r"^[A-Za-z0-9._:/-]+$")]
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: uuid.UUID
+    mode: OrderMode
+    units: int = Field(ge=1, le=100_000, description="How many units of the product to rent.")
+    term_months: int | None = Field(default=None, description="Reserved only: 1, 3, 6 or 12 months.")
+    bid_hourly_fen: int | None = Field(default=None, gt=0, le=100_000_000,
+                                       description="Spot only: your price per unit-hour, in fen, at or above "
+                                                   "the seller's floor.")
+
+
+class OrderOut(BaseModel):
+    id: uuid.UUID
+    product_id: uuid.UUID
+    datacenter_id: uuid.UUID
+    buyer_org_id: uuid.UUID
+    seller_org_id: uuid.UUID
+    mode: OrderMode
+    units: int
+    term_months: int | None
+    unit_price: Money = Field(description="Per unit-hour (on_demand, spot: the bid) or per unit-month (reserved).")
+    unit_price_per: Literal["hour", "month"]
+    commission_bp: int = Field(description="Platform commission in basis points, fixed when the order was placed.")
+    status: OrderStatus
+    started_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    end_reason: EndReason | None = Field(description="released, cancelled, out_of_funds, term_ended or preempted.")
+    metered_at: dt.datetime | None = Field(description="Per-second orders: when the meter last charged them.")
+    preempt_at: dt.datetime | None = Field(description="Spot orders under a preemption notice: when they end "
+                                                       "(billed until then at most).")
+    held: Money = Field(description="Held from the buyer's wallet for this order now.")
+    charged: Money = Field(description="Charged for this order so far.")
+    refunded: Money = Field(description="Given back to the buyer out of the charges.")
+    idempotency_key: str | None
+    created_at: dt.datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class WalletOut(BaseModel):
+    organization_id: uuid.UUID
+    role: str
+    available: Money | None = Field(description="Buyers: spendable balance.")
+    held: Money | None = Field(description="Buyers: held for running orders.")
+    receivable: Money | None = Field(description="Sellers: earned, net of commission, not yet paid out.")
+
+
+class AccountOut(BaseModel):
+    kind: AccountKind
+    owner_org_id: uuid.UUID | None
+
+
+class LedgerEntryOut(BaseModel):
+    id: str
+    kind: TransferKind
+    ref: str
+    amount: Money
+    debit: AccountOut
+    credit: AccountOut
+    created_at: dt.datetime
+
+
+class LedgerEntryPage(BaseModel):
+    items: list[LedgerEntryOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class TopupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    organization_id: uuid.UUID
+    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen paid in (at most 1 billion CNY).")
+    reference: Reference = Field(description="The payment's reference (bank transfer id, …); unique. Sending "
+                                             "the same reference again does not top up twice.")
+
+
+class PayoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    organization_id: uuid.UUID
+    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen paid out to the seller.")
+    reference: Reference = Field(description="The payment's reference; unique (a repeat pays out once).")
+
+
+class PayoutOut(BaseModel):
+    organization_id: uuid.UUID
+    amount: Money
+    reference: str
+    created: bool = Field(description="False when this reference had been paid out before (nothing changed).")
+    receivable: Money
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen to give back, at most what is left of the "
+                                                                 "order's charges.")
+    reference: Reference = Field(description="The refund's reference (e.g. the support ticket); unique.")
+
+
+class TopupOut(BaseModel):
+    organization_id: uuid.UUID
+    amount: Money
+    reference: str
+    transfer_id: str
+    created: bool = Field(description="False when this reference had been topped up before (nothing changed).")
+    available: Money
+
+
+class TrialBalanceAccount(BaseModel):
+    account_id: uuid.UUID
+    kind: AccountKind
+    owner_org_id: uuid.UUID | None
+    balance_fen: int
+    journal_balance_fen: int
+    matches: bool
+
+
+class TrialBalanceOut(BaseModel):
+    balanced: bool
+    total_debits_fen: int
+    total_credits_fen: int
+    accounts: list[TrialBalanceAccount]
+
+
+class SettingsOut(BaseModel):
+    commission_bp: int = Field(description="Platform commission in basis points (500 = 5 %).")
+    spot_notice_seconds: int
+    updated_at: dt.datetime
+
+
+class SettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    commission_bp: int | None = Field(default=None, ge=0, le=10_000)
+    spot_notice_seconds: int | None = Field(default=None, ge=0, le=86_400)
+
+
+class MeterRunOut(BaseModel):
+    metered: int = Field(description="Per-second orders read and charged for the time used since the last reading.")
+    charged: Money = Field(description="Captured by this run.")
+    stopped: int = Field(description="Per-second orders stopped because the money left would not cover them.")
+    low_balance: int = Field(description="Per-second orders whose buyer has less than an hour of money left.")
+    terms_ended: int = Field(description="Reserved orders whose term ran out; their units are back in the pool.")
+    preempted: int = Field(description="Spot orders ended when their preemption notice ran out.")
+    activated: int = Field(description="Pending orders started (their units became free).")
+    failed: int = Field(description="Orders whose metering failed (logged; retried on the next run).")

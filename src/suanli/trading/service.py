@@ -1,0 +1,563 @@
+"""Trading use cases: orders, inventory, wallets, top-ups, settings. No HTTP here; callers commit.
+
+Money rules live in ``suanli.core.ledger`` (planners, commission split) and ``suanli.core.billing`` (charges);
+this module decides *when* they apply and records the result through ``LedgerStore``. What happens as time
+passes (metering, preemption, term ends, starting pending orders) is in ``trading.metering``.
+
+Order lifecycle
+    - on_demand / spot: placed → ``active`` at once; one hour at the unit price (the on-demand price or the bid)
+      is held. The meter captures the seconds used and keeps an hour held; ``release`` charges what is left
+      (``charge_for_seconds`` on the cumulative seconds) out of the hold, releases the rest and returns the
+      units: ``ended``.
+    - reserved: placed → ``active``, paid upfront (hold + settle in one batch: the seller's net is receivable at
+      once); ``ends_at`` = start + term. Not releasable or cancellable early.
+    - on_demand / reserved finding too few free units while spot orders hold enough: those get a preemption
+      notice and the order is ``pending`` (money held, no units) until the meter starts it.
+    - cancel: a pending order at any time; an on-demand or spot order within ``CANCEL_GRACE_SECONDS`` of its
+      start (nothing charged); later, use release.
+    Ledger refs: ``order:<id>`` for the hold and the final settle (legs ``hold``, ``capture``, ``commission``,
+    ``release``), ``order:<id>:tick:<n>`` for meter readings, ``order:<id>:final`` for topping the hold up at
+    release when the lease ran past it, ``order:<id>:cancel`` for cancelling a pending order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from suanli.accounts.models import Organization, Role, User
+from suanli.catalog.models import Datacenter, Product
+from suanli.catalog.service import get_product
+from suanli.core import billing
+from suanli.core.ledger import (AccountKind, ConflictingTransfer, InsufficientFunds,
+                                buyer_available, plan_hold, plan_payout, plan_refund, plan_release, plan_settle,
+                                plan_topup, seller_receivable)
+from suanli.core.money import format_cny
+from suanli.errors import Conflict, InvalidInput, NotFound, PaymentRequired
+from suanli.ids import new_id
+from suanli.trading.ledger_store import ledger_store
+from suanli.trading.models import (DEFAULT_COMMISSION_BP, DEFAULT_SPOT_NOTICE_SECONDS, EndReason, LedgerAccount,
+                                   LedgerTransfer, Order, OrderMode, OrderStatus, PlatformSettings)
+from suanli.trading.schemas import OrderIn, PayoutIn, RefundIn, SettingsPatch, TopupIn
+
+CANCEL_GRACE_SECONDS = 60
+"""An on-demand or spot order cancelled within this many seconds of its start is not charged at all."""
+
+RESERVED_DISCOUNTS_BP: dict[int, int] = {}
+"""Term discounts for reserved orders, basis points per term. None yet: sellers will set their own (issue 3, later
+slice); until then a term costs monthly price × units × months."""
+
+
+# ---------------------------------------------------------------- settings
+
+def platform_settings(session: Session) -> PlatformSettings:
+    """The settings row, made with the defaults if missing (race-free)."""
+    settings = session.get(PlatformSettings, 1)
+    if settings is None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        session.execute(dialect_insert(PlatformSettings).values(
+            id=1, commission_bp=DEFAULT_COMMISSION_BP, spot_notice_seconds=DEFAULT_SPOT_NOTICE_SECONDS,
+            updated_at=dt.datetime.now(dt.UTC)).on_conflict_do_nothing())
+        settings = session.get_one(PlatformSettings, 1)
+    return settings
+
+
+def update_settings(session: Session, body: SettingsPatch, now: dt.datetime) -> PlatformSettings:
+    settings = platform_settings(session)
+    for name, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(settings, name, value)
+    settings.updated_at = now
+    session.flush()
+    return settings
+
+
+# ---------------------------------------------------------------- wallets and top-ups
+
+@dataclass(frozen=True)
+class Wallet:
+    organization_id: uuid.UUID
+    role: Role
+    available_fen: int | None
+    held_fen: int | None
+    receivable_fen: int | None
+
+
+def wallet(session: Session, user: User) -> Wallet:
+    balances = ledger_store.balances_of(session, user.organization_id)
+    if user.role is Role.BUYER:
+        return Wallet(user.organization_id, user.role, balances.get(AccountKind.BUYER_AVAILABLE, 0),
+                      balances.get(AccountKind.BUYER_HELD, 0), None)
+    if user.role is Role.SELLER:
+        return Wallet(user.organization_id, user.role, None, None, balances.get(AccountKind.SELLER_RECEIVABLE, 0))
+    return Wallet(user.organization_id, user.role, None, None, None)
+
+
+@dataclass(frozen=True)
+class Topup:
+    organization_id: uuid.UUID
+    amount_fen: int
+    reference: str
+    transfer_id: str
+    created: bool
+    available_fen: int
+
+
+def topup(session: Session, body: TopupIn, now: dt.datetime) -> Topup:
+    """Credit a buyer organization's wallet with money it paid in. Idempotent by ``reference``."""
+    org = session.get(Organization, body.organization_id)
+    if org is None:
+        raise NotFound(f"There is no organization {body.organization_id}.", code="organization_not_found")
+    if org.kind is not Role.BUYER:
+        raise InvalidInput(f"Only buyer organizations have a wallet to top up; {org.name} is a {org.kind.value}.",
+                           code="not_a_buyer", details={"organization_id": str(org.id)})
+    plan = plan_topup(str(org.id), body.amount_fen, f"topup:{body.reference}")
+    try:
+        (created,) = ledger_store.apply(session, plan, at=now)
+    except ConflictingTransfer as exc:
+        raise Conflict(f"The reference {body.reference!r} was used for another top-up ({exc.existing.amount_fen} "
+                       f"fen to {exc.existing.credit.owner}); each payment needs its own reference.",
+                       code="topup_reference_reused", details={"reference": body.reference}) from None
+    return Topup(org.id, body.amount_fen, body.reference, plan[0].id, created,
+                 ledger_store.balance(session, buyer_available(str(org.id))))
+
+
+@dataclass(frozen=True)
+class Payout:
+    organization_id: uuid.UUID
+    amount_fen: int
+    reference: str
+    created: bool
+    receivable_fen: int
+
+
+def payout(session: Session, body: PayoutIn, now: dt.datetime) -> Payout:
+    """Record money paid out to a seller organization from its receivable. Idempotent by ``reference``."""
+    org = session.get(Organization, body.organization_id)
+    if org is None:
+        raise NotFound(f"There is no organization {body.organization_id}.", code="organization_not_found")
+    if org.kind is not Role.SELLER:
+        raise InvalidInput(f"Only seller organizations are paid out; {org.name} is a {org.kind.value}.",
+                           code="not_a_seller", details={"organization_id": str(org.id)})
+    plan = plan_payout(str(org.id), body.amount_fen, f"payout:{body.reference}")
+    try:
+        (created,) = ledger_store.apply(session, plan, at=now)
+    except ConflictingTransfer:
+        raise Conflict(f"The reference {body.reference!r} was used for another payout; each payment needs its "
+                       "own reference.", code="payout_reference_reused",
+                       details={"reference": body.reference}) from None
+    except InsufficientFunds as exc:
+        raise Conflict(f"{org.name} has {format_cny(exc.balance)} receivable; a payout of "
+                       f"{format_cny(body.amount_fen)} would exceed it.", code="insufficient_receivable",
+                       details={"receivable_fen": exc.balance, "amount_fen": body.amount_fen}) from None
+    return Payout(org.id, body.amount_fen, body.reference, created,
+                  ledger_store.balance(session, seller_receivable(str(org.id))))
+
+
+# ---------------------------------------------------------------- inventory
+
+def allocate_units(session: Session, product_id: uuid.UUID, units: int, *, for_pending: bool = False) -> None:
+    """Take ``units`` from the product's free stock with one conditional UPDATE; 409 if there are not enough.
+
+    The condition is evaluated on the current row under its write lock (PostgreSQL re-checks it after waiting
+    for a concurrent writer; SQLite runs one writer at a time), so stock is never oversold. Units that pending
+    orders wait for are not free to new orders; ``for_pending`` (starting a pending order) may take them.
+    """
+    free = Product.stock_units - Product.allocated_units
+    if not for_pending:
+        free = free - _pending_units(product_id)
+    result = session.execute(
+        update(Product)
+        .where(Product.id == product_id, Product.is_visible.is_(True), free >= units)
+        .values(allocated_units=Product.allocated_units + units)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        stock, allocated, visible = session.execute(
+            select(Product.stock_units, Product.allocated_units, Product.is_visible).where(Product.id == product_id)
+        ).one()
+        if not visible:
+            raise Conflict("This product was taken out of the catalog just now; it cannot be ordered.",
+                           code="product_unavailable", details={"product_id": str(product_id)})
+        waiting = 0 if for_pending else int(session.scalar(select(_pending_units(product_id))) or 0)
+        available = max(0, int(stock) - int(allocated) - waiting)
+        raise Conflict(f"Only {available} unit(s) of this product are free now; you asked for {units}.",
+                       code="insufficient_stock",
+                       details={"product_id": str(product_id), "requested_units": units,
+                                "available_units": available})
+
+
+def _pending_units(product_id: uuid.UUID):
+    return (select(func.coalesce(func.sum(Order.units), 0))
+            .where(Order.product_id == product_id, Order.status == OrderStatus.PENDING).scalar_subquery())
+
+
+def release_units(session: Session, product_id: uuid.UUID, units: int) -> None:
+    session.execute(update(Product).where(Product.id == product_id)
+                    .values(allocated_units=Product.allocated_units - units)
+                    .execution_options(synchronize_session=False))
+
+
+# ---------------------------------------------------------------- placing orders
+
+def order_ref(order_id: uuid.UUID) -> str:
+    return f"order:{order_id}"
+
+
+def _same_request(order: Order, body: OrderIn) -> bool:
+    return (order.product_id == body.product_id and order.mode is body.mode and order.units == body.units
+            and (body.term_months is None or order.term_months == body.term_months)
+            and (body.bid_hourly_fen is None or order.unit_price_fen == body.bid_hourly_fen))
+
+
+def _existing_order(session: Session, buyer: User, key: str, body: OrderIn) -> Order | None:
+    order = session.scalar(select(Order).where(Order.buyer_org_id == buyer.organization_id,
+                                               Order.idempotency_key == key))
+    if order is not None and not _same_request(order, body):
+        raise Conflict(f"The Idempotency-Key {key!r} was used for a different order ({order.id}); use a new key "
+                       "for a new order.", code="idempotency_key_reused",
+                       details={"order_id": str(order.id), "idempotency_key": key})
+    return order
+
+
+def _price_and_amounts(product: Product, body: OrderIn) -> tuple[int, int, int]:
+    """(unit price snapshot, fen to hold now, fen to charge now) for an order of ``product``."""
+    if body.mode is not OrderMode.RESERVED and body.term_months is not None:
+        raise InvalidInput("term_months applies to reserved orders only.", code="term_not_applicable",
+                           details={"field": "term_months"})
+    if body.mode is not OrderMode.SPOT and body.bid_hourly_fen is not None:
+        raise InvalidInput("bid_hourly_fen applies to spot orders only.", code="bid_not_applicable",
+                           details={"field": "bid_hourly_fen"})
+    if body.mode is OrderMode.ON_DEMAND:
+        price = product.price_on_demand_fen
+        return price, billing.minimum_prepay_fen(price, body.units), 0
+    if body.mode is OrderMode.RESERVED:
+        if body.term_months not in billing.RESERVED_TERMS_MONTHS:
+            raise InvalidInput(f"A reserved order needs term_months of 1, 3, 6 or 12 (got {body.term_months}).",
+                               code="invalid_term", details={"field": "term_months",
+                                                             "valid_values": list(billing.RESERVED_TERMS_MONTHS)})
+        if product.price_reserved_month_fen is None:
+            raise Conflict("This product is not offered reserved (per month); order it on demand or spot.",
+                           code="mode_not_offered", details={"mode": body.mode.value})
+        price = product.price_reserved_month_fen
+        total = billing.reserved_price(price, body.units, body.term_months, RESERVED_DISCOUNTS_BP)
+        return price, total, total
+    if product.price_spot_floor_fen is None:
+        raise Conflict("This product is not offered as spot capacity; order it on demand.",
+                       code="mode_not_offered", details={"mode": body.mode.value})
+    floor = product.price_spot_floor_fen
+    if body.bid_hourly_fen is None:
+        raise InvalidInput(f"A spot order needs bid_hourly_fen, at least the floor of {floor} fen "
+                           f"({format_cny(floor)}) per unit-hour.", code="bid_required",
+                           details={"field": "bid_hourly_fen", "floor_fen": floor})
+    if body.bid_hourly_fen < floor:
+        raise InvalidInput(f"Your bid of {body.bid_hourly_fen} fen ({format_cny(body.bid_hourly_fen)}) per unit-hour "
+                           f"is below the seller's spot floor of {floor} fen ({format_cny(floor)}) per unit-hour.",
+                           code="bid_below_floor",
+                           details={"bid_hourly_fen": body.bid_hourly_fen, "floor_fen": floor,
+                                    "floor_cny": str(format_cny(floor))})
+    return body.bid_hourly_fen, billing.minimum_prepay_fen(body.bid_hourly_fen, body.units), 0
+
+
+def _insufficient_funds(needed: int, available: int, what: str) -> PaymentRequired:
+    return PaymentRequired(f"{what} needs {format_cny(needed)} in your wallet; you have {format_cny(available)} "
+                           "available. Top up and try again.",
+                           details={"needed_fen": needed, "available_fen": available,
+                                    "shortfall_fen": max(0, needed - available)})
+
+
+def place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn,
+                idempotency_key: str | None = None) -> tuple[Order, bool]:
+    """Place an order; ``(order, created)``. With an ``idempotency_key`` a repeat returns the first order."""
+    if idempotency_key is not None:
+        existing = _existing_order(session, buyer, idempotency_key, body)
+        if existing is not None:
+            return existing, False
+    product = get_product(session, body.product_id, buyer)
+    datacenter = session.get_one(Datacenter, product.datacenter_id)
+    price, hold_fen, charge_fen = _price_and_amounts(product, body)
+    buyer_id = str(buyer.organization_id)
+    available = ledger_store.balance(session, buyer_available(buyer_id))
+    what = {OrderMode.ON_DEMAND: "Starting on demand (one hour upfront)", OrderMode.SPOT: "A spot order "
+            "(one hour at your bid upfront)", OrderMode.RESERVED: f"This {body.term_months}-month term"}[body.mode]
+    if available < hold_fen:
+        raise _insufficient_funds(hold_fen, available, what)
+    commission_bp = platform_settings(session).commission_bp
+    now = clock.now()
+    seller_id = str(datacenter.owner_org_id)
+
+    def new_order(status: OrderStatus) -> Order:
+        active = status is OrderStatus.ACTIVE
+        reserved = body.mode is OrderMode.RESERVED
+        return Order(id=new_id(), buyer_org_id=buyer.organization_id, buyer_user_id=buyer.id, product_id=product.id,
+                     datacenter_id=product.datacenter_id, seller_org_id=datacenter.owner_org_id, mode=body.mode,
+                     units=body.units, term_months=body.term_months, unit_price_fen=price,
+                     commission_bp=commission_bp, status=status, started_at=now if active else None,
+                     ends_at=billing.reserved_end(now, body.term_months) if reserved and active else None,
+                     held_fen=hold_fen - (charge_fen if active else 0), charged_fen=charge_fen if active else 0,
+                     idempotency_key=idempotency_key, metered_at=now if active and not reserved else None,
+                     meter_ticks=0, refunded_fen=0, created_at=now)
+
+    order = new_order(OrderStatus.ACTIVE)
+    ref = order_ref(order.id)
+    plan = plan_hold(buyer_id, hold_fen, ref)
+    if charge_fen:
+        plan += plan_settle(buyer_id, seller_id, hold_fen, charge_fen, commission_bp, ref)
+    try:
+        with session.begin_nested():
+            allocate_units(session, product.id, body.units)
+            session.add(order)
+            session.flush()
+            ledger_store.apply(session, plan, at=now)
+    except IntegrityError as exc:
+        return _idempotent_winner(session, buyer, idempotency_key, body, exc), False
+    except InsufficientFunds as exc:
+        raise _insufficient_funds(hold_fen, exc.balance, what) from None
+    except Conflict as exc:
+        if exc.code != "insufficient_stock" or body.mode is OrderMode.SPOT:
+            raise
+        # On-demand and reserved demand come before spot: if noticing spot orders frees enough units, the order
+        # waits (pending, its money held) until their notice runs out and the meter hands it the units.
+        order = new_order(OrderStatus.PENDING)
+        try:
+            with session.begin_nested():  # the notices stand or fall with the pending order
+                if not preempt_spot_for(session, product.id, body.units, now):
+                    raise exc
+                session.add(order)
+                session.flush()
+                ledger_store.apply(session, plan_hold(buyer_id, hold_fen, order_ref(order.id)), at=now)
+        except IntegrityError as exc2:
+            return _idempotent_winner(session, buyer, idempotency_key, body, exc2), False
+        except InsufficientFunds as exc2:
+            raise _insufficient_funds(hold_fen, exc2.balance, what) from None
+    return order, True
+
+
+def _idempotent_winner(session: Session, buyer: User, idempotency_key: str | None, body: OrderIn,
+                       error: IntegrityError) -> Order:
+    """After a unique violation: the order a concurrent request with the same key placed (and committed)."""
+    existing = None if idempotency_key is None else _existing_order(session, buyer, idempotency_key, body)
+    if existing is None:
+        raise error
+    return existing
+
+
+def preempt_spot_for(session: Session, product_id: uuid.UUID, units: int, now: dt.datetime) -> bool:
+    """Give preemption notices to enough active spot orders of the product (lowest bids first, then the newest)
+    that ``units`` more can start once the notices run out, counting units already under notice and units other
+    pending orders wait for. False (and no notice given) if even all spot capacity would not be enough."""
+    spot = session.execute(
+        select(Order.id, Order.units, Order.preempt_notice_at).where(
+            Order.product_id == product_id, Order.mode == OrderMode.SPOT, Order.status == OrderStatus.ACTIVE)
+        .order_by(Order.unit_price_fen, Order.created_at.desc(), Order.id).with_for_update()).all()
+    noticed = sum(u for _, u, notice in spot if notice is not None)
+    waiting = session.scalar(select(func.coalesce(func.sum(Order.units), 0)).where(
+        Order.product_id == product_id, Order.status == OrderStatus.PENDING)) or 0
+    stock, allocated = session.execute(select(Product.stock_units, Product.allocated_units)
+                                       .where(Product.id == product_id)).one()
+    shortfall = units + int(waiting) - (int(stock) - int(allocated)) - noticed
+    candidates = [(order_id, u) for order_id, u, notice in spot if notice is None]
+    if shortfall > sum(u for _, u in candidates):
+        return False
+    chosen = []
+    for order_id, u in candidates:
+        if shortfall <= 0:
+            break
+        chosen.append(order_id)
+        shortfall -= u
+    if chosen:
+        notice = dt.timedelta(seconds=platform_settings(session).spot_notice_seconds)
+        session.execute(update(Order).where(Order.id.in_(chosen), Order.preempt_notice_at.is_(None))
+                        .values(preempt_notice_at=now, preempt_at=now + notice)
+                        .execution_options(synchronize_session=False))
+    return True
+
+
+# ---------------------------------------------------------------- reading orders
+
+def visible_orders_query(user: User):
+    query = select(Order)
+    if user.role is Role.BUYER:
+        query = query.where(Order.buyer_org_id == user.organization_id)
+    elif user.role is Role.SELLER:
+        query = query.where(Order.seller_org_id == user.organization_id)
+    return query
+
+
+def list_orders(session: Session, user: User, *, status: OrderStatus | None = None, limit: int = 50,
+                offset: int = 0) -> tuple[list[Order], int]:
+    query = visible_orders_query(user)
+    if status is not None:
+        query = query.where(Order.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    orders = list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+                                  .offset(offset)))
+    return orders, int(total)
+
+
+def get_order(session: Session, user: User, order_id: uuid.UUID) -> Order:
+    order = session.scalar(visible_orders_query(user).where(Order.id == order_id))
+    if order is None:
+        raise NotFound(f"You have no order {order_id}.", code="order_not_found")
+    return order
+
+
+def _buyers_order(session: Session, user: User, order_id: uuid.UUID) -> Order:
+    order = session.get(Order, order_id)
+    if order is None or user.role is not Role.BUYER or order.buyer_org_id != user.organization_id:
+        raise NotFound(f"You have no order {order_id}.", code="order_not_found")
+    return order
+
+
+# ---------------------------------------------------------------- ending orders
+
+def close_order(session: Session, order: Order, status: OrderStatus, now: dt.datetime, reason: EndReason,
+                *, from_status: OrderStatus = OrderStatus.ACTIVE) -> None:
+    """Move an order from ``from_status`` to ``status`` with one conditional UPDATE (a concurrent second close
+    gets 409).
+
+    The UPDATE locks the row; ``order`` is then re-read, so the amounts used to settle it are the ones committed by
+    whoever held the lock before (e.g. a metering tick)."""
+    result = session.execute(update(Order).where(Order.id == order.id, Order.status == from_status)
+                             .values(status=status, ended_at=now, end_reason=reason)
+                             .execution_options(synchronize_session=False))
+    session.refresh(order)
+    if result.rowcount != 1:
+        raise Conflict(f"Order {order.id} is {order.status.value}, not {from_status.value}.", code="order_not_active",
+                       details={"status": order.status.value})
+
+
+def billed_seconds(order: Order, now: dt.datetime) -> int:
+    """Seconds a per-second order is billed for up to ``now``: a spot order under notice not past its end."""
+    assert order.started_at is not None
+    if order.mode is OrderMode.SPOT and order.preempt_notice_at is not None and order.preempt_at is not None:
+        notice_seconds = int((order.preempt_at - order.preempt_notice_at).total_seconds())
+        return billing.spot_charge_seconds(order.started_at, order.preempt_notice_at, max(now, order.preempt_notice_at),
+                                           notice_seconds)
+    return billing.elapsed_seconds(order.started_at, now)
+
+
+def finish_per_second(session: Session, order: Order, now: dt.datetime) -> None:
+    """Settle a per-second order (already closed by ``close_order``) at ``now``: capture what the seconds used cost
+    beyond what was captured before, release the rest of the hold, free the units."""
+    assert order.started_at is not None
+    elapsed = billed_seconds(order, now)
+    owed = billing.charge_for_seconds(order.unit_price_fen, order.units, elapsed) - order.charged_fen
+    buyer_id, seller_id, ref = str(order.buyer_org_id), str(order.seller_org_id), order_ref(order.id)
+    held = order.held_fen
+    plan = []
+    if owed > held:
+        # Ran past its hold (metering tops holds up and stops leases while the money still covers them; this is
+        # the case of a lease not metered in time): hold what the wallet still has, charge no more than that.
+        extra = min(owed - held, ledger_store.balance(session, buyer_available(buyer_id)))
+        plan += plan_hold(buyer_id, extra, f"{ref}:final")
+        held += extra
+    used = min(owed, held)
+    plan += plan_settle(buyer_id, seller_id, held, used, order.commission_bp, ref,
+                        already_captured_fen=order.charged_fen)
+    release_units(session, order.product_id, order.units)  # product row before ledger rows, as in place_order
+    ledger_store.apply(session, plan, at=now)
+    session.execute(update(Order).where(Order.id == order.id)
+                    .values(held_fen=0, charged_fen=order.charged_fen + used, metered_at=now)
+                    .execution_options(synchronize_session=False))
+    session.refresh(order)
+
+
+def release_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID) -> Order:
+    """Stop an on-demand or spot order now: charge the seconds used, release the rest, free the units."""
+    order = _buyers_order(session, user, order_id)
+    if order.mode is OrderMode.RESERVED:
+        raise Conflict("A reserved order runs to the end of its term and cannot be released early.",
+                       code="reserved_not_releasable", details={"ends_at": order.ends_at.isoformat()
+                                                                if order.ends_at else None})
+    now = clock.now()
+    close_order(session, order, OrderStatus.ENDED, now, EndReason.RELEASED)
+    finish_per_second(session, order, now)
+    return order
+
+
+def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID) -> Order:
+    """Cancel a pending order (any mode) at any time, or an on-demand or spot order within
+    ``CANCEL_GRACE_SECONDS`` of its start: nothing is charged, the hold is released."""
+    order = _buyers_order(session, user, order_id)
+    now = clock.now()
+    if order.status is OrderStatus.PENDING:
+        close_order(session, order, OrderStatus.CANCELLED, now, EndReason.CANCELLED, from_status=OrderStatus.PENDING)
+        ledger_store.apply(session, plan_release(str(order.buyer_org_id), order.held_fen,
+                                                 f"{order_ref(order.id)}:cancel"), at=now)
+        session.execute(update(Order).where(Order.id == order.id).values(held_fen=0)
+                        .execution_options(synchronize_session=False))
+        session.refresh(order)
+        return order
+    if order.mode is OrderMode.RESERVED:
+        raise Conflict("A reserved order is paid upfront for its term and cannot be cancelled.",
+                       code="not_cancellable")
+    if order.status is OrderStatus.ACTIVE and order.started_at is not None and \
+            billing.elapsed_seconds(order.started_at, now) >= CANCEL_GRACE_SECONDS:
+        raise Conflict(f"An order can be cancelled free of charge only within {CANCEL_GRACE_SECONDS} s of its "
+                       "start; release it instead (POST /api/v1/orders/{id}/release) to pay for the time used.",
+                       code="cancel_window_passed", details={"grace_seconds": CANCEL_GRACE_SECONDS})
+    close_order(session, order, OrderStatus.CANCELLED, now, EndReason.CANCELLED)
+    buyer_id = str(order.buyer_org_id)
+    release_units(session, order.product_id, order.units)
+    ledger_store.apply(session, plan_release(buyer_id, order.held_fen, order_ref(order.id)), at=now)
+    session.execute(update(Order).where(Order.id == order.id).values(held_fen=0)
+                    .execution_options(synchronize_session=False))
+    session.refresh(order)
+    return order
+
+
+def refund_order(session: Session, order_id: uuid.UUID, body: RefundIn, now: dt.datetime) -> tuple[Order, bool]:
+    """Give part or all of what an order was charged back to its buyer, from the seller's receivable and the
+    platform's commission in the proportions it was split (``plan_refund``). Idempotent by ``reference``:
+    ``(order, created)``."""
+    order = session.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                           .execution_options(populate_existing=True))
+    if order is None:
+        raise NotFound(f"There is no order {order_id}.", code="order_not_found")
+    ref = f"refund:{body.reference}"
+    earlier = session.execute(select(LedgerTransfer.amount_fen, LedgerAccount.owner_org_id)
+                              .join(LedgerAccount, LedgerAccount.id == LedgerTransfer.credit_account_id)
+                              .where(LedgerTransfer.ref == ref)).all()
+    if earlier:  # this reference was refunded before: the same refund again is a no-op
+        if sum(int(a) for a, _ in earlier) != body.amount_fen or {o for _, o in earlier} != {order.buyer_org_id}:
+            raise Conflict(f"The reference {body.reference!r} was used for another refund; each refund needs its "
+                           "own reference.", code="refund_reference_reused", details={"reference": body.reference})
+        return order, False
+    refundable = order.charged_fen - order.refunded_fen
+    if body.amount_fen > refundable:
+        raise Conflict(f"Only {format_cny(refundable)} of this order's charges can still be refunded.",
+                       code="refund_exceeds_charges", details={"refundable_fen": refundable})
+    plan = plan_refund(str(order.buyer_org_id), str(order.seller_org_id), body.amount_fen, order.commission_bp, ref,
+                       already_refunded_fen=order.refunded_fen, settled_fen=order.charged_fen)
+    try:
+        ledger_store.apply(session, plan, at=now)
+    except InsufficientFunds as exc:
+        raise Conflict(f"The seller's receivable ({format_cny(exc.balance)}) no longer covers this refund (it has "
+                       "been paid out); settle it with the seller first.", code="insufficient_receivable",
+                       details={"receivable_fen": exc.balance}) from None
+    session.execute(update(Order).where(Order.id == order.id)
+                    .values(refunded_fen=order.refunded_fen + body.amount_fen)
+                    .execution_options(synchronize_session=False))
+    session.refresh(order)
+    return order, True
+
+
+# ---------------------------------------------------------------- figures
+
+def order_figures(session: Session) -> tuple[int, int]:
+    """(orders placed, GMV = Σ charged − refunded fen), for the platform's figures."""
+    net = func.coalesce(func.sum(Order.charged_fen - Order.refunded_fen), 0)
+    count, gmv = session.execute(select(func.count(), net).select_from(Order)).one()
+    return int(count), int(gmv)
+
+
+__all__ = ["CANCEL_GRACE_SECONDS", "place_order", "release_order", "cancel_order", "list_orders", "get_order",
+           "wallet", "topup", "payout", "refund_order", "platform_settings", "update_settings", "order_figures"]

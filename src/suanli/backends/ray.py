@@ -1,0 +1,233 @@
+"""The ``ray`` backend: a Ray cluster through the Ray Jobs REST API of its dashboard (``http://head:8265``).
+
+No ``ray`` import: plain HTTP with httpx. A job is a Ray job whose entrypoint is a bash script; its submission
+id is ``suanli-<job_id>.<attempt>``, so submitting the same attempt twice returns the existing job.
+
+Accelerators are Ray resources: ``entrypoint_num_gpus`` for CUDA and DTK (Ray then sets
+``CUDA_VISIBLE_DEVICES`` for the entrypoint, and the script derives ``HIP_VISIBLE_DEVICES`` from it), the
+``NPU`` resource for Ascend (Ray sets ``ASCEND_RT_VISIBLE_DEVICES``). Other ecosystems need
+``accelerator_resources`` to name the cluster's custom resource; Ray sets no visible-devices variable for
+custom resources, so those jobs get placement but no device isolation.
+
+Files: with ``shared_dir`` (seen at the same path by suanli and the cluster's nodes) the run's directory is
+written there; without it the files travel inside the entrypoint (no ``runtime_env`` upload), which then must
+stay under ~96 KiB, and the job runs in ``<remote_dir>/<run>`` on the node that Ray chose.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from suanli.backends.base import (
+    RESERVED_PREFIX,
+    BackendError,
+    BackendUnavailable,
+    Capabilities,
+    Health,
+    InvalidJobSpec,
+    JobSpec,
+    JobState,
+    JobStatus,
+    job_files,
+    render_job_script,
+    tail_lines,
+)
+
+__all__ = ["RayBackend"]
+
+DEFAULT_RESOURCES: Mapping[str, str] = {"cuda": "GPU", "dtk": "GPU", "cann": "NPU"}
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+MAX_ENTRYPOINT = 96 * 1024  # a shell command line is one argument: Linux caps it at 128 KiB
+
+_STATES: Mapping[str, JobState] = {
+    "PENDING": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "SUCCEEDED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+    "STOPPED": JobState.CANCELLED,
+}
+# Ray error types meaning "the job's supervisor (its node) went away", not "the command failed".
+_LOST_ERRORS = {"JOB_SUPERVISOR_ACTOR_DIED", "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE"}
+
+
+def _ray_error(text: str) -> str:
+    """Ray answers errors with a Python traceback as text: keep its last line (the exception)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip() and line.strip() != "."]
+    return lines[-1] if lines else "(empty response)"
+
+
+class RayBackend:
+    kind = "ray"
+
+    def __init__(self, endpoint: str, *, token: str | None = None, shared_dir: str | None = None,
+                 remote_dir: str = "/tmp/suanli-jobs", accelerator_resources: Mapping[str, str] | None = None,
+                 timeout: float = 10.0) -> None:
+        if not endpoint.startswith(("http://", "https://")):
+            raise BackendError(f"ray endpoint must be the dashboard's http(s) URL, got {endpoint!r}", kind=self.kind)
+        self.endpoint = endpoint.rstrip("/")
+        self.shared_dir = Path(shared_dir) if shared_dir else None
+        self.remote_dir = remote_dir.rstrip("/")
+        self.accelerator_resources = {**DEFAULT_RESOURCES, **(accelerator_resources or {})}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.endpoint, timeout=timeout, headers=headers)
+
+    def __repr__(self) -> str:
+        return f"RayBackend(endpoint={self.endpoint!r})"
+
+    # ------------------------------------------------------------------------------------------- protocol
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(self.kind, {
+            "logs_streaming": "not implemented: Ray streams logs over a websocket (/api/jobs/{id}/logs/tail); "
+                              "logs() returns a snapshot",
+            "fractional_gpus": "Ray accepts fractional entrypoint_num_gpus but puts no limit on a share's GPU "
+                               "memory, so suanli rents whole chips",
+            "time_limit": "Ray jobs have no time limit; suanli's scheduler must stop jobs that overrun",
+            "memory_limit": "entrypoint_memory is a scheduling hint in Ray, not an enforced limit",
+        })
+
+    def health(self) -> Health:
+        try:
+            version = self._request("GET", "/api/version").json()
+        except BackendError as exc:
+            return Health(False, exc.message)
+        detail = f"Ray {version.get('ray_version', '?')}"
+        try:
+            status = self._request("GET", "/api/cluster_status").json()
+            text = (status.get("data") or {}).get("autoscalingStatus") or ""
+            usage = [line.strip()[len("- ResourceUsage:"):].strip() for line in text.splitlines()
+                     if line.strip().startswith("- ResourceUsage:")]
+            if usage:
+                detail += f"; usage {usage[0]}"
+        except (BackendError, ValueError, AttributeError):
+            pass
+        return Health(True, detail)
+
+    def submit(self, spec: JobSpec) -> str:
+        submission_id = f"suanli-{spec.run_name}"
+        resource = self.accelerator_resources.get(spec.ecosystem or "cuda")
+        if spec.accelerators and resource is None:
+            raise BackendError(f"the ray backend has no Ray resource for the {spec.ecosystem} ecosystem; name the "
+                               "cluster's resource in the accelerator_resources option", kind=self.kind)
+        derive = "CUDA_VISIBLE_DEVICES" if resource == "GPU" else None
+        if self.shared_dir is not None:
+            workdir = self.shared_dir / spec.run_name
+            (workdir / RESERVED_PREFIX).mkdir(parents=True, exist_ok=True)
+            for name, content in job_files(spec).items():
+                path = workdir / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content)
+            (workdir / RESERVED_PREFIX / "job.sh").write_text(render_job_script(spec, derive_visible_from=derive))
+            entrypoint = f"cd {shlex.quote(str(workdir))} && exec /bin/bash {RESERVED_PREFIX}/job.sh"
+        else:
+            script = render_job_script(spec, workdir=f"{self.remote_dir}/{spec.run_name}", embed_files=True,
+                                       derive_visible_from=derive)
+            encoded = base64.b64encode(script.encode()).decode()
+            entrypoint = f'exec /bin/bash -c "$(echo {encoded} | base64 -d)" suanli-job'
+            if len(entrypoint) > MAX_ENTRYPOINT:
+                raise InvalidJobSpec(f"job {spec.run_name}: script and files are {len(entrypoint)} bytes encoded, "
+                                     f"over the {MAX_ENTRYPOINT} a Ray entrypoint can carry; configure shared_dir",
+                                     kind=self.kind)
+        env = {**spec.env, "SUANLI_JOB_ID": spec.job_id, "SUANLI_ATTEMPT": str(spec.attempt)}
+        payload: dict[str, Any] = {
+            "entrypoint": entrypoint,
+            "submission_id": submission_id,
+            "runtime_env": {"env_vars": env},
+            "metadata": {"suanli_job_id": spec.job_id, "suanli_attempt": str(spec.attempt),
+                         "suanli_name": spec.name[:200]},
+            "entrypoint_num_cpus": spec.vcpus,
+        }
+        if spec.accelerators:
+            if resource == "GPU":
+                payload["entrypoint_num_gpus"] = spec.accelerators
+            else:
+                payload["entrypoint_resources"] = {resource: spec.accelerators}
+        if spec.memory_gib is not None:
+            payload["entrypoint_memory"] = int(spec.memory_gib * 2**30)
+        response = self._request("POST", "/api/jobs/", json=payload, check=False)
+        if response.status_code < 400:
+            return str(response.json().get("submission_id") or submission_id)
+        message = _ray_error(response.text)
+        if "already exists" in message:
+            existing = self._job(submission_id)
+            if existing is not None and (existing.get("metadata") or {}).get("suanli_job_id") == spec.job_id:
+                return submission_id  # this attempt was already submitted
+        raise BackendError(f"ray rejected job {spec.run_name}: {message}", kind=self.kind)
+
+    def status(self, backend_job_id: str) -> JobStatus:
+        job = self._job(backend_job_id)
+        if job is None:
+            return JobStatus(JobState.LOST, detail=f"Ray does not know job {backend_job_id}: the head restarted "
+                                                   "or the job was deleted")
+        ray_status = str(job.get("status", "")).upper()
+        state = _STATES.get(ray_status, JobState.FAILED)
+        error_type = job.get("error_type")
+        if state is JobState.FAILED and error_type in _LOST_ERRORS:
+            state = JobState.LOST
+        message = (job.get("message") or "").split("\n", 1)[0]
+        exit_code = job.get("driver_exit_code")
+        if state.terminal and exit_code is None and state is JobState.SUCCEEDED:
+            exit_code = 0
+        detail = ": ".join(p for p in (ray_status, error_type, message) if p)
+        return JobStatus(state, exit_code if state.terminal else None, detail)
+
+    def logs(self, backend_job_id: str, tail: int | None = None) -> str:
+        response = self._request("GET", self._path(backend_job_id, "/logs"), check=False)
+        if response.status_code == 404:
+            raise BackendError(f"Ray does not know job {backend_job_id}", kind=self.kind)
+        self._raise_for(response, "GET logs")
+        return tail_lines(response.json().get("logs") or "", tail)
+
+    def cancel(self, backend_job_id: str) -> None:
+        response = self._request("POST", self._path(backend_job_id, "/stop"), check=False)
+        if response.status_code == 404:
+            return  # Ray does not know it: nothing to stop
+        self._raise_for(response, "stop")
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------------------------------- internals
+
+    def _path(self, backend_job_id: str, suffix: str = "") -> str:
+        if not _JOB_ID.fullmatch(backend_job_id):
+            raise BackendError(f"{backend_job_id!r} is not a Ray job id", kind=self.kind)
+        return f"/api/jobs/{backend_job_id}{suffix}"
+
+    def _job(self, backend_job_id: str) -> dict[str, Any] | None:
+        response = self._request("GET", self._path(backend_job_id), check=False)
+        if response.status_code == 404:
+            return None
+        self._raise_for(response, "GET job")
+        return response.json()
+
+    def _request(self, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise BackendUnavailable(f"Ray dashboard at {self.endpoint} timed out ({method} {path})",
+                                     kind=self.kind) from exc
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"Ray dashboard at {self.endpoint} unreachable: {exc}", kind=self.kind) from exc
+        if check:
+            self._raise_for(response, f"{method} {path}")
+        return response
+
+    def _raise_for(self, response: httpx.Response, what: str) -> None:
+        if response.status_code < 400:
+            return
+        if response.status_code in (401, 403):
+            raise BackendError(f"Ray dashboard at {self.endpoint} refused the request ({what}): token missing or "
+                               "wrong", kind=self.kind)
+        message = f"Ray dashboard at {self.endpoint}: HTTP {response.status_code} for {what}: " \
+                  f"{_ray_error(response.text)}"
+        if response.status_code >= 502:
+            raise BackendUnavailable(message, kind=self.kind)
+        raise BackendError(message, kind=self.kind)

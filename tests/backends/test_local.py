@@ -1,0 +1,167 @@
+"""The local backend: real processes on this machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from cluster_helpers import pid_gone, wait_for, wait_until
+
+from suanli import backends
+from suanli.backends import BackendError, InvalidJobSpec, JobState, LocalBackend
+
+
+@pytest.fixture
+def local(tmp_path):
+    backend = backends.create("local", str(tmp_path / "jobs"), None, {"grace_seconds": 2})
+    yield backend
+    backend.close()
+
+
+def test_submit_run_succeed_with_logs_files_and_env(local, new_spec) -> None:
+    spec = new_spec('echo "hello from $SUANLI_JOB_ID"; cat input.txt; echo "FOO=$FOO"; echo err >&2; sleep 0.5',
+                    env={"FOO": "bar baz"}, files={"input.txt": "the input\n"})
+    job = local.submit(spec)
+    assert job == f"{spec.job_id}.1"
+    assert wait_for(local, job, {JobState.RUNNING, JobState.SUCCEEDED}).state in (JobState.RUNNING,
+                                                                                   JobState.SUCCEEDED)
+    status = wait_for(local, job, JobState.SUCCEEDED)
+    assert status.exit_code == 0
+    out = local.logs(job)
+    assert f"hello from {spec.job_id}\nthe input\nFOO=bar baz\n" in out
+    assert "err\n" in out
+    assert local.logs(job, tail=1) == "err\n"
+
+
+def test_allocated_devices_are_the_visible_devices(local, new_spec) -> None:
+    cuda = local.submit(new_spec('echo "cuda=[$CUDA_VISIBLE_DEVICES]"', accelerators=2, chip="a800",
+                                 device_indices=(3, 5)))
+    ascend = local.submit(new_spec('echo "npu=[$ASCEND_RT_VISIBLE_DEVICES] cuda=[${CUDA_VISIBLE_DEVICES-unset}]"',
+                                   accelerators=1, chip="ascend-910b", device_indices=(6,)))
+    dtk = local.submit(new_spec('echo "hip=[$HIP_VISIBLE_DEVICES]"', accelerators=2, chip="hygon-dcu-z100",
+                                device_indices=(0, 1)))
+    cpu = local.submit(new_spec('echo "cuda=[${CUDA_VISIBLE_DEVICES-unset}]"'))
+    for job in (cuda, ascend, dtk, cpu):
+        wait_for(local, job, JobState.SUCCEEDED, timeout=30)
+    assert local.logs(cuda) == "cuda=[3,5]\n"
+    assert local.logs(ascend) == "npu=[6] cuda=[unset]\n"
+    assert local.logs(dtk) == "hip=[0,1]\n"
+    assert local.logs(cpu) == "cuda=[]\n"  # no accelerators: no device is visible
+
+
+def test_accelerators_without_device_indices_are_refused(local, new_spec) -> None:
+    with pytest.raises(InvalidJobSpec, match="needs the device indices"):
+        local.submit(new_spec("true", accelerators=1))
+
+
+def test_jobs_do_not_inherit_the_servers_environment(local, new_spec, monkeypatch) -> None:
+    monkeypatch.setenv("SUANLI_DATABASE_URL", "postgresql://secret")
+    job = local.submit(new_spec('echo "db=[${SUANLI_DATABASE_URL-unset}]"'))
+    wait_for(local, job, JobState.SUCCEEDED)
+    assert local.logs(job) == "db=[unset]\n"
+
+
+def test_failing_command_fails_with_its_exit_code(local, new_spec) -> None:
+    job = local.submit(new_spec("echo about to fail; exit 3"))
+    status = wait_for(local, job, JobState.FAILED)
+    assert status.exit_code == 3
+    assert "about to fail" in local.logs(job)
+
+
+def test_a_script_with_a_shebang(local, new_spec) -> None:
+    job = local.submit(new_spec(script="#!/usr/bin/env python3\nimport os\nprint('py', os.getcwd())\n"))
+    wait_for(local, job, JobState.SUCCEEDED)
+    assert local.logs(job) == f"py {local.base_dir / job}\n"
+
+
+def test_cancel_kills_the_whole_process_group(local, new_spec) -> None:
+    # a job that ignores SIGTERM and starts a child of its own: cancel must still end both
+    job = local.submit(new_spec("trap '' TERM; sleep 300 & echo $! > child.pid; echo $$ > self.pid; wait"))
+    wait_for(local, job, JobState.RUNNING)
+    workdir = local.base_dir / job
+    wait_until(lambda: (workdir / "child.pid").exists() and (workdir / "self.pid").exists(), "pid files")
+    child, shell = int((workdir / "child.pid").read_text()), int((workdir / "self.pid").read_text())
+    started = time.monotonic()
+    local.cancel(job)
+    assert time.monotonic() - started < 10  # the grace period (2 s) then SIGKILL
+    assert local.status(job).state is JobState.CANCELLED
+    assert pid_gone(child) and pid_gone(shell)
+    local.cancel(job)  # cancelling again is a no-op
+
+
+def test_cancel_of_a_finished_job_changes_nothing(local, new_spec) -> None:
+    job = local.submit(new_spec("true"))
+    wait_for(local, job, JobState.SUCCEEDED)
+    local.cancel(job)
+    assert local.status(job).state is JobState.SUCCEEDED
+
+
+def test_status_survives_a_restart_of_suanli(tmp_path, new_spec) -> None:
+    first = LocalBackend(tmp_path / "jobs")
+    job = first.submit(new_spec("sleep 1; echo done"))
+    assert first.status(job).state is JobState.RUNNING
+    second = LocalBackend(tmp_path / "jobs")  # a new process would see exactly this: only the work dir
+    assert second.status(job).state is JobState.RUNNING
+    wait_for(second, job, JobState.SUCCEEDED)
+    assert second.logs(job) == "done\n"
+    first.close()
+
+
+def test_submitting_the_same_attempt_twice_starts_it_once(local, new_spec) -> None:
+    spec = new_spec("echo once")
+    assert local.submit(spec) == local.submit(spec)
+    wait_for(local, spec.run_name, JobState.SUCCEEDED)
+    assert local.logs(spec.run_name) == "once\n"
+
+
+def test_a_job_killed_from_outside_is_lost(local, new_spec) -> None:
+    """The machine's data center 'dies' under the job: its processes are SIGKILLed with no exit code written."""
+    job = local.submit(new_spec("sleep 300"))
+    wait_for(local, job, JobState.RUNNING)
+    pid = local._state(local.base_dir / job)["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    status = wait_for(local, job, JobState.LOST, timeout=10)
+    assert "without recording an exit code" in status.detail
+
+
+def test_unknown_jobs(local) -> None:
+    assert local.status("nope.1").state is JobState.LOST
+    with pytest.raises(BackendError, match="not a local job id"):
+        local.status("../../etc")
+    with pytest.raises(BackendError, match="no job"):
+        local.logs("nope.1")
+    local.cancel("nope.1")
+
+
+def test_health(local, tmp_path) -> None:
+    health = local.health()
+    assert health.ok, health.detail
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    broken = LocalBackend(blocked / "jobs")
+    assert not broken.health().ok
+
+
+def test_capabilities(local) -> None:
+    caps = local.capabilities()
+    assert caps.supports("cancel") and caps.supports("logs") and caps.supports("gpu_isolation")
+    assert caps.supports("status_after_restart") and caps.supports("time_limit")
+    assert "cgroup" in caps.reason("memory_limit")
+    assert not caps.supports("fractional_gpus")
+
+
+def test_a_time_limit_runs_the_job_under_timeout(local, new_spec) -> None:
+    job = local.submit(new_spec("sleep 30", time_limit_minutes=5))
+    wait_for(local, job, JobState.RUNNING)
+    pid = local._state(local.base_dir / job)["pid"]
+    # (right after the fork the child still shows pytest's command line: wait for the exec)
+    wait_until(lambda: "timeout --kill-after=2s 5m" in Path(f"/proc/{pid}/cmdline").read_text(), "the wrapper")
+    local.cancel(job)
+    assert local.status(job).state is JobState.CANCELLED
+    # coreutils timeout exits 124 when the limit is reached: reported as such
+    job = local.submit(new_spec("exit 124", time_limit_minutes=1))
+    status = wait_for(local, job, JobState.FAILED)
+    assert status.exit_code == 124 and "time limit of 1 min reached" in status.detail

@@ -1,0 +1,58 @@
+"""Failover: when a placement or a whole cluster fails, send the job to the next-best place.
+
+The pattern is SkyPilot's optimizer + blocklist: every failed attempt adds its offer (or, when the
+cluster itself failed, its cluster) to the job's blocklist and the unchanged policy runs again. The
+caller keeps the list of :class:`~suanli.scheduling.model.Attempt` records (with the time and the
+reason of each failure); :func:`failure_message` turns them into the final error when nothing is left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from suanli.scheduling.model import Attempt, JobRequest, Offer, Placement, RunningSpot, Unplaceable
+from suanli.scheduling.policy import schedule_round
+
+__all__ = ["Attempt", "blocked_for", "failure_message", "next_placement"]
+
+
+def blocked_for(job: JobRequest, attempts: Iterable[Attempt]) -> JobRequest:
+    """``job`` with every attempted offer blocked, and every failed cluster blocked."""
+    offers = set(job.blocked_offers)
+    clusters = set(job.blocked_clusters)
+    for a in attempts:
+        if a.cluster_failed:
+            clusters.add(a.cluster_id)
+        else:
+            offers.add(a.offer_id)
+    return dataclasses.replace(job, blocked_offers=frozenset(offers), blocked_clusters=frozenset(clusters))
+
+
+def next_placement(job: JobRequest, offers: Sequence[Offer], attempts: Iterable[Attempt] = (),
+                   running_spot: Iterable[RunningSpot] = ()) -> Placement | Unplaceable:
+    """The best place for ``job`` that none of ``attempts`` has failed on (see module docstring).
+
+    Returns a :class:`Placement` (it may preempt spot jobs: see ``Placement.preempted``) or an
+    :class:`Unplaceable` whose ``eliminated["blocked"]`` counts the offers excluded by the attempts.
+    """
+    result = schedule_round([blocked_for(job, attempts)], offers, running_spot)
+    return result.placements[0] if result.placements else result.unplaceable[0]
+
+
+def failure_message(job_id: str, attempts: Sequence[Attempt], final: Unplaceable | None = None) -> str:
+    """The error for a job that ran out of places: every attempt with its time and reason, then why
+    nothing is left (from the last :class:`Unplaceable`)."""
+    if not attempts:
+        head = f"job {job_id} was never placed"
+    else:
+        lines = []
+        for n, a in enumerate(attempts, 1):
+            scope = f"cluster {a.cluster_id} failed" if a.cluster_failed else f"offer {a.offer_id} failed"
+            lines.append(f"{n}) {a.at.isoformat(timespec='seconds')} {scope} "
+                         f"(cluster {a.cluster_id}): {a.reason}")
+        head = (f"job {job_id} failed after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}: "
+                + "; ".join(lines))
+    if final is not None:
+        head += f". No place left: {final.message}"
+    return head

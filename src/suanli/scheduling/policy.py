@@ -1,0 +1,581 @@
+"""One scheduling round: place queued jobs on feasible capacity across every data center.
+
+The algorithm (``schedule_round``)
+    1. Offers are grouped into *classes* of identical unit shape (chip, ecosystem, accelerators /
+       vCPUs / memory per unit, accelerator memory, FP16 TFLOPS); inside a class offers are sorted by
+       price, so a job needs the same number of units on every offer of a class and the first
+       feasible offer is the class's cheapest. Free units live in one list indexed by offer.
+    2. Jobs go in priority order (higher ``priority`` first, then earlier ``submit_seq``): every
+       on-demand job, then every spot job, so spot only takes what on-demand work left.
+    3. For a job, the classes that pass its chip / ecosystem / memory / compute constraints (cached
+       per job shape) are visited in order of a lower bound on the objective's score - cost: the
+       job's units x the class's cheapest price; time: (-FP16 TFLOPS of the job's accelerators, that
+       price) - and scanning stops once no class can beat the runner-up. The best feasible offer wins;
+       the runner-up goes into the placement's reason. Capacity is decremented as jobs are placed.
+    4. Backfill (EASY): a job that does not fit does not block later jobs. The first on-demand job
+       that fails only for capacity becomes the *head* and gets a reservation on the offer where it
+       can start soonest (from ``Offer.releases`` and the ``max_runtime_minutes`` of jobs placed
+       earlier in the round). A later job may use the reserved offer only if it is known to finish
+       before the head's start (its ``max_runtime_minutes``) or if it leaves enough units for the head
+       at that time; without release times nothing is backfilled there. Jobs of equal priority keep
+       their submission order, so the head stays the head in the next round and is not starved.
+    5. Spot preemption: an on-demand job that does not fit, but would after evicting running spot
+       jobs on one offer, evicts the fewest of them (then the cheapest bids) on the offer that needs
+       the fewest evictions (then the best score). The evicted jobs are returned in ``preemptions``
+       for the caller to requeue.
+    6. Repair (:mod:`suanli.scheduling.repair`, bounded by ``repair_budget`` probes per round): before
+       preempting, a job that does not fit may get room by moving one job placed earlier in the round
+       to its next-best offer; after the pass, a local search moves jobs to strictly cheaper offers
+       and makes pairwise exchanges that lower the round's total price, then retries the jobs left.
+    7. A job that still cannot be placed gets an :class:`Unplaceable` with the number of offers each
+       constraint eliminated (:mod:`suanli.scheduling.explain`).
+
+A job takes whole units of exactly one offer (no gang placement across offers or clusters). Spot jobs
+pay the offer's spot floor per unit-hour; their bid must cover it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from suanli.core.money import format_cny
+from suanli.scheduling.explain import describe_job, eliminations, unplaceable_message
+from suanli.scheduling.repair import exchange, improve, relocate
+from suanli.scheduling.model import (
+    CONSTRAINTS,
+    Attempt,
+    JobRequest,
+    Mode,
+    Objective,
+    Offer,
+    Placement,
+    Preemption,
+    Reservation,
+    RoundResult,
+    RunningSpot,
+    Unplaceable,
+)
+
+__all__ = [
+    "CONSTRAINTS",
+    "Attempt",
+    "JobRequest",
+    "Mode",
+    "Objective",
+    "Offer",
+    "Placement",
+    "Preemption",
+    "Reservation",
+    "RoundResult",
+    "RunningSpot",
+    "Unplaceable",
+    "queue_order",
+    "schedule_round",
+    "units_needed",
+]
+
+
+def units_needed(job: JobRequest, accelerators_per_unit: int, vcpus_per_unit: int,
+                 memory_gib_per_unit: int) -> int | None:
+    """Whole units of a product that cover the job's accelerators, vCPUs and memory (at least 1).
+
+    ``None`` when the product cannot cover one of them at all (e.g. no vCPUs in the unit).
+    """
+    units = 1
+    for need, per_unit in ((job.accelerators, accelerators_per_unit), (job.vcpus, vcpus_per_unit),
+                           (job.memory_gib, memory_gib_per_unit)):
+        if need:
+            if per_unit <= 0:
+                return None
+            units = max(units, -(-need // per_unit))
+    return units
+
+
+def queue_order(jobs: Iterable[JobRequest]) -> list[JobRequest]:
+    """The order a round considers jobs: on-demand before spot, higher priority, earlier submission."""
+    return sorted(jobs, key=lambda j: (j.mode is Mode.SPOT, -j.priority, j.submit_seq, j.id))
+
+
+class _Class:
+    """Offers with identical unit shape; ``od`` / ``spot`` are healthy offers sorted by price."""
+
+    __slots__ = ("key", "chip", "eco", "apu", "vpu", "mpu", "mem", "fp16", "members", "od", "spot",
+                 "od_min", "spot_min", "od_start", "spot_start", "shape")
+
+    def __init__(self, key: tuple, offer: Offer) -> None:
+        self.key = key
+        self.chip = offer.chip_key
+        self.eco = offer.ecosystem
+        self.apu = offer.accelerators_per_unit
+        self.vpu = offer.vcpus_per_unit
+        self.mpu = offer.memory_gib_per_unit
+        self.mem = offer.accel_memory_gib
+        self.fp16 = offer.fp16_tflops
+        self.members: list[int] = []
+        self.od: list[int] = []
+        self.spot: list[int] = []
+        self.od_min = 0
+        self.spot_min = 0
+        self.od_start = 0
+        self.spot_start = 0
+        self.shape = 0  # index into _Round.unit_shapes
+
+
+class _Round:
+    """Mutable state of one round: free units per offer, running spot jobs, the reservation."""
+
+    def __init__(self, offers: Sequence[Offer], running_spot: Iterable[RunningSpot]) -> None:
+        self.offers = list(offers)
+        offers = self.offers
+        ids = [o.product_id for o in offers]
+        if len(set(ids)) != len(ids):
+            raise ValueError("offers: product_id must be unique")
+        self.index_of = {pid: i for i, pid in enumerate(ids)}
+        self.pid = ids
+        self.free = [o.free_units for o in offers]
+        self.total = [o.total_units for o in offers]
+        self.price = [o.price_per_unit_hour_fen for o in offers]
+        self.floor = [o.spot_floor_fen for o in offers]
+        self.prov = [o.province for o in offers]
+        self.dc = [o.datacenter_id for o in offers]
+        self.cluster = [o.cluster_id for o in offers]
+        self.healthy = [o.healthy for o in offers]
+        self.releases: list[list[tuple[int, int]]] = [list(o.releases) for o in offers]
+        self.spot_jobs: list[list[RunningSpot]] = [[] for _ in offers]
+        self.spot_units = [0] * len(offers)
+        self.on_offer: list[list[tuple[JobRequest, int, int]]] = [[] for _ in offers]  # placed this round
+        self.repair_budget = 0
+        for rs in running_spot:
+            i = self.index_of.get(rs.offer_id)
+            if i is None:
+                raise ValueError(f"running_spot: job {rs.job_id} runs on unknown offer {rs.offer_id!r}")
+            self.spot_jobs[i].append(rs)
+            self.spot_units[i] += rs.units
+        self.spot_offers = {i for i, u in enumerate(self.spot_units) if u > 0}  # offers with spot to preempt
+        by_key: dict[tuple, _Class] = {}
+        for i, o in enumerate(offers):
+            key = (o.chip_key, o.ecosystem, o.accelerators_per_unit, o.vcpus_per_unit, o.memory_gib_per_unit,
+                   o.accel_memory_gib, o.fp16_tflops)
+            cls = by_key.get(key)
+            if cls is None:
+                cls = by_key[key] = _Class(key, o)
+            cls.members.append(i)
+            if o.healthy:
+                cls.od.append(i)
+                if o.spot_floor_fen is not None:
+                    cls.spot.append(i)
+        self.classes = list(by_key.values())
+        shapes: dict[tuple[int, int, int], int] = {}
+        for cls in self.classes:
+            cls.shape = shapes.setdefault((cls.apu, cls.vpu, cls.mpu), len(shapes))
+        self.unit_shapes = list(shapes)
+        self.class_of = [None] * len(offers)
+        for cls in self.classes:
+            cls.od.sort(key=lambda i: (self.price[i], self.pid[i]))
+            cls.spot.sort(key=lambda i: (self.floor[i], self.pid[i]))
+            cls.od_min = self.price[cls.od[0]] if cls.od else 0
+            cls.spot_min = self.floor[cls.spot[0]] if cls.spot else 0
+            for i in cls.members:
+                self.class_of[i] = cls
+        self._static: dict[tuple, list[_Class]] = {}
+        self._unit_sigs: dict[tuple, tuple] = {}
+        self._cands: dict[tuple, list[tuple[tuple, _Class, int]]] = {}
+        self._elim_static: dict[tuple, tuple] = {}
+        self._elim_shapes: dict[tuple, tuple] = {}
+        self.reservation: Reservation | None = None
+        self._res_index = -1
+        self._res_free0 = 0  # free units on the reserved offer when the reservation was made
+        self._res_long = 0  # units taken there since by jobs that may still run at the start minute
+        self._res_released = 0  # units released there by the start minute
+
+    # ------------------------------------------------------------------ candidates
+
+    def static_classes(self, job: JobRequest) -> list[_Class]:
+        """Classes passing the job's chip / ecosystem / memory / compute constraints (cached)."""
+        spot = job.mode is Mode.SPOT
+        key = (job.accelerators > 0, job.chip, job.ecosystems, job.min_accel_memory_gib, job.min_fp16_tflops,
+               spot)
+        cached = self._static.get(key)
+        if cached is None:
+            cached = self._static[key] = [
+                cls for cls in self.classes
+                if not (job.accelerators and (cls.apu <= 0 or (job.chip is not None and cls.chip != job.chip)))
+                and not (job.ecosystems and cls.eco not in job.ecosystems)
+                and cls.mem >= job.min_accel_memory_gib and cls.fp16 >= job.min_fp16_tflops
+                and (cls.spot if spot else cls.od)
+            ]
+        return cached
+
+    def units_signature(self, job: JobRequest) -> tuple[int | None, ...]:
+        """Units the job needs per distinct unit shape (accelerators, vCPUs, memory per unit)."""
+        key = (job.accelerators, job.vcpus, job.memory_gib)
+        sig = self._unit_sigs.get(key)
+        if sig is None:
+            sig = self._unit_sigs[key] = tuple(units_needed(job, a, v, m) for a, v, m in self.unit_shapes)
+        return sig
+
+    def candidates(self, job: JobRequest) -> list[tuple[tuple, _Class, int]]:
+        """(score lower bound, class, units) for the classes passing the job's static constraints,
+        best bound first."""
+        spot = job.mode is Mode.SPOT
+        cost = job.objective is Objective.COST
+        sig = self.units_signature(job)
+        key = (job.accelerators > 0, job.chip, job.ecosystems, job.min_accel_memory_gib, job.min_fp16_tflops,
+               spot, sig, cost, 0 if cost else job.accelerators)
+        cached = self._cands.get(key)
+        if cached is not None:
+            return cached
+        acc = job.accelerators
+        out = []
+        for cls in self.static_classes(job):
+            units = sig[cls.shape]
+            if units is None:
+                continue
+            lb = units * (cls.spot_min if spot else cls.od_min)
+            out.append(((lb,) if cost else (-cls.fp16 * acc, lb), cls, units))
+        out.sort(key=lambda c: (c[0], c[1].key))
+        self._cands[key] = out
+        return out
+
+    def score(self, job: JobRequest, cls: _Class, price: int) -> tuple:
+        if job.objective is Objective.COST:
+            return (price,)
+        return (-cls.fp16 * job.accelerators, price)
+
+    # ------------------------------------------------------------------ search
+
+    def best_two(self, job: JobRequest, exclude: int = -1) -> list[tuple[tuple, str, int, int, int, _Class]]:
+        """Up to two feasible offers, best first: (score, product id, offer index, units, price, class).
+
+        ``exclude`` is an offer index not to consider (the one a relocated job leaves)."""
+        spot = job.mode is Mode.SPOT
+        free, pid, prov, dc, cluster = self.free, self.pid, self.prov, self.dc, self.cluster
+        arr = self.floor if spot else self.price
+        limit = job.price_limit_fen
+        provs, dcs = job.provinces, job.datacenters
+        b_off, b_cl = job.blocked_offers, job.blocked_clusters
+        res_i = self._res_index
+        cost = job.objective is Objective.COST
+        first = second = None  # (score, pid, i, units, price, cls)
+        for bound, cls, units in self.candidates(job):
+            if second is not None and bound > second[0]:
+                break
+            order = cls.spot if spot else cls.od
+            start = cls.spot_start if spot else cls.od_start
+            n = len(order)
+            while start < n and free[order[start]] == 0:
+                start += 1
+            if spot:
+                cls.spot_start = start
+            else:
+                cls.od_start = start
+            found = 0
+            for pos in range(start, n):
+                i = order[pos]
+                if free[i] < units or i == exclude:
+                    continue
+                price = arr[i] * units
+                if limit is not None and price > limit:
+                    break
+                if provs and prov[i] not in provs:
+                    continue
+                if dcs and dc[i] not in dcs:
+                    continue
+                if (b_off and pid[i] in b_off) or (b_cl and cluster[i] in b_cl):
+                    continue
+                if i == res_i and not self.reservation_allows(job, units):
+                    continue
+                entry = ((price,) if cost else (-cls.fp16 * job.accelerators, price), pid[i], i, units, price, cls)
+                if first is None or entry[:2] < first[:2]:
+                    first, second = entry, first
+                elif second is None or entry[:2] < second[:2]:
+                    second = entry
+                found += 1
+                if found == 2:
+                    break
+        return [e for e in (first, second) if e is not None]
+
+    def passes_all_but_capacity(self, job: JobRequest, i: int, units: int) -> bool:
+        spot = job.mode is Mode.SPOT
+        if self.total[i] < units or not self.healthy[i]:
+            return False
+        per_unit = self.floor[i] if spot else self.price[i]
+        if per_unit is None:
+            return False
+        limit = job.price_limit_fen
+        if limit is not None and per_unit * units > limit:
+            return False
+        if job.provinces and self.prov[i] not in job.provinces:
+            return False
+        if job.datacenters and self.dc[i] not in job.datacenters:
+            return False
+        return not (self.pid[i] in job.blocked_offers or self.cluster[i] in job.blocked_clusters)
+
+    # ------------------------------------------------------------------ reservation (EASY backfill)
+
+    def start_minute(self, i: int, units: int) -> int | None:
+        """Earliest minute at which ``units`` are free on offer ``i``, from the known releases."""
+        available = self.free[i]
+        if available >= units:
+            return 0
+        for minute, released in sorted(self.releases[i]):
+            available += released
+            if available >= units:
+                return minute
+        return None
+
+    def reserve(self, job: JobRequest) -> Reservation | None:
+        best = None
+        for _bound, cls, units in self.candidates(job):
+            for i in cls.od:
+                if self.free[i] >= units or not self.passes_all_but_capacity(job, i, units):
+                    continue
+                start = self.start_minute(i, units)
+                price = self.price[i] * units
+                key = (start is None, start or 0, self.score(job, cls, price), self.pid[i])
+                if best is None or key < best[0]:
+                    best = (key, i, units, start)
+        if best is None:
+            return None
+        _key, i, units, start = best
+        self.reservation = Reservation(job.id, self.pid[i], units, start)
+        self._res_index = i
+        self._res_free0 = self.free[i]
+        self._res_long = 0
+        self._res_released = sum(u for t, u in self.releases[i] if start is not None and t <= start)
+        return self.reservation
+
+    def reservation_allows(self, job: JobRequest, units: int) -> bool:
+        """May ``job`` take ``units`` of the reserved offer without delaying the head job?"""
+        res = self.reservation
+        if res is None:
+            return True
+        if res.start_minute is not None and job.max_runtime_minutes is not None \
+                and job.max_runtime_minutes <= res.start_minute:
+            return True  # finishes before the head starts
+        if res.start_minute is None:
+            return False
+        at_start = self._res_free0 + self._res_released - self._res_long - units
+        return at_start >= res.units
+
+    # ------------------------------------------------------------------ applying decisions
+
+    def take(self, job: JobRequest, i: int, units: int, price: int) -> None:
+        self.free[i] -= units
+        self.on_offer[i].append((job, units, price))
+        if i == self._res_index:
+            res = self.reservation
+            short = (res is not None and res.start_minute is not None and job.max_runtime_minutes is not None
+                     and job.max_runtime_minutes <= res.start_minute)
+            if not short:
+                self._res_long += units
+        if job.max_runtime_minutes is not None:
+            self.releases[i].append((job.max_runtime_minutes, units))
+
+    def preempt(self, job: JobRequest) -> tuple[int, int, list[RunningSpot], _Class, int] | None:
+        """The offer and victims for an on-demand job that fits only by evicting spot jobs."""
+        best = None
+        if not self.spot_offers:
+            return None
+        units_by_class = {cls: units for _bound, cls, units in self.candidates(job)}
+        for i in sorted(self.spot_offers):
+            cls = self.class_of[i]
+            units = units_by_class.get(cls)
+            if units is None or i == self._res_index or self.free[i] >= units:
+                continue
+            deficit = units - self.free[i]
+            if self.spot_units[i] < deficit or not self.passes_all_but_capacity(job, i, units):
+                continue
+            victims = _choose_victims(self.spot_jobs[i], deficit)
+            price = self.price[i] * units
+            key = (len(victims), sum(v.bid_hourly_fen for v in victims), self.score(job, cls, price), self.pid[i])
+            if best is None or key < best[0]:
+                best = (key, i, units, victims, cls, price)
+        if best is None:
+            return None
+        _key, i, units, victims, cls, price = best
+        for v in victims:
+            self.spot_jobs[i].remove(v)
+            self.spot_units[i] -= v.units
+            self.free[i] += v.units
+        if self.spot_units[i] <= 0:
+            self.spot_offers.discard(i)
+        cls.od_start = 0
+        cls.spot_start = 0
+        return i, units, victims, cls, price
+
+    def explain(self, job: JobRequest) -> tuple[dict[str, int], int]:
+        """Offers eliminated per constraint for a job that could not be placed, and how many are held."""
+        return eliminations(self, job)
+
+
+def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpot]:
+    """The fewest spot jobs whose units cover ``deficit``; among those, a greedy pass for cheaper bids."""
+    by_size = sorted(running, key=lambda r: (-r.units, r.bid_hourly_fen, r.job_id))
+    chosen: list[RunningSpot] = []
+    covered = 0
+    for r in by_size:
+        if covered >= deficit:
+            break
+        chosen.append(r)
+        covered += r.units
+    # Same count, cheaper: swap a chosen victim for a cheaper unchosen one while the units still cover.
+    rest = sorted((r for r in running if r not in chosen), key=lambda r: (r.bid_hourly_fen, -r.units, r.job_id))
+    for k in sorted(range(len(chosen)), key=lambda k: -chosen[k].bid_hourly_fen):
+        for r in rest:
+            if r.bid_hourly_fen < chosen[k].bid_hourly_fen and covered - chosen[k].units + r.units >= deficit:
+                covered += r.units - chosen[k].units
+                rest.remove(r)
+                rest.append(chosen[k])
+                rest.sort(key=lambda x: (x.bid_hourly_fen, -x.units, x.job_id))
+                chosen[k] = r
+                break
+    return chosen
+
+
+def _reason(job: JobRequest, st: _Round, best: tuple, runner_up: tuple | None,
+            victims: Sequence[RunningSpot] = (), backfilled: bool = False) -> str:
+    _score, _pid, i, units, price, cls = best
+    offer = st.offers[i]
+    what = (f"{units * cls.apu}×{cls.chip}" if job.accelerators else
+            f"{units} unit{'s' if units != 1 else ''} of {cls.chip or 'cpu'}")
+    where = f"in {offer.province} ({offer.datacenter_id})"
+    spot = " spot" if job.mode is Mode.SPOT else ""
+    if job.objective is Objective.COST:
+        text = f"cheapest feasible{spot}: {format_cny(price)}/h for {what} {where}"
+    else:
+        tflops = cls.fp16 * job.accelerators
+        text = f"fastest feasible{spot}: {what} ({tflops:,.0f} FP16 TFLOPS) at {format_cny(price)}/h {where}"
+    if runner_up is None:
+        text += "; the only feasible offer"
+    else:
+        alt_i, alt_price, alt_cls = runner_up[2], runner_up[4], runner_up[5]
+        text += f"; next best {format_cny(alt_price)}/h ({alt_cls.chip} in {st.offers[alt_i].province})"
+    if victims:
+        text += f"; preempted spot job{'s' if len(victims) > 1 else ''} {', '.join(v.job_id for v in victims)}"
+    if backfilled and st.reservation is not None:
+        res = st.reservation
+        text += f"; backfilled around job {res.job_id}'s reservation"
+    return text
+
+
+def _placement(job: JobRequest, st: _Round, best: tuple, runner_up: tuple | None,
+               victims: Sequence[RunningSpot] = ()) -> Placement:
+    _score, _pid, i, units, price, cls = best
+    backfilled = st.reservation is not None and st.reservation.job_id != job.id
+    return Placement(
+        job_id=job.id, offer_id=st.pid[i], datacenter_id=st.dc[i], cluster_id=st.cluster[i], units=units,
+        accelerators=units * cls.apu, hourly_price_fen=price, mode=job.mode,
+        reason=_reason(job, st, best, runner_up, victims, backfilled),
+        preempted=tuple(v.job_id for v in victims), backfilled=backfilled,
+    )
+
+
+def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
+                   running_spot: Iterable[RunningSpot] = (), repair_budget: int = 2_000) -> RoundResult:
+    """Place the queued jobs on ``offers`` for one round (see the module docstring for the algorithm).
+
+    ``running_spot`` are spot jobs running now, which on-demand jobs may preempt. ``repair_budget``
+    bounds the relocation probes (one probe = one search for a moved job's next-best offer) spent
+    making room for jobs that do not fit; 0 turns relocation off. Returns the placements (in the
+    order decided), the jobs that could not be placed with the reason, the spot jobs preempted
+    (requeue them) and the head job's reservation, if any.
+    """
+    jobs = queue_order(queue)
+    ids = [j.id for j in jobs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("queue: job ids must be unique")
+    st = _Round(offers, running_spot)
+    st.repair_budget = repair_budget
+    placements: dict[str, Placement] = {}
+    unplaceable: list[Unplaceable] = []
+    preemptions: list[Preemption] = []
+    for job in jobs:
+        top = st.best_two(job)
+        if top:
+            best = top[0]
+            st.take(job, best[2], best[3], best[4])
+            placements[job.id] = _placement(job, st, best, top[1] if len(top) > 1 else None)
+            continue
+        moved = relocate(st, job)
+        if moved is not None:
+            i, units, price, cls, other, alt = moved
+            st.take(job, i, units, price)
+            best = (st.score(job, cls, price), st.pid[i], i, units, price, cls)
+            old = placements[other.id]
+            placements[other.id] = dataclasses.replace(
+                _placement(other, st, alt, None),
+                reason=_moved_reason(other, st, alt, old, job.id))
+            placements[job.id] = dataclasses.replace(
+                _placement(job, st, best, None),
+                reason=_reason(job, st, best, None).replace("; the only feasible offer", "")
+                + f"; made room by moving job {other.id}")
+            continue
+        if job.mode is Mode.ON_DEMAND:
+            evicted = st.preempt(job)
+            if evicted is not None:
+                i, units, victims, cls, price = evicted
+                st.take(job, i, units, price)
+                best = (st.score(job, cls, price), st.pid[i], i, units, price, cls)
+                placements[job.id] = _placement(job, st, best, None, victims)
+                preemptions.extend(Preemption(v.job_id, v.offer_id, v.units, job.id) for v in victims)
+                continue
+        counts, held = st.explain(job)
+        reserved = None
+        if job.mode is Mode.ON_DEMAND and st.reservation is None and counts["capacity_busy"] > 0:
+            reserved = st.reserve(job)
+        unplaceable.append(Unplaceable(
+            job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
+            message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, reserved),
+        ))
+    if st.repair_budget > 0 and placements:
+        by_id = {j.id: j for j in jobs}
+        for _pass in range(8):  # local search: single moves, then pairwise exchanges, until stable
+            changed = False
+            for job, entry, old_i in improve(st):
+                changed = True
+                old = placements[job.id]
+                placements[job.id] = dataclasses.replace(
+                    _placement(job, st, entry, None),
+                    reason=f"cheaper after other moves: {format_cny(entry[4])}/h in "
+                           f"{st.offers[entry[2]].province} ({st.dc[entry[2]]}) instead of "
+                           f"{format_cny(old.hourly_price_fen)}/h on {st.pid[old_i]}")
+            for u, u_entry, p, p_entry in exchange(st):
+                changed = True
+                u_old, p_old = placements[u.id], placements[p.id]
+                placements[u.id] = dataclasses.replace(
+                    _placement(u, st, u_entry, None),
+                    reason=f"exchanged with job {p.id}: {format_cny(u_entry[4])}/h on {u_entry[1]} instead "
+                           f"of {format_cny(u_old.hourly_price_fen)}/h on {u_old.offer_id} (round total lower)")
+                placements[p.id] = dataclasses.replace(
+                    _placement(p, st, p_entry, None),
+                    reason=f"moved for job {u.id}: {format_cny(p_entry[4])}/h on {p_entry[1]} instead of "
+                           f"{format_cny(p_old.hourly_price_fen)}/h on {p_old.offer_id} (round total lower)")
+            if not changed or st.repair_budget <= 0:
+                break
+        # Capacity the moves freed may now take jobs that did not fit.
+        still = []
+        for u in unplaceable:
+            job = by_id[u.job_id]
+            top = st.best_two(job) if st.reservation is None or st.reservation.job_id != job.id else []
+            if top:
+                st.take(job, top[0][2], top[0][3], top[0][4])
+                placements[job.id] = _placement(job, st, top[0], top[1] if len(top) > 1 else None)
+            else:
+                still.append(u)
+        unplaceable = still
+    return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
+
+
+def _moved_reason(job: JobRequest, st: _Round, new: tuple, old: Placement, for_job: str) -> str:
+    i, price = new[2], new[4]
+    offer = st.offers[i]
+    return (f"moved to {format_cny(price)}/h in {offer.province} ({offer.datacenter_id}) from "
+            f"{format_cny(old.hourly_price_fen)}/h on {old.offer_id} to make room for job {for_job}; "
+            f"before: {old.reason}")
+
+
+def describe(job: JobRequest) -> str:
+    """A short human description of what the job asks for."""
+    return describe_job(job)

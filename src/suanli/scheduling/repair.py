@@ -1,0 +1,163 @@
+"""Repairs and local search for one scheduling round (used by :func:`~suanli.scheduling.policy.schedule_round`).
+
+* :func:`relocate`  when a job does not fit, move one job placed earlier in the round (same mode) to its
+  next-best offer so the new job fits, choosing the move that adds the least to the two jobs' total;
+* :func:`improve`   move jobs to strictly cheaper offers that other moves freed (nobody pays more);
+* :func:`exchange`  pairwise exchanges that lower the round's total hourly price: a job takes a
+  cheaper offer another job holds, and that job moves to its best other offer, only when the first
+  saves more than the second pays extra (within the second's own limits).
+
+Every probe (one search for a moved job's next-best offer) spends one unit of ``st.repair_budget``,
+so a round's extra work is bounded. Only jobs placed in this round move; running work never does,
+and nothing moves onto or off the head job's reserved offer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from suanli.scheduling.model import JobRequest, Mode, Objective
+
+if TYPE_CHECKING:  # pragma: no cover
+    from suanli.scheduling.policy import _Round
+
+__all__ = ["exchange", "improve", "relocate"]
+
+
+def relocate(st: _Round, job: JobRequest):
+    """Room for ``job`` by moving one job placed earlier in this round (same mode) to its best other
+    offer: the move that adds the least to the two jobs' total hourly price. Bounded by
+    ``st.repair_budget`` probes per round. Returns (offer index, units, price, class, moved job,
+    its old offer index, its new entry) or None."""
+    if st.repair_budget <= 0:
+        return None
+    spot = job.mode is Mode.SPOT
+    arr = st.floor if spot else st.price
+    best = None
+    for bound, cls, units in st.candidates(job):
+        if best is not None and bound[-1] >= best[0]:
+            break
+        for i in (cls.spot if spot else cls.od):
+            if i == st._res_index or st.free[i] >= units or not st.on_offer[i]:
+                continue
+            if not st.passes_all_but_capacity(job, i, units):
+                continue
+            deficit = units - st.free[i]
+            for moved, moved_units, moved_price in sorted(st.on_offer[i], key=lambda e: (e[1], e[0].id)):
+                if moved_units < deficit or moved.mode is not job.mode:
+                    continue
+                st.repair_budget -= 1
+                if st.repair_budget < 0:
+                    return _apply_relocation(st, best)
+                top = st.best_two(moved, exclude=i)
+                if top:
+                    alt = top[0]
+                    delta = alt[4] - moved_price + arr[i] * units
+                    if best is None or delta < best[0]:
+                        best = (delta, i, units, arr[i] * units, cls, moved, moved_units, alt)
+                    break
+    return _apply_relocation(st, best)
+
+def _apply_relocation(st: _Round, best):
+    if best is None:
+        return None
+    _delta, i, units, price, cls, moved, moved_units, alt = best
+    st.free[i] += moved_units
+    st.on_offer[i] = [e for e in st.on_offer[i] if e[0] is not moved]
+    if moved.max_runtime_minutes is not None:
+        st.releases[i].remove((moved.max_runtime_minutes, moved_units))
+    cls_i = st.class_of[i]
+    cls_i.od_start = cls_i.spot_start = 0
+    st.take(moved, alt[2], alt[3], alt[4])
+    return i, units, price, cls, moved, alt
+
+def improve(st: _Round) -> list[tuple[JobRequest, tuple, int]]:
+    """Move jobs placed this round to cheaper offers that relocations freed (strictly cheaper for
+    the job itself, so nobody pays more), until nothing improves or the repair budget is spent.
+    Returns (job, new entry, old offer index) for every move."""
+    moves = []
+    improved = True
+    while improved and st.repair_budget > 0:
+        improved = False
+        for i in range(len(st.offers)):
+            if i == st._res_index:
+                continue
+            for job, units, price in list(st.on_offer[i]):
+                if job.objective is not Objective.COST or st.repair_budget <= 0:
+                    continue
+                st.repair_budget -= 1
+                top = st.best_two(job, exclude=i)
+                if not top or top[0][4] >= price or top[0][2] == st._res_index:
+                    continue
+                st.free[i] += units
+                st.on_offer[i] = [e for e in st.on_offer[i] if e[0] is not job]
+                if job.max_runtime_minutes is not None:
+                    st.releases[i].remove((job.max_runtime_minutes, units))
+                cls_i = st.class_of[i]
+                cls_i.od_start = cls_i.spot_start = 0
+                st.take(job, top[0][2], top[0][3], top[0][4])
+                moves.append((job, top[0], i))
+                improved = True
+    return moves
+
+def _detach(st: _Round, job: JobRequest, i: int, units: int) -> None:
+    """Undo ``take``: the job leaves offer ``i`` (placed this round)."""
+    st.free[i] += units
+    st.on_offer[i] = [e for e in st.on_offer[i] if e[0] is not job]
+    if job.max_runtime_minutes is not None:
+        st.releases[i].remove((job.max_runtime_minutes, units))
+    cls = st.class_of[i]
+    cls.od_start = cls.spot_start = 0
+
+def exchange(st: _Round) -> list[tuple[JobRequest, tuple, JobRequest, tuple]]:
+    """Pairwise exchanges that lower the total hourly price of the round: job ``u`` takes a cheaper
+    offer held by job ``p``, which moves to its best other offer (possibly the one ``u`` left).
+    Applied only when ``u`` saves more than ``p`` pays extra; ``p``'s own limits still hold.
+    Bounded by ``st.repair_budget``. Returns (u, u's entry, p, p's entry) per exchange."""
+    done = []
+    arr = st.price
+    entries = [(job, i, units, price) for i in range(len(st.offers)) if i != st._res_index
+               for job, units, price in st.on_offer[i]
+               if job.mode is Mode.ON_DEMAND and job.objective is Objective.COST]
+    entries.sort(key=lambda e: (-e[3], e[0].submit_seq))
+    for u, i_u, u_units, u_price in entries:
+        if st.repair_budget <= 0:
+            break
+        if not any(e[0] is u for e in st.on_offer[i_u]):
+            continue  # moved already
+        found = None
+        for bound, cls, units in st.candidates(u):
+            if bound[-1] >= u_price or found is not None:
+                break
+            for o in cls.od:
+                new_u = arr[o] * units
+                if new_u >= u_price:
+                    break
+                if o in (i_u, st._res_index) or not st.passes_all_but_capacity(u, o, units):
+                    continue
+                deficit = units - st.free[o]
+                for p, p_units, p_price in list(st.on_offer[o]):
+                    if deficit <= 0 or p_units < deficit or p.mode is not Mode.ON_DEMAND:
+                        continue
+                    st.repair_budget -= 1
+                    _detach(st, u, i_u, u_units)
+                    top = st.best_two(p, exclude=o)
+                    if top and (new_u - u_price) + (top[0][4] - p_price) < 0 and top[0][2] != st._res_index:
+                        _detach(st, p, o, p_units)
+                        st.take(p, top[0][2], top[0][3], top[0][4])
+                        if st.free[o] >= units:
+                            st.take(u, o, units, new_u)
+                            found = (u, (st.score(u, cls, new_u), st.pid[o], o, units, new_u, cls), p, top[0])
+                            break
+                        # could not fit after all: undo p's move
+                        _detach(st, p, top[0][2], top[0][3])
+                        st.take(p, o, p_units, p_price)
+                    st.take(u, i_u, u_units, u_price)
+                    if st.repair_budget <= 0:
+                        break
+                if found is not None or st.repair_budget <= 0:
+                    break
+        if found is not None:
+            done.append(found)
+    return done
+

@@ -11,7 +11,8 @@ from suanli.accounts.models import AccessToken, Organization, Role
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, Region
 from suanli.db import Database
-from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, PlatformSettings
+from suanli.jobs.models import Cluster, Job
+from suanli.trading.models import LedgerAccount, LedgerTransfer, Notification, Order, PlatformSettings, UsageRecord
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -19,7 +20,7 @@ with warnings.catch_warnings():
 
 PASSWORD = "correct-horse-battery"
 # Deleted after every test, children first.
-TABLES_TO_CLEAN = (LedgerTransfer, LedgerAccount, Order, PlatformSettings, Product, Datacenter, Region, AccessToken,
+TABLES_TO_CLEAN = (Job, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order, PlatformSettings, Product, Cluster, Datacenter, Region, AccessToken,
                    User, Organization)
 
 

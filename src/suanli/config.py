@@ -8,6 +8,7 @@
 | SUANLI_PORT           | 8000                                      |
 | SUANLI_PLATFORM_NAME  | 安徽省算力调度平台 (shown in the UI, used by federation later) |
 | SUANLI_TOKEN_TTL_HOURS| 12 (lifetime of a login token)            |
+| SUANLI_METER_INTERVAL_SECONDS | 30 (`suanli serve` meters running orders this often; 0: off) |
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Settings:
     port: int
     platform_name: str
     token_ttl_hours: int
+    meter_interval_seconds: int = 30
+    scheduler_interval_seconds: int = 5
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,4 +67,6 @@ def load_settings() -> Settings:
         port=_int_env("SUANLI_PORT", 8000, 1, 65535),
         platform_name=os.environ.get("SUANLI_PLATFORM_NAME") or "安徽省算力调度平台",
         token_ttl_hours=_int_env("SUANLI_TOKEN_TTL_HOURS", 12, 1, 24 * 90),
+        meter_interval_seconds=_int_env("SUANLI_METER_INTERVAL_SECONDS", 30, 0, 3600),
+        scheduler_interval_seconds=_int_env("SUANLI_SCHEDULER_INTERVAL_SECONDS", 5, 0, 3600),
     )

@@ -16,6 +16,8 @@ from suanli.catalog.seeding import LoadReport, load_network
 from suanli.core.chips import load_chip_table
 
 DEMO_PASSWORD = "suanli-demo"
+DEMO_TOPUP_FEN = 500_000  # ¥5,000 for the demo buyer, so a new user can order at once
+DEMO_TOPUP_REFERENCE = "demo-initial-topup"
 
 
 @dataclass(frozen=True)
@@ -54,4 +56,20 @@ def load_demo(session: Session, progress: Callable[[int], None] | None = None) -
         else:
             create_user(session, email=account.email, password=DEMO_PASSWORD, display_name=account.display_name,
                         organization_name=org_name, role=account.role)
+    demo_topup(session)
     return report
+
+
+def demo_topup(session: Session) -> int | None:
+    """Top the demo buyer's wallet up with ``DEMO_TOPUP_FEN`` (a proper top-up, reference
+    ``demo-initial-topup``: done once, a repeat is a no-op). Returns the buyer's available fen (None: no buyer)."""
+    import datetime as dt
+
+    from suanli.trading.schemas import TopupIn
+    from suanli.trading.service import topup
+
+    buyer = session.scalar(select(User).where(User.email == DEMO_ACCOUNTS[0].email))
+    if buyer is None:
+        return None
+    return topup(session, TopupIn(organization_id=buyer.organization_id, amount_fen=DEMO_TOPUP_FEN,
+                                  reference=DEMO_TOPUP_REFERENCE), dt.datetime.now(dt.UTC)).available_fen

@@ -15,7 +15,7 @@ import enum
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from suanli.accounts.models import Organization
@@ -141,6 +141,8 @@ class Product(Base):
         CheckConstraint("stock_units >= 0", name="stock_nonneg"),
         CheckConstraint("allocated_units >= 0 AND allocated_units <= stock_units", name="allocation_within_stock"),
         CheckConstraint("price_on_demand_fen > 0", name="on_demand_positive"),
+        CheckConstraint("reserved_discount_3m_bp BETWEEN 0 AND 5000 AND reserved_discount_6m_bp BETWEEN 0 AND 5000 "
+                        "AND reserved_discount_12m_bp BETWEEN 0 AND 5000", name="reserved_discounts_range"),
         # Sort indexes: a search with many matches walks one of these in order until its page is full.
         Index("ix_products_visible_price", "is_visible", "price_on_demand_fen", "id"),
         Index("ix_products_visible_ppp", "is_visible", "price_per_pflops_hour_fen", "id"),
@@ -165,6 +167,8 @@ class Product(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[ProductKind] = mapped_column(_enum(ProductKind, "product_kind"))
     chip_key: Mapped[str | None] = mapped_column(ForeignKey("chip_models.key"))
+    # The cluster this product's capacity runs jobs on (suanli.jobs); None: rentable, but no job is placed on it.
+    cluster_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clusters.id"), default=None, index=True)
     accelerators: Mapped[int]
     vcpus: Mapped[int]
     memory_gib: Mapped[int]
@@ -177,6 +181,10 @@ class Product(Base):
     price_on_demand_fen: Mapped[int]
     price_reserved_month_fen: Mapped[int | None]
     price_spot_floor_fen: Mapped[int | None]
+    # Reserved term discounts set by the seller, basis points off monthly × units × months (1 month: none).
+    reserved_discount_3m_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved_discount_6m_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved_discount_12m_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from suanli.catalog.models import ChipModel, Datacenter, Product, Region
 from suanli.catalog.schemas import (ChipOut, ComputeOut, DatacenterBrief, DatacenterOut, Money, PricesOut,
-                                    ProductOut, RegionOut)
+                                    ProductOut, RegionOut, ReservedTermOut)
+from suanli.core.billing import RESERVED_TERMS_MONTHS, reserved_price
+
+
+def term_discounts(product: Product) -> dict[int, int]:
+    """The seller's reserved term discounts, basis points per term (1 month: none)."""
+    return {1: 0, 3: product.reserved_discount_3m_bp or 0, 6: product.reserved_discount_6m_bp or 0,
+            12: product.reserved_discount_12m_bp or 0}
+
+
+def reserved_terms(product: Product) -> list[ReservedTermOut]:
+    if product.price_reserved_month_fen is None:
+        return []
+    discounts = term_discounts(product)
+    return [ReservedTermOut(months=m, discount_bp=discounts[m],
+                            per_unit=Money.of(reserved_price(product.price_reserved_month_fen, 1, m, discounts)))
+            for m in RESERVED_TERMS_MONTHS]
 
 
 def chip_out(chip: ChipModel) -> ChipOut:
@@ -46,6 +62,7 @@ def product_out(product: Product, datacenter: Datacenter, chip: ChipModel | None
         prices=PricesOut(on_demand_hour=Money.of(product.price_on_demand_fen),
                          reserved_month=Money.of(product.price_reserved_month_fen),
                          spot_floor_hour=Money.of(product.price_spot_floor_fen),
+                         reserved_terms=reserved_terms(product),
                          per_accelerator_hour=Money.of(product.price_per_accel_hour_fen),
                          per_fp16_pflops_hour=Money.of(product.price_per_pflops_hour_fen)),
         datacenter=DatacenterBrief(id=datacenter.id, name=datacenter.name, tier=datacenter.tier, pue=datacenter.pue,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
@@ -18,6 +18,10 @@ Text40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 # "80.00" is refused rather than read as 80 fen.
 HourlyFen = Annotated[StrictInt, Field(gt=0, le=100_000_000)]
 MonthlyFen = Annotated[StrictInt, Field(gt=0, le=10_000_000_000)]
+# Reserved term discounts: basis points off monthly × units × months, per term of 3, 6 or 12 months (1: none).
+TermDiscounts = dict[Literal["3", "6", "12"], Annotated[StrictInt, Field(ge=0, le=5000)]]
+_DISCOUNTS_DESCRIPTION = ('Reserved term discounts in basis points, e.g. {"3": 500, "6": 1000, "12": 2000} '
+                          "(5 %, 10 %, 20 % off; 0 to 5000). Terms left out have none; 1 month never has one.")
 
 
 class Money(BaseModel):
@@ -122,6 +126,7 @@ class ProductIn(ProductSpecs):
     price_on_demand_fen: HourlyFen = Field(description="Per unit-hour, in fen.")
     price_reserved_month_fen: MonthlyFen | None = Field(default=None, description="Per unit-month, in fen.")
     price_spot_floor_fen: HourlyFen | None = Field(default=None, description="Lowest spot bid per unit-hour, in fen.")
+    reserved_discounts_bp: TermDiscounts = Field(default_factory=dict, description=_DISCOUNTS_DESCRIPTION)
 
     @model_validator(mode="after")
     def _spot_below_on_demand(self) -> ProductIn:
@@ -138,6 +143,8 @@ class ProductPatch(BaseModel):
     price_on_demand_fen: HourlyFen | None = None
     price_reserved_month_fen: MonthlyFen | None = None
     price_spot_floor_fen: HourlyFen | None = None
+    reserved_discounts_bp: TermDiscounts | None = Field(default=None, description=_DISCOUNTS_DESCRIPTION + " "
+                                                        "Replaces all three: a term left out goes back to none.")
     clear_reserved: bool = Field(default=False, description="Stop selling reserved terms.")
     clear_spot: bool = Field(default=False, description="Stop selling spot capacity.")
 
@@ -148,10 +155,18 @@ class ComputeOut(BaseModel):
     accel_memory_gib: int = Field(description="Memory per accelerator, GiB.")
 
 
+class ReservedTermOut(BaseModel):
+    months: int
+    discount_bp: int = Field(description="The seller's discount for this term, basis points.")
+    per_unit: Money = Field(description="One unit for the whole term, after the discount (paid upfront).")
+
+
 class PricesOut(BaseModel):
     on_demand_hour: Money
     reserved_month: Money | None
     spot_floor_hour: Money | None
+    reserved_terms: list[ReservedTermOut] = Field(default_factory=list, description="Reserved only: per term "
+                                                  "(1, 3, 6, 12 months), the price of one unit after discount.")
     per_accelerator_hour: Money | None = Field(description="On-demand price divided by accelerators per unit.")
     per_fp16_pflops_hour: Money | None = Field(description="On-demand price per dense FP16-PFLOPS-hour.")
 

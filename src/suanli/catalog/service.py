@@ -222,13 +222,21 @@ def _check_specs(session: Session, kind: ProductKind, chip_key: str | None, acce
 def create_product(session: Session, seller: User, body: ProductIn) -> Product:
     datacenter = managed_datacenter(session, body.datacenter_id, seller)
     chip = _check_specs(session, body.kind, body.chip, body.accelerators)
-    fields: dict[str, Any] = body.model_dump(exclude={"chip", "datacenter_id"})
+    fields: dict[str, Any] = body.model_dump(exclude={"chip", "datacenter_id", "reserved_discounts_bp"})
     product = Product(platform_id=datacenter.platform_id, datacenter_id=datacenter.id,
                       chip_key=chip.key if chip else None, allocated_units=0, **fields)
+    set_term_discounts(product, body.reserved_discounts_bp)
     apply_product_copies(product, datacenter, chip)
     session.add(product)
     session.flush()
     return product
+
+
+def set_term_discounts(product: Product, discounts: dict[str, int]) -> None:
+    """Reserved term discounts (basis points by term "3", "6", "12"; validated 0..5000 by the schema)."""
+    product.reserved_discount_3m_bp = discounts.get("3", 0)
+    product.reserved_discount_6m_bp = discounts.get("6", 0)
+    product.reserved_discount_12m_bp = discounts.get("12", 0)
 
 
 def get_product(session: Session, product_id: uuid.UUID, viewer: User | None = None) -> Product:
@@ -253,9 +261,12 @@ def managed_product(session: Session, product_id: uuid.UUID, user: User) -> tupl
 
 def update_product(session: Session, user: User, product_id: uuid.UUID, body: ProductPatch) -> Product:
     product, datacenter = managed_product(session, product_id, user)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"clear_reserved", "clear_spot"})
+    changes = body.model_dump(exclude_unset=True, exclude_none=True,
+                              exclude={"clear_reserved", "clear_spot", "reserved_discounts_bp"})
     for name, value in changes.items():
         setattr(product, name, value)
+    if body.reserved_discounts_bp is not None:
+        set_term_discounts(product, body.reserved_discounts_bp)
     if body.clear_reserved:
         product.price_reserved_month_fen = None
     if body.clear_spot:

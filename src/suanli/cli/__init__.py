@@ -1,5 +1,7 @@
 """The ``suanli`` command line: Typer commands, Rich tables and progress bars."""
 
 from suanli.cli.main import app
+from suanli.cli import trading as _trading  # noqa: E402,F401  (registers the trading commands)
+from suanli.cli import jobs as _jobs  # noqa: E402,F401  (registers the jobs and clusters commands)
 
 __all__ = ["app"]

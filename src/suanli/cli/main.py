@@ -75,22 +75,51 @@ def db_upgrade() -> None:
 def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or 127.0.0.1")] = None,
           port: Annotated[int | None, typer.Option(help="Default: SUANLI_PORT or 8000")] = None,
           workers: Annotated[int, typer.Option(min=1, max=64, help="API worker processes")] = 1) -> None:
-    """Serve the web UI and API."""
+    """Serve the web UI and API, meter running orders every SUANLI_METER_INTERVAL_SECONDS and run the job
+    scheduler every SUANLI_SCHEDULER_INTERVAL_SECONDS (0: off)."""
     import uvicorn
 
     from suanli.config import load_settings
 
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
+    meter = start_meter(settings.meter_interval_seconds)
+    from suanli.cli.jobs import start_scheduler
+
+    scheduler = start_scheduler(settings.scheduler_interval_seconds)
     console.print(f"[bold]suanli[/] serving on [link]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("suanli.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    try:
+        uvicorn.run("suanli.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    finally:
+        if meter is not None:
+            meter.stop()
+        if scheduler is not None:
+            scheduler.stop()
+
+
+def start_meter(interval_seconds: int):
+    """The meter as a background thread of this process (one per `suanli serve`, whatever the worker count);
+    several servers metering at once never charge twice (see trading.jobs.MeterThread)."""
+    if interval_seconds <= 0:
+        console.print("[dim]meter off (SUANLI_METER_INTERVAL_SECONDS=0): run POST /api/v1/operator/metering/run[/]")
+        return None
+    from suanli.core.billing import SystemClock
+    from suanli.trading.jobs import MeterThread
+
+    meter = MeterThread(_database(), SystemClock(), interval_seconds)
+    meter.start()
+    console.print(f"[dim]metering running orders every {interval_seconds} s[/]")
+    return meter
 
 
 @app.command()
-def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading")] = True) -> None:
+def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading")] = True,
+         run_job: Annotated[bool | None, typer.Option("--job/--no-job", help="Run and bill a demo job first "
+                                                      "(default: when serving)")] = None) -> None:
     """Migrate the database, load the demo network if it is empty, print the demo accounts, and serve."""
     from suanli.config import load_settings
-    from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, database_is_empty, load_demo
+    from suanli.core.money import format_cny
+    from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, database_is_empty, demo_topup, load_demo
     from suanli.migrate import upgrade
 
     settings = load_settings()
@@ -105,13 +134,24 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
                           f"{report.products} products, {report.organizations} seller organizations")
         else:
             console.print("[dim]database already has products; demo network not reloaded[/]")
+        balance = demo_topup(session)
+        from suanli.jobs.demo import demo_clusters
+
+        demo_clusters(session, settings.home / "jobs")  # the demo's data centers run jobs as local processes
     table = Table(title="demo accounts (password: " + DEMO_PASSWORD + ")")
     table.add_column("role")
     table.add_column("email")
     for account in DEMO_ACCOUNTS:
         table.add_row(account.role.value, account.email)
     console.print(table)
+    if balance is not None:
+        console.print(f"demo buyer wallet: {format_cny(balance)} available (top-up demo-initial-topup); try "
+                      "`suanli login buyer@demo.suanli.cn`, `suanli search`, `suanli order place PRODUCT_ID`")
     console.print(f"data: {settings.home}  database: {database.engine.url.render_as_string(hide_password=True)}")
+    if serve_after if run_job is None else run_job:
+        from suanli.cli.jobs import print_demo_job
+
+        print_demo_job(database)
     if serve_after:
         serve(None, None, 1)
 
@@ -261,6 +301,12 @@ def stats(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     for key, value in data.items():
         table.add_row(key.replace("_", " "), cny(value) if isinstance(value, dict) else f"{value:,}")
     console.print(table)
+
+
+from suanli.cli.replay import replay, replay_convert_alibaba  # noqa: E402  (commands defined in their own module)
+
+app.command("replay")(replay)
+app.command("replay-convert-alibaba")(replay_convert_alibaba)
 
 
 def main() -> None:  # pragma: no cover

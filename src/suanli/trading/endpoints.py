@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query as Q, Request, Response
 
@@ -12,14 +12,16 @@ from suanli.catalog.schemas import Money
 from suanli.core.billing import Clock
 from suanli.errors import Forbidden
 from suanli.db import Database
-from suanli.http import CurrentUser, DbSession, OperatorUser, get_database
-from suanli.trading import jobs, service
+from suanli.http import CurrentUser, DbSession, OperatorUser, SellerUser, get_database
+from suanli.trading import invoices, jobs, service
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, OrderStatus, PlatformSettings
 from suanli.trading.schemas import (AccountOut, LedgerEntryOut, LedgerEntryPage, MeterRunOut, OrderIn, OrderOut,
                                     OrderPage, PayoutIn, PayoutOut, RefundIn, SettingsOut, SettingsPatch,
                                     TopupIn, TopupOut, TrialBalanceAccount,
-                                    TrialBalanceOut, WalletOut)
+                                    TrialBalanceOut, WalletOut, InvoiceLineOut, InvoiceOut, InvoiceSummaryOut,
+                                    MoneyEntryOut, NotificationOut, NotificationPage, PayoutEntriesOut,
+                                    RevenueOut, RevenueRowOut, UsageOut, UsageRecordOut)
 
 router = APIRouter(prefix="/api/v1", tags=["trading"])
 
@@ -209,3 +211,132 @@ def get_settings(_operator: OperatorUser, session: DbSession) -> SettingsOut:
 def put_settings(body: SettingsPatch, _operator: OperatorUser, session: DbSession, clock: AppClock) -> SettingsOut:
     """Operator: change the commission (basis points, 500 = 5 %) for orders placed from now on."""
     return _settings_out(service.update_settings(session, body, clock.now()))
+
+
+# ---------------------------------------------------------------- usage, notifications
+
+@router.get("/orders/{order_id}/usage", response_model=UsageOut)
+def order_usage(order_id: uuid.UUID, user: CurrentUser, session: DbSession) -> UsageOut:
+    """The order's usage records (start, meter readings, notices, stop/release/term end), oldest first."""
+    rows = service.list_usage(session, user, order_id)
+    return UsageOut(order_id=order_id, items=[
+        UsageRecordOut(event=r.event.value, at=r.at, seconds_total=r.seconds_total,
+                       charged_total=Money.of(r.charged_fen_total), note=r.note) for r in rows])
+
+
+@router.get("/notifications", response_model=NotificationPage)
+def notifications(user: CurrentUser, session: DbSession, unread: bool = False,
+                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0
+                  ) -> NotificationPage:
+    """Your organization's notifications (low balance, lease stopped, spot preemption), newest first."""
+    rows, total = service.list_notifications(session, user, unread=unread, limit=limit, offset=offset)
+    return NotificationPage(items=[NotificationOut(id=n.id, kind=n.kind.value, order_id=n.order_id,
+                                                   message_zh=n.message_zh, message_en=n.message_en,
+                                                   created_at=n.created_at, read_at=n.read_at) for n in rows],
+                            total=total, limit=limit, offset=offset)
+
+
+@router.post("/notifications/read")
+def read_notifications(user: CurrentUser, session: DbSession, clock: AppClock) -> dict[str, int]:
+    """Mark all your organization's notifications read."""
+    return {"marked_read": service.mark_notifications_read(session, user, clock.now())}
+
+
+# ---------------------------------------------------------------- invoices
+
+def _money_entries(entries: list[invoices.MoneyEntry]) -> list[MoneyEntryOut]:
+    return [MoneyEntryOut(reference=e.reference, amount=Money.of(e.amount_fen), at=e.at) for e in entries]
+
+
+def _totals(invoice: invoices.Invoice) -> dict[str, Money]:
+    return {k.removesuffix("_fen"): Money.of(v) for k, v in invoice.totals().items()}
+
+
+def invoice_out(invoice: invoices.Invoice) -> InvoiceOut:
+    seller = invoice.role is Role.SELLER
+    return InvoiceOut(
+        id=invoice.id, organization_id=invoice.organization_id, organization_name=invoice.organization_name,
+        role=invoice.role.value, period=invoice.period, period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        lines=[InvoiceLineOut(order_id=line.order_id, product_id=line.product_id, product_name=line.product_name,
+                              datacenter_id=line.datacenter_id, datacenter_name=line.datacenter_name, mode=line.mode,
+                              units=line.units, term_months=line.term_months, seconds=line.seconds,
+                              unit_price=Money.of(line.unit_price_fen), unit_price_per=line.unit_price_per,
+                              amount=Money.of(line.amount_fen),
+                              commission=Money.of(line.commission_fen) if seller else None,
+                              net=Money.of(line.net_fen) if seller else None) for line in invoice.lines],
+        topups=_money_entries(invoice.topups), refunds=_money_entries(invoice.refunds),
+        payouts=_money_entries(invoice.payouts), totals=_totals(invoice))
+
+
+def _wants_csv(request: Request, format: str | None) -> bool:
+    if format is not None:
+        return format == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+@router.get("/invoices", response_model=list[InvoiceSummaryOut])
+def list_invoices(user: CurrentUser, session: DbSession,
+                  period: Annotated[str | None, Q(description="YYYY-MM (China Standard Time)")] = None,
+                  organization_id: Annotated[uuid.UUID | None, Q(description="Operators: another "
+                                                                             "organization's")] = None
+                  ) -> list[InvoiceSummaryOut]:
+    """Your organization's invoices, one per month with activity, newest first (computed from the ledger)."""
+    rows = invoices.list_invoices(session, user, period=period, organization_id=organization_id)
+    return [InvoiceSummaryOut(id=i.id, period=i.period, role=i.role.value, lines=len(i.lines), totals=_totals(i))
+            for i in rows]
+
+
+@router.get("/invoices/{invoice_id}", response_model=InvoiceOut,
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv or "
+                                                                          "Accept: text/csv"}})
+def get_invoice(invoice_id: str, user: CurrentUser, session: DbSession, request: Request,
+                format: Annotated[Literal["json", "csv"] | None, Q()] = None):
+    """One invoice, `<organization id>:<YYYY-MM>`: lines per order, top-ups, refunds, payouts and totals. CSV
+    (UTF-8 with BOM, amounts in CNY) with `?format=csv` or `Accept: text/csv`."""
+    invoice = invoices.get_invoice(session, user, invoice_id)
+    if _wants_csv(request, format):
+        filename = f"invoice-{invoice.period}-{invoice.organization_id}.csv"
+        return Response(invoices.invoice_csv(invoice), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return invoice_out(invoice)
+
+
+# ---------------------------------------------------------------- seller views
+
+@router.get("/seller/orders", response_model=OrderPage)
+def seller_orders(user: SellerUser, session: DbSession, status: OrderStatus | None = None,
+                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> OrderPage:
+    """Seller: orders for your organization's products, newest first (the same as GET /orders as a seller)."""
+    orders, total = service.list_orders(session, user, status=status, limit=limit, offset=offset)
+    return OrderPage(items=[order_out(o) for o in orders], total=total, limit=limit, offset=offset)
+
+
+def _revenue_rows(rows: list[invoices.RevenueRow]) -> list[RevenueRowOut]:
+    return [RevenueRowOut(id=r.key, name=r.name, orders=r.orders, gross=Money.of(r.gross_fen),
+                          commission=Money.of(r.commission_fen), net=Money.of(r.net_fen)) for r in rows]
+
+
+@router.get("/seller/revenue", response_model=RevenueOut)
+def seller_revenue(user: SellerUser, session: DbSession, clock: AppClock,
+                   period: Annotated[str | None, Q(description="YYYY-MM (China Standard Time); default: "
+                                                               "this month")] = None) -> RevenueOut:
+    """Seller: gross sales, the platform's commission and your net earnings in a month, by data center and by
+    product."""
+    period = period or invoices.period_of(clock.now())
+    invoice = invoices.get_invoice(session, user, f"{user.organization_id}:{period}")
+    totals = invoice.totals()
+    return RevenueOut(organization_id=user.organization_id, period=period, gross=Money.of(totals["gross_fen"]),
+                      commission=Money.of(totals["commission_fen"]), net=Money.of(totals["net_fen"]),
+                      refunds=Money.of(totals["refunds_fen"]),
+                      by_datacenter=_revenue_rows(invoices.revenue_by(invoice.lines, "datacenter")),
+                      by_product=_revenue_rows(invoices.revenue_by(invoice.lines, "product")))
+
+
+@router.get("/seller/payouts", response_model=PayoutEntriesOut)
+def seller_payouts(user: SellerUser, session: DbSession) -> PayoutEntriesOut:
+    """Seller: money paid out to you, newest first, and what is still receivable."""
+    entries = invoices.seller_payouts(session, user.organization_id)
+    return PayoutEntriesOut(organization_id=user.organization_id,
+                            receivable=Money.of(service.wallet(session, user).receivable_fen or 0),
+                            paid_out=Money.of(sum(e.amount_fen for e in entries)), items=_money_entries(entries))

@@ -4,6 +4,7 @@ command or a request does; the services it calls never do)."""
 from __future__ import annotations
 
 import logging
+import threading
 
 from suanli.core.billing import Clock
 from suanli.db import Database
@@ -30,3 +31,32 @@ def run_meter(database: Database, clock: Clock) -> metering.MeterRun:
             log.exception("metering order %s failed", order_id)
             run.failed += 1
     return run
+
+
+class MeterThread(threading.Thread):
+    """Runs ``run_meter`` every ``interval`` seconds until ``stop()`` (a daemon thread of ``suanli serve``).
+
+    Several API processes may each run one: metering an order happens under its row lock and charges the
+    cumulative seconds minus what is already charged (``charged_fen`` committed by whoever metered it before), a
+    reading at or before the order's ``metered_at`` is skipped, and each reading's ledger ids are deterministic
+    (``order:<id>:tick:<n>`` with n read under the lock). So a second meter never charges twice; it only does
+    the work again."""
+
+    def __init__(self, database: Database, clock: Clock, interval: float) -> None:
+        super().__init__(name="suanli-meter", daemon=True)
+        self.database, self.clock, self.interval = database, clock, interval
+        self._stopped = threading.Event()
+        self.runs = 0
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                result = run_meter(self.database, self.clock)
+                self.runs += 1
+                if result.stopped or result.failed or result.preempted:
+                    log.info("meter: %s", result)
+            except Exception:  # keep metering: the next run retries
+                log.exception("meter run failed")
+
+    def stop(self) -> None:
+        self._stopped.set()

@@ -22,8 +22,10 @@ from suanli.core import billing
 from suanli.core.ledger import buyer_available, plan_capture, plan_hold, plan_settle
 from suanli.errors import Conflict
 from suanli.trading.ledger_store import ledger_store
-from suanli.trading.models import EndReason, Order, OrderMode, OrderStatus
-from suanli.trading.service import allocate_units, close_order, finish_per_second, order_ref, release_units
+from suanli.core.money import format_cny
+from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode, OrderStatus, UsageEvent
+from suanli.trading.service import (allocate_units, close_order, finish_per_second, notify, order_ref,
+                                    record_order_usage, record_usage, release_units)
 
 METER_STOP_MARGIN_SECONDS = 120
 """A per-second order is stopped when the money left covers no more than this; run the meter more often
@@ -61,15 +63,19 @@ def meter(session: Session, order_id: uuid.UUID, now: dt.datetime, run: MeterRun
         activate(session, order, now, run)
     elif order.status is not OrderStatus.ACTIVE:
         return
+    elif order.metered_at is not None and order.metered_at >= now and order.mode is not OrderMode.RESERVED:
+        return  # another meter (a second API process) read it at or after ``now`` already: nothing to do
     elif order.mode is OrderMode.RESERVED:
         if order.ends_at is not None and order.ends_at <= now:
             close_order(session, order, OrderStatus.ENDED, order.ends_at, EndReason.TERM_ENDED)
             release_units(session, order.product_id, order.units)
+            record_order_usage(session, order, UsageEvent.TERM_END, order.ends_at)
             run.terms_ended += 1
     elif order.preempt_at is not None and order.preempt_at <= now:
         before = order.charged_fen
         close_order(session, order, OrderStatus.PREEMPTED, order.preempt_at, EndReason.PREEMPTED)
         finish_per_second(session, order, now)  # billed to the end of the notice at most (billed_seconds)
+        record_order_usage(session, order, UsageEvent.PREEMPTED, order.preempt_at)
         run.preempted += 1
         run.charged_fen += order.charged_fen - before
     else:
@@ -91,6 +97,11 @@ def meter_per_second(session: Session, order: Order, now: dt.datetime, run: Mete
         before = order.charged_fen
         close_order(session, order, OrderStatus.ENDED, now, EndReason.OUT_OF_FUNDS)
         finish_per_second(session, order, now)
+        record_order_usage(session, order, UsageEvent.STOP, now, note="out_of_funds")
+        notify(session, order.buyer_org_id, NotificationKind.LEASE_STOPPED, order.id,
+               f"余额不足：订单 {order.id} 已停止，共计费 {format_cny(order.charged_fen)}。充值后可重新下单。",
+               f"Your wallet ran low: order {order.id} was stopped, {format_cny(order.charged_fen)} charged in all. "
+               "Top up to order again.", now)
         run.stopped += 1
         run.charged_fen += order.charged_fen - before
         return
@@ -102,10 +113,22 @@ def meter_per_second(session: Session, order: Order, now: dt.datetime, run: Mete
                                                             order.commission_bp, ref,
                                                             already_captured_fen=order.charged_fen)
     ledger_store.apply(session, plan, at=now)
+    low_since = order.low_balance_since
+    if reading.low_balance and low_since is None:  # a new low-balance episode: warn once
+        low_since = now
+        hours_left = reading.seconds_left / billing.SECONDS_PER_HOUR
+        notify(session, order.buyer_org_id, NotificationKind.LOW_BALANCE, order.id,
+               f"余额不足一小时：订单 {order.id} 按当前用量约可再运行 {hours_left:.1f} 小时，余额耗尽前将自动停止。请尽快充值。",
+               f"Low balance: order {order.id} can run about {hours_left:.1f} more hours at its rate and will be "
+               "stopped before your wallet runs out. Top up soon.", now)
+    elif not reading.low_balance:
+        low_since = None
     session.execute(update(Order).where(Order.id == order.id)
                     .values(held_fen=order.held_fen + top_up - reading.increment_fen,
-                            charged_fen=reading.charge_fen, metered_at=now, meter_ticks=tick)
+                            charged_fen=reading.charge_fen, metered_at=now, meter_ticks=tick,
+                            low_balance_since=low_since)
                     .execution_options(synchronize_session=False))
+    record_usage(session, order.id, UsageEvent.METER, now, reading.elapsed_seconds, reading.charge_fen)
     run.charged_fen += reading.increment_fen
     run.low_balance += reading.low_balance
 
@@ -129,4 +152,5 @@ def activate(session: Session, order: Order, now: dt.datetime, run: MeterRun) ->
         values |= {"metered_at": now}
     session.execute(update(Order).where(Order.id == order.id, Order.status == OrderStatus.PENDING).values(**values)
                     .execution_options(synchronize_session=False))
+    record_usage(session, order.id, UsageEvent.START, now, 0, values.get("charged_fen", 0))
     run.activated += 1

@@ -136,11 +136,67 @@ class Order(Base):
     meter_ticks: Mapped[int] = mapped_column(Integer, default=0, doc="Meter readings so far (ledger ref tick:<n>).")
     preempt_notice_at: Mapped[dt.datetime | None] = mapped_column(doc="Spot: when the preemption notice was given.")
     preempt_at: Mapped[dt.datetime | None] = mapped_column(doc="Spot: when the notice runs out; billed no further.")
+    low_balance_since: Mapped[dt.datetime | None] = mapped_column(
+        default=None, doc="Per-second orders: when the meter first saw less than an hour of money left in the "
+                          "current low-balance episode (None when the money covers an hour); one warning each.")
     held_fen: Mapped[int] = mapped_column(default=0)
     charged_fen: Mapped[int] = mapped_column(default=0)
     refunded_fen: Mapped[int] = mapped_column(default=0, doc="Given back to the buyer out of charged_fen.")
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class UsageEvent(enum.StrEnum):
+    START = "start"  # the units were handed over (placed active, or a pending order started)
+    STOP = "stop"  # stopped by the platform (out of funds) or cancelled by the buyer (note says which)
+    PREEMPT_NOTICE = "preempt_notice"  # a spot order was told it will be preempted (at = the notice)
+    PREEMPTED = "preempted"  # a spot order's notice ran out
+    METER = "meter"  # a meter reading charged the seconds used since the previous one
+    RELEASE = "release"  # the buyer released it
+    TERM_END = "term_end"  # a reserved term ran out
+
+
+class UsageRecord(Base):
+    """One event in an order's use of its units, with the cumulative seconds billed and fen charged after it.
+
+    Written in the same transaction as the order change and ledger transfers it describes (insert-only)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        CheckConstraint("seconds_total >= 0 AND charged_fen_total >= 0", name="totals_nonneg"),
+        Index("ix_usage_records_order_at", "order_id", "at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
+    event: Mapped[UsageEvent] = mapped_column(_enum(UsageEvent, "usage_event", 20))
+    at: Mapped[dt.datetime]
+    seconds_total: Mapped[int] = mapped_column(doc="Seconds of use billed (per-second) or elapsed (reserved) "
+                                                   "from the start to ``at``.")
+    charged_fen_total: Mapped[int] = mapped_column(doc="The order's charged_fen after this event.")
+    note: Mapped[str | None] = mapped_column(String(40), default=None)
+
+
+class NotificationKind(enum.StrEnum):
+    LOW_BALANCE = "low_balance"
+    LEASE_STOPPED = "lease_stopped"
+    PREEMPTED = "preempted"
+
+
+class Notification(Base):
+    """A message to an organization (zh and en), e.g. its wallet runs low while a lease runs."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_org_created", "org_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    kind: Mapped[NotificationKind] = mapped_column(_enum(NotificationKind, "notification_kind", 20))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"), default=None)
+    message_zh: Mapped[str] = mapped_column(String(500))
+    message_en: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class PlatformSettings(Base):

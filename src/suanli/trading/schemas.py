@@ -167,3 +167,108 @@ class MeterRunOut(BaseModel):
     preempted: int = Field(description="Spot orders ended when their preemption notice ran out.")
     activated: int = Field(description="Pending orders started (their units became free).")
     failed: int = Field(description="Orders whose metering failed (logged; retried on the next run).")
+
+
+class UsageRecordOut(BaseModel):
+    event: str = Field(description="start, stop, preempt_notice, preempted, meter, release or term_end.")
+    at: dt.datetime
+    seconds_total: int = Field(description="Seconds of use billed (per-second) or elapsed (reserved) up to `at`.")
+    charged_total: Money = Field(description="What the order had been charged after this event.")
+    note: str | None = Field(description="stop: out_of_funds or cancelled.")
+
+
+class UsageOut(BaseModel):
+    order_id: uuid.UUID
+    items: list[UsageRecordOut]
+
+
+class NotificationOut(BaseModel):
+    id: uuid.UUID
+    kind: str = Field(description="low_balance, lease_stopped or preempted.")
+    order_id: uuid.UUID | None
+    message_zh: str
+    message_en: str
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class InvoiceLineOut(BaseModel):
+    order_id: uuid.UUID
+    product_id: uuid.UUID
+    product_name: str
+    datacenter_id: uuid.UUID
+    datacenter_name: str
+    mode: OrderMode
+    units: int
+    term_months: int | None = Field(description="Reserved orders: the term paid for.")
+    seconds: int | None = Field(description="Per-second orders: seconds of use charged in this period.")
+    unit_price: Money
+    unit_price_per: Literal["hour", "month"]
+    amount: Money = Field(description="Buyers: charged in this period. Sellers: gross sales (net + commission).")
+    commission: Money | None = Field(description="Sellers: the platform's commission kept.")
+    net: Money | None = Field(description="Sellers: earned, net of commission.")
+
+
+class MoneyEntryOut(BaseModel):
+    reference: str
+    amount: Money
+    at: dt.datetime
+
+
+class InvoiceOut(BaseModel):
+    id: str = Field(description="<organization id>:<YYYY-MM>")
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+    period: str = Field(description="Calendar month in China Standard Time (Asia/Shanghai, UTC+8).")
+    period_start: dt.datetime
+    period_end: dt.datetime
+    currency: Literal["CNY"] = "CNY"
+    lines: list[InvoiceLineOut]
+    topups: list[MoneyEntryOut]
+    refunds: list[MoneyEntryOut]
+    payouts: list[MoneyEntryOut]
+    totals: dict[str, Money] = Field(description="Buyers: charges, refunds, net_spent, topups. Sellers: gross, "
+                                                 "commission, net, refunds, net_after_refunds, payouts.")
+
+
+class InvoiceSummaryOut(BaseModel):
+    id: str
+    period: str
+    role: str
+    lines: int
+    totals: dict[str, Money]
+
+
+class RevenueRowOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    orders: int
+    gross: Money
+    commission: Money
+    net: Money
+
+
+class RevenueOut(BaseModel):
+    organization_id: uuid.UUID
+    period: str
+    gross: Money = Field(description="What buyers were charged for your products in the period.")
+    commission: Money = Field(description="What the platform kept.")
+    net: Money = Field(description="What you earned: gross − commission (credited to your receivable).")
+    refunds: Money = Field(description="Your part of refunds given in the period.")
+    by_datacenter: list[RevenueRowOut]
+    by_product: list[RevenueRowOut]
+
+
+class PayoutEntriesOut(BaseModel):
+    organization_id: uuid.UUID
+    receivable: Money = Field(description="Earned and not yet paid out.")
+    paid_out: Money = Field(description="All payouts so far.")
+    items: list[MoneyEntryOut]

@@ -15,6 +15,7 @@ Order lifecycle
       notice and the order is ``pending`` (money held, no units) until the meter starts it.
     - cancel: a pending order at any time; an on-demand or spot order within ``CANCEL_GRACE_SECONDS`` of its
       start (nothing charged); later, use release.
+    Every change of an order's use writes a ``usage_records`` row in the same transaction (``record_usage``).
     Ledger refs: ``order:<id>`` for the hold and the final settle (legs ``hold``, ``capture``, ``commission``,
     ``release``), ``order:<id>:tick:<n>`` for meter readings, ``order:<id>:final`` for topping the hold up at
     release when the lease ran past it, ``order:<id>:cancel`` for cancelling a pending order.
@@ -26,7 +27,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,15 +43,75 @@ from suanli.errors import Conflict, InvalidInput, NotFound, PaymentRequired
 from suanli.ids import new_id
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import (DEFAULT_COMMISSION_BP, DEFAULT_SPOT_NOTICE_SECONDS, EndReason, LedgerAccount,
-                                   LedgerTransfer, Order, OrderMode, OrderStatus, PlatformSettings)
+                                   LedgerTransfer, Notification, NotificationKind, Order, OrderMode, OrderStatus,
+                                   PlatformSettings, UsageEvent, UsageRecord)
 from suanli.trading.schemas import OrderIn, PayoutIn, RefundIn, SettingsPatch, TopupIn
 
 CANCEL_GRACE_SECONDS = 60
 """An on-demand or spot order cancelled within this many seconds of its start is not charged at all."""
 
-RESERVED_DISCOUNTS_BP: dict[int, int] = {}
-"""Term discounts for reserved orders, basis points per term. None yet: sellers will set their own (issue 3, later
-slice); until then a term costs monthly price × units × months."""
+
+def reserved_discounts_bp(product: Product) -> dict[int, int]:
+    """The seller's reserved term discounts of ``product``, basis points per term (1 month: none)."""
+    from suanli.catalog.presenters import term_discounts
+
+    return term_discounts(product)
+
+
+# ---------------------------------------------------------------- usage records and notifications
+
+def usage_seconds(order: Order, at: dt.datetime) -> int:
+    """Seconds of use up to ``at``: billed seconds (per-second orders) or elapsed seconds of the term (reserved)."""
+    if order.started_at is None or at < order.started_at:
+        return 0
+    if order.mode is OrderMode.RESERVED:
+        end = min(at, order.ends_at) if order.ends_at is not None else at
+        return billing.elapsed_seconds(order.started_at, end)
+    return billed_seconds(order, at)
+
+
+def record_usage(session: Session, order_id: uuid.UUID, event: UsageEvent, at: dt.datetime, seconds_total: int,
+                 charged_fen_total: int, note: str | None = None) -> None:
+    """Append a usage record (in the caller's transaction, with the change it describes)."""
+    session.execute(insert(UsageRecord).values(id=new_id(), order_id=order_id, event=event, at=at,
+                                               seconds_total=seconds_total, charged_fen_total=charged_fen_total,
+                                               note=note))
+
+
+def record_order_usage(session: Session, order: Order, event: UsageEvent, at: dt.datetime,
+                       note: str | None = None) -> None:
+    """A usage record of ``order`` as it is now (refreshed after its last UPDATE)."""
+    record_usage(session, order.id, event, at, usage_seconds(order, at), order.charged_fen, note)
+
+
+def notify(session: Session, org_id: uuid.UUID, kind: NotificationKind, order_id: uuid.UUID | None,
+           zh: str, en: str, at: dt.datetime) -> None:
+    session.execute(insert(Notification).values(id=new_id(), org_id=org_id, kind=kind, order_id=order_id,
+                                                message_zh=zh[:500], message_en=en[:500], created_at=at))
+
+
+def list_usage(session: Session, user: User, order_id: uuid.UUID) -> list[UsageRecord]:
+    order = get_order(session, user, order_id)
+    return list(session.scalars(select(UsageRecord).where(UsageRecord.order_id == order.id)
+                                .order_by(UsageRecord.at, UsageRecord.id)))
+
+
+def list_notifications(session: Session, user: User, *, unread: bool = False, limit: int = 50,
+                       offset: int = 0) -> tuple[list[Notification], int]:
+    query = select(Notification).where(Notification.org_id == user.organization_id)
+    if unread:
+        query = query.where(Notification.read_at.is_(None))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(session.scalars(query.order_by(Notification.created_at.desc(), Notification.id.desc())
+                                .limit(limit).offset(offset)))
+    return rows, int(total)
+
+
+def mark_notifications_read(session: Session, user: User, now: dt.datetime) -> int:
+    result = session.execute(update(Notification).where(Notification.org_id == user.organization_id,
+                                                        Notification.read_at.is_(None)).values(read_at=now)
+                             .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)
 
 
 # ---------------------------------------------------------------- settings
@@ -247,7 +308,7 @@ def _price_and_amounts(product: Product, body: OrderIn) -> tuple[int, int, int]:
             raise Conflict("This product is not offered reserved (per month); order it on demand or spot.",
                            code="mode_not_offered", details={"mode": body.mode.value})
         price = product.price_reserved_month_fen
-        total = billing.reserved_price(price, body.units, body.term_months, RESERVED_DISCOUNTS_BP)
+        total = billing.reserved_price(price, body.units, body.term_months, reserved_discounts_bp(product))
         return price, total, total
     if product.price_spot_floor_fen is None:
         raise Conflict("This product is not offered as spot capacity; order it on demand.",
@@ -274,8 +335,11 @@ def _insufficient_funds(needed: int, available: int, what: str) -> PaymentRequir
 
 
 def place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn,
-                idempotency_key: str | None = None) -> tuple[Order, bool]:
-    """Place an order; ``(order, created)``. With an ``idempotency_key`` a repeat returns the first order."""
+                idempotency_key: str | None = None, *, hold_seconds: int | None = None) -> tuple[Order, bool]:
+    """Place an order; ``(order, created)``. With an ``idempotency_key`` a repeat returns the first order.
+
+    ``hold_seconds`` (on-demand and spot; the job scheduler passes a job's maximum runtime): hold that many seconds
+    at the unit price instead of the default one hour, when it is more."""
     if idempotency_key is not None:
         existing = _existing_order(session, buyer, idempotency_key, body)
         if existing is not None:
@@ -283,6 +347,8 @@ def place_order(session: Session, clock: billing.Clock, buyer: User, body: Order
     product = get_product(session, body.product_id, buyer)
     datacenter = session.get_one(Datacenter, product.datacenter_id)
     price, hold_fen, charge_fen = _price_and_amounts(product, body)
+    if hold_seconds is not None and body.mode is not OrderMode.RESERVED:
+        hold_fen = max(hold_fen, billing.charge_for_seconds(price, body.units, hold_seconds))
     buyer_id = str(buyer.organization_id)
     available = ledger_store.balance(session, buyer_available(buyer_id))
     what = {OrderMode.ON_DEMAND: "Starting on demand (one hour upfront)", OrderMode.SPOT: "A spot order "
@@ -337,6 +403,8 @@ def place_order(session: Session, clock: billing.Clock, buyer: User, body: Order
             return _idempotent_winner(session, buyer, idempotency_key, body, exc2), False
         except InsufficientFunds as exc2:
             raise _insufficient_funds(hold_fen, exc2.balance, what) from None
+    if order.status is OrderStatus.ACTIVE:
+        record_usage(session, order.id, UsageEvent.START, now, 0, order.charged_fen)
     return order, True
 
 
@@ -377,6 +445,16 @@ def preempt_spot_for(session: Session, product_id: uuid.UUID, units: int, now: d
         session.execute(update(Order).where(Order.id.in_(chosen), Order.preempt_notice_at.is_(None))
                         .values(preempt_notice_at=now, preempt_at=now + notice)
                         .execution_options(synchronize_session=False))
+        for order_id, buyer_org_id, started_at, charged in session.execute(
+                select(Order.id, Order.buyer_org_id, Order.started_at, Order.charged_fen)
+                .where(Order.id.in_(chosen)).order_by(Order.id)).all():
+            seconds = billing.elapsed_seconds(started_at, now) if started_at is not None else 0
+            record_usage(session, order_id, UsageEvent.PREEMPT_NOTICE, now, seconds, charged)
+            end = (now + notice).isoformat(timespec="seconds")
+            notify(session, buyer_org_id, NotificationKind.PREEMPTED, order_id,
+                   f"竞价订单 {order_id} 的算力将被按需/包月需求收回，将于 {end} (UTC) 停止；计费至该时刻为止。",
+                   f"Spot order {order_id} will be preempted for on-demand or reserved demand at {end} (UTC); "
+                   "it is billed until then at most.", now)
     return True
 
 
@@ -480,6 +558,7 @@ def release_order(session: Session, clock: billing.Clock, user: User, order_id: 
     now = clock.now()
     close_order(session, order, OrderStatus.ENDED, now, EndReason.RELEASED)
     finish_per_second(session, order, now)
+    record_order_usage(session, order, UsageEvent.RELEASE, now)
     return order
 
 
@@ -495,6 +574,7 @@ def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: u
         session.execute(update(Order).where(Order.id == order.id).values(held_fen=0)
                         .execution_options(synchronize_session=False))
         session.refresh(order)
+        record_usage(session, order.id, UsageEvent.STOP, now, 0, 0, note="cancelled")
         return order
     if order.mode is OrderMode.RESERVED:
         raise Conflict("A reserved order is paid upfront for its term and cannot be cancelled.",
@@ -511,6 +591,7 @@ def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: u
     session.execute(update(Order).where(Order.id == order.id).values(held_fen=0)
                     .execution_options(synchronize_session=False))
     session.refresh(order)
+    record_usage(session, order.id, UsageEvent.STOP, now, 0, 0, note="cancelled")
     return order
 
 

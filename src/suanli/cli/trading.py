@@ -1,0 +1,326 @@
+"""Trading commands: login, wallet, orders, invoices, notifications, operator top-ups. All through the API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from suanli.cli.client import ApiClient, ApiError, credentials_path, store_credentials, stored_credentials
+from suanli.cli.main import ApiUrl, AsJson, app, cny, console, fail
+from suanli.core.money import cny_to_fen, format_cny
+
+order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, release, cancel.",
+                        no_args_is_help=True)
+app.add_typer(order_app, name="order")
+
+
+def _explain(exc: ApiError) -> str:
+    d = exc.details
+    if exc.status == 402 and "available_fen" in d:
+        return (f"your wallet has {format_cny(d['available_fen'])} available; this needs "
+                f"{format_cny(d.get('needed_fen', 0))} (short {format_cny(d.get('shortfall_fen', 0))}). Top up "
+                "through the platform operator (they run `suanli topup`), then try again.")
+    if exc.status == 401:
+        return f"{exc.message} Run `suanli login EMAIL` (or set SUANLI_TOKEN)."
+    hint = ""
+    if "available_units" in d:
+        hint = f" (free units: {d['available_units']})"
+    if "floor_cny" in d:
+        hint = f" (floor: ¥{d['floor_cny']} per unit-hour)"
+    return f"{exc.message}{hint} [dim]({exc.code})[/]"
+
+
+def _api(api_url: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        client = ApiClient(api_url)
+        if method == "GET":
+            return client.get(path, **kwargs)
+        return client.request(method, path, **kwargs)
+    except ApiError as exc:
+        fail(_explain(exc))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _cny_arg(value: str, what: str) -> int:
+    try:
+        fen = cny_to_fen(value.replace(",", "").removeprefix("¥"))
+    except ValueError as exc:
+        fail(f"{what} {value!r}: {exc}; write CNY like 1234.56")
+    if fen <= 0:
+        fail(f"{what} must be more than 0 CNY (got {value!r}).")
+    return fen
+
+
+# ---------------------------------------------------------------- login
+
+@app.command()
+def login(email: str,
+          password: Annotated[str | None, typer.Option(help="Prompted for when not given.")] = None,
+          api_url: ApiUrl = None) -> None:
+    """Log in and store the token in $SUANLI_HOME/credentials.json (readable by you only)."""
+    if password is None:
+        password = typer.prompt("password", hide_input=True)
+    try:
+        token = ApiClient(api_url, anonymous=True).request(
+            "POST", "/api/v1/auth/token", data={"username": email, "password": password})
+    except ApiError as exc:
+        fail(f"{exc.message} [dim]({exc.code})[/]")
+    path = store_credentials({"email": email, "token": token["access_token"], "api_url": api_url})
+    console.print(f"[green]✓[/] logged in as {email}; token stored in {path}")
+
+
+@app.command()
+def logout() -> None:
+    """Forget the stored token."""
+    path = credentials_path()
+    stored = stored_credentials()
+    path.unlink(missing_ok=True)
+    console.print(f"[green]✓[/] logged out{' ' + stored['email'] if stored else ''}")
+
+
+@app.command()
+def wallet(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Your organization's balances: available and held (buyers), receivable (sellers)."""
+    data = _api(api_url, "GET", "/api/v1/wallet")
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title=f"wallet ({data['role']})")
+    table.add_column("balance")
+    table.add_column("CNY", justify="right")
+    for key in ("available", "held", "receivable"):
+        if data[key] is not None:
+            table.add_row(key, cny(data[key]))
+    console.print(table)
+
+
+@app.command()
+def topup(organization_id: str, amount_cny: str,
+          reference: Annotated[str, typer.Option("--reference", help="The payment's reference (unique).")],
+          api_url: ApiUrl = None) -> None:
+    """Operator: record money a buyer organization paid in (CNY, e.g. 5000 or 1234.56)."""
+    fen = _cny_arg(amount_cny, "amount")
+    data = _api(api_url, "POST", "/api/v1/operator/topups",
+                json={"organization_id": organization_id, "amount_fen": fen, "reference": reference})
+    note = "" if data["created"] else " [yellow](this reference was topped up before; nothing changed)[/]"
+    console.print(f"[green]✓[/] topped up {cny(data['amount'])} ({reference}); available now "
+                  f"{cny(data['available'])}{note}")
+
+
+# ---------------------------------------------------------------- orders
+
+def _orders_table(items: list[dict], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("id", "mode", "units", "price", "status", "started", "charged", "held"):
+        table.add_column(column, justify="right" if column in ("units", "price", "charged", "held") else "left",
+                         no_wrap=column == "id")
+    for o in items:
+        per = "/月" if o["unit_price_per"] == "month" else "/h"
+        status = o["status"] + (f" ({o['end_reason']})" if o["end_reason"] else "")
+        table.add_row(o["id"], o["mode"] + (f" {o['term_months']}m" if o["term_months"] else ""), str(o["units"]),
+                      cny(o["unit_price"]) + per, status, (o["started_at"] or "—")[:19].replace("T", " "),
+                      cny(o["charged"]), cny(o["held"]))
+    return table
+
+
+def _order_detail(o: dict) -> None:
+    table = Table(title=f"order {o['id']}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    per = "month" if o["unit_price_per"] == "month" else "hour"
+    rows = [("product", o["product_id"]), ("mode", o["mode"]), ("units", str(o["units"])),
+            ("term", f"{o['term_months']} months" if o["term_months"] else "—"),
+            ("unit price", f"{cny(o['unit_price'])} per unit-{per}"), ("status", o["status"]),
+            ("end reason", o["end_reason"] or "—"), ("started", o["started_at"] or "—"),
+            ("ends", o["ends_at"] or "—"), ("ended", o["ended_at"] or "—"),
+            ("preempt at", o["preempt_at"] or "—"), ("held", cny(o["held"])), ("charged", cny(o["charged"])),
+            ("refunded", cny(o["refunded"])), ("commission", f"{o['commission_bp'] / 100:g} %")]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@order_app.command("place")
+def order_place(product_id: str,
+                mode: Annotated[str, typer.Option(help="on_demand, reserved or spot")] = "on_demand",
+                units: Annotated[int, typer.Option(min=1, max=100_000)] = 1,
+                term_months: Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")] = None,
+                bid: Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")] = None,
+                idempotency_key: Annotated[str | None, typer.Option("--key", help="Idempotency-Key: a retry with "
+                                                                         "the same key places one order")] = None,
+                api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Rent units of a product: on demand (one hour held), reserved for a term (paid upfront) or spot (a bid)."""
+    if mode not in ("on_demand", "reserved", "spot"):
+        fail(f"Unknown mode {mode!r}; use on_demand, reserved or spot.")
+    body: dict[str, Any] = {"product_id": product_id, "mode": mode, "units": units}
+    if term_months is not None:
+        body["term_months"] = term_months
+    if bid is not None:
+        body["bid_hourly_fen"] = _cny_arg(bid, "bid")
+    headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+    data = _api(api_url, "POST", "/api/v1/orders", json=body, headers=headers)
+    if as_json:
+        _print_json(data)
+        return
+    if data["status"] == "pending":
+        console.print(f"[yellow]order {data['id']} is pending[/]: spot capacity was given notice; it starts when "
+                      f"that runs out. {cny(data['held'])} is held meanwhile.")
+    else:
+        console.print(f"[green]✓[/] order {data['id']} {data['status']}: {data['units']} × {data['mode']}, "
+                      f"held {cny(data['held'])}, charged {cny(data['charged'])}")
+    _order_detail(data)
+
+
+@order_app.command("list")
+def order_list(status: Annotated[str | None, typer.Option(help="pending, active, ended, cancelled, preempted")] = None,
+               limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+               api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Your orders (buyers), orders for your products (sellers), newest first."""
+    data = _api(api_url, "GET", "/api/v1/orders", status=status, limit=limit)
+    if as_json:
+        _print_json(data)
+        return
+    console.print(_orders_table(data["items"], f"orders ({len(data['items'])} of {data['total']})"))
+
+
+@order_app.command("show")
+def order_show(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """One order, with its usage records."""
+    data = _api(api_url, "GET", f"/api/v1/orders/{order_id}")
+    usage = _api(api_url, "GET", f"/api/v1/orders/{order_id}/usage")
+    if as_json:
+        _print_json({**data, "usage": usage["items"]})
+        return
+    _order_detail(data)
+    table = Table(title="usage")
+    for column in ("event", "at", "seconds", "charged so far", "note"):
+        table.add_column(column, justify="right" if column in ("seconds", "charged so far") else "left")
+    for u in usage["items"]:
+        table.add_row(u["event"], u["at"][:19].replace("T", " "), f"{u['seconds_total']:,}",
+                      cny(u["charged_total"]), u["note"] or "")
+    console.print(table)
+
+
+@order_app.command("release")
+def order_release(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Stop an on-demand or spot order now: pay for the seconds used, get the rest of the hold back."""
+    data = _api(api_url, "POST", f"/api/v1/orders/{order_id}/release")
+    if as_json:
+        _print_json(data)
+        return
+    console.print(f"[green]✓[/] released {data['id']}: charged {cny(data['charged'])} in all")
+
+
+@order_app.command("cancel")
+def order_cancel(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Cancel a pending order, or an on-demand/spot order within 60 s of its start (nothing charged)."""
+    data = _api(api_url, "POST", f"/api/v1/orders/{order_id}/cancel")
+    if as_json:
+        _print_json(data)
+        return
+    console.print(f"[green]✓[/] cancelled {data['id']}: nothing charged, the hold is back in your wallet")
+
+
+# ---------------------------------------------------------------- invoices and notifications
+
+@app.command()
+def invoices(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Standard Time)")] = None,
+             csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the period's invoice as CSV "
+                                                                      "(needs --period)")] = None,
+             api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Your invoices: one per month with activity; with --period, that month's lines."""
+    if csv_file is not None and period is None:
+        fail("--csv needs --period YYYY-MM (which month's invoice to write).")
+    listed = _api(api_url, "GET", "/api/v1/invoices", period=period)
+    if period is None:
+        if as_json:
+            _print_json(listed)
+            return
+        table = Table(title="invoices")
+        table.add_column("id", no_wrap=True)
+        table.add_column("period")
+        table.add_column("lines", justify="right")
+        table.add_column("totals")
+        for i in listed:
+            totals = "  ".join(f"{k} {cny(v)}" for k, v in i["totals"].items())
+            table.add_row(i["id"], i["period"], str(i["lines"]), totals)
+        console.print(table)
+        if not listed:
+            console.print("[dim]no activity yet[/]")
+        return
+    if not listed:
+        console.print(f"[dim]no activity in {period}[/]")
+        return
+    invoice_id = listed[0]["id"]
+    if csv_file is not None:
+        content = _api(api_url, "GET", f"/api/v1/invoices/{invoice_id}", format="csv")
+        csv_file.write_bytes(content)
+        console.print(f"[green]✓[/] invoice {invoice_id} written to {csv_file}")
+        return
+    data = _api(api_url, "GET", f"/api/v1/invoices/{invoice_id}")
+    if as_json:
+        _print_json(data)
+        return
+    seller = data["role"] == "seller"
+    table = Table(title=f"invoice {data['id']} · {data['organization_name']} · {data['period']} (UTC+8)")
+    for column in ("order", "product", "data center", "mode", "units", "term/seconds", "unit price"):
+        table.add_column(column, justify="right" if column in ("units", "term/seconds", "unit price") else "left")
+    for column in (("gross", "commission", "net") if seller else ("amount",)):
+        table.add_column(column, justify="right")
+    for line in data["lines"]:
+        term = f"{line['term_months']} months" if line["term_months"] else f"{line['seconds']:,} s"
+        row = [line["order_id"][:8], line["product_name"], line["datacenter_name"], line["mode"], str(line["units"]),
+               term, cny(line["unit_price"]) + ("/月" if line["unit_price_per"] == "month" else "/h")]
+        row += ([cny(line["amount"]), cny(line["commission"]), cny(line["net"])] if seller else [cny(line["amount"])])
+        table.add_row(*row)
+    console.print(table)
+    for section in ("topups", "refunds", "payouts"):
+        for e in data[section]:
+            console.print(f"{section[:-1]:8} {e['reference']:30} {e['at'][:19].replace('T', ' ')}  {cny(e['amount'])}")
+    console.print("  ".join(f"[bold]{k}[/] {cny(v)}" for k, v in data["totals"].items()))
+
+
+@app.command()
+def notifications(unread: Annotated[bool, typer.Option("--unread", help="Only unread ones.")] = False,
+                  api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Your organization's notifications: low balance, stopped leases, spot preemption."""
+    data = _api(api_url, "GET", "/api/v1/notifications", unread=unread or None)
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title=f"notifications ({data['total']})")
+    for column in ("at", "kind", "message"):
+        table.add_column(column)
+    for n in data["items"]:
+        table.add_row(n["created_at"][:19].replace("T", " "), n["kind"], f"{n['message_zh']}\n{n['message_en']}")
+    console.print(table)
+
+
+@app.command()
+def revenue(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Standard Time); default: this month")] = None,
+            api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Sellers: gross sales, the platform's commission and your net earnings, by data center and product."""
+    data = _api(api_url, "GET", "/api/v1/seller/revenue", period=period)
+    payouts = _api(api_url, "GET", "/api/v1/seller/payouts")
+    if as_json:
+        _print_json({**data, "payouts": payouts})
+        return
+    console.print(f"[bold]{data['period']}[/]  gross {cny(data['gross'])}  commission {cny(data['commission'])}  "
+                  f"net {cny(data['net'])}  refunds {cny(data['refunds'])}")
+    for title, key in (("by data center", "by_datacenter"), ("by product", "by_product")):
+        table = Table(title=title)
+        for column in ("name", "orders", "gross", "commission", "net"):
+            table.add_column(column, justify="left" if column == "name" else "right")
+        for row in data[key]:
+            table.add_row(row["name"], str(row["orders"]), cny(row["gross"]), cny(row["commission"]), cny(row["net"]))
+        console.print(table)
+    console.print(f"receivable {cny(payouts['receivable'])}; paid out {cny(payouts['paid_out'])} in "
+                  f"{len(payouts['items'])} payout(s)")

@@ -1,0 +1,135 @@
+"""Jobs tables: the clusters behind data centers' products, and the jobs placed on them.
+
+``clusters.credentials`` is stored for the scheduler to reach the cluster; it is never serialized out (the API shows
+``has_credentials``). ``products.cluster_id`` (in ``catalog.models``) says which cluster a product's capacity is on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from suanli.db import Base, utcnow
+from suanli.ids import new_id
+
+
+def _enum(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+
+
+class ClusterKind(enum.StrEnum):
+    LOCAL = "local"
+    SLURM = "slurm"
+    RAY = "ray"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PREEMPTED = "preempted"  # a spot job whose capacity went to on-demand work; requeued by the next round
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+WAITING_STATES = (JobState.QUEUED, JobState.PREEMPTED)
+ACTIVE_STATES = (JobState.SCHEDULED, JobState.RUNNING)
+
+
+class JobMode(enum.StrEnum):
+    ON_DEMAND = "on_demand"
+    SPOT = "spot"
+
+
+class JobObjective(enum.StrEnum):
+    COST = "cost"
+    TIME = "time"
+
+
+class Cluster(Base):
+    """A cluster of a data center: where its products' capacity runs jobs."""
+
+    __tablename__ = "clusters"
+    __table_args__ = (UniqueConstraint("datacenter_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    datacenter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("datacenters.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[ClusterKind] = mapped_column(_enum(ClusterKind, "cluster_kind"))
+    endpoint: Mapped[str] = mapped_column(String(500))
+    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    healthy: Mapped[bool] = mapped_column(default=True)
+    health_detail: Mapped[str] = mapped_column(String(500), default="")
+    checked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A buyer's job: what to run, what it needs, where it may run; then where it ran and how it ended."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("max_runtime_minutes > 0", name="runtime_positive"),
+        Index("ix_jobs_state_submitted", "state", "submitted_at"),
+        Index("ix_jobs_org_submitted", "buyer_org_id", "submitted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    seq: Mapped[int] = mapped_column(default=0, doc="Submission order (microseconds since the epoch).")
+    buyer_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    buyer_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    command: Mapped[str | None] = mapped_column(Text)
+    script: Mapped[str | None] = mapped_column(Text)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # resources
+    accelerators: Mapped[int] = mapped_column(Integer, default=0)
+    chip_key: Mapped[str | None] = mapped_column(String(40))
+    ecosystems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    min_accel_memory_gib: Mapped[int] = mapped_column(Integer, default=0)
+    min_fp16_tflops: Mapped[float] = mapped_column(Float, default=0.0)
+    vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    memory_gib: Mapped[int] = mapped_column(Integer, default=0)
+    # constraints
+    provinces: Mapped[list[str]] = mapped_column(JSON, default=list)
+    datacenter_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_hourly_price_fen: Mapped[int | None] = mapped_column(default=None)
+    objective: Mapped[JobObjective] = mapped_column(_enum(JobObjective, "job_objective"))
+    mode: Mapped[JobMode] = mapped_column(_enum(JobMode, "job_mode"))
+    bid_hourly_fen: Mapped[int | None] = mapped_column(default=None)
+    max_runtime_minutes: Mapped[int] = mapped_column(Integer)
+    # lifecycle
+    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
+    state_detail: Mapped[str] = mapped_column(String(2000), default="")
+    attempt: Mapped[int] = mapped_column(Integer, default=0, doc="Placements so far (the backend run is <id>.<n>).")
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    unplaceable: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # placement (the current or last one)
+    datacenter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("datacenters.id"), default=None)
+    product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id"), default=None)
+    cluster_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clusters.id"), default=None)
+    units: Mapped[int | None] = mapped_column(default=None)
+    hourly_price_fen: Mapped[int | None] = mapped_column(default=None)
+    placement_reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"), default=None)
+    order_ids: Mapped[list[str]] = mapped_column(JSON, default=list, doc="Every order placed for the job.")
+    backend_job_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    exit_code: Mapped[int | None] = mapped_column(default=None)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    submitted_at: Mapped[dt.datetime]
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -1,0 +1,155 @@
+"""Wire models of clusters and jobs. Credentials go in, never out (``has_credentials``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from suanli.jobs.models import ClusterKind, JobMode, JobObjective, JobState
+
+
+class ClusterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    kind: ClusterKind
+    endpoint: str = Field(min_length=1, max_length=500, description="local: a base directory; slurm: slurmrestd's "
+                                                                     "URL; ray: the dashboard URL.")
+    credentials: dict[str, str] | None = Field(default=None, description="slurm: {user, token}; ray: {token} "
+                                                                           "(optional). Never shown back.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Backend options (see docs/backends.md).")
+    product_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000,
+                                         description="Products of this data center whose capacity is on it.")
+
+
+class ClusterProductsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+
+
+class ClusterOut(BaseModel):
+    id: uuid.UUID
+    datacenter_id: uuid.UUID
+    name: str
+    kind: ClusterKind
+    endpoint: str
+    options: dict[str, Any]
+    has_credentials: bool
+    healthy: bool
+    health_detail: str
+    checked_at: dt.datetime | None
+    consecutive_failures: int
+    product_ids: list[uuid.UUID]
+    created_at: dt.datetime
+
+
+class Resources(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accelerators: int = Field(default=0, ge=0, le=4096)
+    chip: str | None = Field(default=None, max_length=60, description="A chip model, e.g. A800, 910B.")
+    ecosystem: str | None = Field(default=None, max_length=20, description="cuda, cann, dtk, neuware, xpu, musa.")
+    min_accel_memory_gib: int = Field(default=0, ge=0, le=10_000)
+    min_fp16_tflops: float = Field(default=0.0, ge=0, le=1_000_000)
+    vcpus: int = Field(default=0, ge=0, le=100_000)
+    memory_gib: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class Constraints(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provinces: list[str] = Field(default_factory=list, max_length=50)
+    datacenters: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+    ecosystems: list[str] = Field(default_factory=list, max_length=10)
+    max_hourly_price_fen: int | None = Field(default=None, ge=0, le=10_000_000_000,
+                                             description="The most the whole job may cost per hour, fen.")
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    command: str | None = Field(default=None, max_length=100_000, description="A bash command line.")
+    script: str | None = Field(default=None, max_length=1_000_000, description="A whole script (its #! line runs it).")
+    env: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict, description="Working files: name → text.")
+    resources: Resources
+    constraints: Constraints = Field(default_factory=Constraints)
+    objective: JobObjective = JobObjective.COST
+    mode: JobMode = JobMode.ON_DEMAND
+    bid_hourly_fen: int | None = Field(default=None, gt=0, le=10_000_000_000,
+                                       description="Spot only: the most the whole job pays per hour, fen.")
+    max_runtime_minutes: int = Field(gt=0, le=60 * 24 * 30)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> JobIn:
+        if (self.command is None) == (self.script is None):
+            raise ValueError("give exactly one of command or script")
+        if not (self.command or self.script or "").strip():
+            raise ValueError("the command or script is empty")
+        return self
+
+
+class AttemptOut(BaseModel):
+    n: int
+    offer_id: str
+    product_id: str
+    datacenter_id: str
+    cluster_id: str
+    reason: str
+    at: dt.datetime
+    cluster_failed: bool
+    blocks: bool = Field(description="Whether this attempt keeps the job off that offer (or cluster).")
+    kind: Literal["submit_failed", "lost", "preempted", "placement_failed"]
+
+
+class PlacementOut(BaseModel):
+    datacenter_id: uuid.UUID
+    datacenter_name: str | None
+    product_id: uuid.UUID
+    product_name: str | None
+    cluster_id: uuid.UUID
+    backend: str | None
+    units: int
+    hourly_price_fen: int
+    reason: str
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    state: JobState
+    state_detail: str
+    command: str | None
+    script: str | None
+    env: dict[str, str]
+    files: list[str] = Field(description="Names of the working files.")
+    resources: dict[str, Any]
+    constraints: dict[str, Any]
+    objective: JobObjective
+    mode: JobMode
+    bid_hourly_fen: int | None
+    max_runtime_minutes: int
+    placement: PlacementOut | None
+    attempt: int
+    attempts: list[AttemptOut]
+    unplaceable: dict[str, Any] | None = Field(description="Why the job could not be placed in the last round: "
+                                                           "offers eliminated per constraint, and a message.")
+    order_id: uuid.UUID | None
+    order_ids: list[uuid.UUID]
+    backend_job_id: str | None
+    exit_code: int | None
+    submitted_at: dt.datetime
+    scheduled_at: dt.datetime | None
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+
+
+class JobLogs(BaseModel):
+    job_id: uuid.UUID
+    backend_job_id: str | None
+    logs: str

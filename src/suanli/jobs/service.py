@@ -1,0 +1,246 @@
+"""Jobs use cases: clusters of data centers, submitting, reading, cancelling jobs. No HTTP here; callers commit.
+
+What happens as time passes (placing, polling, settling, failover, health checks) is in ``jobs.scheduler``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from suanli import backends
+from suanli.accounts.models import Role, User
+from suanli.catalog.models import Datacenter, Product
+from suanli.catalog.service import managed_datacenter
+from suanli.core.billing import Clock
+from suanli.core.chips import resolve_chip
+from suanli.errors import Conflict, InvalidInput, NotFound
+from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, Job, JobState
+from suanli.jobs.schemas import ClusterIn, ClusterOut, JobIn
+
+log = logging.getLogger("suanli.jobs")
+
+
+# ---------------------------------------------------------------- clusters
+
+def make_backend(cluster: Cluster) -> backends.Backend:
+    return backends.create(cluster.kind.value, cluster.endpoint, cluster.credentials or None, cluster.options or {})
+
+
+def register_cluster(session: Session, user: User, datacenter_id: uuid.UUID, body: ClusterIn,
+                     now: dt.datetime) -> Cluster:
+    """Register a cluster of a data center the user manages; its credentials and options are checked by the
+    backend registry (unknown kinds, options or credential fields are 422), never echoed."""
+    datacenter = managed_datacenter(session, datacenter_id, user)
+    if session.scalar(select(Cluster.id).where(Cluster.datacenter_id == datacenter.id, Cluster.name == body.name)):
+        raise Conflict(f"This data center has a cluster named {body.name!r} already.", code="cluster_exists")
+    try:
+        make_backend(Cluster(kind=body.kind, endpoint=body.endpoint, credentials=body.credentials or {},
+                             options=body.options)).close()
+    except backends.BackendError as exc:
+        raise InvalidInput(f"The cluster cannot be used: {exc.message}", code="invalid_cluster") from None
+    cluster = Cluster(datacenter_id=datacenter.id, name=body.name, kind=body.kind, endpoint=body.endpoint,
+                      credentials=dict(body.credentials or {}), options=dict(body.options), healthy=True,
+                      health_detail="not checked yet", consecutive_failures=0, created_at=now)
+    session.add(cluster)
+    session.flush()
+    if body.product_ids:
+        map_products(session, cluster, body.product_ids)
+    return cluster
+
+
+def map_products(session: Session, cluster: Cluster, product_ids: list[uuid.UUID]) -> None:
+    """Put the capacity of these products (of the cluster's data center) on ``cluster``."""
+    wanted = set(product_ids)
+    found = set(session.scalars(select(Product.id).where(Product.id.in_(wanted),
+                                                         Product.datacenter_id == cluster.datacenter_id)))
+    missing = wanted - found
+    if missing:
+        raise InvalidInput("These products are not products of the cluster's data center: "
+                           + ", ".join(sorted(map(str, missing))), code="product_not_in_datacenter",
+                           details={"product_ids": sorted(map(str, missing))})
+    session.execute(update(Product).where(Product.id.in_(wanted)).values(cluster_id=cluster.id)
+                    .execution_options(synchronize_session=False))
+
+
+def cluster_of(session: Session, user: User, datacenter_id: uuid.UUID, cluster_id: uuid.UUID) -> Cluster:
+    managed_datacenter(session, datacenter_id, user)
+    cluster = session.get(Cluster, cluster_id)
+    if cluster is None or cluster.datacenter_id != datacenter_id:
+        raise NotFound(f"This data center has no cluster {cluster_id}.", code="cluster_not_found")
+    return cluster
+
+
+def list_clusters(session: Session, user: User, datacenter_id: uuid.UUID) -> list[Cluster]:
+    managed_datacenter(session, datacenter_id, user)
+    return list(session.scalars(select(Cluster).where(Cluster.datacenter_id == datacenter_id)
+                                .order_by(Cluster.created_at, Cluster.id)))
+
+
+def cluster_out(session: Session, cluster: Cluster) -> ClusterOut:
+    products = list(session.scalars(select(Product.id).where(Product.cluster_id == cluster.id).order_by(Product.id)))
+    return ClusterOut(id=cluster.id, datacenter_id=cluster.datacenter_id, name=cluster.name, kind=cluster.kind,
+                      endpoint=cluster.endpoint, options=dict(cluster.options or {}),
+                      has_credentials=bool(cluster.credentials), healthy=cluster.healthy,
+                      health_detail=cluster.health_detail, checked_at=cluster.checked_at,
+                      consecutive_failures=cluster.consecutive_failures, product_ids=products,
+                      created_at=cluster.created_at)
+
+
+# ---------------------------------------------------------------- jobs
+
+def _normalize_province(name: str) -> str:
+    name = name.strip()
+    for suffix in ("省", "市"):
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return name[: -len(suffix)]
+    return name
+
+
+def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
+    if user.role is not Role.BUYER:
+        raise InvalidInput("Only buyer accounts submit jobs (they are billed to the buyer's wallet).",
+                           code="wrong_role")
+    resources, constraints = body.resources, body.constraints
+    chip_key = None
+    if resources.chip is not None:
+        chip = resolve_chip(resources.chip)
+        if chip is None:
+            raise InvalidInput(f"There is no chip {resources.chip!r} in the chip table.", code="unknown_chip",
+                               details={"field": "resources.chip"})
+        chip_key = chip.key
+    ecosystems = sorted({e.strip().lower() for e in [*constraints.ecosystems,
+                                                      *([resources.ecosystem] if resources.ecosystem else [])]})
+    unknown = [e for e in ecosystems if e not in backends.VISIBLE_DEVICES_ENV]
+    if unknown:
+        raise InvalidInput(f"Unknown ecosystem(s) {', '.join(unknown)}; known: "
+                           f"{', '.join(backends.VISIBLE_DEVICES_ENV)}.", code="unknown_ecosystem",
+                           details={"valid_values": list(backends.VISIBLE_DEVICES_ENV)})
+    if resources.accelerators == 0 and resources.vcpus == 0 and resources.memory_gib == 0:
+        raise InvalidInput("A job must ask for accelerators, vCPUs or memory.", code="no_resources",
+                           details={"field": "resources"})
+    if body.mode.value == "spot" and body.bid_hourly_fen is None:
+        raise InvalidInput("A spot job needs bid_hourly_fen: the most the whole job pays per hour.",
+                           code="bid_required", details={"field": "bid_hourly_fen"})
+    if body.mode.value != "spot" and body.bid_hourly_fen is not None:
+        raise InvalidInput("bid_hourly_fen applies to spot jobs only.", code="bid_not_applicable",
+                           details={"field": "bid_hourly_fen"})
+    try:  # the backend rules for names, env and files, checked before the job is queued
+        backends.JobSpec(job_id="check", name=body.name, command=body.command, script=body.script, env=body.env,
+                         files=body.files)
+    except backends.InvalidJobSpec as exc:
+        raise InvalidInput(f"The job cannot run: {exc.message}", code="invalid_job") from None
+    now = clock.now()
+    job = Job(buyer_org_id=user.organization_id, buyer_user_id=user.id, name=body.name, command=body.command,
+              script=body.script, env=dict(body.env), files=dict(body.files), accelerators=resources.accelerators,
+              chip_key=chip_key, ecosystems=ecosystems, min_accel_memory_gib=resources.min_accel_memory_gib,
+              min_fp16_tflops=resources.min_fp16_tflops, vcpus=resources.vcpus, memory_gib=resources.memory_gib,
+              provinces=sorted({_normalize_province(p) for p in constraints.provinces}),
+              datacenter_ids=sorted({str(d) for d in constraints.datacenters}),
+              max_hourly_price_fen=constraints.max_hourly_price_fen, objective=body.objective, mode=body.mode,
+              bid_hourly_fen=body.bid_hourly_fen, max_runtime_minutes=body.max_runtime_minutes,
+              state=JobState.QUEUED, state_detail="waiting for the scheduler", attempt=0, attempts=[],
+              order_ids=[], cancel_requested=False, submitted_at=now,
+              seq=int(now.timestamp() * 1_000_000))
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _visible_jobs(user: User):
+    query = select(Job)
+    if user.role is Role.OPERATOR:
+        return query
+    if user.role is Role.BUYER:
+        return query.where(Job.buyer_org_id == user.organization_id)
+    # sellers see the jobs placed in their data centers
+    return query.where(Job.datacenter_id.in_(select(Datacenter.id)
+                                             .where(Datacenter.owner_org_id == user.organization_id)))
+
+
+def list_jobs(session: Session, user: User, *, state: JobState | None = None, limit: int = 50,
+              offset: int = 0) -> tuple[list[Job], int]:
+    query = _visible_jobs(user)
+    if state is not None:
+        query = query.where(Job.state == state)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    jobs = list(session.scalars(query.order_by(Job.submitted_at.desc(), Job.id.desc()).limit(limit).offset(offset)))
+    return jobs, int(total)
+
+
+def get_job(session: Session, user: User, job_id: uuid.UUID) -> Job:
+    job = session.scalar(_visible_jobs(user).where(Job.id == job_id))
+    if job is None:
+        raise NotFound(f"You have no job {job_id}.", code="job_not_found")
+    return job
+
+
+def job_logs(session: Session, user: User, job_id: uuid.UUID, tail: int | None = None) -> tuple[Job, str]:
+    job = get_job(session, user, job_id)
+    if job.backend_job_id is None or job.cluster_id is None:
+        return job, ""
+    cluster = session.get_one(Cluster, job.cluster_id)
+    backend = make_backend(cluster)
+    try:
+        return job, backend.logs(job.backend_job_id, tail=tail)
+    except backends.BackendError as exc:
+        raise Conflict(f"The job's logs cannot be read from its cluster now: {exc.message}",
+                       code="logs_unavailable") from None
+    finally:
+        backend.close()
+
+
+def cancel_job(session: Session, clock: Clock, user: User, job_id: uuid.UUID) -> Job:
+    """Cancel a job: a waiting one at once; a placed one is stopped on its cluster and its order released (the
+    seconds it ran are charged, the rest of the hold is released). A finished job is 409."""
+    from suanli.jobs.scheduler import end_placed_job
+
+    job = get_job(session, user, job_id)
+    if user.role is Role.SELLER:
+        raise NotFound(f"You have no job {job_id}.", code="job_not_found")
+    now = clock.now()
+    result = session.execute(update(Job).where(Job.id == job.id, Job.state.in_(WAITING_STATES))
+                             .values(state=JobState.CANCELLED, state_detail="cancelled before it was placed",
+                                     ended_at=now).execution_options(synchronize_session=False))
+    if result.rowcount == 1:
+        session.refresh(job)
+        return job
+    if job.state in ACTIVE_STATES:
+        if end_placed_job(session, clock, job, JobState.CANCELLED, "cancelled by the buyer", cancel_backend=True):
+            session.refresh(job)
+            return job
+    session.refresh(job)
+    raise Conflict(f"Job {job.id} is {job.state.value}; only queued, scheduled or running jobs can be cancelled.",
+                   code="job_not_cancellable", details={"state": job.state.value})
+
+
+def job_out(session: Session, job: Job, names: dict[str, Any] | None = None) -> dict[str, Any]:
+    placement = None
+    if job.product_id is not None and job.cluster_id is not None and job.datacenter_id is not None:
+        dc_name = session.scalar(select(Datacenter.name).where(Datacenter.id == job.datacenter_id))
+        product_name = session.scalar(select(Product.name).where(Product.id == job.product_id))
+        kind = session.scalar(select(Cluster.kind).where(Cluster.id == job.cluster_id))
+        placement = {"datacenter_id": job.datacenter_id, "datacenter_name": dc_name, "product_id": job.product_id,
+                     "product_name": product_name, "cluster_id": job.cluster_id,
+                     "backend": kind.value if kind is not None else None, "units": job.units or 0,
+                     "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or ""}
+    return {
+        "id": job.id, "name": job.name, "state": job.state, "state_detail": job.state_detail,
+        "command": job.command, "script": job.script, "env": job.env or {}, "files": sorted(job.files or {}),
+        "resources": {"accelerators": job.accelerators, "chip": job.chip_key, "ecosystems": job.ecosystems,
+                      "min_accel_memory_gib": job.min_accel_memory_gib, "min_fp16_tflops": job.min_fp16_tflops,
+                      "vcpus": job.vcpus, "memory_gib": job.memory_gib},
+        "constraints": {"provinces": job.provinces, "datacenters": job.datacenter_ids,
+                        "max_hourly_price_fen": job.max_hourly_price_fen},
+        "objective": job.objective, "mode": job.mode, "bid_hourly_fen": job.bid_hourly_fen,
+        "max_runtime_minutes": job.max_runtime_minutes, "placement": placement, "attempt": job.attempt,
+        "attempts": [{"n": n, **a} for n, a in enumerate(job.attempts or [], 1)], "unplaceable": job.unplaceable,
+        "order_id": job.order_id, "order_ids": job.order_ids or [], "backend_job_id": job.backend_job_id,
+        "exit_code": job.exit_code, "submitted_at": job.submitted_at, "scheduled_at": job.scheduled_at,
+        "started_at": job.started_at, "ended_at": job.ended_at,
+    }

@@ -1,0 +1,61 @@
+"""Shared pieces of the jobs tests: clusters, jobs, scheduler rounds driven through the API with a ManualClock."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from trading_helpers import Market
+
+
+def register_cluster(market: Market, seller: dict[str, Any], datacenter_id: str, products: list[dict[str, Any]],
+                     endpoint: str, kind: str = "local", name: str = "main", **extra: Any) -> dict[str, Any]:
+    body = {"name": name, "kind": kind, "endpoint": endpoint, "product_ids": [p["id"] for p in products], **extra}
+    r = market.client.post(f"/api/v1/datacenters/{datacenter_id}/clusters", headers=seller["headers"], json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def submit(market: Market, buyer: dict[str, Any], expect: int = 201, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": "resnet", "command": "echo hello from $SUANLI_JOB_ID",
+                            "resources": {"accelerators": 1, "chip": "A800"}, "objective": "cost",
+                            "mode": "on_demand", "max_runtime_minutes": 120}
+    body.update(overrides)
+    r = market.client.post("/api/v1/jobs", headers=buyer["headers"], json=body)
+    assert r.status_code == expect, r.text
+    return r.json()
+
+
+def run_round(market: Market) -> dict[str, Any]:
+    r = market.client.post("/api/v1/operator/scheduler/run", headers=market.operator["headers"])
+    assert r.status_code == 200, r.text
+    summary = r.json()
+    assert not summary["errors"], summary
+    return summary
+
+
+def get_job(market: Market, user: dict[str, Any], job_id: str) -> dict[str, Any]:
+    r = market.client.get(f"/api/v1/jobs/{job_id}", headers=user["headers"])
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_job(market: Market, user: dict[str, Any], job_id: str, states: set[str], timeout: float = 60.0,
+             pause: float = 0.2) -> dict[str, Any]:
+    """Run scheduler rounds until the job is in one of ``states`` (the ManualClock does not move)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run_round(market)
+        job = get_job(market, user, job_id)
+        if job["state"] in states:
+            return job
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} still {job['state']} ({job['state_detail']}) after {timeout:.0f} s")
+        time.sleep(pause)
+
+
+def order_of(market: Market, user: dict[str, Any], order_id: str) -> dict[str, Any]:
+    r = market.client.get(f"/api/v1/orders/{order_id}", headers=user["headers"])
+    assert r.status_code == 200, r.text
+    return r.json()

@@ -1,0 +1,206 @@
+"""`suanli login / wallet / order / invoices / topup / notifications` against the demo in a fresh SQLite home.
+
+The demo is loaded once for the module by `suanli demo --no-serve`; the commands talk to the in-process API with
+the real clock, so the tests compare with what the API says rather than with fixed charges.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from suanli.accounts import security
+from suanli.accounts.models import User
+from suanli.catalog.models import Product
+from suanli.cli import app
+from suanli.cli import main as cli_main
+from suanli.db import default_database
+from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from suanli.trading.invoices import period_of
+
+runner = CliRunner()
+ENV_TO_CLEAR = ("SUANLI_DATABASE_URL", "SUANLI_API_URL", "SUANLI_TOKEN", "SUANLI_TOKEN_TTL_HOURS", "FORCE_COLOR",
+                "NO_COLOR")
+BUYER, SELLER, OPERATOR = (a.email for a in DEMO_ACCOUNTS)
+
+
+def _forget_database() -> None:
+    if default_database.cache_info().currsize:
+        default_database().dispose()
+    default_database.cache_clear()
+
+
+def invoke(*args: str, input: str | None = None):
+    result = runner.invoke(app, list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("suanli-trading-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SUANLI_HOME", str(path))
+        for name in ENV_TO_CLEAR:
+            mp.delenv(name, raising=False)
+        mp.setenv("COLUMNS", "250")
+        for console in (cli_main.console, cli_main.err):
+            mp.setattr(console, "_width", 250)
+        _forget_database()
+        mp.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        result = invoke("demo", "--no-serve")
+        assert result.exit_code == 0, result.output
+        assert "¥5,000.00 available" in flat(result.output)
+        yield path
+        _forget_database()
+
+
+def login(email: str) -> None:
+    result = invoke("login", email, "--password", DEMO_PASSWORD)
+    assert result.exit_code == 0, result.output
+
+
+def products(reserved: bool = False) -> list[Product]:
+    with default_database().unit_of_work(write=False) as session:
+        query = select(Product).where(Product.is_visible.is_(True), Product.stock_units - Product.allocated_units >= 2)
+        if reserved:
+            query = query.where(Product.price_reserved_month_fen.is_not(None), Product.price_spot_floor_fen.is_not(None))
+        return list(session.scalars(query.order_by(Product.price_on_demand_fen).limit(5)))
+
+
+def org_of(email: str) -> str:
+    with default_database().unit_of_work(write=False) as session:
+        return str(session.scalar(select(User.organization_id).where(User.email == email)))
+
+
+def wallet_json() -> dict:
+    result = invoke("wallet", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_login_stores_a_private_token_and_logout_forgets_it(home):
+    result = invoke("login", BUYER, input=f"{DEMO_PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    credentials = home / "credentials.json"
+    assert stat.S_IMODE(os.stat(credentials).st_mode) == 0o600
+    assert json.loads(credentials.read_text())["email"] == BUYER
+    result = invoke("wallet")
+    assert result.exit_code == 0 and "available" in result.output
+    wrong = invoke("login", BUYER, "--password", "not-the-password")
+    assert wrong.exit_code == 1
+    assert invoke("logout").exit_code == 0
+    assert not credentials.exists()
+    result = invoke("wallet")
+    assert result.exit_code == 1 and "suanli login" in flat(result.output)
+
+
+def test_suanli_token_wins_over_the_stored_login(home, monkeypatch):
+    login(BUYER)
+    monkeypatch.setenv("SUANLI_TOKEN", "not-a-token")
+    assert invoke("wallet").exit_code == 1
+    monkeypatch.delenv("SUANLI_TOKEN")
+    assert invoke("wallet").exit_code == 0
+
+
+def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
+    login(BUYER)
+    start = wallet_json()["available"]["fen"]
+    assert start > 0
+    product = products(reserved=True)[0]
+
+    placed = invoke("order", "place", str(product.id), "--mode", "on_demand", "--units", "1", "--json")
+    assert placed.exit_code == 0, placed.output
+    on_demand = json.loads(placed.output)
+    assert on_demand["status"] == "active" and on_demand["held"]["fen"] == product.price_on_demand_fen
+
+    floor = product.price_spot_floor_fen
+    bid = f"{floor / 100 + 0.01:.2f}"
+    spot = invoke("order", "place", str(product.id), "--mode", "spot", "--bid", bid, "--json")
+    assert spot.exit_code == 0, spot.output
+    assert json.loads(spot.output)["unit_price"]["fen"] == floor + 1
+    too_fine = invoke("order", "place", str(product.id), "--mode", "spot", "--bid", "12.345")
+    assert too_fine.exit_code == 1 and "two decimal places" in flat(too_fine.output)
+    low = invoke("order", "place", str(product.id), "--mode", "spot", "--bid", "0.01")
+    assert low.exit_code == 1 and "floor" in flat(low.output)
+
+    listing = invoke("order", "list")
+    assert listing.exit_code == 0 and on_demand["id"] in listing.output
+    shown = invoke("order", "show", on_demand["id"])
+    assert shown.exit_code == 0 and "start" in shown.output
+
+    released = invoke("order", "release", on_demand["id"])
+    assert released.exit_code == 0, released.output
+    cancelled = invoke("order", "cancel", json.loads(spot.output)["id"])
+    assert cancelled.exit_code == 0 and "nothing charged" in cancelled.output
+
+    monthly = product.price_reserved_month_fen
+    if monthly <= wallet_json()["available"]["fen"]:
+        reserved = invoke("order", "place", str(product.id), "--mode", "reserved", "--term-months", "1", "--json")
+        assert reserved.exit_code == 0, reserved.output
+        assert json.loads(reserved.output)["charged"]["fen"] == monthly
+    with default_database().unit_of_work(write=False) as session:
+        dear = session.scalar(select(Product).where(Product.is_visible.is_(True),
+                                                    Product.price_reserved_month_fen.is_not(None),
+                                                    Product.stock_units > Product.allocated_units)
+                              .order_by(Product.price_reserved_month_fen.desc()).limit(1))
+    broke = invoke("order", "place", str(dear.id), "--mode", "reserved", "--term-months", "12")
+    assert broke.exit_code == 1
+    assert "your wallet has ¥" in flat(broke.output) and "Top up" in flat(broke.output)
+
+    spent = start - wallet_json()["available"]["fen"]
+    period = period_of(datetime.now(UTC))
+    listed = invoke("invoices", "--json")
+    assert [i["period"] for i in json.loads(listed.output)] == [period]
+    detail = json.loads(invoke("invoices", "--period", period, "--json").output)
+    assert sum(line["amount"]["fen"] for line in detail["lines"]) == detail["totals"]["charges"]["fen"] == spent
+    table = invoke("invoices", "--period", period)
+    assert table.exit_code == 0 and "topup" in table.output and "demo-initial-topup" in table.output
+    target = home / "invoice.csv"
+    written = invoke("invoices", "--period", period, "--csv", str(target))
+    assert written.exit_code == 0, written.output
+    content = target.read_bytes()
+    assert content.startswith(b"\xef\xbb\xbf") and product.name in content.decode("utf-8-sig")
+    assert invoke("invoices", "--csv", str(target)).exit_code == 1  # needs --period
+
+    login(SELLER)
+    assert "receivable" in invoke("wallet").output
+    earned = invoke("revenue")
+    assert earned.exit_code == 0 and "commission" in earned.output and "receivable" in earned.output
+    assert json.loads(invoke("revenue", "--json", "--period", period).output)["period"] == period
+    login(BUYER)
+    assert invoke("revenue").exit_code == 1  # sellers only
+    login(SELLER)
+    assert invoke("notifications").exit_code == 0
+
+
+def test_operator_tops_up_in_cny(home):
+    login(OPERATOR)
+    org = org_of(BUYER)
+    reference = f"bank-{uuid.uuid4().hex[:8]}"
+    result = invoke("topup", org, "100.50", "--reference", reference)
+    assert result.exit_code == 0, result.output
+    assert "¥100.50" in result.output
+    again = invoke("topup", org, "100.50", "--reference", reference)
+    assert again.exit_code == 0 and "nothing changed" in flat(again.output)
+    assert invoke("topup", org, "1.001", "--reference", "x-1").exit_code == 1
+    assert invoke("topup", org, "0", "--reference", "x-2").exit_code == 1
+    login(BUYER)
+    denied = invoke("topup", org, "5", "--reference", "x-3")
+    assert denied.exit_code == 1 and "operator" in flat(denied.output)

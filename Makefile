@@ -3,29 +3,36 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 
 .PHONY: demo test install serve bench clean
 
+# The application alone (what `make demo` needs).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	@touch $(STAMP)
+
+# Plus the test and benchmark tools (pytest, hypothesis, Ray for the real-cluster tests, HiGHS, matplotlib).
+$(DEV): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(DEV)
 
 install: $(STAMP)
 
-## Install into .venv, migrate the embedded SQLite database, load the demo network, serve UI + API.
+## Install into .venv, migrate the embedded SQLite database, load the demo network, run a demo job, serve UI + API.
 demo: $(STAMP)
 	$(BIN)/suanli demo
 
 serve: $(STAMP)
 	$(BIN)/suanli serve
 
-## The whole suite, on SQLite and on the local PostgreSQL server.
-test: $(STAMP)
+## The whole suite: SQLite and the local PostgreSQL server; real Slurm and Ray clusters started by the tests.
+test: $(DEV)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/catalog_search.py
 
 clean:

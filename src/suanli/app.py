@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from suanli import __version__
 from suanli.accounts.endpoints import router as accounts_router
+from suanli.advisor.endpoints import router as advisor_router
 from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
@@ -38,6 +39,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.include_router(catalog_router)
     app.include_router(trading_router)
     app.include_router(jobs_router)
+    app.include_router(advisor_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:

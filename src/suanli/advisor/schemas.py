@@ -1,0 +1,174 @@
+"""Advisor wire models: workloads as a discriminated union on ``kind``, converted to the core dataclasses.
+
+Pydantic checks shapes and types; the core dataclasses (:mod:`suanli.core.workloads`) check meaning
+(ranges, combinations). A core ``ValueError`` ("field: message") becomes a 422 ``invalid_workload``
+naming the field (:func:`to_core`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from suanli.core.workloads import CpuJob, GenericTraining, LLMInference, LLMTraining, ReferenceGpuHours
+from suanli.errors import InvalidInput
+
+FINETUNE_METHODS = ("full", "lora", "qlora")
+WORKLOAD_KINDS = ("llm_pretrain", "llm_finetune", "llm_inference", "dl_training", "gpu_hours", "cpu")
+
+
+class _Workload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMPretrainIn(_Workload):
+    kind: Literal["llm_pretrain"]
+    params_b: float = Field(description="Model parameters, billions.")
+    tokens: int | None = None
+    dataset_tokens: int | None = None
+    epochs: float | None = None
+    seq_len: int = 2048
+    precision: str = "bf16"
+    micro_batch: int = 1
+    gradient_checkpointing: bool = True
+    vocab_size: int | None = None
+
+
+class LLMFinetuneIn(LLMPretrainIn):
+    kind: Literal["llm_finetune"]  # type: ignore[assignment]
+    method: str = Field("lora", description="full, lora or qlora")
+    lora_rank: int = 16
+
+
+class LLMInferenceIn(_Workload):
+    kind: Literal["llm_inference"]
+    params_b: float
+    precision: str = "bf16"
+    context_len: int = 4096
+    target_tokens_per_s: float | None = None
+    requests_per_s: float | None = None
+    output_tokens_per_request: int | None = None
+    prompt_tokens: int | None = None
+    concurrency: int = 1
+    latency_ms_per_token: float | None = None
+    kv_heads: int | None = None
+    vocab_size: int | None = None
+
+
+class DLTrainingIn(_Workload):
+    kind: Literal["dl_training"]
+    flops_per_sample: float
+    samples: int
+    epochs: int = 1
+    precision: str = "fp32"
+    model_memory_gib: float | None = None
+
+
+class GpuHoursIn(_Workload):
+    kind: Literal["gpu_hours"]
+    gpu_hours: float
+    reference_chip: str
+    precision: str = "bf16"
+
+
+class CpuIn(_Workload):
+    kind: Literal["cpu"]
+    core_hours: float
+    memory_gib: float
+
+
+WorkloadIn = Annotated[Union[LLMPretrainIn, LLMFinetuneIn, LLMInferenceIn, DLTrainingIn, GpuHoursIn, CpuIn],
+                       Field(discriminator="kind")]
+CoreWorkload = LLMTraining | LLMInference | GenericTraining | ReferenceGpuHours | CpuJob
+
+
+def invalid_workload(error: ValueError) -> InvalidInput:
+    text = str(error)
+    field, _, message = text.partition(": ")
+    if not message or " " in field:
+        field, message = "workload", text
+    return InvalidInput(f"workload.{field}: {message}", code="invalid_workload",
+                        details={"field": f"workload.{field}", "message": message})
+
+
+def to_core(w: Any) -> CoreWorkload:
+    """The core dataclass for a validated wire workload; a core ``ValueError`` becomes a 422 ``invalid_workload``."""
+    data = w.model_dump(exclude={"kind"})
+    try:
+        if w.kind == "llm_pretrain":
+            return LLMTraining(method="pretrain", **data)
+        if w.kind == "llm_finetune":
+            if data["method"] not in FINETUNE_METHODS:
+                raise ValueError(f"method: must be one of {', '.join(FINETUNE_METHODS)}; got {data['method']!r}")
+            return LLMTraining(**data)
+        if w.kind == "llm_inference":
+            return LLMInference(**data)
+        if w.kind == "dl_training":
+            return GenericTraining(**data)
+        if w.kind == "gpu_hours":
+            return ReferenceGpuHours(**data)
+        return CpuJob(**data)
+    except ValueError as exc:
+        raise invalid_workload(exc) from None
+
+
+class EstimateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workload: WorkloadIn
+    chip: str | None = Field(None, description="Chip key or common name (A800, 910B, 4090); not for cpu jobs.")
+    count: int = Field(1, ge=1, le=4096, description="Accelerators (or vCPUs for a cpu job).")
+    memory_gib: float | None = Field(None, gt=0, description="cpu jobs: RAM of the allocation (default: enough).")
+
+
+def parse_budget(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be an amount of CNY such as \"2000\" or \"1999.50\"")
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        amount = Decimal(str(value).strip().replace(",", "").removeprefix("¥"))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount of CNY; write it like \"2000\" or \"1999.50\"") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not a finite amount of CNY")
+    if amount <= 0:
+        raise ValueError(f"must be more than 0 CNY, got {value}")
+    if amount * 100 != (amount * 100).to_integral_value():
+        raise ValueError(f"{value} CNY has more than two decimal places")
+    if amount > Decimal(10) ** 12:
+        raise ValueError("must be at most 1,000,000,000,000 CNY")
+    return amount
+
+
+class RecommendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workload: WorkloadIn
+    deadline_hours: float = Field(..., gt=0, le=24 * 365 * 3, description="The run must finish within this "
+                                  "(central estimate); for llm_inference, the serving window priced.")
+    budget_cny: Decimal | None = Field(None, description="Most to spend, CNY as a decimal string (\"2000\", \"1999.50\").")
+    provinces: list[str] = Field(default_factory=list, max_length=40)
+    ecosystems: list[str] = Field(default_factory=lambda: ["cuda", "cann", "dtk", "neuware", "xpu"], min_length=1)
+    limit: int = Field(10, ge=1, le=100)
+
+    @field_validator("budget_cny", mode="before")
+    @classmethod
+    def _budget(cls, value: Any) -> Decimal | None:
+        return parse_budget(value)
+
+    @field_validator("ecosystems")
+    @classmethod
+    def _ecosystems(cls, value: list[str]) -> list[str]:
+        from suanli.core.chips import ECOSYSTEMS
+
+        out = []
+        for item in value:
+            key = item.strip().lower()
+            if key not in ECOSYSTEMS:
+                raise ValueError(f"unknown ecosystem {item!r}; valid: {', '.join(ECOSYSTEMS)}")
+            if key not in out:
+                out.append(key)
+        return out

@@ -87,7 +87,9 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip on every checkout (each request). Connections are recycled well before
+    # servers or middleboxes usually drop idle ones; a connection the server closed anyway fails one request.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=False, pool_recycle=1800)
 
 
 class Database:

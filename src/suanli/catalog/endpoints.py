@@ -14,7 +14,7 @@ from suanli.catalog import search as catalog_search
 from suanli.catalog import service
 from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, DeliveryForm, Product, ProductKind,
                                    ProductStatus)
-from suanli.catalog.presenters import chip_out, datacenter_out, product_out, region_out
+from suanli.catalog.presenters import chip_out, datacenter_out, product_out, product_page, region_out
 from suanli.catalog.price_index import price_index
 from suanli.catalog.schemas import (ChipOut, DatacenterIn, DatacenterOut, DatacenterPatch, Money, PriceIndexOut,
                                     PriceIndexRow, ProductIn, ProductOut, ProductPage, ProductPatch, RegionIn,
@@ -151,9 +151,7 @@ def search_products(
                                       f"sort={sort}" if sort else "") if part)
     parsed = catalog_search.parse(text)
     page = catalog_search.search(session, list(parsed.conditions), parsed.sort, limit=limit, cursor=cursor)
-    items = [product_out(p, page.datacenters[p.datacenter_id], page.chips.get(p.chip_key or ""))
-             for p in page.products]
-    return ProductPage(items=items, next_cursor=page.next_cursor, total=page.total)
+    return product_page(page.products, page.datacenters, page.chips, page.next_cursor, page.total)
 
 
 def _one_product_out(session: Session, product: Product) -> ProductOut:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
+from suanli.accounts.models import Organization
 from suanli.catalog.models import ChipModel, Datacenter, DeliveryForm, Product, ProductKind, Region
 from suanli.core.chips import load_chip_table, resolve_chip
 from suanli.core.query import Condition, FieldSpec, FieldType, Query, QueryError, SortKey, parse_query
@@ -94,11 +95,46 @@ def parse(text: str) -> Query:
 
 @dataclass
 class SearchPage:
-    products: list[Product]
-    datacenters: dict[uuid.UUID, Datacenter]
-    chips: dict[str, ChipModel]
+    """One page of results as plain rows: ``products`` have the attributes of :data:`PAGE_COLUMNS`,
+    ``datacenters`` those of :data:`DATACENTER_COLUMNS`, ``chips`` the columns of ``chip_models``."""
+
+    products: list[Any]
+    datacenters: dict[uuid.UUID, Any]
+    chips: dict[str, Any]
     next_cursor: str | None
     total: int
+
+
+#: The product columns a result page shows (see `suanli.catalog.presenters.product_item`), read as plain rows:
+#: building ORM objects for them cost more than the query.
+PAGE_COLUMNS = (
+    Product.id, Product.platform_id, Product.datacenter_id, Product.name, Product.kind, Product.status,
+    Product.is_visible, Product.chip_key, Product.accelerators, Product.vcpus, Product.memory_gib, Product.disk_gib,
+    Product.network_gbps, Product.delivery, Product.stock_units, Product.allocated_units, Product.price_on_demand_fen,
+    Product.price_reserved_month_fen, Product.price_spot_floor_fen, Product.reserved_discount_3m_bp,
+    Product.reserved_discount_6m_bp, Product.reserved_discount_12m_bp, Product.updated_at, Product.accel_memory_gib,
+    Product.fp16_tflops, Product.fp32_tflops, Product.price_per_accel_hour_fen, Product.price_per_pflops_hour_fen,
+)
+#: A data center with its owner's name and its region, in one joined query.
+DATACENTER_COLUMNS = (
+    Datacenter.id, Datacenter.name, Datacenter.tier, Datacenter.pue, Datacenter.green_power_pct,
+    Organization.name.label("owner_name"), Region.id.label("region_id"), Region.province, Region.city, Region.hub,
+    Region.cluster,
+)
+
+# The chip table per database (engine URL). It changes only with `suanli db upgrade`, which syncs it from the
+# packaged CSV; a page naming a chip key not in the cached table reloads it.
+_chip_tables: dict[str, dict[str, Any]] = {}
+
+
+def chip_rows(session: Session, needed: set[str]) -> dict[str, Any]:
+    """The chip table as immutable rows by key, read once per process and database."""
+    url = str(session.get_bind().engine.url)
+    chips = _chip_tables.get(url)
+    if chips is None or not needed <= chips.keys():
+        chips = {row.key: row for row in session.execute(select(*ChipModel.__table__.columns))}
+        _chip_tables[url] = chips
+    return chips
 
 
 # ---------------------------------------------------------------- conditions -> SQL
@@ -303,7 +339,7 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
     key_order = (key.desc(), Product.id.desc()) if sort.descending else (key.asc(), Product.id.asc())
     # The page's ids first, then those rows: the id query is answered from an index, not the table.
     page_ids = select(Product.id).where(*page_where).order_by(*key_order).limit(limit + 1)
-    products = list(session.scalars(select(Product).where(Product.id.in_(page_ids)).order_by(*order))) \
+    products = list(session.execute(select(*PAGE_COLUMNS).where(Product.id.in_(page_ids)).order_by(*order))) \
         if total else []
 
     next_cursor = None
@@ -313,6 +349,8 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
         next_cursor = _encode_cursor(sort, getattr(last, column.key), last.id)
 
     dc_ids = {p.datacenter_id for p in products}
-    datacenters = {d.id: d for d in session.scalars(select(Datacenter).where(Datacenter.id.in_(dc_ids)))} if dc_ids else {}
-    chips = {c.key: c for c in session.scalars(select(ChipModel))}
+    datacenters = {d.id: d for d in session.execute(
+        select(*DATACENTER_COLUMNS).join(Organization, Datacenter.owner_org_id == Organization.id)
+        .join(Region, Datacenter.region_id == Region.id).where(Datacenter.id.in_(dc_ids)))} if dc_ids else {}
+    chips = chip_rows(session, {p.chip_key for p in products if p.chip_key})
     return SearchPage(products, datacenters, chips, next_cursor, total)

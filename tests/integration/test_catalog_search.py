@@ -486,7 +486,7 @@ def test_exact_last_page_has_no_cursor(catalog):
     rest = catalog.get({"q": "chip=a800", "limit": 3, "cursor": page["next_cursor"]})
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     empty = catalog.get({"q": "chip=mlu370", "limit": 3})
-    assert empty == {"items": [], "next_cursor": None, "total": 0}
+    assert empty == {"items": [], "next_cursor": None, "total": 0, "total_exact": True}
 
 
 def _cursor(data: Any) -> str:
@@ -722,3 +722,20 @@ def test_stats(catalog):
         "gmv": {"fen": 0, "cny": "0.00"},
     }
     assert sum(s.accelerators * s.stock for s in PRODUCTS) == 258
+
+
+def test_total_is_a_lower_bound_above_the_cap(catalog, monkeypatch):
+    """Above TOTAL_COUNTED_UP_TO matches the count stops: total is the cap and total_exact is false; paging still
+    reaches every product."""
+    from suanli.catalog import search as catalog_search
+
+    monkeypatch.setattr(catalog_search, "TOTAL_COUNTED_UP_TO", 3)
+    page = catalog.client.get("/api/v1/products", params={"limit": 2}).json()
+    assert (page["total"], page["total_exact"]) == (3, False)
+    seen = [item["id"] for item in page["items"]]
+    while page["next_cursor"]:
+        page = catalog.client.get("/api/v1/products", params={"limit": 2, "cursor": page["next_cursor"]}).json()
+        seen += [item["id"] for item in page["items"]]
+    assert len(seen) == len(set(seen)) == len(ALL)
+    few = catalog.client.get("/api/v1/products", params={"q": "chip=a800", "limit": 100}).json()
+    assert few["total_exact"] is (len(few["items"]) <= 3) and few["total"] == min(3, len(few["items"]))

@@ -180,7 +180,7 @@ def test_search_json(demo, database):
     result = invoke("search", "--json", "chip=910B sort=-price_per_pflops", "--limit", "5")
     assert result.exit_code == 0, result.output
     page = json.loads(result.stdout)
-    assert set(page) == {"items", "next_cursor", "total"}
+    assert set(page) == {"items", "next_cursor", "total", "total_exact"} and page["total_exact"] is True
     with database.unit_of_work() as session:
         total = session.scalar(select(func.count()).select_from(Product).where(
             Product.is_visible.is_(True), Product.chip_key == "ascend-910b"))

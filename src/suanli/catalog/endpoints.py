@@ -151,7 +151,7 @@ def search_products(
                                       f"sort={sort}" if sort else "") if part)
     parsed = catalog_search.parse(text)
     page = catalog_search.search(session, list(parsed.conditions), parsed.sort, limit=limit, cursor=cursor)
-    return product_page(page.products, page.datacenters, page.chips, page.next_cursor, page.total)
+    return product_page(page.products, page.datacenters, page.chips, page.next_cursor, page.total, page.total_exact)
 
 
 def _one_product_out(session: Session, product: Product) -> ProductOut:

@@ -118,7 +118,7 @@ def product_item(product: Any, datacenter: Any, chip: dict[str, object] | None) 
 
 
 def product_page(products: list[Any], datacenters: dict[Any, Any], chips: dict[str, Any], next_cursor: str | None,
-                 total: int) -> ProductPage:
+                 total: int, total_exact: bool = True) -> ProductPage:
     """A search page, validated once as a whole (much cheaper than building each nested model)."""
     chip_items: dict[str, dict[str, object]] = {}
     items = []
@@ -130,4 +130,5 @@ def product_page(products: list[Any], datacenters: dict[Any, Any], chips: dict[s
                 row = chips.get(p.chip_key)
                 chip = chip_items[p.chip_key] = chip_item(row) if row is not None else None
         items.append(product_item(p, datacenters[p.datacenter_id], chip))
-    return ProductPage.model_validate({"items": items, "next_cursor": next_cursor, "total": total})
+    return ProductPage.model_validate({"items": items, "next_cursor": next_cursor, "total": total,
+                                       "total_exact": total_exact})

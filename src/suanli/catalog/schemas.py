@@ -198,7 +198,10 @@ class ProductOut(BaseModel):
 class ProductPage(BaseModel):
     items: list[ProductOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(description="How many products match, over all pages.")
+    total: int = Field(description="How many products match, over all pages: exact up to 10,000; above that "
+                                   "10,000, with total_exact false.")
+    total_exact: bool = Field(default=True, description="False when more than 10,000 products match and `total` "
+                                                         "is that lower bound.")
 
 
 class PriceIndexRow(BaseModel):

@@ -230,7 +230,8 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
     if as_json:
         print(json.dumps(page, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{page['total']} products match" + (f" (first {len(page['items'])})"
+    matched = f"{page['total']:,}" + ("" if page.get("total_exact", True) else "+")
+    table = Table(title=f"{matched} products match" + (f" (first {len(page['items'])})"
                                                                if page['total'] > len(page['items']) else ""))
     table.add_column("chip", no_wrap=True, min_width=8)
     table.add_column("cards", justify="right", no_wrap=True)

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from suanli.cli.client import ApiClient, ApiError
-from suanli.cli.main import ApiUrl, AsJson, app, cny, console, fail
+from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console
 
 Kind = Annotated[str, typer.Option("--kind", help="llm_finetune, llm_pretrain, llm_inference, dl_training, "
                                                   "gpu_hours or cpu")]
@@ -27,10 +26,7 @@ def _workload(kind: str, **values: Any) -> dict[str, Any]:
 
 
 def _post(api_url: str | None, path: str, body: dict[str, Any]) -> Any:
-    try:
-        return ApiClient(api_url).post(path, json=body)
-    except ApiError as exc:
-        fail(f"{exc.message} [dim]({exc.code})[/]")
+    return api(api_url, "POST", path, json=body)
 
 
 def _hours(h: float | None) -> str:

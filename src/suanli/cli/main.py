@@ -33,16 +33,43 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def call(client_url: str | None, path: str, **params: Any) -> Any:
+def explain(exc: ApiError) -> str:
+    """An API error as a sentence that says what to do: the message, plus what its details add."""
+    from suanli.core.money import format_cny
+
+    d = exc.details
+    if exc.status == 402 and "available_fen" in d:
+        return (f"your wallet has {format_cny(d['available_fen'])} available; this needs "
+                f"{format_cny(d.get('needed_fen', 0))} (short {format_cny(d.get('shortfall_fen', 0))}). Top up "
+                "through the platform operator (they run `suanli topup`), then try again.")
+    if exc.status == 401:
+        return f"{exc.message} Run `suanli login EMAIL` (or set SUANLI_TOKEN)."
+    hint = ""
+    if "available_units" in d:
+        hint = f" (free units: {d['available_units']})"
+    if "floor_cny" in d:
+        hint = f" (floor: ¥{d['floor_cny']} per unit-hour)"
+    for key in ("valid_values", "valid_fields", "valid_operators", "valid_sort_fields"):
+        if key in d and not all(str(v) in exc.message for v in d[key][:3]):
+            hint += f"\n  valid: {', '.join(map(str, d[key]))}"
+            break
+    return f"{exc.message}{hint} [dim]({exc.code})[/]"
+
+
+def api(api_url: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One API call for every command: GET keyword arguments are query parameters, others go to httpx;
+    an error ends the command with ``explain``'s sentence."""
     try:
-        return ApiClient(client_url).get(path, **params)
+        client = ApiClient(api_url)
+        if method == "GET":
+            return client.get(path, **kwargs)
+        return client.request(method, path, **kwargs)
     except ApiError as exc:
-        detail = ""
-        for key in ("valid_values", "valid_fields", "valid_operators", "valid_sort_fields"):
-            if key in exc.details and not all(str(v) in exc.message for v in exc.details[key][:3]):
-                detail = f"\n  valid: {', '.join(map(str, exc.details[key]))}"
-                break
-        fail(f"{exc.message} [dim]({exc.code})[/]{detail}")
+        fail(explain(exc))
+
+
+def call(client_url: str | None, path: str, **params: Any) -> Any:
+    return api(client_url, "GET", path, **params)
 
 
 MODE_LABELS = {"on_demand": "按", "reserved": "包", "spot": "竞"}  # 按需 · 包月/包年 · 竞价/闲时

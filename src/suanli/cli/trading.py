@@ -11,38 +11,15 @@ import typer
 from rich.table import Table
 
 from suanli.cli.client import ApiClient, ApiError, credentials_path, store_credentials, stored_credentials
-from suanli.cli.main import ApiUrl, AsJson, app, cny, console, fail
-from suanli.core.money import cny_to_fen, format_cny
+from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console, fail
+from suanli.core.money import cny_to_fen
 
 order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, release, cancel.",
                         no_args_is_help=True)
 app.add_typer(order_app, name="order")
 
 
-def _explain(exc: ApiError) -> str:
-    d = exc.details
-    if exc.status == 402 and "available_fen" in d:
-        return (f"your wallet has {format_cny(d['available_fen'])} available; this needs "
-                f"{format_cny(d.get('needed_fen', 0))} (short {format_cny(d.get('shortfall_fen', 0))}). Top up "
-                "through the platform operator (they run `suanli topup`), then try again.")
-    if exc.status == 401:
-        return f"{exc.message} Run `suanli login EMAIL` (or set SUANLI_TOKEN)."
-    hint = ""
-    if "available_units" in d:
-        hint = f" (free units: {d['available_units']})"
-    if "floor_cny" in d:
-        hint = f" (floor: ¥{d['floor_cny']} per unit-hour)"
-    return f"{exc.message}{hint} [dim]({exc.code})[/]"
-
-
-def _api(api_url: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        client = ApiClient(api_url)
-        if method == "GET":
-            return client.get(path, **kwargs)
-        return client.request(method, path, **kwargs)
-    except ApiError as exc:
-        fail(_explain(exc))
+_api = api  # the shared API call (suanli.cli.main.api): one place explains errors for every command
 
 
 def _print_json(data: Any) -> None:

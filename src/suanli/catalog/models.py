@@ -143,13 +143,15 @@ class Product(Base):
         CheckConstraint("price_on_demand_fen > 0", name="on_demand_positive"),
         CheckConstraint("reserved_discount_3m_bp BETWEEN 0 AND 5000 AND reserved_discount_6m_bp BETWEEN 0 AND 5000 "
                         "AND reserved_discount_12m_bp BETWEEN 0 AND 5000", name="reserved_discounts_range"),
-        # Sort indexes: a search with many matches walks one of these in order until its page is full.
-        Index("ix_products_visible_price", "is_visible", "price_on_demand_fen", "id"),
-        Index("ix_products_visible_ppp", "is_visible", "price_per_pflops_hour_fen", "id"),
-        Index("ix_products_visible_ppa", "is_visible", "price_per_accel_hour_fen", "id"),
-        Index("ix_products_visible_pflops", "is_visible", "fp16_tflops", "id"),
-        Index("ix_products_visible_accel_mem", "is_visible", "accel_memory_gib", "id"),
-        Index("ix_products_visible_memory", "is_visible", "memory_gib", "id"),
+        # Sort indexes: a search with many matches walks one of these in order until its page is full. They
+        # cover every search column, so rows that fail the filter are skipped inside the index, without
+        # reading the table (a walk passes thousands of them when filter and sort go against each other).
+        _search_index("ix_products_visible_price", "is_visible", "price_on_demand_fen", "id"),
+        _search_index("ix_products_visible_ppp", "is_visible", "price_per_pflops_hour_fen", "id"),
+        _search_index("ix_products_visible_ppa", "is_visible", "price_per_accel_hour_fen", "id"),
+        _search_index("ix_products_visible_pflops", "is_visible", "fp16_tflops", "id"),
+        _search_index("ix_products_visible_accel_mem", "is_visible", "accel_memory_gib", "id"),
+        _search_index("ix_products_visible_memory", "is_visible", "memory_gib", "id"),
         # Covering search indexes, one per way in (chip, vendor, ecosystem, place): each holds every search
         # column, so counting the matches of any filter that names one of these, and sorting a few thousand
         # of them, reads only the index (index-only scans; PostgreSQL needs the table vacuumed for that).

@@ -182,6 +182,7 @@ class Resolver:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._regions: list[tuple[str, str, str]] | None = None
+        self._named: dict[str, list[uuid.UUID]] = {}  # data center name -> ids, as a search builds its SQL twice
 
     def regions(self) -> list[tuple[str, str, str]]:
         if self._regions is None:
@@ -222,7 +223,10 @@ class Resolver:
                 continue
             except ValueError:
                 pass
-            found = list(self.session.scalars(select(Datacenter.id).where(Datacenter.name == text)))
+            found = self._named.get(text)
+            if found is None:
+                found = self._named[text] = list(self.session.scalars(select(Datacenter.id)
+                                                                       .where(Datacenter.name == text)))
             if not found:
                 raise InvalidQuery(f"No data center named {text!r}; use its exact name or id "
                                    "(GET /api/v1/datacenters).", code="invalid_value",
@@ -231,22 +235,30 @@ class Resolver:
         return ids
 
 
-def condition_sql(condition: Condition, resolver: Resolver) -> ColumnElement[bool]:
+def _unseekable(column: Any) -> Any:
+    """``column || ''``: the same values, but no index can seek on it, so the planner walks the sort index."""
+    return column.concat("")
+
+
+def condition_sql(condition: Condition, resolver: Resolver, *, seekable: bool = True) -> ColumnElement[bool]:
+    """The SQL of one condition. ``seekable=False`` hides the text columns that lead an index (chip, vendor,
+    ecosystem, place) from the planner, for a page that must walk its sort index (see `search`)."""
     field, op, values = condition.field, condition.op, condition.values
+    text = (lambda column: column) if seekable else _unseekable
     if field == "chip":
-        return _membership(Product.chip_key, op, resolver.chips(values), nullable=True)
+        return _membership(text(Product.chip_key), op, resolver.chips(values), nullable=True)
     if field in ("vendor", "ecosystem"):
-        return _membership(getattr(Product, field), op, list(values), nullable=True)
+        return _membership(text(getattr(Product, field)), op, list(values), nullable=True)
     if field == "kind":
         return _membership(Product.kind, op, [ProductKind(v) for v in values])
     if field == "delivery":
         return _membership(Product.delivery, op, [DeliveryForm(v) for v in values])
     if field in ("province", "city"):
-        return _membership(getattr(Product, field), op, resolver.place(field, values))
+        return _membership(text(getattr(Product, field)), op, resolver.place(field, values))
     if field == "hub":
         hubs = resolver.place("hub", values)
         cities = [(p, c) for p, c, h in resolver.regions() if h in hubs]
-        inside = or_(false(), *[and_(Product.province == p, Product.city == c) for p, c in cities])
+        inside = or_(false(), *[and_(text(Product.province) == p, text(Product.city) == c) for p, c in cities])
         return inside if op == "=" else ~inside
     if field == "datacenter":
         return _membership(Product.datacenter_id, op, resolver.datacenters(values))
@@ -314,12 +326,12 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
            cursor: str | None = None) -> SearchPage:
     sort = sort or DEFAULT_SORT
     resolver = Resolver(session)
-    # `= true`, not `IS true`: PostgreSQL matches only the former against index columns and partial indexes.
-    where: list[ColumnElement[bool]] = [Product.is_visible == true()]
-    where += [condition_sql(c, resolver) for c in conditions]
     column = SORTS[sort.field]
+    # `= true`, not `IS true`: PostgreSQL matches only the former against index columns and partial indexes.
+    always: list[ColumnElement[bool]] = [Product.is_visible == true()]
     if sort.field in NULLABLE_SORTS:
-        where.append(column.is_not(None))
+        always.append(column.is_not(None))
+    where = always + [condition_sql(c, resolver) for c in conditions]
 
     # Counted exactly up to TOTAL_COUNTED_UP_TO: beyond that an exact COUNT reads every match (11-18 ms at 100k),
     # and "10,000+" tells a buyer as much as "73,412" does (Elasticsearch's track_total_hits does the same).
@@ -327,7 +339,18 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
     counted = session.scalar(select(func.count()).select_from(matches)) or 0
     total, total_exact = min(counted, TOTAL_COUNTED_UP_TO), counted <= TOTAL_COUNTED_UP_TO
 
-    page_where = list(where)
+    # Few matches reached through an index (a chip, vendor, place...): sort them all; the index that counted
+    # them (covering, for the common filters) finds them again, so this costs about what the count did.
+    # Otherwise walk the sort index (covering: rows that fail the filter are skipped inside it) until the page
+    # is full. The planners would rather read every match through the filter's index and sort them (27,000
+    # rows for `ecosystem=cuda sort=-pflops`, 8 ms on SQLite, against 0.1 ms for the walk), so the page query
+    # hides the filter's columns from them; and when sorting, `column + 0` keeps them off the sort index,
+    # which can cost most of the table when filter and sort go together (8-card nodes are both the dearest
+    # products and what `accelerators>=8` asks for).
+    indexed = any(c.field in INDEXED_FIELDS and c.op == "=" for c in conditions)
+    sort_matches = indexed and total_exact and total <= SORT_MATCHES_UP_TO
+    page_where = list(where) if sort_matches else \
+        always + [condition_sql(c, resolver, seekable=False) for c in conditions]
     if cursor:
         value, last_id = _decode_cursor(cursor, sort)
         # A row-value comparison, so the (is_visible, sort column, id) index seeks straight to the cursor
@@ -336,13 +359,7 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
         bound = tuple_(literal(value, column.type), literal(last_id, Product.id.type))
         page_where.append(after < bound if sort.descending else after > bound)
     order = (column.desc(), Product.id.desc()) if sort.descending else (column.asc(), Product.id.asc())
-    # Few matches reached through an index (a chip, vendor, place...): sort them all; the index that counted
-    # them (covering, for the common filters) finds them again, so this costs about what the count did.
-    # Walking the sort column's index instead reads rows until a page is full, which can be most of the table
-    # when filter and sort go together (8-card nodes are both the dearest products and what
-    # `accelerators>=8` asks for); `column + 0` keeps the planners off that index. Otherwise: walk it.
-    indexed = any(c.field in INDEXED_FIELDS and c.op == "=" for c in conditions)
-    key = column + 0 if indexed and total_exact and total <= SORT_MATCHES_UP_TO else column
+    key = column + 0 if sort_matches else column
     key_order = (key.desc(), Product.id.desc()) if sort.descending else (key.asc(), Product.id.asc())
     # The page's ids first, then those rows: the id query is answered from an index, not the table.
     page_ids = select(Product.id).where(*page_where).order_by(*key_order).limit(limit + 1)

@@ -113,10 +113,14 @@ def group_pids(pgid: int) -> list[int]:
 def backend_pids(backend: Backend) -> tuple[list[int], int]:
     """PostgreSQL backends connected to our database (the server's pool), excluding this query's own; and the
     postmaster's pid (the parent of every backend)."""
-    rows = sql(backend, "SELECT pid, pid = pg_backend_pid() FROM pg_stat_activity "
-                        "WHERE datname = current_database()")
-    own = next(pid for pid, is_own in rows if is_own)
-    return [pid for pid, is_own in rows if not is_own], parent_pid(own)
+    import psycopg
+
+    with psycopg.connect(pg_dsn(backend.url), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid, pid = pg_backend_pid() FROM pg_stat_activity "
+                            "WHERE datname = current_database()").fetchall()
+        own = next(pid for pid, is_own in rows if is_own)
+        postmaster = parent_pid(own)  # while our backend still exists
+    return [pid for pid, is_own in rows if not is_own], postmaster
 
 
 def machine_busy() -> float:

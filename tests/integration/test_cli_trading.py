@@ -204,3 +204,31 @@ def test_operator_tops_up_in_cny(home):
     login(BUYER)
     denied = invoke("topup", org, "5", "--reference", "x-3")
     assert denied.exit_code == 1 and "operator" in flat(denied.output)
+
+
+def test_buyer_extends_a_reserved_order(home):
+    with default_database().unit_of_work(write=False) as session:
+        product = session.scalar(select(Product).where(Product.is_visible.is_(True),
+                                                       Product.price_reserved_month_fen.is_not(None),
+                                                       Product.stock_units - Product.allocated_units >= 2)
+                                 .order_by(Product.price_reserved_month_fen).limit(1))
+    monthly = product.price_reserved_month_fen
+    login(OPERATOR)
+    topped = invoke("topup", org_of(BUYER), f"{monthly * 3 / 100:.2f}", "--reference", f"cli-ext-{uuid.uuid4().hex}")
+    assert topped.exit_code == 0, topped.output
+    login(BUYER)
+    placed = invoke("order", "place", str(product.id), "--mode", "reserved", "--term-months", "1", "--json")
+    assert placed.exit_code == 0, placed.output
+    order = json.loads(placed.output)
+    extended = invoke("order", "extend", order["id"], "--months", "1", "--json")
+    assert extended.exit_code == 0, extended.output
+    data = json.loads(extended.output)
+    assert data["term_months"] == 2 and data["charged"]["fen"] == 2 * monthly
+    shown = invoke("order", "extend", order["id"], "--months", "1")
+    assert shown.exit_code == 0 and "now 3 months" in flat(shown.output)
+    bad = invoke("order", "extend", order["id"], "--months", "2")
+    assert bad.exit_code == 1 and "1, 3, 6 or 12" in flat(bad.output)
+    on_demand = json.loads(invoke("order", "place", str(product.id), "--mode", "on_demand", "--json").output)
+    refused = invoke("order", "extend", on_demand["id"], "--months", "1")
+    assert refused.exit_code == 1 and "release" in flat(refused.output)
+    assert invoke("order", "release", on_demand["id"]).exit_code == 0

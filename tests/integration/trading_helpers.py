@@ -134,3 +134,14 @@ def race(market: Market, requests: list[Callable[[TestClient], Any]]) -> list[An
 
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
         return list(pool.map(run, requests))
+
+
+def new_market(db: Database, make: Any, start: datetime = START, first_name_number: int = 0) -> Market:
+    """A market on its own app with a ManualClock at ``start`` and an operator (``make``: the conftest Factory)."""
+    from suanli.app import create_app
+
+    clock = ManualClock(start)
+    client = TestClient(create_app(db, clock=clock))
+    factory = type(make)(client, db)
+    factory._n = first_name_number
+    return Market(client=client, db=db, clock=clock, make=factory, operator=quick_user(db, "operator"))

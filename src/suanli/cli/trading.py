@@ -14,7 +14,7 @@ from suanli.cli.client import ApiClient, ApiError, credentials_path, store_crede
 from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console, fail
 from suanli.core.money import cny_to_fen
 
-order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, release, cancel.",
+order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, extend, release, cancel.",
                         no_args_is_help=True)
 app.add_typer(order_app, name="order")
 
@@ -194,6 +194,25 @@ def order_release(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False
         _print_json(data)
         return
     console.print(f"[green]✓[/] released {data['id']}: charged {cny(data['charged'])} in all")
+
+
+@order_app.command("extend")
+def order_extend(order_id: str,
+                 months: Annotated[int, typer.Option("--months", help="1, 3, 6 or 12 more months")],
+                 idempotency_key: Annotated[str | None, typer.Option("--key", help="Idempotency-Key: a retry with "
+                                                                          "the same key extends once")] = None,
+                 api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Extend a reserved order's term at the product's current reserved price (paid upfront)."""
+    if months not in (1, 3, 6, 12):
+        fail(f"--months {months}: a term is extended by 1, 3, 6 or 12 months.")
+    headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+    data = _api(api_url, "POST", f"/api/v1/orders/{order_id}/extend", json={"term_months": months},
+                headers=headers)
+    if as_json:
+        _print_json(data)
+        return
+    console.print(f"[green]✓[/] extended {data['id']} by {months} month(s): now {data['term_months']} months, "
+                  f"ends {(data['ends_at'] or '—')[:19].replace('T', ' ')}; charged {cny(data['charged'])} in all")
 
 
 @order_app.command("cancel")

@@ -16,7 +16,7 @@ from suanli.http import CurrentUser, DbSession, OperatorUser, SellerUser, get_da
 from suanli.trading import invoices, jobs, service
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, OrderStatus, PlatformSettings
-from suanli.trading.schemas import (AccountOut, LedgerEntryOut, LedgerEntryPage, MeterRunOut, OrderIn, OrderOut,
+from suanli.trading.schemas import (AccountOut, ExtendIn, LedgerEntryOut, LedgerEntryPage, MeterRunOut, OrderIn, OrderOut,
                                     OrderPage, PayoutIn, PayoutOut, RefundIn, SettingsOut, SettingsPatch,
                                     TopupIn, TopupOut, TrialBalanceAccount,
                                     TrialBalanceOut, WalletOut, InvoiceLineOut, InvoiceOut, InvoiceSummaryOut,
@@ -30,7 +30,13 @@ def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
-AppClock = Annotated[Clock, Depends(get_clock)]
+async def _app_clock(request: Request) -> Clock:
+    """``get_clock`` as a dependency: async (it does no I/O), so FastAPI runs it in the event loop instead of
+    handing it to the thread pool on every request."""
+    return request.app.state.clock
+
+
+AppClock = Annotated[Clock, Depends(_app_clock)]
 
 
 def _buyer(user: User) -> User:
@@ -102,6 +108,19 @@ def release_order(order_id: uuid.UUID, user: CurrentUser, session: DbSession, cl
 def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: DbSession, clock: AppClock) -> OrderOut:
     """Buyer: cancel an on-demand or spot order within 60 seconds of its start, free of charge."""
     return order_out(service.cancel_order(session, clock, _buyer(user), order_id))
+
+
+@router.post("/orders/{order_id}/extend", response_model=OrderOut,
+             responses={402: {"description": "insufficient_funds"},
+                        409: {"description": "not_extendable (on-demand and spot leases run until released), "
+                                             "order_not_active, mode_not_offered, idempotency_key_reused"}})
+def extend_order(order_id: uuid.UUID, body: ExtendIn, user: CurrentUser, session: DbSession, clock: AppClock,
+                 idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None) -> OrderOut:
+    """Buyer: extend a running reserved order by `term_months` (1, 3, 6 or 12) more months at the product's
+    current reserved price and term discount, paid upfront from your wallet. Send an `Idempotency-Key` header to
+    make retries safe: the same key extends once. On-demand and spot leases cannot be extended (409
+    `not_extendable`): they run until you release them."""
+    return order_out(service.extend_order(session, clock, _buyer(user), order_id, body, idempotency_key))
 
 
 # ---------------------------------------------------------------- wallet and ledger

@@ -1,14 +1,16 @@
 """The ledger in the database: applies transfers planned by ``suanli.core.ledger`` inside the caller's transaction.
 
 What it guarantees (on SQLite and PostgreSQL)
-    - A batch is applied atomically (a SAVEPOINT): every touched account's balance moved
-      by one ``UPDATE ledger_accounts SET balance_fen = balance_fen + :net WHERE id = :id [AND balance_fen +
-      :low >= 0]`` — concurrent writers serialise on the account row, and the guard (``:low`` is the lowest
-      running delta of the account within the batch, so the check equals applying the legs one by one, like
+    - A batch is applied atomically (a SAVEPOINT, or the caller's): every touched account's balance moved
+      by one ``UPDATE ledger_accounts SET balance_fen = balance_fen + :net WHERE kind = :kind AND owner_org_id =
+      :owner [AND balance_fen + :low >= 0] RETURNING id`` (the unique (kind, owner) index; no id lookup) —
+      concurrent writers serialise on the account row, and the guard (``:low`` is the lowest running delta of
+      the account within the batch, so the check equals applying the legs one by one, like
       ``Ledger.apply_all``) turns an overdraft into ``InsufficientFunds`` with nothing changed. The CHECK
-      constraint on ``ledger_accounts`` is the last line of defence. Then the transfer rows are inserted.
-    - Accounts are made (if missing) in (kind, owner) order and updated in id order, so two batches touching the
-      same accounts cannot deadlock. Callers lock a product row (inventory) before applying transfers.
+      constraint on ``ledger_accounts`` is the last line of defence. Then the transfer rows are inserted, in one
+      statement.
+    - Accounts are updated (and made, if missing) in (kind, owner) order by every batch, so two batches touching
+      the same accounts cannot deadlock. Callers lock a product row (inventory) before applying transfers.
     - Idempotent by transfer id: a transfer already stored with equal content is a no-op, with other content
       ``ConflictingTransfer``. If a concurrent transaction inserts the same id first, the batch is retried once
       against what it committed.
@@ -22,7 +24,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Uuid, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +61,31 @@ class StoredTrialBalance:
 
 def _owner(ref: AccountRef) -> uuid.UUID | None:
     return None if ref.owner is None else uuid.UUID(ref.owner)
+
+
+_accounts = LedgerAccount.__table__
+_INSERT_TRANSFER = insert(LedgerTransfer.__table__)
+
+
+def _move_statement(guarded: bool, platform: bool):
+    """``UPDATE ledger_accounts SET balance_fen = balance_fen + :a_net WHERE kind = :a_kind AND owner_org_id = :a_owner
+    [AND balance_fen + :a_low >= 0] RETURNING id``, built once per variant (Core, bind parameters)."""
+    statement = update(_accounts).where(_accounts.c.kind == bindparam("a_kind"))
+    statement = statement.where(_accounts.c.owner_org_id.is_(None) if platform else
+                                # Typed here: built at import, the foreign-key column may not know its type yet
+                                # (before the organizations table is loaded), and SQLite cannot bind a bare UUID.
+                                _accounts.c.owner_org_id == bindparam("a_owner", type_=Uuid()))
+    if guarded:
+        statement = statement.where(_accounts.c.balance_fen + bindparam("a_low") >= 0)
+    return statement.values(balance_fen=_accounts.c.balance_fen + bindparam("a_net")).returning(_accounts.c.id)
+
+
+_MOVE = {(guarded, platform): _move_statement(guarded, platform) for guarded in (False, True)
+         for platform in (False, True)}
+
+
+def _lock_order(ref: AccountRef) -> tuple[str, str]:
+    return ref.kind.value, ref.owner or ""
 
 
 def account_ref(account: LedgerAccount) -> AccountRef:
@@ -104,35 +131,42 @@ class LedgerStore:
 
     # ------------------------------------------------------------------ applying transfers
 
-    def apply(self, session: Session, transfers: Iterable[Transfer], *, at: dt.datetime) -> list[bool]:
+    def apply(self, session: Session, transfers: Iterable[Transfer], *, at: dt.datetime, new_ids: bool = False,
+              savepoint: bool = True) -> list[bool]:
         """Apply ``transfers`` atomically; per transfer, True if newly applied, False if it was applied before.
 
         Raises ``InsufficientFunds`` or ``ConflictingTransfer``; either way nothing is changed.
+
+        ``new_ids``: the transfer ids were never used (their ref holds an id made just now), so they are not looked
+        up first; a duplicate would still fail on the unique index. ``savepoint=False`` (the order placement's hot
+        path): no SAVEPOINT is opened; the batch may then guard (overdraft-check) only the first account it
+        locks, so that ``InsufficientFunds`` still means nothing was written (ValueError otherwise).
         """
         batch = list(transfers)
         if not batch:
             return []
+        if not savepoint:
+            return self._apply(session, batch, at, new_ids=new_ids, unprotected=True)
         try:
             with session.begin_nested():
-                return self._apply(session, batch, at)
+                return self._apply(session, batch, at, new_ids=new_ids)
         except IntegrityError:
             # A concurrent transaction stored one of these ids first (and has committed, or we would still be
             # waiting): apply again, now against its rows.
             with session.begin_nested():
                 return self._apply(session, batch, at)
 
-    def _apply(self, session: Session, batch: list[Transfer], at: dt.datetime) -> list[bool]:
-        ids = {t.id for t in batch}
-        stored = {row.id: row for row in session.scalars(select(LedgerTransfer).where(LedgerTransfer.id.in_(ids)))}
-        # Made (if missing) in one fixed order: two transactions creating the same accounts wait, never deadlock.
-        refs = sorted({t.debit for t in batch} | {t.credit for t in batch}, key=lambda r: (r.kind.value, r.owner or ""))
-        account_ids = {ref: self.account_id(session, ref) for ref in refs}
-        refs_by_id = {v: k for k, v in account_ids.items()}
-        if stored:
-            missing = ({r.debit_account_id for r in stored.values()} | {r.credit_account_id for r in stored.values()}
-                       ) - refs_by_id.keys()
-            for account in session.scalars(select(LedgerAccount).where(LedgerAccount.id.in_(missing))):
-                refs_by_id[account.id] = account_ref(account)
+    def _stored_refs(self, session: Session, stored: dict[str, LedgerTransfer]) -> dict[uuid.UUID, AccountRef]:
+        ids = {r.debit_account_id for r in stored.values()} | {r.credit_account_id for r in stored.values()}
+        return {a.id: account_ref(a) for a in session.scalars(select(LedgerAccount).where(LedgerAccount.id.in_(ids)))}
+
+    def _apply(self, session: Session, batch: list[Transfer], at: dt.datetime, *, new_ids: bool = False,
+               unprotected: bool = False) -> list[bool]:
+        stored: dict[str, LedgerTransfer] = {}
+        if not new_ids:
+            stored = {row.id: row for row in
+                      session.scalars(select(LedgerTransfer).where(LedgerTransfer.id.in_({t.id for t in batch})))}
+        refs_by_id = self._stored_refs(session, stored) if stored else {}
 
         applied: list[bool] = []
         new: dict[str, Transfer] = {}
@@ -158,23 +192,43 @@ class LedgerStore:
             running[t.debit] = running.get(t.debit, 0) - t.amount_fen
             lowest[t.debit] = min(lowest.get(t.debit, 0), running[t.debit])
             running[t.credit] = running.get(t.credit, 0) + t.amount_fen
-        for ref in sorted(running, key=lambda r: account_ids[r]):
-            net, low = running[ref], lowest.get(ref, 0)
-            statement = (update(LedgerAccount).where(LedgerAccount.id == account_ids[ref])
-                         .values(balance_fen=LedgerAccount.balance_fen + net)
-                         .execution_options(synchronize_session=False))
-            if ref.kind.non_negative and low < 0:
-                statement = statement.where(LedgerAccount.balance_fen + low >= 0)
-            if session.execute(statement).rowcount != 1:
-                balance = session.scalar(select(LedgerAccount.balance_fen)
-                                         .where(LedgerAccount.id == account_ids[ref]))
-                raise InsufficientFunds(ref, int(balance or 0), -low)
-        # Inserted after the balance updates, under the accounts' row locks: see LedgerTransfer.seq.
-        for t in new.values():  # one by one, so seq follows the batch order
-            session.execute(insert(LedgerTransfer).values(
-                id=t.id, debit_account_id=account_ids[t.debit], credit_account_id=account_ids[t.credit],
-                amount_fen=t.amount_fen, kind=t.kind, ref=t.ref, created_at=at))
+        # Accounts are locked (updated, or made if missing) in one fixed order, (kind, owner), by every batch: two
+        # transactions touching the same accounts wait for each other, never deadlock.
+        order = sorted(running, key=_lock_order)
+        if unprotected and any(r.kind.non_negative and lowest.get(r, 0) < 0 for r in order[1:]):
+            raise ValueError("without a savepoint only the first account locked may be checked for an overdraft")
+        account_ids: dict[AccountRef, uuid.UUID] = {}
+        for ref in order:
+            account_ids[ref] = self._move(session, ref, running[ref], lowest.get(ref, 0))
+        # Inserted after the balance updates, under the accounts' row locks: see LedgerTransfer.seq. One statement;
+        # its rows get their seq in the batch's order.
+        session.execute(_INSERT_TRANSFER, [
+            {"id": t.id, "debit_account_id": account_ids[t.debit], "credit_account_id": account_ids[t.credit],
+             "amount_fen": t.amount_fen, "kind": t.kind, "ref": t.ref, "created_at": at} for t in new.values()])
         return applied
+
+    def _move(self, session: Session, ref: AccountRef, net: int, low: int) -> uuid.UUID:
+        """Add ``net`` to ``ref``'s balance (guarded: never below zero on the way, for non-negative kinds) with one
+        ``UPDATE ... RETURNING id`` by (kind, owner); the account is made first if it is missing. Its id."""
+        owner = _owner(ref)
+        guarded = ref.kind.non_negative and low < 0
+        statement = _MOVE[guarded, owner is None]
+        params = {"a_kind": ref.kind, "a_owner": owner, "a_net": net, "a_low": low}
+        account_id = session.execute(statement, params).scalar_one_or_none()
+        if account_id is not None:
+            return account_id
+        account_id = self.account_id(session, ref)  # missing (made now), or too little money on it
+        assert account_id is not None
+        if guarded:
+            balance = int(session.scalar(select(LedgerAccount.balance_fen).where(LedgerAccount.id == account_id)) or 0)
+            if balance + low < 0:
+                raise InsufficientFunds(ref, balance, -low)
+        moved = session.execute(statement.where(_accounts.c.id == bindparam("a_id")),
+                                params | {"a_id": account_id}).scalar_one_or_none()
+        if moved is None:
+            balance = int(session.scalar(select(LedgerAccount.balance_fen).where(LedgerAccount.id == account_id)) or 0)
+            raise InsufficientFunds(ref, balance, -low)
+        return moved
 
     # ------------------------------------------------------------------ reading
 

@@ -24,8 +24,9 @@ from suanli.errors import Conflict
 from suanli.trading.ledger_store import ledger_store
 from suanli.core.money import format_cny
 from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode, OrderStatus, UsageEvent
-from suanli.trading.service import (allocate_units, close_order, finish_per_second, notify, order_ref,
-                                    record_order_usage, record_usage, release_units)
+from suanli.trading.inventory import allocate_units, release_units
+from suanli.trading.service import (close_order, finish_per_second, notify, order_ref, record_order_usage,
+                                    record_usage)
 
 METER_STOP_MARGIN_SECONDS = 120
 """A per-second order is stopped when the money left covers no more than this; run the meter more often

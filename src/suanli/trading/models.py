@@ -154,6 +154,7 @@ class UsageEvent(enum.StrEnum):
     METER = "meter"  # a meter reading charged the seconds used since the previous one
     RELEASE = "release"  # the buyer released it
     TERM_END = "term_end"  # a reserved term ran out
+    EXTEND = "extend"  # a reserved term was extended (note: "+<months>m <key digest>")
 
 
 class UsageRecord(Base):

@@ -27,6 +27,12 @@ class OrderIn(BaseModel):
                                                    "the seller's floor.")
 
 
+class ExtendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    term_months: int = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's current "
+                                         "reserved price and term discount, paid upfront.")
+
+
 class OrderOut(BaseModel):
     id: uuid.UUID
     product_id: uuid.UUID

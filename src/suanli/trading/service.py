@@ -2,7 +2,9 @@
 
 Money rules live in ``suanli.core.ledger`` (planners, commission split) and ``suanli.core.billing`` (charges);
 this module decides *when* they apply and records the result through ``LedgerStore``. What happens as time
-passes (metering, preemption, term ends, starting pending orders) is in ``trading.metering``.
+passes (metering, preemption, term ends, starting pending orders) is in ``trading.metering``; placing an order in
+``trading.placement`` (``place_order`` here is its entry point), units in ``trading.inventory``, extending a
+reserved term in ``trading.extension`` (``extend_order``).
 
 Order lifecycle
     - on_demand / spot: placed → ``active`` at once; one hour at the unit price (the on-demand price or the bid)
@@ -28,24 +30,23 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization, Role, User
-from suanli.catalog.models import Datacenter, Product
-from suanli.catalog.service import get_product
+from suanli.catalog.models import Product
 from suanli.core import billing
 from suanli.core.ledger import (AccountKind, ConflictingTransfer, InsufficientFunds,
                                 buyer_available, plan_hold, plan_payout, plan_refund, plan_release, plan_settle,
                                 plan_topup, seller_receivable)
 from suanli.core.money import format_cny
-from suanli.errors import Conflict, InvalidInput, NotFound, PaymentRequired
+from suanli.errors import Conflict, InvalidInput, NotFound
 from suanli.ids import new_id
+from suanli.trading.inventory import release_units
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import (DEFAULT_COMMISSION_BP, DEFAULT_SPOT_NOTICE_SECONDS, EndReason, LedgerAccount,
                                    LedgerTransfer, Notification, NotificationKind, Order, OrderMode, OrderStatus,
                                    PlatformSettings, UsageEvent, UsageRecord)
-from suanli.trading.schemas import OrderIn, PayoutIn, RefundIn, SettingsPatch, TopupIn
+from suanli.trading.schemas import ExtendIn, OrderIn, PayoutIn, RefundIn, SettingsPatch, TopupIn
 
 CANCEL_GRACE_SECONDS = 60
 """An on-demand or spot order cancelled within this many seconds of its start is not charged at all."""
@@ -70,12 +71,15 @@ def usage_seconds(order: Order, at: dt.datetime) -> int:
     return billed_seconds(order, at)
 
 
+_INSERT_USAGE = insert(UsageRecord.__table__)
+
+
 def record_usage(session: Session, order_id: uuid.UUID, event: UsageEvent, at: dt.datetime, seconds_total: int,
                  charged_fen_total: int, note: str | None = None) -> None:
     """Append a usage record (in the caller's transaction, with the change it describes)."""
-    session.execute(insert(UsageRecord).values(id=new_id(), order_id=order_id, event=event, at=at,
-                                               seconds_total=seconds_total, charged_fen_total=charged_fen_total,
-                                               note=note))
+    session.execute(_INSERT_USAGE, {"id": new_id(), "order_id": order_id, "event": event, "at": at,
+                                    "seconds_total": seconds_total, "charged_fen_total": charged_fen_total,
+                                    "note": note})
 
 
 def record_order_usage(session: Session, order: Order, event: UsageEvent, at: dt.datetime,
@@ -223,115 +227,10 @@ def payout(session: Session, body: PayoutIn, now: dt.datetime) -> Payout:
                   ledger_store.balance(session, seller_receivable(str(org.id))))
 
 
-# ---------------------------------------------------------------- inventory
-
-def allocate_units(session: Session, product_id: uuid.UUID, units: int, *, for_pending: bool = False) -> None:
-    """Take ``units`` from the product's free stock with one conditional UPDATE; 409 if there are not enough.
-
-    The condition is evaluated on the current row under its write lock (PostgreSQL re-checks it after waiting
-    for a concurrent writer; SQLite runs one writer at a time), so stock is never oversold. Units that pending
-    orders wait for are not free to new orders; ``for_pending`` (starting a pending order) may take them.
-    """
-    free = Product.stock_units - Product.allocated_units
-    if not for_pending:
-        free = free - _pending_units(product_id)
-    result = session.execute(
-        update(Product)
-        .where(Product.id == product_id, Product.is_visible.is_(True), free >= units)
-        .values(allocated_units=Product.allocated_units + units)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        stock, allocated, visible = session.execute(
-            select(Product.stock_units, Product.allocated_units, Product.is_visible).where(Product.id == product_id)
-        ).one()
-        if not visible:
-            raise Conflict("This product was taken out of the catalog just now; it cannot be ordered.",
-                           code="product_unavailable", details={"product_id": str(product_id)})
-        waiting = 0 if for_pending else int(session.scalar(select(_pending_units(product_id))) or 0)
-        available = max(0, int(stock) - int(allocated) - waiting)
-        raise Conflict(f"Only {available} unit(s) of this product are free now; you asked for {units}.",
-                       code="insufficient_stock",
-                       details={"product_id": str(product_id), "requested_units": units,
-                                "available_units": available})
-
-
-def _pending_units(product_id: uuid.UUID):
-    return (select(func.coalesce(func.sum(Order.units), 0))
-            .where(Order.product_id == product_id, Order.status == OrderStatus.PENDING).scalar_subquery())
-
-
-def release_units(session: Session, product_id: uuid.UUID, units: int) -> None:
-    session.execute(update(Product).where(Product.id == product_id)
-                    .values(allocated_units=Product.allocated_units - units)
-                    .execution_options(synchronize_session=False))
-
-
 # ---------------------------------------------------------------- placing orders
 
 def order_ref(order_id: uuid.UUID) -> str:
     return f"order:{order_id}"
-
-
-def _same_request(order: Order, body: OrderIn) -> bool:
-    return (order.product_id == body.product_id and order.mode is body.mode and order.units == body.units
-            and (body.term_months is None or order.term_months == body.term_months)
-            and (body.bid_hourly_fen is None or order.unit_price_fen == body.bid_hourly_fen))
-
-
-def _existing_order(session: Session, buyer: User, key: str, body: OrderIn) -> Order | None:
-    order = session.scalar(select(Order).where(Order.buyer_org_id == buyer.organization_id,
-                                               Order.idempotency_key == key))
-    if order is not None and not _same_request(order, body):
-        raise Conflict(f"The Idempotency-Key {key!r} was used for a different order ({order.id}); use a new key "
-                       "for a new order.", code="idempotency_key_reused",
-                       details={"order_id": str(order.id), "idempotency_key": key})
-    return order
-
-
-def _price_and_amounts(product: Product, body: OrderIn) -> tuple[int, int, int]:
-    """(unit price snapshot, fen to hold now, fen to charge now) for an order of ``product``."""
-    if body.mode is not OrderMode.RESERVED and body.term_months is not None:
-        raise InvalidInput("term_months applies to reserved orders only.", code="term_not_applicable",
-                           details={"field": "term_months"})
-    if body.mode is not OrderMode.SPOT and body.bid_hourly_fen is not None:
-        raise InvalidInput("bid_hourly_fen applies to spot orders only.", code="bid_not_applicable",
-                           details={"field": "bid_hourly_fen"})
-    if body.mode is OrderMode.ON_DEMAND:
-        price = product.price_on_demand_fen
-        return price, billing.minimum_prepay_fen(price, body.units), 0
-    if body.mode is OrderMode.RESERVED:
-        if body.term_months not in billing.RESERVED_TERMS_MONTHS:
-            raise InvalidInput(f"A reserved order needs term_months of 1, 3, 6 or 12 (got {body.term_months}).",
-                               code="invalid_term", details={"field": "term_months",
-                                                             "valid_values": list(billing.RESERVED_TERMS_MONTHS)})
-        if product.price_reserved_month_fen is None:
-            raise Conflict("This product is not offered reserved (per month); order it on demand or spot.",
-                           code="mode_not_offered", details={"mode": body.mode.value})
-        price = product.price_reserved_month_fen
-        total = billing.reserved_price(price, body.units, body.term_months, reserved_discounts_bp(product))
-        return price, total, total
-    if product.price_spot_floor_fen is None:
-        raise Conflict("This product is not offered as spot capacity; order it on demand.",
-                       code="mode_not_offered", details={"mode": body.mode.value})
-    floor = product.price_spot_floor_fen
-    if body.bid_hourly_fen is None:
-        raise InvalidInput(f"A spot order needs bid_hourly_fen, at least the floor of {floor} fen "
-                           f"({format_cny(floor)}) per unit-hour.", code="bid_required",
-                           details={"field": "bid_hourly_fen", "floor_fen": floor})
-    if body.bid_hourly_fen < floor:
-        raise InvalidInput(f"Your bid of {body.bid_hourly_fen} fen ({format_cny(body.bid_hourly_fen)}) per unit-hour "
-                           f"is below the seller's spot floor of {floor} fen ({format_cny(floor)}) per unit-hour.",
-                           code="bid_below_floor",
-                           details={"bid_hourly_fen": body.bid_hourly_fen, "floor_fen": floor,
-                                    "floor_cny": str(format_cny(floor))})
-    return body.bid_hourly_fen, billing.minimum_prepay_fen(body.bid_hourly_fen, body.units), 0
-
-
-def _insufficient_funds(needed: int, available: int, what: str) -> PaymentRequired:
-    return PaymentRequired(f"{what} needs {format_cny(needed)} in your wallet; you have {format_cny(available)} "
-                           "available. Top up and try again.",
-                           details={"needed_fen": needed, "available_fen": available,
-                                    "shortfall_fen": max(0, needed - available)})
 
 
 def place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn,
@@ -339,123 +238,10 @@ def place_order(session: Session, clock: billing.Clock, buyer: User, body: Order
     """Place an order; ``(order, created)``. With an ``idempotency_key`` a repeat returns the first order.
 
     ``hold_seconds`` (on-demand and spot; the job scheduler passes a job's maximum runtime): hold that many seconds
-    at the unit price instead of the default one hour, when it is more."""
-    if idempotency_key is not None:
-        existing = _existing_order(session, buyer, idempotency_key, body)
-        if existing is not None:
-            return existing, False
-    product = get_product(session, body.product_id, buyer)
-    datacenter = session.get_one(Datacenter, product.datacenter_id)
-    price, hold_fen, charge_fen = _price_and_amounts(product, body)
-    if hold_seconds is not None and body.mode is not OrderMode.RESERVED:
-        hold_fen = max(hold_fen, billing.charge_for_seconds(price, body.units, hold_seconds))
-    buyer_id = str(buyer.organization_id)
-    available = ledger_store.balance(session, buyer_available(buyer_id))
-    what = {OrderMode.ON_DEMAND: "Starting on demand (one hour upfront)", OrderMode.SPOT: "A spot order "
-            "(one hour at your bid upfront)", OrderMode.RESERVED: f"This {body.term_months}-month term"}[body.mode]
-    if available < hold_fen:
-        raise _insufficient_funds(hold_fen, available, what)
-    commission_bp = platform_settings(session).commission_bp
-    now = clock.now()
-    seller_id = str(datacenter.owner_org_id)
+    at the unit price instead of the default one hour, when it is more. See ``trading.placement``."""
+    from suanli.trading.placement import place_order as place
 
-    def new_order(status: OrderStatus) -> Order:
-        active = status is OrderStatus.ACTIVE
-        reserved = body.mode is OrderMode.RESERVED
-        return Order(id=new_id(), buyer_org_id=buyer.organization_id, buyer_user_id=buyer.id, product_id=product.id,
-                     datacenter_id=product.datacenter_id, seller_org_id=datacenter.owner_org_id, mode=body.mode,
-                     units=body.units, term_months=body.term_months, unit_price_fen=price,
-                     commission_bp=commission_bp, status=status, started_at=now if active else None,
-                     ends_at=billing.reserved_end(now, body.term_months) if reserved and active else None,
-                     held_fen=hold_fen - (charge_fen if active else 0), charged_fen=charge_fen if active else 0,
-                     idempotency_key=idempotency_key, metered_at=now if active and not reserved else None,
-                     meter_ticks=0, refunded_fen=0, created_at=now)
-
-    order = new_order(OrderStatus.ACTIVE)
-    ref = order_ref(order.id)
-    plan = plan_hold(buyer_id, hold_fen, ref)
-    if charge_fen:
-        plan += plan_settle(buyer_id, seller_id, hold_fen, charge_fen, commission_bp, ref)
-    try:
-        with session.begin_nested():
-            allocate_units(session, product.id, body.units)
-            session.add(order)
-            session.flush()
-            ledger_store.apply(session, plan, at=now)
-    except IntegrityError as exc:
-        return _idempotent_winner(session, buyer, idempotency_key, body, exc), False
-    except InsufficientFunds as exc:
-        raise _insufficient_funds(hold_fen, exc.balance, what) from None
-    except Conflict as exc:
-        if exc.code != "insufficient_stock" or body.mode is OrderMode.SPOT:
-            raise
-        # On-demand and reserved demand come before spot: if noticing spot orders frees enough units, the order
-        # waits (pending, its money held) until their notice runs out and the meter hands it the units.
-        order = new_order(OrderStatus.PENDING)
-        try:
-            with session.begin_nested():  # the notices stand or fall with the pending order
-                if not preempt_spot_for(session, product.id, body.units, now):
-                    raise exc
-                session.add(order)
-                session.flush()
-                ledger_store.apply(session, plan_hold(buyer_id, hold_fen, order_ref(order.id)), at=now)
-        except IntegrityError as exc2:
-            return _idempotent_winner(session, buyer, idempotency_key, body, exc2), False
-        except InsufficientFunds as exc2:
-            raise _insufficient_funds(hold_fen, exc2.balance, what) from None
-    if order.status is OrderStatus.ACTIVE:
-        record_usage(session, order.id, UsageEvent.START, now, 0, order.charged_fen)
-    return order, True
-
-
-def _idempotent_winner(session: Session, buyer: User, idempotency_key: str | None, body: OrderIn,
-                       error: IntegrityError) -> Order:
-    """After a unique violation: the order a concurrent request with the same key placed (and committed)."""
-    existing = None if idempotency_key is None else _existing_order(session, buyer, idempotency_key, body)
-    if existing is None:
-        raise error
-    return existing
-
-
-def preempt_spot_for(session: Session, product_id: uuid.UUID, units: int, now: dt.datetime) -> bool:
-    """Give preemption notices to enough active spot orders of the product (lowest bids first, then the newest)
-    that ``units`` more can start once the notices run out, counting units already under notice and units other
-    pending orders wait for. False (and no notice given) if even all spot capacity would not be enough."""
-    spot = session.execute(
-        select(Order.id, Order.units, Order.preempt_notice_at).where(
-            Order.product_id == product_id, Order.mode == OrderMode.SPOT, Order.status == OrderStatus.ACTIVE)
-        .order_by(Order.unit_price_fen, Order.created_at.desc(), Order.id).with_for_update()).all()
-    noticed = sum(u for _, u, notice in spot if notice is not None)
-    waiting = session.scalar(select(func.coalesce(func.sum(Order.units), 0)).where(
-        Order.product_id == product_id, Order.status == OrderStatus.PENDING)) or 0
-    stock, allocated = session.execute(select(Product.stock_units, Product.allocated_units)
-                                       .where(Product.id == product_id)).one()
-    shortfall = units + int(waiting) - (int(stock) - int(allocated)) - noticed
-    candidates = [(order_id, u) for order_id, u, notice in spot if notice is None]
-    if shortfall > sum(u for _, u in candidates):
-        return False
-    chosen = []
-    for order_id, u in candidates:
-        if shortfall <= 0:
-            break
-        chosen.append(order_id)
-        shortfall -= u
-    if chosen:
-        notice = dt.timedelta(seconds=platform_settings(session).spot_notice_seconds)
-        session.execute(update(Order).where(Order.id.in_(chosen), Order.preempt_notice_at.is_(None))
-                        .values(preempt_notice_at=now, preempt_at=now + notice)
-                        .execution_options(synchronize_session=False))
-        for order_id, buyer_org_id, started_at, charged in session.execute(
-                select(Order.id, Order.buyer_org_id, Order.started_at, Order.charged_fen)
-                .where(Order.id.in_(chosen)).order_by(Order.id)).all():
-            seconds = billing.elapsed_seconds(started_at, now) if started_at is not None else 0
-            record_usage(session, order_id, UsageEvent.PREEMPT_NOTICE, now, seconds, charged)
-            end = (now + notice).isoformat(timespec="seconds")
-            notify(session, buyer_org_id, NotificationKind.PREEMPTED, order_id,
-                   f"竞价订单 {order_id} 的算力将被按需/包月需求收回，将于 {end} (UTC) 停止；计费至该时刻为止。",
-                   f"Spot order {order_id} will be preempted for on-demand or reserved demand at {end} (UTC); "
-                   "it is billed until then at most.", now)
-    return True
+    return place(session, clock, buyer, body, idempotency_key, hold_seconds=hold_seconds)
 
 
 # ---------------------------------------------------------------- reading orders
@@ -595,6 +381,17 @@ def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: u
     return order
 
 
+def extend_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID, body: ExtendIn,
+                 idempotency_key: str | None = None) -> Order:
+    """Extend a running reserved order by ``body.term_months`` at the product's current reserved price and term
+    discount, paid upfront through the ledger (commission split off as for a reservation); 409 ``not_extendable``
+    for on-demand and spot orders, 402 ``insufficient_funds``. A retry with the same ``idempotency_key`` returns
+    the order without extending it again. See ``trading.extension``."""
+    from suanli.trading.extension import extend_reserved
+
+    return extend_reserved(session, clock, user, order_id, body, idempotency_key)
+
+
 def refund_order(session: Session, order_id: uuid.UUID, body: RefundIn, now: dt.datetime) -> tuple[Order, bool]:
     """Give part or all of what an order was charged back to its buyer, from the seller's receivable and the
     platform's commission in the proportions it was split (``plan_refund``). Idempotent by ``reference``:
@@ -640,5 +437,5 @@ def order_figures(session: Session) -> tuple[int, int]:
     return int(count), int(gmv)
 
 
-__all__ = ["CANCEL_GRACE_SECONDS", "place_order", "release_order", "cancel_order", "list_orders", "get_order",
+__all__ = ["CANCEL_GRACE_SECONDS", "place_order", "release_order", "cancel_order", "extend_order", "list_orders", "get_order",
            "wallet", "topup", "payout", "refund_order", "platform_settings", "update_settings", "order_figures"]

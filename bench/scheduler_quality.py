@@ -8,7 +8,9 @@ What it measures
 
     Each instance is solved four ways, all placing a job on whole units of one offer:
       * ``suanli``          ``schedule_round`` as shipped (priority/submit order, cheapest feasible
-                            whole-job price, EASY reservation for the first job that does not fit);
+                            whole-job price, EASY reservation for the first job that does not fit, then
+                            the whole-round assignment search: Lagrangian prices, regret construction,
+                            ejection-chain local search; no exact solver);
       * ``first-fit``       the first feasible offer in catalog order;
       * ``cheapest-first``  the feasible offer with the lowest price per accelerator-hour (ignoring that
                             whole units may cost more);
@@ -21,12 +23,15 @@ What it measures
     the policy placed as many jobs as the optimum (cost of equal work); and how often it placed fewer.
 
 Usage
-    .venv/bin/python bench/scheduler_quality.py [--sizes 20,50,100,200] [--instances 5] [--load 0.7]
+    .venv/bin/python bench/scheduler_quality.py [--sizes 20,50,100,200] [--instances 5] [--first-seed 1]
+                                                [--load 0.7] [--per-instance] [--plot [PNG]]
+    ``--plot`` writes the cost gap per instance and policy to docs/img/scheduler_quality.png (matplotlib).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -38,6 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scheduler_speed import machine  # noqa: E402
 
 from suanli.scheduling.policy import JobRequest, Offer, schedule_round, units_needed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLOT = ROOT / "docs" / "img" / "scheduler_quality.png"
 
 CHIPS = (("h100", "cuda", 80, 989.4, 2200), ("a800", "cuda", 80, 312.0, 950), ("ascend-910b", "cann", 64, 376.0, 750),
          ("rtx4090", "cuda", 24, 165.2, 220), ("l20", "cuda", 48, 119.5, 450))
@@ -166,47 +174,122 @@ def optimum(offers, jobs) -> tuple[int, int, float]:
     return len(chosen), sum(c for *_, c in chosen), seconds
 
 
+def plot(rows: list[dict], out: Path) -> None:
+    """Cost gap to the optimum per instance and policy (equal work), and instances placing fewer jobs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows[0]["policies"])
+    clip = 15.0  # % (bars above are clipped and labelled)
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    xs = range(len(rows))
+    width = 0.8 / len(names)
+    colors = {"suanli": "tab:blue", "first-fit": "tab:orange", "cheapest-first": "tab:green"}
+    for k, name in enumerate(names):
+        offs = [x - 0.4 + width * (k + 0.5) for x in xs]
+        gaps = [r["policies"][name]["gap"] for r in rows]
+        shown = [(o, g * 100) for o, g in zip(offs, gaps, strict=True) if g is not None]
+        ax.bar([o for o, _ in shown], [min(g, clip) for _, g in shown], width, label=name, color=colors.get(name))
+        for o, g in shown:
+            if g > clip:  # clipped: write the value
+                ax.text(o, clip * 0.97, f"{g:.0f} %", rotation=90, ha="center", va="top", fontsize=7)
+        ax.scatter([o for o, g in zip(offs, gaps, strict=True) if g is None], [0.5] * sum(g is None for g in gaps),
+                   marker="x", color=colors.get(name), s=18)
+        bx.bar(offs, [r["optimum_placed"] - r["policies"][name]["placed"] for r in rows], width,
+               color=colors.get(name))
+    ax.set_ylim(0, clip)
+    ax.axhline(3, color="grey", linestyle="--", linewidth=1)
+    ax.text(len(rows) - 0.5, 3.3, "target 3 %", ha="right", fontsize=8, color="grey")
+    ax.set_ylabel("cost above optimum, % (equal work)")
+    ax.set_title("Cost gap to the HiGHS optimum per instance (x: placed fewer jobs, no equal-work gap)")
+    ax.legend(fontsize=8)
+    bx.set_ylabel("jobs fewer\nthan optimum")
+    bx.set_xticks(list(xs), [f"{r['jobs']}/{r['seed']}" for r in rows], rotation=90, fontsize=7)
+    bx.set_xlabel("instance (jobs / seed)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    print(f"\nplot written to {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="20,50,100,200")
     ap.add_argument("--instances", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--load", type=float, default=0.7)
+    ap.add_argument("--per-instance", action="store_true", help="also print one row per instance")
+    ap.add_argument("--plot", type=Path, nargs="?", const=DEFAULT_PLOT, default=None,
+                    help=f"write the per-instance gap plot (PNG; default {DEFAULT_PLOT.relative_to(ROOT)})")
     args = ap.parse_args(argv)
     print(f"machine: {machine()}")
     policies = {"suanli": ours, "first-fit": first_fit, "cheapest-first": cheapest_first}
     print("\n| jobs | offers | optimum placed | policy | placed | cost gap vs optimum (equal work) | "
-          "max gap | instances placing fewer | MILP s |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+          "max gap | instances placing fewer | policy ms | MILP s |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     overall: dict[str, list[float]] = {name: [] for name in policies}
+    fewer_total: dict[str, int] = dict.fromkeys(policies, 0)
+    seconds_total: dict[str, float] = dict.fromkeys(policies, 0.0)
+    rows: list[dict] = []
     for n in (int(s) for s in args.sizes.split(",")):
         results = {name: [] for name in policies}
         opt_placed = []
         milp_s = []
         n_offers = 0
-        for seed in range(1, args.instances + 1):
+        for seed in range(args.first_seed, args.first_seed + args.instances):
             offers, jobs = make_instance(n, seed, args.load)
             n_offers = len(offers)
             best_placed, best_cost, secs = optimum(offers, jobs)
             opt_placed.append(best_placed)
             milp_s.append(secs)
+            row = {"jobs": n, "seed": seed, "optimum_placed": best_placed, "optimum_cost": best_cost, "policies": {}}
             for name, fn in policies.items():
+                t0 = time.perf_counter()
                 placed, cost = fn(offers, jobs)
+                elapsed = time.perf_counter() - t0
+                seconds_total[name] += elapsed
                 gap = (cost - best_cost) / best_cost if placed == best_placed and best_cost else None
-                results[name].append((placed, gap, placed < best_placed))
+                results[name].append((placed, gap, placed < best_placed, elapsed))
+                row["policies"][name] = {"placed": placed, "cost": cost, "gap": gap}
+                fewer_total[name] += placed < best_placed
                 if gap is not None:
                     overall[name].append(gap)
+            rows.append(row)
         for name in policies:
-            rows = results[name]
-            gaps = [g for _p, g, _f in rows if g is not None]
+            res = results[name]
+            gaps = [g for _p, g, _f, _s in res if g is not None]
             mean_gap = f"{statistics.mean(gaps) * 100:+.2f} %" if gaps else "—"
             max_gap = f"{max(gaps) * 100:+.2f} %" if gaps else "—"
             print(f"| {n} | {n_offers} | {statistics.mean(opt_placed):.1f} | {name} | "
-                  f"{statistics.mean(p for p, _g, _f in rows):.1f} | {mean_gap} | {max_gap} | "
-                  f"{sum(f for *_, f in rows)}/{len(rows)} | {statistics.mean(milp_s):.2f} |")
+                  f"{statistics.mean(p for p, _g, _f, _s in res):.1f} | {mean_gap} | {max_gap} | "
+                  f"{sum(f for _p, _g, f, _s in res)}/{len(res)} | "
+                  f"{statistics.mean(s for *_, s in res) * 1000:.1f} | {statistics.mean(milp_s):.2f} |")
+    if args.per_instance:
+        print("\n| jobs | seed | optimum cost | " + " | ".join(f"{name} placed | {name} gap" for name in policies)
+              + " |")
+        print("|---:|---:|---:|" + "---:|---:|" * len(policies))
+        for r in rows:
+            cells = []
+            for name in policies:
+                p = r["policies"][name]
+                cells += [f"{p['placed']}/{r['optimum_placed']}",
+                          f"{p['gap'] * 100:+.2f} %" if p["gap"] is not None else "fewer"]
+            print(f"| {r['jobs']} | {r['seed']} | {r['optimum_cost']:,} | " + " | ".join(cells) + " |")
     print()
     for name, gaps in overall.items():
         if gaps:
-            print(f"{name}: mean cost gap {statistics.mean(gaps) * 100:+.2f} % over {len(gaps)} equal-work instances")
+            print(f"{name}: mean cost gap {statistics.mean(gaps) * 100:+.2f} %, worst {max(gaps) * 100:+.2f} % over "
+                  f"{len(gaps)} equal-work instances; {fewer_total[name]} of {len(rows)} instances placed fewer "
+                  f"jobs than the optimum; {seconds_total[name]:.2f} s in all")
+        else:
+            print(f"{name}: placed fewer jobs than the optimum on every instance ({fewer_total[name]})")
+    base = seconds_total["first-fit"]
+    print(f"time ratio suanli / first-fit (in-process baseline): {seconds_total['suanli'] / base:.1f}")
+    print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.plot is not None:
+        plot(rows, args.plot)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Jobs through the API onto the real Slurm and Ray clusters of the session (tests/backends/conftest.py): submit,
 run, logs, cancel, billing; and a Slurm cluster killed mid-job: the job is requeued on another data center's
-cluster and the unused hold of the lost placement is released."""
+cluster, the unused hold of the lost placement is released, and when the cluster comes back the old run still
+going there is cancelled by the scheduler."""
 
 from __future__ import annotations
 
@@ -120,12 +121,33 @@ def test_slurm_cluster_killed_mid_job_requeues_elsewhere(market, slurm_cluster, 
         backend = slurm_cluster.backend()
         try:
             wait_until(lambda: backend.health().ok, "slurm to come back", timeout=60)
-            backend.cancel(slurm_job)  # the old run outlived the crash (slurmstepd): stop it
         finally:
             backend.close()
-    # the cluster is healthy again after one good health check
-    run_round(market)
-    clusters = market.client.get(f"/api/v1/datacenters/{slurm_product['datacenter']['id']}/clusters",
-                                 headers=market.operator["headers"]).json()
-    assert clusters[0]["healthy"] is True
-    assert get_job(market, buyer, job["id"])["state"] == "cancelled"
+    try:
+        # the cluster is healthy again after one good health check, and the old run, which outlived the crash
+        # (slurmstepd) and is still going there, is cancelled by the same round: the job never runs twice
+        summary = run_round(market)
+        clusters = market.client.get(f"/api/v1/datacenters/{slurm_product['datacenter']['id']}/clusters",
+                                     headers=market.operator["headers"]).json()
+        assert clusters[0]["healthy"] is True
+        reaped = [s for s in summary["strays"] if s["backend_job_id"] == slurm_job]
+        assert len(reaped) == 1 and "cancel sent to cluster slurm" in reaped[0]["resolution"], summary["strays"]
+        wait_until(lambda: _slurm_job_ended(slurm_cluster, slurm_job), "the old Slurm job to end", timeout=30)
+        assert run_round(market)["strays"] == []  # once
+        assert get_job(market, buyer, job["id"])["state"] == "cancelled"
+    finally:
+        backend = slurm_cluster.backend()
+        try:
+            backend.cancel(slurm_job)  # whatever happened above, leave no run behind (a no-op once cancelled)
+        finally:
+            backend.close()
+
+
+def _slurm_job_ended(slurm_cluster, job_id: str) -> bool:
+    """Cancelled; or failed with its node (slurmd came back after slurmctld) and its steps killed; or no longer
+    known to the restarted controller (whose slurmd then kills the orphaned steps)."""
+    try:
+        shown = slurm_cluster.scontrol("show", "job", job_id)
+    except RuntimeError as exc:
+        return "Invalid job id" in str(exc)
+    return any(f"JobState={state}" in shown for state in ("CANCELLED", "NODE_FAIL"))

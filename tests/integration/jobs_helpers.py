@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,3 +60,12 @@ def order_of(market: Market, user: dict[str, Any], order_id: str) -> dict[str, A
     r = market.client.get(f"/api/v1/orders/{order_id}", headers=user["headers"])
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def wait_pid(run_dir: Path, timeout: float = 10.0) -> int:
+    """The pid a job wrote to ``pid`` in its working directory (``echo $$ > pid``), once it is there."""
+    deadline = time.monotonic() + timeout
+    while not ((run_dir / "pid").exists() and (run_dir / "pid").read_text().strip()):
+        assert time.monotonic() < deadline, "the job never wrote its pid"
+        time.sleep(0.1)
+    return int((run_dir / "pid").read_text())

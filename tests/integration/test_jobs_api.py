@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs_helpers import get_job, order_of, register_cluster, run_round, submit, wait_job
+from jobs_helpers import get_job, order_of, register_cluster, run_round, submit, wait_job, wait_pid
 from sqlalchemy import func, select
 from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user
 
@@ -196,27 +196,28 @@ def test_failover_when_a_cluster_fails_at_submit(market, tmp_path):
         wait_job(market, buyer, j["id"], {"succeeded"})
 
 
-def test_a_lost_job_is_requeued_elsewhere_and_its_hold_released(market, tmp_path):
-    import os
-    import signal
-
+def running_on_the_cheaper_of_two(market: Market, tmp_path: Path):
+    """Two data centers' local clusters ("first" cheaper) and a buyer's job running on the first one, which
+    writes its pid into its working directory. Returns (first product, its cluster, second product, buyer, job,
+    the job's pid)."""
     _, first, first_cluster = site(market, tmp_path, name="first", price_on_demand_fen=5000)
     _, second, _ = site(market, tmp_path, name="second", price_on_demand_fen=9000)
     buyer = market.buyer(topup_fen=100_000)
     job = submit(market, buyer, command="echo $$ > pid; sleep 300")
     running = wait_job(market, buyer, job["id"], {"running"})
     assert running["placement"]["product_id"] == first["id"]
-    import json
-    import time
+    return first, first_cluster, second, buyer, job, wait_pid(tmp_path / "jobs-first" / f"{job['id']}.1")
 
+
+def test_a_lost_job_is_requeued_elsewhere_and_its_hold_released(market, tmp_path):
+    import os
+    import signal
+
+    first, first_cluster, second, buyer, job, pid = running_on_the_cheaper_of_two(market, tmp_path)
     run_dir = tmp_path / "jobs-first" / f"{job['id']}.1"
-    deadline = time.monotonic() + 10
-    while not ((run_dir / "pid").exists() and (run_dir / "pid").read_text().strip()):
-        assert time.monotonic() < deadline, "the job never wrote its pid"
-        time.sleep(0.1)
     market.clock.advance(300)
     # the machine loses the job: its processes SIGKILLed, no exit code written (as tests/backends/test_local.py)
-    job_group = os.getpgid(int((run_dir / "pid").read_text()))
+    job_group = os.getpgid(pid)
     os.killpg(json.loads((run_dir / ".suanli" / "state.json").read_text())["pid"], signal.SIGKILL)
     os.killpg(job_group, signal.SIGKILL)
     moved = wait_job(market, buyer, job["id"], {"scheduled", "running"}, timeout=30)

@@ -403,9 +403,77 @@ def test_exchange_lowers_the_round_total_when_one_job_saves_more_than_the_other_
               offer("c", province="北京", free_units=1, price_per_unit_hour_fen=5_000)]
     flexible = JobRequest("flexible", accelerators=8, submit_seq=0)
     picky = JobRequest("picky", accelerators=8, provinces={"北京"}, submit_seq=1)
-    result = schedule_round([flexible, picky], offers)
+    # the bounded local search of large rounds (the whole-round search turned off)
+    result = schedule_round([flexible, picky], offers, search_limit=0)
     placed = {p.job_id: p for p in result.placements}
     assert (placed["flexible"].offer_id, placed["picky"].offer_id) == ("b", "a")
     assert sum(p.hourly_price_fen for p in result.placements) == 2_500  # instead of 1,000 + 5,000
     assert "exchanged with job flexible" in placed["picky"].reason
     assert "moved for job picky" in placed["flexible"].reason
+    # the whole-round search of small rounds finds the same
+    searched = {p.job_id: p for p in schedule_round([flexible, picky], offers).placements}
+    assert (searched["flexible"].offer_id, searched["picky"].offer_id) == ("b", "a")
+    assert "whole-round search" in searched["picky"].reason
+
+
+def random_market(seed: int) -> tuple[list[Offer], list[JobRequest]]:
+    """A tight market like bench/scheduler_quality.py's: whole units of 1, 2, 4 or 8 accelerators."""
+    import random
+
+    rng = random.Random(seed)
+    chips = (("h100", 989.4, 2200), ("a800", 312.0, 950), ("l20", 119.5, 450))
+    offers = []
+    for k in range(12):
+        chip, tflops, base = rng.choice(chips)
+        apu = rng.choice((1, 2, 4, 8))
+        offers.append(offer(f"o{k:02d}", chip_key=chip, fp16_tflops=tflops, accelerators_per_unit=apu,
+                            vcpus_per_unit=apu * 16, memory_gib_per_unit=apu * 128, free_units=rng.randint(1, 4),
+                            province=rng.choice(("北京", "上海", "广东")), datacenter_id=f"dc{k}",
+                            price_per_unit_hour_fen=int(base * apu * rng.uniform(0.75, 1.3))))
+    jobs = []
+    for k in range(30):
+        kw = {"chip": rng.choice(chips)[0]} if rng.random() < 0.4 else {}
+        if rng.random() < 0.25:
+            kw["provinces"] = frozenset(rng.sample(("北京", "上海", "广东"), 2))
+        jobs.append(JobRequest(f"j{k:02d}", accelerators=rng.choice((1, 2, 4, 8)), submit_seq=k, **kw))
+    return offers, jobs
+
+
+def test_whole_round_search_places_as_many_and_costs_less_than_the_local_search():
+    better = 0
+    for seed in range(1, 11):
+        offers, jobs = random_market(seed)
+        local = schedule_round(jobs, offers, search_limit=0)
+        searched = schedule_round(jobs, offers)
+        key_local = (-len(local.placements), sum(p.hourly_price_fen for p in local.placements))
+        key_searched = (-len(searched.placements), sum(p.hourly_price_fen for p in searched.placements))
+        assert key_searched <= key_local
+        better += key_searched < key_local
+        used: dict[str, int] = defaultdict(int)
+        for p in searched.placements:
+            used[p.offer_id] += p.units
+        assert all(used[o.product_id] <= o.free_units for o in offers)
+    assert better >= 3
+
+
+def test_whole_round_search_places_the_reservation_head_and_drops_the_reservation():
+    # j1 takes the only offer j2 can use, j2 gets the reservation; moving j1 to "b" places both
+    offers = [offer("a", free_units=1, price_per_unit_hour_fen=1_000, releases=((60, 1),), total_units=1),
+              offer("b", province="上海", free_units=1, price_per_unit_hour_fen=3_000)]
+    jobs = [JobRequest("j1", accelerators=8, submit_seq=1, max_runtime_minutes=60),
+            JobRequest("j2", accelerators=8, provinces={"北京"}, submit_seq=2)]
+    plain = schedule_round(jobs, offers, repair_budget=0)
+    assert plain.reservation is not None and plain.reservation.job_id == "j2"
+    result = schedule_round(jobs, offers)
+    assert {p.job_id: p.offer_id for p in result.placements} == {"j1": "b", "j2": "a"}
+    assert result.reservation is None and result.unplaceable == ()
+
+
+def test_whole_round_search_leaves_spot_time_and_preempting_jobs_where_the_pass_put_them():
+    offers = [offer("a", free_units=1, price_per_unit_hour_fen=1_000, spot_floor_fen=500),
+              offer("b", province="上海", free_units=1, price_per_unit_hour_fen=2_000, spot_floor_fen=500)]
+    spot = JobRequest("spot", accelerators=8, mode="spot", bid_hourly_fen=5_000, submit_seq=1)
+    fast = JobRequest("fast", accelerators=8, objective="time", submit_seq=2)
+    result = schedule_round([spot, fast], offers)
+    placed = {p.job_id: p for p in result.placements}
+    assert "whole-round search" not in placed["fast"].reason + placed["spot"].reason

@@ -220,6 +220,8 @@ class LocalBackend:
             return json.loads((workdir / RESERVED_PREFIX / "state.json").read_text())
         except FileNotFoundError:
             return None
+        except OSError as exc:  # e.g. the base directory replaced or unmounted: the cluster cannot be read now
+            raise BackendError(f"cannot read the state of {workdir.name}: {exc.strerror}", kind="local") from None
 
     @staticmethod
     def _exit_code(internal: Path) -> int | None:

@@ -56,24 +56,25 @@ def map_products(datacenter_id: uuid.UUID, cluster_id: uuid.UUID, body: ClusterP
 @router.post("/jobs", response_model=JobOut, status_code=201)
 def submit_job(body: JobIn, user: CurrentUser, session: DbSession, clock: AppClock) -> dict[str, Any]:
     """Queue a job; the scheduler places it (and holds its money) in its next round."""
-    return service.job_out(session, service.submit_job(session, clock, user, body))
+    return service.job_out(session, service.submit_job(session, clock, user, body), viewer=user)
 
 
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(user: CurrentUser, session: DbSession, state: JobState | None = None,
               limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> dict[str, Any]:
     jobs, total = service.list_jobs(session, user, state=state, limit=limit, offset=offset)
-    return {"items": [service.job_out(session, j) for j in jobs], "total": total}
+    return {"items": [service.job_out(session, j, viewer=user) for j in jobs], "total": total}
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def get_job(job_id: uuid.UUID, user: CurrentUser, session: DbSession) -> dict[str, Any]:
-    return service.job_out(session, service.get_job(session, user, job_id))
+    return service.job_out(session, service.get_job(session, user, job_id), viewer=user)
 
 
 @router.get("/jobs/{job_id}/logs", response_model=JobLogs)
 def job_logs(job_id: uuid.UUID, user: CurrentUser, session: DbSession,
              tail: Annotated[int | None, Q(ge=1, le=100_000)] = None) -> JobLogs:
+    """The job's output so far (its buyer only: output may echo what the environment carries)."""
     job, text = service.job_logs(session, user, job_id, tail)
     return JobLogs(job_id=job.id, backend_job_id=job.backend_job_id, logs=text)
 
@@ -81,7 +82,7 @@ def job_logs(job_id: uuid.UUID, user: CurrentUser, session: DbSession,
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
 def cancel_job(job_id: uuid.UUID, user: CurrentUser, session: DbSession, clock: AppClock) -> dict[str, Any]:
     """Cancel a job. A placed job is stopped on its cluster; its order is released (seconds used are charged)."""
-    return service.job_out(session, service.cancel_job(session, clock, user, job_id))
+    return service.job_out(session, service.cancel_job(session, clock, user, job_id), viewer=user)
 
 
 @router.post("/operator/scheduler/run")

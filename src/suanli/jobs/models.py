@@ -1,7 +1,8 @@
 """Jobs tables: the clusters behind data centers' products, and the jobs placed on them.
 
-``clusters.credentials`` is stored for the scheduler to reach the cluster; it is never serialized out (the API shows
-``has_credentials``). ``products.cluster_id`` (in ``catalog.models``) says which cluster a product's capacity is on.
+``clusters.credentials`` is stored for the scheduler to reach the cluster, encrypted (``jobs.credentials``); it is
+never serialized out (the API shows ``has_credentials``). ``products.cluster_id`` (in ``catalog.models``) says which
+cluster a product's capacity is on. ``stray_runs`` are runs left on a cluster after their job moved on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import JSON, CheckConstraint, Enum, Float, ForeignKey, Index, In
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanli.db import Base, utcnow
+from suanli.jobs.credentials import EncryptedJSON
 from suanli.ids import new_id
 
 
@@ -67,7 +69,7 @@ class Cluster(Base):
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[ClusterKind] = mapped_column(_enum(ClusterKind, "cluster_kind"))
     endpoint: Mapped[str] = mapped_column(String(500))
-    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credentials: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     healthy: Mapped[bool] = mapped_column(default=True)
     health_detail: Mapped[str] = mapped_column(String(500), default="")
@@ -133,3 +135,21 @@ class Job(Base):
     scheduled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class StrayRun(Base):
+    """A backend run of ours that may still be going on a cluster after its job moved on (the cluster was lost,
+    or could not be reached to cancel it). When the cluster is healthy again, the scheduler stops it there, so a
+    job never runs (and is never paid for) twice."""
+
+    __tablename__ = "stray_runs"
+    __table_args__ = (Index("ix_stray_runs_open", "resolved_at", "cluster_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"), index=True)
+    cluster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clusters.id"))
+    backend_job_id: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(500))
+    recorded_at: Mapped[dt.datetime]
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    resolution: Mapped[str] = mapped_column(String(500), default="")

@@ -4,7 +4,8 @@ One round (``run_round``), under a lock (PostgreSQL: a session-level advisory lo
 skipped; SQLite: a per-process lock, SQLite itself runs one writer at a time):
 
 1. **Health.** Every cluster is asked ``health()``. ``UNHEALTHY_AFTER`` failures in a row take it out of placement
-   (its offers are ``unhealthy``); one success brings it back.
+   (its offers are ``unhealthy``); one success brings it back. Then every healthy cluster's stray runs (a job's
+   earlier run left there after the job moved on, ``jobs.strays``) are cancelled.
 2. **Watch.** Every placed job's backend is asked ``status``: running → ``running``; succeeded / failed / cancelled →
    the job ends and its order is released (the seconds used are charged, the rest of the hold is released, the
    units return); ``lost`` (or the cluster unreachable while it is unhealthy) → the cluster is marked unhealthy,
@@ -44,6 +45,8 @@ from suanli.core.billing import Clock
 from suanli.db import Database
 from suanli.errors import DomainError
 from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobMode, JobState
+from suanli.jobs import strays
+from suanli.jobs.service import make_backend
 from suanli.scheduling.failover import next_placement
 from suanli.scheduling.model import JobRequest, Offer, Placement, RunningSpot, Unplaceable
 from suanli.scheduling.policy import schedule_round
@@ -76,6 +79,7 @@ class RoundSummary:
     finished: list[dict[str, Any]] = field(default_factory=list)
     requeued: list[dict[str, Any]] = field(default_factory=list)
     preempted: list[str] = field(default_factory=list)
+    strays: list[dict[str, Any]] = field(default_factory=list)
     unplaceable: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -125,15 +129,12 @@ def run_round(database: Database, clock: Clock, *, lock: bool = True) -> RoundSu
 
 def _round(database: Database, clock: Clock, summary: RoundSummary) -> None:
     check_health(database, clock, summary)
+    strays.reap(database, clock, summary)
     watch(database, clock, summary)
     place(database, clock, summary)
 
 
 # ---------------------------------------------------------------- health
-
-def make_backend(cluster: Cluster) -> backends.Backend:
-    return backends.create(cluster.kind.value, cluster.endpoint, cluster.credentials or None, cluster.options or {})
-
 
 def _health_of(cluster: Cluster) -> backends.Health:
     try:
@@ -198,7 +199,7 @@ def _release(session: Session, clock: Clock, job: Job, *, charge: bool) -> None:
             release_order(session, clock, buyer, order.id)
 
 
-def _cancel_on_backend(session: Session, job: Job) -> None:
+def _cancel_on_backend(session: Session, job: Job, now: dt.datetime) -> None:
     if job.backend_job_id is None or job.cluster_id is None:
         return
     cluster = session.get(Cluster, job.cluster_id)
@@ -210,8 +211,9 @@ def _cancel_on_backend(session: Session, job: Job) -> None:
             backend.cancel(job.backend_job_id)
         finally:
             backend.close()
-    except Exception as exc:  # the cluster may be gone; the job is ended on our side either way
+    except Exception as exc:  # the cluster may be gone; the job is ended on our side, the run stopped later
         log.warning("cancelling job %s on cluster %s failed: %s", job.id, cluster.id, exc)
+        strays.record(session, job, f"cancel failed: {getattr(exc, 'message', None) or exc}", now)
 
 
 def end_placed_job(session: Session, clock: Clock, job: Job, state: JobState, detail: str, *,
@@ -226,7 +228,7 @@ def end_placed_job(session: Session, clock: Clock, job: Job, state: JobState, de
     if result.rowcount != 1:
         return False
     if cancel_backend:
-        _cancel_on_backend(session, job)
+        _cancel_on_backend(session, job, now)
     _release(session, clock, job, charge=True)
     return True
 
@@ -250,7 +252,9 @@ def requeue(session: Session, clock: Clock, job: Job, kind: str, reason: str, *,
     if result.rowcount != 1:
         return False
     if cancel_backend:
-        _cancel_on_backend(session, job)
+        _cancel_on_backend(session, job, now)
+    elif kind == "lost":  # the run may still be going on a cluster we cannot reach: stop it when it is back
+        strays.record(session, job, reason, now)
     _release(session, clock, job, charge=charge)
     return True
 
@@ -526,7 +530,7 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
         if done.rowcount != 1:  # cancelled while it was being submitted: stop it there too
             job = session.get_one(Job, job_id)
             job.backend_job_id = backend_job_id
-            _cancel_on_backend(session, job)
+            _cancel_on_backend(session, job, now)
             session.expunge(job)
             return "skip"
     summary.placed.append({"job_id": str(job_id), "product_id": p.offer_id, "datacenter_id": p.datacenter_id,

@@ -119,9 +119,12 @@ class JobOut(BaseModel):
     name: str
     state: JobState
     state_detail: str
-    command: str | None
-    script: str | None
-    env: dict[str, str]
+    command: str | None = Field(description="The command line; \"(hidden)\" for anyone but the job's buyer.")
+    script: str | None = Field(description="The script; \"(hidden)\" for anyone but the job's buyer.")
+    env: dict[str, str] = Field(description="Environment variables; for anyone but the job's buyer the values "
+                                            "are \"(hidden)\".")
+    redacted: bool = Field(default=False, description="True when the command, script and environment values are "
+                                                      "hidden because the caller is not the job's buyer.")
     files: list[str] = Field(description="Names of the working files.")
     resources: dict[str, Any]
     constraints: dict[str, Any]

@@ -19,7 +19,8 @@ from suanli.catalog.models import Datacenter, Product
 from suanli.catalog.service import managed_datacenter
 from suanli.core.billing import Clock
 from suanli.core.chips import resolve_chip
-from suanli.errors import Conflict, InvalidInput, NotFound
+from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
+from suanli.jobs.credentials import UnreadableCredentials
 from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, Job, JobState
 from suanli.jobs.schemas import ClusterIn, ClusterOut, JobIn
 
@@ -29,6 +30,11 @@ log = logging.getLogger("suanli.jobs")
 # ---------------------------------------------------------------- clusters
 
 def make_backend(cluster: Cluster) -> backends.Backend:
+    """The cluster's backend, with its credentials decrypted (``BackendError`` when they cannot be)."""
+    if isinstance(cluster.credentials, UnreadableCredentials):
+        raise backends.BackendError("the cluster's credentials cannot be decrypted with this platform's key "
+                                    "(SUANLI_SECRET_KEY or $SUANLI_HOME/secret.key); set the key they were stored "
+                                    "with, or register the cluster again", kind=cluster.kind.value)
     return backends.create(cluster.kind.value, cluster.endpoint, cluster.credentials or None, cluster.options or {})
 
 
@@ -180,8 +186,16 @@ def get_job(session: Session, user: User, job_id: uuid.UUID) -> Job:
     return job
 
 
+def is_owner(user: User, job: Job) -> bool:
+    """Whether ``user`` belongs to the buyer organization that submitted the job."""
+    return user.role is Role.BUYER and user.organization_id == job.buyer_org_id
+
+
 def job_logs(session: Session, user: User, job_id: uuid.UUID, tail: int | None = None) -> tuple[Job, str]:
+    """The job's output, for its buyer only (a job may print what its environment carries)."""
     job = get_job(session, user, job_id)
+    if not is_owner(user, job):
+        raise Forbidden("Only the buyer who submitted a job reads its logs.", code="logs_owner_only")
     if job.backend_job_id is None or job.cluster_id is None:
         return job, ""
     cluster = session.get_one(Cluster, job.cluster_id)
@@ -219,7 +233,15 @@ def cancel_job(session: Session, clock: Clock, user: User, job_id: uuid.UUID) ->
                    code="job_not_cancellable", details={"state": job.state.value})
 
 
-def job_out(session: Session, job: Job, names: dict[str, Any] | None = None) -> dict[str, Any]:
+HIDDEN = "(hidden)"
+"""What other accounts see instead of a job's command, script and environment values."""
+
+
+def job_out(session: Session, job: Job, names: dict[str, Any] | None = None, *, viewer: User) -> dict[str, Any]:
+    """The job as ``viewer`` may see it. Its command, script and environment values may carry secrets: only its
+    buyer sees them; for anyone else (the seller whose data center runs it, an operator) they are replaced
+    (``redacted`` true; environment keys stay). Every caller names the viewer, so no page shows them by default."""
+    redacted = not is_owner(viewer, job)
     placement = None
     if job.product_id is not None and job.cluster_id is not None and job.datacenter_id is not None:
         dc_name = session.scalar(select(Datacenter.name).where(Datacenter.id == job.datacenter_id))
@@ -231,7 +253,10 @@ def job_out(session: Session, job: Job, names: dict[str, Any] | None = None) -> 
                      "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or ""}
     return {
         "id": job.id, "name": job.name, "state": job.state, "state_detail": job.state_detail,
-        "command": job.command, "script": job.script, "env": job.env or {}, "files": sorted(job.files or {}),
+        "command": HIDDEN if redacted and job.command is not None else job.command,
+        "script": HIDDEN if redacted and job.script is not None else job.script,
+        "env": {k: HIDDEN for k in job.env or {}} if redacted else job.env or {}, "redacted": redacted,
+        "files": sorted(job.files or {}),
         "resources": {"accelerators": job.accelerators, "chip": job.chip_key, "ecosystems": job.ecosystems,
                       "min_accel_memory_gib": job.min_accel_memory_gib, "min_fp16_tflops": job.min_fp16_tflops,
                       "vcpus": job.vcpus, "memory_gib": job.memory_gib},

@@ -25,8 +25,12 @@ The algorithm (``schedule_round``)
        for the caller to requeue.
     6. Repair (:mod:`suanli.scheduling.repair`, bounded by ``repair_budget`` probes per round): before
        preempting, a job that does not fit may get room by moving one job placed earlier in the round
-       to its next-best offer; after the pass, a local search moves jobs to strictly cheaper offers
-       and makes pairwise exchanges that lower the round's total price, then retries the jobs left.
+       to its next-best offer. After the pass, a round of at most ``search_limit`` job-offer pairs gets
+       the whole-round assignment search (:mod:`suanli.scheduling.assignment`: Lagrangian prices,
+       regret construction, ejection chains) over its on-demand ``cost`` jobs: as many jobs as possible,
+       then the least total price, never dropping a job the pass placed (it may place the reservation's
+       head, which then needs no reservation). Larger rounds get a bounded local search instead (moves to
+       strictly cheaper offers, pairwise exchanges that lower the total). Then the jobs left are retried.
     7. A job that still cannot be placed gets an :class:`Unplaceable` with the number of offers each
        constraint eliminated (:mod:`suanli.scheduling.explain`).
 
@@ -41,7 +45,8 @@ from collections.abc import Iterable, Sequence
 
 from suanli.core.money import format_cny
 from suanli.scheduling.explain import describe_job, eliminations, unplaceable_message
-from suanli.scheduling.repair import exchange, improve, relocate
+from suanli.scheduling.reasons import moved_reason, placement_for, reason_for, searched_placement
+from suanli.scheduling.repair import exchange, improve, reassign, relocate
 from suanli.scheduling.model import (
     CONSTRAINTS,
     Attempt,
@@ -74,6 +79,12 @@ __all__ = [
     "schedule_round",
     "units_needed",
 ]
+
+
+SEARCH_LIMIT = 25_000
+"""Rounds with at most this many job-offer pairs (on-demand ``cost`` jobs) get the whole-round assignment search."""
+SEARCH_BUDGET = 5_000_000
+"""Option evaluations the whole-round assignment search may spend (about 0.3 s on a 200-job round)."""
 
 
 def units_needed(job: JobRequest, accelerators_per_unit: int, vcpus_per_unit: int,
@@ -434,51 +445,16 @@ def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpo
     return chosen
 
 
-def _reason(job: JobRequest, st: _Round, best: tuple, runner_up: tuple | None,
-            victims: Sequence[RunningSpot] = (), backfilled: bool = False) -> str:
-    _score, _pid, i, units, price, cls = best
-    offer = st.offers[i]
-    what = (f"{units * cls.apu}×{cls.chip}" if job.accelerators else
-            f"{units} unit{'s' if units != 1 else ''} of {cls.chip or 'cpu'}")
-    where = f"in {offer.province} ({offer.datacenter_id})"
-    spot = " spot" if job.mode is Mode.SPOT else ""
-    if job.objective is Objective.COST:
-        text = f"cheapest feasible{spot}: {format_cny(price)}/h for {what} {where}"
-    else:
-        tflops = cls.fp16 * job.accelerators
-        text = f"fastest feasible{spot}: {what} ({tflops:,.0f} FP16 TFLOPS) at {format_cny(price)}/h {where}"
-    if runner_up is None:
-        text += "; the only feasible offer"
-    else:
-        alt_i, alt_price, alt_cls = runner_up[2], runner_up[4], runner_up[5]
-        text += f"; next best {format_cny(alt_price)}/h ({alt_cls.chip} in {st.offers[alt_i].province})"
-    if victims:
-        text += f"; preempted spot job{'s' if len(victims) > 1 else ''} {', '.join(v.job_id for v in victims)}"
-    if backfilled and st.reservation is not None:
-        res = st.reservation
-        text += f"; backfilled around job {res.job_id}'s reservation"
-    return text
-
-
-def _placement(job: JobRequest, st: _Round, best: tuple, runner_up: tuple | None,
-               victims: Sequence[RunningSpot] = ()) -> Placement:
-    _score, _pid, i, units, price, cls = best
-    backfilled = st.reservation is not None and st.reservation.job_id != job.id
-    return Placement(
-        job_id=job.id, offer_id=st.pid[i], datacenter_id=st.dc[i], cluster_id=st.cluster[i], units=units,
-        accelerators=units * cls.apu, hourly_price_fen=price, mode=job.mode,
-        reason=_reason(job, st, best, runner_up, victims, backfilled),
-        preempted=tuple(v.job_id for v in victims), backfilled=backfilled,
-    )
-
-
 def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
-                   running_spot: Iterable[RunningSpot] = (), repair_budget: int = 2_000) -> RoundResult:
+                   running_spot: Iterable[RunningSpot] = (), repair_budget: int = 2_000,
+                   search_limit: int = SEARCH_LIMIT) -> RoundResult:
     """Place the queued jobs on ``offers`` for one round (see the module docstring for the algorithm).
 
     ``running_spot`` are spot jobs running now, which on-demand jobs may preempt. ``repair_budget``
     bounds the relocation probes (one probe = one search for a moved job's next-best offer) spent
-    making room for jobs that do not fit; 0 turns relocation off. Returns the placements (in the
+    making room for jobs that do not fit; 0 turns relocation and the searches off. ``search_limit`` is the
+    largest round (job-offer pairs of its on-demand ``cost`` jobs) given the whole-round assignment search;
+    larger rounds use the bounded local search; 0 turns the whole-round search off. Returns the placements (in the
     order decided), the jobs that could not be placed with the reason, the spot jobs preempted
     (requeue them) and the head job's reservation, if any.
     """
@@ -496,7 +472,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
         if top:
             best = top[0]
             st.take(job, best[2], best[3], best[4])
-            placements[job.id] = _placement(job, st, best, top[1] if len(top) > 1 else None)
+            placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
             continue
         moved = relocate(st, job)
         if moved is not None:
@@ -505,11 +481,11 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
             best = (st.score(job, cls, price), st.pid[i], i, units, price, cls)
             old = placements[other.id]
             placements[other.id] = dataclasses.replace(
-                _placement(other, st, alt, None),
-                reason=_moved_reason(other, st, alt, old, job.id))
+                placement_for(other, st, alt, None),
+                reason=moved_reason(other, st, alt, old, job.id))
             placements[job.id] = dataclasses.replace(
-                _placement(job, st, best, None),
-                reason=_reason(job, st, best, None).replace("; the only feasible offer", "")
+                placement_for(job, st, best, None),
+                reason=reason_for(job, st, best, None).replace("; the only feasible offer", "")
                 + f"; made room by moving job {other.id}")
             continue
         if job.mode is Mode.ON_DEMAND:
@@ -518,7 +494,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
                 i, units, victims, cls, price = evicted
                 st.take(job, i, units, price)
                 best = (st.score(job, cls, price), st.pid[i], i, units, price, cls)
-                placements[job.id] = _placement(job, st, best, None, victims)
+                placements[job.id] = placement_for(job, st, best, None, victims)
                 preemptions.extend(Preemption(v.job_id, v.offer_id, v.units, job.id) for v in victims)
                 continue
         counts, held = st.explain(job)
@@ -529,15 +505,27 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
             job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
             message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, reserved),
         ))
-    if st.repair_budget > 0 and placements:
-        by_id = {j.id: j for j in jobs}
+    by_id = {j.id: j for j in jobs}
+    searched = None
+    if st.repair_budget > 0 and search_limit > 0:
+        pinned = {p.job_id for p in placements.values() if p.preempted}
+        searched = reassign(st, jobs, set(placements), pinned, search_limit, SEARCH_BUDGET)
+    if searched is not None:
+        moves, head_placed = searched
+        if head_placed:  # the head job fits after all: no reservation to keep
+            st.reservation, st._res_index = None, -1
+            unplaceable = [_explained(by_id[u.job_id], st) for u in unplaceable]
+        for job, entry in moves:
+            placements[job.id] = searched_placement(job, st, entry, placements.get(job.id))
+        unplaceable = [u for u in unplaceable if u.job_id not in placements]
+    elif st.repair_budget > 0 and placements:
         for _pass in range(8):  # local search: single moves, then pairwise exchanges, until stable
             changed = False
             for job, entry, old_i in improve(st):
                 changed = True
                 old = placements[job.id]
                 placements[job.id] = dataclasses.replace(
-                    _placement(job, st, entry, None),
+                    placement_for(job, st, entry, None),
                     reason=f"cheaper after other moves: {format_cny(entry[4])}/h in "
                            f"{st.offers[entry[2]].province} ({st.dc[entry[2]]}) instead of "
                            f"{format_cny(old.hourly_price_fen)}/h on {st.pid[old_i]}")
@@ -545,15 +533,16 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
                 changed = True
                 u_old, p_old = placements[u.id], placements[p.id]
                 placements[u.id] = dataclasses.replace(
-                    _placement(u, st, u_entry, None),
+                    placement_for(u, st, u_entry, None),
                     reason=f"exchanged with job {p.id}: {format_cny(u_entry[4])}/h on {u_entry[1]} instead "
                            f"of {format_cny(u_old.hourly_price_fen)}/h on {u_old.offer_id} (round total lower)")
                 placements[p.id] = dataclasses.replace(
-                    _placement(p, st, p_entry, None),
+                    placement_for(p, st, p_entry, None),
                     reason=f"moved for job {u.id}: {format_cny(p_entry[4])}/h on {p_entry[1]} instead of "
                            f"{format_cny(p_old.hourly_price_fen)}/h on {p_old.offer_id} (round total lower)")
             if not changed or st.repair_budget <= 0:
                 break
+    if st.repair_budget > 0 and placements:
         # Capacity the moves freed may now take jobs that did not fit.
         still = []
         for u in unplaceable:
@@ -561,19 +550,17 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
             top = st.best_two(job) if st.reservation is None or st.reservation.job_id != job.id else []
             if top:
                 st.take(job, top[0][2], top[0][3], top[0][4])
-                placements[job.id] = _placement(job, st, top[0], top[1] if len(top) > 1 else None)
+                placements[job.id] = placement_for(job, st, top[0], top[1] if len(top) > 1 else None)
             else:
                 still.append(u)
         unplaceable = still
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
 
 
-def _moved_reason(job: JobRequest, st: _Round, new: tuple, old: Placement, for_job: str) -> str:
-    i, price = new[2], new[4]
-    offer = st.offers[i]
-    return (f"moved to {format_cny(price)}/h in {offer.province} ({offer.datacenter_id}) from "
-            f"{format_cny(old.hourly_price_fen)}/h on {old.offer_id} to make room for job {for_job}; "
-            f"before: {old.reason}")
+def _explained(job: JobRequest, st: _Round) -> Unplaceable:
+    counts, held = st.explain(job)
+    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
+                       message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
 
 
 def describe(job: JobRequest) -> str:

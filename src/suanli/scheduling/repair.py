@@ -5,7 +5,10 @@
 * :func:`improve`   move jobs to strictly cheaper offers that other moves freed (nobody pays more);
 * :func:`exchange`  pairwise exchanges that lower the round's total hourly price: a job takes a
   cheaper offer another job holds, and that job moves to its best other offer, only when the first
-  saves more than the second pays extra (within the second's own limits).
+  saves more than the second pays extra (within the second's own limits);
+* :func:`reassign`  on rounds small enough (``search_limit`` job-offer pairs), the whole-round assignment
+  search (:mod:`suanli.scheduling.assignment`) re-places the round's on-demand ``cost`` jobs together:
+  as many jobs as possible, then the least total price, never dropping a job the pass placed.
 
 Every probe (one search for a moved job's next-best offer) spends one unit of ``st.repair_budget``,
 so a round's extra work is bounded. Only jobs placed in this round move; running work never does,
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from suanli.scheduling.assignment import Option, search_assignment
 from suanli.scheduling.model import JobRequest, Mode, Objective
 
 if TYPE_CHECKING:  # pragma: no cover
     from suanli.scheduling.policy import _Round
 
-__all__ = ["exchange", "improve", "relocate"]
+__all__ = ["exchange", "improve", "reassign", "relocate"]
 
 
 def relocate(st: _Round, job: JobRequest):
@@ -161,3 +165,87 @@ def exchange(st: _Round) -> list[tuple[JobRequest, tuple, JobRequest, tuple]]:
             done.append(found)
     return done
 
+
+
+def reassign(st: _Round, jobs: list[JobRequest], placed: set[str], pinned: set[str], limit: int,
+             budget: int) -> tuple[list[tuple[JobRequest, tuple]], bool] | None:
+    """Re-place the round's on-demand ``cost`` jobs together with the whole-round assignment search.
+
+    Taking part: such jobs placed this round (``placed``) or not placed, except ``pinned`` ones (placed by
+    preempting spot jobs), which stay where they are. With a reservation (EASY backfill), the search first runs
+    with the head job taking part and its reserved offer open to all: if that places the head, the reservation
+    is no longer needed (the second value is True: the caller drops it). Otherwise the head and every job on
+    the reserved offer stay as they are and the reserved offer is not offered. Returns (job, new entry) for
+    every job that moved or got placed, or None (nothing changed) when the round has more than ``limit``
+    job-offer pairs (the offers of the unit classes that match each job's chip, ecosystem, memory and compute).
+    """
+    where: dict[str, tuple[int, int, int]] = {}
+    for i in range(len(st.offers)):
+        for job, units, price in st.on_offer[i]:
+            where[job.id] = (price, i, units)
+    res = st.reservation
+    if res is not None:
+        plan = _plan(st, jobs, where, placed, pinned, limit, budget, closed=-1)
+        if plan is None:
+            return None
+        members, _initial, result = plan
+        if any(job.id == res.job_id and option is not None for job, option in zip(members, result, strict=True)):
+            return _apply(st, *plan), True
+    plan = _plan(st, jobs, where, placed, pinned | ({res.job_id} if res else set()), limit, budget,
+                 closed=st._res_index)
+    if plan is None:
+        return None
+    return _apply(st, *plan), False
+
+
+def _plan(st: _Round, jobs: list[JobRequest], where: dict[str, tuple[int, int, int]], placed: set[str],
+          pinned: set[str], limit: int, budget: int, closed: int):
+    """The search's input and result, with offer index ``closed`` (the reserved offer, or -1) kept out."""
+    members: list[JobRequest] = []
+    options: list[list[Option]] = []
+    taking_part = [job for job in jobs
+                   if job.mode is Mode.ON_DEMAND and job.objective is Objective.COST and job.id not in pinned
+                   and not (job.id in placed and where[job.id][1] == closed)]
+    # the size check first, from the cached classes alone: offers of the classes that fit each job's shape
+    pairs = 0
+    for job in taking_part:
+        pairs += sum(len(cls.od) for _bound, cls, _units in st.candidates(job))
+        if pairs > limit:
+            return None
+    for job in taking_part:
+        mine: list[Option] = []
+        for _bound, cls, units in st.candidates(job):
+            for i in cls.od:
+                if i != closed and st.passes_all_but_capacity(job, i, units):
+                    mine.append((st.price[i] * units, i, units))
+        if not mine:
+            continue
+        mine.sort(key=lambda o: (o[0], o[1]))
+        members.append(job)
+        options.append(mine)
+    capacity = list(st.free)
+    initial: list[Option | None] = []
+    for job in members:
+        option = where[job.id] if job.id in placed else None
+        if option is not None:
+            capacity[option[1]] += option[2]
+        initial.append(option)
+    result = search_assignment(options, capacity, initial, budget=budget) if members else []
+    return members, initial, result
+
+
+def _apply(st: _Round, members: list[JobRequest], initial: list[Option | None],
+           result: list[Option | None]) -> list[tuple[JobRequest, tuple]]:
+    changed = [(job, old, new) for job, old, new in zip(members, initial, result, strict=True) if new != old]
+    for job, old, _new in changed:
+        if old is not None:
+            _detach(st, job, old[1], old[2])
+    moves = []
+    for job, _old, new in changed:
+        if new is None:  # cannot happen: the search never drops a job the pass placed
+            raise AssertionError(f"assignment search dropped job {job.id}")
+        price, i, units = new
+        cls = st.class_of[i]
+        st.take(job, i, units, price)
+        moves.append((job, (st.score(job, cls, price), st.pid[i], i, units, price, cls)))
+    return moves

@@ -1,0 +1,66 @@
+"""The key that encrypts cluster credentials: from SUANLI_SECRET_KEY (with rotation) or a 0600 key file."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+from cryptography.fernet import Fernet
+
+from suanli.config import SettingsError
+from suanli.jobs import credentials
+
+
+@pytest.fixture(autouse=True)
+def fresh_cipher(monkeypatch, tmp_path):
+    monkeypatch.delenv("SUANLI_SECRET_KEY", raising=False)
+    monkeypatch.setenv("SUANLI_HOME", str(tmp_path / "home"))
+    credentials.reset_cipher()
+    yield
+    credentials.reset_cipher()
+
+
+def test_a_key_file_is_created_once_with_mode_0600_and_reused(tmp_path):
+    sealed = credentials.seal({"token": "t0p"})
+    key_file = tmp_path / "home" / "secret.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    first_key = key_file.read_text()
+    credentials.reset_cipher()
+    assert credentials.unseal(sealed) == {"token": "t0p"}
+    assert key_file.read_text() == first_key
+    assert "t0p" not in str(sealed) and Fernet(first_key.strip().encode()).decrypt(sealed["fernet"].encode())
+
+
+def test_a_key_file_others_can_read_is_refused(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "secret.key").write_text(credentials.new_key())
+    (home / "secret.key").chmod(0o644)
+    with pytest.raises(SettingsError, match="chmod 600"):
+        credentials.seal({"a": "b"})
+
+
+def test_rotation_new_key_first_old_key_still_decrypts_and_reencrypt_moves_rows(monkeypatch):
+    old, new = credentials.new_key(), credentials.new_key()
+    monkeypatch.setenv("SUANLI_SECRET_KEY", old)
+    sealed_old = credentials.seal({"token": "x"})
+    credentials.reset_cipher()
+    monkeypatch.setenv("SUANLI_SECRET_KEY", f"{new},{old}")
+    assert credentials.unseal(sealed_old) == {"token": "x"}
+    sealed_new = credentials.seal({"token": "x"})
+    credentials.reset_cipher()
+    monkeypatch.setenv("SUANLI_SECRET_KEY", new)  # the old key dropped: only rows sealed with the new one read
+    assert credentials.unseal(sealed_new) == {"token": "x"}
+    unreadable = credentials.unseal(sealed_old)
+    assert isinstance(unreadable, credentials.UnreadableCredentials) and unreadable == {}
+
+
+def test_a_malformed_key_says_how_to_make_one(monkeypatch):
+    monkeypatch.setenv("SUANLI_SECRET_KEY", "not-a-key")
+    with pytest.raises(SettingsError, match="Fernet.generate_key"):
+        credentials.seal({"a": "b"})
+
+
+def test_rows_written_before_encryption_are_read_as_they_are():
+    assert credentials.unseal({"user": "u", "token": "t"}) == {"user": "u", "token": "t"}
+    assert credentials.unseal('{"user": "u"}') == {"user": "u"}

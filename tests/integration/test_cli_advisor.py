@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
@@ -11,7 +12,10 @@ from typer.testing import CliRunner
 from suanli.accounts import security
 from suanli.cli import app
 from suanli.cli import main as cli_main
+from suanli.core.billing import SystemClock
 from suanli.db import default_database
+from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from suanli.jobs.scheduler import run_round
 
 runner = CliRunner()
 ENV_TO_CLEAR = ("SUANLI_DATABASE_URL", "SUANLI_API_URL", "SUANLI_TOKEN", "SUANLI_TOKEN_TTL_HOURS", "FORCE_COLOR",
@@ -54,6 +58,7 @@ def test_estimate_and_advise_on_the_demo(tmp_path, monkeypatch):
                         "--ecosystems", "cuda,cann,dtk")
         assert result.exit_code == 0, result.output
         assert "feasible configurations, cheapest first" in result.output
+        assert "Best option per chip" in result.output and "(domestic)" in result.output
         data = json.loads(invoke("advise", *WORKLOAD, "--deadline-hours", "24", "--budget", "2000",
                                  "--ecosystems", "cuda,cann,dtk", "--json").output)
         assert data["items"] and all(i["cost"]["central"]["fen"] <= 200_000 for i in data["items"])
@@ -66,5 +71,37 @@ def test_estimate_and_advise_on_the_demo(tmp_path, monkeypatch):
         result = invoke("estimate", "--chip", "Z9000", *WORKLOAD)
         assert result.exit_code == 1
         assert "Z9000" in re.sub(r"\s+", " ", result.output)
+
+        result = invoke("templates", "list", "--ecosystem", "cann")
+        assert result.exit_code == 0 and "lora-finetune-cann" in result.output and "vllm-serve-cann" in result.output
+        result = invoke("templates", "show", "cpu-hpc-stencil")
+        assert result.exit_code == 0 and "heat_stencil.py" in result.output and "tolerance" in result.output
+        assert invoke("templates", "show", "nope").exit_code == 1
+
+        advise = [*WORKLOAD, "--deadline-hours", "24", "--budget", "2000", "--ecosystems", "cuda,cann,dtk"]
+        result = invoke("advise", *advise, "--launch", "1", "--smoke")
+        assert result.exit_code == 1 and "log in" in result.output.lower()  # launching needs a login
+        buyer = DEMO_ACCOUNTS[0].email
+        assert invoke("login", buyer, "--password", DEMO_PASSWORD).exit_code == 0
+        data_file = tmp_path / "train.jsonl"
+        data_file.write_text('{"instruction": "say hi", "output": "hi"}\n' * 5)
+        result = invoke("advise", *advise, "--launch", "1", "--smoke", "--param", "lora_rank=8", "--data",
+                        str(data_file), "--json")
+        assert result.exit_code == 0, result.output
+        launched = json.loads(result.output)
+        job = launched["job"]
+        assert "--lora-rank 8" in job["command"] and "train.jsonl" in job["files"]
+        deadline = time.monotonic() + 60
+        while (state := json.loads(invoke("jobs", "show", job["id"], "--json").output)["state"]) not in (
+                "succeeded", "failed"):
+            assert time.monotonic() < deadline, state
+            run_round(default_database(), SystemClock())
+            time.sleep(0.2)
+        assert state == "succeeded"
+        logs = invoke("jobs", "logs", job["id"]).output
+        assert "dataset: train.jsonl, 5 records" in logs
+        result = invoke("advise", *WORKLOAD, "--budget", "0.01", "--launch", "1")
+        assert result.exit_code == 1 and "nothing to launch" in re.sub(r"\s+", " ", result.output)
+        assert invoke("advise", *advise, "--smoke").exit_code == 1  # --smoke needs --launch
     finally:
         _forget_database()

@@ -7,10 +7,11 @@ naming the field (:func:`to_core`).
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from suanli.core.workloads import CpuJob, GenericTraining, LLMInference, LLMTraining, ReferenceGpuHours
 from suanli.errors import InvalidInput
@@ -172,3 +173,26 @@ class RecommendIn(BaseModel):
             if key not in out:
                 out.append(key)
         return out
+
+
+class LaunchIn(RecommendIn):
+    """A recommendation request plus which option to launch and how."""
+
+    rank: int | None = Field(None, ge=1, le=100, description="The option's position in the ranked list (1 = "
+                                                                  "cheapest). Default 1 unless product_id is given.")
+    product_id: uuid.UUID | None = Field(None, description="Launch the option on this product instead of a rank.")
+    template_id: str | None = Field(None, max_length=100, description="Default: the template for the workload "
+                                                                       "kind on the chip's ecosystem.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Template parameters (see GET "
+                                                                         "/api/v1/templates/{id}).")
+    files: dict[str, str] = Field(default_factory=dict, description="Data files for the job (e.g. train.jsonl): "
+                                                                    "name → text.")
+    env: dict[str, str] = Field(default_factory=dict)
+    smoke: bool = Field(False, description="Run the template's seconds-long smoke version instead of the workload.")
+    name: str | None = Field(None, min_length=1, max_length=200, description="Job name (default: the template id).")
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> LaunchIn:
+        if self.rank is not None and self.product_id is not None:
+            raise ValueError("give rank or product_id, not both")
+        return self

@@ -1,15 +1,21 @@
-"""Advisor commands: `suanli estimate` (a workload on a named chip) and `suanli advise` (ranked configurations from
-the live catalog). Through the API, like every command; no login needed."""
+"""Advisor commands: `suanli estimate` (a workload on a named chip), `suanli advise` (ranked configurations from
+the live catalog; `--launch RANK` submits one as a job) and `suanli templates list/show`. Through the API, like every
+command; only launching needs a login."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console
+from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console, fail
+
+templates_app = typer.Typer(help="One-stop workload templates: environment, command, parameters, smoke version.",
+                            no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
 
 Kind = Annotated[str, typer.Option("--kind", help="llm_finetune, llm_pretrain, llm_inference, dl_training, "
                                                   "gpu_hours or cpu")]
@@ -35,6 +41,21 @@ def _hours(h: float | None) -> str:
 
 WORKLOAD_OPTIONS = """method params_b tokens seq_len precision micro_batch lora_rank context_len target_tokens_per_s
 concurrency flops_per_sample samples epochs model_memory_gib gpu_hours reference_chip core_hours memory_gib""".split()
+
+
+def _print_best_by_chip(best: list[dict]) -> None:
+    """The cheapest feasible option of every chip, so other makers show even when one chip fills the top."""
+    if len(best) < 2:
+        return
+    table = Table(title="Best option per chip (launch one with --launch RANK)")
+    for column in ("rank", "chip", "ecosystem", "units × product", "hours", "cost"):
+        table.add_column(column, justify="right" if column in ("rank", "hours", "cost") else "left")
+    for row in best:
+        chip = row["chip"]
+        table.add_row(str(row["rank"]), chip["name"] + (" (domestic)" if chip["domestic"] else ""), chip["ecosystem"],
+                      f"{row['units']} × {row['product_name']}", _hours(row["hours_central"]),
+                      cny(row["cost_central"]))
+    console.print(table)
 
 
 @app.command("estimate")
@@ -116,6 +137,15 @@ def advise_cmd(
         reference_chip: Annotated[str | None, Opt("--reference-chip")] = None,
         core_hours: Annotated[float | None, Opt("--core-hours")] = None,
         memory_gib: Annotated[float | None, Opt("--memory-gib")] = None,
+        launch: Annotated[int | None, Opt("--launch", min=1, help="Submit option RANK as a job (needs `suanli "
+                                                                  "login`)")] = None,
+        template: Annotated[str | None, Opt(help="With --launch: a template id (`suanli templates list`)")] = None,
+        param: Annotated[list[str] | None, Opt("--param", help="With --launch: template parameter NAME=VALUE "
+                                                               "(repeatable)")] = None,
+        data_files: Annotated[list[str] | None, Opt("--data", help="With --launch: a data file for the job, e.g. "
+                                                             "train.jsonl (repeatable)")] = None,
+        smoke: Annotated[bool, Opt("--smoke", help="With --launch: run the template's seconds-long smoke "
+                                                   "version")] = False,
         api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Ranked configurations from the live catalog that finish a workload by the deadline within the budget."""
     values = {k: v for k, v in locals().items() if k in WORKLOAD_OPTIONS}
@@ -124,6 +154,11 @@ def advise_cmd(
                             "ecosystems": [e.strip() for e in ecosystems.split(",") if e.strip()]}
     if provinces:
         body["provinces"] = [p.strip() for p in provinces.split(",") if p.strip()]
+    if launch is not None:
+        _launch(api_url, as_json, body, launch, template, param or [], data_files or [], smoke)
+        return
+    if template or param or data_files or smoke:
+        fail("--template, --param, --data and --smoke go with --launch RANK.")
     data = _post(api_url, "/api/v1/recommendations", body)
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -145,6 +180,7 @@ def advise_cmd(
             console.print(f"[bold]{n}.[/] {item['reason']} [dim]Billing: {item['billing']['reason']}.[/]")
             if item["ecosystem"] and item["ecosystem"]["key"] != "cuda":
                 console.print(f"   [yellow]{item['ecosystem']['name']}:[/] {item['ecosystem']['adaptation']}")
+        _print_best_by_chip(data["best_by_chip"])
         return
     console.print("[yellow]No configuration fits the deadline and budget.[/]")
     why = data["why_not"] or {}
@@ -160,3 +196,77 @@ def advise_cmd(
                       f"¥{b['needs_budget_cny']}")
     if s.get("ecosystems"):
         console.print(f"· allowing {', '.join(s['ecosystems'])} would give feasible options")
+
+
+def _launch(api_url: str | None, as_json: bool, body: dict[str, Any], rank: int, template: str | None,
+            params: list[str], data_files: list[str], smoke: bool) -> None:
+    parameters: dict[str, str] = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            fail(f"--param {item!r}: write it as NAME=VALUE, e.g. --param lora_rank=8.")
+        parameters[name.strip().replace("-", "_")] = value
+    files: dict[str, str] = {}
+    for path in data_files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                files[os.path.basename(path)] = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--data {path}: cannot read it as text ({exc}).")
+    body.update(rank=rank, parameters=parameters, files=files, smoke=smoke)
+    if template:
+        body["template_id"] = template
+    out = _post(api_url, "/api/v1/recommendations/launch", body)
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    job, item = out["job"], out["recommendation"]
+    console.print(f"[green]Launched option {out['rank']}[/] as job [bold]{job['id']}[/] ({job['state']}): "
+                  f"{item['units']} × {item['product']['name']} in {item['product']['datacenter']['name']}")
+    console.print(f"template {out['template']['id']}{' (smoke version)' if out['smoke'] else ''}: "
+                  f"{job['command']}")
+    console.print(f"mode {job['mode']}, at most {job['max_runtime_minutes']} min, estimated "
+                  f"{_hours(item['hours']['central'])} h and {cny(item['cost']['central'])}")
+    for note in out["notes"]:
+        console.print(f"[dim]· {note}[/]")
+    console.print(f"Follow it with `suanli jobs show {job['id']}` and `suanli jobs logs {job['id']}`.")
+
+
+@templates_app.command("list")
+def templates_list(
+        ecosystem: Annotated[str | None, Opt(help="cuda, cann, dtk or cpu")] = None,
+        kind: Annotated[str | None, Opt(help="finetune, serving, batch_inference or hpc")] = None,
+        api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Ready workloads per ecosystem."""
+    params = {k: v for k, v in {"ecosystem": ecosystem, "kind": kind}.items() if v is not None}
+    items = api(api_url, "GET", "/api/v1/templates", **params)
+    if as_json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(items)} templates")
+    for column in ("id", "kind", "ecosystem", "image", "title"):
+        table.add_column(column)
+    for t in items:
+        table.add_row(t["id"], t["kind"], t["ecosystem"] or "cpu", t["environment"]["image"], t["title"])
+    console.print(table)
+
+
+@templates_app.command("show")
+def templates_show(template_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """A template: environment, parameters, command and smoke command."""
+    t = api(api_url, "GET", f"/api/v1/templates/{template_id}")
+    if as_json:
+        print(json.dumps(t, ensure_ascii=False, indent=2))
+        return
+    console.print(f"[bold]{t['id']}[/]: {t['title']}\n{t['description']}")
+    console.print(f"image: {t['environment']['image']}\npip: {' '.join(t['environment']['pip'])}\n"
+                  f"[dim]{t['environment']['notes']}[/]")
+    table = Table(title="parameters (--param NAME=VALUE with `suanli advise --launch`)")
+    for column in ("name", "type", "default", "allowed", "help"):
+        table.add_column(column)
+    for p in t["parameters"]:
+        allowed = ", ".join(p["choices"]) if p["choices"] else (
+            f"{p['minimum']:g} … {p['maximum']:g}" if p["minimum"] is not None and p["maximum"] is not None else "")
+        table.add_row(p["name"], p["type"], str(p["default"]), allowed, p["help"])
+    console.print(table)
+    console.print(f"command: {t['command']}\nsmoke:   {t['smoke_command']}\nfiles:   {', '.join(t['files'])}")

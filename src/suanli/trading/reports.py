@@ -1,0 +1,205 @@
+"""Figures over time for the consoles' charts: transaction volume per day and utilization per data center per day.
+
+Days are calendar days in China Standard Time (as invoices' months are, see ``trading.invoices``).
+
+Transaction volume comes from the ledger, so it always agrees with invoices: a day's *gross* is what buyers were
+charged that day (CAPTURE + COMMISSION transfers out of their held money: meter readings, releases, reserved
+payments), *commission* the platform's part, *net* the sellers' part, *refunds* what was given back that day.
+For one seller, the same figures restricted to its receivable (commission: the legs of its own captures).
+
+Utilization over time comes from the orders: an order occupies its units from ``started_at`` until it ended (or
+until now, or its reserved term's end). A day's ratio is the unit-seconds occupied that day over today's stock
+units × the seconds of that day that have passed: stock changes are not recorded, so past days are measured
+against the stock of now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from suanli.accounts.models import Organization
+from suanli.catalog.models import Datacenter, DatacenterStatus, Product
+from suanli.core.ledger import AccountKind, TransferKind
+from suanli.errors import InvalidInput
+from suanli.trading.invoices import CHINA_TZ
+from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode
+
+MAX_DAYS = 366
+
+
+def china_day(at: dt.datetime) -> dt.date:
+    """The calendar day (China Standard Time) ``at`` falls on."""
+    return at.astimezone(CHINA_TZ).date()
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight China Standard Time starting ``day``, in UTC."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ).astimezone(dt.UTC)
+
+
+def last_days(now: dt.datetime, days: int) -> list[dt.date]:
+    """The ``days`` calendar days (China Standard Time) up to and including today, oldest first."""
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"Ask for 1 to {MAX_DAYS} days (got {days}).", code="invalid_days",
+                           details={"field": "days"})
+    today = china_day(now)
+    return [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def _day_of(column, dialect: str):
+    """SQL for the China-Standard-Time day of a UTC timestamp column, as text ``YYYY-MM-DD``."""
+    if dialect == "postgresql":
+        # Literals, not bound parameters: PostgreSQL matches the GROUP BY expression to the selected one.
+        return func.to_char(func.timezone(literal_column("'Asia/Shanghai'"), column), literal_column("'YYYY-MM-DD'"))
+    return func.date(column, literal_column("'+8 hours'"))  # SQLite stores UTC as naive text
+
+
+# ---------------------------------------------------------------- transaction volume
+
+@dataclass(frozen=True)
+class DayVolume:
+    day: dt.date
+    orders: int  # orders placed that day
+    gross_fen: int  # charged to buyers that day (net + commission)
+    commission_fen: int
+    net_fen: int  # the sellers' part
+    refunds_fen: int
+
+    @property
+    def gmv_fen(self) -> int:
+        """Gross merchandise value: what buyers were charged, less what was refunded."""
+        return self.gross_fen - self.refunds_fen
+
+
+def daily_volume(session: Session, days: list[dt.date], *, seller_org_id: uuid.UUID | None = None
+                 ) -> list[DayVolume]:
+    """Transaction volume on each of ``days`` (consecutive, oldest first): the platform's, or one seller's."""
+    if not days:
+        return []
+    start, end = day_start(days[0]), day_start(days[-1] + dt.timedelta(days=1))
+    dialect = session.get_bind().dialect.name
+    day = _day_of(LedgerTransfer.created_at, dialect)
+    in_range = and_(LedgerTransfer.created_at >= start, LedgerTransfer.created_at < end)
+    sums: dict[tuple[str, TransferKind], int] = defaultdict(int)
+
+    def add(query) -> None:
+        for day_text, kind, amount in session.execute(query.group_by(day, LedgerTransfer.kind)):
+            sums[(day_text, TransferKind(kind))] += int(amount)
+
+    totals = select(day, LedgerTransfer.kind, func.sum(LedgerTransfer.amount_fen)).where(in_range)
+    orders_query = select(_day_of(Order.created_at, dialect), func.count()).where(Order.created_at >= start,
+                                                                                  Order.created_at < end)
+    if seller_org_id is None:
+        add(totals.where(LedgerTransfer.kind.in_([TransferKind.CAPTURE, TransferKind.COMMISSION,
+                                                  TransferKind.REFUND])))
+    else:
+        receivable = select(LedgerAccount.id).where(LedgerAccount.kind == AccountKind.SELLER_RECEIVABLE,
+                                                    LedgerAccount.owner_org_id == seller_org_id).scalar_subquery()
+        captures = LedgerTransfer.__table__.alias("captures")
+        own_refs = select(captures.c.ref).where(captures.c.credit_account_id == receivable,
+                                                captures.c.kind == TransferKind.CAPTURE,
+                                                captures.c.created_at >= start, captures.c.created_at < end)
+        add(totals.where(or_(
+            and_(LedgerTransfer.kind == TransferKind.CAPTURE, LedgerTransfer.credit_account_id == receivable),
+            and_(LedgerTransfer.kind == TransferKind.COMMISSION, LedgerTransfer.ref.in_(own_refs)),
+            and_(LedgerTransfer.kind == TransferKind.REFUND, LedgerTransfer.debit_account_id == receivable))))
+        orders_query = orders_query.where(Order.seller_org_id == seller_org_id)
+    order_day = _day_of(Order.created_at, dialect)
+    placed = {day_text: int(n) for day_text, n in session.execute(orders_query.group_by(order_day))}
+    out = []
+    for d in days:
+        key = d.isoformat()
+        net, commission = sums[(key, TransferKind.CAPTURE)], sums[(key, TransferKind.COMMISSION)]
+        out.append(DayVolume(d, placed.get(key, 0), net + commission, commission, net,
+                             sums[(key, TransferKind.REFUND)]))
+    return out
+
+
+# ---------------------------------------------------------------- utilization over time
+
+@dataclass(frozen=True)
+class UtilizationHistory:
+    datacenter_id: uuid.UUID
+    name: str
+    stock_units: int  # now
+    unit_seconds: list[int]  # per day: unit-seconds occupied by orders
+    capacity_unit_seconds: list[int]  # per day: stock units now × seconds of the day passed
+
+    @property
+    def ratios(self) -> list[float | None]:
+        return [used / capacity if capacity else None
+                for used, capacity in zip(self.unit_seconds, self.capacity_unit_seconds, strict=True)]
+
+
+def occupied_seconds_per_day(intervals: list[tuple[int, dt.datetime, dt.datetime]], days: list[dt.date]
+                             ) -> list[int]:
+    """Σ units × seconds of overlap of each ``(units, start, end)`` interval with each day. Pure."""
+    bounds = [(day_start(d), day_start(d + dt.timedelta(days=1))) for d in days]
+    out = [0] * len(days)
+    for units, start, end in intervals:
+        for i, (lo, hi) in enumerate(bounds):
+            overlap = (min(end, hi) - max(start, lo)).total_seconds()
+            if overlap > 0:
+                out[i] += units * int(overlap)
+    return out
+
+
+def utilization_history(session: Session, days: list[dt.date], now: dt.datetime, *,
+                        owner_org_id: uuid.UUID | None = None, status: DatacenterStatus | None = None
+                        ) -> list[UtilizationHistory]:
+    """Per data center (of one owner, in one status, if asked) the share of its units occupied on each day."""
+    if not days:
+        return []
+    start, end = day_start(days[0]), min(now, day_start(days[-1] + dt.timedelta(days=1)))
+    dc_query = (select(Datacenter.id, Datacenter.name, func.coalesce(func.sum(Product.stock_units), 0))
+                .outerjoin(Product, Product.datacenter_id == Datacenter.id)
+                .group_by(Datacenter.id, Datacenter.name).order_by(Datacenter.name, Datacenter.id))
+    if owner_org_id is not None:
+        dc_query = dc_query.where(Datacenter.owner_org_id == owner_org_id)
+    if status is not None:
+        dc_query = dc_query.where(Datacenter.status == status)
+    datacenters = session.execute(dc_query).all()
+    intervals: dict[uuid.UUID, list[tuple[int, dt.datetime, dt.datetime]]] = defaultdict(list)
+    ids = [dc_id for dc_id, _, _ in datacenters]
+    for i in range(0, len(ids), 500):
+        rows = session.execute(
+            select(Order.datacenter_id, Order.units, Order.mode, Order.started_at, Order.ended_at, Order.ends_at)
+            .where(Order.datacenter_id.in_(ids[i:i + 500]), Order.started_at.is_not(None), Order.started_at < end,
+                   or_(Order.ended_at.is_(None), Order.ended_at > start)))
+        for dc_id, units, mode, started_at, ended_at, ends_at in rows:
+            stop = ended_at or now
+            if mode is OrderMode.RESERVED and ends_at is not None:
+                stop = min(stop, ends_at)
+            intervals[dc_id].append((int(units), started_at, min(stop, end)))
+    passed = [max(0, int((min(now, day_start(d + dt.timedelta(days=1))) - day_start(d)).total_seconds()))
+              for d in days]
+    return [UtilizationHistory(dc_id, name, int(stock), occupied_seconds_per_day(intervals[dc_id], days),
+                               [int(stock) * seconds for seconds in passed])
+            for dc_id, name, stock in datacenters]
+
+
+# ---------------------------------------------------------------- money paid in
+
+@dataclass(frozen=True)
+class TopupEntry:
+    reference: str
+    amount_fen: int
+    at: dt.datetime
+    organization_name: str
+
+
+def recent_topups(session: Session, limit: int = 20) -> list[TopupEntry]:
+    """The latest top-ups of every buyer organization, newest first."""
+    rows = session.execute(
+        select(LedgerTransfer.ref, LedgerTransfer.amount_fen, LedgerTransfer.created_at, Organization.name)
+        .join(LedgerAccount, LedgerAccount.id == LedgerTransfer.credit_account_id)
+        .join(Organization, Organization.id == LedgerAccount.owner_org_id)
+        .where(LedgerTransfer.kind == TransferKind.TOPUP)
+        .order_by(LedgerTransfer.seq.desc()).limit(limit))
+    return [TopupEntry(ref.split(":", 1)[-1], int(amount), at, name) for ref, amount, at, name in rows]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
@@ -17,6 +16,8 @@ from suanli.db import Database
 from suanli.http import DbSession, install_error_handlers
 from suanli.jobs.endpoints import router as jobs_router
 from suanli.trading.endpoints import router as trading_router
+from suanli.web import mount_web
+from suanli.trading.report_endpoints import router as reports_router
 
 
 def create_app(database: Database | None = None, settings: Settings | None = None,
@@ -40,36 +41,13 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.include_router(trading_router)
     app.include_router(jobs_router)
     app.include_router(advisor_router)
+    app.include_router(reports_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:
         session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": app.state.database.engine.dialect.name}
 
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def home(session: DbSession) -> str:
-        from suanli.catalog.service import platform_stats
-
-        return landing_page(settings.platform_name, platform_stats(session))
-
+    # Pages last: their error handlers wrap the JSON ones, answering page URLs in HTML.
+    mount_web(app)
     return app
-
-
-def landing_page(platform_name: str, stats: dict[str, int]) -> str:
-    """A plain, self-contained start page until the web storefront lands: figures and where to go next."""
-    from html import escape
-
-    labels = [("datacenters_connected", "接入数据中心", "data centers"), ("products_listed", "在售算力产品", "products"),
-              ("accelerators_listed", "加速卡", "accelerators"), ("buyers", "买家", "buyers"),
-              ("sellers", "卖家", "sellers")]
-    cells = "".join(f"<div class=c><b>{stats[k]:,}</b><span>{zh} · {en}</span></div>" for k, zh, en in labels)
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(platform_name)} · suanli</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2rem auto;max-width:56rem;padding:0 1rem;color:#1f2937}}
-.g{{display:flex;flex-wrap:wrap;gap:1rem;margin:1.5rem 0}}.c{{border:1px solid #e5e7eb;border-radius:.5rem;padding:1rem;min-width:9rem}}
-.c b{{display:block;font-size:1.6rem}}.c span{{color:#6b7280;font-size:.85rem}}a{{color:#1d4ed8}}</style></head><body>
-<h1>{escape(platform_name)}</h1><p>算力交易与调度平台 · a public compute-power exchange, powered by suanli</p>
-<div class=g>{cells}</div>
-<ul><li><a href="/docs">API 文档 (Swagger UI)</a> · <a href="/redoc">ReDoc</a></li>
-<li><a href="/api/v1/products?sort=price_per_pflops">按每 PFLOPS 小时价格排序的算力产品</a> (JSON)</li>
-<li><a href="/api/v1/price-index">价格指数 · price index</a> (JSON)</li></ul></body></html>"""

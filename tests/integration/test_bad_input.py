@@ -216,7 +216,7 @@ CASES: list[Case] = [
     Case("unknown route", "GET", "/api/v1/nothing-here", 404, "not_found"),
     Case("unknown API version", "GET", "/api/v2/products", 404, "not_found"),
     Case("unknown route, POST", "POST", "/api/v1/products/{product}/delete", 404, "not_found", "seller"),
-    Case("root of nowhere", "GET", "/wp-admin/", 404, "not_found"),
+    Case("nowhere under /api", "GET", "/api/wp-admin/", 404, "not_found"),  # page URLs get an HTML 404 (tests/web)
     Case("DELETE /products", "DELETE", "/api/v1/products", 405, "method_not_allowed", extra={"allow": "GET"}),
     Case("PUT /datacenters", "PUT", "/api/v1/datacenters", 405, "method_not_allowed", json={}),
     Case("GET /auth/token", "GET", "/api/v1/auth/token", 405, "method_not_allowed", extra={"allow": "POST"}),

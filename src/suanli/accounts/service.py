@@ -110,3 +110,13 @@ def revoke_api_key(session: Session, user: User, key_id: uuid.UUID) -> AccessTok
     if token.revoked_at is None:
         token.revoked_at = utcnow()
     return token
+
+
+def revoke_login_token(session: Session, secret: str) -> bool:
+    """Log out: revoke the login token with this secret (the web session's). False when there is none to revoke."""
+    token = session.scalar(select(AccessToken).where(AccessToken.token_hash == secret_hash(secret),
+                                                     AccessToken.kind == TokenKind.LOGIN))
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = utcnow()
+    return True

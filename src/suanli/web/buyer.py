@@ -1,0 +1,141 @@
+"""The buyer console: wallet and ledger, orders and leases (release, cancel, extend)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.catalog.models import Datacenter, Product
+from suanli.core.billing import RESERVED_TERMS_MONTHS
+from suanli.core.ledger import AccountKind
+from suanli.errors import DomainError
+from suanli.http import DbSession
+from suanli.trading import service as trading
+from suanli.trading.endpoints import get_clock
+from suanli.trading.ledger_store import ledger_store
+from suanli.trading.models import Order, OrderMode, OrderStatus
+from suanli.trading.schemas import ExtendIn
+from suanli.web.forms import Form, attempt, form_values, translator, validate
+from suanli.web.i18n import N_
+from suanli.web.presenters import labeler, options
+from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.security import BuyerUser, PostedForm
+
+router = web_router(prefix="/account")
+register_notices(order_released=N_("The lease is released: the seconds used are charged, the rest of the hold is "
+                                   "back in your wallet."),
+                 order_cancelled=N_("The order is cancelled, free of charge."),
+                 order_extended=N_("The reservation is extended."))
+PAGE = 20
+
+
+def order_names(session: Session, orders: list[Order]) -> dict[str, dict[Any, str]]:
+    """Product and data-center names of some orders, in two queries."""
+    product_ids = {o.product_id for o in orders}
+    dc_ids = {o.datacenter_id for o in orders}
+    return {"products": dict(session.execute(select(Product.id, Product.name).where(Product.id.in_(product_ids)))
+                             .all()) if product_ids else {},
+            "datacenters": dict(session.execute(select(Datacenter.id, Datacenter.name)
+                                                .where(Datacenter.id.in_(dc_ids))).all()) if dc_ids else {}}
+
+
+def _signed_amount(transfer: Any, accounts: dict[Any, Any], org_id: uuid.UUID) -> int:
+    """What a transfer did to the buyer's available balance: + money in, - money out (0: between held and
+    charged, or not the wallet)."""
+    debit, credit = accounts[transfer.debit_account_id], accounts[transfer.credit_account_id]
+    amount = int(transfer.amount_fen)
+    if credit.owner_org_id == org_id and credit.kind == AccountKind.BUYER_AVAILABLE:
+        return amount
+    if debit.owner_org_id == org_id and debit.kind == AccountKind.BUYER_AVAILABLE:
+        return -amount
+    return 0
+
+
+@router.get("")
+def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: int = 0):
+    """Wallet (available, held) and the organization's ledger entries."""
+    offset = max(0, offset)
+    wallet = trading.wallet(session, buyer)
+    rows, total, accounts = ledger_store.entries_for(session, buyer.organization_id, limit=PAGE, offset=offset)
+    entries = [{"at": t.created_at, "kind": t.kind, "ref": t.ref, "amount": int(t.amount_fen),
+                "wallet_change": _signed_amount(t, accounts, buyer.organization_id),
+                "held": accounts[t.credit_account_id].kind == AccountKind.BUYER_HELD} for t in rows]
+    running, _running_total = trading.list_orders(session, buyer, status=OrderStatus.ACTIVE, limit=5)
+    notes, _n = trading.list_notifications(session, buyer, unread=True, limit=5)
+    return render(request, "buyer/overview.html", {
+        "wallet": wallet, "entries": entries, "total": total, "offset": offset, "limit": PAGE,
+        "running": running, "names": order_names(session, running), "notifications": notes,
+        "label": labeler(request)})
+
+
+@router.get("/orders")
+def orders(request: Request, session: DbSession, buyer: BuyerUser, status: str | None = None, offset: int = 0):
+    wanted = OrderStatus(status) if status in OrderStatus._value2member_map_ else None
+    rows, total = trading.list_orders(session, buyer, status=wanted, limit=PAGE, offset=max(0, offset))
+    _ = translator(request)
+    return render(request, "buyer/orders.html", {
+        "orders": rows, "total": total, "offset": max(0, offset), "limit": PAGE, "status": wanted,
+        "names": order_names(session, rows), "label": labeler(request),
+        "status_options": options(request, "order_status", blank=_(N_("All orders")))})
+
+
+def _order_page(request: Request, session: DbSession, buyer: Any, order_id: uuid.UUID, form: Form | None = None,
+                status_code: int = 200):
+    order = trading.get_order(session, buyer, order_id)
+    usage = trading.list_usage(session, buyer, order_id)
+    _ = translator(request)
+    terms = [(str(t), _("%(n)s months", n=t) if t > 1 else _("1 month")) for t in RESERVED_TERMS_MONTHS]
+    return render(request, "buyer/order.html", {
+        "order": order, "usage": usage, "names": order_names(session, [order]), "label": labeler(request),
+        "form": form or Form(values={"term_months": "1"}), "term_options": terms,
+        "can_release": order.status is OrderStatus.ACTIVE and order.mode is not OrderMode.RESERVED,
+        "can_cancel": order.status is OrderStatus.PENDING or (order.status is OrderStatus.ACTIVE
+                                                              and order.mode is not OrderMode.RESERVED),
+        "can_extend": order.status is OrderStatus.ACTIVE and order.mode is OrderMode.RESERVED,
+    }, status_code=status_code)
+
+
+@router.get("/orders/{order_id}")
+def order_page(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser):
+    return _order_page(request, session, buyer, order_id)
+
+
+def _order_action(request: Request, session: DbSession, buyer: Any, order_id: uuid.UUID, action, notice: str):
+    _ = translator(request)
+    form = Form()
+    try:
+        with attempt(session):
+            action()
+    except DomainError as exc:
+        form.fail(exc, _)
+        return _order_page(request, session, buyer, order_id, form, status_code=409 if exc.status == 409 else 400)
+    return redirect(f"/account/orders/{order_id}", notice=notice)
+
+
+@router.post("/orders/{order_id}/release")
+def release(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser, _posted: PostedForm):
+    return _order_action(request, session, buyer, order_id,
+                         lambda: trading.release_order(session, get_clock(request), buyer, order_id), "order_released")
+
+
+@router.post("/orders/{order_id}/cancel")
+def cancel(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser, _posted: PostedForm):
+    return _order_action(request, session, buyer, order_id,
+                         lambda: trading.cancel_order(session, get_clock(request), buyer, order_id), "order_cancelled")
+
+
+@router.post("/orders/{order_id}/extend")
+def extend(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser, posted: PostedForm):
+    _ = translator(request)
+    form = Form(values=form_values(posted, ["term_months", "idempotency_key"]))
+    body = validate(ExtendIn, {"term_months": form.values.get("term_months")}, form, _)
+    if body is None:
+        return _order_page(request, session, buyer, order_id, form, status_code=400)
+    key = str(form.values.get("idempotency_key") or "") or None
+    return _order_action(request, session, buyer, order_id,
+                         lambda: trading.extend_order(session, get_clock(request), buyer, order_id, body, key),
+                         "order_extended")

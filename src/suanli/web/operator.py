@@ -1,0 +1,197 @@
+"""The operator console: the platform dashboard (charts of volume, utilization and the price index), approving and
+suspending data centers, recording top-ups, the commission rate and the ledger's trial balance. Every page needs an
+operator's login (others: 403)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Annotated
+
+from fastapi import Query, Request
+from sqlalchemy import select
+
+from suanli.accounts.models import Organization, Role
+from suanli.catalog import service as catalog
+from suanli.catalog.models import DatacenterStatus
+from suanli.catalog.price_index import price_index
+from suanli.catalog.utilization import datacenter_status_counts, datacenter_utilization
+from suanli.core.ledger import AccountKind
+from suanli.errors import DomainError
+from suanli.http import DbSession
+from suanli.trading import reports
+from suanli.trading import service as trading
+from suanli.trading.endpoints import get_clock
+from suanli.trading.ledger_store import ledger_store
+from suanli.trading.schemas import SettingsPatch, TopupIn
+from suanli.web.forms import (DOMAIN_MESSAGES, Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
+                              validate)
+from suanli.web.i18n import N_
+from suanli.web.operator_charts import (price_index_chart, utilization_chart, utilization_height,
+                                        volume_chart)
+from suanli.web.presenters import labeler
+from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.security import OperatorUser, PostedForm
+from suanli.web.seller import fail
+from suanli.web.seller_products import percent_to_bp
+
+router = web_router(prefix="/operator")
+register_notices(datacenter_approved=N_("The data center is approved; its listed products are in the catalog."),
+                 datacenter_suspended=N_("The data center is suspended; its products left the catalog."),
+                 topup_recorded=N_("The top-up is recorded and the wallet credited."),
+                 topup_repeated=N_("This reference was recorded before; nothing changed."),
+                 settings_saved=N_("The settings are saved. The new commission applies to orders placed from now "
+                                   "on."))
+DOMAIN_MESSAGES.setdefault("topup_reference_reused", N_("This reference was used for another top-up; each payment "
+                                                        "needs its own reference."))
+DOMAIN_MESSAGES.setdefault("not_a_buyer", N_("Only buyer organizations have a wallet to top up."))
+DOMAIN_MESSAGES.setdefault("organization_not_found", N_("Choose an organization from the list."))
+TOPUP_CODE_FIELDS = {"topup_reference_reused": "reference", "not_a_buyer": "organization_id",
+                     "organization_not_found": "organization_id"}
+TOPUP_FIELDS = ["organization_id", "amount", "reference"]
+SETTINGS_FIELDS = ["commission_percent", "spot_notice_seconds"]
+STATUS_FILTERS = ("pending", "approved", "suspended", "all")
+ACCOUNT_LABELS = {"buyer_available": N_("Buyer wallets (available)"), "buyer_held": N_("Buyer money held for orders"),
+                  "seller_receivable": N_("Seller receivables"), "platform_commission": N_("Platform commission"),
+                  "platform_cash": N_("Platform cash (money in − money out)")}
+
+
+@router.get("")
+def dashboard(request: Request, session: DbSession, _operator: OperatorUser,
+              days: Annotated[int, Query(ge=1, le=366)] = 30):
+    _ = translator(request)
+    now = get_clock(request).now()
+    volume = reports.daily_volume(session, reports.last_days(now, days))
+    utilization = datacenter_utilization(session, status=DatacenterStatus.APPROVED)
+    index = [(chip, summary) for chip, _p, summary in price_index(session)]
+    stats = catalog.platform_stats(session)
+    orders, gmv_fen = trading.order_figures(session)
+    in_use = [u for u in utilization if u.stock_units]
+    return render(request, "operator/dashboard.html", {
+        "stats": stats, "orders": orders, "gmv_fen": gmv_fen, "days": days,
+        "period_gross_fen": sum(v.gross_fen for v in volume),
+        "period_commission_fen": sum(v.commission_fen for v in volume),
+        "units": sum(u.stock_units for u in in_use), "allocated": sum(u.allocated_units for u in in_use),
+        "volume_chart": volume_chart(volume, _), "utilization_chart": utilization_chart(utilization, _),
+        "utilization_height": utilization_height(utilization), "price_chart": price_index_chart(index, _),
+        "index": index})
+
+
+# ---------------------------------------------------------------- data centers
+
+@router.get("/datacenters")
+def datacenters(request: Request, session: DbSession, operator: OperatorUser, status: str = "pending"):
+    if status not in STATUS_FILTERS:
+        status = "pending"
+    wanted = None if status == "all" else DatacenterStatus(status)
+    rows = catalog.list_datacenters(session, operator, status=wanted)
+    products = {u.datacenter_id: u.products for u in datacenter_utilization(session, status=wanted)}
+    return render(request, "operator/datacenters.html", {
+        "rows": rows, "status": status, "filters": STATUS_FILTERS, "products": products,
+        "counts": {s.value: n for s, n in datacenter_status_counts(session).items()}, "label": labeler(request)})
+
+
+def _set_status(session: DbSession, datacenter_id: uuid.UUID, status: DatacenterStatus, back: str | None):
+    catalog.set_datacenter_status(session, datacenter_id, status)
+    target = back if back in STATUS_FILTERS else "pending"
+    notice = "datacenter_approved" if status is DatacenterStatus.APPROVED else "datacenter_suspended"
+    return redirect(f"/operator/datacenters?status={target}", notice=notice)
+
+
+@router.post("/datacenters/{datacenter_id}/approve")
+def approve(session: DbSession, _operator: OperatorUser, posted: PostedForm, datacenter_id: uuid.UUID):
+    back = posted.get("back")
+    return _set_status(session, datacenter_id, DatacenterStatus.APPROVED, back if isinstance(back, str) else None)
+
+
+@router.post("/datacenters/{datacenter_id}/suspend")
+def suspend(session: DbSession, _operator: OperatorUser, posted: PostedForm, datacenter_id: uuid.UUID):
+    back = posted.get("back")
+    return _set_status(session, datacenter_id, DatacenterStatus.SUSPENDED, back if isinstance(back, str) else None)
+
+
+# ---------------------------------------------------------------- top-ups
+
+def _topups_page(request: Request, session: DbSession, form: Form, status_code: int = 200):
+    _ = translator(request)
+    buyers = session.execute(select(Organization.id, Organization.name).where(Organization.kind == Role.BUYER)
+                             .order_by(Organization.name)).all()
+    return render(request, "operator/topups.html", {
+        "form": form, "recent": reports.recent_topups(session),
+        "org_options": [("", _(N_("Choose a buyer organization")))] + [(str(i), n) for i, n in buyers]},
+        status_code=status_code)
+
+
+@router.get("/topups")
+def topups(request: Request, session: DbSession, _operator: OperatorUser, organization_id: str | None = None):
+    return _topups_page(request, session, Form(values={"organization_id": organization_id or ""}))
+
+
+@router.post("/topups")
+def record_topup(request: Request, session: DbSession, _operator: OperatorUser, posted: PostedForm):
+    _ = translator(request)
+    form = Form(values=form_values(posted, TOPUP_FIELDS))
+    amount = cny_to_fen(form.values.get("amount"), "amount", form, _)
+    if amount is None and "amount" not in form.errors:
+        form.error("amount", _(N_("This field is required.")))
+    data = blank_to_none({"organization_id": form.values.get("organization_id"),
+                          "reference": form.values.get("reference")}) | {"amount_fen": amount}
+    body = validate(TopupIn, data, form, _, {"amount_fen": "amount"})
+    if body is not None and form.ok:
+        try:
+            with attempt(session):
+                result = trading.topup(session, body, get_clock(request).now())
+        except DomainError as exc:
+            fail(form, exc, _, TOPUP_CODE_FIELDS)
+    if not form.ok or body is None:
+        return _topups_page(request, session, form, status_code=400)
+    return redirect("/operator/topups", notice="topup_recorded" if result.created else "topup_repeated")
+
+
+# ---------------------------------------------------------------- settings
+
+def _settings_page(request: Request, session: DbSession, form: Form, status_code: int = 200):
+    settings = trading.platform_settings(session)
+    return render(request, "operator/settings.html", {"form": form, "settings": settings},
+                  status_code=status_code)
+
+
+@router.get("/settings")
+def settings_page(request: Request, session: DbSession, _operator: OperatorUser):
+    settings = trading.platform_settings(session)
+    percent = format(settings.commission_bp / 100, ".2f").rstrip("0").rstrip(".")
+    return _settings_page(request, session, Form(values={
+        "commission_percent": percent, "spot_notice_seconds": str(settings.spot_notice_seconds)}))
+
+
+@router.post("/settings")
+def save_settings(request: Request, session: DbSession, _operator: OperatorUser, posted: PostedForm):
+    _ = translator(request)
+    form = Form(values=form_values(posted, SETTINGS_FIELDS))
+    commission = percent_to_bp(form.values.get("commission_percent"), "commission_percent", form, _, maximum=100)
+    if commission is None and "commission_percent" not in form.errors:
+        form.error("commission_percent", _(N_("This field is required.")))
+    body = validate(SettingsPatch, blank_to_none({"spot_notice_seconds": form.values.get("spot_notice_seconds")})
+                    | {"commission_bp": commission}, form, _, {"commission_bp": "commission_percent"})
+    if body is None or not form.ok:
+        return _settings_page(request, session, form, status_code=400)
+    trading.update_settings(session, body, get_clock(request).now())
+    return redirect("/operator/settings", notice="settings_saved")
+
+
+# ---------------------------------------------------------------- the ledger
+
+@router.get("/ledger")
+def ledger(request: Request, session: DbSession, _operator: OperatorUser):
+    tb = ledger_store.trial_balance(session)
+    names = dict(session.execute(select(Organization.id, Organization.name)).all())
+    by_kind: dict[AccountKind, list[int]] = defaultdict(lambda: [0, 0])
+    for account in tb.accounts:
+        by_kind[account.kind][0] += 1
+        by_kind[account.kind][1] += account.balance_fen
+    accounts = sorted(tb.accounts, key=lambda a: (list(AccountKind).index(a.kind), -a.balance_fen))
+    return render(request, "operator/ledger.html", {
+        "tb": tb, "names": names, "kinds": [(k, *by_kind[k]) for k in AccountKind if k in by_kind],
+        "mismatched": [a for a in tb.accounts if not a.matches], "accounts": accounts[:200],
+        "more_accounts": max(0, len(accounts) - 200), "account_labels": ACCOUNT_LABELS})
+

@@ -1,0 +1,236 @@
+"""The seller console's products: list, create, edit (stock, prices per billing mode, term discounts), unlist and
+list again. Prices are typed in CNY and validated on the server with the API's schemas; errors go next to the
+field."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+
+from suanli.catalog import service as catalog
+from suanli.catalog.models import Datacenter, Product, ProductKind, ProductStatus
+from suanli.catalog.schemas import ProductIn, ProductPatch
+from suanli.errors import DomainError
+from suanli.http import DbSession
+from suanli.web.forms import (DOMAIN_MESSAGES, Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
+                              validate)
+from suanli.web.i18n import N_
+from suanli.web.presenters import labeler, options
+from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.security import PostedForm, SellerUser
+from suanli.web.seller import fail, seller_datacenters
+
+router = web_router(prefix="/seller/products")
+register_notices(product_created=N_("Your product is saved."), product_saved=N_("Your changes are saved."),
+                 product_unlisted=N_("The product is taken out of the catalog. Running orders go on."),
+                 product_listed=N_("The product is listed again."))
+CHIP_REQUIRED = N_("An accelerator server needs a chip.")
+DOMAIN_MESSAGES.setdefault("chip_required", CHIP_REQUIRED)
+DOMAIN_MESSAGES.setdefault("unknown_chip", N_("Choose a chip from the list."))
+DOMAIN_MESSAGES.setdefault("accelerators_required", N_("An accelerator server has at least 1 accelerator per unit."))
+DOMAIN_MESSAGES.setdefault("chip_not_allowed", N_("Only accelerator servers have a chip."))
+SPOT_ABOVE_ON_DEMAND = N_("The spot floor must not exceed the on-demand price.")
+DOMAIN_MESSAGES.setdefault("spot_above_on_demand", SPOT_ABOVE_ON_DEMAND)
+DOMAIN_MESSAGES.setdefault("stock_below_allocated", N_("More units than this are rented out now."))
+DOMAIN_MESSAGES.setdefault("not_owner", N_("This belongs to another organization."))
+PRODUCT_CODE_FIELDS = {"chip_required": "chip", "unknown_chip": "chip", "accelerators_required": "accelerators",
+                       "chip_not_allowed": "chip", "spot_above_on_demand": "price_spot_floor",
+                       "stock_below_allocated": "stock_units", "datacenter_not_found": "datacenter_id",
+                       "not_owner": "datacenter_id"}
+DOMAIN_MESSAGES.setdefault("datacenter_not_found", N_("Choose one of your data centers."))
+
+PRICE_FIELDS = {"price_on_demand": "price_on_demand_fen", "price_reserved_month": "price_reserved_month_fen",
+                "price_spot_floor": "price_spot_floor_fen"}
+TERMS = ("3", "6", "12")
+FIELD_MAP = {**{fen: typed for typed, fen in PRICE_FIELDS.items()},
+             **{f"reserved_discounts_bp.{t}": f"discount_{t}" for t in TERMS}}
+SPEC_FIELDS = ["datacenter_id", "kind", "chip", "accelerators", "vcpus", "memory_gib", "disk_gib", "network_gbps",
+               "delivery"]
+EDIT_FIELDS = ["name", "stock_units", *PRICE_FIELDS, *(f"discount_{t}" for t in TERMS)]
+NEW_FIELDS = [*SPEC_FIELDS, *EDIT_FIELDS, "listed"]
+
+
+def percent_to_bp(text: Any, name: str, form: Form, _: Any, maximum: int = 50) -> int | None:
+    """A percentage typed by a person (``5``, ``7.5``) as basis points, 0 to ``maximum`` %; blank is none.
+    Errors next to ``name``."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        value = Decimal(str(text).strip().removesuffix("%"))
+    except InvalidOperation:
+        form.error(name, _(N_("Enter a percentage, such as 5 or 7.5.")))
+        return None
+    if not value.is_finite() or not Decimal(0) <= value <= Decimal(maximum):
+        form.error(name, _(N_("Enter a percentage from 0 to %(max)s."), max=maximum))
+        return None
+    bp = value * 100
+    if bp != bp.to_integral_value():
+        form.error(name, _(N_("At most %(decimal_places)s decimal places."), decimal_places="2"))
+        return None
+    return int(bp)
+
+
+def _prices_and_discounts(form: Form, _: Any) -> dict[str, Any]:
+    """The typed prices (CNY → fen) and discounts (% → basis points), checked against each other."""
+    data: dict[str, Any] = {fen: cny_to_fen(form.values.get(typed), typed, form, _)
+                            for typed, fen in PRICE_FIELDS.items()}
+    if data["price_on_demand_fen"] is None and "price_on_demand" not in form.errors:
+        form.error("price_on_demand", _(N_("This field is required.")))
+    spot, on_demand = data["price_spot_floor_fen"], data["price_on_demand_fen"]
+    if spot is not None and on_demand is not None and spot > on_demand:
+        form.error("price_spot_floor", _(SPOT_ABOVE_ON_DEMAND))
+        data["price_spot_floor_fen"] = None  # said next to the field; the schema need not say it again on top
+    discounts = {t: percent_to_bp(form.values.get(f"discount_{t}"), f"discount_{t}", form, _) for t in TERMS}
+    data["reserved_discounts_bp"] = {t: bp for t, bp in discounts.items() if bp}
+    return data
+
+
+def _choices(request: Request, session: DbSession, user: Any) -> dict[str, Any]:
+    _ = translator(request)
+    datacenters = seller_datacenters(session, user)
+    label = labeler(request)
+    return {
+        "datacenter_options": [("", _(N_("Choose a data center")))]
+        + [(str(d.id), f"{d.name} · {label('dc_status', d.status.value)}") for d in datacenters],
+        "kind_options": options(request, "kind"), "delivery_options": options(request, "delivery"),
+        "chip_options": [("", _(N_("Choose a chip")))] + [(c.key, f"{c.name} · {c.vendor_zh}")
+                                                         for c in catalog.list_chips(session)],
+        "has_datacenters": bool(datacenters), "label": label}
+
+
+def _list_rows(session: DbSession, user: Any) -> list[tuple[Product, Datacenter]]:
+    rows = session.execute(select(Product, Datacenter).join(Datacenter, Datacenter.id == Product.datacenter_id)
+                           .where(Datacenter.owner_org_id == user.organization_id)
+                           .order_by(Datacenter.name, Product.created_at, Product.id))
+    return [(product, datacenter) for product, datacenter in rows]
+
+
+@router.get("")
+def products(request: Request, session: DbSession, user: SellerUser):
+    rows = _list_rows(session, user)
+    return render(request, "seller/products.html", {
+        "products": [p for p, _d in rows], "dc_names": {d.id: d.name for _p, d in rows}, "show_dc": True,
+        "has_datacenters": bool(seller_datacenters(session, user)), "label": labeler(request)})
+
+
+def _new_page(request: Request, session: DbSession, user: Any, form: Form, status_code: int = 200):
+    return render(request, "seller/product_new.html", {"form": form, **_choices(request, session, user)},
+                  status_code=status_code)
+
+
+@router.get("/new")
+def new_product(request: Request, session: DbSession, user: SellerUser, datacenter_id: str | None = None):
+    return _new_page(request, session, user, Form(values={
+        "datacenter_id": datacenter_id or "", "kind": "accelerator", "chip": "", "accelerators": "8", "vcpus": "96",
+        "memory_gib": "1024", "disk_gib": "4000", "network_gbps": "200", "delivery": "bare_metal",
+        "stock_units": "1", "listed": "on"}))
+
+
+@router.post("/new")
+def create_product(request: Request, session: DbSession, user: SellerUser, posted: PostedForm):
+    _ = translator(request)
+    form = Form(values=form_values(posted, NEW_FIELDS))
+    data = {k: form.values.get(k) for k in ["datacenter_id", "name", "kind", "vcpus", "memory_gib", "disk_gib",
+                                            "network_gbps", "delivery", "stock_units"]}
+    if form.values.get("kind") == ProductKind.ACCELERATOR.value:
+        data.update(chip=form.values.get("chip"), accelerators=form.values.get("accelerators"))
+        if not data["chip"]:
+            form.error("chip", _(CHIP_REQUIRED))
+    else:
+        data.update(chip=None, accelerators=0)
+    data["status"] = ProductStatus.LISTED if form.values.get("listed") else ProductStatus.UNLISTED
+    form.values.setdefault("listed", "")
+    data.update(_prices_and_discounts(form, _))
+    body = validate(ProductIn, blank_to_none(data),
+                    form, _, FIELD_MAP)
+    if body is not None and form.ok:
+        try:
+            with attempt(session):
+                product = catalog.create_product(session, user, body)
+        except DomainError as exc:
+            fail(form, exc, _, PRODUCT_CODE_FIELDS)
+    if not form.ok or body is None:
+        return _new_page(request, session, user, form, status_code=400)
+    return redirect(f"/seller/products/{product.id}", notice="product_created")
+
+
+def _owned(session: DbSession, user: Any, product_id: uuid.UUID) -> tuple[Product, Datacenter]:
+    return catalog.managed_product(session, product_id, user)
+
+
+def _fen_text(fen: int | None) -> str:
+    return "" if fen is None else f"{Decimal(fen) / 100:.2f}"
+
+
+def _bp_text(bp: int) -> str:
+    return "" if not bp else format(Decimal(bp) / 100, "f").rstrip("0").rstrip(".")
+
+
+def _edit_page(request: Request, session: DbSession, product: Product, datacenter: Datacenter, form: Form,
+               status_code: int = 200):
+    chip = catalog.get_chip(session, product.chip_key) if product.chip_key else None
+    return render(request, "seller/product_edit.html", {"p": product, "dc": datacenter, "chip": chip, "form": form,
+                                                        "label": labeler(request)}, status_code=status_code)
+
+
+@router.get("/{product_id}")
+def edit_product(request: Request, session: DbSession, user: SellerUser, product_id: uuid.UUID):
+    product, datacenter = _owned(session, user, product_id)
+    values = {"name": product.name, "stock_units": str(product.stock_units),
+              "price_on_demand": _fen_text(product.price_on_demand_fen),
+              "price_reserved_month": _fen_text(product.price_reserved_month_fen),
+              "price_spot_floor": _fen_text(product.price_spot_floor_fen),
+              "discount_3": _bp_text(product.reserved_discount_3m_bp),
+              "discount_6": _bp_text(product.reserved_discount_6m_bp),
+              "discount_12": _bp_text(product.reserved_discount_12m_bp)}
+    return _edit_page(request, session, product, datacenter, Form(values=values))
+
+
+@router.post("/{product_id}")
+def save_product(request: Request, session: DbSession, user: SellerUser, product_id: uuid.UUID,
+                 posted: PostedForm):
+    _ = translator(request)
+    product, datacenter = _owned(session, user, product_id)
+    form = Form(values=form_values(posted, EDIT_FIELDS))
+    for name in EDIT_FIELDS:
+        form.values.setdefault(name, "")
+    data: dict[str, Any] = {"name": form.values.get("name"), "stock_units": form.values.get("stock_units")}
+    for name in ("name", "stock_units"):
+        if not str(data[name] or "").strip():
+            form.error(name, _(N_("This field is required.")))
+    data.update(_prices_and_discounts(form, _))
+    data["clear_reserved"] = data["price_reserved_month_fen"] is None
+    data["clear_spot"] = data["price_spot_floor_fen"] is None
+    body = validate(ProductPatch, blank_to_none(data),
+                    form, _, FIELD_MAP)
+    if body is not None and body.stock_units is not None and body.stock_units < product.allocated_units:
+        form.error("stock_units", _(N_("%(n)s units are rented out now; stock cannot go below that."),
+                                    n=product.allocated_units))
+    if body is not None and form.ok:
+        try:
+            with attempt(session):
+                catalog.update_product(session, user, product_id, body)
+        except DomainError as exc:
+            fail(form, exc, _, PRODUCT_CODE_FIELDS)
+    if not form.ok or body is None:
+        session.refresh(product)
+        return _edit_page(request, session, product, datacenter, form, status_code=400)
+    return redirect(f"/seller/products/{product_id}", notice="product_saved")
+
+
+@router.post("/{product_id}/unlist")
+def unlist_product(request: Request, session: DbSession, user: SellerUser, product_id: uuid.UUID,
+                   posted: PostedForm):
+    catalog.set_product_status(session, user, product_id, ProductStatus.UNLISTED)
+    return redirect(f"/seller/products/{product_id}", notice="product_unlisted")
+
+
+@router.post("/{product_id}/list")
+def list_product(request: Request, session: DbSession, user: SellerUser, product_id: uuid.UUID,
+                 posted: PostedForm):
+    catalog.set_product_status(session, user, product_id, ProductStatus.LISTED)
+    return redirect(f"/seller/products/{product_id}", notice="product_listed")

@@ -64,3 +64,21 @@ def test_a_malformed_key_says_how_to_make_one(monkeypatch):
 def test_rows_written_before_encryption_are_read_as_they_are():
     assert credentials.unseal({"user": "u", "token": "t"}) == {"user": "u", "token": "t"}
     assert credentials.unseal('{"user": "u"}') == {"user": "u"}
+
+
+def test_a_new_suanli_home_gets_its_own_key_without_a_reset(monkeypatch, tmp_path):
+    """The cipher is cached per key source: a process that moves to another SUANLI_HOME (the CLI tests do; a
+    subprocess of theirs starts in the default home) must not keep sealing with the first home's key."""
+    from suanli.jobs import credentials
+
+    monkeypatch.delenv("SUANLI_SECRET_KEY", raising=False)
+    credentials.reset_cipher()
+    monkeypatch.setenv("SUANLI_HOME", str(tmp_path / "a"))
+    sealed_in_a = credentials.encrypt({"token": "x"})
+    monkeypatch.setenv("SUANLI_HOME", str(tmp_path / "b"))
+    assert (tmp_path / "b" / credentials.KEY_FILE).exists() is False
+    sealed_in_b = credentials.encrypt({"token": "x"})
+    assert (tmp_path / "b" / credentials.KEY_FILE).exists()
+    assert credentials.decrypt(sealed_in_b) == {"token": "x"}
+    assert isinstance(credentials.decrypt(sealed_in_a), credentials.UnreadableCredentials)
+    credentials.reset_cipher()

@@ -42,6 +42,7 @@ log = logging.getLogger("suanli.credentials")
 KEY_FILE = "secret.key"
 _lock = threading.Lock()
 _cipher: MultiFernet | None = None
+_cipher_source: tuple[str, str] | None = None
 
 
 class UnreadableCredentials(dict):
@@ -85,18 +86,20 @@ def _key_file(home: Path) -> str:
 
 
 def cipher() -> MultiFernet:
-    """The process's cipher: ``SUANLI_SECRET_KEY`` or the key file (see the module docstring)."""
-    global _cipher
+    """The process's cipher: ``SUANLI_SECRET_KEY`` or the key file (see the module docstring). Cached for the
+    key's source, so a process whose ``SUANLI_HOME`` or ``SUANLI_SECRET_KEY`` changes never uses a stale key."""
+    global _cipher, _cipher_source
+    raw = os.environ.get("SUANLI_SECRET_KEY", "").strip()
+    home = None if raw else load_settings().home
+    source = ("env", raw) if raw else ("file", str(home))
     with _lock:
-        if _cipher is None:
-            raw = os.environ.get("SUANLI_SECRET_KEY", "").strip()
+        if _cipher is None or _cipher_source != source:
             if raw:
                 keys = [_fernet(k, f"SUANLI_SECRET_KEY (key {n})") for n, k in enumerate(raw.split(","), 1)
                         if k.strip()]
             else:
-                home = load_settings().home
                 keys = [_fernet(_key_file(home), str(home / KEY_FILE))]
-            _cipher = MultiFernet(keys)
+            _cipher, _cipher_source = MultiFernet(keys), source
         return _cipher
 
 

@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scheduler_speed import machine  # noqa: E402
 
-from suanli.scheduling.policy import JobRequest, Offer, schedule_round, units_needed  # noqa: E402
+from suanli.scheduling.model import JobRequest, Offer  # noqa: E402
+from suanli.scheduling.policy import schedule_round, units_needed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLOT = ROOT / "docs" / "img" / "scheduler_quality.png"

@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 from suanli.core.chips import load_chip_table
-from suanli.scheduling.policy import JobRequest, Offer, RunningSpot, schedule_round
+from suanli.scheduling.model import JobRequest, Offer, RunningSpot
+from suanli.scheduling.policy import schedule_round
 
 PROVINCES = ("北京", "天津", "河北", "山西", "内蒙古", "辽宁", "吉林", "黑龙江", "上海", "江苏", "浙江", "安徽",
              "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "广西", "海南", "重庆", "四川", "贵州",

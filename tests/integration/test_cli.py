@@ -14,56 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from suanli.accounts import security
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import ChipModel, Datacenter, DatacenterStatus, Platform, Product
-from suanli.cli import app
-from suanli.cli import main as cli_main
 from suanli.core.chips import load_chip_table
 from suanli.db import Database, default_database
 from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from cli_helpers import flat, forget_database, invoke, use_home
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-runner = CliRunner()
-ENV_TO_CLEAR = ("SUANLI_DATABASE_URL", "SUANLI_API_URL", "SUANLI_TOKEN", "SUANLI_TOKEN_TTL_HOURS", "FORCE_COLOR",
-                "NO_COLOR")
-
-
-def _use_home(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("SUANLI_HOME", str(home))
-    for name in ENV_TO_CLEAR:
-        mp.delenv(name, raising=False)
-    # Wide enough that Rich tables and messages are not cut. The consoles were made at import, maybe with a
-    # fixed width (COLUMNS set then), so set theirs too.
-    mp.setenv("COLUMNS", "250")
-    for console in (cli_main.console, cli_main.err):
-        mp.setattr(console, "_width", 250)
-    _forget_database()
-
-
-def _forget_database() -> None:
-    if default_database.cache_info().currsize:
-        default_database().dispose()
-    default_database.cache_clear()
-
-
-def invoke(*args: str):
-    result = runner.invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def flat(text: str) -> str:
-    """Output with line wrapping undone, for matching messages."""
-    return re.sub(r"\s+", " ", text)
 
 
 @dataclass(frozen=True)
@@ -77,13 +39,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """A data directory with the demo network loaded by `suanli demo --no-serve`, shared by the module."""
     path = tmp_path_factory.mktemp("suanli-home")
     with pytest.MonkeyPatch.context() as mp:
-        _use_home(mp, path)
-        # argon2id with cheap parameters: the demo accounts and CLI users hash faster, the code path is the same
-        mp.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        use_home(mp, path, fast_passwords=True)  # argon2id at its cheapest: the same code path, faster
         result = invoke("demo", "--no-serve")
         assert result.exit_code == 0, result.output
         yield Demo(path, result.output)
-        _forget_database()
+        forget_database()
 
 
 @pytest.fixture
@@ -115,7 +75,7 @@ def counts(database: Database) -> dict[str, int]:
 # ---------------------------------------------------------------- database and demo
 
 def test_db_upgrade_on_a_fresh_home(tmp_path, monkeypatch):
-    _use_home(monkeypatch, tmp_path)
+    use_home(monkeypatch, tmp_path)
     try:
         result = invoke("db", "upgrade")
         assert result.exit_code == 0, result.output
@@ -128,7 +88,7 @@ def test_db_upgrade_on_a_fresh_home(tmp_path, monkeypatch):
             assert session.scalar(select(func.count()).select_from(Platform)) == 1
             assert session.scalar(select(func.count()).select_from(Product)) == 0
     finally:
-        _forget_database()
+        forget_database()
 
 
 def test_demo_loads_the_network_and_prints_the_accounts(demo, database):

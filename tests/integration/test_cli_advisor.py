@@ -6,45 +6,18 @@ import json
 import re
 import time
 
-from argon2 import PasswordHasher
-from typer.testing import CliRunner
 
-from suanli.accounts import security
-from suanli.cli import app
-from suanli.cli import main as cli_main
 from suanli.core.billing import SystemClock
 from suanli.db import default_database
 from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from suanli.jobs.scheduler import run_round
+from cli_helpers import forget_database, invoke, use_home
 
-runner = CliRunner()
-ENV_TO_CLEAR = ("SUANLI_DATABASE_URL", "SUANLI_API_URL", "SUANLI_TOKEN", "SUANLI_TOKEN_TTL_HOURS", "FORCE_COLOR",
-                "NO_COLOR")
 WORKLOAD = ["--kind", "llm_finetune", "--method", "lora", "--params-b", "7", "--tokens", "100000000"]
 
 
-def _forget_database() -> None:
-    if default_database.cache_info().currsize:
-        default_database().dispose()
-    default_database.cache_clear()
-
-
-def invoke(*args: str):
-    result = runner.invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
 def test_estimate_and_advise_on_the_demo(tmp_path, monkeypatch):
-    monkeypatch.setenv("SUANLI_HOME", str(tmp_path))
-    for name in ENV_TO_CLEAR:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "250")
-    for console in (cli_main.console, cli_main.err):
-        monkeypatch.setattr(console, "_width", 250)
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    _forget_database()
+    use_home(monkeypatch, tmp_path, fast_passwords=True)
     try:
         assert invoke("demo", "--no-serve").exit_code == 0
 
@@ -104,4 +77,4 @@ def test_estimate_and_advise_on_the_demo(tmp_path, monkeypatch):
         assert result.exit_code == 1 and "nothing to launch" in re.sub(r"\s+", " ", result.output)
         assert invoke("advise", *advise, "--smoke").exit_code == 1  # --smoke needs --launch
     finally:
-        _forget_database()
+        forget_database()

@@ -10,56 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
-from typer.testing import CliRunner
 
-from suanli.accounts import security
-from suanli.cli import app
-from suanli.cli import main as cli_main
 from suanli.core.billing import SystemClock
 from suanli.db import default_database
-from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from suanli.demo import DEMO_PASSWORD
 from suanli.jobs.scheduler import run_round
-
-runner = CliRunner()
-ENV_TO_CLEAR = ("SUANLI_DATABASE_URL", "SUANLI_API_URL", "SUANLI_TOKEN", "SUANLI_TOKEN_TTL_HOURS", "FORCE_COLOR",
-                "NO_COLOR")
-BUYER, SELLER, OPERATOR = (a.email for a in DEMO_ACCOUNTS)
-
-
-def _forget_database() -> None:
-    if default_database.cache_info().currsize:
-        default_database().dispose()
-    default_database.cache_clear()
-
-
-def invoke(*args: str):
-    result = runner.invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def flat(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
-
+from cli_helpers import BUYER, SELLER, flat, forget_database, invoke, use_home
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     path = tmp_path_factory.mktemp("suanli-jobs-home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SUANLI_HOME", str(path))
-        for name in ENV_TO_CLEAR:
-            mp.delenv(name, raising=False)
-        mp.setenv("COLUMNS", "250")
-        for console in (cli_main.console, cli_main.err):
-            mp.setattr(console, "_width", 250)
-        _forget_database()
-        mp.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        use_home(mp, path, fast_passwords=True)
         result = invoke("demo", "--no-serve", "--job")
         assert result.exit_code == 0, result.output
         yield path, result.output
-        _forget_database()
+        forget_database()
 
 
 def test_make_demo_runs_and_bills_a_job(home):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import uuid
 from collections.abc import Iterator
@@ -16,59 +15,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from suanli.accounts import security
 from suanli.accounts.models import User
 from suanli.catalog.models import Product
-from suanli.cli import app
-from suanli.cli import main as cli_main
 from suanli.db import default_database
-from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from suanli.demo import DEMO_PASSWORD
 from suanli.trading.invoices import period_of
-
-runner = CliRunner()
-ENV_TO_CLEAR = ("SUANLI_DATABASE_URL", "SUANLI_API_URL", "SUANLI_TOKEN", "SUANLI_TOKEN_TTL_HOURS", "FORCE_COLOR",
-                "NO_COLOR")
-BUYER, SELLER, OPERATOR = (a.email for a in DEMO_ACCOUNTS)
-
-
-def _forget_database() -> None:
-    if default_database.cache_info().currsize:
-        default_database().dispose()
-    default_database.cache_clear()
-
-
-def invoke(*args: str, input: str | None = None):
-    result = runner.invoke(app, list(args), input=input)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def flat(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
-
+from cli_helpers import BUYER, OPERATOR, SELLER, flat, forget_database, invoke, use_home
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("suanli-trading-home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SUANLI_HOME", str(path))
-        for name in ENV_TO_CLEAR:
-            mp.delenv(name, raising=False)
-        mp.setenv("COLUMNS", "250")
-        for console in (cli_main.console, cli_main.err):
-            mp.setattr(console, "_width", 250)
-        _forget_database()
-        mp.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        use_home(mp, path, fast_passwords=True)
         result = invoke("demo", "--no-serve")
         assert result.exit_code == 0, result.output
         assert "¥5,000.00 available" in flat(result.output)
         yield path
-        _forget_database()
+        forget_database()
 
 
 def login(email: str) -> None:

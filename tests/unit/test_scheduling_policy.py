@@ -12,18 +12,8 @@ from hypothesis import strategies as st
 
 from suanli.scheduling.explain import eliminations
 from suanli.scheduling.failover import blocked_for, failure_message, next_placement
-from suanli.scheduling.policy import (
-    CONSTRAINTS,
-    Attempt,
-    JobRequest,
-    Offer,
-    Placement,
-    RunningSpot,
-    Unplaceable,
-    _Round,
-    schedule_round,
-    units_needed,
-)
+from suanli.scheduling.model import CONSTRAINTS, Attempt, JobRequest, Offer, Placement, RunningSpot, Unplaceable
+from suanli.scheduling.policy import _Round, schedule_round, units_needed
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

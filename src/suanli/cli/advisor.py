@@ -4,14 +4,13 @@ command; only launching needs a login."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console, fail
+from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console, fail, print_json
 
 templates_app = typer.Typer(help="One-stop workload templates: environment, command, parameters, smoke version.",
                             no_args_is_help=True)
@@ -43,6 +42,27 @@ WORKLOAD_OPTIONS = """method params_b tokens seq_len precision micro_batch lora_
 concurrency flops_per_sample samples epochs model_memory_gib gpu_hours reference_chip core_hours memory_gib""".split()
 
 
+# The workload options, shared by `estimate` and `advise` (their names are WORKLOAD_OPTIONS).
+Method = Annotated[str | None, Opt(help="full, lora or qlora (llm_finetune)")]
+ParamsB = Annotated[float | None, Opt("--params-b", help="Model parameters, billions")]
+Tokens = Annotated[int | None, Opt(help="Training tokens, summed over epochs")]
+SeqLen = Annotated[int | None, Opt("--seq-len")]
+Precision = Annotated[str | None, Opt()]
+MicroBatch = Annotated[int | None, Opt("--micro-batch")]
+LoraRank = Annotated[int | None, Opt("--lora-rank")]
+ContextLen = Annotated[int | None, Opt("--context-len")]
+TargetTokensPerS = Annotated[float | None, Opt("--target-tokens-per-s")]
+Concurrency = Annotated[int | None, Opt()]
+FlopsPerSample = Annotated[float | None, Opt("--flops-per-sample")]
+Samples = Annotated[int | None, Opt()]
+Epochs = Annotated[int | None, Opt()]
+ModelMemoryGib = Annotated[float | None, Opt("--model-memory-gib")]
+GpuHours = Annotated[float | None, Opt("--gpu-hours")]
+ReferenceChip = Annotated[str | None, Opt("--reference-chip")]
+CoreHours = Annotated[float | None, Opt("--core-hours")]
+MemoryGib = Annotated[float | None, Opt("--memory-gib")]
+
+
 def _print_best_by_chip(best: list[dict]) -> None:
     """The cheapest feasible option of every chip, so other makers show even when one chip fills the top."""
     if len(best) < 2:
@@ -63,30 +83,18 @@ def estimate_cmd(
         kind: Kind = "llm_finetune",
         chip: Annotated[str | None, Opt(help="Chip, e.g. A800, 910B, 4090 (`suanli chips`)")] = None,
         count: Annotated[int, Opt(min=1, max=4096, help="Accelerators (vCPUs for --kind cpu)")] = 1,
-        method: Annotated[str | None, Opt(help="full, lora or qlora (llm_finetune)")] = None,
-        params_b: Annotated[float | None, Opt("--params-b", help="Model parameters, billions")] = None,
-        tokens: Annotated[int | None, Opt(help="Training tokens, summed over epochs")] = None,
-        seq_len: Annotated[int | None, Opt("--seq-len")] = None,
-        precision: Annotated[str | None, Opt()] = None,
-        micro_batch: Annotated[int | None, Opt("--micro-batch")] = None,
-        lora_rank: Annotated[int | None, Opt("--lora-rank")] = None,
-        context_len: Annotated[int | None, Opt("--context-len")] = None,
-        target_tokens_per_s: Annotated[float | None, Opt("--target-tokens-per-s")] = None,
-        concurrency: Annotated[int | None, Opt()] = None,
-        flops_per_sample: Annotated[float | None, Opt("--flops-per-sample")] = None,
-        samples: Annotated[int | None, Opt()] = None,
-        epochs: Annotated[int | None, Opt()] = None,
-        model_memory_gib: Annotated[float | None, Opt("--model-memory-gib")] = None,
-        gpu_hours: Annotated[float | None, Opt("--gpu-hours")] = None,
-        reference_chip: Annotated[str | None, Opt("--reference-chip")] = None,
-        core_hours: Annotated[float | None, Opt("--core-hours")] = None,
-        memory_gib: Annotated[float | None, Opt("--memory-gib")] = None,
+        method: Method = None, params_b: ParamsB = None, tokens: Tokens = None, seq_len: SeqLen = None,
+        precision: Precision = None, micro_batch: MicroBatch = None, lora_rank: LoraRank = None,
+        context_len: ContextLen = None, target_tokens_per_s: TargetTokensPerS = None, concurrency: Concurrency = None,
+        flops_per_sample: FlopsPerSample = None, samples: Samples = None, epochs: Epochs = None,
+        model_memory_gib: ModelMemoryGib = None, gpu_hours: GpuHours = None, reference_chip: ReferenceChip = None,
+        core_hours: CoreHours = None, memory_gib: MemoryGib = None,
         api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Estimate a workload on COUNT devices of a chip: memory fit, hours (low/central/high), bottleneck."""
     values = {k: v for k, v in locals().items() if k in WORKLOAD_OPTIONS}
     data = _post(api_url, "/api/v1/estimates", {"workload": _workload(kind, **values), "chip": chip, "count": count})
     if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print_json(data)
         return
     est = data["estimate"]
     where = f"{count} × {data['chip']['name']}" if data["chip"] else f"{count} vCPUs"
@@ -119,24 +127,12 @@ def advise_cmd(
         ecosystems: Annotated[str, Opt(help="Comma-separated: cuda,cann,dtk,neuware,xpu")] = "cuda,cann,dtk,neuware,xpu",
         provinces: Annotated[str | None, Opt(help="Comma-separated provinces, e.g. 安徽,贵州")] = None,
         limit: Annotated[int, Opt(min=1, max=100)] = 10,
-        method: Annotated[str | None, Opt(help="full, lora or qlora (llm_finetune)")] = None,
-        params_b: Annotated[float | None, Opt("--params-b", help="Model parameters, billions")] = None,
-        tokens: Annotated[int | None, Opt(help="Training tokens, summed over epochs")] = None,
-        seq_len: Annotated[int | None, Opt("--seq-len")] = None,
-        precision: Annotated[str | None, Opt()] = None,
-        micro_batch: Annotated[int | None, Opt("--micro-batch")] = None,
-        lora_rank: Annotated[int | None, Opt("--lora-rank")] = None,
-        context_len: Annotated[int | None, Opt("--context-len")] = None,
-        target_tokens_per_s: Annotated[float | None, Opt("--target-tokens-per-s")] = None,
-        concurrency: Annotated[int | None, Opt()] = None,
-        flops_per_sample: Annotated[float | None, Opt("--flops-per-sample")] = None,
-        samples: Annotated[int | None, Opt()] = None,
-        epochs: Annotated[int | None, Opt()] = None,
-        model_memory_gib: Annotated[float | None, Opt("--model-memory-gib")] = None,
-        gpu_hours: Annotated[float | None, Opt("--gpu-hours")] = None,
-        reference_chip: Annotated[str | None, Opt("--reference-chip")] = None,
-        core_hours: Annotated[float | None, Opt("--core-hours")] = None,
-        memory_gib: Annotated[float | None, Opt("--memory-gib")] = None,
+        method: Method = None, params_b: ParamsB = None, tokens: Tokens = None, seq_len: SeqLen = None,
+        precision: Precision = None, micro_batch: MicroBatch = None, lora_rank: LoraRank = None,
+        context_len: ContextLen = None, target_tokens_per_s: TargetTokensPerS = None, concurrency: Concurrency = None,
+        flops_per_sample: FlopsPerSample = None, samples: Samples = None, epochs: Epochs = None,
+        model_memory_gib: ModelMemoryGib = None, gpu_hours: GpuHours = None, reference_chip: ReferenceChip = None,
+        core_hours: CoreHours = None, memory_gib: MemoryGib = None,
         launch: Annotated[int | None, Opt("--launch", min=1, help="Submit option RANK as a job (needs `suanli "
                                                                   "login`)")] = None,
         template: Annotated[str | None, Opt(help="With --launch: a template id (`suanli templates list`)")] = None,
@@ -161,7 +157,7 @@ def advise_cmd(
         fail("--template, --param, --data and --smoke go with --launch RANK.")
     data = _post(api_url, "/api/v1/recommendations", body)
     if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print_json(data)
         return
     items = data["items"]
     if items:
@@ -218,7 +214,7 @@ def _launch(api_url: str | None, as_json: bool, body: dict[str, Any], rank: int,
         body["template_id"] = template
     out = _post(api_url, "/api/v1/recommendations/launch", body)
     if as_json:
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print_json(out)
         return
     job, item = out["job"], out["recommendation"]
     console.print(f"[green]Launched option {out['rank']}[/] as job [bold]{job['id']}[/] ({job['state']}): "
@@ -241,7 +237,7 @@ def templates_list(
     params = {k: v for k, v in {"ecosystem": ecosystem, "kind": kind}.items() if v is not None}
     items = api(api_url, "GET", "/api/v1/templates", **params)
     if as_json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
+        print_json(items)
         return
     table = Table(title=f"{len(items)} templates")
     for column in ("id", "kind", "ecosystem", "image", "title"):
@@ -256,7 +252,7 @@ def templates_show(template_id: str, api_url: ApiUrl = None, as_json: AsJson = F
     """A template: environment, parameters, command and smoke command."""
     t = api(api_url, "GET", f"/api/v1/templates/{template_id}")
     if as_json:
-        print(json.dumps(t, ensure_ascii=False, indent=2))
+        print_json(t)
         return
     console.print(f"[bold]{t['id']}[/]: {t['title']}\n{t['description']}")
     console.print(f"image: {t['environment']['image']}\npip: {' '.join(t['environment']['pip'])}\n"

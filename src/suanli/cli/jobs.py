@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from suanli.cli.main import ApiUrl, AsJson, app, console, fail
-from suanli.cli.trading import _api, _cny_arg, _print_json
+from suanli.cli.main import ApiUrl, AsJson, api, app, cny_arg, console, fail, print_json
 
 jobs_app = typer.Typer(help="Jobs: submit work, follow it, read its logs, cancel it.", no_args_is_help=True)
 clusters_app = typer.Typer(help="Clusters behind a data center's products (sellers, operators).",
@@ -76,7 +75,7 @@ def submit(name: str,
                       "min_fp16_tflops": min_tflops, "vcpus": vcpus, "memory_gib": memory},
         "constraints": {"provinces": province or [], "datacenters": datacenter or [],
                         "ecosystems": ecosystem or [],
-                        "max_hourly_price_fen": _cny_arg(max_price, "--max-price") if max_price else None},
+                        "max_hourly_price_fen": cny_arg(max_price, "--max-price") if max_price else None},
         "objective": objective, "mode": mode, "max_runtime_minutes": max_runtime,
     }
     if command is not None:
@@ -85,10 +84,10 @@ def submit(name: str,
         assert script is not None
         body["script"] = script.read_text()
     if bid is not None:
-        body["bid_hourly_fen"] = _cny_arg(bid, "--bid")
-    job = _api(api_url, "POST", "/api/v1/jobs", json=body)
+        body["bid_hourly_fen"] = cny_arg(bid, "--bid")
+    job = api(api_url, "POST", "/api/v1/jobs", json=body)
     if as_json:
-        _print_json(job)
+        print_json(job)
         return
     console.print(f"[green]✓[/] job {job['id']} queued; follow it with `suanli jobs show {job['id']}`")
 
@@ -101,9 +100,9 @@ def list_jobs(state: Annotated[str | None, typer.Option(help="Only jobs in this 
     params: dict[str, Any] = {"limit": limit}
     if state:
         params["state"] = state
-    page = _api(api_url, "GET", "/api/v1/jobs", **params)
+    page = api(api_url, "GET", "/api/v1/jobs", **params)
     if as_json:
-        _print_json(page)
+        print_json(page)
         return
     table = Table(title=f"jobs ({page['total']})")
     for col in ("id", "name", "state", "placement", "submitted"):
@@ -116,9 +115,9 @@ def list_jobs(state: Annotated[str | None, typer.Option(help="Only jobs in this 
 @jobs_app.command("show")
 def show(job_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """A job: its state, placement and why, attempts, or why it cannot be placed."""
-    job = _api(api_url, "GET", f"/api/v1/jobs/{job_id}")
+    job = api(api_url, "GET", f"/api/v1/jobs/{job_id}")
     if as_json:
-        _print_json(job)
+        print_json(job)
         return
     console.print(f"[bold]{job['name']}[/] {job['id']}: [bold]{job['state']}[/] — {job['state_detail']}")
     p = job.get("placement")
@@ -143,16 +142,16 @@ def logs(job_id: str, tail: Annotated[int | None, typer.Option(min=1, help="Only
          api_url: ApiUrl = None) -> None:
     """The job's output (stdout and stderr)."""
     params = {"tail": tail} if tail else {}
-    data = _api(api_url, "GET", f"/api/v1/jobs/{job_id}/logs", **params)
+    data = api(api_url, "GET", f"/api/v1/jobs/{job_id}/logs", **params)
     print(data["logs"], end="")
 
 
 @jobs_app.command("cancel")
 def cancel(job_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Cancel a job (a running one is stopped; the seconds it ran are charged, the rest of the hold released)."""
-    job = _api(api_url, "POST", f"/api/v1/jobs/{job_id}/cancel")
+    job = api(api_url, "POST", f"/api/v1/jobs/{job_id}/cancel")
     if as_json:
-        _print_json(job)
+        print_json(job)
         return
     console.print(f"[green]✓[/] job {job['id']} {job['state']}")
 
@@ -178,9 +177,9 @@ def add_cluster(datacenter_id: str, name: str,
             options[key] = raw
     body = {"name": name, "kind": kind, "endpoint": endpoint, "credentials": _pairs(credential, "--credential") or None,
             "options": options, "product_ids": product or []}
-    cluster = _api(api_url, "POST", f"/api/v1/datacenters/{datacenter_id}/clusters", json=body)
+    cluster = api(api_url, "POST", f"/api/v1/datacenters/{datacenter_id}/clusters", json=body)
     if as_json:
-        _print_json(cluster)
+        print_json(cluster)
         return
     console.print(f"[green]✓[/] cluster {cluster['id']} ({cluster['kind']}) with {len(cluster['product_ids'])} "
                   "product(s)")
@@ -189,9 +188,9 @@ def add_cluster(datacenter_id: str, name: str,
 @clusters_app.command("list")
 def list_clusters(datacenter_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """The clusters of a data center and their health."""
-    clusters = _api(api_url, "GET", f"/api/v1/datacenters/{datacenter_id}/clusters")
+    clusters = api(api_url, "GET", f"/api/v1/datacenters/{datacenter_id}/clusters")
     if as_json:
-        _print_json(clusters)
+        print_json(clusters)
         return
     table = Table(title="clusters")
     for col in ("id", "name", "kind", "endpoint", "healthy", "products", "health"):

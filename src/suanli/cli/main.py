@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from suanli.cli.client import ApiClient, ApiError
+from suanli.core.money import cny_to_fen
 
 app = typer.Typer(help="suanli 算力: a public compute-power exchange and scheduling platform.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -78,6 +79,22 @@ DELIVERY_LABELS = {"container": "容器", "vm": "云主机", "bare_metal": "裸�
 
 def cny(money: dict | None) -> str:
     return "—" if money is None else f"¥{money['cny']}"
+
+
+def print_json(data: Any) -> None:
+    """What `--json` prints: the API's answer, UTF-8 (Chinese names as they are), indented."""
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def cny_arg(value: str, what: str) -> int:
+    """A CNY amount typed by a user (``1234.56``, ``¥1,234.56``) as fen; a clear error otherwise."""
+    try:
+        fen = cny_to_fen(value.replace(",", "").removeprefix("¥"))
+    except ValueError as exc:
+        fail(f"{what} {value!r}: {exc}; write CNY like 1234.56")
+    if fen <= 0:
+        fail(f"{what} must be more than 0 CNY (got {value!r}).")
+    return fen
 
 
 # ---------------------------------------------------------------- database and serving
@@ -255,7 +272,7 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
         return
     page = call(api_url, "/api/v1/products", q=query or None, limit=limit)
     if as_json:
-        print(json.dumps(page, ensure_ascii=False, indent=2))
+        print_json(page)
         return
     matched = f"{page['total']:,}" + ("" if page.get("total_exact", True) else "+")
     table = Table(title=f"{matched} products match" + (f" (first {len(page['items'])})"
@@ -285,7 +302,7 @@ def chips(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """The chip table: every maker's chips in one normalized unit."""
     rows = call(api_url, "/api/v1/chips")
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print_json(rows)
         return
     table = Table(title="chip models (dense FP16/BF16; source: Epoch AI, CC-BY 4.0)")
     for column in ("key", "name", "vendor", "ecosystem", "FP16 TFLOPS", "FP32 TFLOPS", "memory GiB", "GB/s", "TDP W"):
@@ -305,7 +322,7 @@ def price_index(by_province: Annotated[bool, typer.Option("--by-province")] = Fa
     """Guidance prices: listed on-demand CNY per accelerator-hour, per chip."""
     data = call(api_url, "/api/v1/price-index", by_province=by_province or None, chip=chip, province=province)
     if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print_json(data)
         return
     table = Table(title="price index: " + data["unit"])
     for column in ("chip", "province", "offers", "min", "Q1", "median", "Q3", "max"):
@@ -321,7 +338,7 @@ def stats(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """The platform's figures."""
     data = call(api_url, "/api/v1/stats")
     if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print_json(data)
         return
     table = Table(title="platform")
     table.add_column("figure")

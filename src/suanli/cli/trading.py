@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,29 +10,11 @@ import typer
 from rich.table import Table
 
 from suanli.cli.client import ApiClient, ApiError, credentials_path, store_credentials, stored_credentials
-from suanli.cli.main import ApiUrl, AsJson, api, app, cny, console, fail
-from suanli.core.money import cny_to_fen
+from suanli.cli.main import ApiUrl, AsJson, api, app, cny, cny_arg, console, fail, print_json
 
 order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, extend, release, cancel.",
                         no_args_is_help=True)
 app.add_typer(order_app, name="order")
-
-
-_api = api  # the shared API call (suanli.cli.main.api): one place explains errors for every command
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _cny_arg(value: str, what: str) -> int:
-    try:
-        fen = cny_to_fen(value.replace(",", "").removeprefix("¥"))
-    except ValueError as exc:
-        fail(f"{what} {value!r}: {exc}; write CNY like 1234.56")
-    if fen <= 0:
-        fail(f"{what} must be more than 0 CNY (got {value!r}).")
-    return fen
 
 
 # ---------------------------------------------------------------- login
@@ -66,9 +47,9 @@ def logout() -> None:
 @app.command()
 def wallet(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Your organization's balances: available and held (buyers), receivable (sellers)."""
-    data = _api(api_url, "GET", "/api/v1/wallet")
+    data = api(api_url, "GET", "/api/v1/wallet")
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table(title=f"wallet ({data['role']})")
     table.add_column("balance")
@@ -84,8 +65,8 @@ def topup(organization_id: str, amount_cny: str,
           reference: Annotated[str, typer.Option("--reference", help="The payment's reference (unique).")],
           api_url: ApiUrl = None) -> None:
     """Operator: record money a buyer organization paid in (CNY, e.g. 5000 or 1234.56)."""
-    fen = _cny_arg(amount_cny, "amount")
-    data = _api(api_url, "POST", "/api/v1/operator/topups",
+    fen = cny_arg(amount_cny, "amount")
+    data = api(api_url, "POST", "/api/v1/operator/topups",
                 json={"organization_id": organization_id, "amount_fen": fen, "reference": reference})
     note = "" if data["created"] else " [yellow](this reference was topped up before; nothing changed)[/]"
     console.print(f"[green]✓[/] topped up {cny(data['amount'])} ({reference}); available now "
@@ -141,11 +122,11 @@ def order_place(product_id: str,
     if term_months is not None:
         body["term_months"] = term_months
     if bid is not None:
-        body["bid_hourly_fen"] = _cny_arg(bid, "bid")
+        body["bid_hourly_fen"] = cny_arg(bid, "bid")
     headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-    data = _api(api_url, "POST", "/api/v1/orders", json=body, headers=headers)
+    data = api(api_url, "POST", "/api/v1/orders", json=body, headers=headers)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     if data["status"] == "pending":
         console.print(f"[yellow]order {data['id']} is pending[/]: spot capacity was given notice; it starts when "
@@ -161,9 +142,9 @@ def order_list(status: Annotated[str | None, typer.Option(help="pending, active,
                limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
                api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Your orders (buyers), orders for your products (sellers), newest first."""
-    data = _api(api_url, "GET", "/api/v1/orders", status=status, limit=limit)
+    data = api(api_url, "GET", "/api/v1/orders", status=status, limit=limit)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     console.print(_orders_table(data["items"], f"orders ({len(data['items'])} of {data['total']})"))
 
@@ -171,10 +152,10 @@ def order_list(status: Annotated[str | None, typer.Option(help="pending, active,
 @order_app.command("show")
 def order_show(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """One order, with its usage records."""
-    data = _api(api_url, "GET", f"/api/v1/orders/{order_id}")
-    usage = _api(api_url, "GET", f"/api/v1/orders/{order_id}/usage")
+    data = api(api_url, "GET", f"/api/v1/orders/{order_id}")
+    usage = api(api_url, "GET", f"/api/v1/orders/{order_id}/usage")
     if as_json:
-        _print_json({**data, "usage": usage["items"]})
+        print_json({**data, "usage": usage["items"]})
         return
     _order_detail(data)
     table = Table(title="usage")
@@ -189,9 +170,9 @@ def order_show(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -
 @order_app.command("release")
 def order_release(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Stop an on-demand or spot order now: pay for the seconds used, get the rest of the hold back."""
-    data = _api(api_url, "POST", f"/api/v1/orders/{order_id}/release")
+    data = api(api_url, "POST", f"/api/v1/orders/{order_id}/release")
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     console.print(f"[green]✓[/] released {data['id']}: charged {cny(data['charged'])} in all")
 
@@ -206,10 +187,10 @@ def order_extend(order_id: str,
     if months not in (1, 3, 6, 12):
         fail(f"--months {months}: a term is extended by 1, 3, 6 or 12 months.")
     headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-    data = _api(api_url, "POST", f"/api/v1/orders/{order_id}/extend", json={"term_months": months},
+    data = api(api_url, "POST", f"/api/v1/orders/{order_id}/extend", json={"term_months": months},
                 headers=headers)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     console.print(f"[green]✓[/] extended {data['id']} by {months} month(s): now {data['term_months']} months, "
                   f"ends {(data['ends_at'] or '—')[:19].replace('T', ' ')}; charged {cny(data['charged'])} in all")
@@ -218,9 +199,9 @@ def order_extend(order_id: str,
 @order_app.command("cancel")
 def order_cancel(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Cancel a pending order, or an on-demand/spot order within 60 s of its start (nothing charged)."""
-    data = _api(api_url, "POST", f"/api/v1/orders/{order_id}/cancel")
+    data = api(api_url, "POST", f"/api/v1/orders/{order_id}/cancel")
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     console.print(f"[green]✓[/] cancelled {data['id']}: nothing charged, the hold is back in your wallet")
 
@@ -235,10 +216,10 @@ def invoices(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Sta
     """Your invoices: one per month with activity; with --period, that month's lines."""
     if csv_file is not None and period is None:
         fail("--csv needs --period YYYY-MM (which month's invoice to write).")
-    listed = _api(api_url, "GET", "/api/v1/invoices", period=period)
+    listed = api(api_url, "GET", "/api/v1/invoices", period=period)
     if period is None:
         if as_json:
-            _print_json(listed)
+            print_json(listed)
             return
         table = Table(title="invoices")
         table.add_column("id", no_wrap=True)
@@ -257,13 +238,13 @@ def invoices(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Sta
         return
     invoice_id = listed[0]["id"]
     if csv_file is not None:
-        content = _api(api_url, "GET", f"/api/v1/invoices/{invoice_id}", format="csv")
+        content = api(api_url, "GET", f"/api/v1/invoices/{invoice_id}", format="csv")
         csv_file.write_bytes(content)
         console.print(f"[green]✓[/] invoice {invoice_id} written to {csv_file}")
         return
-    data = _api(api_url, "GET", f"/api/v1/invoices/{invoice_id}")
+    data = api(api_url, "GET", f"/api/v1/invoices/{invoice_id}")
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     seller = data["role"] == "seller"
     table = Table(title=f"invoice {data['id']} · {data['organization_name']} · {data['period']} (UTC+8)")
@@ -288,9 +269,9 @@ def invoices(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Sta
 def notifications(unread: Annotated[bool, typer.Option("--unread", help="Only unread ones.")] = False,
                   api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Your organization's notifications: low balance, stopped leases, spot preemption."""
-    data = _api(api_url, "GET", "/api/v1/notifications", unread=unread or None)
+    data = api(api_url, "GET", "/api/v1/notifications", unread=unread or None)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table(title=f"notifications ({data['total']})")
     for column in ("at", "kind", "message"):
@@ -304,10 +285,10 @@ def notifications(unread: Annotated[bool, typer.Option("--unread", help="Only un
 def revenue(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Standard Time); default: this month")] = None,
             api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Sellers: gross sales, the platform's commission and your net earnings, by data center and product."""
-    data = _api(api_url, "GET", "/api/v1/seller/revenue", period=period)
-    payouts = _api(api_url, "GET", "/api/v1/seller/payouts")
+    data = api(api_url, "GET", "/api/v1/seller/revenue", period=period)
+    payouts = api(api_url, "GET", "/api/v1/seller/payouts")
     if as_json:
-        _print_json({**data, "payouts": payouts})
+        print_json({**data, "payouts": payouts})
         return
     console.print(f"[bold]{data['period']}[/]  gross {cny(data['gross'])}  commission {cny(data['commission'])}  "
                   f"net {cny(data['net'])}  refunds {cny(data['refunds'])}")

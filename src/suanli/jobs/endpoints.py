@@ -63,7 +63,7 @@ def submit_job(body: JobIn, user: CurrentUser, session: DbSession, clock: AppClo
 def list_jobs(user: CurrentUser, session: DbSession, state: JobState | None = None,
               limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> dict[str, Any]:
     jobs, total = service.list_jobs(session, user, state=state, limit=limit, offset=offset)
-    return {"items": [service.job_out(session, j, viewer=user) for j in jobs], "total": total}
+    return {"items": service.jobs_out(session, jobs, viewer=user), "total": total}
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

@@ -21,7 +21,7 @@ from suanli.core.billing import Clock
 from suanli.core.chips import resolve_chip
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.jobs.credentials import UnreadableCredentials
-from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, Job, JobState
+from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobState
 from suanli.jobs.schemas import ClusterIn, ClusterOut, JobIn
 
 log = logging.getLogger("suanli.jobs")
@@ -237,19 +237,40 @@ HIDDEN = "(hidden)"
 """What other accounts see instead of a job's command, script and environment values."""
 
 
-def job_out(session: Session, job: Job, names: dict[str, Any] | None = None, *, viewer: User) -> dict[str, Any]:
+def _placement_names(session: Session, jobs: list[Job]) -> dict[uuid.UUID, tuple[str, str, ClusterKind]]:
+    """(data center name, product name, cluster kind) of every placed job, in one query for the lot."""
+    placed = [j.id for j in jobs if j.product_id is not None and j.cluster_id is not None
+              and j.datacenter_id is not None]
+    if not placed:
+        return {}
+    rows = session.execute(
+        select(Job.id, Datacenter.name, Product.name, Cluster.kind)
+        .join(Datacenter, Datacenter.id == Job.datacenter_id).join(Product, Product.id == Job.product_id)
+        .join(Cluster, Cluster.id == Job.cluster_id).where(Job.id.in_(placed)))
+    return {job_id: (dc_name, product_name, kind) for job_id, dc_name, product_name, kind in rows}
+
+
+def jobs_out(session: Session, jobs: list[Job], *, viewer: User) -> list[dict[str, Any]]:
+    """Several jobs as ``viewer`` may see them (see `job_out`), their placements' names read in one query."""
+    names = _placement_names(session, jobs)
+    return [_job_out(job, names.get(job.id), viewer) for job in jobs]
+
+
+def job_out(session: Session, job: Job, *, viewer: User) -> dict[str, Any]:
     """The job as ``viewer`` may see it. Its command, script and environment values may carry secrets: only its
     buyer sees them; for anyone else (the seller whose data center runs it, an operator) they are replaced
     (``redacted`` true; environment keys stay). Every caller names the viewer, so no page shows them by default."""
+    return jobs_out(session, [job], viewer=viewer)[0]
+
+
+def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User) -> dict[str, Any]:
     redacted = not is_owner(viewer, job)
     placement = None
-    if job.product_id is not None and job.cluster_id is not None and job.datacenter_id is not None:
-        dc_name = session.scalar(select(Datacenter.name).where(Datacenter.id == job.datacenter_id))
-        product_name = session.scalar(select(Product.name).where(Product.id == job.product_id))
-        kind = session.scalar(select(Cluster.kind).where(Cluster.id == job.cluster_id))
+    if names is not None:
+        dc_name, product_name, kind = names
         placement = {"datacenter_id": job.datacenter_id, "datacenter_name": dc_name, "product_id": job.product_id,
                      "product_name": product_name, "cluster_id": job.cluster_id,
-                     "backend": kind.value if kind is not None else None, "units": job.units or 0,
+                     "backend": kind.value, "units": job.units or 0,
                      "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or ""}
     return {
         "id": job.id, "name": job.name, "state": job.state, "state_detail": job.state_detail,

@@ -48,8 +48,6 @@ from suanli.scheduling.explain import describe_job, eliminations, unplaceable_me
 from suanli.scheduling.reasons import moved_reason, placement_for, reason_for, searched_placement
 from suanli.scheduling.repair import exchange, improve, reassign, relocate
 from suanli.scheduling.model import (
-    CONSTRAINTS,
-    Attempt,
     JobRequest,
     Mode,
     Objective,
@@ -62,19 +60,8 @@ from suanli.scheduling.model import (
     Unplaceable,
 )
 
+# The value types live in (and are imported from) suanli.scheduling.model.
 __all__ = [
-    "CONSTRAINTS",
-    "Attempt",
-    "JobRequest",
-    "Mode",
-    "Objective",
-    "Offer",
-    "Placement",
-    "Preemption",
-    "Reservation",
-    "RoundResult",
-    "RunningSpot",
-    "Unplaceable",
     "queue_order",
     "schedule_round",
     "units_needed",

@@ -166,6 +166,23 @@ def wallet(session: Session, user: User) -> Wallet:
     return Wallet(user.organization_id, user.role, None, None, None)
 
 
+def _organization_of_kind(session: Session, organization_id: uuid.UUID, kind: Role, refusal: str, *,
+                          code: str) -> Organization:
+    """The organization money moves for, which must exist (404) and be of ``kind`` (422 ``code``)."""
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound(f"There is no organization {organization_id}.", code="organization_not_found")
+    if org.kind is not kind:
+        raise InvalidInput(f"{refusal}; {org.name} is a {org.kind.value}.", code=code,
+                           details={"organization_id": str(org.id)})
+    return org
+
+
+def _reference_reused(what: str, reference: str, *, code: str, used_for: str = "") -> Conflict:
+    return Conflict(f"The reference {reference!r} was used for another {what}{used_for}; each payment needs its "
+                    "own reference.", code=code, details={"reference": reference})
+
+
 @dataclass(frozen=True)
 class Topup:
     organization_id: uuid.UUID
@@ -178,19 +195,14 @@ class Topup:
 
 def topup(session: Session, body: TopupIn, now: dt.datetime) -> Topup:
     """Credit a buyer organization's wallet with money it paid in. Idempotent by ``reference``."""
-    org = session.get(Organization, body.organization_id)
-    if org is None:
-        raise NotFound(f"There is no organization {body.organization_id}.", code="organization_not_found")
-    if org.kind is not Role.BUYER:
-        raise InvalidInput(f"Only buyer organizations have a wallet to top up; {org.name} is a {org.kind.value}.",
-                           code="not_a_buyer", details={"organization_id": str(org.id)})
+    org = _organization_of_kind(session, body.organization_id, Role.BUYER,
+                                "Only buyer organizations have a wallet to top up", code="not_a_buyer")
     plan = plan_topup(str(org.id), body.amount_fen, f"topup:{body.reference}")
     try:
         (created,) = ledger_store.apply(session, plan, at=now)
     except ConflictingTransfer as exc:
-        raise Conflict(f"The reference {body.reference!r} was used for another top-up ({exc.existing.amount_fen} "
-                       f"fen to {exc.existing.credit.owner}); each payment needs its own reference.",
-                       code="topup_reference_reused", details={"reference": body.reference}) from None
+        raise _reference_reused("top-up", body.reference, code="topup_reference_reused",
+                                used_for=f" ({exc.existing.amount_fen} fen to {exc.existing.credit.owner})") from None
     return Topup(org.id, body.amount_fen, body.reference, plan[0].id, created,
                  ledger_store.balance(session, buyer_available(str(org.id))))
 
@@ -206,19 +218,13 @@ class Payout:
 
 def payout(session: Session, body: PayoutIn, now: dt.datetime) -> Payout:
     """Record money paid out to a seller organization from its receivable. Idempotent by ``reference``."""
-    org = session.get(Organization, body.organization_id)
-    if org is None:
-        raise NotFound(f"There is no organization {body.organization_id}.", code="organization_not_found")
-    if org.kind is not Role.SELLER:
-        raise InvalidInput(f"Only seller organizations are paid out; {org.name} is a {org.kind.value}.",
-                           code="not_a_seller", details={"organization_id": str(org.id)})
+    org = _organization_of_kind(session, body.organization_id, Role.SELLER,
+                                "Only seller organizations are paid out", code="not_a_seller")
     plan = plan_payout(str(org.id), body.amount_fen, f"payout:{body.reference}")
     try:
         (created,) = ledger_store.apply(session, plan, at=now)
     except ConflictingTransfer:
-        raise Conflict(f"The reference {body.reference!r} was used for another payout; each payment needs its "
-                       "own reference.", code="payout_reference_reused",
-                       details={"reference": body.reference}) from None
+        raise _reference_reused("payout", body.reference, code="payout_reference_reused") from None
     except InsufficientFunds as exc:
         raise Conflict(f"{org.name} has {format_cny(exc.balance)} receivable; a payout of "
                        f"{format_cny(body.amount_fen)} would exceed it.", code="insufficient_receivable",

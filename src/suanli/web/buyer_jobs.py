@@ -30,7 +30,7 @@ def job_list(request: Request, session: DbSession, buyer: BuyerUser, state: str 
     rows, total = jobs.list_jobs(session, buyer, state=wanted, limit=PAGE, offset=max(0, offset))
     _ = translator(request)
     return render(request, "buyer/jobs.html", {
-        "jobs": [jobs.job_out(session, j, viewer=buyer) for j in rows], "total": total, "offset": max(0, offset), "limit": PAGE,
+        "jobs": jobs.jobs_out(session, rows, viewer=buyer), "total": total, "offset": max(0, offset), "limit": PAGE,
         "state": wanted, "label": labeler(request),
         "state_options": options(request, "job_state", blank=_(N_("All jobs")))})
 

@@ -20,6 +20,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from starlette.requests import Request
 
+from suanli.core import messages
+
 LOCALE_DIR = Path(__file__).parent / "locale"
 ZH = "zh-CN"
 EN = "en"
@@ -77,6 +79,15 @@ def gettext_for(locale: str):
         return text % values if values else text
 
     return _
+
+
+def say(value: Any, locale: str) -> str:
+    """What an engine composed (a :class:`~suanli.core.messages.Message`, clauses of them, their stored JSON, or
+    plain text) in the page's language."""
+    data = messages.from_json(value) if isinstance(value, (dict, list)) else value
+    if locale != ZH:
+        return messages.render(data)
+    return messages.render(data, translations(locale).gettext, separator="；")
 
 
 def N_(message: str) -> str:

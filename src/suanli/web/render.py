@@ -14,7 +14,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 
 from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_number, gettext_for,
-                             request_locale, translations)
+                             request_locale, say, translations)
 from suanli.web.security import csrf_token, finish_response, load_web_user
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -36,7 +36,8 @@ def environment(locale: str) -> Environment:
                       undefined=StrictUndefined)
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(money=format_money, datetime=format_datetime, number=format_number,
-                       hours=lambda h: format_hours(h, locale), date=lambda d: format_datetime(d, time=False))
+                       hours=lambda h: format_hours(h, locale), date=lambda d: format_datetime(d, time=False),
+                       say=lambda v: say(v, locale))
     env.globals.update(locale=locale, html_lang="zh-CN" if locale == ZH else "en", static_version=STATIC_VERSION)
     return env
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from suanli.core import messages
 from suanli.db import Base, utcnow
 from suanli.jobs.credentials import EncryptedJSON
 from suanli.ids import new_id
@@ -116,6 +117,8 @@ class Job(Base):
     # lifecycle
     state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
     state_detail: Mapped[str] = mapped_column(String(2000), default="")
+    state_detail_message: Mapped[Any] = mapped_column(JSON, nullable=True, default=None,
+                                                      doc="state_detail, translatable (messages.to_json).")
     attempt: Mapped[int] = mapped_column(Integer, default=0, doc="Placements so far (the backend run is <id>.<n>).")
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     unplaceable: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -126,6 +129,8 @@ class Job(Base):
     units: Mapped[int | None] = mapped_column(default=None)
     hourly_price_fen: Mapped[int | None] = mapped_column(default=None)
     placement_reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    placement_reason_message: Mapped[Any] = mapped_column(JSON, nullable=True, default=None,
+                                                          doc="placement_reason, translatable (messages.to_json).")
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"), default=None)
     order_ids: Mapped[list[str]] = mapped_column(JSON, default=list, doc="Every order placed for the job.")
     backend_job_id: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -135,6 +140,12 @@ class Job(Base):
     scheduled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+def detail_values(detail: messages.Text) -> dict[str, Any]:
+    """The values of a job's ``state_detail`` columns for ``detail``: the English text (what the API and the CLI
+    show) and its translatable form (what the web pages show, :mod:`suanli.core.messages`)."""
+    return {"state_detail": messages.render(detail)[:2000], "state_detail_message": messages.to_json(detail)}
 
 
 class StrayRun(Base):

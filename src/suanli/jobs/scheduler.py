@@ -42,9 +42,11 @@ from suanli import backends
 from suanli.accounts.models import User
 from suanli.catalog.models import Product
 from suanli.core.billing import Clock
+from suanli.core.messages import Text, msg, render, to_json
 from suanli.db import Database
 from suanli.errors import DomainError
-from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobMode, JobState
+from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobMode, JobState,
+                                detail_values)
 from suanli.jobs import strays
 from suanli.jobs.service import make_backend
 from suanli.scheduling.failover import next_placement
@@ -179,6 +181,11 @@ def _mark_unhealthy(session: Session, cluster_id: uuid.UUID, detail: str, now: d
 
 # ---------------------------------------------------------------- ending and requeueing placed jobs
 
+def _clip(text: str | None, limit: int = 1000) -> str:
+    """Free text from a backend or another module (not translated): kept short enough for the columns."""
+    return (text or "")[:limit]
+
+
 def _release(session: Session, clock: Clock, job: Job, *, charge: bool) -> None:
     """End the job's order: charge the seconds used and release the rest (``charge``), or cancel it with nothing
     charged (a placement that never ran). An order already ended by trading (metering) is left as it is."""
@@ -216,14 +223,14 @@ def _cancel_on_backend(session: Session, job: Job, now: dt.datetime) -> None:
         strays.record(session, job, f"cancel failed: {getattr(exc, 'message', None) or exc}", now)
 
 
-def end_placed_job(session: Session, clock: Clock, job: Job, state: JobState, detail: str, *,
+def end_placed_job(session: Session, clock: Clock, job: Job, state: JobState, detail: Text, *,
                    exit_code: int | None = None, cancel_backend: bool = False) -> bool:
     """Move a scheduled/running job to a final ``state`` (conditional UPDATE: False when someone else ended or
     requeued it first) and release its order: the seconds used are charged, the rest of the hold released."""
     now = clock.now()
     result = session.execute(update(Job).where(Job.id == job.id, Job.state.in_(ACTIVE_STATES),
                                                Job.attempt == job.attempt)
-                             .values(state=state, state_detail=detail[:2000], ended_at=now, exit_code=exit_code)
+                             .values(state=state, **detail_values(detail), ended_at=now, exit_code=exit_code)
                              .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False
@@ -233,28 +240,32 @@ def end_placed_job(session: Session, clock: Clock, job: Job, state: JobState, de
     return True
 
 
-def requeue(session: Session, clock: Clock, job: Job, kind: str, reason: str, *, cluster_failed: bool = False,
+def requeue(session: Session, clock: Clock, job: Job, kind: str, reason: Text, *, cluster_failed: bool = False,
             charge: bool = True, cancel_backend: bool = False) -> bool:
     """Take a placed job back to the queue after its placement failed (``submit_failed``, ``lost``) or it was
     ``preempted``: record the attempt (failures block the offer, or the whole cluster when it failed), release
-    its order, and clear the placement. False when the job was no longer in that placement."""
+    its order, and clear the placement. False when the job was no longer in that placement. ``reason`` is stored
+    in English (``reason``) and translatable (``reason_message``)."""
     now = clock.now()
+    english = render(reason)
     attempt = {"offer_id": str(job.product_id), "product_id": str(job.product_id),
-               "datacenter_id": str(job.datacenter_id), "cluster_id": str(job.cluster_id), "reason": reason[:1000],
-               "at": now.isoformat(), "cluster_failed": cluster_failed, "blocks": kind != "preempted", "kind": kind}
+               "datacenter_id": str(job.datacenter_id), "cluster_id": str(job.cluster_id), "reason": english[:1000],
+               "reason_message": to_json(reason), "at": now.isoformat(), "cluster_failed": cluster_failed,
+               "blocks": kind != "preempted", "kind": kind}
     new_state = JobState.PREEMPTED if kind == "preempted" else JobState.QUEUED
     result = session.execute(
         update(Job).where(Job.id == job.id, Job.state.in_(ACTIVE_STATES), Job.attempt == job.attempt)
-        .values(state=new_state, state_detail=f"requeued: {reason}"[:2000], attempts=[*(job.attempts or []), attempt],
-                datacenter_id=None, product_id=None, cluster_id=None, units=None, hourly_price_fen=None,
-                placement_reason=None, order_id=None, backend_job_id=None, scheduled_at=None, started_at=None)
+        .values(state=new_state, **detail_values(msg("requeued: %(reason)s", reason=reason)),
+                attempts=[*(job.attempts or []), attempt], datacenter_id=None, product_id=None, cluster_id=None,
+                units=None, hourly_price_fen=None, placement_reason=None, placement_reason_message=None,
+                order_id=None, backend_job_id=None, scheduled_at=None, started_at=None)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False
     if cancel_backend:
         _cancel_on_backend(session, job, now)
     elif kind == "lost":  # the run may still be going on a cluster we cannot reach: stop it when it is back
-        strays.record(session, job, reason, now)
+        strays.record(session, job, english, now)
     _release(session, clock, job, charge=charge)
     return True
 
@@ -263,6 +274,8 @@ def requeue(session: Session, clock: Clock, job: Job, kind: str, reason: str, *,
 
 _FINAL = {backends.JobState.SUCCEEDED: JobState.SUCCEEDED, backends.JobState.FAILED: JobState.FAILED,
           backends.JobState.CANCELLED: JobState.CANCELLED}
+# How an order that stopped under a running job ended, in the job's state detail.
+_ORDER_STATUS = {OrderStatus.ENDED: msg("ended"), OrderStatus.CANCELLED: msg("cancelled")}
 
 
 def watch(database: Database, clock: Clock, summary: RoundSummary) -> None:
@@ -275,9 +288,9 @@ def watch(database: Database, clock: Clock, summary: RoundSummary) -> None:
             Job.scheduled_at < clock.now() - dt.timedelta(seconds=STALE_SUBMIT_SECONDS))))
     for job in stale:  # claimed and ordered, but the scheduler stopped before the submit was recorded
         with database.unit_of_work() as session:
-            reason = "the scheduler stopped between placing the job and submitting it"
+            reason = msg("the scheduler stopped between placing the job and submitting it")
             if requeue(session, clock, job, "placement_failed", reason, charge=False):
-                summary.requeued.append({"job_id": str(job.id), "reason": reason})
+                summary.requeued.append({"job_id": str(job.id), "reason": str(reason)})
     for job in placed:
         try:
             _watch_one(database, clock, job, clusters.get(job.cluster_id), summary)
@@ -301,46 +314,54 @@ def _watch_one(database: Database, clock: Clock, job: Job, cluster: Cluster | No
         if cluster.healthy:
             return  # transient: ask again next round; health() decides whether the cluster stays in placement
         status = backends.JobStatus(backends.JobState.LOST, detail=f"cluster unreachable and unhealthy: {exc.message}")
+        unreachable = msg("cluster unreachable and unhealthy: %(error)s", error=_clip(exc.message))
+    else:
+        unreachable = None
     with database.unit_of_work() as session:
         order_status = session.scalar(select(Order.status).where(Order.id == job.order_id)) if job.order_id else None
         if status.state is backends.JobState.LOST:
-            reason = f"lost on cluster {cluster.name} ({cluster.kind.value}): {status.detail or 'the job is gone'}"
+            what = unreachable or (_clip(status.detail) if status.detail else msg("the job is gone"))
+            reason = msg("lost on cluster %(cluster)s (%(kind)s): %(detail)s", cluster=cluster.name,
+                         kind=cluster.kind.value, detail=what)
             if requeue(session, clock, job, "lost", reason, cluster_failed=True):
                 _mark_unhealthy(session, cluster.id, f"a job was lost: {status.detail}"[:500], now)
-                summary.requeued.append({"job_id": str(job.id), "reason": reason})
+                summary.requeued.append({"job_id": str(job.id), "reason": str(reason)})
             return
         if status.state in _FINAL:
             state = _FINAL[status.state]
-            detail = {JobState.SUCCEEDED: "finished", JobState.FAILED: f"failed (exit code {status.exit_code})",
-                      JobState.CANCELLED: "cancelled on the cluster"}[state]
+            detail = {JobState.SUCCEEDED: msg("finished"),
+                      JobState.FAILED: msg("failed (exit code %(code)s)", code=str(status.exit_code))
+                      if status.exit_code is not None else msg("failed"),
+                      JobState.CANCELLED: msg("cancelled on the cluster")}[state]
             if status.detail:
-                detail += f": {status.detail}"
+                detail = msg("%(outcome)s: %(detail)s", outcome=detail, detail=_clip(status.detail))
             if end_placed_job(session, clock, job, state, detail, exit_code=status.exit_code):
                 summary.finished.append({"job_id": str(job.id), "state": state.value, "exit_code": status.exit_code})
             return
         if order_status is OrderStatus.PREEMPTED:  # trading preempted the spot order under the job: requeue it
-            reason = "its spot order was preempted by on-demand or reserved demand"
+            reason = msg("its spot order was preempted by on-demand or reserved demand")
             if requeue(session, clock, job, "preempted", reason, charge=False, cancel_backend=True):
-                summary.requeued.append({"job_id": str(job.id), "reason": reason})
+                summary.requeued.append({"job_id": str(job.id), "reason": str(reason)})
             return
         if order_status is not None and order_status not in (OrderStatus.ACTIVE, OrderStatus.PENDING):
             # the meter stopped the order (the wallet ran dry): the job cannot go on
-            if end_placed_job(session, clock, job, JobState.FAILED, f"stopped: its order ended "
-                              f"({order_status.value}); top up the wallet and submit again", cancel_backend=True):
+            stopped = msg("stopped: its order ended (%(status)s); top up the wallet and submit again",
+                          status=_ORDER_STATUS.get(order_status, order_status.value))
+            if end_placed_job(session, clock, job, JobState.FAILED, stopped, cancel_backend=True):
                 summary.finished.append({"job_id": str(job.id), "state": "failed", "exit_code": None})
             return
         started = job.started_at or job.scheduled_at
         if started is not None and (now - started).total_seconds() > job.max_runtime_minutes * 60 + \
                 RUNTIME_GRACE_SECONDS:
             if end_placed_job(session, clock, job, JobState.FAILED,
-                              f"stopped: ran past its maximum runtime of {job.max_runtime_minutes} min",
-                              cancel_backend=True):
+                              msg("stopped: ran past its maximum runtime of %(minutes)s min",
+                                  minutes=job.max_runtime_minutes), cancel_backend=True):
                 summary.finished.append({"job_id": str(job.id), "state": "failed", "exit_code": None})
             return
         if status.state is backends.JobState.RUNNING and job.state is JobState.SCHEDULED:
             result = session.execute(update(Job).where(Job.id == job.id, Job.state == JobState.SCHEDULED,
                                                        Job.attempt == job.attempt)
-                                     .values(state=JobState.RUNNING, started_at=now, state_detail="running")
+                                     .values(state=JobState.RUNNING, started_at=now, **detail_values(msg("running")))
                                      .execution_options(synchronize_session=False))
             if result.rowcount == 1:
                 summary.started.append(str(job.id))
@@ -424,17 +445,18 @@ def _preempt(database: Database, clock: Clock, job_id: uuid.UUID, for_job_id: st
         job = session.get(Job, job_id)
         if job is None or job.state not in ACTIVE_STATES:
             return
-        if requeue(session, clock, job, "preempted", f"spot capacity taken by on-demand job {for_job_id}",
-                   cancel_backend=True):
+        if requeue(session, clock, job, "preempted",
+                   msg("spot capacity taken by on-demand job %(job)s", job=for_job_id), cancel_backend=True):
             summary.preempted.append(str(job_id))
 
 
 def _record_unplaceable(database: Database, u: Unplaceable, summary: RoundSummary) -> None:
     explanation = {"eliminated": {k: v for k, v in u.eliminated.items() if v}, "message": u.message,
-                   "offers_considered": u.offers_considered}
+                   "reason_message": to_json(u.reason_message), "offers_considered": u.offers_considered}
     with database.unit_of_work() as session:
         session.execute(update(Job).where(Job.id == uuid.UUID(u.job_id), Job.state.in_(WAITING_STATES))
-                        .values(unplaceable=explanation, state_detail=f"not placed: {u.message}"[:2000])
+                        .values(unplaceable=explanation,
+                                **detail_values(msg("not placed: %(why)s", why=u.reason_message)))
                         .execution_options(synchronize_session=False))
     summary.unplaceable.append({"job_id": u.job_id, **explanation})
 
@@ -474,8 +496,9 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
             update(Job).where(Job.id == job.id, Job.state.in_(WAITING_STATES), Job.attempt == job.attempt)
             .values(state=JobState.SCHEDULED, attempt=n, datacenter_id=uuid.UUID(p.datacenter_id),
                     product_id=uuid.UUID(p.offer_id), cluster_id=uuid.UUID(p.cluster_id), units=p.units,
-                    hourly_price_fen=p.hourly_price_fen, placement_reason=p.reason[:2000], unplaceable=None,
-                    scheduled_at=now, state_detail="placed; submitting to the cluster")
+                    hourly_price_fen=p.hourly_price_fen, placement_reason=p.reason[:2000],
+                    placement_reason_message=to_json(p.reason_message), unplaceable=None, scheduled_at=now,
+                    **detail_values(msg("placed; submitting to the cluster")))
             .execution_options(synchronize_session=False))
         if claimed.rowcount != 1:
             return "skip"  # another scheduler placed it first
@@ -494,7 +517,8 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
             session.rollback()
             with database.unit_of_work() as s2:
                 s2.execute(update(Job).where(Job.id == job_id, Job.state.in_(WAITING_STATES))
-                           .values(state_detail=f"not placed: the order failed: {exc.message}"[:2000])
+                           .values(**detail_values(msg("not placed: the order failed: %(error)s",
+                                                       error=_clip(exc.message))))
                            .execution_options(synchronize_session=False))
             summary.unplaceable.append({"job_id": str(job_id), "message": f"order failed: {exc.message}",
                                         "eliminated": {}, "offers_considered": 0})
@@ -516,16 +540,18 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
             backend.close()
     except Exception as exc:  # a backend error, or the cluster's machine failing (e.g. OSError)
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        reason = f"submit to cluster {cluster.name} ({cluster.kind.value}) failed: {message}"
+        reason = msg("submit to cluster %(cluster)s (%(kind)s) failed: %(error)s", cluster=cluster.name,
+                     kind=cluster.kind.value, error=_clip(message))
         with database.unit_of_work() as session:
             job = session.get_one(Job, job_id)
             requeue(session, clock, job, "submit_failed", reason, charge=False)
-        summary.requeued.append({"job_id": str(job_id), "reason": reason})
+        summary.requeued.append({"job_id": str(job_id), "reason": str(reason)})
         return "retry"
     with database.unit_of_work() as session:
         done = session.execute(update(Job).where(Job.id == job_id, Job.state == JobState.SCHEDULED, Job.attempt == n)
                                .values(backend_job_id=backend_job_id,
-                                       state_detail=f"submitted to {cluster.kind.value} cluster {cluster.name}")
+                                       **detail_values(msg("submitted to %(kind)s cluster %(cluster)s",
+                                                           kind=cluster.kind.value, cluster=cluster.name)))
                                .execution_options(synchronize_session=False))
         if done.rowcount != 1:  # cancelled while it was being submitted: stop it there too
             job = session.get_one(Job, job_id)

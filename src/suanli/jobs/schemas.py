@@ -10,6 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from suanli.jobs.models import ClusterKind, JobMode, JobObjective, JobState
 
+MessageJson = dict[str, Any] | list[Any] | str | None
+"""A sentence in translatable form (suanli.core.messages.to_json): ``{"msg": English template with %(name)s
+placeholders, "args": {name: value}}`` where a value is text, a number, or such a message itself; a list is clauses
+(joined with "; " in English). The template is the msgid of the web catalogs (docs/scheduling.md)."""
+
+
+def _message_field(of: str) -> Any:
+    return Field(default=None, description=f"{of}, translatable: {{msg, args}} or a list of them (clauses); null "
+                                           "for records written before messages were stored.")
+
 
 class ClusterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -96,6 +106,7 @@ class AttemptOut(BaseModel):
     datacenter_id: str
     cluster_id: str
     reason: str
+    reason_message: MessageJson = _message_field("reason")
     at: dt.datetime
     cluster_failed: bool
     blocks: bool = Field(description="Whether this attempt keeps the job off that offer (or cluster).")
@@ -112,6 +123,7 @@ class PlacementOut(BaseModel):
     units: int
     hourly_price_fen: int
     reason: str
+    reason_message: MessageJson = _message_field("reason")
 
 
 class JobOut(BaseModel):
@@ -119,6 +131,7 @@ class JobOut(BaseModel):
     name: str
     state: JobState
     state_detail: str
+    state_detail_message: MessageJson = _message_field("state_detail")
     command: str | None = Field(description="The command line; \"(hidden)\" for anyone but the job's buyer.")
     script: str | None = Field(description="The script; \"(hidden)\" for anyone but the job's buyer.")
     env: dict[str, str] = Field(description="Environment variables; for anyone but the job's buyer the values "
@@ -136,7 +149,8 @@ class JobOut(BaseModel):
     attempt: int
     attempts: list[AttemptOut]
     unplaceable: dict[str, Any] | None = Field(description="Why the job could not be placed in the last round: "
-                                                           "offers eliminated per constraint, and a message.")
+                                                           "offers eliminated per constraint, and a message "
+                                                           "(``message``; translatable: ``reason_message``).")
     order_id: uuid.UUID | None
     order_ids: list[uuid.UUID]
     backend_job_id: str | None

@@ -19,9 +19,10 @@ from suanli.catalog.models import Datacenter, Product
 from suanli.catalog.service import managed_datacenter
 from suanli.core.billing import Clock
 from suanli.core.chips import resolve_chip
+from suanli.core.messages import msg
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.jobs.credentials import UnreadableCredentials
-from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobState
+from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobState, detail_values
 from suanli.jobs.schemas import ClusterIn, ClusterOut, JobIn
 
 log = logging.getLogger("suanli.jobs")
@@ -150,7 +151,7 @@ def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
               datacenter_ids=sorted({str(d) for d in constraints.datacenters}),
               max_hourly_price_fen=constraints.max_hourly_price_fen, objective=body.objective, mode=body.mode,
               bid_hourly_fen=body.bid_hourly_fen, max_runtime_minutes=body.max_runtime_minutes,
-              state=JobState.QUEUED, state_detail="waiting for the scheduler", attempt=0, attempts=[],
+              state=JobState.QUEUED, **detail_values(msg("waiting for the scheduler")), attempt=0, attempts=[],
               order_ids=[], cancel_requested=False, submitted_at=now,
               seq=int(now.timestamp() * 1_000_000))
     session.add(job)
@@ -219,13 +220,14 @@ def cancel_job(session: Session, clock: Clock, user: User, job_id: uuid.UUID) ->
         raise NotFound(f"You have no job {job_id}.", code="job_not_found")
     now = clock.now()
     result = session.execute(update(Job).where(Job.id == job.id, Job.state.in_(WAITING_STATES))
-                             .values(state=JobState.CANCELLED, state_detail="cancelled before it was placed",
-                                     ended_at=now).execution_options(synchronize_session=False))
+                             .values(state=JobState.CANCELLED, ended_at=now,
+                                     **detail_values(msg("cancelled before it was placed")))
+                             .execution_options(synchronize_session=False))
     if result.rowcount == 1:
         session.refresh(job)
         return job
     if job.state in ACTIVE_STATES:
-        if end_placed_job(session, clock, job, JobState.CANCELLED, "cancelled by the buyer", cancel_backend=True):
+        if end_placed_job(session, clock, job, JobState.CANCELLED, msg("cancelled by the buyer"), cancel_backend=True):
             session.refresh(job)
             return job
     session.refresh(job)
@@ -271,9 +273,12 @@ def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User)
         placement = {"datacenter_id": job.datacenter_id, "datacenter_name": dc_name, "product_id": job.product_id,
                      "product_name": product_name, "cluster_id": job.cluster_id,
                      "backend": kind.value, "units": job.units or 0,
-                     "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or ""}
+                     "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or "",
+                     "reason_message": job.placement_reason_message}
+    unplaceable = None if job.unplaceable is None else {"reason_message": None, **job.unplaceable}
     return {
         "id": job.id, "name": job.name, "state": job.state, "state_detail": job.state_detail,
+        "state_detail_message": job.state_detail_message,
         "command": HIDDEN if redacted and job.command is not None else job.command,
         "script": HIDDEN if redacted and job.script is not None else job.script,
         "env": {k: HIDDEN for k in job.env or {}} if redacted else job.env or {}, "redacted": redacted,
@@ -285,7 +290,8 @@ def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User)
                         "max_hourly_price_fen": job.max_hourly_price_fen},
         "objective": job.objective, "mode": job.mode, "bid_hourly_fen": job.bid_hourly_fen,
         "max_runtime_minutes": job.max_runtime_minutes, "placement": placement, "attempt": job.attempt,
-        "attempts": [{"n": n, **a} for n, a in enumerate(job.attempts or [], 1)], "unplaceable": job.unplaceable,
+        "attempts": [{"n": n, "reason_message": None, **a} for n, a in enumerate(job.attempts or [], 1)],
+        "unplaceable": unplaceable,
         "order_id": job.order_id, "order_ids": job.order_ids or [], "backend_job_id": job.backend_job_id,
         "exit_code": job.exit_code, "submitted_at": job.submitted_at, "scheduled_at": job.scheduled_at,
         "started_at": job.started_at, "ended_at": job.ended_at,

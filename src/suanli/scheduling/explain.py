@@ -1,4 +1,5 @@
-"""Why a job cannot be placed: how many offers each constraint eliminated, and one sentence.
+"""Why a job cannot be placed: how many offers each constraint eliminated, and one sentence (translatable
+clauses, :mod:`suanli.core.messages`).
 
 Each offer is counted once, under the first constraint it fails. Static constraints are checked
 first (chip, ecosystem, count, memory, compute, region, data center, price, blocked, unhealthy) and
@@ -12,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import TYPE_CHECKING
 
+from suanli.core.messages import Message, join, msg
 from suanli.core.money import format_cny
 from suanli.scheduling.model import CONSTRAINTS, JobRequest, Mode, Reservation
 
@@ -233,9 +235,16 @@ def _eliminations_exact(st: _Round, job: JobRequest) -> tuple[dict[str, int], in
     return counts, held
 
 
-def describe_job(job: JobRequest) -> str:
-    """What the job asks for, in a few words: ``8× ascend-910b, 64 vCPUs`` / ``4× any chip ≥80 GiB``."""
-    parts = []
+def _listed(parts: list[Message | str]) -> Message | str:
+    """``a, b, c`` in English (each part translated in its turn; Chinese lists with "，")."""
+    if len(parts) == 1:
+        return parts[0]
+    return msg("%(first)s, %(rest)s", first=parts[0], rest=_listed(parts[1:]))
+
+
+def describe_job(job: JobRequest) -> Message | str:
+    """What the job asks for, in a few words: ``8× ascend-910b, 64 vCPUs`` / ``4× any chip (≥80 GiB)``."""
+    parts: list[Message | str] = []
     if job.accelerators:
         quals = []
         if job.ecosystems:
@@ -244,55 +253,81 @@ def describe_job(job: JobRequest) -> str:
             quals.append(f"≥{job.min_accel_memory_gib} GiB")
         if job.min_fp16_tflops:
             quals.append(f"≥{job.min_fp16_tflops:g} TFLOPS")
-        chip = job.chip or "any chip"
-        parts.append(f"{job.accelerators}× {chip}" + (f" ({', '.join(quals)})" if quals else ""))
+        chip = job.chip or msg("any chip")
+        if quals:
+            parts.append(msg("%(n)s× %(chip)s (%(quals)s)", n=job.accelerators, chip=chip, quals=", ".join(quals)))
+        else:
+            parts.append(msg("%(n)s× %(chip)s", n=job.accelerators, chip=chip))
     if job.vcpus:
-        parts.append(f"{job.vcpus} vCPUs")
+        parts.append(msg("%(n)s vCPUs", n=job.vcpus))
     if job.memory_gib:
-        parts.append(f"{job.memory_gib} GiB memory")
+        parts.append(msg("%(n)s GiB memory", n=job.memory_gib))
     where = sorted(job.provinces) + sorted(job.datacenters)
     if where:
-        parts.append("in " + "/".join(where))
+        parts.append(msg("in %(places)s", places="/".join(where)))
     limit = job.price_limit_fen
     if limit is not None:
-        parts.append(f"≤{format_cny(limit)}/h")
+        parts.append(msg("≤%(price)s/h", price=format_cny(limit)))
     if job.mode is Mode.SPOT:
-        parts.append("spot")
-    return ", ".join(parts)
+        parts.append(msg("spot"))
+    return _listed(parts)
 
+
+# "chip 3": offers a constraint eliminated (the English keeps the constraint's name).
+_ELIMINATED = {
+    "chip": lambda n: msg("chip %(n)s", n=n),
+    "ecosystem": lambda n: msg("ecosystem %(n)s", n=n),
+    "count": lambda n: msg("count %(n)s", n=n),
+    "memory": lambda n: msg("memory %(n)s", n=n),
+    "compute": lambda n: msg("compute %(n)s", n=n),
+    "region": lambda n: msg("region %(n)s", n=n),
+    "datacenter": lambda n: msg("datacenter %(n)s", n=n),
+    "price": lambda n: msg("price %(n)s", n=n),
+    "capacity_busy": lambda n: msg("capacity_busy %(n)s", n=n),
+    "blocked": lambda n: msg("blocked %(n)s", n=n),
+    "unhealthy": lambda n: msg("unhealthy %(n)s", n=n),
+}
 
 _HINTS = {
-    "chip": "no offer has that chip",
-    "ecosystem": "no offer in those ecosystems",
-    "count": "no pool is big enough for the job in one place",
-    "memory": "accelerator memory too small",
-    "compute": "accelerators too slow",
-    "region": "outside the allowed provinces",
-    "datacenter": "outside the allowed data centers",
-    "price": "over the price limit",
-    "blocked": "already failed there",
-    "unhealthy": "cluster unhealthy",
+    "chip": msg("no offer has that chip"),
+    "ecosystem": msg("no offer in those ecosystems"),
+    "count": msg("no pool is big enough for the job in one place"),
+    "memory": msg("accelerator memory too small"),
+    "compute": msg("accelerators too slow"),
+    "region": msg("outside the allowed provinces"),
+    "datacenter": msg("outside the allowed data centers"),
+    "price": msg("over the price limit"),
+    "blocked": msg("already failed there"),
+    "unhealthy": msg("cluster unhealthy"),
 }
 
 
 def unplaceable_message(job: JobRequest, counts: dict[str, int], total: int, held: int,
-                        reservation: Reservation | None, reserved: Reservation | None) -> str:
-    """One sentence: what the job needs, which constraints eliminated how many offers, what next."""
+                        reservation: Reservation | None, reserved: Reservation | None) -> tuple[Message, ...]:
+    """The clauses: what the job needs, which constraints eliminated how many offers, what next."""
     if total == 0:
-        return f"job {job.id} ({describe_job(job)}): no offers in the market"
-    listed = ", ".join(f"{name} {counts[name]}" for name in CONSTRAINTS if counts.get(name))
-    text = f"job {job.id} ({describe_job(job)}): none of {total} offers fits; eliminated by {listed}"
+        return (msg("job %(job)s (%(needs)s): no offers in the market", job=job.id, needs=describe_job(job)),)
+    listed = _listed([_ELIMINATED[name](counts[name]) for name in CONSTRAINTS if counts.get(name)])
+    clauses: list[Message | None] = [
+        msg("job %(job)s (%(needs)s): none of %(total)s offers fits", job=job.id, needs=describe_job(job),
+            total=total),
+        msg("eliminated by %(listed)s", listed=listed)]
     busy = counts.get("capacity_busy", 0)
     if busy:
-        text += f"; {busy} would fit once capacity frees"
         if held and reservation is not None:
-            text += f" ({held} held for job {reservation.job_id})"
+            clauses.append(msg("%(n)s would fit once capacity frees (%(held)s held for job %(job)s)", n=busy,
+                               held=held, job=reservation.job_id))
+        else:
+            clauses.append(msg("%(n)s would fit once capacity frees", n=busy))
     else:
         biggest = max((n for n in CONSTRAINTS if counts.get(n)), key=lambda n: counts[n], default=None)
         if biggest is not None and biggest in _HINTS:
-            text += f"; most often: {_HINTS[biggest]}"
+            clauses.append(msg("most often: %(hint)s", hint=_HINTS[biggest]))
     if reserved is not None:
-        when = ("when running jobs release capacity" if reserved.start_minute is None
-                else f"in {reserved.start_minute} min")
-        text += f"; reserved {reserved.units} units of {reserved.offer_id} {when}"
-    return text
+        if reserved.start_minute is None:
+            clauses.append(msg("reserved %(units)s units of %(offer)s when running jobs release capacity",
+                               units=reserved.units, offer=reserved.offer_id))
+        else:
+            clauses.append(msg("reserved %(units)s units of %(offer)s in %(minutes)s min", units=reserved.units,
+                               offer=reserved.offer_id, minutes=reserved.start_minute))
+    return join(clauses)

@@ -3,7 +3,8 @@
 The pattern is SkyPilot's optimizer + blocklist: every failed attempt adds its offer (or, when the
 cluster itself failed, its cluster) to the job's blocklist and the unchanged policy runs again. The
 caller keeps the list of :class:`~suanli.scheduling.model.Attempt` records (with the time and the
-reason of each failure); :func:`failure_message` turns them into the final error when nothing is left.
+reason of each failure); :func:`failure_reason` (translatable) and :func:`failure_message` (English) turn
+them into the final error when nothing is left.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
+from suanli.core.messages import Message, msg
 from suanli.scheduling.model import Attempt, JobRequest, Offer, Placement, RunningSpot, Unplaceable
 from suanli.scheduling.policy import schedule_round
 
-__all__ = ["Attempt", "blocked_for", "failure_message", "next_placement"]
+__all__ = ["Attempt", "blocked_for", "failure_message", "failure_reason", "next_placement"]
 
 
 def blocked_for(job: JobRequest, attempts: Iterable[Attempt]) -> JobRequest:
@@ -40,19 +42,29 @@ def next_placement(job: JobRequest, offers: Sequence[Offer], attempts: Iterable[
     return result.placements[0] if result.placements else result.unplaceable[0]
 
 
-def failure_message(job_id: str, attempts: Sequence[Attempt], final: Unplaceable | None = None) -> str:
-    """The error for a job that ran out of places: every attempt with its time and reason, then why
+def failure_reason(job_id: str, attempts: Sequence[Attempt], final: Unplaceable | None = None) -> Message:
+    """The error for a job that ran out of places, translatable: every attempt with its time and reason, then why
     nothing is left (from the last :class:`Unplaceable`)."""
     if not attempts:
-        head = f"job {job_id} was never placed"
+        head = msg("job %(job)s was never placed", job=job_id)
     else:
         lines = []
         for n, a in enumerate(attempts, 1):
-            scope = f"cluster {a.cluster_id} failed" if a.cluster_failed else f"offer {a.offer_id} failed"
-            lines.append(f"{n}) {a.at.isoformat(timespec='seconds')} {scope} "
-                         f"(cluster {a.cluster_id}): {a.reason}")
-        head = (f"job {job_id} failed after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}: "
-                + "; ".join(lines))
+            at = a.at.isoformat(timespec="seconds")
+            if a.cluster_failed:
+                lines.append(msg("%(n)s) %(at)s cluster %(cluster)s failed (cluster %(cluster)s): %(reason)s", n=n,
+                                 at=at, cluster=a.cluster_id, reason=a.reason))
+            else:
+                lines.append(msg("%(n)s) %(at)s offer %(offer)s failed (cluster %(cluster)s): %(reason)s", n=n,
+                                 at=at, offer=a.offer_id, cluster=a.cluster_id, reason=a.reason))
+        head = (msg("job %(job)s failed after %(n)s attempts: %(attempts)s", job=job_id, n=len(attempts),
+                    attempts=tuple(lines)) if len(attempts) != 1 else
+                msg("job %(job)s failed after 1 attempt: %(attempts)s", job=job_id, attempts=tuple(lines)))
     if final is not None:
-        head += f". No place left: {final.message}"
+        return msg("%(failure)s. No place left: %(why)s", failure=head, why=final.reason_message)
     return head
+
+
+def failure_message(job_id: str, attempts: Sequence[Attempt], final: Unplaceable | None = None) -> str:
+    """:func:`failure_reason` in English."""
+    return str(failure_reason(job_id, attempts, final))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from suanli.core.messages import Text, render
+
 __all__ = [
     "CONSTRAINTS",
     "Attempt",
@@ -216,9 +218,10 @@ class Preemption:
 class Placement:
     """Run ``job_id`` on ``units`` units of offer ``offer_id`` at ``hourly_price_fen`` (whole job).
 
-    ``reason`` is one sentence saying why this offer (objective, price, place, the runner-up).
-    ``preempted`` lists spot jobs evicted to make room; ``backfilled`` is True when the job started
-    ahead of a higher-priority job that holds a reservation.
+    ``reason_message`` says why this offer (objective, price, place, the runner-up), as translatable clauses
+    (:mod:`suanli.core.messages`); ``reason`` is the same in English, one sentence. ``preempted`` lists spot
+    jobs evicted to make room; ``backfilled`` is True when the job started ahead of a higher-priority job that
+    holds a reservation.
     """
 
     job_id: str
@@ -229,9 +232,14 @@ class Placement:
     accelerators: int  # units x accelerators per unit
     hourly_price_fen: int
     mode: Mode
-    reason: str
+    reason_message: Text
     preempted: tuple[str, ...] = ()
     backfilled: bool = False
+
+    @property
+    def reason(self) -> str:
+        """Why this offer, in English (what the API and the CLI show)."""
+        return render(self.reason_message)
 
 
 @dataclass(frozen=True)
@@ -250,7 +258,8 @@ class Reservation:
 
 @dataclass(frozen=True)
 class Unplaceable:
-    """Why ``job_id`` could not be placed: offers eliminated per constraint, and a sentence.
+    """Why ``job_id`` could not be placed: offers eliminated per constraint, and a sentence (``reason_message``,
+    translatable clauses; ``message`` is the same in English).
 
     Every offer is counted once, under the first constraint it fails, checking static constraints
     first and ``capacity_busy`` last (so ``capacity_busy`` counts offers that would take the job if
@@ -259,9 +268,14 @@ class Unplaceable:
 
     job_id: str
     eliminated: Mapping[str, int]
-    message: str
+    reason_message: Text
     offers_considered: int = 0
     reserved: Reservation | None = None
+
+    @property
+    def message(self) -> str:
+        """Why not, in English."""
+        return render(self.reason_message)
 
     @property
     def binding(self) -> tuple[str, ...]:
@@ -284,11 +298,11 @@ class Attempt:
     """One failed try: the job was placed on ``offer_id`` (in ``cluster_id``) and it did not work.
 
     ``cluster_failed`` blocks the whole cluster for the job (the cluster itself failed, not just the
-    placement). ``at`` is when the failure was seen.
+    placement). ``at`` is when the failure was seen. ``reason`` is plain text or a translatable message.
     """
 
     offer_id: str
     cluster_id: str
-    reason: str
+    reason: Text
     at: datetime
     cluster_failed: bool = False

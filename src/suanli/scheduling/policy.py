@@ -40,12 +40,11 @@ pay the offer's spot floor per unit-hour; their bid must cover it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 
-from suanli.core.money import format_cny
 from suanli.scheduling.explain import describe_job, eliminations, unplaceable_message
-from suanli.scheduling.reasons import moved_reason, placement_for, reason_for, searched_placement
+from suanli.scheduling.reasons import (cheaper_placement, exchanged_placements, made_room_placements, placement_for,
+                                       searched_placement)
 from suanli.scheduling.repair import exchange, improve, reassign, relocate
 from suanli.scheduling.model import (
     JobRequest,
@@ -466,14 +465,8 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
             i, units, price, cls, other, alt = moved
             st.take(job, i, units, price)
             best = (st.score(job, cls, price), st.pid[i], i, units, price, cls)
-            old = placements[other.id]
-            placements[other.id] = dataclasses.replace(
-                placement_for(other, st, alt, None),
-                reason=moved_reason(other, st, alt, old, job.id))
-            placements[job.id] = dataclasses.replace(
-                placement_for(job, st, best, None),
-                reason=reason_for(job, st, best, None).replace("; the only feasible offer", "")
-                + f"; made room by moving job {other.id}")
+            placements[other.id], placements[job.id] = made_room_placements(job, best, other, alt,
+                                                                            placements[other.id], st)
             continue
         if job.mode is Mode.ON_DEMAND:
             evicted = st.preempt(job)
@@ -490,7 +483,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
             reserved = st.reserve(job)
         unplaceable.append(Unplaceable(
             job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
-            message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, reserved),
+            reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, reserved),
         ))
     by_id = {j.id: j for j in jobs}
     searched = None
@@ -508,25 +501,13 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
     elif st.repair_budget > 0 and placements:
         for _pass in range(8):  # local search: single moves, then pairwise exchanges, until stable
             changed = False
-            for job, entry, old_i in improve(st):
+            for job, entry, _old_i in improve(st):
                 changed = True
-                old = placements[job.id]
-                placements[job.id] = dataclasses.replace(
-                    placement_for(job, st, entry, None),
-                    reason=f"cheaper after other moves: {format_cny(entry[4])}/h in "
-                           f"{st.offers[entry[2]].province} ({st.dc[entry[2]]}) instead of "
-                           f"{format_cny(old.hourly_price_fen)}/h on {st.pid[old_i]}")
+                placements[job.id] = cheaper_placement(job, st, entry, placements[job.id])
             for u, u_entry, p, p_entry in exchange(st):
                 changed = True
-                u_old, p_old = placements[u.id], placements[p.id]
-                placements[u.id] = dataclasses.replace(
-                    placement_for(u, st, u_entry, None),
-                    reason=f"exchanged with job {p.id}: {format_cny(u_entry[4])}/h on {u_entry[1]} instead "
-                           f"of {format_cny(u_old.hourly_price_fen)}/h on {u_old.offer_id} (round total lower)")
-                placements[p.id] = dataclasses.replace(
-                    placement_for(p, st, p_entry, None),
-                    reason=f"moved for job {u.id}: {format_cny(p_entry[4])}/h on {p_entry[1]} instead of "
-                           f"{format_cny(p_old.hourly_price_fen)}/h on {p_old.offer_id} (round total lower)")
+                placements[u.id], placements[p.id] = exchanged_placements(st, u, u_entry, placements[u.id], p,
+                                                                          p_entry, placements[p.id])
             if not changed or st.repair_budget <= 0:
                 break
     if st.repair_budget > 0 and placements:
@@ -547,9 +528,9 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
 def _explained(job: JobRequest, st: _Round) -> Unplaceable:
     counts, held = st.explain(job)
     return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
-                       message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
 
 
 def describe(job: JobRequest) -> str:
-    """A short human description of what the job asks for."""
-    return describe_job(job)
+    """A short human description of what the job asks for (English)."""
+    return str(describe_job(job))

@@ -1,7 +1,12 @@
-"""The buyer console's jobs: status, placement and its reason, attempts, why not placed, logs, cancel."""
+"""The buyer console's jobs: status, placement and its reason, attempts, why not placed, logs, cancel.
+
+The scheduler's sentences (placement reason, state detail, attempts' reasons, why not placed) are stored
+translatable (:mod:`suanli.core.messages`); the page shows them in its language with the ``say`` filter, and the
+English text for rows stored before that."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from fastapi import Request
@@ -38,7 +43,11 @@ def job_list(request: Request, session: DbSession, buyer: BuyerUser, state: str 
 def _job_page(request: Request, session: DbSession, buyer, job_id: uuid.UUID, form: Form | None = None,
               status_code: int = 200):
     job = jobs.get_job(session, buyer, job_id)
-    return render(request, "buyer/job.html", {"job": jobs.job_out(session, job, viewer=buyer),
+    shown = jobs.job_out(session, job, viewer=buyer)
+    # attempts are stored as JSON: their times are ISO text (the API's model parses them; the page does here)
+    shown["attempts"] = [{**a, "at": dt.datetime.fromisoformat(a["at"]) if isinstance(a["at"], str) else a["at"]}
+                         for a in shown["attempts"]]
+    return render(request, "buyer/job.html", {"job": shown,
                                               "label": labeler(request), "form": form or Form(),
                                               "active": not job.state.terminal},
                   status_code=status_code)

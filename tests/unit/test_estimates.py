@@ -61,7 +61,7 @@ def test_7b_full_finetune_does_not_fit_one_a100_but_lora_does():
     full = estimate(train("full"), A100, 1)
     assert full.fits_in_memory is False
     assert full.bottleneck == "memory_capacity"
-    assert any("does not fit" in n for n in full.notes)
+    assert any("does not fit" in n for n in map(str, full.notes))
     assert estimate(train("lora"), A100, 1).fits_in_memory is True
     assert estimate(train("qlora"), A100, 1).fits_in_memory is True
 
@@ -69,7 +69,7 @@ def test_7b_full_finetune_does_not_fit_one_a100_but_lora_does():
 def test_7b_full_finetune_fits_eight_a100_with_zero3():
     est = estimate(train("full"), A100, 8)
     assert est.fits_in_memory is True
-    assert any("ZeRO-3" in n for n in est.notes)
+    assert any("ZeRO-3" in n for n in map(str, est.notes))
 
 
 def test_qlora_65b_fits_one_48gb_card_as_in_the_qlora_paper():
@@ -212,7 +212,7 @@ def test_lora_is_about_two_thirds_of_full_and_qlora_slower_than_lora():
     qlora = estimate(train("qlora", gradient_checkpointing=False), A100, 8)
     assert 0.6 < lora.total_flops / full.total_flops < 0.75
     assert 1.2 <= qlora.hours / lora.hours <= 1.4
-    assert any("QLoRA" in n and "bitsandbytes" in n for n in qlora.notes)
+    assert any("QLoRA" in n and "bitsandbytes" in n for n in map(str, qlora.notes))
 
 
 def test_hours_match_the_formula_and_ranges_bracket_the_central():
@@ -250,14 +250,14 @@ def test_domestic_ranges_are_below_nvidia_datacenter():
 
 def test_fp8_falls_back_on_a100_with_a_note():
     a100 = estimate(train(precision="fp8"), A100, 8)
-    assert any(n.startswith("fp8:") and "no FP8" in n for n in a100.notes)
+    assert any(n.startswith("fp8:") and "no FP8" in n for n in map(str, a100.notes))
     assert a100.hours == pytest.approx(estimate(train(precision="bf16"), A100, 8).hours)
     h100_fp8 = estimate(train(precision="fp8"), H100, 8)
-    assert not any(n.startswith("fp8:") and "no FP8" in n for n in h100_fp8.notes)
+    assert not any(n.startswith("fp8:") and "no FP8" in n for n in map(str, h100_fp8.notes))
     assert h100_fp8.hours < estimate(train(precision="bf16"), H100, 8).hours
     assert peak_tflops(H100, "fp8")[0] == pytest.approx(2 * H100.fp16_tflops)
     serve = estimate(LLMInference(params_b=7, precision="fp8"), A100, 1)
-    assert any(n.startswith("fp8:") for n in serve.notes)
+    assert any(n.startswith("fp8:") for n in map(str, serve.notes))
 
 
 def test_bf16_on_v100_runs_at_fp32_rate_with_a_note():
@@ -275,16 +275,16 @@ def test_bf16_on_v100_runs_at_fp32_rate_with_a_note():
 
 def test_domestic_chip_notes():
     ascend = estimate(train("lora"), ASCEND, 8)
-    assert any("CANN" in n and "torch_npu" in n for n in ascend.notes)
-    assert any("uncertain" in n for n in ascend.notes)
+    assert any("CANN" in n and "torch_npu" in n for n in map(str, ascend.notes))
+    assert any("uncertain" in n for n in map(str, ascend.notes))
     qlora_ascend = estimate(train("qlora"), ASCEND, 1)
-    assert any("QLoRA" in n and "NPU" in n for n in qlora_ascend.notes)
+    assert any("QLoRA" in n and "NPU" in n for n in map(str, qlora_ascend.notes))
     hygon = estimate(train("qlora"), get_chip("hygon-dcu-z100"), 1)
-    assert any("DTK" in n for n in hygon.notes)
-    assert any("QLoRA" in n and "LoRA in bf16" in n for n in hygon.notes)
+    assert any("DTK" in n for n in map(str, hygon.notes))
+    assert any("QLoRA" in n and "LoRA in bf16" in n for n in map(str, hygon.notes))
     mlu = estimate(LLMInference(params_b=7), get_chip("mlu370-x8"), 1)
-    assert any("Neuware" in n for n in mlu.notes)
-    assert not any("uncertain" in n for n in estimate(train("lora"), A100, 8).notes)
+    assert any("Neuware" in n for n in map(str, mlu.notes))
+    assert not any("uncertain" in n for n in map(str, estimate(train("lora"), A100, 8).notes))
 
 
 # ---------------------------------------------------------------- inference
@@ -311,7 +311,7 @@ def test_targets_and_devices_needed():
     hard = estimate(LLMInference(params_b=7, target_tokens_per_s=20000, context_len=2048), A100, 1)
     assert hard.meets_target is False
     assert hard.devices_needed > 1
-    assert any("concurrent sequences" in n for n in hard.notes)
+    assert any("concurrent sequences" in n for n in map(str, hard.notes))
     served = estimate(LLMInference(params_b=7, requests_per_s=1, output_tokens_per_request=60,
                                    concurrency=1), A100, 1)
     assert served.target_tokens_per_s == 60 and served.meets_target is True

@@ -6,7 +6,7 @@ through the jobs service: resources = the recommended chip and accelerator count
 job), constraints = that data center at no more than the recommended allocation's hourly price, maximum runtime =
 the estimate's upper bound (the serving window for inference), mode = the billing advice (spot when advised,
 bidding the on-demand price; otherwise on demand). The scheduler then places it, holds the money and runs it as
-any other job. Callers commit.
+any other job. Callers commit. The notes are messages too (``notes`` in English, ``note_messages`` to translate).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Role, User
 from suanli.advisor.schemas import LaunchIn, RecommendIn, to_core
-from suanli.advisor.service import recommend
+from suanli.advisor.service import note_fields, recommend
 from suanli.catalog.models import Product
 from suanli.core.billing import Clock
+from suanli.core.messages import Message, msg
 from suanli.core.templates import Template, template_for_workload
 from suanli.errors import Conflict, Forbidden, InvalidInput
 from suanli.jobs import service as jobs
@@ -148,14 +149,14 @@ def launch_recommendation(session: Session, clock: Clock, user: User, body: Laun
     if clash:
         raise InvalidInput(f"files: {', '.join(clash)} would replace the template's own files; rename them.",
                            code="invalid_value", details={"field": "files", "names": clash})
-    notes: list[str] = []
+    notes: list[Message] = []
     billing = item["billing"]["mode"]
     mode, bid = ("spot", item["price_hour"]["fen"]) if billing == "spot" else ("on_demand", None)
     if billing == "spot":
-        notes.append("spot, as advised: the bid is the allocation's on-demand price, so it never pays more than "
-                     "on demand; a preempted job is requeued")
+        notes.append(msg("spot, as advised: the bid is the allocation's on-demand price, so it never pays more than "
+                         "on demand; a preempted job is requeued"))
     elif billing == "reserved":
-        notes.append("reserved terms are bought as orders (POST /api/v1/orders); the job runs on demand")
+        notes.append(msg("reserved terms are bought as orders (POST /api/v1/orders); the job runs on demand"))
     if chip:
         resources = Resources(accelerators=item["accelerators"], chip=chip["key"], ecosystem=ecosystem)
     else:
@@ -167,10 +168,11 @@ def launch_recommendation(session: Session, clock: Clock, user: User, body: Laun
                                            max_hourly_price_fen=item["price_hour"]["fen"]),
                    mode=mode, bid_hourly_fen=bid, max_runtime_minutes=_max_runtime_minutes(item, body.smoke, template))
     job = jobs.submit_job(session, clock, user, job_in)
-    notes.append(f"placed by the scheduler in {product['datacenter']['name']} on {product['name']} or an "
-                 "equivalent offer there at no more than the recommended hourly price")
+    notes.append(msg("placed by the scheduler in %(datacenter)s on %(product)s or an equivalent offer there at no "
+                     "more than the recommended hourly price", datacenter=product["datacenter"]["name"],
+                     product=product["name"]))
     return {"job": jobs.job_out(session, job, viewer=user), "rank": rank, "recommendation": item,
-            "template": template.describe(), "smoke": body.smoke, "notes": notes}
+            "template": template.describe(), "smoke": body.smoke, **note_fields(notes)}
 
 
 __all__ = ["launch_recommendation"]

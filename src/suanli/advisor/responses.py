@@ -1,5 +1,7 @@
 """Advisor response models: what POST /estimates and POST /recommendations return (documented in the OpenAPI
-schema). Money is ``{fen, cny}`` (``cny`` a decimal string); hours are floats; memory is GiB per device."""
+schema). Money is ``{fen, cny}`` (``cny`` a decimal string); hours are floats; memory is GiB per device. Every
+sentence comes in English (``reason``, ``notes``) and as a translatable message next to it (``reason_message``,
+``note_messages``: :class:`MessageOut`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ from suanli.catalog.schemas import Money
 from suanli.jobs.schemas import JobOut
 
 BillingMode = Literal["on_demand", "reserved", "spot"]
+
+
+class MessageOut(BaseModel):
+    """A sentence to translate: ``msg`` is its English template with ``%(name)s`` placeholders, ``args`` their
+    values (text and pre-formatted numbers, shown as they are; or a nested message, or a list of them, translated in
+    turn). ``msg % args`` (every nested message rendered first) is the English text given next to it."""
+
+    msg: str = Field(description="English template, e.g. \"tensor parallel %(tp)s with sequence parallelism ...\".")
+    args: dict[str, Any] = Field(description="Placeholder values: text, numbers, or nested {msg, args} (or lists).")
 
 
 class ChipBrief(BaseModel):
@@ -69,6 +80,7 @@ class EstimateDetail(BaseModel):
     tensor_parallel: int | None
     replicas: int | None
     notes: list[str]
+    note_messages: list[MessageOut] = Field(description="The notes as translatable messages, in the same order.")
 
 
 class EstimateOut(BaseModel):
@@ -110,12 +122,15 @@ class BillingAlternative(BaseModel):
     cost_at_floor: Money | None = Field(None, description="spot: the central hours at the spot floor price.")
     slack: float | None = Field(None, description="spot: deadline / high estimate.")
     reason: str | None = None
+    reason_message: MessageOut | None = None
     why_not: str | None = None
+    why_not_message: MessageOut | None = None
 
 
 class BillingAdvice(BaseModel):
     mode: BillingMode
     reason: str
+    reason_message: MessageOut
     alternatives: list[BillingAlternative]
 
 
@@ -132,8 +147,10 @@ class RecommendationItem(BaseModel):
     bottleneck: str
     billing: BillingAdvice
     reason: str
+    reason_message: MessageOut
     ecosystem: EcosystemInfo | None
     notes: list[str]
+    note_messages: list[MessageOut] = Field(description="The notes as translatable messages, in the same order.")
 
 
 class BestByChip(BaseModel):
@@ -179,6 +196,7 @@ class RecommendationsOut(BaseModel):
     why_not: WhyNot | None = Field(description="When nothing is feasible: candidates failing each check.")
     suggestions: Suggestions | None
     assumptions: list[str]
+    assumption_messages: list[MessageOut] = Field(description="The assumptions as translatable messages.")
 
 
 class TemplateParam(BaseModel):
@@ -227,3 +245,4 @@ class LaunchOut(BaseModel):
     template: TemplateOut
     smoke: bool
     notes: list[str]
+    note_messages: list[MessageOut] = Field(description="The notes as translatable messages, in the same order.")

@@ -3,6 +3,10 @@
 Money is integer fen throughout (``suanli.core.estimates.cost_fen``); hours are floats. A candidate is one
 listed product rented as 1..8 units; it is feasible when it fits in memory, its central estimate finishes
 within the deadline, its central cost is within the budget and the product has that many units free.
+
+Sentences (reasons, notes, assumptions) are :class:`~suanli.core.messages.Message` s: each goes out twice, as the
+English text (``reason``, ``notes``, as before) and as its template with values (``reason_message``,
+``note_messages``: ``{"msg", "args"}``) for the web pages and API clients to translate.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from suanli.catalog.search import InvalidQuery, search
 from suanli.core.billing import RESERVED_TERMS_MONTHS, reserved_price
 from suanli.core.chips import ECOSYSTEMS, ChipSpec, load_chip_table, resolve_chip
 from suanli.core.estimates import Estimate, cost_fen, cost_range_fen, estimate, estimate_cpu
-from suanli.core.money import fen_to_cny
+from suanli.core.messages import Message, msg, to_json
+from suanli.core.money import fen_to_cny, format_cny
 from suanli.core.query import Condition, SortKey
 from suanli.core.workloads import CpuJob, LLMInference
 from suanli.errors import InvalidInput
@@ -41,6 +46,21 @@ ADAPTATION = {
     "xpu": "PaddlePaddle first (first-class support); PyTorch only via Kunlunxin's torch_xpu plug-in with narrower "
            "operator coverage.",
 }
+
+
+#: The estimate's bottleneck in a sentence.
+BOTTLENECK_WORDS = {"compute": msg("compute"), "memory_bandwidth": msg("memory bandwidth"),
+                    "memory_capacity": msg("memory capacity"), "interconnect": msg("interconnect")}
+
+
+def sentence_fields(field: str, message: Message) -> dict[str, Any]:
+    """``{field: English text, field_message: {msg, args}}``."""
+    return {field: str(message), f"{field}_message": to_json(message)}
+
+
+def note_fields(notes: list[Message] | tuple[Message, ...]) -> dict[str, Any]:
+    """``{"notes": [English text], "note_messages": [{msg, args}]}``."""
+    return {"notes": [str(n) for n in notes], "note_messages": [to_json(n) for n in notes]}
 
 
 def money(fen: int | None) -> dict[str, Any] | None:
@@ -69,7 +89,7 @@ def _lookup_chip(text: str | None) -> ChipSpec:
 
 def estimate_out(est: Estimate) -> dict[str, Any]:
     data = dataclasses.asdict(est)
-    data["notes"] = list(est.notes)
+    data.update(note_fields(est.notes))
     data["hours_range"] = None if est.hours is None else {"low": est.hours_low, "central": est.hours,
                                                            "high": est.hours_high}
     return data
@@ -183,13 +203,15 @@ def _candidates(session: Session, workload: CoreWorkload, body: RecommendIn, bud
 
 def _billing(c: Candidate, deadline: float) -> dict[str, Any]:
     p, central, high = c.product, c.hours[1], c.hours[2]
-    advice: dict[str, Any] = {"mode": "on_demand", "reason": "", "alternatives": []}
+    mode = "on_demand"
+    alternatives: list[dict[str, Any]] = []
     if central < WEEK_HOURS:
-        advice["reason"] = (f"a {central:.1f}-hour run is short: pay on demand by the hour and release the units "
-                            "when it ends")
+        reason = msg("a %(hours)s-hour run is short: pay on demand by the hour and release the units when it ends",
+                     hours=f"{central:.1f}")
+    elif central >= MONTH_HOURS:
+        reason = msg("a %(days)s-day run: on demand", days=f"{central / 24:.1f}")
     else:
-        advice["reason"] = (f"a {central / 24:.1f}-day run: on demand" + (
-            "" if central >= MONTH_HOURS else " (reserved terms start at one month)"))
+        reason = msg("a %(days)s-day run: on demand (reserved terms start at one month)", days=f"{central / 24:.1f}")
     if central >= MONTH_HOURS and p.price_reserved_month_fen is not None:
         months = math.ceil(central / MONTH_HOURS)
         term = next((t for t in RESERVED_TERMS_MONTHS if t >= months), None)
@@ -197,30 +219,34 @@ def _billing(c: Candidate, deadline: float) -> dict[str, Any]:
             discounts = {1: 0, 3: p.reserved_discount_3m_bp or 0, 6: p.reserved_discount_6m_bp or 0,
                          12: p.reserved_discount_12m_bp or 0}
             reserved = reserved_price(p.price_reserved_month_fen, c.units, term, discounts)
-            alt = {"mode": "reserved", "term_months": term, "cost": money(reserved)}
+            alt: dict[str, Any] = {"mode": "reserved", "term_months": term, "cost": money(reserved)}
             if reserved < c.cost[1]:
-                advice.update(mode="reserved", reason=(
-                    f"the run lasts about {central / 24:.0f} days: a {term}-month reservation costs "
-                    f"¥{fen_to_cny(reserved)} against ~¥{fen_to_cny(c.cost[1])} on demand"))
+                mode, reason = "reserved", msg(
+                    "the run lasts about %(days)s days: a %(term)s-month reservation costs %(reserved)s against "
+                    "~%(on_demand)s on demand", days=f"{central / 24:.0f}", term=term,
+                    reserved=format_cny(reserved), on_demand=format_cny(c.cost[1]))
             else:
-                alt["why_not"] = (f"a {term}-month reservation (¥{fen_to_cny(reserved)}) costs more than on demand "
-                                  f"(~¥{fen_to_cny(c.cost[1])})")
-            advice["alternatives"].append(alt)
+                dearer = msg("a %(term)s-month reservation (%(reserved)s) costs more than on demand (~%(on_demand)s)",
+                             term=term, reserved=format_cny(reserved), on_demand=format_cny(c.cost[1]))
+                alt.update(sentence_fields("why_not", dearer))
+            alternatives.append(alt)
     if p.price_spot_floor_fen is not None:
         slack = deadline / high if high > 0 else math.inf
         spot_cost = cost_fen(central, p.price_spot_floor_fen * c.units)
         alt = {"mode": "spot", "cost_at_floor": money(spot_cost), "slack": round(slack, 2)}
         if slack >= SPOT_SLACK and spot_cost < c.cost[1]:
-            alt["reason"] = (f"the deadline leaves {slack:.1f}x the high estimate, room to restart after a "
-                             f"preemption: spot from the floor price (~¥{fen_to_cny(spot_cost)}) if the job "
-                             "checkpoints")
-            if advice["mode"] == "on_demand" and central < WEEK_HOURS:
-                advice.update(mode="spot", reason=alt["reason"])
+            spot = msg("the deadline leaves %(slack)sx the high estimate, room to restart after a preemption: spot "
+                       "from the floor price (~%(cost)s) if the job checkpoints", slack=f"{slack:.1f}",
+                       cost=format_cny(spot_cost))
+            alt.update(sentence_fields("reason", spot))
+            if mode == "on_demand" and central < WEEK_HOURS:
+                mode, reason = "spot", spot
         else:
-            alt["why_not"] = (f"only {slack:.1f}x slack before the deadline (spot wants >= {SPOT_SLACK:g}x: a "
-                              "preemption could make the run late)")
-        advice["alternatives"].append(alt)
-    return advice
+            risky = msg("only %(slack)sx slack before the deadline (spot wants >= %(minimum)sx: a preemption could "
+                        "make the run late)", slack=f"{slack:.1f}", minimum=f"{SPOT_SLACK:g}")
+            alt.update(sentence_fields("why_not", risky))
+        alternatives.append(alt)
+    return {"mode": mode, **sentence_fields("reason", reason), "alternatives": alternatives}
 
 
 def _product_brief(c: Candidate) -> dict[str, Any]:
@@ -236,27 +262,30 @@ def _item(c: Candidate, deadline: float) -> dict[str, Any]:
     low, central, high = c.hours
     accelerators = c.units * (c.product.accelerators or 0)
     what = (f"{c.units} × {c.product.name}" + (f" ({accelerators} × {c.chip.name})" if c.chip else ""))
-    margin = ("even the slow estimate meets the deadline" if high <= deadline
-              else f"the slow estimate ({high:.1f} h) would miss the {deadline:g} h deadline")
+    bottleneck = BOTTLENECK_WORDS.get(c.est.bottleneck) or c.est.bottleneck
     if c.est.hours is None:  # inference: a serving window
-        rate = c.est.tokens_per_s or 0.0
-        reason = (f"{what} in {c.datacenter.city}: about {rate:,.0f} generated tokens/s; serving {deadline:g} h "
-                  f"costs ¥{fen_to_cny(c.cost[1])} at ¥{fen_to_cny(c.price_hour_fen)}/h; bottleneck "
-                  f"{c.est.bottleneck}.")
+        reason = msg("%(what)s in %(city)s: about %(rate)s generated tokens/s; serving %(window)s h costs %(cost)s at "
+                     "%(price)s/h; bottleneck: %(bottleneck)s.", what=what, city=c.datacenter.city,
+                     rate=f"{c.est.tokens_per_s or 0.0:,.0f}", window=f"{deadline:g}", cost=format_cny(c.cost[1]),
+                     price=format_cny(c.price_hour_fen), bottleneck=bottleneck)
     else:
-        reason = (f"{what} in {c.datacenter.city}: about {central:.1f} h ({low:.1f}–{high:.1f} h) for about "
-                  f"¥{fen_to_cny(c.cost[1])} at ¥{fen_to_cny(c.price_hour_fen)}/h; {margin}; bottleneck "
-                  f"{c.est.bottleneck}.")
+        margin = (msg("even the slow estimate meets the deadline") if high <= deadline
+                  else msg("the slow estimate (%(high)s h) would miss the %(deadline)s h deadline", high=f"{high:.1f}",
+                           deadline=f"{deadline:g}"))
+        reason = msg("%(what)s in %(city)s: about %(hours)s h (%(low)s–%(high)s h) for about %(cost)s at %(price)s/h; "
+                     "%(margin)s; bottleneck: %(bottleneck)s.", what=what, city=c.datacenter.city,
+                     hours=f"{central:.1f}", low=f"{low:.1f}", high=f"{high:.1f}", cost=format_cny(c.cost[1]),
+                     price=format_cny(c.price_hour_fen), margin=margin, bottleneck=bottleneck)
+    notes = ([msg("%(units)s separate units (servers): the estimate assumes they work as one cluster; check the data "
+                  "center's network between units", units=c.units)] if c.units > 1 else []) + list(c.est.notes)
     return {
         "product": _product_brief(c), "units": c.units, "accelerators": accelerators,
         "fits_in_memory": c.est.fits_in_memory, "memory_needed_gib": c.est.memory_needed_gib,
         "hours": {"low": low, "central": central, "high": high}, "meets_deadline_high": high <= deadline,
         "cost": {"low": money(c.cost[0]), "central": money(c.cost[1]), "high": money(c.cost[2])},
         "price_hour": money(c.price_hour_fen), "bottleneck": c.est.bottleneck,
-        "billing": _billing(c, deadline), "reason": reason,
-        "ecosystem": ecosystem_info(c.chip.ecosystem) if c.chip else None,
-        "notes": ([f"{c.units} separate units (servers): the estimate assumes they work as one cluster; "
-                   "check the data center's network between units"] if c.units > 1 else []) + list(c.est.notes),
+        "billing": _billing(c, deadline), **sentence_fields("reason", reason),
+        "ecosystem": ecosystem_info(c.chip.ecosystem) if c.chip else None, **note_fields(notes),
     }
 
 
@@ -292,6 +321,17 @@ def _suggestions(cands: list[Candidate], deadline: float, budget_fen: int | None
     return out
 
 
+def _assumptions(workload: CoreWorkload) -> list[Message]:
+    assumptions = [
+        msg("hours are wall-clock on the whole allocation; cost = on-demand price × units × hours (central "
+            "estimate), in whole fen"),
+        msg("feasible: fits in memory, central hours <= deadline, central cost <= budget, units free now"),
+        msg("ranked by central cost, then central hours; the best unit count per product")]
+    if isinstance(workload, LLMInference):
+        assumptions.append(msg("llm_inference: priced for serving the whole deadline_hours window"))
+    return assumptions
+
+
 def recommend(session: Session, body: RecommendIn) -> dict[str, Any]:
     workload = to_core(body.workload)
     budget_fen = None if body.budget_cny is None else int(body.budget_cny * 100)
@@ -305,17 +345,12 @@ def recommend(session: Session, body: RecommendIn) -> dict[str, Any]:
                                    "product_name": c.product.name, "units": c.units,
                                    "hours_central": c.hours[1], "cost_central": money(c.cost[1]),
                                    "rank": feasible.index(c) + 1}
+    assumptions = _assumptions(workload)
     result: dict[str, Any] = {"items": items, "total_feasible": len(feasible),
                               "best_by_chip": list(by_chip.values()), "candidates_considered": len(cands),
                               "why_not": None, "suggestions": None,
-                              "assumptions": [
-                                  "hours are wall-clock on the whole allocation; cost = on-demand price × units × "
-                                  "hours (central estimate), in whole fen",
-                                  "feasible: fits in memory, central hours <= deadline, central cost <= budget, "
-                                  "units free now",
-                                  "ranked by central cost, then central hours; the best unit count per product"]}
-    if isinstance(workload, LLMInference):
-        result["assumptions"].append("llm_inference: priced for serving the whole deadline_hours window")
+                              "assumptions": [str(a) for a in assumptions],
+                              "assumption_messages": [to_json(a) for a in assumptions]}
     if not items:
         counts = {"memory": 0, "throughput": 0, "deadline": 0, "budget": 0, "no_stock": 0}
         for c in cands:

@@ -1,5 +1,8 @@
 """The advisor page: a workload form, ranked recommendations (time, cost, uncertainty, reasons, ecosystem notes),
-and "order" (the product's order form, prefilled) or "launch" (a job, in one click) for each."""
+and "order" (the product's order form, prefilled) or "launch" (a job, in one click) for each.
+
+The advisor's billing reasons and the estimator's notes arrive as messages (``reason_message``, ``note_messages``)
+and are shown in the page's language by the template's ``|say`` filter."""
 
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ ECOSYSTEM_NOTES = {
     "xpu": N_("PaddlePaddle first; PyTorch only through Kunlunxin's torch_xpu plug-in, with narrower operator "
               "coverage."),
 }
+# Framework names of the ecosystems (core.chips) that are not only a name.
+FRAMEWORK_LABELS = {"PyTorch (DTK build)": N_("PyTorch (DTK build)"), "vLLM (DTK build)": N_("vLLM (DTK build)")}
 
 
 def _values(source: QueryParams | FormData) -> dict[str, Any]:
@@ -87,7 +92,8 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
         reasons.append(_("Limited by %(what)s.", what=label("bottleneck", item["bottleneck"])))
     eco = item.get("ecosystem") or {}
     note = ECOSYSTEM_NOTES.get(eco.get("key", ""))
-    return {"reasons": reasons, "eco_note": _(note) if note else None}
+    frameworks = [_(FRAMEWORK_LABELS[f]) if f in FRAMEWORK_LABELS else f for f in eco.get("frameworks", [])]
+    return {"reasons": reasons, "eco_note": _(note) if note else None, "frameworks": frameworks}
 
 
 def _order_url(item: dict[str, Any]) -> str:
@@ -119,6 +125,7 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
         if not form.ok:
             status_code = 400
     explained = [_explain(item, locale, _, label) for item in (result or {}).get("items", [])]
+    other_ecosystems = [label("ecosystem", e) for e in ((result or {}).get("suggestions") or {}).get("ecosystems", [])]
     return render(request, "storefront/advisor.html", {
         "form": form, "result": result, "explained": explained, "label": label, "submitted": submitted,
         "kind_options": [(k, _(KIND_LABELS[k])) for k in WORKLOAD_KINDS if k in KIND_LABELS],
@@ -126,6 +133,7 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
         "method_options": [("lora", "LoRA"), ("qlora", "QLoRA"), ("full", _("Full fine-tuning"))],
         "chip_options": [(c.key, c.name) for c in load_chip_table().values()],
         "order_urls": [_order_url(item) for item in (result or {}).get("items", [])],
+        "other_ecosystems": other_ecosystems,
         "hidden": [(k, v) for k, v in values.items() if k != "smoke" for v in (v if isinstance(v, list) else [v])],
     }, status_code=status_code)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from suanli.core.estimates.result import Estimate
+from suanli.core.messages import msg
 from suanli.core.workloads import CpuJob
 
 #: A job's core-hours may have been counted on physical cores while cloud vCPUs are hyperthreads,
@@ -26,10 +27,11 @@ def estimate_cpu(job: CpuJob, vcpus: int, memory_gib: float) -> Estimate:
         raise ValueError(f"memory_gib: must be > 0 and <= 1e7, got {memory_gib!r}")
     hours = job.core_hours / vcpus
     fits = job.memory_gib <= memory_gib
-    notes = ["hours = core_hours / vCPUs (perfect scaling); the high estimate allows 70% parallel "
-             "efficiency (vCPUs are hyperthreads on most clouds)"]
+    notes = [msg("hours = core_hours / vCPUs (perfect scaling); the high estimate allows 70% parallel "
+                 "efficiency (vCPUs are hyperthreads on most clouds)")]
     if not fits:
-        notes.append(f"does not fit: needs {job.memory_gib:g} GiB RAM, the allocation has {memory_gib:g}")
+        notes.append(msg("does not fit: needs %(needed)s GiB RAM, the allocation has %(available)s",
+                         needed=f"{job.memory_gib:g}", available=f"{memory_gib:g}"))
     return Estimate(
         workload_kind="cpu_job", chip_key=None, count=vcpus,
         bottleneck="compute" if fits else "memory_capacity", fits_in_memory=fits,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from suanli.core.chips import ChipSpec
+from suanli.core.messages import Message, msg
 
 GIB = float(1 << 30)
 MAX_DEVICES = 4096
@@ -286,35 +287,35 @@ def _flash_attention(chip: ChipSpec) -> bool:
     return chip.ecosystem == "cann"
 
 
-def peak_tflops(chip: ChipSpec, precision: str) -> tuple[float, tuple[str, ...]]:
+def peak_tflops(chip: ChipSpec, precision: str) -> tuple[float, tuple[Message, ...]]:
     """Dense peak TFLOPS ``chip`` offers for ``precision``, and notes on any fallback.
 
     bf16/fp16 -> ``fp16_tflops``; fp32 -> ``fp32_tflops``; tf32 -> ``tf32_tflops`` (else FP32);
     fp8 -> 2 x ``fp16_tflops`` on :data:`FP8_CHIPS`, else FP16; int8/int4 (weight-only) -> FP16.
     BF16 on :data:`NO_BF16_CHIPS` -> FP32 rate.
     """
-    notes: list[str] = []
     if precision in ("fp16", "int8", "int4"):
         return chip.fp16_tflops, ()
     if precision == "bf16":
         if chip.key in NO_BF16_CHIPS:
-            notes.append(f"bf16: {chip.name} has no BF16 tensor cores, so BF16 runs at its FP32 rate; "
-                         f"use fp16 (with loss scaling) for {chip.fp16_tflops / chip.fp32_tflops:.0f}x "
-                         "the throughput")
-            return chip.fp32_tflops, tuple(notes)
+            return chip.fp32_tflops, (msg("bf16: %(chip)s has no BF16 tensor cores, so BF16 runs at its FP32 rate; "
+                                          "use fp16 (with loss scaling) for %(factor)sx the throughput",
+                                          chip=chip.name, factor=f"{chip.fp16_tflops / chip.fp32_tflops:.0f}"),)
         if chip.key in _BF16_UNCONFIRMED:
-            notes.append(f"bf16: BF16 support on {chip.name} is not confirmed by our spec sources; "
-                         "estimated at the FP16 rate — check the vendor framework, or use fp16")
-        return chip.fp16_tflops, tuple(notes)
+            return chip.fp16_tflops, (msg("bf16: BF16 support on %(chip)s is not confirmed by our spec sources; "
+                                          "estimated at the FP16 rate — check the vendor framework, or use fp16",
+                                          chip=chip.name),)
+        return chip.fp16_tflops, ()
     if precision == "fp32":
         return chip.fp32_tflops, ()
     if precision == "tf32":
         if chip.tf32_tflops is None:
-            return chip.fp32_tflops, (f"tf32: {chip.name} has no TF32 tensor cores; estimated at FP32",)
+            return chip.fp32_tflops, (msg("tf32: %(chip)s has no TF32 tensor cores; estimated at FP32",
+                                          chip=chip.name),)
         return chip.tf32_tflops, ()
     if precision == "fp8":
         if chip.key in FP8_CHIPS:
             return 2 * chip.fp16_tflops, ()
-        return chip.fp16_tflops, (f"fp8: {chip.name} has no FP8 tensor cores (FP8 needs Hopper or "
-                                  "Ada); estimated at its FP16/BF16 rate",)
+        return chip.fp16_tflops, (msg("fp8: %(chip)s has no FP8 tensor cores (FP8 needs Hopper or Ada); "
+                                      "estimated at its FP16/BF16 rate", chip=chip.name),)
     raise ValueError(f"precision: unknown precision {precision!r}")

@@ -7,6 +7,7 @@ import math
 from suanli.core.chips import ChipSpec, get_chip
 from suanli.core.estimates.efficiency import GENERIC_WORKLOAD_FACTOR, chip_family, peak_tflops, scaling_efficiency
 from suanli.core.estimates.result import Estimate, _ecosystem_notes
+from suanli.core.messages import msg
 from suanli.core.workloads import GenericTraining, ReferenceGpuHours
 
 def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int) -> Estimate:
@@ -28,12 +29,12 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int) -> Estimat
         parts = {"weights": 0.0, "gradients": 0.0, "optimizer": 0.0, "activations": float(w.model_memory_gib),
                  "kv_cache": 0.0, "overhead": 1.0}
     all_notes = list(notes)
-    all_notes.append("generic training: utilisation taken as "
-                     f"{GENERIC_WORKLOAD_FACTOR.central:.0%} of the LLM figure (less matmul-bound)")
+    all_notes.append(msg("generic training: utilisation taken as %(share)s of the LLM figure (less matmul-bound)",
+                         share=f"{GENERIC_WORKLOAD_FACTOR.central:.0%}"))
     if count > 1:
-        all_notes.append("assumes data parallelism: every device holds the whole model_memory_gib")
+        all_notes.append(msg("assumes data parallelism: every device holds the whole model_memory_gib"))
     if w.model_memory_gib is None:
-        all_notes.append("memory fit not checked: give model_memory_gib")
+        all_notes.append(msg("memory fit not checked: give model_memory_gib"))
     all_notes += _ecosystem_notes(chip, family)
     if fits is False:
         bottleneck = "memory_capacity"
@@ -103,12 +104,14 @@ def _estimate_reference(w: ReferenceGpuHours, chip: ChipSpec, count: int) -> Est
     device_hours = w.gpu_hours * central
     _, precision_notes = peak_tflops(chip, w.precision)
     notes = list(precision_notes)
-    notes.append(f"{w.gpu_hours:g} device-hours on {source.name} = {device_hours:.4g} on {chip.name} "
-                 "(throughput x efficiency ratio), spread over the devices with their scaling efficiency")
-    notes.append("memory fit unknown for reference GPU-hours")
+    notes.append(msg("%(hours)s device-hours on %(source)s = %(converted)s on %(chip)s (throughput x efficiency "
+                     "ratio), spread over the devices with their scaling efficiency", hours=f"{w.gpu_hours:g}",
+                     source=source.name, converted=f"{device_hours:.4g}", chip=chip.name))
+    notes.append(msg("memory fit unknown for reference GPU-hours"))
     if chip.memory_gib < source.memory_gib:
-        notes.append(f"{chip.name} has less memory ({chip.memory_gib} GiB) than {source.name} "
-                     f"({source.memory_gib} GiB): the job may need more devices or sharding")
+        notes.append(msg("%(chip)s has less memory (%(memory)s GiB) than %(source)s (%(source_memory)s GiB): the "
+                         "job may need more devices or sharding", chip=chip.name, memory=f"{chip.memory_gib}",
+                         source=source.name, source_memory=f"{source.memory_gib}"))
     notes += _ecosystem_notes(chip, chip_family(chip))
     return Estimate(
         workload_kind="reference_gpu_hours", chip_key=chip.key, count=count,

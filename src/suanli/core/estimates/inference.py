@@ -54,6 +54,7 @@ from suanli.core.estimates.efficiency import (
 )
 from suanli.core.estimates.result import Estimate, _breakdown, _ecosystem_notes
 from suanli.core.estimates.shape import ModelShape, model_shape
+from suanli.core.messages import Message, msg
 from suanli.core.workloads import LLMInference
 
 _WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5625}
@@ -74,7 +75,7 @@ class _InferenceModel:
     attn_peak_flops: float  # attention (16-bit), FLOP/s per device
     bandwidth: float  # bytes/s per device
     quantised: bool
-    notes: tuple[str, ...]
+    notes: tuple[Message, ...]
 
 
 def _inference_model(w: LLMInference, chip: ChipSpec) -> _InferenceModel:
@@ -84,23 +85,24 @@ def _inference_model(w: LLMInference, chip: ChipSpec) -> _InferenceModel:
     weight_bytes = n * 2.0 if q == 2.0 else (n - emb) * q + emb * 2.0
     kv_elem = 1.0 if w.precision == "fp8" else 2.0
     kv_per_token = 2.0 * shape.layers * shape.kv_dim * kv_elem
-    notes: list[str] = []
+    notes: list[Message] = []
     if w.precision == "fp8":
         peak, extra = peak_tflops(chip, "fp8")
         if chip.key not in FP8_CHIPS:
-            notes.append(f"fp8: {chip.name} has no FP8 tensor cores: FP8 weights are served weight-only "
-                         "(dequantised to FP16, e.g. vLLM's Marlin kernels) at the FP16 rate")
+            notes.append(msg("fp8: %(chip)s has no FP8 tensor cores: FP8 weights are served weight-only "
+                             "(dequantised to FP16, e.g. vLLM's Marlin kernels) at the FP16 rate", chip=chip.name))
         else:
             notes.extend(extra)
     elif w.precision == "bf16" and chip.key in NO_BF16_CHIPS:
         peak = chip.fp16_tflops
-        notes.append(f"bf16: {chip.name} has no BF16 support in hardware: serve the weights in fp16")
+        notes.append(msg("bf16: %(chip)s has no BF16 support in hardware: serve the weights in fp16",
+                         chip=chip.name))
     else:
         peak, extra = peak_tflops(chip, w.precision)
         notes.extend(extra)
     if w.precision in ("int8", "int4"):
-        notes.append(f"{w.precision}: weight-only quantisation (GPTQ/AWQ/bitsandbytes/llama.cpp style), "
-                     "16-bit activations; compute at the FP16 rate")
+        notes.append(msg("%(precision)s: weight-only quantisation (GPTQ/AWQ/bitsandbytes/llama.cpp style), "
+                         "16-bit activations; compute at the FP16 rate", precision=w.precision))
     quantised = w.precision in ("int8", "int4") or (w.precision == "fp8" and chip.key not in FP8_CHIPS)
     return _InferenceModel(
         shape=shape, weight_bytes=weight_bytes, kv_per_token=kv_per_token,
@@ -248,9 +250,9 @@ def _max_batch(w: LLMInference, m: _InferenceModel, chip: ChipSpec, tp: int) -> 
 
 
 def _devices_needed(w: LLMInference, m: _InferenceModel, chip: ChipSpec,
-                    family: FamilyEfficiency) -> tuple[int | None, list[str]]:
+                    family: FamilyEfficiency) -> tuple[int | None, list[Message]]:
     """Smallest device count holding the model at ``concurrency`` and meeting the target, if any."""
-    notes: list[str] = []
+    notes: list[Message] = []
     memory_min = None
     t = 1
     while t <= MAX_DEVICES:
@@ -259,7 +261,7 @@ def _devices_needed(w: LLMInference, m: _InferenceModel, chip: ChipSpec,
             break
         t *= 2
     if memory_min is None:
-        return None, [f"the model does not fit even on {MAX_DEVICES} devices at this concurrency"]
+        return None, [msg("the model does not fit even on %(count)s devices at this concurrency", count=MAX_DEVICES)]
     target = w.target_tokens
     if target is None:
         return memory_min, notes
@@ -295,20 +297,22 @@ def _estimate_llm_inference(w: LLMInference, chip: ChipSpec, count: int) -> Esti
     notes += need_notes
     target = w.target_tokens
     if w.kv_heads is None:
-        attention = ("grouped-query attention with 8 KV heads" if m.shape.kv_heads < m.shape.heads
-                     else "full multi-head attention")
-        notes.append(f"assumes {attention} ({m.shape.layers} layers, hidden {m.shape.hidden}); "
-                     "set kv_heads for your model")
-    notes.append("KV cache sized for every sequence at the full context_len")
+        attention = (msg("grouped-query attention with %(kv_heads)s KV heads", kv_heads=m.shape.kv_heads)
+                     if m.shape.kv_heads < m.shape.heads else msg("full multi-head attention"))
+        notes.append(msg("assumes %(attention)s (%(layers)s layers, hidden %(hidden)s); set kv_heads for your model",
+                         attention=attention, layers=m.shape.layers, hidden=m.shape.hidden))
+    notes.append(msg("KV cache sized for every sequence at the full context_len"))
     if w.precision == "fp8":
-        notes.append("fp8: KV cache also held in FP8 (1 byte per entry)")
+        notes.append(msg("fp8: KV cache also held in FP8 (1 byte per entry)"))
     if w.prompt_tokens is None:
-        notes.append("prompt length unknown: prefill compute not charged (give prompt_tokens)")
+        notes.append(msg("prompt length unknown: prefill compute not charged (give prompt_tokens)"))
 
     if not fits:
-        notes.append(f"does not fit: needs {needed:.1f} GiB per device on {count} x {chip.name} "
-                     f"({chip.memory_gib} GiB each); needs at least {devices_needed} devices"
-                     if devices_needed else f"does not fit on {count} x {chip.name}")
+        notes.append(msg("does not fit: needs %(needed)s GiB per device on %(count)s x %(chip)s (%(memory)s GiB "
+                         "each); needs at least %(devices)s devices", needed=f"{needed:.1f}", count=count,
+                         chip=chip.name, memory=f"{chip.memory_gib}", devices=devices_needed)
+                     if devices_needed else msg("does not fit on %(count)s x %(chip)s", count=count,
+                                                chip=chip.name))
         notes += _ecosystem_notes(chip, family)
         return Estimate(
             workload_kind="llm_inference", chip_key=chip.key, count=count, bottleneck="memory_capacity",
@@ -348,15 +352,17 @@ def _estimate_llm_inference(w: LLMInference, chip: ChipSpec, count: int) -> Esti
     if target is not None and not meets_target:
         ceiling = w.concurrency / step.total
         if ceiling < target:
-            notes.append(f"at concurrency {w.concurrency} a sequence gets {1 / step.total:.1f} tokens/s, so "
-                         f"the deployment cannot exceed {ceiling:.0f} tokens/s: the target needs about "
-                         f"{math.ceil(target * step.total)} concurrent sequences")
+            notes.append(msg("at concurrency %(concurrency)s a sequence gets %(rate)s tokens/s, so the deployment "
+                             "cannot exceed %(ceiling)s tokens/s: the target needs about %(needed)s concurrent "
+                             "sequences", concurrency=w.concurrency, rate=f"{1 / step.total:.1f}",
+                             ceiling=f"{ceiling:.0f}", needed=math.ceil(target * step.total)))
     meets_latency = None
     if w.latency_ms_per_token is not None:
         meets_latency = ms_per_token <= w.latency_ms_per_token
     if tp > 1:
-        notes.append(f"layout: {replicas} replica(s) x tensor parallel {tp}"
-                     + (" (spans nodes: pipeline parallelism in practice)" if tp > NODE_SIZE else ""))
+        notes.append(msg("layout: %(replicas)s replica(s) x tensor parallel %(tp)s (spans nodes: pipeline "
+                         "parallelism in practice)", replicas=replicas, tp=tp) if tp > NODE_SIZE
+                     else msg("layout: %(replicas)s replica(s) x tensor parallel %(tp)s", replicas=replicas, tp=tp))
     notes += _ecosystem_notes(chip, family)
     return Estimate(
         workload_kind="llm_inference", chip_key=chip.key, count=count, bottleneck=bottleneck,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from suanli.core.chips import ECOSYSTEMS, ChipSpec
 from suanli.core.estimates.efficiency import GIB, FamilyEfficiency
+from suanli.core.messages import Message, msg
 
 _BREAKDOWN_KEYS = ("weights", "gradients", "optimizer", "activations", "kv_cache", "overhead")
 
@@ -29,7 +31,7 @@ class Estimate:
     law). ``tensor_parallel`` x ``replicas`` is the layout assumed: of the power-of-two splits of
     ``count`` that fit, the one with the highest throughput at the given concurrency.
     ``memory_breakdown_gib`` has the keys weights, gradients, optimizer, activations, kv_cache,
-    overhead.
+    overhead. ``notes`` are translatable :class:`~suanli.core.messages.Message` s (``str()`` is English).
     """
 
     workload_kind: str
@@ -57,7 +59,7 @@ class Estimate:
     devices_needed: int | None = None
     tensor_parallel: int | None = None
     replicas: int | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Message, ...] = ()
 
 
 def _breakdown(values: Mapping[str, float]) -> dict[str, float]:
@@ -65,15 +67,41 @@ def _breakdown(values: Mapping[str, float]) -> dict[str, float]:
     return {key: values.get(key, 0.0) / GIB for key in _BREAKDOWN_KEYS}
 
 
-def _ecosystem_notes(chip: ChipSpec, family: FamilyEfficiency) -> list[str]:
-    notes: list[str] = []
+#: The ecosystems' names (``Ecosystem.name``), translatable.
+ECOSYSTEM_NAMES: Mapping[str, Message] = MappingProxyType({
+    "cann": msg("Huawei CANN"), "dtk": msg("Hygon DTK"), "neuware": msg("Cambricon Neuware"),
+    "xpu": msg("Kunlunxin XPU runtime"),
+})
+
+#: What a non-CUDA ecosystem means for a workload, one sentence per ecosystem: the English is
+#: ``f"{eco.name} ({eco.name_zh}): {eco.notes} Frameworks: {', '.join(eco.frameworks)}."`` of
+#: :data:`suanli.core.chips.ECOSYSTEMS` (a test keeps them equal), written out so it can be translated.
+ECOSYSTEM_NOTES: Mapping[str, Message] = MappingProxyType({
+    "cann": msg("Huawei CANN (华为昇腾 CANN): Compute Architecture for Neural Networks; PyTorch runs through the "
+                "torch_npu adapter, inference serving through MindIE or vLLM-Ascend. Frameworks: torch_npu, "
+                "MindSpore, MindIE, vLLM-Ascend, PaddlePaddle."),
+    "dtk": msg("Hygon DTK (海光 DTK): DCU Toolkit, ROCm/HIP-compatible: CUDA code ports via HIP; frameworks come "
+               "as DTK builds. Frameworks: PyTorch (DTK build), HIP, PaddlePaddle, vLLM (DTK build)."),
+    "neuware": msg("Cambricon Neuware (寒武纪 Neuware): Cambricon's SDK (CNToolkit, CNNL, BANG C); PyTorch runs "
+                   "through the torch_mlu plug-in. Frameworks: torch_mlu, MagicMind, PaddlePaddle."),
+    "xpu": msg("Kunlunxin XPU runtime (昆仑芯 XPU): Kunlunxin's XPU runtime and SDK; PaddlePaddle has first-class "
+               "support, PyTorch via Kunlunxin's torch_xpu plug-in (not Intel's 'xpu' device). Frameworks: "
+               "PaddlePaddle, torch_xpu."),
+})
+
+
+def _ecosystem_notes(chip: ChipSpec, family: FamilyEfficiency) -> list[Message]:
+    notes: list[Message] = []
     if chip.ecosystem != "cuda":
         eco = ECOSYSTEMS[chip.ecosystem]
-        notes.append(f"{eco.name} ({eco.name_zh}): {eco.notes} Frameworks: {', '.join(eco.frameworks)}.")
+        notes.append(ECOSYSTEM_NOTES.get(chip.ecosystem) or msg(
+            "%(ecosystem)s (%(ecosystem_zh)s): %(notes)s Frameworks: %(frameworks)s.", ecosystem=eco.name,
+            ecosystem_zh=eco.name_zh, notes=eco.notes, frameworks=", ".join(eco.frameworks)))
     if chip.domestic:
-        notes.append(f"efficiency on {chip.name} is uncertain (few public LLM measurements): utilisation "
-                     f"{family.mfu.low:.2f}-{family.mfu.high:.2f} of peak assumed, hence the wide range")
+        notes.append(msg("efficiency on %(chip)s is uncertain (few public LLM measurements): utilisation "
+                         "%(low)s-%(high)s of peak assumed, hence the wide range", chip=chip.name,
+                         low=f"{family.mfu.low:.2f}", high=f"{family.mfu.high:.2f}"))
     if chip.key == "h20":
-        notes.append("H20 is compute-poor but bandwidth-rich: training utilisation is probably above "
-                     "the Hopper range used here (unmeasured)")
+        notes.append(msg("H20 is compute-poor but bandwidth-rich: training utilisation is probably above "
+                         "the Hopper range used here (unmeasured)"))
     return notes

@@ -73,8 +73,9 @@ from suanli.core.estimates.efficiency import (
     peak_tflops,
     scaling_efficiency,
 )
-from suanli.core.estimates.result import Estimate, _breakdown, _ecosystem_notes
+from suanli.core.estimates.result import ECOSYSTEM_NAMES, Estimate, _breakdown, _ecosystem_notes
 from suanli.core.estimates.shape import ModelShape, _lora_params, model_shape
+from suanli.core.messages import Message, msg
 from suanli.core.workloads import LLMTraining
 
 def _training_bytes_per_param(w: LLMTraining) -> tuple[float, float, float]:
@@ -156,47 +157,49 @@ def _training_flops(w: LLMTraining, shape: ModelShape) -> tuple[float, float]:
 
 
 def _training_notes(w: LLMTraining, chip: ChipSpec, count: int, tp: int, fits: bool,
-                    needed_gib: float) -> list[str]:
-    notes: list[str] = []
+                    needed_gib: float) -> list[Message]:
+    notes: list[Message] = []
     if w.method == "qlora":
         if chip.ecosystem == "cuda":
-            notes.append("QLoRA: 4-bit NF4 base weights via bitsandbytes (CUDA); dequantisation makes "
-                         "steps ~20-40% slower than 16-bit LoRA")
+            notes.append(msg("QLoRA: 4-bit NF4 base weights via bitsandbytes (CUDA); dequantisation makes "
+                             "steps ~20-40% slower than 16-bit LoRA"))
         elif chip.ecosystem == "cann":
-            notes.append("QLoRA: 4-bit NF4 base weights need bitsandbytes (CUDA-first); on Ascend use "
-                         "bitsandbytes' NPU backend (NF4 in plain PyTorch for now, slower) or plain LoRA "
-                         "in bf16 via torch_npu + PEFT / MindSpeed-LLM")
+            notes.append(msg("QLoRA: 4-bit NF4 base weights need bitsandbytes (CUDA-first); on Ascend use "
+                             "bitsandbytes' NPU backend (NF4 in plain PyTorch for now, slower) or plain LoRA "
+                             "in bf16 via torch_npu + PEFT / MindSpeed-LLM"))
         else:
-            notes.append(f"QLoRA: 4-bit NF4 base weights need bitsandbytes (CUDA-first); there is no "
-                         f"maintained build for {ECOSYSTEMS[chip.ecosystem].name} — plan for LoRA in "
-                         "bf16/fp16 instead")
+            notes.append(msg("QLoRA: 4-bit NF4 base weights need bitsandbytes (CUDA-first); there is no "
+                             "maintained build for %(ecosystem)s — plan for LoRA in bf16/fp16 instead",
+                             ecosystem=ECOSYSTEM_NAMES.get(chip.ecosystem) or ECOSYSTEMS[chip.ecosystem].name))
     if w.method in ("lora", "qlora"):
-        notes.append(f"LoRA rank {w.lora_rank} on all linear layers: ~2/3 of full fine-tuning FLOPs "
-                     "(no weight gradients for frozen weights)")
+        notes.append(msg("LoRA rank %(rank)s on all linear layers: ~2/3 of full fine-tuning FLOPs "
+                         "(no weight gradients for frozen weights)", rank=w.lora_rank))
     if count > 1:
-        notes.append(f"assumes ZeRO-3 / FSDP full sharding of weights, gradients and optimizer states "
-                     f"over {count} devices; with plain DDP each device holds the whole model state")
+        notes.append(msg("assumes ZeRO-3 / FSDP full sharding of weights, gradients and optimizer states "
+                         "over %(count)s devices; with plain DDP each device holds the whole model state",
+                         count=count))
     if count > NODE_SIZE:
         if _has_fabric(chip):
-            notes.append("multi-node: assumes an RDMA network (InfiniBand/RoCE) between nodes")
+            notes.append(msg("multi-node: assumes an RDMA network (InfiniBand/RoCE) between nodes"))
         else:
-            notes.append("multi-node over PCIe-only servers: expect to be communication-bound")
+            notes.append(msg("multi-node over PCIe-only servers: expect to be communication-bound"))
     elif count > 1 and not _has_fabric(chip):
-        notes.append(f"{chip.name} has no NVLink-class fabric: gradients and parameters move over PCIe")
+        notes.append(msg("%(chip)s has no NVLink-class fabric: gradients and parameters move over PCIe",
+                         chip=chip.name))
     if tp > 1:
-        notes.append(f"tensor parallel {tp} with sequence parallelism assumed so activations fit")
+        notes.append(msg("tensor parallel %(tp)s with sequence parallelism assumed so activations fit", tp=tp))
     if w.gradient_checkpointing:
-        notes.append("gradient checkpointing (full recomputation): +1 forward pass of compute, "
-                     "activations cut to each layer's input")
+        notes.append(msg("gradient checkpointing (full recomputation): +1 forward pass of compute, "
+                         "activations cut to each layer's input"))
     if not _flash_attention(chip):
-        notes.append(f"no FlashAttention-class kernel assumed on {chip.name}: attention scores are "
-                     "stored, so long sequences cost O(seq²) memory")
+        notes.append(msg("no FlashAttention-class kernel assumed on %(chip)s: attention scores are "
+                         "stored, so long sequences cost O(seq²) memory", chip=chip.name))
     if w.precision == "fp8" and chip.key in FP8_CHIPS:
-        notes.append("fp8 training (Transformer Engine): charged at ~1.4x BF16 speed, not 2x")
+        notes.append(msg("fp8 training (Transformer Engine): charged at ~1.4x BF16 speed, not 2x"))
     if not fits:
-        notes.append(f"does not fit: needs {needed_gib:.1f} GiB per device, {chip.name} has "
-                     f"{chip.memory_gib} GiB — use more devices, LoRA/QLoRA, gradient checkpointing or "
-                     "a smaller micro_batch")
+        notes.append(msg("does not fit: needs %(needed)s GiB per device, %(chip)s has %(memory)s GiB — use more "
+                         "devices, LoRA/QLoRA, gradient checkpointing or a smaller micro_batch",
+                         needed=f"{needed_gib:.1f}", chip=chip.name, memory=f"{chip.memory_gib}"))
     return notes
 
 

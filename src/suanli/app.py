@@ -33,7 +33,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                     "(`{\"fen\": 6000, \"cny\": \"60.00\"}`).",
     )
     app.state.settings = settings
-    app.state.database = database or Database(settings.database_url)
+    app.state.database = database or Database(settings.database_url, settings.db_pool_size)
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
     app.include_router(accounts_router)

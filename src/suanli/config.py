@@ -9,6 +9,7 @@
 | SUANLI_PLATFORM_NAME  | 安徽省算力调度平台 (shown in the UI, used by federation later) |
 | SUANLI_TOKEN_TTL_HOURS| 12 (lifetime of a login token)            |
 | SUANLI_METER_INTERVAL_SECONDS | 30 (`suanli serve` meters running orders this often; 0: off) |
+| SUANLI_DB_POOL_SIZE   | 10 (PostgreSQL connections per API worker process; requests beyond it wait for one) |
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Settings:
     token_ttl_hours: int
     meter_interval_seconds: int = 30
     scheduler_interval_seconds: int = 5
+    db_pool_size: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,4 +71,5 @@ def load_settings() -> Settings:
         token_ttl_hours=_int_env("SUANLI_TOKEN_TTL_HOURS", 12, 1, 24 * 90),
         meter_interval_seconds=_int_env("SUANLI_METER_INTERVAL_SECONDS", 30, 0, 3600),
         scheduler_interval_seconds=_int_env("SUANLI_SCHEDULER_INTERVAL_SECONDS", 5, 0, 3600),
+        db_pool_size=_int_env("SUANLI_DB_POOL_SIZE", 10, 1, 500),
     )

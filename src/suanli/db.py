@@ -78,7 +78,11 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+DEFAULT_POOL_SIZE = 10
+POOL_TIMEOUT_SECONDS = 30
+
+
+def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT_SECONDS) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
@@ -87,17 +91,23 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # A fixed pool and no overflow: under load, a request waits (up to POOL_TIMEOUT_SECONDS, then 503
+    # database_busy) for one of ``pool_size`` connections. Overflow connections are closed when returned, so a
+    # busy server would open a new PostgreSQL connection (a new server process) for most requests: that cost
+    # PostgreSQL 1.2 ms of CPU per order at 32 clients (docs/benchmarks.md, "Orders per second").
     # No pre-ping: it costs a round trip on every checkout (each request). Connections are recycled well before
     # servers or middleboxes usually drop idle ones; a connection the server closed anyway fails one request.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=False, pool_recycle=1800)
+    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
+                         pool_pre_ping=False, pool_recycle=1800)
 
 
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE,
+                 pool_timeout: float = POOL_TIMEOUT_SECONDS) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, pool_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Units of work that will write: on SQLite they take the write lock when they begin (BEGIN IMMEDIATE).
         self.write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
@@ -130,4 +140,4 @@ class Database:
 @cache
 def default_database() -> Database:
     settings: Settings = load_settings()
-    return Database(settings.database_url)
+    return Database(settings.database_url, settings.db_pool_size)

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -45,12 +45,22 @@ DbSession = Annotated[Session, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="A login token from /api/v1/auth/token, or an API key.")
 
 
-def optional_user(session: DbSession,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User | None:
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def optional_user(session: DbSession, credentials: BearerCredentials) -> User | None:
     if credentials is None:
         return None
     return user_for_secret(session, credentials.credentials)
 
+
+def authenticated_user(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
+    """The caller, for an endpoint that reads its credentials itself (see ``trading.endpoints.place_order``)."""
+    return current_user(optional_user(session, credentials))
+
+
+# The checks below do no I/O, so they are coroutines: FastAPI runs a plain ``def`` dependency in the thread pool,
+# a trip (two thread switches) per dependency per request.
 
 def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
@@ -58,8 +68,12 @@ def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     return user
 
 
+async def _current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    return current_user(user)
+
+
 def require_role(*roles: Role):
-    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+    async def dependency(user: Annotated[User, Depends(_current_user)]) -> User:
         if user.role not in roles:
             wanted = " or ".join(r.value for r in roles)
             raise Forbidden(f"This needs a {wanted} account; you are signed in as a {user.role.value}.",
@@ -69,7 +83,7 @@ def require_role(*roles: Role):
     return dependency
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUser = Annotated[User, Depends(_current_user)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 SellerUser = Annotated[User, Depends(require_role(Role.SELLER))]
 OperatorUser = Annotated[User, Depends(require_role(Role.OPERATOR))]
@@ -127,6 +141,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_input", "A value you sent cannot be stored or searched for "
                                        "(for example, text containing a NUL character). Remove it and try again."),
                             status_code=422)
+
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(_request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed in use for the pool's timeout (SUANLI_DB_POOL_SIZE per worker).
+        log.warning("no database connection free: %s", exc)
+        return JSONResponse(error_body("database_busy", "The server is busy: every database connection is in use. "
+                                       "Retry in a few seconds."), status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort

@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,12 +63,14 @@ _STATUS_TITLES = {
     409: N_("This cannot be done now"),
     422: N_("This request cannot be answered"),
     500: N_("Something went wrong on our side"),
+    503: N_("The platform is busy"),
 }
 _STATUS_TEXTS = {
     403: N_("Your account does not have access to this page, or the form expired. Go back, reload the page and "
             "try again."),
     404: N_("There is nothing at this address. It may have been moved, or the product is no longer listed."),
     500: N_("The error has been logged. Please try again in a moment."),
+    503: N_("Every database connection is in use. Please try again in a few seconds."),
 }
 
 
@@ -128,4 +131,5 @@ def _install_page_errors(app: FastAPI) -> None:
     wrap(DomainError, domain)
     wrap(StarletteHTTPException, http)
     wrap(RequestValidationError, validation)
+    wrap(PoolTimeout, lambda request, exc: error_page(request, 503))
     wrap(Exception, unexpected)

@@ -19,7 +19,7 @@ Usage (from the repository root)::
     python scripts/derive_reference_prices.py [--input PATH] [--output PATH]
 
 The default input is ``../shared/data/prices/gpu_hourly_prices_daily.csv`` relative to the
-repository root. ``suanli.catalog.demo_network`` reads the output file; the unit tests check
+repository root. ``suanli.catalog.reference_prices`` reads the output file; the unit tests check
 that running this derivation again reproduces the packaged file exactly.
 """
 

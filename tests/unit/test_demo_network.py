@@ -11,16 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from suanli.catalog.demo_network import (
-    NATIONAL_HUBS,
-    WESTERN_HUBS,
-    NetworkSeed,
-    demo_network,
-    formula_price_fen,
-    market_reference_fen,
-    reference_price_fen,
-    synthetic_network,
-)
+from suanli.catalog.demo_network import NATIONAL_HUBS, WESTERN_HUBS, NetworkSeed, demo_network, synthetic_network
+from suanli.catalog.reference_prices import formula_price_fen, market_reference_fen, reference_price_fen
 from suanli.core.chips import load_chip_table
 
 REPO = Path(__file__).resolve().parents[2]

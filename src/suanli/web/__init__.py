@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from suanli.errors import DomainError
+from suanli.web.error_messages import domain_message
 from suanli.web.i18n import N_, gettext_for, request_locale
 from suanli.web.render import redirect, render, safe_next
 from suanli.web.security import CsrfRejected, LoginRequired, WrongRole
@@ -107,10 +108,13 @@ def _install_page_errors(app: FastAPI) -> None:
         return redirect("/login?" + urlencode({"next": safe_next(target)}))
 
     def domain(request: Request, exc: Exception) -> Response:
+        """The service's refusal in the visitor's language; its own (English) words only for a code the pages
+        have no message for."""
         assert isinstance(exc, DomainError)
         if exc.status == 401:
             return login_required(request, exc)
-        return error_page(request, exc.status if exc.status in _STATUS_TITLES else 400, exc.message)
+        detail = domain_message(exc, gettext_for(request_locale(request))) or exc.message
+        return error_page(request, exc.status if exc.status in _STATUS_TITLES else 400, detail)
 
     def http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

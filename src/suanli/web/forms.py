@@ -4,8 +4,9 @@ A page builds the API's request model from the posted fields with :func:`validat
 (``("units",)``, ``("workload", "params_b")``) become field names (``field_map`` renames them where a form's field
 is called otherwise), and each error type a translated message. A :class:`~suanli.errors.DomainError` from the
 service (``insufficient_funds``...) goes to the top of the form (:meth:`Form.fail`), or next to a field when the
-error names one (``details.field``). Services run inside :func:`attempt`: a savepoint, so a refused action leaves
-nothing behind although the page itself is answered normally.
+error names one (``details.field``), in the words of :mod:`suanli.web.error_messages`. Services run inside
+:func:`attempt`: a savepoint, so a refused action leaves nothing behind although the page itself is answered
+normally.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from suanli.errors import DomainError
+from suanli.web.error_messages import DOMAIN_MESSAGES as DOMAIN_MESSAGES  # re-exported for the pages
+from suanli.web.error_messages import domain_message
 from suanli.web.i18n import N_, gettext_for, request_locale
 
 M = TypeVar("M", bound=BaseModel)
@@ -54,29 +57,6 @@ _TYPE_MESSAGES = {
     "json_invalid": N_("This value is not valid."),
 }
 
-# Domain error codes → messages for the top of a form. An unknown code shows a generic line and the service's
-# own (English) explanation beneath it.
-DOMAIN_MESSAGES: dict[str, str] = {
-    "insufficient_funds": N_("Your wallet does not cover this. Top up, or choose fewer units or a shorter term."),
-    "insufficient_stock": N_("Not enough units are free for this product now. Choose fewer units or another "
-                             "product."),
-    "mode_not_offered": N_("This product is not sold in that billing mode."),
-    "invalid_credentials": N_("Wrong email or password."),
-    "email_taken": N_("An account with this email exists already; log in instead."),
-    "organization_exists": N_("An organization with this name exists already; choose another name."),
-    "weak_password": N_("The password must have at least 8 characters."),
-    "wrong_role": N_("Your account's role cannot do this."),
-    "bid_below_floor": N_("Your bid is below the seller's spot floor price."),
-    "order_not_active": N_("This order is not running any more."),
-    "job_not_cancellable": N_("This job has finished; only waiting or running jobs can be cancelled."),
-    "invalid_query": N_("The search text is not valid."),
-    "not_schedulable": N_("This data center rents the product out but runs no jobs on it. Order it, or launch "
-                          "another option."),
-    "nothing_feasible": N_("Nothing fits this deadline and budget, so there is nothing to launch."),
-    "no_template": N_("There is no ready template for this workload on this chip; submit the job yourself."),
-}
-
-
 def _ctx_text(value: Any) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
@@ -107,16 +87,17 @@ class Form:
         self.errors.setdefault(name, message)
 
     def fail(self, exc: DomainError, _: Callable[..., str], field_map: Mapping[str, str] | None = None) -> None:
-        """A service refused: next to the field it names, else at the top of the form."""
-        known = DOMAIN_MESSAGES.get(exc.code)
-        message = _(known) if known else _(N_("This could not be done."))
+        """A service refused: next to the field it names, else at the top of the form. A code with no message in
+        :data:`~suanli.web.error_messages.DOMAIN_MESSAGES` shows a generic line and the service's own words."""
+        known = domain_message(exc, _)
+        message = known if known is not None else _(N_("This could not be done."))
         name = str(exc.details.get("field", "")) if isinstance(exc.details, dict) else ""
         name = (field_map or {}).get(name, name.rsplit(".", 1)[-1] if name else "")
         if name and name in self.values:
             self.errors.setdefault(name, message)
         else:
             self.top.append(message)
-        if not known:
+        if known is None:
             self.details.append(exc.message)
 
 

@@ -24,7 +24,7 @@ from suanli.trading import service as trading
 from suanli.trading.endpoints import get_clock
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.schemas import SettingsPatch, TopupIn
-from suanli.web.forms import (DOMAIN_MESSAGES, Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
+from suanli.web.forms import (Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
                               validate)
 from suanli.web.i18n import N_
 from suanli.web.operator_charts import (price_index_chart, utilization_chart, utilization_height,
@@ -42,10 +42,6 @@ register_notices(datacenter_approved=N_("The data center is approved; its listed
                  topup_repeated=N_("This reference was recorded before; nothing changed."),
                  settings_saved=N_("The settings are saved. The new commission applies to orders placed from now "
                                    "on."))
-DOMAIN_MESSAGES.setdefault("topup_reference_reused", N_("This reference was used for another top-up; each payment "
-                                                        "needs its own reference."))
-DOMAIN_MESSAGES.setdefault("not_a_buyer", N_("Only buyer organizations have a wallet to top up."))
-DOMAIN_MESSAGES.setdefault("organization_not_found", N_("Choose an organization from the list."))
 TOPUP_CODE_FIELDS = {"topup_reference_reused": "reference", "not_a_buyer": "organization_id",
                      "organization_not_found": "organization_id"}
 TOPUP_FIELDS = ["organization_id", "amount", "reference"]

@@ -22,7 +22,8 @@ from suanli.trading import invoices, reports
 from suanli.trading import service as trading
 from suanli.trading.endpoints import get_clock
 from suanli.trading.models import OrderStatus
-from suanli.web.forms import DOMAIN_MESSAGES, Form, attempt, blank_to_none, form_values, translator, validate
+from suanli.web.error_messages import domain_message
+from suanli.web.forms import Form, attempt, blank_to_none, form_values, translator, validate
 from suanli.web.i18n import N_
 from suanli.web.operator_charts import (utilization_chart, utilization_height, utilization_history_chart,
                                         volume_chart)
@@ -35,11 +36,6 @@ register_notices(cluster_registered=N_("The cluster is registered. The scheduler
                                        "on it."),
                  datacenter_registered=N_("Your data center is registered. Its products appear in the catalog "
                                           "once an operator approves it."))
-DOMAIN_MESSAGES.setdefault("datacenter_exists", N_("Your organization has a data center with this name already."))
-DOMAIN_MESSAGES.setdefault("region_not_found", N_("Choose a region from the list."))
-DOMAIN_MESSAGES.setdefault("cluster_exists", N_("This data center has a cluster with this name already."))
-DOMAIN_MESSAGES.setdefault("invalid_cluster", N_("The cluster cannot be used with these settings: check its kind, "
-                                                 "address and credentials."))
 # Service error codes → the form field they are about.
 CODE_FIELDS = {"datacenter_exists": "name", "region_not_found": "region_id"}
 CLUSTER_FIELDS = ["name", "kind", "endpoint", "user", "token", "product_ids"]
@@ -51,9 +47,9 @@ def fail(form: Form, exc: DomainError, _: Any, code_fields: dict[str, str] | Non
     """A service's refusal: next to the field its code is about (``code_fields``, default ``CODE_FIELDS``), else at
     the top of the form."""
     name = (CODE_FIELDS if code_fields is None else code_fields).get(exc.code)
-    message = DOMAIN_MESSAGES.get(exc.code)
+    message = domain_message(exc, _)
     if name is not None and message is not None and name in form.values:
-        form.error(name, _(message))
+        form.error(name, message)
     else:
         form.fail(exc, _)
 

@@ -16,7 +16,7 @@ from suanli.catalog.models import Datacenter, Product, ProductKind, ProductStatu
 from suanli.catalog.schemas import ProductIn, ProductPatch
 from suanli.errors import DomainError
 from suanli.http import DbSession
-from suanli.web.forms import (DOMAIN_MESSAGES, Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
+from suanli.web.forms import (Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
                               validate)
 from suanli.web.i18n import N_
 from suanli.web.presenters import labeler, options
@@ -29,19 +29,11 @@ register_notices(product_created=N_("Your product is saved."), product_saved=N_(
                  product_unlisted=N_("The product is taken out of the catalog. Running orders go on."),
                  product_listed=N_("The product is listed again."))
 CHIP_REQUIRED = N_("An accelerator server needs a chip.")
-DOMAIN_MESSAGES.setdefault("chip_required", CHIP_REQUIRED)
-DOMAIN_MESSAGES.setdefault("unknown_chip", N_("Choose a chip from the list."))
-DOMAIN_MESSAGES.setdefault("accelerators_required", N_("An accelerator server has at least 1 accelerator per unit."))
-DOMAIN_MESSAGES.setdefault("chip_not_allowed", N_("Only accelerator servers have a chip."))
 SPOT_ABOVE_ON_DEMAND = N_("The spot floor must not exceed the on-demand price.")
-DOMAIN_MESSAGES.setdefault("spot_above_on_demand", SPOT_ABOVE_ON_DEMAND)
-DOMAIN_MESSAGES.setdefault("stock_below_allocated", N_("More units than this are rented out now."))
-DOMAIN_MESSAGES.setdefault("not_owner", N_("This belongs to another organization."))
 PRODUCT_CODE_FIELDS = {"chip_required": "chip", "unknown_chip": "chip", "accelerators_required": "accelerators",
                        "chip_not_allowed": "chip", "spot_above_on_demand": "price_spot_floor",
                        "stock_below_allocated": "stock_units", "datacenter_not_found": "datacenter_id",
                        "not_owner": "datacenter_id"}
-DOMAIN_MESSAGES.setdefault("datacenter_not_found", N_("Choose one of your data centers."))
 
 PRICE_FIELDS = {"price_on_demand": "price_on_demand_fen", "price_reserved_month": "price_reserved_month_fen",
                 "price_spot_floor": "price_spot_floor_fen"}

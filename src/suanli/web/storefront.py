@@ -18,8 +18,9 @@ from suanli.catalog.schemas import ProductOut
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.service import order_figures
+from suanli.web.error_messages import domain_message
 from suanli.web.forms import Form, blank_to_none, translator, validate
-from suanli.web.i18n import N_
+from suanli.web.i18n import EN, N_, request_locale
 from suanli.web.presenters import chip_index, labeler, options, position_of, product_view
 from suanli.web.render import render, web_router
 
@@ -64,6 +65,23 @@ class CatalogFilters(BaseModel):
 _FILTER_NAMES = list(CatalogFilters.model_fields)
 
 
+def query_problem(exc: DomainError, _: Any) -> str | None:
+    """What is wrong with a search text, in the page's language, as precisely as the parser said it: the field or
+    value at fault, the spelling it probably meant, the values that are valid (names: the same in any language)."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    text = domain_message(exc, _)
+    if exc.code == "unknown_field" and details.get("suggestion"):
+        text = _(N_("There is no search field “%(field)s”. Did you mean “%(suggestion)s”?"),
+                 field=details.get("field", ""), suggestion=details["suggestion"])
+    elif exc.code == "invalid_value" and details.get("field") and details.get("value") is not None:
+        text = _(N_("“%(value)s” is not a valid value for “%(field)s”."), value=details["value"],
+                 field=details["field"])
+        valid = [str(v) for v in details.get("valid_values") or []]
+        if valid:
+            text += " " + _(N_("Valid values: %(values)s."), values=", ".join(valid[:30]))
+    return text
+
+
 def _search(request: Request, session: DbSession, params: dict[str, Any]) -> tuple[Form, Any]:
     """Validate the filters and search; errors go next to their fields (a bad query text next to the box)."""
     _ = translator(request)
@@ -74,7 +92,9 @@ def _search(request: Request, session: DbSession, params: dict[str, Any]) -> tup
     try:
         page = search_products(session, **filters.model_dump(), limit=PAGE_SIZE)
     except DomainError as exc:  # the query language's and the resolver's errors belong to the query box
-        form.error("q", _(N_("The search is not valid: %(why)s"), why=exc.message))
+        # English pages show the parser's own precise words; others say the same from its code and details.
+        translated = None if request_locale(request) == EN else query_problem(exc, _)
+        form.error("q", translated or _(N_("The search is not valid: %(why)s"), why=exc.message))
         return form, None
     return form, page
 

@@ -1,0 +1,165 @@
+"""What the pages say when a service refuses: every :class:`~suanli.errors.DomainError` code → an English msgid,
+translated where it is shown (at the top of a form, next to a field, or on an error page).
+
+A msgid may carry ``%(name)s`` placeholders filled from the error's ``details`` (amounts in fen shown as yuan,
+lists joined with commas), but only names that every raise site of that code passes; the codes the seller and
+operator pages put next to a field (``seller.fail``) have none. ``tests/web/test_error_messages.py`` scans the
+source for the codes raised and fails when one has no message here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from suanli.errors import DomainError
+from suanli.web.i18n import N_, format_money
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+DOMAIN_MESSAGES: dict[str, str] = {
+    # errors.py and catalog/search.py: the class defaults
+    "bad_request": N_("This request cannot be done. Check what you entered and try again."),
+    "invalid_input": N_("Something you entered is not valid. Check it and try again."),
+    "not_authenticated": N_("Please log in first."),
+    "forbidden": N_("Your account is not allowed to do this."),
+    "not_found": N_("This was not found. It may have been removed, or the address is wrong."),
+    "conflict": N_("This cannot be done now. Reload the page and try again."),
+    "insufficient_funds": N_("Your wallet does not cover this: it needs %(needed_fen)s and has %(available_fen)s "
+                             "available. Top up, or choose fewer units or a shorter term."),
+    "invalid_query": N_("The search text is not valid."),
+    # accounts
+    "invalid_credentials": N_("Wrong email or password."),
+    "email_taken": N_("An account with this email exists already; log in instead."),
+    "organization_exists": N_("An organization with this name exists already; choose another name."),
+    "weak_password": N_("The password must have at least 8 characters."),
+    "wrong_role": N_("Your account's role cannot do this."),
+    "invalid_token": N_("Your login is no longer valid. Log in again, or use a current API key."),
+    "token_expired": N_("Your login has expired. Log in again."),
+    "account_disabled": N_("This account is disabled. Contact the platform operator."),
+    "api_key_not_found": N_("This API key does not exist, or it is not yours."),
+    # catalog: regions, data centers, products
+    "region_exists": N_("A region with this province and city exists already."),
+    "region_not_found": N_("Choose a region from the list."),
+    "datacenter_exists": N_("Your organization has a data center with this name already."),
+    "datacenter_not_found": N_("This data center does not exist, or it is not open to you."),
+    "not_owner": N_("This belongs to another organization."),
+    "unknown_chip": N_("Choose a chip from the list."),
+    "chip_required": N_("An accelerator server needs a chip."),
+    "accelerators_required": N_("An accelerator server has at least 1 accelerator per unit."),
+    "chip_not_allowed": N_("Only accelerator servers have a chip."),
+    "spot_above_on_demand": N_("The spot floor must not exceed the on-demand price."),
+    "stock_below_allocated": N_("More units than this are rented out now."),
+    "product_not_found": N_("This product does not exist, or it is no longer listed."),
+    "product_unavailable": N_("This product was just taken out of the catalog, so it cannot be ordered or "
+                              "extended."),
+    "mode_not_offered": N_("This product is not sold in that billing mode."),
+    "insufficient_stock": N_("Not enough units are free for this product now (%(available_units)s free). Choose "
+                             "fewer units or another product."),
+    # catalog search (the query language's codes)
+    "invalid_cursor": N_("The link to the next page is out of date. Search again."),
+    "invalid_value": N_("A value given is not valid. Check it and try again."),
+    "unknown_field": N_("There is no search field “%(field)s”; check its spelling."),
+    "invalid_operator": N_("The operator “%(operator)s” cannot be used with “%(field)s”; use one of: "
+                           "%(valid_operators)s."),
+    "out_of_range": N_("The value %(value)s is out of range for “%(field)s”."),
+    "invalid_sort": N_("The search cannot be sorted by “%(value)s”. Sort by one of: %(valid_sort_fields)s."),
+    "syntax_error": N_("The search text cannot be read at position %(position)s. Check its quotes, commas "
+                       "and operators."),
+    # clusters and jobs
+    "cluster_exists": N_("This data center has a cluster with this name already."),
+    "invalid_cluster": N_("The cluster cannot be used with these settings: check its kind, address and "
+                          "credentials."),
+    "cluster_not_found": N_("This data center has no such cluster."),
+    "product_not_in_datacenter": N_("Some of the chosen products are not in this cluster's data center; choose "
+                                    "products of this data center."),
+    "unknown_ecosystem": N_("This accelerator ecosystem is not supported; use one of: %(valid_values)s."),
+    "no_resources": N_("A job must ask for accelerators, vCPUs or memory."),
+    "product_not_schedulable": N_("A chosen product can be ordered but runs no jobs (there is no cluster behind "
+                                  "it); choose another product."),
+    "bid_required": N_("A spot order or job needs a bid: the most you will pay per hour. Enter one, or choose "
+                       "another billing mode."),
+    "bid_not_applicable": N_("A bid applies to spot only. Leave it empty, or choose spot."),
+    "bid_below_floor": N_("Your bid is below the seller's spot floor price of %(floor_fen)s per unit-hour."),
+    "invalid_job": N_("The job cannot run as written. Check its name, command, environment variables and files."),
+    "job_not_found": N_("This job does not exist, or it is not yours."),
+    "job_not_cancellable": N_("This job has finished; only waiting or running jobs can be cancelled."),
+    "logs_owner_only": N_("Only the buyer who submitted a job can read its logs."),
+    "logs_unavailable": N_("The job's logs cannot be read from its cluster now. Try again in a moment."),
+    "not_free": N_("The free units of this product are held for other orders now; the job waits for free units."),
+    # orders, wallets, payments, invoices
+    "order_not_found": N_("This order does not exist, or it is not yours."),
+    "order_not_active": N_("This order is not running any more."),
+    "reserved_not_releasable": N_("A reserved order runs to the end of its term and cannot be released early."),
+    "not_cancellable": N_("A reserved order is paid upfront for its term and cannot be cancelled."),
+    "cancel_window_passed": N_("An order can be cancelled free of charge only within %(grace_seconds)s seconds of "
+                               "its start. Release it instead, paying for the time used."),
+    "not_extendable": N_("Only reserved orders have a term to extend. On-demand and spot orders run until you "
+                         "release them."),
+    "invalid_term": N_("The term must be one of these numbers of months: %(valid_values)s."),
+    "term_not_applicable": N_("A term applies to reserved orders only. Leave it empty, or choose reserved."),
+    "idempotency_key_reused": N_("This request was already used for a different order or extension. Reload the "
+                                 "page and try again."),
+    "organization_not_found": N_("Choose an organization from the list."),
+    "not_a_buyer": N_("Only buyer organizations have a wallet to top up."),
+    "not_a_seller": N_("Only seller organizations are paid out; choose a seller organization."),
+    "topup_reference_reused": N_("This reference was used for another top-up; each payment needs its own "
+                                 "reference."),
+    "payout_reference_reused": N_("This reference was used for another payout; each payment needs its own "
+                                  "reference."),
+    "refund_reference_reused": N_("This reference was used for another refund; each refund needs its own "
+                                  "reference."),
+    "refund_exceeds_charges": N_("Only %(refundable_fen)s of this order's charges can still be refunded."),
+    "insufficient_receivable": N_("The seller's receivable of %(receivable_fen)s does not cover this. Choose a "
+                                  "smaller amount, or settle with the seller first."),
+    "invalid_period": N_("A period is a month written YYYY-MM, such as 2026-11."),
+    "invalid_days": N_("The number of days asked for is out of range; ask for fewer days."),
+    "invoice_not_found": N_("This invoice does not exist, or it is not yours."),
+    # the advisor and job templates
+    "invalid_workload": N_("The workload is not described correctly; check its fields."),
+    "nothing_feasible": N_("Nothing fits this deadline and budget, so there is nothing to launch."),
+    "option_not_found": N_("This option is not among the feasible ones any more. Get the recommendations again "
+                           "and choose one."),
+    "not_schedulable": N_("This data center rents the product out but runs no jobs on it. Order it, or launch "
+                          "another option."),
+    "no_template": N_("There is no ready template for this workload on this chip; submit the job yourself."),
+    "template_not_found": N_("There is no such template; choose one from the list."),
+    "template_mismatch": N_("This template does not fit the chosen workload or chip; choose another template."),
+    "invalid_template_parameter": N_("A template parameter is not valid; check the parameters."),
+    "too_long": N_("This work may take longer than a job is allowed to run. Split it, or choose an option with "
+                   "more accelerators."),
+}
+
+
+def placeholders(message: str) -> set[str]:
+    """The ``%(name)s`` names of a message."""
+    return set(_PLACEHOLDER.findall(message))
+
+
+def detail_values(details: Mapping[str, Any]) -> dict[str, str]:
+    """An error's details as text for a message: ``*_fen`` amounts as yuan, lists joined with commas."""
+    values: dict[str, str] = {}
+    for key, value in details.items():
+        if key.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = format_money(value)
+        elif isinstance(value, (list, tuple)):
+            values[key] = ", ".join(str(v) for v in value)
+        else:
+            values[key] = str(value)
+    return values
+
+
+def domain_message(exc: DomainError, _: Callable[..., str]) -> str | None:
+    """The page's words for a service's refusal in the request's language (``_``), or None when its code has no
+    message here (or its details lack a value the message needs): then the page shows the service's own."""
+    message = DOMAIN_MESSAGES.get(exc.code)
+    if message is None:
+        return None
+    text = _(message)
+    if not placeholders(message):
+        return text
+    try:
+        return text % detail_values(exc.details if isinstance(exc.details, Mapping) else {})
+    except (KeyError, ValueError, TypeError):
+        return None

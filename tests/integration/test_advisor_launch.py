@@ -61,7 +61,10 @@ def test_advise_then_launch_runs_the_smoke_and_bills_it(market, site):
         job["command"]
     assert job["resources"]["accelerators"] == item["accelerators"] and job["resources"]["chip"] == chip["key"]
     assert job["constraints"]["datacenters"] == [dc["id"]]
+    assert job["constraints"]["products"] == [item["product"]["id"]]
     assert job["constraints"]["max_hourly_price_fen"] == item["price_hour"]["fen"]
+    assert any(f"on {item['product']['name']} in {dc['name']} (the job runs on that product only)" in note
+               for note in out["notes"]), out["notes"]
     assert job["mode"] == ("spot" if item["billing"]["mode"] == "spot" else "on_demand")
     assert sorted(job["files"]) == ["lora_finetune.py", "suanli_runtime.py"]
     _run_to_success_and_check_the_bill(market, buyer, job, item)
@@ -98,6 +101,22 @@ def test_spot_and_on_demand_advice_both_launch_and_bill(market, site):
         modes.add(out["job"]["mode"])
         _run_to_success_and_check_the_bill(market, buyer, out["job"], out["recommendation"])
     assert modes == {"spot", "on_demand"}  # the A800 has a spot floor and the deadline leaves slack; the 910B none
+
+
+def test_a_launched_option_runs_on_its_product_even_when_a_cheaper_equal_one_is_free(market, site, tmp_path):
+    seller, dc, products = site
+    cheaper = market.make.product(seller, dc, name="A800 ×8 特价", chip="a800", accelerators=8, stock_units=2,
+                                  price_on_demand_fen=7000, price_spot_floor_fen=2000)
+    register_cluster(market, seller, dc["id"], [cheaper], str(tmp_path / "jobs-cheaper"), name="cheaper")
+    buyer = market.buyer(topup_fen=1_000_000)
+    out = _launch(market, buyer, product_id=products["a800"]["id"], smoke=True)
+    job = out["job"]
+    assert job["constraints"]["products"] == [products["a800"]["id"]]
+    summary = run_round(market)
+    assert [p["job_id"] for p in summary["placed"]] == [job["id"]]
+    done = wait_job(market, buyer, job["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded" and done["placement"]["product_id"] == products["a800"]["id"]
+    assert market.allocated(cheaper) == 0
 
 
 def test_the_job_runs_what_was_estimated(market, site):

@@ -186,6 +186,19 @@ def test_every_constraint_and_hint_of_an_unplaceable_job_reads_in_chinese():
     assert "most often: already failed there" in u.message and "最常见的原因：该作业此前在那里失败过" in both(u)[1]
 
 
+def test_a_job_pinned_to_products_says_so_and_why_the_others_are_out_in_chinese():
+    offers = [offer("o1"), offer("o2", free_units=0, total_units=2), offer("o3")]
+    (u,) = schedule_round([JobRequest("j1", accelerators=8, products={"o2", "o9"})], offers).unplaceable
+    english, text = both(u)
+    assert english.startswith("job j1 (8× any chip, on product o2/o9): none of 3 offers fits; eliminated by "
+                              "product 2, capacity_busy 1")
+    assert "限产品 o2/o9" in text and "不是指定产品 2 个" in text
+    (u,) = schedule_round([JobRequest("j1", accelerators=8, products={"o9"})], offers).unplaceable
+    english, text = both(u)
+    assert english.endswith("most often: not one of the chosen products")
+    assert text.endswith("最常见的原因：不是指定的产品")
+
+
 def test_reservations_held_capacity_spot_requests_and_an_empty_market():
     busy = [offer("o1", chip_key="a800", fp16_tflops=312, accelerators_per_unit=1, vcpus_per_unit=16,
                   memory_gib_per_unit=128, free_units=4, total_units=8, releases=((60, 4),))]

@@ -41,6 +41,7 @@ def one_offer_per_constraint() -> list[Offer]:
         offer("o-compute", fp16_tflops=500),
         offer("o-region", province="上海"),
         offer("o-dc", datacenter_id="dc-other"),
+        offer("o-product"),  # the job is pinned to every other product
         offer("o-price", price_per_unit_hour_fen=30_000),
         offer("o-busy", free_units=0, total_units=4),
         offer("o-blocked"),
@@ -49,22 +50,24 @@ def one_offer_per_constraint() -> list[Offer]:
 
 
 def test_each_constraint_eliminates_its_offer_and_is_counted_once():
-    job = JobRequest("j", blocked_offers={"o-blocked"}, **STRICT)
-    result = schedule_round([job], one_offer_per_constraint())
+    offers = one_offer_per_constraint()
+    pinned = {o.product_id for o in offers} - {"o-product"}
+    job = JobRequest("j", blocked_offers={"o-blocked"}, products=pinned, **STRICT)
+    result = schedule_round([job], offers)
     assert result.placements == ()
     (u,) = result.unplaceable
     assert list(u.eliminated) == list(CONSTRAINTS)
     assert u.eliminated == dict.fromkeys(CONSTRAINTS, 1)
-    assert sum(u.eliminated.values()) == u.offers_considered == 11
+    assert sum(u.eliminated.values()) == u.offers_considered == 12
     assert "chip 1" in u.message and "capacity_busy 1" in u.message and "would fit once capacity frees" in u.message
 
 
 def test_fast_and_exact_explanations_agree_without_a_blocklist():
-    offers = [o for o in one_offer_per_constraint() if o.product_id != "o-blocked"]
+    offers = [o for o in one_offer_per_constraint() if o.product_id not in ("o-blocked", "o-product")]
     job = JobRequest("j", **STRICT)
     (u,) = schedule_round([job], offers).unplaceable
     expected = dict.fromkeys(CONSTRAINTS, 1)
-    expected["blocked"] = 0
+    expected["blocked"] = expected["product"] = 0
     assert u.eliminated == expected
     st_ = _Round(offers, ())
     assert eliminations(st_, job) == eliminations(st_, job, exact=True)
@@ -75,6 +78,44 @@ def test_static_constraints_are_reported_before_busy_capacity():
     job = JobRequest("j", accelerators=8, provinces={"北京"})
     (u,) = schedule_round([job], [offer("o", province="上海", free_units=0, total_units=2)]).unplaceable
     assert u.eliminated["region"] == 1 and u.eliminated["capacity_busy"] == 0
+
+
+def test_a_job_pinned_to_products_runs_only_there_even_when_another_offer_is_cheaper():
+    offers = [offer("o-cheap", price_per_unit_hour_fen=5_000), offer("o-pinned", price_per_unit_hour_fen=9_000),
+              offer("o-other", price_per_unit_hour_fen=7_000)]
+    pinned = JobRequest("j1", accelerators=8, products={"o-pinned"})
+    free = JobRequest("j2", accelerators=8, submit_seq=1)
+    placed = {p.job_id: p for p in schedule_round([pinned, free], offers).placements}
+    assert placed["j1"].offer_id == "o-pinned" and placed["j1"].hourly_price_fen == 9_000
+    assert placed["j2"].offer_id == "o-cheap"
+    # The whole-round search and the local repairs never move a pinned job to a cheaper product.
+    for search_limit in (0, 25_000):
+        result = schedule_round([pinned, dataclasses.replace(free, id="j3", submit_seq=2)],
+                                [dataclasses.replace(o, free_units=1, total_units=1) for o in offers],
+                                search_limit=search_limit)
+        assert {p.job_id: p.offer_id for p in result.placements}["j1"] == "o-pinned"
+    # Among several pinned products the objective chooses as usual.
+    two = JobRequest("j4", accelerators=8, products={"o-pinned", "o-other"})
+    assert schedule_round([two], offers).placements[0].offer_id == "o-other"
+
+
+def test_a_job_pinned_to_a_busy_or_unfit_product_waits_and_says_why():
+    offers = [offer("o-cheap", price_per_unit_hour_fen=5_000), offer("o-busy", free_units=0, total_units=2),
+              offer("o-a800", chip_key="a800", fp16_tflops=312)]
+    job = JobRequest("j1", accelerators=8, chip="h100", products={"o-busy", "o-a800"}, max_runtime_minutes=60)
+    result = schedule_round([job], offers)
+    assert result.placements == ()
+    (u,) = result.unplaceable
+    assert u.eliminated["product"] == 1 and u.eliminated["chip"] == 1 and u.eliminated["capacity_busy"] == 1
+    assert sum(u.eliminated.values()) == 3 and u.binding == ("chip", "product", "capacity_busy")
+    assert "on product o-a800/o-busy" in u.message and "product 1" in u.message
+    assert result.reservation is not None and result.reservation.offer_id == "o-busy"
+    st_ = _Round(offers, ())
+    assert eliminations(st_, job) == eliminations(st_, job, exact=True)
+    # Pinned to a product that is not on the market at all: every offer is eliminated by "product".
+    (u,) = schedule_round([JobRequest("j2", accelerators=8, chip="h100", products={"gone"})], offers).unplaceable
+    assert u.eliminated["product"] == 2 and u.eliminated["chip"] == 1
+    assert "most often: not one of the chosen products" in u.message
 
 
 def test_spot_job_on_offer_without_spot_price_is_a_price_elimination():
@@ -291,6 +332,7 @@ def markets(draw):
             min_fp16_tflops=draw(st.sampled_from((0.0, 200.0))),
             provinces=draw(st.sampled_from((frozenset(), frozenset({"北京"}), frozenset({"安徽", "贵州"})))),
             datacenters=draw(st.sampled_from((frozenset(), frozenset({"d1"})))),
+            products=draw(st.sampled_from((frozenset(), frozenset(), frozenset({"o0", "o1"})))),
             max_hourly_price_fen=draw(st.one_of(st.none(), st.integers(100, 40_000))),
             objective=draw(st.sampled_from(("cost", "time"))), mode="spot" if spot else "on_demand",
             bid_hourly_fen=draw(st.integers(100, 40_000)) if spot else None,
@@ -316,6 +358,7 @@ def satisfies(job: JobRequest, o: Offer, p: Placement) -> bool:
             and o.accel_memory_gib >= job.min_accel_memory_gib and o.fp16_tflops >= job.min_fp16_tflops
             and (not job.provinces or o.province in job.provinces)
             and (not job.datacenters or o.datacenter_id in job.datacenters)
+            and (not job.products or o.product_id in job.products)
             and per_unit is not None and p.hourly_price_fen == per_unit * units
             and (limit is None or p.hourly_price_fen <= limit)
             and o.product_id not in job.blocked_offers and o.cluster_id not in job.blocked_clusters)

@@ -3,10 +3,11 @@
 :func:`launch_recommendation` ranks the options exactly as ``POST /recommendations`` does, takes the chosen one
 (by rank or product), picks the template for the workload kind on that chip's ecosystem, and submits a job
 through the jobs service: resources = the recommended chip and accelerator count (or vCPUs and memory for a CPU
-job), constraints = that data center at no more than the recommended allocation's hourly price, maximum runtime =
-the estimate's upper bound (the serving window for inference), mode = the billing advice (spot when advised,
-bidding the on-demand price; otherwise on demand). The scheduler then places it, holds the money and runs it as
-any other job. Callers commit. The notes are messages too (``notes`` in English, ``note_messages`` to translate).
+job), constraints = that product (``products``, in its data center) at no more than the recommended allocation's
+hourly price, so the job runs on exactly the product that was advised; maximum runtime = the estimate's upper
+bound (the serving window for inference), mode = the billing advice (spot when advised, bidding the on-demand
+price; otherwise on demand). The scheduler then places it, holds the money and runs it as any other job. Callers
+commit. The notes are messages too (``notes`` in English, ``note_messages`` to translate).
 """
 
 from __future__ import annotations
@@ -164,12 +165,12 @@ def launch_recommendation(session: Session, clock: Clock, user: User, body: Laun
                               memory_gib=item["units"] * product["memory_gib"])
     job_in = JobIn(name=body.name or template.id, command=command, env=body.env,
                    files={**body.files, **script_files(template)}, resources=resources,
-                   constraints=Constraints(datacenters=[product["datacenter"]["id"]],
+                   constraints=Constraints(datacenters=[product["datacenter"]["id"]], products=[product["id"]],
                                            max_hourly_price_fen=item["price_hour"]["fen"]),
                    mode=mode, bid_hourly_fen=bid, max_runtime_minutes=_max_runtime_minutes(item, body.smoke, template))
     job = jobs.submit_job(session, clock, user, job_in)
-    notes.append(msg("placed by the scheduler in %(datacenter)s on %(product)s or an equivalent offer there at no "
-                     "more than the recommended hourly price", datacenter=product["datacenter"]["name"],
+    notes.append(msg("placed by the scheduler on %(product)s in %(datacenter)s (the job runs on that product only) at "
+                     "no more than the recommended hourly price", datacenter=product["datacenter"]["name"],
                      product=product["name"]))
     return {"job": jobs.job_out(session, job, viewer=user), "rank": rank, "recommendation": item,
             "template": template.describe(), "smoke": body.smoke, **note_fields(notes)}

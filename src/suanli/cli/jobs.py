@@ -54,6 +54,8 @@ def submit(name: str,
            memory: Annotated[int, typer.Option(min=0, help="Host memory, GiB.")] = 0,
            province: Annotated[list[str] | None, typer.Option(help="Allowed province (repeatable).")] = None,
            datacenter: Annotated[list[str] | None, typer.Option(help="Allowed data center id (repeatable).")] = None,
+           product: Annotated[list[str] | None, typer.Option("--product", help="Run only on this product id "
+                                                                               "(repeatable).")] = None,
            max_price: Annotated[str | None, typer.Option(help="Most the whole job may cost per hour, CNY.")] = None,
            objective: Annotated[str, typer.Option(help="cost or time")] = "cost",
            mode: Annotated[str, typer.Option(help="on_demand or spot")] = "on_demand",
@@ -73,7 +75,7 @@ def submit(name: str,
         "name": name, "env": _pairs(env, "--env"), "files": files,
         "resources": {"accelerators": accelerators, "chip": chip, "min_accel_memory_gib": min_memory,
                       "min_fp16_tflops": min_tflops, "vcpus": vcpus, "memory_gib": memory},
-        "constraints": {"provinces": province or [], "datacenters": datacenter or [],
+        "constraints": {"provinces": province or [], "datacenters": datacenter or [], "products": product or [],
                         "ecosystems": ecosystem or [],
                         "max_hourly_price_fen": cny_arg(max_price, "--max-price") if max_price else None},
         "objective": objective, "mode": mode, "max_runtime_minutes": max_runtime,
@@ -120,6 +122,9 @@ def show(job_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
         print_json(job)
         return
     console.print(f"[bold]{job['name']}[/] {job['id']}: [bold]{job['state']}[/] — {job['state_detail']}")
+    pinned = job["constraints"].get("products") or []
+    if pinned:
+        console.print(f"runs only on product{'s' if len(pinned) > 1 else ''} {', '.join(pinned)}")
     p = job.get("placement")
     if p:
         console.print(f"placed on {p['datacenter_name']} / {p['product_name']} ({p['backend']} cluster), "

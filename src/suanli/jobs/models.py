@@ -109,6 +109,8 @@ class Job(Base):
     # constraints
     provinces: Mapped[list[str]] = mapped_column(JSON, default=list)
     datacenter_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    product_ids: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]",
+                                                   doc="Products the job is pinned to (empty: any).")
     max_hourly_price_fen: Mapped[int | None] = mapped_column(default=None)
     objective: Mapped[JobObjective] = mapped_column(_enum(JobObjective, "job_objective"))
     mode: Mapped[JobMode] = mapped_column(_enum(JobMode, "job_mode"))

@@ -406,7 +406,8 @@ def job_request(job: Job) -> JobRequest:
         id=str(job.id), accelerators=job.accelerators, chip=job.chip_key, ecosystems=frozenset(job.ecosystems or ()),
         min_accel_memory_gib=job.min_accel_memory_gib, min_fp16_tflops=job.min_fp16_tflops, vcpus=job.vcpus,
         memory_gib=job.memory_gib, provinces=frozenset(job.provinces or ()),
-        datacenters=frozenset(job.datacenter_ids or ()), max_hourly_price_fen=job.max_hourly_price_fen,
+        datacenters=frozenset(job.datacenter_ids or ()), products=frozenset(job.product_ids or ()),
+        max_hourly_price_fen=job.max_hourly_price_fen,
         objective=job.objective.value, mode=job.mode.value, bid_hourly_fen=job.bid_hourly_fen,
         max_runtime_minutes=job.max_runtime_minutes, submit_seq=job.seq, blocked_offers=frozenset(blocked_offers),
         blocked_clusters=frozenset(blocked_clusters))

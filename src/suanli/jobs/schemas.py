@@ -70,6 +70,9 @@ class Constraints(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provinces: list[str] = Field(default_factory=list, max_length=50)
     datacenters: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+    products: list[uuid.UUID] = Field(default_factory=list, max_length=20,
+                                      description="Run only on these products (ids; duplicates are ignored); "
+                                                  "empty: any product that fits.")
     ecosystems: list[str] = Field(default_factory=list, max_length=10)
     max_hourly_price_fen: int | None = Field(default=None, ge=0, le=10_000_000_000,
                                              description="The most the whole job may cost per hour, fen.")

@@ -109,6 +109,26 @@ def _normalize_province(name: str) -> str:
     return name
 
 
+def _pinned_products(session: Session, wanted: list[uuid.UUID]) -> list[str]:
+    """The job's ``constraints.products``, deduplicated and sorted; each must be a listed product with a cluster
+    behind it, else a 422 (``product_not_found``, ``product_not_schedulable``): such a job could never run."""
+    ids = sorted(set(wanted))
+    if not ids:
+        return []
+    rows = dict(session.execute(select(Product.id, Product.cluster_id)
+                                .where(Product.id.in_(ids), Product.is_visible.is_(True))).all())
+    missing = [str(p) for p in ids if p not in rows]
+    if missing:
+        raise InvalidInput("constraints.products: there is no listed product " + ", ".join(missing) + ".",
+                           code="product_not_found", details={"field": "constraints.products", "product_ids": missing})
+    idle = [str(p) for p in ids if rows[p] is None]
+    if idle:
+        raise InvalidInput("constraints.products: " + ", ".join(idle) + " can be ordered but runs no jobs (no "
+                           "cluster behind the product); choose another product.", code="product_not_schedulable",
+                           details={"field": "constraints.products", "product_ids": idle})
+    return [str(p) for p in ids]
+
+
 def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
     if user.role is not Role.BUYER:
         raise InvalidInput("Only buyer accounts submit jobs (they are billed to the buyer's wallet).",
@@ -137,6 +157,7 @@ def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
     if body.mode.value != "spot" and body.bid_hourly_fen is not None:
         raise InvalidInput("bid_hourly_fen applies to spot jobs only.", code="bid_not_applicable",
                            details={"field": "bid_hourly_fen"})
+    product_ids = _pinned_products(session, constraints.products)
     try:  # the backend rules for names, env and files, checked before the job is queued
         backends.JobSpec(job_id="check", name=body.name, command=body.command, script=body.script, env=body.env,
                          files=body.files)
@@ -149,6 +170,7 @@ def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
               min_fp16_tflops=resources.min_fp16_tflops, vcpus=resources.vcpus, memory_gib=resources.memory_gib,
               provinces=sorted({_normalize_province(p) for p in constraints.provinces}),
               datacenter_ids=sorted({str(d) for d in constraints.datacenters}),
+              product_ids=product_ids,
               max_hourly_price_fen=constraints.max_hourly_price_fen, objective=body.objective, mode=body.mode,
               bid_hourly_fen=body.bid_hourly_fen, max_runtime_minutes=body.max_runtime_minutes,
               state=JobState.QUEUED, **detail_values(msg("waiting for the scheduler")), attempt=0, attempts=[],
@@ -287,7 +309,7 @@ def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User)
                       "min_accel_memory_gib": job.min_accel_memory_gib, "min_fp16_tflops": job.min_fp16_tflops,
                       "vcpus": job.vcpus, "memory_gib": job.memory_gib},
         "constraints": {"provinces": job.provinces, "datacenters": job.datacenter_ids,
-                        "max_hourly_price_fen": job.max_hourly_price_fen},
+                        "products": job.product_ids or [], "max_hourly_price_fen": job.max_hourly_price_fen},
         "objective": job.objective, "mode": job.mode, "bid_hourly_fen": job.bid_hourly_fen,
         "max_runtime_minutes": job.max_runtime_minutes, "placement": placement, "attempt": job.attempt,
         "attempts": [{"n": n, "reason_message": None, **a} for n, a in enumerate(job.attempts or [], 1)],

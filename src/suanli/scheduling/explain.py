@@ -2,7 +2,7 @@
 clauses, :mod:`suanli.core.messages`).
 
 Each offer is counted once, under the first constraint it fails. Static constraints are checked
-first (chip, ecosystem, count, memory, compute, region, data center, price, blocked, unhealthy) and
+first (chip, ecosystem, count, memory, compute, region, data center, product, price, blocked, unhealthy) and
 ``capacity_busy`` last, so ``capacity_busy`` is exactly the offers that would take the job if they
 had the free units now. ``capacity_busy`` includes offers whose free units are held for the head
 job's reservation (reported separately as *held* in the message).
@@ -34,10 +34,10 @@ def eliminations(st: _Round, job: JobRequest, exact: bool = False) -> tuple[dict
     province and data center with their prices sorted, split by health - is built once and cached, so
     a price limit is a bisection. Every offer left after the static constraints must be busy (else
     the job would have been placed), so ``capacity_busy`` needs no loop over free capacity.
-    ``exact=True`` (and any job with a blocklist) walks every offer instead; the tests check that
-    both agree.
+    ``exact=True`` (and any job with a blocklist or pinned to products) walks every offer instead; the tests
+    check that both agree.
     """
-    if exact or job.blocked_offers or job.blocked_clusters:
+    if exact or job.blocked_offers or job.blocked_clusters or job.products:
         return _eliminations_exact(st, job)
     spot = job.mode is Mode.SPOT
     limit = job.price_limit_fen
@@ -189,7 +189,7 @@ def _eliminations_exact(st: _Round, job: JobRequest) -> tuple[dict[str, int], in
     held = 0
     spot = job.mode is Mode.SPOT
     limit = job.price_limit_fen
-    provs, dcs = job.provinces, job.datacenters
+    provs, dcs, prods = job.provinces, job.datacenters, job.products
     b_off, b_cl = job.blocked_offers, job.blocked_clusters
     free, total, prov, dc, pid, cluster = st.free, st.total, st.prov, st.dc, st.pid, st.cluster
     healthy = st.healthy
@@ -219,6 +219,8 @@ def _eliminations_exact(st: _Round, job: JobRequest) -> tuple[dict[str, int], in
                 counts["region"] += 1
             elif dcs and dc[i] not in dcs:
                 counts["datacenter"] += 1
+            elif prods and pid[i] not in prods:
+                counts["product"] += 1
             elif per_unit[i] is None or (limit is not None and per_unit[i] * units > limit):
                 counts["price"] += 1
             elif (b_off and pid[i] in b_off) or (b_cl and cluster[i] in b_cl):
@@ -265,6 +267,8 @@ def describe_job(job: JobRequest) -> Message | str:
     where = sorted(job.provinces) + sorted(job.datacenters)
     if where:
         parts.append(msg("in %(places)s", places="/".join(where)))
+    if job.products:
+        parts.append(msg("on product %(products)s", products="/".join(sorted(job.products))))
     limit = job.price_limit_fen
     if limit is not None:
         parts.append(msg("≤%(price)s/h", price=format_cny(limit)))
@@ -282,6 +286,7 @@ _ELIMINATED = {
     "compute": lambda n: msg("compute %(n)s", n=n),
     "region": lambda n: msg("region %(n)s", n=n),
     "datacenter": lambda n: msg("datacenter %(n)s", n=n),
+    "product": lambda n: msg("product %(n)s", n=n),
     "price": lambda n: msg("price %(n)s", n=n),
     "capacity_busy": lambda n: msg("capacity_busy %(n)s", n=n),
     "blocked": lambda n: msg("blocked %(n)s", n=n),
@@ -296,6 +301,7 @@ _HINTS = {
     "compute": msg("accelerators too slow"),
     "region": msg("outside the allowed provinces"),
     "datacenter": msg("outside the allowed data centers"),
+    "product": msg("not one of the chosen products"),
     "price": msg("over the price limit"),
     "blocked": msg("already failed there"),
     "unhealthy": msg("cluster unhealthy"),

@@ -43,6 +43,7 @@ CONSTRAINTS: tuple[str, ...] = (
     "compute",        # FP16 TFLOPS per accelerator below the job's minimum
     "region",         # province not allowed
     "datacenter",     # data center not allowed
+    "product",        # not one of the products the job is pinned to
     "price",          # hourly price above the job's limit (or bid); spot: the offer sells no spot
     "capacity_busy",  # would fit, but not enough free units now (or held for a higher-priority job)
     "blocked",        # the job already failed there (failover blocklist)
@@ -132,10 +133,11 @@ class JobRequest:
     Accelerators are asked for by chip model (``chip``), by ecosystem (``ecosystems``), or by
     capability ("any chip with at least ``min_accel_memory_gib`` GiB and ``min_fp16_tflops`` TFLOPS");
     the three combine. ``accelerators == 0`` is a CPU-only job. Empty ``provinces`` /
-    ``datacenters`` / ``ecosystems`` mean "any". ``max_hourly_price_fen`` caps the whole job's hourly
-    price; a spot job must bid (``bid_hourly_fen``, whole job, per hour). Higher ``priority`` goes
-    first; among equals, lower ``submit_seq`` (earlier submission). ``blocked_offers`` and
-    ``blocked_clusters`` are where the job already failed.
+    ``datacenters`` / ``products`` / ``ecosystems`` mean "any"; ``products`` pins the job to those
+    offers (product ids), e.g. the one a buyer launched from the advisor. ``max_hourly_price_fen``
+    caps the whole job's hourly price; a spot job must bid (``bid_hourly_fen``, whole job, per hour).
+    Higher ``priority`` goes first; among equals, lower ``submit_seq`` (earlier submission).
+    ``blocked_offers`` and ``blocked_clusters`` are where the job already failed.
     """
 
     id: str
@@ -148,6 +150,7 @@ class JobRequest:
     memory_gib: int = 0
     provinces: frozenset[str] = frozenset()
     datacenters: frozenset[str] = frozenset()
+    products: frozenset[str] = frozenset()
     max_hourly_price_fen: int | None = None
     objective: Objective = Objective.COST
     mode: Mode = Mode.ON_DEMAND
@@ -159,7 +162,7 @@ class JobRequest:
     blocked_clusters: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        for name in ("ecosystems", "provinces", "datacenters", "blocked_offers", "blocked_clusters"):
+        for name in ("ecosystems", "provinces", "datacenters", "products", "blocked_offers", "blocked_clusters"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         try:
             object.__setattr__(self, "objective", Objective(self.objective))

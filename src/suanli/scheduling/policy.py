@@ -250,7 +250,7 @@ class _Round:
         free, pid, prov, dc, cluster = self.free, self.pid, self.prov, self.dc, self.cluster
         arr = self.floor if spot else self.price
         limit = job.price_limit_fen
-        provs, dcs = job.provinces, job.datacenters
+        provs, dcs, prods = job.provinces, job.datacenters, job.products
         b_off, b_cl = job.blocked_offers, job.blocked_clusters
         res_i = self._res_index
         cost = job.objective is Objective.COST
@@ -279,6 +279,8 @@ class _Round:
                     continue
                 if dcs and dc[i] not in dcs:
                     continue
+                if prods and pid[i] not in prods:
+                    continue
                 if (b_off and pid[i] in b_off) or (b_cl and cluster[i] in b_cl):
                     continue
                 if i == res_i and not self.reservation_allows(job, units):
@@ -306,6 +308,8 @@ class _Round:
         if job.provinces and self.prov[i] not in job.provinces:
             return False
         if job.datacenters and self.dc[i] not in job.datacenters:
+            return False
+        if job.products and self.pid[i] not in job.products:
             return False
         return not (self.pid[i] in job.blocked_offers or self.cluster[i] in job.blocked_clusters)
 

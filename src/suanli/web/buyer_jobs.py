@@ -10,7 +10,10 @@ import datetime as dt
 import uuid
 
 from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from suanli.catalog.models import Product
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.jobs import service as jobs
@@ -40,6 +43,15 @@ def job_list(request: Request, session: DbSession, buyer: BuyerUser, state: str 
         "state_options": options(request, "job_state", blank=_(N_("All jobs")))})
 
 
+def _pinned_products(session: Session, product_ids: list[str]) -> list[dict[str, str]]:
+    """The products the job is pinned to (``constraints.products``), with their names (the id if it is gone)."""
+    if not product_ids:
+        return []
+    names = {str(pid): name for pid, name in session.execute(
+        select(Product.id, Product.name).where(Product.id.in_([uuid.UUID(p) for p in product_ids])))}
+    return [{"id": p, "name": names.get(p, p)} for p in product_ids]
+
+
 def _job_page(request: Request, session: DbSession, buyer, job_id: uuid.UUID, form: Form | None = None,
               status_code: int = 200):
     job = jobs.get_job(session, buyer, job_id)
@@ -48,6 +60,8 @@ def _job_page(request: Request, session: DbSession, buyer, job_id: uuid.UUID, fo
     shown["attempts"] = [{**a, "at": dt.datetime.fromisoformat(a["at"]) if isinstance(a["at"], str) else a["at"]}
                          for a in shown["attempts"]]
     return render(request, "buyer/job.html", {"job": shown,
+                                              "pinned_products": _pinned_products(session,
+                                                                                  shown["constraints"]["products"]),
                                               "label": labeler(request), "form": form or Form(),
                                               "active": not job.state.terminal},
                   status_code=status_code)

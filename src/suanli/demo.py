@@ -1,7 +1,9 @@
-"""The demo: a realistic Anhui platform with demo accounts, loaded into an empty database."""
+"""The demo: a realistic Anhui platform with demo accounts and 30 days of market history, loaded into an empty
+database."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +16,7 @@ from suanli.catalog.demo_network import demo_network
 from suanli.catalog.models import Product
 from suanli.catalog.seeding import LoadReport, load_network
 from suanli.core.chips import load_chip_table
+from suanli.demo_history import HistoryReport, load_demo_history
 
 DEMO_PASSWORD = "suanli-demo"
 DEMO_TOPUP_FEN = 500_000  # ¥5,000 for the demo buyer, so a new user can order at once
@@ -60,11 +63,20 @@ def load_demo(session: Session, progress: Callable[[int], None] | None = None) -
     return report
 
 
+def load_history(session: Session, now: dt.datetime | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> HistoryReport:
+    """Play the demo market's last 30 days up to ``now`` (default: the current time) through the trading services
+    (``suanli.demo_history``): demo buyer organizations' top-ups, orders in all three modes, seller payouts. Call
+    once, right after ``load_demo`` loaded the network into an empty database; the demo seller's products get a
+    larger share of the orders."""
+    seller_org_id = session.scalar(select(User.organization_id).where(User.email == DEMO_ACCOUNTS[1].email))
+    return load_demo_history(session, now or dt.datetime.now(dt.UTC), seller_org_id=seller_org_id,
+                             progress=progress)
+
+
 def demo_topup(session: Session) -> int | None:
     """Top the demo buyer's wallet up with ``DEMO_TOPUP_FEN`` (a proper top-up, reference
     ``demo-initial-topup``: done once, a repeat is a no-op). Returns the buyer's available fen (None: no buyer)."""
-    import datetime as dt
-
     from suanli.trading.schemas import TopupIn
     from suanli.trading.service import topup
 

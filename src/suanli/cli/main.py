@@ -160,10 +160,11 @@ def start_meter(interval_seconds: int):
 def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading")] = True,
          run_job: Annotated[bool | None, typer.Option("--job/--no-job", help="Run and bill a demo job first "
                                                       "(default: when serving)")] = None) -> None:
-    """Migrate the database, load the demo network if it is empty, print the demo accounts, and serve."""
+    """Migrate the database, load the demo network and 30 days of market history if it is empty, print the demo
+    accounts, and serve."""
     from suanli.config import load_settings
     from suanli.core.money import format_cny
-    from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, database_is_empty, demo_topup, load_demo
+    from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, database_is_empty, demo_topup, load_demo, load_history
     from suanli.migrate import upgrade
 
     settings = load_settings()
@@ -176,6 +177,13 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
                 report = load_demo(session, progress=lambda n: progress.update(task, completed=n, total=n))
             console.print(f"[green]✓[/] demo network: {report.datacenters} data centers, "
                           f"{report.products} products, {report.organizations} seller organizations")
+            with _progress() as progress:
+                task = progress.add_task("playing 30 days of market history", total=None)
+                history = load_history(session, progress=lambda n, total: progress.update(task, completed=n,
+                                                                                          total=total))
+            console.print(f"[green]✓[/] market history: {history.orders} orders in the last 30 days by "
+                          f"{history.buyers} buyer organizations, GMV {format_cny(history.gmv_fen)}, "
+                          f"{history.active_orders} still running")
         else:
             console.print("[dim]database already has products; demo network not reloaded[/]")
         balance = demo_topup(session)

@@ -56,6 +56,7 @@ def test_a_job_runs_finishes_and_is_billed_exactly(market, tmp_path):
     assert (p["product_id"], p["datacenter_id"], p["cluster_id"], p["backend"], p["units"]) == \
         (product["id"], product["datacenter"]["id"], cluster["id"], "local", 1)
     assert p["reason"] and p["datacenter_name"]
+    assert f'({p["datacenter_name"]})' in p["reason"] and p["datacenter_id"] not in p["reason"]  # names, not ids
     order = order_of(market, buyer, placed["order_id"])
     assert order["status"] == "active" and order["held"]["fen"] == charge_for_seconds(8000, 1, 120 * 60)  # max runtime
     assert market.allocated(product) == 1

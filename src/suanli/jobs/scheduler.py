@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from suanli import backends
 from suanli.accounts.models import User
-from suanli.catalog.models import Product
+from suanli.catalog.models import Datacenter, Product
 from suanli.core.billing import Clock
 from suanli.core.messages import Text, msg, render, to_json
 from suanli.db import Database
@@ -379,10 +379,12 @@ def load_offers(session: Session) -> list[Offer]:
     """Every visible product that is on a cluster, as an offer with its free units now."""
     pending = dict(session.execute(select(Order.product_id, func.sum(Order.units))
                                    .where(Order.status == OrderStatus.PENDING).group_by(Order.product_id)).all())
-    rows = session.execute(select(Product, Cluster.healthy).join(Cluster, Cluster.id == Product.cluster_id)
+    rows = session.execute(select(Product, Cluster.healthy, Datacenter.name)
+                           .join(Cluster, Cluster.id == Product.cluster_id)
+                           .join(Datacenter, Datacenter.id == Product.datacenter_id)
                            .where(Product.is_visible.is_(True)).order_by(Product.id)).all()
     offers = []
-    for product, healthy in rows:
+    for product, healthy, datacenter_name in rows:
         free = max(0, product.stock_units - product.allocated_units - int(pending.get(product.id) or 0))
         offers.append(Offer(
             product_id=str(product.id), datacenter_id=str(product.datacenter_id), cluster_id=str(product.cluster_id),
@@ -391,7 +393,8 @@ def load_offers(session: Session) -> list[Offer]:
             accelerators_per_unit=product.accelerators, vcpus_per_unit=product.vcpus,
             memory_gib_per_unit=product.memory_gib, free_units=free,
             price_per_unit_hour_fen=product.price_on_demand_fen, spot_floor_fen=product.price_spot_floor_fen,
-            healthy=bool(healthy), total_units=max(free, product.stock_units)))
+            healthy=bool(healthy), total_units=max(free, product.stock_units), datacenter_name=datacenter_name,
+            product_name=product.name))
     return offers
 
 

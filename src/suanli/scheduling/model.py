@@ -101,6 +101,9 @@ class Offer:
     healthy: bool = True
     total_units: int | None = None
     releases: tuple[tuple[int, int], ...] = ()
+    # What the reasons call the data center and the product (their ids when not given).
+    datacenter_name: str = ""
+    product_name: str = ""
 
     def __post_init__(self) -> None:
         for name in ("accel_memory_gib", "accelerators_per_unit", "vcpus_per_unit", "memory_gib_per_unit",

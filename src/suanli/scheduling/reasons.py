@@ -34,7 +34,14 @@ def _what(job: JobRequest, units: int, cls) -> Message | str:
 
 def _where(st: _Round, i: int) -> Message:
     offer = st.offers[i]
-    return msg("in %(province)s (%(datacenter)s)", province=offer.province, datacenter=offer.datacenter_id)
+    return msg("in %(province)s (%(datacenter)s)", province=offer.province,
+               datacenter=offer.datacenter_name or offer.datacenter_id)
+
+
+def _named(st: _Round, offer_id: str) -> str:
+    """An offer as the reasons name it: its product's name, or its id when the round was given no names."""
+    i = st.index_of.get(offer_id)
+    return (st.offers[i].product_name or offer_id) if i is not None else offer_id
 
 
 def _offer(job: JobRequest, st: _Round, entry: tuple) -> Message:
@@ -103,7 +110,7 @@ def searched_placement(job: JobRequest, st: _Round, entry: tuple, old: Placement
     else:
         reason = (msg("whole-round search: %(offer)s instead of %(old_price)s/h on %(old_offer)s, so that the "
                       "round's jobs together cost less", offer=offer,
-                      old_price=format_cny(old.hourly_price_fen), old_offer=old.offer_id),)
+                      old_price=format_cny(old.hourly_price_fen), old_offer=_named(st, old.offer_id)),)
     return placement_for(job, st, entry, None, reason=reason)
 
 
@@ -113,7 +120,7 @@ def made_room_placements(job: JobRequest, best: tuple, other: JobRequest, alt: t
     i, price = alt[2], alt[4]
     moved = (msg("moved to %(price)s/h %(where)s from %(old_price)s/h on %(old_offer)s to make room for job "
                  "%(job)s", price=format_cny(price), where=_where(st, i), old_price=format_cny(old.hourly_price_fen),
-                 old_offer=old.offer_id, job=job.id),
+                 old_offer=_named(st, old.offer_id), job=job.id),
              msg("before: %(before)s", before=old.reason_message))
     placed = (*reason_for(job, st, best, None, compared=False), msg("made room by moving job %(job)s", job=other.id))
     return placement_for(other, st, alt, None, reason=moved), placement_for(job, st, best, None, reason=placed)
@@ -123,7 +130,7 @@ def cheaper_placement(job: JobRequest, st: _Round, entry: tuple, old: Placement)
     """``job`` moved by the local search to ``entry``, cheaper than its ``old`` placement."""
     reason = msg("cheaper after other moves: %(price)s/h %(where)s instead of %(old_price)s/h on %(old_offer)s",
                  price=format_cny(entry[4]), where=_where(st, entry[2]), old_price=format_cny(old.hourly_price_fen),
-                 old_offer=old.offer_id)
+                 old_offer=_named(st, old.offer_id))
     return placement_for(job, st, entry, None, reason=(reason,))
 
 
@@ -131,10 +138,10 @@ def exchanged_placements(st: _Round, u: JobRequest, u_entry: tuple, u_old: Place
                          p_entry: tuple, p_old: Placement) -> tuple[Placement, Placement]:
     """Jobs ``u`` and ``p`` exchanged by the local search, the round's total lower: both new placements."""
     u_reason = msg("exchanged with job %(job)s: %(price)s/h on %(offer)s instead of %(old_price)s/h on "
-                   "%(old_offer)s (round total lower)", job=p.id, price=format_cny(u_entry[4]), offer=u_entry[1],
-                   old_price=format_cny(u_old.hourly_price_fen), old_offer=u_old.offer_id)
+                   "%(old_offer)s (round total lower)", job=p.id, price=format_cny(u_entry[4]), offer=_named(st, u_entry[1]),
+                   old_price=format_cny(u_old.hourly_price_fen), old_offer=_named(st, u_old.offer_id))
     p_reason = msg("moved for job %(job)s: %(price)s/h on %(offer)s instead of %(old_price)s/h on %(old_offer)s "
-                   "(round total lower)", job=u.id, price=format_cny(p_entry[4]), offer=p_entry[1],
-                   old_price=format_cny(p_old.hourly_price_fen), old_offer=p_old.offer_id)
+                   "(round total lower)", job=u.id, price=format_cny(p_entry[4]), offer=_named(st, p_entry[1]),
+                   old_price=format_cny(p_old.hourly_price_fen), old_offer=_named(st, p_old.offer_id))
     return (placement_for(u, st, u_entry, None, reason=(u_reason,)),
             placement_for(p, st, p_entry, None, reason=(p_reason,)))

@@ -11,8 +11,9 @@ every timestamp the reports read (orders' ``created_at``, ledger transfers' ``cr
 Deterministic: the schedule comes from a seeded ``random.Random`` and is laid out relative to ``now``, so loading
 twice at the same ``now`` gives the same orders, charges and balances (fewer leases on weekend days: the pattern
 follows the calendar). All leases end before ``now``
-except a few left running on purpose (three reserved terms, two on-demand leases and one spot lease), so
-utilization "now" is not zero while the stock stays almost all free for the real demo buyer.
+except a few left running on purpose (reserved terms, two on-demand leases and one spot lease). Two anchor tenants
+hold a fifth to a half of the reservable stock of five data centers on one-month terms, so
+utilization "now" looks like a working market's, while most data centers stay free for the real demo buyer.
 """
 
 from __future__ import annotations
@@ -67,6 +68,14 @@ HISTORY_BUYERS = (
     HistoryBuyer("安庆深思医疗影像科技有限公司", "shensi@demo.suanli.cn", "深思医疗影像", (2_500_000, 1_500_000)),
     HistoryBuyer("马鞍山灵犀机器人有限公司", "lingxi@demo.suanli.cn", "灵犀机器人", (2_000_000,)),
 )
+# Anchor tenants: companies that reserve a large share of some data centers for a term (what keeps a real
+# platform's utilization up). Each tops up what its terms cost, right before placing them.
+ANCHOR_BUYERS = (
+    HistoryBuyer("安徽讯飞星海大模型科技有限公司", "xinghai@demo.suanli.cn", "星海大模型", ()),
+    HistoryBuyer("长三角自动驾驶数据平台有限公司", "autodrive@demo.suanli.cn", "自动驾驶数据平台", ()),
+)
+ANCHOR_DATACENTERS = 5  # data centers with an anchor tenant
+ANCHOR_SHARE_PERCENT = (20, 50)  # of each reservable product's stock there, on a one-month term (包月)
 
 
 @dataclass
@@ -197,10 +206,11 @@ class _Simulation:
         self.at(handover, hand_over)
 
 
-def _history_buyers(session: Session, at: dt.datetime) -> list[User]:
+def _history_buyers(session: Session, at: dt.datetime,
+                    which: tuple[HistoryBuyer, ...] = HISTORY_BUYERS) -> list[User]:
     """The history's buyer organizations, each with one member who cannot log in (no password)."""
     users = []
-    for buyer in HISTORY_BUYERS:
+    for buyer in which:
         user = session.scalar(select(User).where(User.email == buyer.email))
         if user is None:
             org = Organization(name=buyer.organization, kind=Role.BUYER, created_at=at)
@@ -224,6 +234,20 @@ def _products(session: Session) -> list[_Product]:
                Product.price_on_demand_fen <= MAX_HOURLY_FEN)
         .order_by(Datacenter.name, Product.name, Product.id)).all()
     return [_Product(*row) for row in rows]
+
+
+def _anchor_products(session: Session) -> dict[uuid.UUID, list[_Product]]:
+    """Visible products sold as reserved terms, by data center (both in a stable order)."""
+    rows = session.execute(
+        select(Product.datacenter_id, Product.id, Datacenter.owner_org_id, Product.stock_units,
+               Product.price_on_demand_fen, Product.price_spot_floor_fen, Product.price_reserved_month_fen)
+        .join(Datacenter, Datacenter.id == Product.datacenter_id)
+        .where(Product.is_visible.is_(True), Product.stock_units >= 4, Product.price_reserved_month_fen.is_not(None))
+        .order_by(Datacenter.name, Product.name, Product.id)).all()
+    by_datacenter: dict[uuid.UUID, list[_Product]] = {}
+    for datacenter_id, *product in rows:
+        by_datacenter.setdefault(datacenter_id, []).append(_Product(*product))
+    return by_datacenter
 
 
 def load_demo_history(session: Session, now: dt.datetime, *, seller_org_id: uuid.UUID | None = None,
@@ -294,6 +318,28 @@ def load_demo_history(session: Session, now: dt.datetime, *, seller_org_id: uuid
             sim.lease(_Lease(buyer, product, OrderMode.RESERVED, 1, None, term_months=term),
                       start + dt.timedelta(days=day, hours=10))
 
+    # Anchor tenants: in a few data centers, a fifth to a half of every reservable product's stock reserved for a
+    # month, placed during the month (all still running now), each term topped up first.
+    anchors = _history_buyers(session, start, ANCHOR_BUYERS)
+    report.buyers += len(anchors)
+    by_datacenter = _anchor_products(session)
+    anchor_dcs = rng.sample(sorted(by_datacenter, key=str), min(ANCHOR_DATACENTERS, len(by_datacenter)))
+    anchor_topups = [0]
+    for n, datacenter_id in enumerate(anchor_dcs):
+        tenant, day, term = anchors[n % len(anchors)], 2 + 5 * n, 1
+        for product in by_datacenter[datacenter_id]:
+            units = product.stock_units * rng.randint(*ANCHOR_SHARE_PERCENT) // 100
+            if units < 1:
+                continue
+            anchor_topups[0] += 1
+            body = TopupIn(organization_id=tenant.organization_id, amount_fen=units * product.reserved_month_fen * term,
+                           reference=f"demo-history-anchor-topup-{anchor_topups[0]}")
+            when = start + dt.timedelta(days=day, hours=9)
+            sim.at(when, lambda body=body: topup(session, body, clock.now()))
+            sim.lease(_Lease(tenant, product, OrderMode.RESERVED, units, None, term_months=term),
+                      when + dt.timedelta(minutes=30))
+    report.topups += anchor_topups[0]
+
     # A few leases still running now: two on demand, one spot.
     for hours_ago, buyer in ((3, buyers[0]), (2, buyers[4])):
         product = rng.choice(leasable)
@@ -329,6 +375,6 @@ def load_demo_history(session: Session, now: dt.datetime, *, seller_org_id: uuid
         active, gmv = session.execute(
             select(func.count().filter(Order.status == OrderStatus.ACTIVE),
                    func.coalesce(func.sum(Order.charged_fen - Order.refunded_fen), 0))
-            .where(Order.buyer_org_id.in_([b.organization_id for b in buyers]))).one()
+            .where(Order.buyer_org_id.in_([b.organization_id for b in [*buyers, *anchors]]))).one()
         report.active_orders, report.gmv_fen = int(active), int(gmv)
     return report

@@ -26,7 +26,7 @@ from suanli.core.ledger import AccountKind, Ledger, TransferKind
 from suanli.db import Database
 from suanli.errors import NotAuthenticated
 from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, DEMO_TOPUP_FEN, DEMO_TOPUP_REFERENCE, load_demo, load_history
-from suanli.demo_history import HISTORY_BUYERS, HistoryReport
+from suanli.demo_history import ANCHOR_BUYERS, ANCHOR_DATACENTERS, HISTORY_BUYERS, HistoryReport
 from suanli.migrate import upgrade
 from suanli.trading import invoices, reports
 from suanli.trading.ledger_store import account_ref, ledger_store
@@ -84,7 +84,7 @@ def figures(database: Database) -> dict[str, Any]:
 
 def test_the_ledger_and_the_stock_stay_consistent(loaded):
     report = loaded.report
-    assert report.buyers == len(HISTORY_BUYERS) and report.orders >= 200 and report.payouts >= 2
+    assert report.buyers == len(HISTORY_BUYERS) + len(ANCHOR_BUYERS) and report.orders >= 200 and report.payouts >= 2
     with loaded.db.unit_of_work(write=False) as session:
         stored = ledger_store.trial_balance(session)
         assert stored.total_debits_fen == stored.total_credits_fen > 0
@@ -107,7 +107,11 @@ def test_the_ledger_and_the_stock_stay_consistent(loaded):
         for row in rows:
             assert row.allocated_units == (by_datacenter.get(row.datacenter_id) or 0), row.name
         in_use, stock = sum(r.allocated_units for r in rows), sum(r.stock_units for r in rows)
-        assert 0 < in_use <= stock // 50  # utilization now is not zero, and the stock is almost all free
+        # the anchor tenants' data centers are well used now, and the rest stay almost all free
+        assert stock // 100 < in_use <= stock // 10
+        busy = [r for r in rows if r.stock_units and r.allocated_units * 10 >= r.stock_units]
+        assert len(busy) == ANCHOR_DATACENTERS
+        assert sum(1 for r in rows if r.allocated_units * 50 <= r.stock_units) >= len(rows) - ANCHOR_DATACENTERS
         # money held is exactly what open orders hold
         held = dict(session.execute(select(Order.buyer_org_id, func.sum(Order.held_fen))
                                     .where(Order.status.in_([OrderStatus.ACTIVE, OrderStatus.PENDING]))
@@ -134,8 +138,15 @@ def test_orders_in_all_modes_end_before_now_except_a_few(loaded):
         assert {o.mode for o in orders} == set(OrderMode)
         assert sum(o.status is OrderStatus.PREEMPTED for o in orders) == loaded.report.preempted >= 1
         running = [o for o in orders if o.status is OrderStatus.ACTIVE]
-        assert len(running) == loaded.report.active_orders and 3 <= len(running) <= 10
-        assert {o.mode for o in running} == set(OrderMode)  # reserved terms, an on-demand and a spot lease
+        assert len(running) == loaded.report.active_orders
+        anchor_orgs = set(session.scalars(select(User.organization_id)
+                                          .where(User.email.in_([b.email for b in ANCHOR_BUYERS]))))
+        anchored = [o for o in running if o.buyer_org_id in anchor_orgs]
+        others = [o for o in running if o.buyer_org_id not in anchor_orgs]
+        assert anchored and all(o.mode is OrderMode.RESERVED and o.term_months == 1 for o in anchored)
+        assert len({o.datacenter_id for o in anchored}) == ANCHOR_DATACENTERS
+        assert 3 <= len(others) <= 10
+        assert {o.mode for o in others} == set(OrderMode)  # reserved terms, an on-demand and a spot lease
         assert all(o.ends_at > NOW for o in running if o.mode is OrderMode.RESERVED)
         start = NOW - dt.timedelta(days=30)
         for order in orders:

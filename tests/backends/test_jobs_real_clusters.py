@@ -15,20 +15,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from cluster_helpers import wait_until  # noqa: E402
 from jobs_helpers import get_job, order_of, register_cluster, run_round, submit, wait_job  # noqa: E402
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user  # noqa: E402
+from trading_helpers import Market, checked_market  # noqa: E402
 
-from suanli.core.billing import ManualClock, charge_for_seconds  # noqa: E402
+from suanli.core.billing import charge_for_seconds  # noqa: E402
 
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def _product(market: Market, price: int) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from jobs_helpers import get_job, order_of, register_cluster, run_round, submit, wait_job, wait_pid
 from sqlalchemy import func, select
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user
+from trading_helpers import Market, checked_market, quick_user
 
-from suanli.core.billing import ManualClock, charge_for_seconds
+from suanli.core.billing import charge_for_seconds
 from suanli.jobs.models import Job
 from suanli.jobs.scheduler import run_round as scheduler_round
 from suanli.trading.models import Order
@@ -23,13 +23,7 @@ from suanli.trading.models import Order
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def site(market: Market, tmp_path: Path, name: str = "main", **product: object):

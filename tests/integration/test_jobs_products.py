@@ -10,20 +10,13 @@ from pathlib import Path
 
 import pytest
 from jobs_helpers import get_job, register_cluster, run_round, submit, wait_job
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user
+from trading_helpers import Market, checked_market, quick_user
 
-from suanli.core.billing import ManualClock
 
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 @pytest.fixture

@@ -11,21 +11,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user, race
+from trading_helpers import Market, checked_market, TestClient, race
 
-from suanli.core.billing import ManualClock, charge_for_seconds
+from suanli.core.billing import charge_for_seconds
 from suanli.core.ledger import commission_fen
 
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def test_64_buyers_race_for_10_units(market):

@@ -14,9 +14,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user
+from trading_helpers import Market, checked_market, assert_ledger_consistent
 
-from suanli.core.billing import ManualClock
 
 WORKER = r"""
 import json, random, sys, warnings
@@ -47,13 +46,7 @@ while True:
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def test_killed_mid_work_leaves_consistent_books(market):

@@ -8,21 +8,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user, race
+from trading_helpers import START, Market, checked_market, race
 
-from suanli.core.billing import ManualClock, burn_per_hour_fen, charge_for_seconds, reserved_end
+from suanli.core.billing import burn_per_hour_fen, charge_for_seconds, reserved_end
 from suanli.core.ledger import commission_fen
 
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def meter(market: Market) -> dict:

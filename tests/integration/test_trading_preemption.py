@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user
+from trading_helpers import Market, checked_market
 
-from suanli.core.billing import ManualClock, charge_for_seconds, minimum_prepay_fen, reserved_end, reserved_price
+from suanli.core.billing import charge_for_seconds, minimum_prepay_fen, reserved_end, reserved_price
 from suanli.core.ledger import commission_fen
 
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def meter(market: Market) -> dict:

@@ -12,9 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user
+from trading_helpers import Market, checked_market
 
-from suanli.core.billing import ManualClock
 
 PROCESSES = 4
 THREADS = 8
@@ -46,13 +45,7 @@ print(json.dumps(results), flush=True)
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    m = Market(client=client, db=db, clock=clock, make=type(make)(client, db), operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def test_worker_processes_never_oversell(market):

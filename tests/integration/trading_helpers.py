@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -145,3 +145,11 @@ def new_market(db: Database, make: Any, start: datetime = START, first_name_numb
     factory = type(make)(client, db)
     factory._n = first_name_number
     return Market(client=client, db=db, clock=clock, make=factory, operator=quick_user(db, "operator"))
+
+
+def checked_market(db: Database, make: Any) -> Iterator[Market]:
+    """The ``market`` fixture of the trading and jobs tests: :func:`new_market`, then, after the test, the ledger
+    must still be consistent. Use as ``yield from checked_market(db, make)``."""
+    m = new_market(db, make)
+    yield m
+    assert_ledger_consistent(m)

@@ -163,3 +163,27 @@ def test_only_operators_open_the_console_and_forms_need_csrf(web, make, client):
     assert client.get(f"/api/v1/datacenters/{datacenter['id']}", headers=seller["headers"]).json()[
         "status"] == "pending"
     assert web.post(f"/operator/datacenters/{uuid.uuid4()}/approve").status_code == 404
+
+
+def test_the_top_up_form_lists_fifty_buyers_at_once_and_finds_the_others_by_name_or_email(web, make, db):
+    from suanli.accounts.models import Organization, Role, User
+    from suanli.web.operator import BUYER_CHOICES
+
+    with db.unit_of_work() as session:  # 60 buyer organizations, named so that the last ones sort last
+        for n in range(60):
+            org = Organization(name=f"买家机构 {n:03d}", kind=Role.BUYER)
+            session.add(org)
+            session.flush()
+            session.add(User(email=f"member{n:03d}@lab{n:03d}.example", display_name=f"m{n}", password_hash="!",
+                             role=Role.BUYER, organization_id=org.id))
+    operator_in(web, make)
+    page = web.get("/operator/topups").text
+    listed = re.findall(r'<option value="[0-9a-f-]{36}"[^>]*>(买家机构 \d{3})<', page)
+    assert len(listed) == BUYER_CHOICES and "买家机构 059" not in listed
+    assert "仅列出前 50 个" in page
+    found = web.get("/operator/topups?find=机构 059").text  # by name
+    assert re.findall(r'>(买家机构 \d{3})<', found) == ["买家机构 059"] and "有 1 个机构" in found
+    by_email = web.get("/operator/topups?find=LAB058.example").text  # by a member's email, any case
+    assert re.findall(r'>(买家机构 \d{3})<', by_email) == ["买家机构 058"]
+    literal = web.get("/operator/topups?find=0%25").text  # "%" is a character to find, not a wildcard
+    assert re.findall(r'>(买家机构 \d{3})<', literal) == [] and "有 0 个机构" in literal

@@ -9,9 +9,9 @@ from collections import defaultdict
 from typing import Annotated
 
 from fastapi import Query, Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from suanli.accounts.models import Organization, Role
+from suanli.accounts.models import Organization, Role, User
 from suanli.catalog import service as catalog
 from suanli.catalog.models import DatacenterStatus
 from suanli.catalog.price_index import price_index
@@ -45,6 +45,7 @@ register_notices(datacenter_approved=N_("The data center is approved; its listed
 TOPUP_CODE_FIELDS = {"topup_reference_reused": "reference", "not_a_buyer": "organization_id",
                      "organization_not_found": "organization_id"}
 TOPUP_FIELDS = ["organization_id", "amount", "reference"]
+BUYER_CHOICES = 50  # buyer organizations listed in the top-up form at once; more: search by name or email
 SETTINGS_FIELDS = ["commission_percent", "spot_notice_seconds"]
 STATUS_FILTERS = ("pending", "approved", "suspended", "all")
 ACCOUNT_LABELS = {"buyer_available": N_("Buyer wallets (available)"), "buyer_held": N_("Buyer money held for orders"),
@@ -108,19 +109,42 @@ def suspend(session: DbSession, _operator: OperatorUser, posted: PostedForm, dat
 
 # ---------------------------------------------------------------- top-ups
 
-def _topups_page(request: Request, session: DbSession, form: Form, status_code: int = 200):
+def buyer_choices(session: DbSession, find: str, selected: str | None) -> tuple[list[tuple[str, str]], int]:
+    """Buyer organizations for the top-up form: those whose name or a member's email contains ``find`` (all when
+    empty), at most ``BUYER_CHOICES`` by name, plus the one already chosen; and how many matched in all."""
+    matches = select(Organization.id).where(Organization.kind == Role.BUYER)
+    if find:
+        members = select(User.organization_id).where(User.email.icontains(find, autoescape=True))
+        matches = matches.where(Organization.name.icontains(find, autoescape=True) | Organization.id.in_(members))
+    total = session.scalar(select(func.count()).select_from(matches.subquery())) or 0
+    rows = session.execute(select(Organization.id, Organization.name).where(Organization.id.in_(matches))
+                           .order_by(Organization.name, Organization.id).limit(BUYER_CHOICES)).all()
+    choices = [(str(i), n) for i, n in rows]
+    if selected and selected not in {c[0] for c in choices}:
+        try:
+            chosen = session.execute(select(Organization.id, Organization.name).where(
+                Organization.id == uuid.UUID(selected), Organization.kind == Role.BUYER)).first()
+        except ValueError:
+            chosen = None
+        if chosen is not None:
+            choices.insert(0, (str(chosen[0]), chosen[1]))
+    return choices, total
+
+
+def _topups_page(request: Request, session: DbSession, form: Form, status_code: int = 200, find: str = ""):
     _ = translator(request)
-    buyers = session.execute(select(Organization.id, Organization.name).where(Organization.kind == Role.BUYER)
-                             .order_by(Organization.name)).all()
+    choices, total = buyer_choices(session, find, form.values.get("organization_id"))
     return render(request, "operator/topups.html", {
-        "form": form, "recent": reports.recent_topups(session),
-        "org_options": [("", _(N_("Choose a buyer organization")))] + [(str(i), n) for i, n in buyers]},
+        "form": form, "recent": reports.recent_topups(session), "find": find, "matches": total,
+        "shown": min(total, BUYER_CHOICES), "org_options": [("", _(N_("Choose a buyer organization")))] + choices},
         status_code=status_code)
 
 
 @router.get("/topups")
-def topups(request: Request, session: DbSession, _operator: OperatorUser, organization_id: str | None = None):
-    return _topups_page(request, session, Form(values={"organization_id": organization_id or ""}))
+def topups(request: Request, session: DbSession, _operator: OperatorUser, organization_id: str | None = None,
+           find: Annotated[str, Query(max_length=100)] = ""):
+    return _topups_page(request, session, Form(values={"organization_id": organization_id or ""}),
+                        find=find.strip())
 
 
 @router.post("/topups")

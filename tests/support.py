@@ -9,7 +9,7 @@ from typing import Any
 
 from suanli.accounts.models import AccessToken, Organization, Role
 from suanli.accounts.models import User
-from suanli.catalog.models import Datacenter, DatacenterStatus, Product, Region
+from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
 from suanli.db import Database
 from suanli.jobs.models import Cluster, Job, StrayRun
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Notification, Order, PlatformSettings, UsageRecord
@@ -20,7 +20,8 @@ with warnings.catch_warnings():
 
 PASSWORD = "correct-horse-battery"
 # Deleted after every test, children first.
-TABLES_TO_CLEAN = (StrayRun, Job, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order, PlatformSettings, Product, Cluster, Datacenter, Region, AccessToken,
+TABLES_TO_CLEAN = (StrayRun, Job, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order, PlatformSettings, ProductStockChange, Product,
+                   Cluster, Datacenter, Region, AccessToken,
                    User, Organization)
 
 

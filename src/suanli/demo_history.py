@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import Datacenter, Product
+from suanli.catalog.service import backdate_initial_stock
 from suanli.core.billing import ManualClock
 from suanli.core.ledger import seller_receivable
 from suanli.errors import DomainError
@@ -257,6 +258,7 @@ def load_demo_history(session: Session, now: dt.datetime, *, seller_org_id: uuid
     Meant for a database holding the demo network and nothing traded yet; the caller commits."""
     rng = random.Random(HISTORY_SEED)
     start = now - dt.timedelta(days=HISTORY_DAYS)
+    backdate_initial_stock(session, start)  # the network was loaded just now; its stock counts for the whole month
     clock = ManualClock(start)
     report = HistoryReport()
     sim = _Simulation(session, clock, now, report)

@@ -261,3 +261,16 @@ def test_loading_is_deterministic(loaded, tmp_path):
         assert figures(fresh) == figures(loaded.db)
     finally:
         fresh.dispose()
+
+
+def test_utilization_history_has_stock_and_use_on_every_day_of_the_month(loaded):
+    """The network is loaded "now" but its history is a month old: its stock must count from the month's start."""
+    with loaded.db.unit_of_work(write=False) as session:
+        days = reports.last_days(NOW, 30)
+        rows = reports.utilization_history(session, days, NOW)
+        in_stock_days = {i for row in rows for i, r in enumerate(row.ratios) if r is not None}
+        used_days = {i for row in rows for i, r in enumerate(row.ratios) if r}
+        assert in_stock_days == set(range(len(days)))
+        assert len(used_days) >= 25
+        busiest = max((r for row in rows for r in row.ratios if r is not None), default=0)
+        assert 0.1 <= busiest <= 0.6  # an anchor tenant's data center, not more than was reserved

@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from trading_helpers import Market, assert_ledger_consistent, new_market
+from trading_helpers import START, Market, assert_ledger_consistent, new_market
+
+from suanli.catalog.service import backdate_initial_stock
 
 from suanli.core.billing import charge_for_seconds, reserved_price
 from suanli.core.ledger import commission_fen
@@ -42,6 +44,8 @@ def trade_two_days(market: Market):
     seller_a, product_a = market.seller_with_product(price_on_demand_fen=8000, stock_units=4,
                                                      price_reserved_month_fen=3_500_000)
     seller_b, product_b = market.seller_with_product(price_on_demand_fen=6000, stock_units=2)
+    with market.db.unit_of_work() as session:  # in stock since the day before (created on the system clock)
+        backdate_initial_stock(session, START - dt.timedelta(days=1))
     buyer = market.buyer(topup_fen=10_000_000)
     first = market.order(buyer, product_a, units=2).json()
     other = market.order(buyer, product_b, units=1).json()

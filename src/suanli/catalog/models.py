@@ -204,3 +204,22 @@ class Product(Base):
 
     datacenter: Mapped[Datacenter] = relationship(lazy="raise")
     chip: Mapped[ChipModel | None] = relationship(lazy="raise")
+
+
+class ProductStockChange(Base):
+    """A product's stock from ``at`` on: one row when it is created, one more each time its stock is changed.
+
+    The stock at an instant is that of the last row at or before it (none yet: the product did not exist),
+    so the utilization of a past day is measured against that day's stock (``trading.reports``).
+    """
+
+    __tablename__ = "product_stock_changes"
+    __table_args__ = (
+        CheckConstraint("stock_units >= 0", name="stock_nonneg"),
+        Index("ix_product_stock_changes_product_at", "product_id", "at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    at: Mapped[dt.datetime]
+    stock_units: Mapped[int]

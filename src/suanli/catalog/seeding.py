@@ -1,7 +1,9 @@
 """Load a generated network (the demo, or synthetic data at scale) into the database.
 
 Products go in with bulk INSERTs in batches, so 100,000 products load in seconds; their search copies
-come from the same ``product_copies`` the API uses, so seeded and hand-made products are alike.
+come from the same ``product_copies`` the API uses, and each gets the first row of its stock history
+(``product_stock_changes``, at the load's time) as ``create_product`` gives it, so seeded and hand-made
+products are alike.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization, Role
 from suanli.catalog.demo_network import NetworkSeed
-from suanli.catalog.models import ChipModel, Datacenter, DatacenterStatus, Product, ProductKind, ProductStatus, Region
+from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Product, ProductKind, ProductStatus,
+                                   ProductStockChange, Region)
 from suanli.catalog.service import local_platform, product_copies
 from suanli.db import utcnow
 from suanli.ids import new_id
@@ -83,6 +86,7 @@ def load_network(session: Session, network: NetworkSeed, *, approve: bool = True
     chips = {c.key: c for c in session.scalars(select(ChipModel))}
     region_of = {d.id: r for d in dc_by_key.values() for r in [session.get_one(Region, d.region_id)]}
     rows: list[dict] = []
+    stock_rows: list[dict] = []
     for count, seed in enumerate(network.products, start=1):
         dc = dc_by_key[seed.datacenter_key]
         region = region_of[dc.id]
@@ -92,8 +96,10 @@ def load_network(session: Session, network: NetworkSeed, *, approve: bool = True
         if seed.price_on_demand_fen is None:
             raise ValueError(f"product {seed.key} has no on-demand price; every product is rentable by the hour")
         status = ProductStatus.LISTED
+        product_id = new_id()
+        stock_rows.append({"id": new_id(), "product_id": product_id, "at": now, "stock_units": seed.stock_units})
         rows.append({
-            "id": new_id(), "platform_id": platform.id, "datacenter_id": dc.id, "name": seed.name,
+            "id": product_id, "platform_id": platform.id, "datacenter_id": dc.id, "name": seed.name,
             "kind": ProductKind(seed.kind), "chip_key": seed.chip_key, "accelerators": seed.accelerators,
             "vcpus": seed.vcpus, "memory_gib": seed.memory_gib, "disk_gib": seed.disk_gib,
             "network_gbps": seed.network_gbps, "delivery": seed.delivery, "stock_units": seed.stock_units,
@@ -105,16 +111,21 @@ def load_network(session: Session, network: NetworkSeed, *, approve: bool = True
                              province=region.province, city=region.city),
         })
         if len(rows) >= BATCH:
-            session.execute(insert(Product), rows)
-            rows = []
+            _insert_products(session, rows, stock_rows)
+            rows, stock_rows = [], []
             if progress:
                 progress(count)
     if rows:
-        session.execute(insert(Product), rows)
+        _insert_products(session, rows, stock_rows)
     if progress:
         progress(len(network.products))
     analyze(session)
     return LoadReport(new_regions, new_orgs, new_dcs, len(network.products))
+
+
+def _insert_products(session: Session, rows: list[dict], stock_rows: list[dict]) -> None:
+    session.execute(insert(Product), rows)
+    session.execute(insert(ProductStockChange), stock_rows)
 
 
 def analyze(session: Session) -> None:
@@ -124,5 +135,5 @@ def analyze(session: Session) -> None:
     autovacuum gets to the table) guess, and catalog search picks indexes that read most of the table.
     Runs inside the load's transaction; both databases allow that.
     """
-    for table in (Region, Organization, Datacenter, Product):
+    for table in (Region, Organization, Datacenter, Product, ProductStockChange):
         session.execute(text(f"ANALYZE {table.__tablename__}"))

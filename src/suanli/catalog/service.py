@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Platform, Product, ProductKind,
-                                   ProductStatus, Region)
+                                   ProductStatus, ProductStockChange, Region)
 from suanli.catalog.schemas import DatacenterIn, DatacenterPatch, ProductIn, ProductPatch, RegionIn
 from suanli.core.chips import load_chip_table
 from suanli.core.compute import price_per_accelerator_hour_fen, price_per_pflops_hour_fen, unit_compute
@@ -219,17 +220,41 @@ def _check_specs(session: Session, kind: ProductKind, chip_key: str | None, acce
     return None
 
 
-def create_product(session: Session, seller: User, body: ProductIn) -> Product:
+def create_product(session: Session, seller: User, body: ProductIn, *, now: dt.datetime | None = None) -> Product:
+    """A new product, in stock from ``now`` (default: the system clock's time) on."""
     datacenter = managed_datacenter(session, body.datacenter_id, seller)
     chip = _check_specs(session, body.kind, body.chip, body.accelerators)
     fields: dict[str, Any] = body.model_dump(exclude={"chip", "datacenter_id", "reserved_discounts_bp"})
+    now = now or utcnow()
     product = Product(platform_id=datacenter.platform_id, datacenter_id=datacenter.id,
-                      chip_key=chip.key if chip else None, allocated_units=0, **fields)
+                      chip_key=chip.key if chip else None, allocated_units=0, created_at=now, updated_at=now, **fields)
     set_term_discounts(product, body.reserved_discounts_bp)
     apply_product_copies(product, datacenter, chip)
     session.add(product)
     session.flush()
+    record_stock(session, product, now)
     return product
+
+
+def record_stock(session: Session, product: Product, at: dt.datetime) -> None:
+    """Note in the stock history that ``product`` has its current stock from ``at`` on. Every writer of
+    ``stock_units`` calls this (bulk seeding inserts the same rows itself)."""
+    session.add(ProductStockChange(product_id=product.id, at=at, stock_units=product.stock_units))
+    session.flush()
+
+
+def backdate_initial_stock(session: Session, at: dt.datetime) -> int:
+    """Put every product first in stock later than ``at`` in stock from ``at`` (its first stock-history row
+    moves back; its later changes stay): for a history replayed up to now on products loaded now, such as the
+    demo's. Returns how many products moved."""
+    earlier = ProductStockChange.__table__.alias("earlier")
+    first_rows = (select(ProductStockChange.id).where(ProductStockChange.at > at, ~select(earlier.c.id).where(
+        earlier.c.product_id == ProductStockChange.product_id, earlier.c.at < ProductStockChange.at).exists()))
+    ids = list(session.scalars(first_rows))
+    for i in range(0, len(ids), 500):
+        session.execute(update(ProductStockChange).where(ProductStockChange.id.in_(ids[i:i + 500])).values(at=at)
+                        .execution_options(synchronize_session=False))
+    return len(ids)
 
 
 def set_term_discounts(product: Product, discounts: dict[str, int]) -> None:
@@ -259,8 +284,11 @@ def managed_product(session: Session, product_id: uuid.UUID, user: User) -> tupl
     return product, datacenter
 
 
-def update_product(session: Session, user: User, product_id: uuid.UUID, body: ProductPatch) -> Product:
+def update_product(session: Session, user: User, product_id: uuid.UUID, body: ProductPatch, *,
+                   now: dt.datetime | None = None) -> Product:
+    """Change a product; a new stock counts from ``now`` (default: the system clock's time) on."""
     product, datacenter = managed_product(session, product_id, user)
+    stock_before = product.stock_units
     changes = body.model_dump(exclude_unset=True, exclude_none=True,
                               exclude={"clear_reserved", "clear_spot", "reserved_discounts_bp"})
     for name, value in changes.items():
@@ -280,6 +308,8 @@ def update_product(session: Session, user: User, product_id: uuid.UUID, body: Pr
     chip = session.get(ChipModel, product.chip_key) if product.chip_key else None
     apply_product_copies(product, datacenter, chip)
     session.flush()
+    if product.stock_units != stock_before:
+        record_stock(session, product, now or utcnow())
     return product
 
 

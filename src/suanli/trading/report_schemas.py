@@ -44,8 +44,8 @@ class UtilizationSeriesOut(BaseModel):
     datacenter_id: uuid.UUID
     name: str
     stock_units: int
-    ratios: list[float | None] = Field(description="Per day: unit-seconds occupied / (stock units now × seconds "
-                                                   "of the day passed).")
+    ratios: list[float | None] = Field(description="Per day: unit-seconds occupied / unit-seconds in stock that "
+                                                   "day (the stock history, up to now).")
 
 
 class UtilizationOut(BaseModel):

@@ -8,15 +8,18 @@ payments), *commission* the platform's part, *net* the sellers' part, *refunds* 
 For one seller, the same figures restricted to its receivable (commission: the legs of its own captures).
 
 Utilization over time comes from the orders: an order occupies its units from ``started_at`` until it ended (or
-until now, or its reserved term's end). A day's ratio is the unit-seconds occupied that day over today's stock
-units × the seconds of that day that have passed: stock changes are not recorded, so past days are measured
-against the stock of now.
+until now, or its reserved term's end). A day's ratio is the unit-seconds occupied that day over the unit-seconds
+in stock that day (up to now): Σ over the data center's products of stock × seconds, from the stock history
+(``product_stock_changes``: a product's stock at an instant is its last change at or before it, none before its
+first row, written when it was created). A seller changing a product's stock today leaves past days' ratios as
+they were; a product added mid-period counts from its creation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -24,7 +27,7 @@ from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization
-from suanli.catalog.models import Datacenter, DatacenterStatus, Product
+from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange
 from suanli.core.ledger import AccountKind, TransferKind
 from suanli.errors import InvalidInput
 from suanli.trading.invoices import CHINA_TZ
@@ -129,7 +132,7 @@ class UtilizationHistory:
     name: str
     stock_units: int  # now
     unit_seconds: list[int]  # per day: unit-seconds occupied by orders
-    capacity_unit_seconds: list[int]  # per day: stock units now × seconds of the day passed
+    capacity_unit_seconds: list[int]  # per day: Σ stock units × seconds in stock, over the part of the day passed
 
     @property
     def ratios(self) -> list[float | None]:
@@ -139,14 +142,40 @@ class UtilizationHistory:
 
 def occupied_seconds_per_day(intervals: list[tuple[int, dt.datetime, dt.datetime]], days: list[dt.date]
                              ) -> list[int]:
-    """Σ units × seconds of overlap of each ``(units, start, end)`` interval with each day. Pure."""
-    bounds = [(day_start(d), day_start(d + dt.timedelta(days=1))) for d in days]
-    out = [0] * len(days)
+    """Σ units × seconds of overlap of each ``(units, start, end)`` interval with each of ``days`` (consecutive,
+    oldest first), each day's sum rounded up to a whole unit-second (a product in stock for half a second today
+    gives today some capacity). Pure; visits only the days an interval overlaps."""
+    if not days:
+        return []
+    starts = [day_start(d) for d in days]
+    bounds = list(zip(starts, [*starts[1:], day_start(days[-1] + dt.timedelta(days=1))], strict=True))
+    microseconds = [0] * len(days)
     for units, start, end in intervals:
-        for i, (lo, hi) in enumerate(bounds):
-            overlap = (min(end, hi) - max(start, lo)).total_seconds()
-            if overlap > 0:
-                out[i] += units * int(overlap)
+        for i in range(max(0, bisect_right(starts, start) - 1), len(days)):
+            lo, hi = bounds[i]
+            if lo >= end:
+                break
+            overlap = min(end, hi) - max(start, lo)
+            if overlap > dt.timedelta(0):
+                microseconds[i] += units * (overlap // dt.timedelta(microseconds=1))
+    return [-(-total // 1_000_000) for total in microseconds]
+
+
+def stock_intervals(changes: list[tuple[dt.datetime, int]], end: dt.datetime
+                    ) -> list[tuple[int, dt.datetime, dt.datetime]]:
+    """The stock of a group of products over time, as ``(units, start, end)`` intervals up to ``end``, from the
+    changes of their total ``(at, units added, negative if removed)`` (any order). None before the first. Pure."""
+    deltas: dict[dt.datetime, int] = defaultdict(int)
+    for at, delta in changes:
+        deltas[at] += delta
+    out = []
+    total = 0
+    times = sorted(deltas)
+    for i, at in enumerate(times):
+        total += deltas[at]
+        stop = min(times[i + 1], end) if i + 1 < len(times) else end
+        if total and stop > at:
+            out.append((total, at, stop))
     return out
 
 
@@ -177,10 +206,21 @@ def utilization_history(session: Session, days: list[dt.date], now: dt.datetime,
             if mode is OrderMode.RESERVED and ends_at is not None:
                 stop = min(stop, ends_at)
             intervals[dc_id].append((int(units), started_at, min(stop, end)))
-    passed = [max(0, int((min(now, day_start(d + dt.timedelta(days=1))) - day_start(d)).total_seconds()))
-              for d in days]
+    # Each stock change as a change of its data center's total (the product's new stock less its previous one).
+    previous = func.lag(ProductStockChange.stock_units).over(partition_by=ProductStockChange.product_id,
+                                                             order_by=(ProductStockChange.at, ProductStockChange.id))
+    changes: dict[uuid.UUID, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for i in range(0, len(ids), 500):
+        each = (select(Product.datacenter_id.label("datacenter_id"), ProductStockChange.at.label("at"),
+                       (ProductStockChange.stock_units - func.coalesce(previous, 0)).label("delta"))
+                .join(Product, Product.id == ProductStockChange.product_id)
+                .where(Product.datacenter_id.in_(ids[i:i + 500]), ProductStockChange.at < end).subquery())
+        rows = session.execute(select(each.c.datacenter_id, each.c.at, func.sum(each.c.delta))
+                               .group_by(each.c.datacenter_id, each.c.at))
+        for dc_id, at, delta in rows:
+            changes[dc_id].append((at, int(delta)))
     return [UtilizationHistory(dc_id, name, int(stock), occupied_seconds_per_day(intervals[dc_id], days),
-                               [int(stock) * seconds for seconds in passed])
+                               occupied_seconds_per_day(stock_intervals(changes[dc_id], end), days))
             for dc_id, name, stock in datacenters]
 
 

@@ -54,26 +54,26 @@ def optional_user(session: DbSession, credentials: BearerCredentials) -> User | 
     return user_for_secret(session, credentials.credentials)
 
 
-def authenticated_user(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
-    """The caller, for an endpoint that reads its credentials itself (see ``trading.endpoints.place_order``)."""
-    return current_user(optional_user(session, credentials))
-
-
-# The checks below do no I/O, so they are coroutines: FastAPI runs a plain ``def`` dependency in the thread pool,
-# a trip (two thread switches) per dependency per request.
-
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+def _signed_in(user: User | None) -> User:
     if user is None:
         raise NotAuthenticated("Log in first: send 'Authorization: Bearer <token>' (POST /api/v1/auth/token).")
     return user
 
 
-async def _current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
-    return current_user(user)
+def authenticated_user(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
+    """The caller, for an endpoint that reads its credentials itself (see ``trading.endpoints.place_order``)."""
+    return _signed_in(optional_user(session, credentials))
+
+
+# The checks below do no I/O, so they are coroutines: FastAPI runs a plain ``def`` dependency in the thread pool,
+# a trip (two thread switches) per dependency per request.
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    return _signed_in(user)
 
 
 def require_role(*roles: Role):
-    async def dependency(user: Annotated[User, Depends(_current_user)]) -> User:
+    async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
         if user.role not in roles:
             wanted = " or ".join(r.value for r in roles)
             raise Forbidden(f"This needs a {wanted} account; you are signed in as a {user.role.value}.",
@@ -83,7 +83,7 @@ def require_role(*roles: Role):
     return dependency
 
 
-CurrentUser = Annotated[User, Depends(_current_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 SellerUser = Annotated[User, Depends(require_role(Role.SELLER))]
 OperatorUser = Annotated[User, Depends(require_role(Role.OPERATOR))]

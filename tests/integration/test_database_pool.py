@@ -4,6 +4,7 @@ every one stays busy (instead of opening a new server process per request under 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,6 +42,7 @@ def test_the_pool_never_opens_more_connections_than_its_size(small_pool: Databas
         barrier.wait()
         with small_pool.engine.connect() as conn:
             opened.append(conn.connection.dbapi_connection)
+            time.sleep(0.05)  # all six want a connection at once: an overflowing pool would open six
 
     threads = [threading.Thread(target=work) for _ in range(6)]
     for t in threads:

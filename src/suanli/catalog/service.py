@@ -248,13 +248,11 @@ def backdate_initial_stock(session: Session, at: dt.datetime) -> int:
     moves back; its later changes stay): for a history replayed up to now on products loaded now, such as the
     demo's. Returns how many products moved."""
     earlier = ProductStockChange.__table__.alias("earlier")
-    first_rows = (select(ProductStockChange.id).where(ProductStockChange.at > at, ~select(earlier.c.id).where(
-        earlier.c.product_id == ProductStockChange.product_id, earlier.c.at < ProductStockChange.at).exists()))
-    ids = list(session.scalars(first_rows))
-    for i in range(0, len(ids), 500):
-        session.execute(update(ProductStockChange).where(ProductStockChange.id.in_(ids[i:i + 500])).values(at=at)
-                        .execution_options(synchronize_session=False))
-    return len(ids)
+    is_first = ~select(earlier.c.id).where(earlier.c.product_id == ProductStockChange.product_id,
+                                           earlier.c.at < ProductStockChange.at).exists()
+    result = session.execute(update(ProductStockChange).where(ProductStockChange.at > at, is_first).values(at=at)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 def set_term_discounts(product: Product, discounts: dict[str, int]) -> None:

@@ -10,6 +10,7 @@ job's reservation (reported separately as *held* in the message).
 
 from __future__ import annotations
 
+
 from bisect import bisect_right
 from typing import TYPE_CHECKING
 
@@ -277,20 +278,20 @@ def describe_job(job: JobRequest) -> Message | str:
     return _listed(parts)
 
 
-# "chip 3": offers a constraint eliminated (the English keeps the constraint's name).
+# "chip 3": offers a constraint eliminated (the English keeps the constraint's name); ``n`` is filled in.
 _ELIMINATED = {
-    "chip": lambda n: msg("chip %(n)s", n=n),
-    "ecosystem": lambda n: msg("ecosystem %(n)s", n=n),
-    "count": lambda n: msg("count %(n)s", n=n),
-    "memory": lambda n: msg("memory %(n)s", n=n),
-    "compute": lambda n: msg("compute %(n)s", n=n),
-    "region": lambda n: msg("region %(n)s", n=n),
-    "datacenter": lambda n: msg("datacenter %(n)s", n=n),
-    "product": lambda n: msg("product %(n)s", n=n),
-    "price": lambda n: msg("price %(n)s", n=n),
-    "capacity_busy": lambda n: msg("capacity_busy %(n)s", n=n),
-    "blocked": lambda n: msg("blocked %(n)s", n=n),
-    "unhealthy": lambda n: msg("unhealthy %(n)s", n=n),
+    "chip": msg("chip %(n)s"),
+    "ecosystem": msg("ecosystem %(n)s"),
+    "count": msg("count %(n)s"),
+    "memory": msg("memory %(n)s"),
+    "compute": msg("compute %(n)s"),
+    "region": msg("region %(n)s"),
+    "datacenter": msg("datacenter %(n)s"),
+    "product": msg("product %(n)s"),
+    "price": msg("price %(n)s"),
+    "capacity_busy": msg("capacity_busy %(n)s"),
+    "blocked": msg("blocked %(n)s"),
+    "unhealthy": msg("unhealthy %(n)s"),
 }
 
 _HINTS = {
@@ -313,7 +314,7 @@ def unplaceable_message(job: JobRequest, counts: dict[str, int], total: int, hel
     """The clauses: what the job needs, which constraints eliminated how many offers, what next."""
     if total == 0:
         return (msg("job %(job)s (%(needs)s): no offers in the market", job=job.id, needs=describe_job(job)),)
-    listed = _listed([_ELIMINATED[name](counts[name]) for name in CONSTRAINTS if counts.get(name)])
+    listed = _listed([msg(_ELIMINATED[name].template, n=counts[name]) for name in CONSTRAINTS if counts.get(name)])
     clauses: list[Message | None] = [
         msg("job %(job)s (%(needs)s): none of %(total)s offers fits", job=job.id, needs=describe_job(job),
             total=total),

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from suanli.errors import DomainError
-from suanli.web.error_messages import DOMAIN_MESSAGES as DOMAIN_MESSAGES  # re-exported for the pages
 from suanli.web.error_messages import domain_message
 from suanli.web.i18n import N_, gettext_for, request_locale
 

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Query, Request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog import service as catalog
@@ -109,7 +110,7 @@ def suspend(session: DbSession, _operator: OperatorUser, posted: PostedForm, dat
 
 # ---------------------------------------------------------------- top-ups
 
-def buyer_choices(session: DbSession, find: str, selected: str | None) -> tuple[list[tuple[str, str]], int]:
+def buyer_choices(session: Session, find: str, selected: str | None) -> tuple[list[tuple[str, str]], int]:
     """Buyer organizations for the top-up form: those whose name or a member's email contains ``find`` (all when
     empty), at most ``BUYER_CHOICES`` by name, plus the one already chosen; and how many matched in all."""
     matches = select(Organization.id).where(Organization.kind == Role.BUYER)

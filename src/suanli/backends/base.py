@@ -114,6 +114,7 @@ FEATURES: Mapping[str, str] = MappingProxyType(
         "time_limit": "the backend ends a job that runs past time_limit_minutes",
         "memory_limit": "the backend enforces memory_gib",
         "status_after_restart": "status() still answers for jobs submitted before suanli restarted",
+        "instances": "starts instances (SSH, JupyterLab, exposed ports) for leases: backends.instances",
     }
 )
 

@@ -97,6 +97,7 @@ class LocalBackend:
 
     def capabilities(self) -> Capabilities:
         return Capabilities(self.kind, {
+            "instances": "not implemented yet",
             "logs_streaming": "not implemented: logs() returns a snapshot of the log file; poll it with tail=N",
             "fractional_gpus": "devices are handed out whole by index; two jobs on one device would share its "
                                "memory with no isolation",

@@ -85,6 +85,8 @@ class RayBackend:
 
     def capabilities(self) -> Capabilities:
         return Capabilities(self.kind, {
+            "instances": "Ray runs tasks and jobs, not login machines: the data center of a Ray cluster delivers "
+                         "instances by hand",
             "logs_streaming": "not implemented: Ray streams logs over a websocket (/api/jobs/{id}/logs/tail); "
                               "logs() returns a snapshot",
             "fractional_gpus": "Ray accepts fractional entrypoint_num_gpus but puts no limit on a share's GPU "

@@ -155,6 +155,7 @@ class SlurmBackend:
             "logs_streaming": "slurmrestd v0.0.38 has no output endpoint; logs() reads the output file from the "
                               "shared directory",
             "fractional_gpus": "GPU GRES are whole devices (Slurm's MPS or shard GRES are not configured for suanli)",
+            "instances": "not implemented yet",
         }
         if self.shared_dir is None:
             unsupported["logs"] = ("slurmrestd v0.0.38 has no endpoint for a job's output, and no shared_dir was "

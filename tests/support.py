@@ -11,6 +11,7 @@ from suanli.accounts.models import AccessToken, Organization, Role
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
 from suanli.db import Database
+from suanli.instances.models import DatacenterImage, Instance, SshKey
 from suanli.jobs.models import Cluster, Job, StrayRun
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Notification, Order, PlatformSettings, UsageRecord
 
@@ -20,9 +21,9 @@ with warnings.catch_warnings():
 
 PASSWORD = "correct-horse-battery"
 # Deleted after every test, children first.
-TABLES_TO_CLEAN = (StrayRun, Job, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order, PlatformSettings, ProductStockChange, Product,
-                   Cluster, Datacenter, Region, AccessToken,
-                   User, Organization)
+TABLES_TO_CLEAN = (StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
+                   PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
+                   AccessToken, SshKey, User, Organization)
 
 
 class Factory:
@@ -84,7 +85,7 @@ class Factory:
     def product(self, seller: dict[str, Any], datacenter: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         body = {"datacenter_id": datacenter["id"], "name": f"A800 ×8 {self._next()}", "kind": "accelerator",
                 "chip": "a800", "accelerators": 8, "vcpus": 96, "memory_gib": 1024, "disk_gib": 4000,
-                "network_gbps": 200, "delivery": "bare_metal", "stock_units": 4, "price_on_demand_fen": 8000,
+                "network_gbps": 200, "delivery": "batch", "stock_units": 4, "price_on_demand_fen": 8000,
                 "price_reserved_month_fen": 3_500_000, "price_spot_floor_fen": 3000}
         body.update(overrides)
         r = self.client.post("/api/v1/products", headers=seller["headers"], json=body)

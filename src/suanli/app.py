@@ -14,6 +14,7 @@ from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
 from suanli.http import DbSession, install_error_handlers
+from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
 from suanli.trading.endpoints import router as trading_router
 from suanli.web import mount_web
@@ -40,6 +41,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.include_router(catalog_router)
     app.include_router(trading_router)
     app.include_router(jobs_router)
+    app.include_router(instances_router)
     app.include_router(advisor_router)
     app.include_router(reports_router)
 

@@ -10,6 +10,7 @@
 | SUANLI_TOKEN_TTL_HOURS| 12 (lifetime of a login token)            |
 | SUANLI_METER_INTERVAL_SECONDS | 30 (`suanli serve` meters running orders this often; 0: off) |
 | SUANLI_DB_POOL_SIZE   | 10 (PostgreSQL connections per API worker process; requests beyond it wait for one) |
+| SUANLI_INSTANCE_INTERVAL_SECONDS | 2 (`suanli serve` starts, watches and stops leased machines this often; 0: off) |
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Settings:
     meter_interval_seconds: int = 30
     scheduler_interval_seconds: int = 5
     db_pool_size: int = 10
+    instance_interval_seconds: int = 2
 
     @property
     def is_sqlite(self) -> bool:
@@ -72,4 +74,5 @@ def load_settings() -> Settings:
         meter_interval_seconds=_int_env("SUANLI_METER_INTERVAL_SECONDS", 30, 0, 3600),
         scheduler_interval_seconds=_int_env("SUANLI_SCHEDULER_INTERVAL_SECONDS", 5, 0, 3600),
         db_pool_size=_int_env("SUANLI_DB_POOL_SIZE", 10, 1, 500),
+        instance_interval_seconds=_int_env("SUANLI_INSTANCE_INTERVAL_SECONDS", 2, 0, 3600),
     )

@@ -6,12 +6,13 @@ Services never commit: the unit of work (a request, a CLI command, a test) commi
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import BigInteger, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from suanli.config import Settings, load_settings
@@ -133,8 +134,38 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def exclusive(self, key: int) -> Iterator[bool]:
+        """Whether this process may do the background work named by ``key`` now (a scheduler round, an instance
+        pass): True for one holder at a time. PostgreSQL: ``pg_try_advisory_lock(key)`` on a connection of its
+        own, held for the block and shared by every API process; SQLite: a lock per database and key in this
+        process (SQLite itself runs one writer at a time). Never waits: False means someone else is at it."""
+        if self.is_sqlite:
+            with _local_locks_guard:
+                lock = _local_locks.setdefault((self.url, key), threading.Lock())
+            got = lock.acquire(blocking=False)
+            try:
+                yield got
+            finally:
+                if got:
+                    lock.release()
+            return
+        with self.engine.connect() as connection:
+            got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            connection.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    connection.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_local_locks: dict[tuple[str, int], threading.Lock] = {}
+_local_locks_guard = threading.Lock()
 
 
 @cache

@@ -155,7 +155,9 @@ class _Simulation:
         body = OrderIn(product_id=lease.product.id, mode=lease.mode, units=lease.units,
                        term_months=lease.term_months, bid_hourly_fen=lease.bid_fen)
         try:
-            order, _created = place_order(self.session, self.clock, lease.buyer, body)
+            # The history's leases are played as rented units (the charts need their money and stock), not as
+            # machines: its buyers cannot log in, so no instance is started for them.
+            order, _created = place_order(self.session, self.clock, lease.buyer, body, deliver_instances=False)
         except DomainError:
             self.report.skipped += 1
             return

@@ -41,7 +41,7 @@ def new_product(market: Market, seller: dict[str, Any], datacenter: dict[str, An
     body = ProductIn.model_validate({
         "datacenter_id": datacenter["id"], "name": f"A800 ×8 {uuid.uuid4().hex[:6]}", "kind": "accelerator",
         "chip": "a800", "accelerators": 8, "vcpus": 96, "memory_gib": 1024, "disk_gib": 4000, "network_gbps": 200,
-        "delivery": "bare_metal", "stock_units": stock_units, "price_on_demand_fen": 8000})
+        "delivery": "batch", "stock_units": stock_units, "price_on_demand_fen": 8000})
     with market.db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.email == seller["email"]))
         product = create_product(session, user, body, now=at)

@@ -109,14 +109,17 @@ def assert_ledger_consistent(market: Market) -> None:
         for account in session.scalars(select(LedgerAccount)):
             ref = account_ref(account)
             assert replayed.balance(ref) == account.balance_fen, ref
-        # Inventory agrees with the orders: every product's allocated units are those of its active orders.
+        # Inventory agrees with the orders: every product's allocated units are those of its active orders and of
+        # the orders whose instances are being delivered.
         active = dict(session.execute(select(Order.product_id, func.sum(Order.units))
-                                      .where(Order.status == OrderStatus.ACTIVE).group_by(Order.product_id)).all())
+                                      .where(Order.status.in_([OrderStatus.ACTIVE, OrderStatus.PROVISIONING]))
+                                      .group_by(Order.product_id)).all())
         for product_id, allocated in session.execute(select(Product.id, Product.allocated_units)):
             assert allocated == (active.get(product_id) or 0), product_id
         # Money held is exactly what open orders hold.
         held = dict(session.execute(select(Order.buyer_org_id, func.sum(Order.held_fen))
-                                    .where(Order.status.in_([OrderStatus.ACTIVE, OrderStatus.PENDING]))
+                                    .where(Order.status.in_([OrderStatus.ACTIVE, OrderStatus.PENDING,
+                                                             OrderStatus.PROVISIONING]))
                                     .group_by(Order.buyer_org_id)).all())
         for account in session.scalars(select(LedgerAccount).where(LedgerAccount.kind == AccountKind.BUYER_HELD)):
             assert account.balance_fen == (held.get(account.owner_org_id) or 0), account.owner_org_id

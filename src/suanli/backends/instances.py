@@ -37,7 +37,9 @@ __all__ = [
     "InstanceRunStatus",
     "InstanceSpec",
     "InvalidInstanceSpec",
+    "MAX_EXPOSED_PORTS",
     "PublicKey",
+    "check_ports",
     "parse_public_key",
 ]
 
@@ -150,6 +152,23 @@ def parse_public_key(text: str) -> PublicKey:
 # --------------------------------------------------------------------------------------------- the contract
 
 
+def check_ports(ports: object) -> tuple[int, ...]:
+    """The ports inside an instance a buyer asks to expose, checked: whole numbers 1024-65535, not 22 or 8888
+    (SSH and JupyterLab), no repeats, at most ``MAX_EXPOSED_PORTS``."""
+    ports = tuple(ports)  # type: ignore[arg-type]
+    if len(ports) > MAX_EXPOSED_PORTS:
+        raise InvalidInstanceSpec(f"at most {MAX_EXPOSED_PORTS} ports can be exposed")
+    for port in ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+            raise InvalidInstanceSpec(f"port {port!r} is out of range: expose ports 1024-65535")
+        if port in RESERVED_INSTANCE_PORTS:
+            raise InvalidInstanceSpec(f"port {port} is taken by SSH or JupyterLab inside the instance")
+    if len(set(ports)) != len(ports):
+        raise InvalidInstanceSpec("a port is listed twice")
+    return ports
+
+
+
 class InstanceRunState(enum.StrEnum):
     STARTING = "starting"
     RUNNING = "running"
@@ -204,17 +223,7 @@ class InstanceSpec:
         object.__setattr__(self, "authorized_keys", keys)
         if not _TOKEN.fullmatch(self.jupyter_token):
             raise InvalidInstanceSpec("jupyter_token must be 32-128 URL-safe characters")
-        ports = tuple(self.ports)
-        if len(ports) > MAX_EXPOSED_PORTS:
-            raise InvalidInstanceSpec(f"at most {MAX_EXPOSED_PORTS} ports can be exposed")
-        for port in ports:
-            if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
-                raise InvalidInstanceSpec(f"port {port!r} is out of range: expose ports 1024-65535")
-            if port in RESERVED_INSTANCE_PORTS:
-                raise InvalidInstanceSpec(f"port {port} is taken by SSH or JupyterLab inside the instance")
-        if len(set(ports)) != len(ports):
-            raise InvalidInstanceSpec("a port is listed twice")
-        object.__setattr__(self, "ports", ports)
+        object.__setattr__(self, "ports", check_ports(self.ports))
         indices = tuple(self.device_indices)
         if indices and (len(indices) != self.accelerators or len(set(indices)) != len(indices) or min(indices) < 0):
             raise InvalidInstanceSpec(f"device indices {list(indices)} do not match {self.accelerators} accelerators")

@@ -208,18 +208,13 @@ def list_clusters(datacenter_id: str, api_url: ApiUrl = None, as_json: AsJson = 
 
 def start_scheduler(interval_seconds: int):
     """The scheduler as a background thread of `suanli serve` (see jobs.scheduler.SchedulerThread)."""
-    if interval_seconds <= 0:
-        console.print("[dim]scheduler off (SUANLI_SCHEDULER_INTERVAL_SECONDS=0): run "
-                      "POST /api/v1/operator/scheduler/run[/]")
-        return None
-    from suanli.cli.main import _database
-    from suanli.core.billing import SystemClock
+    from suanli.cli.main import start_background
     from suanli.jobs.scheduler import SchedulerThread
 
-    thread = SchedulerThread(_database(), SystemClock(), interval_seconds)
-    thread.start()
-    console.print(f"[dim]scheduling jobs every {interval_seconds} s[/]")
-    return thread
+    return start_background(interval_seconds, SchedulerThread,
+                            off="scheduler off (SUANLI_SCHEDULER_INTERVAL_SECONDS=0): run "
+                                "POST /api/v1/operator/scheduler/run",
+                            on=f"scheduling jobs every {interval_seconds} s")
 
 
 def print_demo_job(database) -> None:  # noqa: ANN001

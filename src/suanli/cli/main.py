@@ -119,8 +119,9 @@ def db_upgrade() -> None:
 def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or 127.0.0.1")] = None,
           port: Annotated[int | None, typer.Option(help="Default: SUANLI_PORT or 8000")] = None,
           workers: Annotated[int, typer.Option(min=1, max=64, help="API worker processes")] = 1) -> None:
-    """Serve the web UI and API, meter running orders every SUANLI_METER_INTERVAL_SECONDS and run the job
-    scheduler every SUANLI_SCHEDULER_INTERVAL_SECONDS (0: off)."""
+    """Serve the web UI and API, meter running orders every SUANLI_METER_INTERVAL_SECONDS, run the job
+    scheduler every SUANLI_SCHEDULER_INTERVAL_SECONDS and the instance loop every SUANLI_INSTANCE_INTERVAL_SECONDS
+    (0: off)."""
     import uvicorn
 
     from suanli.config import load_settings
@@ -131,29 +132,49 @@ def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or
     from suanli.cli.jobs import start_scheduler
 
     scheduler = start_scheduler(settings.scheduler_interval_seconds)
+    instances = start_instance_loop(settings.instance_interval_seconds)
     console.print(f"[bold]suanli[/] serving on [link]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     try:
         uvicorn.run("suanli.asgi:app", host=host, port=port, workers=workers, log_level="info")
     finally:
-        if meter is not None:
-            meter.stop()
-        if scheduler is not None:
-            scheduler.stop()
+        for thread in (meter, scheduler, instances):
+            if thread is not None:
+                thread.stop()
+
+
+def start_background(interval_seconds: int, thread_class: type, *, off: str, on: str):
+    """One of `suanli serve`'s background loops as a thread of this process (``thread_class(database, clock,
+    interval)``), or None when its interval is 0 (``off`` says so)."""
+    if interval_seconds <= 0:
+        console.print(f"[dim]{off}[/]")
+        return None
+    from suanli.core.billing import SystemClock
+
+    thread = thread_class(_database(), SystemClock(), interval_seconds)
+    thread.start()
+    console.print(f"[dim]{on}[/]")
+    return thread
+
+
+def start_instance_loop(interval_seconds: int):
+    """The instance loop: starts the machines leases deliver, watches them, refunds what is not delivered in time
+    and stops what ended (``instances.lifecycle``)."""
+    from suanli.instances.lifecycle import InstanceThread
+
+    return start_background(interval_seconds, InstanceThread,
+                            off="instance loop off (SUANLI_INSTANCE_INTERVAL_SECONDS=0): leased machines are not "
+                                "started or stopped by this server",
+                            on=f"delivering leased machines (instance loop every {interval_seconds} s)")
 
 
 def start_meter(interval_seconds: int):
-    """The meter as a background thread of this process (one per `suanli serve`, whatever the worker count);
-    several servers metering at once never charge twice (see trading.jobs.MeterThread)."""
-    if interval_seconds <= 0:
-        console.print("[dim]meter off (SUANLI_METER_INTERVAL_SECONDS=0): run POST /api/v1/operator/metering/run[/]")
-        return None
-    from suanli.core.billing import SystemClock
+    """The meter (one per `suanli serve`, whatever the worker count); several servers metering at once never
+    charge twice (see trading.jobs.MeterThread)."""
     from suanli.trading.jobs import MeterThread
 
-    meter = MeterThread(_database(), SystemClock(), interval_seconds)
-    meter.start()
-    console.print(f"[dim]metering running orders every {interval_seconds} s[/]")
-    return meter
+    return start_background(interval_seconds, MeterThread,
+                            off="meter off (SUANLI_METER_INTERVAL_SECONDS=0): run POST /api/v1/operator/metering/run",
+                            on=f"metering running orders every {interval_seconds} s")
 
 
 @app.command()

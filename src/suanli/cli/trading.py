@@ -114,8 +114,18 @@ def order_place(product_id: str,
                 bid: Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")] = None,
                 idempotency_key: Annotated[str | None, typer.Option("--key", help="Idempotency-Key: a retry with "
                                                                          "the same key places one order")] = None,
+                image: Annotated[str | None, typer.Option(help="Machines (container, vm, bare metal): the image "
+                                                               "to start with; `suanli images --product ID` lists "
+                                                               "them (default: the product's first)")] = None,
+                port: Annotated[list[int] | None, typer.Option("--port", help="Machines: a port inside to expose "
+                                                                              "(repeat for several)")] = None,
+                ssh_key: Annotated[list[str] | None, typer.Option("--ssh-key", help="Machines: an SSH key id to "
+                                                                                   "install (default: all yours)")]
+                = None,
                 api_url: ApiUrl = None, as_json: AsJson = False) -> None:
-    """Rent units of a product: on demand (one hour held), reserved for a term (paid upfront) or spot (a bid)."""
+    """Rent units of a product: on demand (one hour held), reserved for a term (paid upfront) or spot (a bid).
+    A machine product (container, vm, bare metal) delivers one machine per unit, billed from delivery: log in
+    with `suanli ssh ORDER_ID`."""
     if mode not in ("on_demand", "reserved", "spot"):
         fail(f"Unknown mode {mode!r}; use on_demand, reserved or spot.")
     body: dict[str, Any] = {"product_id": product_id, "mode": mode, "units": units}
@@ -123,6 +133,18 @@ def order_place(product_id: str,
         body["term_months"] = term_months
     if bid is not None:
         body["bid_hourly_fen"] = cny_arg(bid, "bid")
+    offered = api(api_url, "GET", f"/api/v1/products/{product_id}/images")
+    if offered:
+        if image is None:
+            image = offered[0]["key"]
+            console.print(f"[dim]image: {image} ({offered[0]['name']}); choose another with --image "
+                          f"({', '.join(i['key'] for i in offered)})[/]")
+        body["image"] = image
+        body["ports"] = list(port or [])
+        if ssh_key:
+            body["ssh_key_ids"] = list(ssh_key)
+    elif image is not None or port or ssh_key:
+        fail("this product rents units only (storage or batch): --image, --port and --ssh-key apply to machines.")
     headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
     data = api(api_url, "POST", "/api/v1/orders", json=body, headers=headers)
     if as_json:
@@ -131,6 +153,10 @@ def order_place(product_id: str,
     if data["status"] == "pending":
         console.print(f"[yellow]order {data['id']} is pending[/]: spot capacity was given notice; it starts when "
                       f"that runs out. {cny(data['held'])} is held meanwhile.")
+    elif data["status"] == "provisioning":
+        console.print(f"[green]✓[/] order {data['id']}: {data['units']} machine(s) being delivered; "
+                      f"{cny(data['held'])} held, billed from delivery. Log in with "
+                      f"[bold]suanli ssh {data['id']}[/] (it waits until the machine runs).")
     else:
         console.print(f"[green]✓[/] order {data['id']} {data['status']}: {data['units']} × {data['mode']}, "
                       f"held {cny(data['held'])}, charged {cny(data['charged'])}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["IMAGES", "Image", "compatible", "image_by_key"]
+__all__ = ["IMAGES", "Image", "compatible", "delivers_instances", "image_by_key"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,14 @@ def image_by_key(key: str) -> Image | None:
 def compatible(image: Image, ecosystem: str | None) -> bool:
     """Whether ``image`` runs on a product whose chip speaks ``ecosystem`` (None: a CPU or storage product)."""
     return image.ecosystem is None or image.ecosystem == ecosystem
+
+
+INSTANCE_PRODUCT_KINDS = frozenset({"accelerator", "cpu"})
+INSTANCE_DELIVERIES = frozenset({"container", "vm", "bare_metal"})
+
+
+def delivers_instances(kind: str, delivery: str) -> bool:
+    """Whether a buyer's lease of a product of this kind and delivery form delivers machines to log into (one
+    instance per unit): accelerator and CPU products delivered as containers, VMs or bare metal. Storage and
+    ``batch`` products rent units only (batch capacity runs jobs)."""
+    return str(kind) in INSTANCE_PRODUCT_KINDS and str(delivery) in INSTANCE_DELIVERIES

@@ -30,8 +30,6 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -67,8 +65,6 @@ STALE_SUBMIT_SECONDS = 300
 """A job claimed this long ago but never submitted (its scheduler died in between) is requeued."""
 LOCK_KEY = 0x5A4E_4C49_4A4F_4253 & 0x7FFF_FFFF_FFFF_FFFF  # "suanli jobs": the advisory lock of a round
 
-_local_locks: dict[str, threading.Lock] = {}
-_local_locks_guard = threading.Lock()
 
 
 @dataclass
@@ -89,29 +85,10 @@ class RoundSummary:
         return asdict(self)
 
 
-@contextmanager
-def round_lock(database: Database) -> Iterator[bool]:
-    """True when this process may run a round now. PostgreSQL: ``pg_try_advisory_lock`` on a connection of its
-    own (held for the round, shared by every API process); SQLite: a lock per database in this process."""
-    if database.is_sqlite:
-        with _local_locks_guard:
-            lock = _local_locks.setdefault(database.url, threading.Lock())
-        got = lock.acquire(blocking=False)
-        try:
-            yield got
-        finally:
-            if got:
-                lock.release()
-        return
-    with database.engine.connect() as connection:
-        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar())
-        connection.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-                connection.commit()
+def round_lock(database: Database):
+    """True when this process may run a round now (``Database.exclusive``: a PostgreSQL advisory lock shared by
+    every API process; SQLite: a lock per database in this process)."""
+    return database.exclusive(LOCK_KEY)
 
 
 def run_round(database: Database, clock: Clock, *, lock: bool = True) -> RoundSummary:
@@ -513,7 +490,7 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
         try:
             with session.begin_nested():
                 order, _ = place_order(session, clock, buyer, body, idempotency_key=f"job:{job.id}:{n}",
-                                       hold_seconds=job.max_runtime_minutes * 60)
+                                       hold_seconds=job.max_runtime_minutes * 60, deliver_instances=False)
                 if order.status is not OrderStatus.ACTIVE:  # would wait for spot notices: not now
                     cancel_order(session, clock, buyer, order.id)
                     raise DomainError("the product's free units are held for other orders", code="not_free")

@@ -8,6 +8,7 @@ import suanli.accounts.models  # noqa: F401  (register tables)
 import suanli.catalog.models  # noqa: F401
 import suanli.trading.models  # noqa: F401
 import suanli.jobs.models  # noqa: F401
+import suanli.instances.models  # noqa: F401
 from suanli.config import load_settings
 from suanli.db import Base, make_engine
 

@@ -15,6 +15,7 @@ from suanli.errors import Forbidden
 from suanli.db import Database
 from suanli.http import (BearerCredentials, CurrentUser, DbSession, OperatorUser, SellerUser, authenticated_user,
                          get_database)
+from suanli.instances.lifecycle import kick as kick_instances
 from suanli.trading import invoices, jobs, service
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, OrderStatus, PlatformSettings
@@ -57,7 +58,8 @@ def order_out(order: Order) -> OrderOut:
         status=order.status, started_at=order.started_at, ends_at=order.ends_at, ended_at=order.ended_at,
         end_reason=order.end_reason, metered_at=order.metered_at, preempt_at=order.preempt_at,
         held=Money.of(order.held_fen), charged=Money.of(order.charged_fen), refunded=Money.of(order.refunded_fen),
-        idempotency_key=order.idempotency_key, created_at=order.created_at)
+        idempotency_key=order.idempotency_key, delivers_instances=order.delivers_instances,
+        created_at=order.created_at)
 
 
 # ---------------------------------------------------------------- orders
@@ -92,6 +94,8 @@ async def place_order(body: OrderIn, request: Request, credentials: BearerCreden
             return order_out(order), status
 
     out, response.status_code = await run_in_threadpool(place)
+    if out.delivers_instances:
+        kick_instances()  # start the machines now, not at the instance loop's next tick
     return out
 
 
@@ -111,14 +115,20 @@ def get_order(order_id: uuid.UUID, user: CurrentUser, session: DbSession) -> Ord
 @router.post("/orders/{order_id}/release", response_model=OrderOut)
 def release_order(order_id: uuid.UUID, user: CurrentUser, session: DbSession, clock: AppClock) -> OrderOut:
     """Buyer: stop an on-demand or spot order now. The seconds used are charged from the hold, the rest of the
-    hold goes back to your wallet, and the units back to the seller's pool."""
-    return order_out(service.release_order(session, clock, _buyer(user), order_id))
+    hold goes back to your wallet, and the units back to the seller's pool. Its instances are stopped within
+    seconds. An order whose instances are still being delivered is cancelled: nothing is charged."""
+    out = order_out(service.release_order(session, clock, _buyer(user), order_id))
+    kick_instances()
+    return out
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: DbSession, clock: AppClock) -> OrderOut:
-    """Buyer: cancel an on-demand or spot order within 60 seconds of its start, free of charge."""
-    return order_out(service.cancel_order(session, clock, _buyer(user), order_id))
+    """Buyer: cancel an on-demand or spot order within 60 seconds of its start, free of charge; a pending order,
+    or one whose instances are still being delivered, at any time."""
+    out = order_out(service.cancel_order(session, clock, _buyer(user), order_id))
+    kick_instances()
+    return out
 
 
 @router.post("/orders/{order_id}/extend", response_model=OrderOut,
@@ -229,7 +239,7 @@ def trial_balance(_operator: OperatorUser, session: DbSession) -> TrialBalanceOu
 
 def _settings_out(s: PlatformSettings) -> SettingsOut:
     return SettingsOut(commission_bp=s.commission_bp, spot_notice_seconds=s.spot_notice_seconds,
-                       updated_at=s.updated_at)
+                       delivery_deadline_minutes=s.delivery_deadline_minutes, updated_at=s.updated_at)
 
 
 @router.get("/operator/settings", response_model=SettingsOut)

@@ -141,6 +141,14 @@ def activate(session: Session, order: Order, now: dt.datetime, run: MeterRun) ->
             allocate_units(session, order.product_id, order.units, for_pending=True)
     except Conflict:
         return  # still waiting (or the product left the catalog: the buyer may cancel)
+    if order.delivers_instances:  # its instances start now; billing starts when they run (trading.delivery)
+        from suanli.instances.service import begin_provisioning
+
+        session.execute(update(Order).where(Order.id == order.id, Order.status == OrderStatus.PENDING)
+                        .values(status=OrderStatus.PROVISIONING).execution_options(synchronize_session=False))
+        begin_provisioning(session, order.id, now)
+        run.activated += 1
+        return
     values: dict = {"status": OrderStatus.ACTIVE, "started_at": now}
     if order.mode is OrderMode.RESERVED:
         assert order.term_months is not None

@@ -30,6 +30,7 @@ class OrderMode(enum.StrEnum):
 
 class OrderStatus(enum.StrEnum):
     PENDING = "pending"
+    PROVISIONING = "provisioning"  # its instances are being delivered: units and money held, nothing billed yet
     ACTIVE = "active"
     ENDED = "ended"
     CANCELLED = "cancelled"
@@ -42,6 +43,8 @@ class EndReason(enum.StrEnum):
     OUT_OF_FUNDS = "out_of_funds"  # metering stopped it while the wallet still covered it
     TERM_ENDED = "term_ended"  # a reserved term ran out
     PREEMPTED = "preempted"  # a spot order's capacity went to on-demand or reserved demand after a notice
+    NOT_DELIVERED = "not_delivered"  # its instances failed or were not delivered by the deadline: refunded in full
+    INSTANCE_FAILED = "instance_failed"  # every instance of a per-second lease stopped running: billed until then
 
 
 class LedgerAccount(Base):
@@ -143,6 +146,10 @@ class Order(Base):
     charged_fen: Mapped[int] = mapped_column(default=0)
     refunded_fen: Mapped[int] = mapped_column(default=0, doc="Given back to the buyer out of charged_fen.")
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    delivers_instances: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false"),
+        doc="A buyer's lease of a container, vm or bare-metal product: one instance per unit (suanli.instances); "
+            "billed from delivery, not placement.")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -182,6 +189,9 @@ class NotificationKind(enum.StrEnum):
     LOW_BALANCE = "low_balance"
     LEASE_STOPPED = "lease_stopped"
     PREEMPTED = "preempted"
+    INSTANCE_READY = "instance_ready"
+    DELIVERY_FAILED = "delivery_failed"
+    INSTANCE_FAILED = "instance_failed"
 
 
 class Notification(Base):
@@ -208,13 +218,18 @@ class PlatformSettings(Base):
         CheckConstraint("id = 1", name="single_row"),
         CheckConstraint("commission_bp BETWEEN 0 AND 10000", name="commission_range"),
         CheckConstraint("spot_notice_seconds >= 0", name="notice_nonneg"),
+        CheckConstraint("delivery_deadline_minutes BETWEEN 1 AND 10080", name="delivery_deadline_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     commission_bp: Mapped[int] = mapped_column(Integer)
     spot_notice_seconds: Mapped[int] = mapped_column(Integer)
+    delivery_deadline_minutes: Mapped[int] = mapped_column(
+        Integer, default=60, server_default="60",
+        doc="An instance not delivered this long after its lease was placed is refunded in full.")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 DEFAULT_COMMISSION_BP = 500  # 5 %
 DEFAULT_SPOT_NOTICE_SECONDS = 300
+DEFAULT_DELIVERY_DEADLINE_MINUTES = 60

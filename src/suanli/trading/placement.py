@@ -20,10 +20,12 @@ from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, Product
 from suanli.catalog.service import get_product
 from suanli.core import billing
+from suanli.core.images import delivers_instances
 from suanli.core.ledger import InsufficientFunds, plan_hold, plan_settle
 from suanli.core.money import format_cny
 from suanli.errors import Conflict, DomainError, InvalidInput, PaymentRequired
 from suanli.ids import new_id
+from suanli.instances.service import create_instances, prepare_instances
 from suanli.trading.extension import extended_months
 from suanli.trading.inventory import allocate_units, release_units
 from suanli.trading.ledger_store import ledger_store
@@ -100,17 +102,22 @@ def insufficient_funds(needed: int, available: int, what: str) -> PaymentRequire
 
 
 def place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn,
-                idempotency_key: str | None = None, *, hold_seconds: int | None = None) -> tuple[Order, bool]:
+                idempotency_key: str | None = None, *, hold_seconds: int | None = None,
+                deliver_instances: bool = True) -> tuple[Order, bool]:
     """Place an order; ``(order, created)``. With an ``idempotency_key`` a repeat returns the first order.
 
     ``hold_seconds`` (on-demand and spot; the job scheduler passes a job's maximum runtime): hold that many seconds
     at the unit price instead of the default one hour, when it is more.
 
+    A lease of a container, vm or bare-metal product delivers one instance per unit (``trading.delivery``): it is
+    placed ``provisioning`` (held, not billed) with its instances, and starts when they run. ``deliver_instances``
+    False (the job scheduler, whose job is what runs on the units) places it ``active`` as any other order.
+
     The key is not looked up first (the hot path: most orders are new): a repeat inserts no order (``ON CONFLICT
     DO NOTHING`` on the unique (buyer, key) index; the units it took are given back) and returns the first one,
     and a repeat that meets an error first (no stock, no money, the product gone) looks the key up then."""
     try:
-        return _place_order(session, clock, buyer, body, idempotency_key, hold_seconds)
+        return _place_order(session, clock, buyer, body, idempotency_key, hold_seconds, deliver_instances)
     except DomainError:
         existing = None if idempotency_key is None else _existing_order(session, buyer, idempotency_key, body)
         if existing is None:
@@ -120,7 +127,8 @@ def place_order(session: Session, clock: billing.Clock, buyer: User, body: Order
 
 _products, _datacenters, _settings = Product.__table__, Datacenter.__table__, PlatformSettings.__table__
 _PRODUCT_FOR_ORDER = (
-    select(_products.c.id, _products.c.datacenter_id, _products.c.is_visible, _products.c.price_on_demand_fen,
+    select(_products.c.id, _products.c.datacenter_id, _products.c.is_visible, _products.c.kind, _products.c.delivery,
+           _products.c.ecosystem, _products.c.cluster_id, _products.c.price_on_demand_fen,
            _products.c.price_reserved_month_fen, _products.c.price_spot_floor_fen,
            _products.c.reserved_discount_3m_bp, _products.c.reserved_discount_6m_bp,
            _products.c.reserved_discount_12m_bp, _datacenters.c.owner_org_id.label("seller_org_id"),
@@ -161,10 +169,19 @@ def _product_for_order(session: Session, product_id: uuid.UUID, buyer: User):
 
 
 def _place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn, idempotency_key: str | None,
-                 hold_seconds: int | None) -> tuple[Order, bool]:
+                 hold_seconds: int | None, deliver_instances: bool) -> tuple[Order, bool]:
     product, commission_bp = _product_for_order(session, body.product_id, buyer)
     seller_org_id = product.seller_org_id
     price, hold_fen, charge_fen = _price_and_amounts(product, body)
+    instances = None
+    if deliver_instances and delivers_instances(product.kind, product.delivery):
+        instances = prepare_instances(session, product, buyer, body)  # 422s for image, ports, keys: nothing written
+        charge_fen = 0  # billed from delivery (trading.delivery)
+    elif body.image is not None or body.ports or body.ssh_key_ids is not None:
+        raise InvalidInput("image, ports and ssh_key_ids apply to products delivered as machines (container, vm, "
+                           "bare_metal); this product rents units only.", code="not_an_instance_product",
+                           details={"field": "image" if body.image is not None else
+                                    "ports" if body.ports else "ssh_key_ids"})
     if hold_seconds is not None and body.mode is not OrderMode.RESERVED:
         hold_fen = max(hold_fen, billing.charge_for_seconds(price, body.units, hold_seconds))
     buyer_id, seller_id = str(buyer.organization_id), str(seller_org_id)
@@ -173,6 +190,8 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
     now = clock.now()
 
     def new_order(status: OrderStatus) -> dict:
+        if instances is not None and status is OrderStatus.ACTIVE:
+            status = OrderStatus.PROVISIONING
         active = status is OrderStatus.ACTIVE
         reserved = body.mode is OrderMode.RESERVED
         return dict(id=new_id(), buyer_org_id=buyer.organization_id, buyer_user_id=buyer.id, product_id=product.id,
@@ -183,7 +202,7 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
                     ended_at=None, end_reason=None, preempt_notice_at=None, preempt_at=None, low_balance_since=None,
                     held_fen=hold_fen - (charge_fen if active else 0), charged_fen=charge_fen if active else 0,
                     idempotency_key=idempotency_key, metered_at=now if active and not reserved else None,
-                    meter_ticks=0, refunded_fen=0, created_at=now)
+                    meter_ticks=0, refunded_fen=0, delivers_instances=instances is not None, created_at=now)
 
     values = new_order(OrderStatus.ACTIVE)
     ref = order_ref(values["id"])
@@ -227,6 +246,8 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
     session.add(order)
     if order.status is OrderStatus.ACTIVE:
         record_usage(session, order.id, UsageEvent.START, now, 0, order.charged_fen)
+    if instances is not None:
+        create_instances(session, order, instances, now)
     return order, True
 
 

@@ -25,6 +25,16 @@ class OrderIn(BaseModel):
     bid_hourly_fen: int | None = Field(default=None, gt=0, le=100_000_000,
                                        description="Spot only: your price per unit-hour, in fen, at or above "
                                                    "the seller's floor.")
+    image: str | None = Field(default=None, max_length=64,
+                              description="Products delivered as machines (container, vm, bare_metal): the image to "
+                                          "start each instance with, one the product offers (GET "
+                                          "/api/v1/products/{id}/images). Required for them.")
+    ports: list[int] = Field(default_factory=list, max_length=8,
+                             description="Machines: ports inside each instance to expose (1024-65535, not 22 or "
+                                         "8888, which SSH and JupyterLab use).")
+    ssh_key_ids: list[uuid.UUID] | None = Field(default=None, max_length=20,
+                                                description="Machines: which of your SSH keys to install (default: "
+                                                            "all of them; at least one is needed).")
 
 
 class ExtendIn(BaseModel):
@@ -57,6 +67,8 @@ class OrderOut(BaseModel):
     charged: Money = Field(description="Charged for this order so far.")
     refunded: Money = Field(description="Given back to the buyer out of the charges.")
     idempotency_key: str | None
+    delivers_instances: bool = Field(description="A machine (container, vm, bare metal): one instance per unit, "
+                                                 "billed from delivery (GET /api/v1/orders/{id}/instances).")
     created_at: dt.datetime
 
 
@@ -155,6 +167,8 @@ class TrialBalanceOut(BaseModel):
 class SettingsOut(BaseModel):
     commission_bp: int = Field(description="Platform commission in basis points (500 = 5 %).")
     spot_notice_seconds: int
+    delivery_deadline_minutes: int = Field(description="An instance not delivered this long after its lease was "
+                                                       "placed is refunded in full.")
     updated_at: dt.datetime
 
 
@@ -162,6 +176,7 @@ class SettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     commission_bp: int | None = Field(default=None, ge=0, le=10_000)
     spot_notice_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    delivery_deadline_minutes: int | None = Field(default=None, ge=1, le=10_080)
 
 
 class MeterRunOut(BaseModel):

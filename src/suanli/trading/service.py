@@ -240,14 +240,17 @@ def order_ref(order_id: uuid.UUID) -> str:
 
 
 def place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn,
-                idempotency_key: str | None = None, *, hold_seconds: int | None = None) -> tuple[Order, bool]:
+                idempotency_key: str | None = None, *, hold_seconds: int | None = None,
+                deliver_instances: bool = True) -> tuple[Order, bool]:
     """Place an order; ``(order, created)``. With an ``idempotency_key`` a repeat returns the first order.
 
     ``hold_seconds`` (on-demand and spot; the job scheduler passes a job's maximum runtime): hold that many seconds
-    at the unit price instead of the default one hour, when it is more. See ``trading.placement``."""
+    at the unit price instead of the default one hour, when it is more. ``deliver_instances`` False: a machine
+    product's order delivers no instances (the job scheduler's). See ``trading.placement``."""
     from suanli.trading.placement import place_order as place
 
-    return place(session, clock, buyer, body, idempotency_key, hold_seconds=hold_seconds)
+    return place(session, clock, buyer, body, idempotency_key, hold_seconds=hold_seconds,
+                 deliver_instances=deliver_instances)
 
 
 # ---------------------------------------------------------------- reading orders
@@ -341,8 +344,11 @@ def finish_per_second(session: Session, order: Order, now: dt.datetime) -> None:
 
 
 def release_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID) -> Order:
-    """Stop an on-demand or spot order now: charge the seconds used, release the rest, free the units."""
+    """Stop an on-demand or spot order now: charge the seconds used, release the rest, free the units. An order
+    whose instances are still being delivered is cancelled instead: nothing was delivered, nothing is charged."""
     order = _buyers_order(session, user, order_id)
+    if order.status is OrderStatus.PROVISIONING:
+        return cancel_order(session, clock, user, order_id)
     if order.mode is OrderMode.RESERVED:
         raise Conflict("A reserved order runs to the end of its term and cannot be released early.",
                        code="reserved_not_releasable", details={"ends_at": order.ends_at.isoformat()
@@ -355,12 +361,16 @@ def release_order(session: Session, clock: billing.Clock, user: User, order_id: 
 
 
 def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID) -> Order:
-    """Cancel a pending order (any mode) at any time, or an on-demand or spot order within
-    ``CANCEL_GRACE_SECONDS`` of its start: nothing is charged, the hold is released."""
+    """Cancel a pending order (any mode) or one whose instances are still being delivered at any time, or an
+    on-demand or spot order within ``CANCEL_GRACE_SECONDS`` of its start: nothing is charged, the hold is
+    released."""
     order = _buyers_order(session, user, order_id)
     now = clock.now()
-    if order.status is OrderStatus.PENDING:
-        close_order(session, order, OrderStatus.CANCELLED, now, EndReason.CANCELLED, from_status=OrderStatus.PENDING)
+    if order.status in (OrderStatus.PENDING, OrderStatus.PROVISIONING):
+        had_units = order.status is OrderStatus.PROVISIONING
+        close_order(session, order, OrderStatus.CANCELLED, now, EndReason.CANCELLED, from_status=order.status)
+        if had_units:  # instances still being delivered: the units go back (product row before the ledger's)
+            release_units(session, order.product_id, order.units)
         ledger_store.apply(session, plan_release(str(order.buyer_org_id), order.held_fen,
                                                  f"{order_ref(order.id)}:cancel"), at=now)
         session.execute(update(Order).where(Order.id == order.id).values(held_fen=0)

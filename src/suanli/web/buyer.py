@@ -21,6 +21,7 @@ from suanli.trading.models import Order, OrderMode, OrderStatus
 from suanli.trading.schemas import ExtendIn
 from suanli.web.forms import Form, attempt, form_values, translator, validate
 from suanli.web.i18n import N_
+from suanli.web.instances import order_instances_context
 from suanli.web.presenters import labeler, options
 from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm
@@ -89,12 +90,13 @@ def _order_page(request: Request, session: DbSession, buyer: Any, order_id: uuid
     usage = trading.list_usage(session, buyer, order_id)
     _ = translator(request)
     terms = [(str(t), _("%(n)s months", n=t) if t > 1 else _("1 month")) for t in RESERVED_TERMS_MONTHS]
+    machines = order_instances_context(session, buyer, order.id) if order.delivers_instances else {}
     return render(request, "buyer/order.html", {
         "order": order, "usage": usage, "names": order_names(session, [order]), "label": labeler(request),
-        "form": form or Form(values={"term_months": "1"}), "term_options": terms,
+        "form": form or Form(values={"term_months": "1"}), "term_options": terms, **machines,
         "can_release": order.status is OrderStatus.ACTIVE and order.mode is not OrderMode.RESERVED,
-        "can_cancel": order.status is OrderStatus.PENDING or (order.status is OrderStatus.ACTIVE
-                                                              and order.mode is not OrderMode.RESERVED),
+        "can_cancel": order.status in (OrderStatus.PENDING, OrderStatus.PROVISIONING)
+        or (order.status is OrderStatus.ACTIVE and order.mode is not OrderMode.RESERVED),
         "can_extend": order.status is OrderStatus.ACTIVE and order.mode is OrderMode.RESERVED,
     }, status_code=status_code)
 

@@ -129,6 +129,32 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "invalid_template_parameter": N_("A template parameter is not valid; check the parameters."),
     "too_long": N_("This work may take longer than a job is allowed to run. Split it, or choose an option with "
                    "more accelerators."),
+    # instances: SSH keys, images, machines delivered by leases
+    "invalid_ssh_key": N_("This is not an SSH public key that can be installed. Paste one line of your .pub file "
+                          "(ed25519, ECDSA, or RSA of 2048 bits or more), never the private key."),
+    "invalid_ssh_key_name": N_("The key's name must be at most 100 printable characters."),
+    "ssh_key_exists": N_("You added this key already."),
+    "too_many_ssh_keys": N_("Your account holds the most SSH keys it can; delete one you no longer use."),
+    "ssh_key_not_found": N_("That SSH key is not one of yours; choose among your keys."),
+    "ssh_key_required": N_("This product is a machine you log into with SSH: add your public key first (My account "
+                           "→ SSH keys)."),
+    "image_required": N_("Choose the image to start the machine with: %(valid_values)s."),
+    "unknown_image": N_("There is no such image; this product offers %(valid_values)s."),
+    "image_not_offered": N_("This product does not offer that image; it offers %(valid_values)s."),
+    "duplicate_image": N_("An image is listed twice."),
+    "invalid_image_reference": N_("An image reference is not valid: registry/name:tag or @sha256:digest, without "
+                                  "spaces."),
+    "too_many_images": N_("Too many images: at most 50."),
+    "invalid_port": N_("Ports to expose are whole numbers from 1024 to 65535, each once, at most 8, and not 22 or "
+                       "8888 (SSH and JupyterLab use them)."),
+    "not_an_instance_product": N_("This product rents units only (storage or batch jobs); images, ports and SSH keys "
+                                  "apply to machines."),
+    "instance_not_found": N_("There is no such machine among yours."),
+    "not_manual_delivery": N_("This machine is started by the data center's cluster; it is not delivered by hand."),
+    "instance_not_waiting": N_("This machine is not waiting for delivery any more."),
+    "invalid_access_details": N_("An access detail is not valid: check the host, user, port, fingerprints and the "
+                                 "JupyterLab address (http or https)."),
+    "reason_required": N_("Say why; the buyer is told."),
 }
 
 

@@ -47,7 +47,7 @@ TOPUP_CODE_FIELDS = {"topup_reference_reused": "reference", "not_a_buyer": "orga
                      "organization_not_found": "organization_id"}
 TOPUP_FIELDS = ["organization_id", "amount", "reference"]
 BUYER_CHOICES = 50  # buyer organizations listed in the top-up form at once; more: search by name or email
-SETTINGS_FIELDS = ["commission_percent", "spot_notice_seconds"]
+SETTINGS_FIELDS = ["commission_percent", "spot_notice_seconds", "delivery_deadline_minutes"]
 STATUS_FILTERS = ("pending", "approved", "suspended", "all")
 ACCOUNT_LABELS = {"buyer_available": N_("Buyer wallets (available)"), "buyer_held": N_("Buyer money held for orders"),
                   "seller_receivable": N_("Seller receivables"), "platform_commission": N_("Platform commission"),
@@ -182,7 +182,8 @@ def settings_page(request: Request, session: DbSession, _operator: OperatorUser)
     settings = trading.platform_settings(session)
     percent = format(settings.commission_bp / 100, ".2f").rstrip("0").rstrip(".")
     return _settings_page(request, session, Form(values={
-        "commission_percent": percent, "spot_notice_seconds": str(settings.spot_notice_seconds)}))
+        "commission_percent": percent, "spot_notice_seconds": str(settings.spot_notice_seconds),
+        "delivery_deadline_minutes": str(settings.delivery_deadline_minutes)}))
 
 
 @router.post("/settings")
@@ -192,7 +193,9 @@ def save_settings(request: Request, session: DbSession, _operator: OperatorUser,
     commission = percent_to_bp(form.values.get("commission_percent"), "commission_percent", form, _, maximum=100)
     if commission is None and "commission_percent" not in form.errors:
         form.error("commission_percent", _(N_("This field is required.")))
-    body = validate(SettingsPatch, blank_to_none({"spot_notice_seconds": form.values.get("spot_notice_seconds")})
+    body = validate(SettingsPatch, blank_to_none({"spot_notice_seconds": form.values.get("spot_notice_seconds"),
+                                                  "delivery_deadline_minutes":
+                                                      form.values.get("delivery_deadline_minutes")})
                     | {"commission_bp": commission}, form, _, {"commission_bp": "commission_percent"})
     if body is None or not form.ok:
         return _settings_page(request, session, form, status_code=400)

@@ -4,8 +4,10 @@ database."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -85,3 +87,39 @@ def demo_topup(session: Session) -> int | None:
         return None
     return topup(session, TopupIn(organization_id=buyer.organization_id, amount_fen=DEMO_TOPUP_FEN,
                                   reference=DEMO_TOPUP_REFERENCE), dt.datetime.now(dt.UTC)).available_fen
+
+
+DEMO_KEY_NAME = "demo key (make demo)"
+
+
+def demo_ssh_key(session: Session, home: Path) -> Path | None:
+    """An SSH key pair for the demo buyer, so `make demo` can log into the machines it rents at once: the private
+    key in ``$SUANLI_HOME/demo-ssh/id_ed25519`` (0600, made once), its public key on the demo buyer's account.
+    Returns the private key's path (None: no demo buyer). Add your own key with `suanli keys add`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from suanli.backends.instances import parse_public_key
+    from suanli.instances.keys import add_key
+    from suanli.instances.models import SshKey
+
+    buyer = session.scalar(select(User).where(User.email == DEMO_ACCOUNTS[0].email))
+    if buyer is None:
+        return None
+    directory = home / "demo-ssh"
+    private = directory / "id_ed25519"
+    if not private.exists():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        (directory / "id_ed25519.pub").write_text(public.decode() + " buyer@demo.suanli.cn\n", encoding="utf-8")
+    public_line = (directory / "id_ed25519.pub").read_text(encoding="utf-8").strip()
+    have = set(session.scalars(select(SshKey.fingerprint).where(SshKey.user_id == buyer.id)))
+    if parse_public_key(public_line).fingerprint not in have:
+        add_key(session, buyer, public_line, DEMO_KEY_NAME, dt.datetime.now(dt.UTC))
+    return private

@@ -10,7 +10,9 @@ The real service functions run in their own unit of work per step, exactly as th
 - every product's free stock is its initial stock minus the units of its active orders (none lost or duplicated),
   pending orders hold money and no units;
 - each buyer's available balance is what the model says: top-ups − charges + refunds − money held by orders;
-- buyers' and sellers' invoices, summed over their months, add up to the orders' charges and refunds.
+- buyers' and sellers' invoices, summed over their months, add up to the orders' charges and refunds;
+- leases of a machine product (delivered by hand) hold units and money but charge nothing until every instance is
+  delivered, start billing exactly then, and are refunded in full when refused or past the delivery deadline.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from suanli.accounts.models import User
 from suanli.catalog.models import Product
 from suanli.core.ledger import AccountKind
 from suanli.errors import DomainError
+from suanli.instances import service as instances
+from suanli.instances.lifecycle import run_pass
+from suanli.instances.models import Instance, InstanceState
+from suanli.instances.schemas import ManualDeliveryIn
 from suanli.jobs.models import Job
 from suanli.trading import invoices, jobs, service
 from suanli.trading.ledger_store import ledger_store
@@ -37,7 +43,7 @@ from suanli.trading.models import (LedgerAccount, LedgerTransfer, Notification, 
                                    UsageRecord)
 from suanli.trading.schemas import ExtendIn, OrderIn, PayoutIn, RefundIn, SettingsPatch, TopupIn
 
-STOCK = {"small": 2, "large": 4}
+STOCK = {"small": 2, "large": 4, "machine": 3}
 # Outcomes a random step may legitimately meet (anything else — or a 500 — fails the test).
 EXPECTED_CODES = {
     "place": {"insufficient_funds", "insufficient_stock"},
@@ -46,6 +52,8 @@ EXPECTED_CODES = {
     "extend": {"insufficient_funds", "not_extendable", "order_not_active"},
     "refund": {"insufficient_receivable"},
     "payout": {"insufficient_receivable"},
+    "deliver": set(),
+    "refuse": set(),
 }
 
 
@@ -68,8 +76,15 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
     large = market.make.product(seller, datacenter, stock_units=STOCK["large"],
                                 price_on_demand_fen=7777, price_reserved_month_fen=123_457,
                                 price_spot_floor_fen=2000, reserved_discounts_bp={"3": 500, "6": 1000})
+    machine = market.make.product(seller, datacenter, stock_units=STOCK["machine"], delivery="container",
+                                  price_on_demand_fen=5000, price_reserved_month_fen=90_000, price_spot_floor_fen=1500)
     products = {"small": uuid.UUID(small["id"]), "large": uuid.UUID(large["id"])}
+    machine_id = uuid.UUID(machine["id"])
     buyers = [quick_user(db, "buyer") for _ in range(2)]
+    for i, buyer in enumerate(buyers):  # machine leases install the buyer's keys
+        r = market.client.post("/api/v1/ssh-keys", headers=buyer["headers"], json={"public_key": (
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + ("A" * 42 + str(i))[-43:] + " b@x")})
+        assert r.status_code == 201, r.text
     buyer_users = [_user_id(market, b["email"]) for b in buyers]
     buyer_orgs = [uuid.UUID(b["org_id"]) for b in buyers]
     seller_org = uuid.UUID(seller["org_id"])
@@ -79,11 +94,11 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
         def __init__(self) -> None:
             super().__init__()
             with db.unit_of_work() as session:  # every example starts from an empty ledger and free stock
-                for table in (Job, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order):
+                for table in (Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order):
                     session.execute(delete(table))
                 session.execute(update(Product).values(allocated_units=0))
-                service.update_settings(session, SettingsPatch(commission_bp=500, spot_notice_seconds=300),
-                                        clock.now())
+                service.update_settings(session, SettingsPatch(commission_bp=500, spot_notice_seconds=300,
+                                                               delivery_deadline_minutes=30), clock.now())
             self.topped_up = defaultdict(int)
             self.paid_out = 0
             self.orders: list[uuid.UUID] = []
@@ -151,11 +166,18 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
                 self.place_order(spot_buyer, product, 1, OrderMode.SPOT, 1, 0, False)
             self.place_order(1 - spot_buyer, product, 1, mode, 1, 0, True)
 
+        @rule(buyer=st.integers(0, 1), units=st.integers(1, 2), mode=st.sampled_from(list(OrderMode)),
+              term=st.sampled_from([1, 3]), bid_over=st.integers(0, 3000), keyed=st.booleans())
+        def place_machine(self, buyer, units, mode, term, bid_over, keyed):
+            """A lease of a machine product: provisioning (held, not billed) until its instances are delivered."""
+            self.place_order(buyer, "machine", units, mode, term, bid_over, keyed)
+
         def place_order(self, buyer, product, units, mode, term, bid_over, keyed):
-            floor = 1200 if product == "small" else 2000
-            body = OrderIn(product_id=products[product], mode=mode, units=units,
-                           term_months=term if mode is OrderMode.RESERVED else None,
-                           bid_hourly_fen=floor + bid_over if mode is OrderMode.SPOT else None)
+            floor = {"small": 1200, "large": 2000, "machine": 1500}[product]
+            body = OrderIn(product_id=machine_id if product == "machine" else products[product], mode=mode,
+                           units=units, term_months=term if mode is OrderMode.RESERVED else None,
+                           bid_hourly_fen=floor + bid_over if mode is OrderMode.SPOT else None,
+                           image="cpu-python" if product == "machine" else None)
             key = self.next_ref("key") if keyed else None
 
             def work(session):
@@ -167,7 +189,7 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
             placed = self.attempt("place", work)
             if placed is not None:
                 self.orders.append(placed[0])
-                if mode is OrderMode.RESERVED:
+                if mode is OrderMode.RESERVED and product != "machine":  # (a machine's term starts at delivery)
                     self.reserved.append(placed[0])
                 self.outcomes[f"place:{placed[1].value}"] += 1
                 if key is not None:
@@ -206,6 +228,64 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
             order_id, buyer = self.pick_order(data, self.reserved if reserved_only and self.reserved else None)
             self.attempt("extend", lambda s: service.extend_order(
                 s, clock, s.get_one(User, buyer_users[buyer]), order_id, ExtendIn(term_months=months)))
+
+        def waiting_instance(self, data) -> uuid.UUID | None:
+            with db.unit_of_work(write=False) as session:
+                waiting = sorted(session.scalars(select(Instance.id).where(
+                    Instance.state == InstanceState.PROVISIONING)))
+            return data.draw(st.sampled_from(waiting)) if waiting else None
+
+        @rule(data=st.data())
+        def seller_delivers(self, data):
+            instance_id = self.waiting_instance(data)
+            if instance_id is None:
+                return
+            body = ManualDeliveryIn(ssh_host="node-1.example", ssh_port=2222, ssh_user="ubuntu")
+            self.attempt("deliver", lambda s: instances.deliver_by_hand(s, clock, s.get_one(User, seller_user),
+                                                                        instance_id, body))
+
+        @rule(data=st.data())
+        def seller_refuses(self, data):
+            instance_id = self.waiting_instance(data)
+            if instance_id is not None:
+                self.attempt("refuse", lambda s: instances.refuse_delivery(
+                    s, clock, s.get_one(User, seller_user), instance_id, "no capacity after all"))
+
+        @rule(seconds=st.sampled_from([1, 60, 3600]), action=st.sampled_from(["release", "cancel"]))
+        def machines_delivered_used_and_given_back(self, seconds, action):
+            """The seller delivers every waiting machine, time passes, and the buyer ends the lease (release, or
+            cancel, which a started lease past its free minute refuses); the loop then stops its machines."""
+            with db.unit_of_work(write=False) as session:
+                waiting = list(session.execute(select(Instance.id, Instance.order_id).where(
+                    Instance.state == InstanceState.PROVISIONING)).all())
+            body = ManualDeliveryIn(ssh_host="node-2.example", ssh_port=22, ssh_user="root2")
+            for instance_id, _order in waiting:
+                self.attempt("deliver", lambda s, i=instance_id: instances.deliver_by_hand(
+                    s, clock, s.get_one(User, seller_user), i, body))
+            clock.advance(seconds)
+            for order_id in sorted({o for _, o in waiting}):
+                with db.unit_of_work(write=False) as session:
+                    org = session.scalar(select(Order.buyer_org_id).where(Order.id == order_id))
+                end = service.release_order if action == "release" else service.cancel_order
+                self.attempt(action, lambda s, o=order_id: end(s, clock, s.get_one(User, buyer_users[
+                    buyer_orgs.index(org)]), o))
+            self.instance_loop(0)
+
+        @rule(buyer=st.integers(0, 1), mode=st.sampled_from([OrderMode.ON_DEMAND, OrderMode.RESERVED]))
+        def machine_never_delivered(self, buyer, mode):
+            """A machine lease nobody delivers: past its deadline the loop refunds it in full."""
+            self.topup(buyer, 200_000)
+            self.place_order(buyer, "machine", 1, mode, 1, 0, False)
+            self.instance_loop(1801)
+
+        @rule(seconds=st.sampled_from([0, 600, 1801]))
+        def instance_loop(self, seconds):
+            """Time passes and the instance loop runs: deadlines refund, ended leases stop their machines."""
+            clock.advance(seconds)
+            summary = run_pass(db, clock)
+            assert not summary.errors, summary.errors
+            self.outcomes["loop:refunded"] += len(summary.refunded)
+            self.outcomes["loop:stopped"] += len(summary.stopped)
 
         @rule(seconds=st.sampled_from([1, 30, 301, 1800, 3600, 5 * 3600, 32 * 86400]))
         def advance_clock(self, seconds):
@@ -266,12 +346,26 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
                         assert account.balance_fen >= 0, account
 
         @invariant()
+        def machines_are_billed_from_delivery(self):
+            with db.unit_of_work(write=False) as session:
+                for order in session.scalars(select(Order).where(Order.delivers_instances.is_(True))):
+                    rows = list(session.scalars(select(Instance).where(Instance.order_id == order.id)))
+                    assert len(rows) == order.units
+                    if order.status in (OrderStatus.PROVISIONING, OrderStatus.PENDING):
+                        assert order.charged_fen == 0 and order.started_at is None
+                    if order.started_at is not None:  # it started: every instance was delivered, the last one then
+                        assert all(i.delivered_at is not None for i in rows)
+                        assert order.started_at == max(i.delivered_at for i in rows)
+                    if order.end_reason is not None and order.end_reason.value == "not_delivered":
+                        assert order.charged_fen == 0 and order.held_fen == 0
+
+        @invariant()
         def stock_matches_open_allocations(self):
             with db.unit_of_work(write=False) as session:
                 active = dict(session.execute(select(Order.product_id, func.sum(Order.units))
-                                              .where(Order.status == OrderStatus.ACTIVE)
+                                              .where(Order.status.in_([OrderStatus.ACTIVE, OrderStatus.PROVISIONING]))
                                               .group_by(Order.product_id)).all())
-                for name, product_id in products.items():
+                for name, product_id in [*products.items(), ("machine", machine_id)]:
                     stock, allocated = session.execute(select(Product.stock_units, Product.allocated_units)
                                                        .where(Product.id == product_id)).one()
                     assert stock == STOCK[name]
@@ -318,9 +412,10 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
 
     seen: dict[str, int] = defaultdict(int)
     run_state_machine_as_test(TradingMachine, settings=settings(
-        max_examples=30, stateful_step_count=50, deadline=None, derandomize=True,
+        max_examples=40, stateful_step_count=50, deadline=None, derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]))
     # The random walk must have reached the interesting paths, or the invariants prove little.
     for outcome in ("place:active", "place:pending", "release", "meter:preempted", "meter:activated", "refund",
-                    "place:insufficient_stock", "place:insufficient_funds", "extend"):
+                    "place:insufficient_stock", "place:insufficient_funds", "extend", "place:provisioning",
+                    "deliver", "refuse", "loop:refunded", "loop:stopped"):
         assert seen.get(outcome, 0) > 0, (outcome, dict(seen))

@@ -185,7 +185,8 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     accounts, and serve."""
     from suanli.config import load_settings
     from suanli.core.money import format_cny
-    from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, database_is_empty, demo_topup, load_demo, load_history
+    from suanli.demo import (DEMO_ACCOUNTS, DEMO_PASSWORD, database_is_empty, demo_ssh_key, demo_topup, load_demo,
+                             load_history)
     from suanli.migrate import upgrade
 
     settings = load_settings()
@@ -208,6 +209,7 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
         else:
             console.print("[dim]database already has products; demo network not reloaded[/]")
         balance = demo_topup(session)
+        demo_key = demo_ssh_key(session, settings.home)
         from suanli.jobs.demo import demo_clusters
 
         demo_clusters(session, settings.home / "jobs")  # the demo's data centers run jobs as local processes
@@ -220,6 +222,9 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     if balance is not None:
         console.print(f"demo buyer wallet: {format_cny(balance)} available (top-up demo-initial-topup); try "
                       "`suanli login buyer@demo.suanli.cn`, `suanli search`, `suanli order place PRODUCT_ID`")
+    if demo_key is not None:
+        console.print(f"demo buyer SSH key: {demo_key} (its public key is on the demo buyer's account): rent a "
+                      "container and log in with `suanli ssh ORDER_ID -i " + str(demo_key) + "`")
     console.print(f"data: {settings.home}  database: {database.engine.url.render_as_string(hide_password=True)}")
     if serve_after if run_job is None else run_job:
         from suanli.cli.jobs import print_demo_job

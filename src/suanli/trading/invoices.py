@@ -229,27 +229,50 @@ def build_invoice(session: Session, org: Organization, period: str) -> Invoice:
         receivable = _account_id(session, AccountKind.SELLER_RECEIVABLE, org.id)
         if receivable is not None:
             net: dict[uuid.UUID, int] = defaultdict(int)
-            refs: set[str] = set()
             for ref, amount in session.execute(select(LedgerTransfer.ref, LedgerTransfer.amount_fen).where(
                     LedgerTransfer.credit_account_id == receivable, LedgerTransfer.kind == TransferKind.CAPTURE,
                     _in(start, end))):
                 order_id = _order_id(ref)
                 if order_id is not None:
                     net[order_id] += int(amount)
-                    refs.add(ref)
-            commission: dict[uuid.UUID, int] = defaultdict(int)
-            ref_list = sorted(refs)
-            for i in range(0, len(ref_list), 500):
-                for ref, amount in session.execute(select(LedgerTransfer.ref, LedgerTransfer.amount_fen).where(
-                        LedgerTransfer.ref.in_(ref_list[i:i + 500]), LedgerTransfer.kind == TransferKind.COMMISSION)):
-                    commission[_order_id(ref)] += int(amount)  # type: ignore[index]
-            invoice.lines = _lines(session, {o: (n + commission[o], commission[o], n) for o, n in net.items()},
+            commission = _seller_commission(session, org.id, start, end)
+            invoice.lines = _lines(session, {o: (net.get(o, 0) + commission.get(o, 0), commission.get(o, 0),
+                                                 net.get(o, 0)) for o in net.keys() | commission.keys()},
                                    start, end)
             invoice.refunds = _entries(session, (LedgerTransfer.debit_account_id == receivable)
                                        & (LedgerTransfer.kind == TransferKind.REFUND), start, end)
             invoice.payouts = _entries(session, (LedgerTransfer.debit_account_id == receivable)
                                        & (LedgerTransfer.kind == TransferKind.PAYOUT), start, end)
     return invoice
+
+
+def _seller_commission(session: Session, seller_org_id: uuid.UUID, start: dt.datetime,
+                       end: dt.datetime) -> dict[uuid.UUID, int]:
+    """The COMMISSION legs of the seller's orders in the period, per order. Found through the held accounts of
+    the seller's buyers (the legs' debit side, indexed with the time), not through the refs of the month's
+    captures: a meter reading or a release may split its increment so that the seller's part is 0 fen and the
+    platform's 1 fen, a ledger event with a commission leg and no capture."""
+    buyers = select(Order.buyer_org_id).where(Order.seller_org_id == seller_org_id).distinct()
+    held = list(session.scalars(select(LedgerAccount.id).where(LedgerAccount.kind == AccountKind.BUYER_HELD,
+                                                               LedgerAccount.owner_org_id.in_(buyers))))
+    out: dict[uuid.UUID, int] = defaultdict(int)
+    legs: list[tuple[uuid.UUID, int]] = []
+    for i in range(0, len(held), 500):
+        for ref, amount in session.execute(select(LedgerTransfer.ref, LedgerTransfer.amount_fen).where(
+                LedgerTransfer.debit_account_id.in_(held[i:i + 500]), LedgerTransfer.kind == TransferKind.COMMISSION,
+                _in(start, end))):
+            order_id = _order_id(ref)
+            if order_id is not None:
+                legs.append((order_id, int(amount)))
+    ids = sorted({o for o, _ in legs})
+    mine: set[uuid.UUID] = set()
+    for i in range(0, len(ids), 500):
+        mine |= set(session.scalars(select(Order.id).where(Order.id.in_(ids[i:i + 500]),
+                                                           Order.seller_org_id == seller_org_id)))
+    for order_id, amount in legs:
+        if order_id in mine:
+            out[order_id] += amount
+    return dict(out)
 
 
 def _organization(session: Session, user: User, org_id: uuid.UUID) -> Organization:

@@ -326,15 +326,23 @@ class SlurmInstances:
         return " ".join(_setenv_argument(name, value) for name, value in env.items())
 
     def _prepare_instance_dir(self, spec: InstanceSpec, run_dir: Path, setenv: str) -> None:
-        """A fresh run directory (whatever an earlier, never-submitted attempt left is removed), built as root and
-        handed to the job user at the end, so nobody else can interfere while it is being written."""
+        """The run directory with fresh control files (``.suanli/``, built as root and handed to the job user at
+        the end, so nobody can interfere while it is written). An existing ``home/`` is kept: the buyer's files
+        outlive a restart of the same instance id."""
         parent = run_dir.parent
         parent.mkdir(parents=True, exist_ok=True)
         parent.chmod(0o711)  # the job user may enter it, not list the other instances
-        if run_dir.is_symlink() or run_dir.exists():
-            shutil.rmtree(run_dir) if not run_dir.is_symlink() else run_dir.unlink()
         control = run_dir / ".suanli"
-        for directory in (run_dir, run_dir / "home", control, control / "sshd", control / "run"):
+        if run_dir.is_symlink():
+            run_dir.unlink()
+        fresh = [control, control / "sshd", control / "run"]
+        if not run_dir.exists():
+            fresh[:0] = [run_dir, run_dir / "home"]
+        elif control.is_symlink():
+            control.unlink()
+        elif control.exists():
+            shutil.rmtree(control)
+        for directory in fresh:
             directory.mkdir(mode=0o700)
         files = {
             control / "sshd" / "authorized_keys": "".join(parse_public_key(k).line + "\n"
@@ -343,24 +351,18 @@ class SlurmInstances:
             control / "setenv": setenv,
         }
         for path, content in files.items():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(content)
         if os.geteuid() == 0:
-            owner = pwd.getpwnam(self.user) if self._user_known_here() else None
-            if owner is None:
+            try:
+                owner = pwd.getpwnam(self.user)
+            except KeyError:
                 raise BackendError(f"the job user {self.user!r} does not exist on suanli's machine: it cannot hand "
-                                   "the instance's directory to that user (create the user with the cluster's "
-                                   "uid, as for NFS)", kind=self.kind)
-            for path in [*files, control / "run", control / "sshd", control, run_dir / "home", run_dir]:
-                os.chown(path, owner.pw_uid, owner.pw_gid)
-
-    def _user_known_here(self) -> bool:
-        try:
-            pwd.getpwnam(self.user)
-        except KeyError:
-            return False
-        return True
+                                   "the instance's directory to that user (create the user with the cluster's uid, "
+                                   "as for NFS)", kind=self.kind) from None
+            for path in [*files, *reversed(fresh)]:
+                os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
 
     def _instance_script(self, spec: InstanceSpec, run_dir: Path) -> str:
         assert self.shared_dir is not None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cluster_helpers import TIMINGS
 
 from suanli import backends
 from suanli.backends import Backend
@@ -34,7 +35,6 @@ from ray_head import RayHead  # noqa: E402
 SKIP_CLUSTERS = os.environ.get("SUANLI_TEST_SKIP_CLUSTERS") == "1"
 SLURM_PACKAGES = "apt-get install -y slurm-wlm slurmrestd munge slurm-wlm-jwt-plugin"
 SLURM_BINARIES = ("slurmctld", "slurmd", "slurmrestd", "munged", "scontrol", "sinfo", "setpriv")
-TIMINGS: dict[str, float] = {}
 
 
 def _port_block(size: int) -> int:

@@ -15,6 +15,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,12 +23,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cluster_helpers import wait_until
+from cluster_helpers import TIMINGS, wait_until
 
 from suanli import backends
 from suanli.backends import BackendError
 from suanli.backends.instances import (
     InstanceAccess,
+    InstanceBackend,
     InstanceRunState,
     InstanceRunStatus,
     InstanceSpec,
@@ -136,9 +138,11 @@ def port_open(host: str, port: int) -> bool:
 def running(instances, keys, tmp_path_factory) -> Iterator[Running]:
     spec = new_instance(keys[0], ports=(8080, 9000), accelerators=2, chip="a800",
                         env={"GREETING": 'hello "world" # $HOME \\ 你好'})
+    started = time.monotonic()
     run_id = instances.start_instance(spec)
     try:
         status = wait_for_instance(instances, run_id, InstanceRunState.RUNNING)
+        TIMINGS["slurm instance start → running"] = time.monotonic() - started
         assert status.access is not None
         yield Running(spec, run_id, status.access, known_hosts_for(status.access, tmp_path_factory.mktemp("kh")))
     finally:
@@ -149,7 +153,7 @@ def running(instances, keys, tmp_path_factory) -> Iterator[Running]:
 
 
 def test_capabilities_declare_instances(slurm_cluster, instances) -> None:
-    assert instances.capabilities().supports("instances")
+    assert isinstance(instances, InstanceBackend) and instances.capabilities().supports("instances")
     without = backends.create("slurm", slurm_cluster.url, {"user": slurm_cluster.user, "token": slurm_cluster.token})
     try:
         assert "shared_dir" in without.capabilities().reason("instances")
@@ -268,6 +272,7 @@ def test_stop_ends_the_job_and_closes_every_port(instances, running, keys, slurm
     access = running.access
     ports = [access.ssh_port, int(access.jupyter_url.split(":")[2].strip("/")), access.ports[8080][1]]
     assert all(port_open(access.ssh_host, port) for port in ports)
+    started = time.monotonic()
     instances.stop_instance(running.run_id)
     status = wait_for_instance(instances, running.run_id, InstanceRunState.STOPPED, timeout=30)
     assert status.access is None
@@ -277,6 +282,7 @@ def test_stop_ends_the_job_and_closes_every_port(instances, running, keys, slurm
     assert state.stdout.strip() in ("", "CANCELLED", "COMPLETING")
     wait_until(lambda: not any(port_open(access.ssh_host, port) for port in ports),
                "sshd, JupyterLab and the buyer's daemonized service to be gone", timeout=60)
+    TIMINGS["slurm instance stop → ports closed"] = time.monotonic() - started
     instances.stop_instance(running.run_id)  # already stopped: a no-op
     assert instances.instance_status(running.run_id).state is InstanceRunState.STOPPED
 

@@ -286,12 +286,7 @@ class SlurmBackend(SlurmInstances):
 
     def cancel(self, backend_job_id: str) -> None:
         self._check_id(backend_job_id)
-        try:
-            self._request("DELETE", f"/job/{backend_job_id}")
-        except _SlurmErrors as exc:
-            if exc.numbers & {ESLURM_INVALID_JOB_ID, ESLURM_ALREADY_DONE}:
-                return  # gone or already ended: nothing to cancel
-            raise
+        self._unless_ended("DELETE", f"/job/{backend_job_id}")
 
     def close(self) -> None:
         self._http.close()
@@ -352,6 +347,14 @@ class SlurmBackend(SlurmInstances):
             raise
         jobs = body.get("jobs") or []
         return jobs[0] if jobs else None
+
+    def _unless_ended(self, method: str, path: str, **kwargs: Any) -> None:
+        """A request about one job that is a no-op when the job is gone or already ended."""
+        try:
+            self._request(method, path, **kwargs)
+        except _SlurmErrors as exc:
+            if not exc.numbers & {ESLURM_INVALID_JOB_ID, ESLURM_ALREADY_DONE}:
+                raise
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:

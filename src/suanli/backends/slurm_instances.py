@@ -252,8 +252,8 @@ class SlurmInstances:
         if self._job_status(job).terminal:  # type: ignore[attr-defined]
             return
         # Slurm keeps the record of who stopped it (a tenant cannot change a job's comment from its node)
-        self._request("POST", f"/job/{run_id}",  # type: ignore[attr-defined]
-                      json={"comment": f"suanli instance {instance_id}: {STOPPED_MARK}"})
+        self._unless_ended("POST", f"/job/{run_id}",  # type: ignore[attr-defined]
+                           json={"comment": f"suanli instance {instance_id}: {STOPPED_MARK}"})
         self.cancel(run_id)  # type: ignore[attr-defined]  # SIGTERM, then SIGKILL after the cluster's KillWait
 
     def instance_runs(self) -> list[str]:

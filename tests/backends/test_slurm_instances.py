@@ -209,9 +209,13 @@ def test_the_sandbox_hides_the_node_and_other_runs(running, keys, slurm_cluster)
     try:
         result = ssh(running.access, keys[0], running.known_hosts,
                      f"ls -A {slurm_cluster.jobs_dir}; echo --; ps -eo comm=; echo --; "
-                     "echo private > /tmp/instance-tmp; ls -A /tmp")
+                     "echo private > /tmp/instance-tmp; ls -A /tmp; echo --; munge -n </dev/null >/dev/null 2>&1; "
+                     "echo munge=$?")
         assert result.returncode == 0, result.stderr
-        listing, processes, tmp = result.stdout.split("--\n")
+        listing, processes, tmp, munge = result.stdout.split("--\n")
+        # no munge credential, so no Slurm command works as the job user from inside (the test's own does)
+        assert munge.strip() != "munge=0"
+        assert subprocess.run(["munge", "-n"], input=b"", capture_output=True, timeout=30).returncode == 0
         assert marker.name not in listing and running.spec.instance_id not in listing.split()
         assert "slurmd" not in processes and "slurmctld" not in processes and "sshd" in processes
         assert "instance-tmp" in tmp and not Path("/tmp/instance-tmp").exists()

@@ -13,7 +13,8 @@ How one instance runs (see ``docs/backends.md``, "Instances on Slurm"):
   host key, writes ``sshd_config`` and starts ``sshd -D`` and JupyterLab (``jupyter_command``; the token reaches
   it through its environment, never its command line) in a bubblewrap sandbox (``instance_sandbox``): its own
   PID namespace (so stopping the job ends every process the buyer started, even daemonized ones), its own
-  ``/tmp`` and ``/dev/shm``, the instance's ``home/`` over the job user's home, and the shared directory hidden;
+  ``/tmp`` and ``/dev/shm``, the instance's ``home/`` over the job user's home, the shared directory and munge's
+  socket hidden;
 * once both answer it writes ``.suanli/access.json`` (the ports), which ``instance_status`` reads back; the node's
   address comes from Slurm and the host key fingerprint from the public key file, not from the job.
 
@@ -251,7 +252,7 @@ class SlurmInstances:
         instance_id = self._instance_id_of(run_id, job)
         if self._job_status(job).terminal:  # type: ignore[attr-defined]
             return
-        # Slurm keeps the record of who stopped it (a tenant cannot change a job's comment from its node)
+        # Slurm keeps the record of who stopped it (in the sandbox the buyer cannot reach Slurm: munge is hidden)
         self._unless_ended("POST", f"/job/{run_id}",  # type: ignore[attr-defined]
                            json={"comment": f"suanli instance {instance_id}: {STOPPED_MARK}"})
         self.cancel(run_id)  # type: ignore[attr-defined]  # SIGTERM, then SIGKILL after the cluster's KillWait
@@ -472,6 +473,8 @@ if [ "$sandbox" = bwrap ]; then
   box=(bwrap --die-with-parent --unshare-user --unshare-pid --unshare-ipc --dev-bind / / --proc /proc
        --tmpfs /tmp --tmpfs /dev/shm)
   [ -d /var/tmp ] && box+=(--tmpfs /var/tmp)
+  # munge's socket would let the buyer act as the job user towards Slurm (submit unbilled jobs, cancel others')
+  [ -d /run/munge ] && box+=(--tmpfs /run/munge)
   box+=(--tmpfs "$shared_dir" --bind "$run_dir/home" "$home" --ro-bind "$control/sshd" "$control/sshd"
         --bind "$control/run" "$control/run" --setenv HOME "$home" --chdir "$home" --)
 else

@@ -10,6 +10,9 @@ import pytest
 
 from suanli.backends import Backend, JobState, JobStatus
 
+TIMINGS: dict[str, float] = {}
+"""How long the clusters (and instances) took to start; printed at the end of the session."""
+
 
 def wait_for(backend: Backend, job_id: str, states: set[JobState] | JobState, timeout: float = 60.0,
              ) -> JobStatus:

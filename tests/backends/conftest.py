@@ -10,6 +10,7 @@ and PyPI's ``ray[default]``. When something is missing the fixtures FAIL and say
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cluster_helpers import TIMINGS
 
 from suanli import backends
 from suanli.backends import Backend
@@ -33,7 +35,6 @@ from ray_head import RayHead  # noqa: E402
 SKIP_CLUSTERS = os.environ.get("SUANLI_TEST_SKIP_CLUSTERS") == "1"
 SLURM_PACKAGES = "apt-get install -y slurm-wlm slurmrestd munge slurm-wlm-jwt-plugin"
 SLURM_BINARIES = ("slurmctld", "slurmd", "slurmrestd", "munged", "scontrol", "sinfo", "setpriv")
-TIMINGS: dict[str, float] = {}
 
 
 def _port_block(size: int) -> int:
@@ -149,6 +150,45 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
             cluster.stop()
         finally:
             shutil.rmtree(cluster.dir, ignore_errors=True)
+
+
+def _runs_as(user: str, command: str) -> bool:
+    result = subprocess.run(["runuser", "-u", user, "--", "sh", "-c", f"cd / && {command} --version"],
+                            capture_output=True, timeout=60)
+    return result.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def slurm_jupyter(slurm_cluster: SlurmCluster) -> Iterator[str]:
+    """A ``jupyter_command`` that starts this venv's JupyterLab as the Slurm job user. The venv's interpreter may
+    live where that user cannot go (pyenv under /root): then the system Python of the same version runs it with
+    the venv's site-packages, bind-mounted read-only into the cluster's directory if the user cannot reach them."""
+    try:
+        import jupyterlab
+    except ImportError:
+        pytest.fail("JupyterLab needed for the instance tests: pip install 'jupyterlab==4.6.6' (pyproject's dev extra)")
+    own = f"{shlex.quote(sys.executable)} -m jupyterlab"
+    if _runs_as(slurm_cluster.user, own):
+        yield own
+        return
+    system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    site = Path(jupyterlab.__file__).resolve().parents[1]
+    command = f"env PYTHONPATH={shlex.quote(str(site))} {system} -m jupyterlab"
+    mount = slurm_cluster.dir / "site-packages"
+    mounted = False
+    try:
+        if not _runs_as(slurm_cluster.user, command):
+            mount.mkdir(exist_ok=True)
+            subprocess.run(["mount", "--bind", "-o", "ro", str(site), str(mount)], check=True, timeout=30)
+            mounted = True
+            command = f"env PYTHONPATH={shlex.quote(str(mount))} {system} -m jupyterlab"
+        if not _runs_as(slurm_cluster.user, command):
+            pytest.fail(f"the Slurm job user {slurm_cluster.user} cannot run JupyterLab: neither {sys.executable} "
+                        f"nor {system} with {site} works for it")
+        yield command
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mount)], timeout=30)
 
 
 @pytest.fixture

@@ -35,7 +35,9 @@ def test_unknown_kind_lists_the_known_ones() -> None:
 
 def test_unknown_option_lists_the_valid_ones(tmp_path) -> None:
     with pytest.raises(BackendError, match=r"unknown option\(s\) shared for the slurm backend; valid options: "
-                                           r"gres_name, gres_types, partition, path, remote_dir, shared_dir, timeout"):
+                                           r"gres_name, gres_types, instance_port_range, instance_sandbox, "
+                                           r"instance_start_timeout, jupyter_command, partition, path, remote_dir, "
+                                           r"shared_dir, timeout"):
         backends.create("slurm", "http://127.0.0.1:1", {"user": "u", "token": "t"}, {"shared": "/x"})
     with pytest.raises(BackendError, match="valid options: grace_seconds, inherit_env"):
         backends.create("local", str(tmp_path), None, {"nope": 1})

@@ -176,6 +176,31 @@ def visible_devices_var(ecosystem: str) -> str:
             f"unknown ecosystem {ecosystem!r}; known: {', '.join(VISIBLE_DEVICES_ENV)}") from None
 
 
+def resolve_ecosystem(chip: str | None, ecosystem: str | None) -> str:
+    """The ecosystem a job or instance runs in: the one given, else its chip's, else ``cuda``."""
+    if ecosystem is not None:
+        visible_devices_var(ecosystem)  # validates
+        return ecosystem
+    if chip is None:
+        return "cuda"
+    from suanli.core.chips import resolve_chip
+
+    resolved = resolve_chip(chip)
+    if resolved is None:
+        raise InvalidJobSpec(f"unknown chip {chip!r}: give its ecosystem explicitly")
+    return resolved.ecosystem
+
+
+def visible_devices_exports(var: str, accelerators: int, derive_from: str | None) -> list[str]:
+    """Bash lines that set the ecosystem's visible-devices variable ``var``: empty without accelerators (clusters
+    leave it unset), else derived from ``derive_from`` (the variable the cluster sets) unless already set."""
+    if not accelerators:
+        return [f"export {var}="]
+    if derive_from and var != derive_from:
+        return [f'export {var}="${{{var}-${{{derive_from}-}}}}"']
+    return []
+
+
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_PREFIX = ".suanli"  # a job's work dir keeps the backend's own files under .suanli/
@@ -248,20 +273,7 @@ class JobSpec:
             raise InvalidJobSpec("attempt must be >= 1")
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
         object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
-        object.__setattr__(self, "ecosystem", self._resolve_ecosystem())
-
-    def _resolve_ecosystem(self) -> str:
-        if self.ecosystem is not None:
-            visible_devices_var(self.ecosystem)  # validates
-            return self.ecosystem
-        if self.chip is None:
-            return "cuda"
-        from suanli.core.chips import resolve_chip
-
-        chip = resolve_chip(self.chip)
-        if chip is None:
-            raise InvalidJobSpec(f"unknown chip {self.chip!r}: give its ecosystem explicitly")
-        return chip.ecosystem
+        object.__setattr__(self, "ecosystem", resolve_ecosystem(self.chip, self.ecosystem))
 
     @property
     def run_name(self) -> str:
@@ -351,11 +363,7 @@ def render_job_script(spec: JobSpec, *, workdir: str | None = None, embed_files:
     when the cluster has not set it itself.
     """
     lines = ["#!/bin/bash", f"# suanli job {spec.job_id} attempt {spec.attempt}"]
-    var = spec.visible_devices_var
-    if not spec.accelerators:
-        lines.append(f"export {var}=")  # no accelerators: no device visible (clusters leave it unset)
-    elif derive_visible_from and var != derive_visible_from:
-        lines.append(f'export {var}="${{{var}-${{{derive_visible_from}-}}}}"')
+    lines += visible_devices_exports(spec.visible_devices_var, spec.accelerators, derive_visible_from)
     if workdir is not None:
         q = shlex.quote(workdir)
         lines += [f"mkdir -p {q} && cd {q} || exit 111"]

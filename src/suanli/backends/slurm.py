@@ -18,6 +18,8 @@ Working directory and logs. v0.0.38 has no endpoint for a job's output, so:
 * without it, the job's files travel inside the batch script, which creates ``<remote_dir>/<run>`` on the node
   itself; the output goes to ``<remote_dir>/suanli-<run>.log`` on that node and ``logs`` is unsupported.
 
+Instances (SSH and JupyterLab in an allocation, for leases) are ``slurm_instances.SlurmInstances``, mixed in here.
+
 Jobs are submitted with ``no_requeue``: when a node fails, Slurm ends the job as ``NODE_FAIL`` (``lost``
 here) instead of requeueing it behind suanli's back, so suanli's scheduler decides where it runs next.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import pwd
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,8 @@ from suanli.backends.base import (
     render_job_script,
     tail_lines,
 )
+from suanli.backends.instances import InstanceSpec
+from suanli.backends.slurm_instances import SANDBOXES, SlurmInstances, parse_port_range
 
 __all__ = ["SlurmBackend"]
 
@@ -121,13 +126,14 @@ def _error_numbers(errors: list[dict[str, Any]]) -> set[int]:
     return {int(e.get("error_number", e.get("error_code", 0)) or 0) for e in errors}
 
 
-class SlurmBackend:
+class SlurmBackend(SlurmInstances):
     kind = "slurm"
 
     def __init__(self, endpoint: str, *, user: str, token: str, shared_dir: str | None = None,
                  remote_dir: str = "/tmp", partition: str | None = None, gres_name: str = "gpu",
                  gres_types: Mapping[str, str] | None = None, path: str = DEFAULT_PATH,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, jupyter_command: str = "jupyter lab", instance_sandbox: str = "bwrap",
+                 instance_port_range: str = "20000-32767", instance_start_timeout: int = 300) -> None:
         if not endpoint.startswith(("http://", "https://")):
             raise BackendError(f"slurm endpoint must be slurmrestd's http(s) URL, got {endpoint!r}", kind=self.kind)
         if not user or not token:
@@ -141,6 +147,19 @@ class SlurmBackend:
         self.gres_name = gres_name
         self.gres_types = dict(gres_types or {})
         self.path = path
+        self.jupyter_command = tuple(shlex.split(jupyter_command))
+        if not self.jupyter_command:
+            raise BackendError("jupyter_command is empty: give the command that starts JupyterLab on the nodes "
+                               "(e.g. 'jupyter lab' or '/opt/python/bin/python -m jupyterlab')", kind=self.kind)
+        if instance_sandbox not in SANDBOXES:
+            raise BackendError(f"instance_sandbox {instance_sandbox!r}: choose one of {', '.join(SANDBOXES)}",
+                               kind=self.kind)
+        self.instance_sandbox = instance_sandbox
+        self.instance_ports = parse_port_range(instance_port_range)
+        if isinstance(instance_start_timeout, bool) or not isinstance(instance_start_timeout, int) \
+                or not 10 <= instance_start_timeout <= 3600:
+            raise BackendError("instance_start_timeout must be 10-3600 seconds", kind=self.kind)
+        self.instance_start_timeout = instance_start_timeout
         # The token lives only in the client's headers: never in an attribute that a repr could show.
         self._http = httpx.Client(base_url=self.endpoint + API, timeout=timeout,
                                   headers={"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token})
@@ -155,8 +174,9 @@ class SlurmBackend:
             "logs_streaming": "slurmrestd v0.0.38 has no output endpoint; logs() reads the output file from the "
                               "shared directory",
             "fractional_gpus": "GPU GRES are whole devices (Slurm's MPS or shard GRES are not configured for suanli)",
-            "instances": "not implemented yet",
         }
+        if reason := self._instances_unsupported():
+            unsupported["instances"] = reason
         if self.shared_dir is None:
             unsupported["logs"] = ("slurmrestd v0.0.38 has no endpoint for a job's output, and no shared_dir was "
                                    "configured to read the output file from")
@@ -210,16 +230,10 @@ class SlurmBackend:
             # v0.0.38 maps its keys onto sbatch's options: "requeue" is the --requeue flag whatever its value,
             # so "requeue": false would turn requeueing ON. "no_requeue" (--no-requeue) works, unlisted in the spec.
             "no_requeue": True,
-            "cpus_per_task": spec.vcpus,
+            **self._resource_fields(spec),
         }
-        if spec.accelerators:
-            job["gres"] = self._gres(spec)
         if spec.time_limit_minutes is not None:
             job["time_limit"] = spec.time_limit_minutes
-        if spec.memory_gib is not None:
-            job["memory_per_node"] = math.ceil(spec.memory_gib * 1024)
-        if self.partition:
-            job["partition"] = self.partition
         body = self._request("POST", "/job/submit", json={"script": script, "job": job})
         job_id = body.get("job_id")
         if job_id is None:
@@ -231,6 +245,11 @@ class SlurmBackend:
         if job is None:
             return JobStatus(JobState.LOST, detail=f"Slurm does not know job {backend_job_id} (any more): the "
                                                    "controller lost its state or purged the job")
+        return self._job_status(job)
+
+    @staticmethod
+    def _job_status(job: Mapping[str, Any]) -> JobStatus:
+        """A job's state as slurmrestd reports it; ``detail`` starts with Slurm's state name."""
         raw_state = job.get("job_state")
         if isinstance(raw_state, list):  # later API versions: a list of state and flags
             raw_state = raw_state[0] if raw_state else ""
@@ -267,19 +286,25 @@ class SlurmBackend:
 
     def cancel(self, backend_job_id: str) -> None:
         self._check_id(backend_job_id)
-        try:
-            self._request("DELETE", f"/job/{backend_job_id}")
-        except _SlurmErrors as exc:
-            if exc.numbers & {ESLURM_INVALID_JOB_ID, ESLURM_ALREADY_DONE}:
-                return  # gone or already ended: nothing to cancel
-            raise
+        self._unless_ended("DELETE", f"/job/{backend_job_id}")
 
     def close(self) -> None:
         self._http.close()
 
     # ------------------------------------------------------------------------------------------- internals
 
-    def _gres(self, spec: JobSpec) -> str:
+    def _resource_fields(self, spec: JobSpec | InstanceSpec) -> dict[str, Any]:
+        """CPUs, memory, accelerators (GRES) and partition of a job or an instance, as v0.0.38 job fields."""
+        fields: dict[str, Any] = {"cpus_per_task": spec.vcpus}
+        if spec.accelerators:
+            fields["gres"] = self._gres(spec)
+        if spec.memory_gib is not None:
+            fields["memory_per_node"] = math.ceil(spec.memory_gib * 1024)
+        if self.partition:
+            fields["partition"] = self.partition
+        return fields
+
+    def _gres(self, spec: JobSpec | InstanceSpec) -> str:
         gres_type = self.gres_types.get(spec.chip or "", spec.chip)
         if gres_type:
             return f"{self.gres_name}:{gres_type.lower()}:{spec.accelerators}"
@@ -322,6 +347,14 @@ class SlurmBackend:
             raise
         jobs = body.get("jobs") or []
         return jobs[0] if jobs else None
+
+    def _unless_ended(self, method: str, path: str, **kwargs: Any) -> None:
+        """A request about one job that is a no-op when the job is gone or already ended."""
+        try:
+            self._request(method, path, **kwargs)
+        except _SlurmErrors as exc:
+            if not exc.numbers & {ESLURM_INVALID_JOB_ID, ESLURM_ALREADY_DONE}:
+                raise
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:

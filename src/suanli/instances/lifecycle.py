@@ -2,9 +2,10 @@
 scheduler's round (PostgreSQL: an advisory lock shared by every API process; SQLite: one per process):
 
 1. **Start.** Instances to be started by their cluster (``provisioning``, automated, no run yet) are claimed with a
-   conditional UPDATE that records the run id (the instance id), committed, and then started on the backend
-   (``start_instance`` is idempotent by that id, so a crash in between starts it once). A backend that refuses
-   fails the delivery: the order is refunded in full.
+   conditional UPDATE (``start_claimed_at``), committed, started on the backend, and the run id the backend
+   returns is recorded. ``start_instance`` is idempotent by the instance id, so a loop that died mid-start is
+   taken over after ``START_CLAIM_SECONDS`` and starts it once. A backend that refuses fails the delivery: the
+   order is refunded in full.
 2. **Watch.** Every started instance's backend is asked ``instance_status``. A provisioning instance that runs gets
    its access details; when every instance of an order runs, the order starts (``trading.delivery``: billing from
    now). One that failed or is gone fails the delivery (refund). A running one that died is ``failed``; its buyer is
@@ -29,7 +30,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from suanli import backends
@@ -47,6 +48,8 @@ from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode,
 log = logging.getLogger("suanli.instances")
 
 LOCK_KEY = 0x5A4E_4C49_494E_5354 & 0x7FFF_FFFF_FFFF_FFFF  # "suanli instances": the advisory lock of a pass
+START_CLAIM_SECONDS = 120
+"""A claim to start an instance older than this, with no run recorded (its loop died mid-start), is taken over."""
 ORPHAN_EVERY = 30
 """Passes between two sweeps for orphaned runs (and the first pass of every process)."""
 ENDED_ORDER_STATES = (OrderStatus.ENDED, OrderStatus.CANCELLED, OrderStatus.PREEMPTED)
@@ -207,29 +210,41 @@ def _end_order_after_failure(session: Session, order_id: uuid.UUID, now: dt.date
 # ---------------------------------------------------------------- steps
 
 def _start_new(database: Database, clock: Clock, pool: _Backends, summary: PassSummary) -> None:
+    now = clock.now()
+    stale = now - dt.timedelta(seconds=START_CLAIM_SECONDS)
+    unclaimed = Instance.start_claimed_at.is_(None) | (Instance.start_claimed_at < stale)
     with database.unit_of_work(write=False) as session:
         ids = list(session.scalars(select(Instance.id).where(
             Instance.state == InstanceState.PROVISIONING, Instance.delivery == DeliveryMethod.AUTOMATED,
-            Instance.backend_run_id.is_(None)).order_by(Instance.created_at, Instance.unit_index)))
+            Instance.backend_run_id.is_(None), unclaimed).order_by(Instance.created_at, Instance.unit_index)))
     for instance_id in ids:
-        run_id = str(instance_id)
         with database.unit_of_work() as session:
-            if not set_state(session, instance_id, (InstanceState.PROVISIONING,), backend_run_id=run_id):
+            claimed = session.execute(update(Instance).where(
+                Instance.id == instance_id, Instance.state == InstanceState.PROVISIONING,
+                Instance.backend_run_id.is_(None), unclaimed).values(start_claimed_at=clock.now())
+                .execution_options(synchronize_session=False))
+            if claimed.rowcount != 1:  # another process claimed it between our read and UPDATE
                 continue
             instance = session.get_one(Instance, instance_id)
-            if instance.backend_run_id != run_id:  # another process claimed it between our read and UPDATE
-                continue
             spec_or_error = _spec(session, instance)
         try:
             if isinstance(spec_or_error, Exception):
                 raise spec_or_error
             assert instance.cluster_id is not None
-            pool.get(instance.cluster_id).start_instance(spec_or_error)
+            run_id = pool.get(instance.cluster_id).start_instance(spec_or_error)
         except Exception as exc:
             reason = msg("the cluster could not start it: %(error)s", error=_error_text(exc))
             _fail_and_stop(database, clock, pool, instance_id, reason, summary)
             continue
-        summary.started.append(run_id)
+        with database.unit_of_work() as session:
+            recorded = session.execute(update(Instance).where(Instance.id == instance_id,
+                                                              Instance.backend_run_id.is_(None),
+                                                              Instance.state == InstanceState.PROVISIONING)
+                                       .values(backend_run_id=run_id).execution_options(synchronize_session=False))
+        if recorded.rowcount != 1:  # ended (cancelled, past its deadline) while it was being started
+            _stop_run(pool, instance.cluster_id, run_id, summary)
+            continue
+        summary.started.append(str(instance_id))
 
 
 def _fail_and_stop(database: Database, clock: Clock, pool: _Backends, instance_id: uuid.UUID, reason: Text,

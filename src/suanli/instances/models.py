@@ -102,7 +102,11 @@ class Instance(Base):
     state: Mapped[InstanceState] = mapped_column(_enum(InstanceState, "instance_state"))
     state_detail: Mapped[str] = mapped_column(String(500), default="")
     state_detail_message: Mapped[Any] = mapped_column(JSON, nullable=True, default=None)
-    backend_run_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    backend_run_id: Mapped[str | None] = mapped_column(String(200), default=None,
+                                                       doc="What the backend's start_instance returned.")
+    start_claimed_at: Mapped[dt.datetime | None] = mapped_column(
+        default=None, doc="When an instance loop claimed it to start it on its backend (a claim this old without a "
+                          "run id is taken over: starting is idempotent).")
     access: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None,
                                                           doc="ssh_host, ssh_port, ssh_user, host key fingerprints, "
                                                               "jupyter_url (no token), ports.")

@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.Column('state_detail', sa.String(length=500), nullable=False),
     sa.Column('state_detail_message', sa.JSON(), nullable=True),
     sa.Column('backend_run_id', sa.String(length=200), nullable=True),
+    sa.Column('start_claimed_at', suanli.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('access', sa.JSON(), nullable=True),
     sa.Column('delivery_deadline', suanli.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', suanli.db.UTCDateTime(timezone=True), nullable=False),

@@ -111,9 +111,10 @@ def advisor_sentences() -> list[Message]:
                                   price_reserved_month_fen=monthly, reserved_discount_3m_bp=500,
                                   reserved_discount_6m_bp=1000, reserved_discount_12m_bp=1500,
                                   price_spot_floor_fen=floor, datacenter_id=1)
-        for (units, workload), bottleneck in zip(((1, LLMTraining(method="lora", params_b=7.0, tokens=10**8)),
-                                                  (2, LLMInference(params_b=7.0, concurrency=4))) * 2,
-                                                 service.BOTTLENECK_WORDS, strict=True):
+        pairs = ((1, LLMTraining(method="lora", params_b=7.0, tokens=10**8)),
+                 (2, LLMInference(params_b=7.0, concurrency=4))) * 3
+        for (units, workload), bottleneck in zip(pairs[:len(service.BOTTLENECK_WORDS)], service.BOTTLENECK_WORDS,
+                                                 strict=True):
             out += service._assumptions(workload)
             est = dataclasses.replace(estimate(workload, chip, 8 * units), bottleneck=bottleneck)
             hours = (central * 0.8, central, central * 1.5)

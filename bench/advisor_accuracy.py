@@ -170,6 +170,7 @@ def dl_report() -> bool:
             print(f"| {name} | {len(g)} | {statistics.median(h.ratio for h in g):.2f} | "
                   f"{statistics.median(abs(h.ratio - 1) for h in g):.1%} |")
         print()
+    _domestic_report()
     speech = ("tacotron2", "waveglow")
     rest = [abs(h.ratio - 1) for items in held.values() for h in items if h.row.model not in speech]
     print(f"Without the two speech models (Tacotron 2, WaveGlow: throughput independent of precision in these runs), "
@@ -183,6 +184,29 @@ def dl_report() -> bool:
         print(f"- {name}: {'met' if met else 'NOT met'}")
     print()
     return all(targets.values())
+
+
+def _domestic_report() -> None:
+    """Published domestic-accelerator measurements, never used in a fit, through the public estimate()."""
+    from suanli.core.workloads import GenericTraining
+
+    path = ROOT / "bench" / "data" / "dl_training_domestic.csv"
+    print("### Domestic accelerators (never fitted: the packaged parameters, through `estimate()`)")
+    print()
+    print("| model | chip | GPUs | measured | estimated (low–high) | error | inside |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | :---: |")
+    with path.open(encoding="utf-8", newline="") as fh:
+        for rec in csv.DictReader(fh):
+            job = GenericTraining(model=rec["model"], seq_len=int(rec["seq_len"]) if rec["seq_len"] else None,
+                                  batch_size=int(rec["batch_per_device"]), precision=rec["precision"],
+                                  servers=int(rec["servers"]))
+            est = estimate(job, get_chip(rec["chip"]), int(rec["count"]))
+            measured = float(rec["samples_per_s"])
+            inside = est.samples_per_s_low <= measured <= est.samples_per_s_high
+            print(f"| {rec['model']} | {rec['chip']} | {rec['count']} | {measured:,.0f} {rec['unit']} | "
+                  f"{est.samples_per_s:,.0f} ({est.samples_per_s_low:,.0f}–{est.samples_per_s_high:,.0f}) | "
+                  f"{est.samples_per_s / measured - 1:+.0%} | {'yes' if inside else 'no'} |")
+    print()
 
 
 def _nested_coverage(fpm, items, split: str) -> float:

@@ -524,6 +524,19 @@ CHIPS: tuple[ChipDef, ...] = (
         ),
     ),
     ChipDef(
+        key="ascend-910",
+        source_name="Huawei Ascend 910A",
+        name="Huawei Ascend 910 (910A) 32GB",
+        vendor="Huawei",
+        form_factor="module",
+        fp16_column="half",
+        remark="the first-generation Ascend 910 (256 TFLOPS FP16), still rented in older Atlas 800 servers",
+        fixes=(
+            fill("fp32_tflops", 64, "fp32 64 filled as FP16 / 4, the ratio of the 910B rows (376 / 94); not a "
+                 "vendor figure"),
+        ),
+    ),
+    ChipDef(
         key="ascend-910b3",
         source_name="Huawei Ascend 910B3",
         name="Huawei Ascend 910B3 64GB",

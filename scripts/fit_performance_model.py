@@ -49,13 +49,14 @@ OUTPUT = REPO_ROOT / "src" / "suanli" / "core" / "estimates" / "performance_mode
 
 BANDWIDTH_EFFICIENCY = 0.7  # fixed: only intensity x efficiency is identifiable in the memory term
 UNCALIBRATED_WIDENING = 1.5
-#: Fitted constants and their bounds. The per-step overhead is capped at 30 ms: a fixed cost beyond that is no
-#: launch or Python overhead any more, and a larger one would fit Lambda's large-batch runs (which cannot tell a
-#: per-step cost from a slower chip) at the expense of every small-batch job.
+#: Fitted constants and their bounds. The per-step overhead is capped at 15 ms, the order of an eager PyTorch
+#: step's launch, Python and optimizer-dispatch cost for common models (5-20 ms): Lambda's runs use the largest
+#: batch that fits and cannot tell a per-step cost from a slower chip (the fit runs into any cap), and a larger
+#: one would fit them at the expense of every small-batch job.
 BOUNDS = {
     "u_fp32": (0.05, MAX_UTILISATION), "u_tf32": (0.05, MAX_UTILISATION), "u_amp": (0.05, MAX_UTILISATION),
     "peak_exponent": (0.0, 0.8), "intensity": (5.0, 5000.0), "intensity_exponent": (-1.0, 2.0),
-    "amp_traffic": (0.3, 1.0), "step_overhead_s": (0.0005, 0.03), "comm_overlap": (0.0, 1.0),
+    "amp_traffic": (0.3, 1.0), "step_overhead_s": (0.0005, 0.015), "comm_overlap": (0.0, 1.0),
     "link_efficiency": (0.05, 1.0), "straggler": (0.0, 0.3),
 }
 NAMES = tuple(BOUNDS)

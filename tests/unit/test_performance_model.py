@@ -25,7 +25,7 @@ def test_packaged_parameters_are_physical_and_ranges_bracket_the_estimate():
     p = load_params()
     for u in (p.u_fp32, p.u_tf32, p.u_amp):
         assert 0.05 <= u <= 0.95
-    assert 0 < p.step_overhead_s <= 0.03
+    assert 0 < p.step_overhead_s <= 0.015
     assert p.range_low < 1.0 < p.range_high
     data = json.loads((resources.files("suanli.core.estimates") / "performance_model.json").read_text())
     assert data["summary"]["held_out_chip"]["rows"] == data["summary"]["fit_rows"]  # every row was held out once

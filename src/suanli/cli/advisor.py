@@ -174,9 +174,10 @@ def estimate_cmd(
         table.add_row(f"{unit}s/s (low / central / high)", f"{_rate(est['samples_per_s_low'])} / "
                       f"{_rate(est['samples_per_s'])} / {_rate(est['samples_per_s_high'])}")
         step = est.get("step_time_ms") or {}
-        table.add_row("ms per step", f"{step.get('total', 0):.1f} (batch {est['batch_per_device']} per device)")
-        for part in ("compute", "memory_bandwidth", "overhead", "interconnect"):
-            table.add_row(f"  {part}", f"{step.get(part, 0):.1f} ms")
+        if step:
+            table.add_row("ms per step", f"{step.get('total', 0):.1f} (batch {est['batch_per_device']} per device)")
+            for part in ("compute", "memory_bandwidth", "overhead", "interconnect"):
+                table.add_row(f"  {part}", f"{step.get(part, 0):.1f} ms")
     if est.get("mfu") is not None:
         table.add_row("FLOPs utilisation", f"{est['mfu']:.0%} of peak")
     table.add_row("bottleneck", est["bottleneck"])
@@ -194,7 +195,7 @@ def advise_cmd(
         budget: Annotated[str | None, Opt(help="Most to spend, CNY (e.g. 2000)")] = None,
         ecosystems: Annotated[str, Opt(help="Comma-separated: cuda,cann,dtk,neuware,xpu")] = "cuda,cann,dtk,neuware,xpu",
         provinces: Annotated[str | None, Opt(help="Comma-separated provinces, e.g. 安徽,贵州")] = None,
-        limit: Annotated[int, Opt(min=1, max=100)] = 10,
+        limit: Annotated[int, Opt(min=1, max=100, help="How many configurations to list")] = 10,
         method: Method = None, params_b: ParamsB = None, tokens: Tokens = None, seq_len: SeqLen = None,
         precision: Precision = None, micro_batch: MicroBatch = None, lora_rank: LoraRank = None,
         context_len: ContextLen = None, target_tokens_per_s: TargetTokensPerS = None, concurrency: Concurrency = None,

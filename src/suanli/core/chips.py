@@ -277,6 +277,7 @@ _ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "t4": ("T4 16GB",),
         "p100": ("P100 16GB",),
         "ascend-910b": ("910B", "Ascend 910B", "Ascend910B", "昇腾910B", "910B2", "Ascend 910B2", "昇腾910B2"),
+        "ascend-910": ("Ascend 910", "Ascend 910A", "910A", "昇腾910", "昇腾910A"),
         "ascend-910b3": ("910B3", "Ascend 910B3", "昇腾910B3"),
         "ascend-910b4": ("910B4", "Ascend 910B4", "昇腾910B4"),
         "hygon-dcu-z100": ("DCU", "Z100", "DCU Z100", "Hygon DCU", "深算一号", "深算1号", "Shensuan-1",

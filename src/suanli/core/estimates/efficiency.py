@@ -222,7 +222,7 @@ CHIP_FAMILY: Mapping[str, str] = MappingProxyType({
     "rtx4090": "nvidia-consumer", "rtx3090": "nvidia-consumer", "rtx2080ti": "nvidia-consumer",
     "t4": "nvidia-legacy-pcie", "p100": "nvidia-legacy-pcie", "k80": "nvidia-legacy-pcie",
     "quadro-rtx6000": "nvidia-legacy-pcie", "quadro-rtx8000": "nvidia-legacy-pcie",
-    "ascend-910b": "ascend", "ascend-910b3": "ascend", "ascend-910b4": "ascend",
+    "ascend-910b": "ascend", "ascend-910b3": "ascend", "ascend-910b4": "ascend", "ascend-910": "ascend",
     "hygon-dcu-z100": "hygon-dcu",
     "mlu370-x8": "cambricon-mlu",
     "kunlunxin-r200": "kunlunxin",

@@ -31,7 +31,7 @@ class Estimate:
     law). ``tensor_parallel`` x ``replicas`` is the layout assumed: of the power-of-two splits of
     ``count`` that fit, the one with the highest throughput at the given concurrency.
     ``memory_breakdown_gib`` has the keys weights, gradients, optimizer, activations, kv_cache,
-    overhead. Generic training adds ``samples_per_s*`` (the whole allocation; low-high holds about 80% of
+    overhead. Training adds ``samples_per_s*`` (LLM training: tokens/s) (the whole allocation; low-high holds about 80% of
     held-out measurements), the ``sample_unit``, ``step_time_ms`` (total and by part: compute,
     memory_bandwidth, overhead, interconnect), ``batch_per_device`` and ``servers``. ``notes`` are translatable :class:`~suanli.core.messages.Message` s (``str()`` is English).
     """

@@ -299,5 +299,8 @@ def _estimate_llm_training(w: LLMTraining, chip: ChipSpec, count: int) -> Estima
         memory_breakdown_gib=_breakdown(parts), total_flops=model_flops,
         executed_flops=executed * (QLORA_OVERHEAD.central if w.method == "qlora" else 1.0),
         hours=hours, hours_low=hours_low, hours_high=hours_high, mfu=mfu,
+        samples_per_s=w.total_tokens / (hours * 3600.0), samples_per_s_low=w.total_tokens / (hours_high * 3600.0),
+        samples_per_s_high=w.total_tokens / (hours_low * 3600.0), sample_unit="token",
+        batch_per_device=w.micro_batch,
         tensor_parallel=chosen_tp, replicas=count // chosen_tp, notes=tuple(notes),
     )

@@ -241,3 +241,12 @@ def test_dl_training_recommendations_need_samples_and_show_their_range(client, c
         rate = item["samples_per_s"]
         assert rate["low"] < rate["central"] < rate["high"]
         assert item["bottleneck"] in ("compute", "memory_bandwidth", "interconnect", "overhead")
+
+
+def test_dl_training_takes_other_names_for_topology_batch_and_parameters(client):
+    body = {"workload": {"kind": "dl_training", "flops_per_sample": 2.45e10, "params": 25.6e6, "nodes": 2,
+                         "gpus_per_node": 4, "per_device_batch_size": 64, "precision": "amp"},
+            "chip": "T4", "count": 8}
+    est = client.post("/api/v1/estimates", json=body).json()["estimate"]
+    assert est["servers"] == 2 and est["batch_per_device"] == 64
+    assert not any("parameters not given" in n for n in est["notes"])

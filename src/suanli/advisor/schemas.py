@@ -119,12 +119,26 @@ KIND_OF_FIELD: dict[str, str] = {
 _KIND_MODELS: dict[str, type[BaseModel]] = {}
 
 
+#: Other names users give dl_training fields (renamed before validation).
+DL_SYNONYMS = {"nodes": "servers", "num_servers": "servers", "gpus_per_node": "gpus_per_server",
+               "per_device_batch_size": "batch_size", "batch_size_per_device": "batch_size",
+               "micro_batch": "batch_size", "network_gbit": "network_gbps"}
+
+
 def check_workload_kind(value: Any) -> Any:
     """Before validation: a workload dict without a valid ``kind``, or with fields of another kind, becomes a
-    message naming the kind those fields belong to (instead of "Extra inputs are not permitted")."""
+    message naming the kind those fields belong to (instead of "Extra inputs are not permitted"). dl_training
+    takes a few other names for its fields (:data:`DL_SYNONYMS`) and ``params`` as a plain count."""
     if not isinstance(value, dict):
         return value
     kind = value.get("kind")
+    if kind == "dl_training":
+        value = {DL_SYNONYMS.get(k, k): v for k, v in value.items()}
+        params = value.pop("params", None)
+        if params is not None and value.get("params_m") is None:
+            if isinstance(params, bool) or not isinstance(params, (int, float)):
+                raise ValueError(f"params: must be a number of parameters, got {params!r}")
+            value["params_m"] = params / 1e6
     if kind not in WORKLOAD_KINDS:
         hinted = sorted({KIND_OF_FIELD[f] for f in value if f in KIND_OF_FIELD})
         hint = f"; the fields given suggest kind={hinted[0]}" if len(hinted) == 1 else ""

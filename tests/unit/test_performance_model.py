@@ -140,3 +140,12 @@ def test_domestic_chips_get_a_wider_range():
     nvidia, ascend = estimate(job, A100, 1), estimate(job, get_chip("ascend-910b"), 1)
     assert ascend.samples_per_s_high / ascend.samples_per_s > nvidia.samples_per_s_high / nvidia.samples_per_s
     assert any("widened" in str(n) for n in ascend.notes)
+
+
+def test_image_size_and_sequence_length_rescale_a_named_model():
+    base = estimate(GenericTraining(model="resnet50", batch_size=64), V100, 1)
+    bigger = estimate(GenericTraining(model="resnet50", batch_size=64, image_size=448), V100, 1)
+    assert bigger.samples_per_s < base.samples_per_s / 2.5  # 4x the pixels
+    short = estimate(GenericTraining(model="bert_large", batch_size=32, seq_len=128), V100, 1)
+    assert short.samples_per_s > 2 * estimate(GenericTraining(model="bert_large", batch_size=32), V100, 1).samples_per_s
+    assert REFERENCE_MODELS["resnet50"].image_side == 224 and REFERENCE_MODELS["bert_base"].sequence_tokens == 384

@@ -35,15 +35,12 @@ def _describe(w: GenericTraining) -> _Described:
     if flops is None:
         assert ref is not None
         flops = ref.flops_per_sample
-        if w.image_size is not None:
-            side = float(ref.sample_shape.split("x")[0]) if "x" in ref.sample_shape else None
-            if side:
-                flops *= (w.image_size / side) ** 2
-                notes.append(msg("%(model)s at %(size)s x %(size)s pixels: FLOPs scaled by the pixel count",
-                                 model=ref.name, size=w.image_size))
-        if w.seq_len is not None and ref.unit == "sequence":
-            default = float(ref.sample_shape.split()[0])
-            flops *= w.seq_len / default
+        if w.image_size is not None and ref.image_side:
+            flops *= (w.image_size / ref.image_side) ** 2
+            notes.append(msg("%(model)s at %(size)s x %(size)s pixels: FLOPs scaled by the pixel count",
+                             model=ref.name, size=w.image_size))
+        if w.seq_len is not None and ref.sequence_tokens:
+            flops *= w.seq_len / ref.sequence_tokens
             notes.append(msg("%(model)s at %(seq)s tokens: FLOPs scaled by the sequence length (attention's "
                              "quadratic part not rescaled)", model=ref.name, seq=w.seq_len))
         notes.append(msg("%(model)s: %(flops)s training FLOPs per %(unit)s (6 x %(macs)s forward multiply-adds), "

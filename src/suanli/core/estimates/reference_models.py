@@ -57,7 +57,18 @@ class ReferenceModel:
     flops_per_sample: float  # training FLOPs (forward + backward) per sample
     forward_macs: float  # forward multiply-adds per sample (what model cards call "FLOPs")
     default_batch: int  # per-device batch, in samples, typical of its published runs
-    sample_shape: str  # image size, or sequence length
+    sample_shape: str  # image size, or sequence length, as text
+
+    @property
+    def image_side(self) -> int | None:
+        """Pixels per side of an image model's input ("224x224" -> 224), else ``None``."""
+        side, sep, _ = self.sample_shape.partition("x")
+        return int(side) if sep and self.unit == "image" else None
+
+    @property
+    def sequence_tokens(self) -> int | None:
+        """Tokens per sample of a sequence model ("384 tokens" -> 384), else ``None``."""
+        return int(self.sample_shape.split()[0]) if self.unit == "sequence" else None
     samples_per_item: float = 1.0  # samples in one batch element (tokens per sentence pair, frames per clip, ...)
     embedding_params: float = 0.0  # parameters in looked-up embedding tables (not multiplied)
 

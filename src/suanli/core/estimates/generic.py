@@ -15,6 +15,13 @@ from suanli.core.estimates.result import Estimate, _ecosystem_notes
 from suanli.core.messages import Message, msg
 from suanli.core.workloads import GenericTraining, ReferenceGpuHours
 
+#: What samples are, in a sentence (translatable): one, and several.
+UNIT_WORD = {"image": msg("image"), "sequence": msg("sequence"), "token": msg("token"), "sample": msg("sample"),
+             "frame": msg("frame")}
+UNIT_WORDS = {"image": msg("images"), "sequence": msg("sequences"), "token": msg("tokens"),
+              "sample": msg("samples"), "frame": msg("frames")}
+
+
 @dataclass(frozen=True)
 class _Described:
     """A generic-training workload resolved to the performance model's inputs."""
@@ -44,7 +51,8 @@ def _describe(w: GenericTraining) -> _Described:
             notes.append(msg("%(model)s at %(seq)s tokens: FLOPs scaled by the sequence length (attention's "
                              "quadratic part not rescaled)", model=ref.name, seq=w.seq_len))
         notes.append(msg("%(model)s: %(flops)s training FLOPs per %(unit)s (6 x %(macs)s forward multiply-adds), "
-                         "%(params)s M parameters", model=ref.name, flops=f"{flops:.3g}", unit=ref.unit,
+                         "%(params)s M parameters", model=ref.name, flops=f"{flops:.3g}",
+                         unit=UNIT_WORD.get(ref.unit, ref.unit),
                          macs=f"{ref.forward_macs:.3g}", params=f"{ref.params / 1e6:.1f}"))
     params = w.params if w.params is not None else (ref.params if ref else None)
     if params is None:
@@ -95,10 +103,11 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
     if w.precision == "bf16" and chip.key in NO_BF16_CHIPS:
         notes.append(msg("bf16: %(chip)s has no BF16 tensor cores; mixed precision there means fp16 with loss "
                          "scaling, which is what this estimate assumes", chip=chip.name))
-    notes.append(msg("%(rate)s %(unit)s/s (%(low)s-%(high)s: the range holds about 80%% of held-out "
+    notes.append(msg("%(rate)s %(unit)s per second (%(low)s-%(high)s: the range holds about 80%% of held-out "
                      "measurements); %(step)s ms per step of %(batch)s per device, of which compute %(math)s, "
                      "memory %(memory)s, fixed overhead %(fixed)s, exposed communication %(comm)s ms",
-                     rate=f"{tp.samples_per_s:,.0f}", unit=described.unit, low=f"{tp.samples_per_s_low:,.0f}",
+                     rate=f"{tp.samples_per_s:,.0f}", unit=UNIT_WORDS.get(described.unit, described.unit),
+                     low=f"{tp.samples_per_s_low:,.0f}",
                      high=f"{tp.samples_per_s_high:,.0f}", step=f"{step.total * 1e3:.1f}", batch=described.batch,
                      math=f"{step.math * 1e3:.1f}", memory=f"{(step.memory + step.update) * 1e3:.1f}",
                      fixed=f"{step.fixed * 1e3:.1f}", comm=f"{step.comm_exposed * 1e3:.1f}"))

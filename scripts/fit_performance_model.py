@@ -41,7 +41,8 @@ sys.path.insert(0, str(REPO_ROOT / "src"))
 from suanli.core.chips import ChipSpec, get_chip  # noqa: E402
 from suanli.core.estimates.performance import (GRADIENT_BYTES_PER_PARAM, MAX_UTILISATION,  # noqa: E402
                                                MIN_DENSE_PARAMS, REFERENCE_PEAK_TFLOPS, UPDATE_BYTES_PER_PARAM,
-                                               PerformanceParams, allreduce_seconds, peak_for, step_time, topology)
+                                               PerformanceParams, allreduce_seconds, is_geforce, peak_for,
+                                               step_time, topology)
 from suanli.core.estimates.reference_models import reference_model  # noqa: E402
 
 DATA = REPO_ROOT / "bench" / "data" / "dl_training_measurements.csv"
@@ -55,7 +56,7 @@ UNCALIBRATED_WIDENING = 1.5
 #: one would fit them at the expense of every small-batch job.
 BOUNDS = {
     "u_fp32": (0.05, MAX_UTILISATION), "u_tf32": (0.05, MAX_UTILISATION), "u_amp": (0.05, MAX_UTILISATION),
-    "peak_exponent": (0.0, 0.8), "intensity": (5.0, 5000.0), "intensity_exponent": (-1.0, 2.0),
+    "peak_exponent": (0.0, 0.8), "geforce_tensor": (1.0, 2.0), "intensity": (5.0, 5000.0), "intensity_exponent": (-1.0, 2.0),
     "amp_traffic": (0.3, 1.0), "step_overhead_s": (0.0005, 0.015), "comm_overlap": (0.0, 1.0),
     "link_efficiency": (0.05, 1.0), "straggler": (0.0, 0.3),
 }
@@ -114,6 +115,7 @@ class Mirror:
         peaks = [peak_for(r.chip, r.precision) for r in rows]
         self.peak = np.array([pk[0] for pk in peaks]) * 1e12
         self.path = np.array([{"fp32": 0, "tf32": 1, "amp": 2}[pk[1]] for pk in peaks])
+        self.geforce_tensor_path = np.array([is_geforce(r.chip) and pk[1] != "fp32" for r, pk in zip(rows, peaks)])
         self.amp = np.array([r.precision == "amp" for r in rows])
         self.bw = np.array([r.chip.memory_bandwidth_gbs for r in rows]) * 1e9 * BANDWIDTH_EFFICIENCY
         self.work = np.array([r.batch * r.flops for r in rows])
@@ -136,7 +138,8 @@ class Mirror:
 
     def rate(self, v: dict[str, float]) -> np.ndarray:
         u = np.array([v["u_fp32"], v["u_tf32"], v["u_amp"]])[self.path]
-        u = np.minimum(MAX_UTILISATION, u * (self.peak / (REFERENCE_PEAK_TFLOPS * 1e12)) ** -v["peak_exponent"])
+        u = u * (self.peak / (REFERENCE_PEAK_TFLOPS * 1e12)) ** -v["peak_exponent"]
+        u = np.minimum(MAX_UTILISATION, np.where(self.geforce_tensor_path, u * v["geforce_tensor"], u))
         math_s = self.work / (self.peak * u)
         intensity = v["intensity"] * (self.dense / 1e8) ** v["intensity_exponent"]
         memory_s = self.work * np.where(self.amp, v["amp_traffic"], 1.0) / (intensity * self.bw)

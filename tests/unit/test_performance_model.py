@@ -149,3 +149,18 @@ def test_image_size_and_sequence_length_rescale_a_named_model():
     short = estimate(GenericTraining(model="bert_large", batch_size=32, seq_len=128), V100, 1)
     assert short.samples_per_s > 2 * estimate(GenericTraining(model="bert_large", batch_size=32), V100, 1).samples_per_s
     assert REFERENCE_MODELS["resnet50"].image_side == 224 and REFERENCE_MODELS["bert_base"].sequence_tokens == 384
+
+
+def test_geforce_tensor_paths_get_the_fitted_factor_and_nothing_else_does():
+    from dataclasses import replace
+
+    p = load_params()
+    plain = replace(p, geforce_tensor=1.0)
+    rtx4090, a6000 = get_chip("rtx4090"), get_chip("rtx-a6000")
+    topo = topology(rtx4090, 1)
+    for chip in (rtx4090, a6000):
+        for precision in ("amp", "fp32"):
+            fitted = step_time(chip, precision, RESNET50.flops_per_sample, RESNET50.params, 256, topo, p)
+            neutral = step_time(chip, precision, RESNET50.flops_per_sample, RESNET50.params, 256, topo, plain)
+            changed = chip is rtx4090 and precision == "amp" and p.geforce_tensor != 1.0
+            assert (fitted.math < neutral.math) == changed

@@ -13,7 +13,8 @@ One step of data-parallel training with a per-device batch of ``B`` samples, eac
 
 and ``samples/s = count · B / t_step``. The parts:
 
-- **Matrix work** runs at a fraction ``u_p`` of the peak of the precision's path: the plain FP32 peak (``fp32``),
+- **Matrix work** runs at a fraction ``u_p`` of the peak of the precision's path (times a fitted ``geforce_tensor``
+  on GeForce tensor paths, whose datasheet figure with FP32 accumulate understates them): the plain FP32 peak (``fp32``),
   the TF32 tensor peak (``tf32``; FP32 where the chip has none), or the FP16/BF16 tensor peak (``amp``: automatic
   mixed precision; chips without tensor cores — K80, P100, Hygon DCU — use their packed-FP16 rate and the FP32
   path's fraction). One fraction per path, not per chip: the chip enters only through its datasheet.
@@ -77,6 +78,7 @@ class PerformanceParams:
     u_tf32: float
     u_amp: float
     peak_exponent: float
+    geforce_tensor: float
     intensity: float
     intensity_exponent: float
     amp_traffic: float
@@ -146,6 +148,12 @@ def topology(chip: ChipSpec, count: int, servers: int | None = None, gpus_per_se
     return Topology(count, servers, per_server, float(network))
 
 
+def is_geforce(chip: ChipSpec) -> bool:
+    """GeForce cards: their datasheet halves tensor throughput with FP32 accumulate, which PyTorch's mixed precision
+    does not fully pay in practice (the fitted ``geforce_tensor`` factor)."""
+    return "GeForce" in chip.name
+
+
 def pcie_gbs(chip: ChipSpec) -> float:
     """Per-direction PCIe bandwidth (GB/s) a ring all-reduce gets, by generation; halved without peer-to-peer."""
     year = chip.release_year or 2020
@@ -155,7 +163,7 @@ def pcie_gbs(chip: ChipSpec) -> float:
         gbs = 24.0
     else:
         gbs = 12.0
-    if "GeForce" in chip.name:
+    if is_geforce(chip):
         gbs /= 2.0
     return gbs
 
@@ -224,8 +232,10 @@ def step_time(chip: ChipSpec, precision: str, flops_per_sample: float, params: f
     """Seconds per step on one device (module docstring); ``dense_params`` excludes embedding tables."""
     dense_params = params if dense_params is None else dense_params
     peak, path, _ = peak_for(chip, precision)
-    u = min(MAX_UTILISATION, {"fp32": p.u_fp32, "tf32": p.u_tf32, "amp": p.u_amp}[path]
-            * (peak / REFERENCE_PEAK_TFLOPS) ** -p.peak_exponent)
+    u = {"fp32": p.u_fp32, "tf32": p.u_tf32, "amp": p.u_amp}[path] * (peak / REFERENCE_PEAK_TFLOPS) ** -p.peak_exponent
+    if path != "fp32" and is_geforce(chip):
+        u *= p.geforce_tensor
+    u = min(MAX_UTILISATION, u)
     bandwidth = chip.memory_bandwidth_gbs * 1e9 * p.bandwidth_efficiency
     work = batch * flops_per_sample
     math_s = work / (peak * 1e12 * u)

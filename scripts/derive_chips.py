@@ -132,9 +132,9 @@ class Fix:
     """
 
     field: str
-    value: float | int | FromRow
+    value: float | int | FromRow | None
     note: str
-    kind: Literal["fill", "override"]
+    kind: Literal["fill", "override", "clear"]
 
 
 def fill(field: str, value: float | int | FromRow, note: str) -> Fix:
@@ -145,6 +145,12 @@ def fill(field: str, value: float | int | FromRow, note: str) -> Fix:
 def override(field: str, value: float | int, note: str) -> Fix:
     """An override: the source cell is present but not comparable with the rest of the table."""
     return Fix(field, value, note, "override")
+
+
+def clear(field: str, note: str) -> Fix:
+    """A blanking: the source cell is present but does not apply to the chip as rented (e.g. a pairwise
+    NVLink bridge on a PCIe card)."""
+    return Fix(field, None, note, "clear")
 
 
 @dataclass(frozen=True)
@@ -286,6 +292,176 @@ CHIPS: tuple[ChipDef, ...] = (
         remark=("row 'NVIDIA P100' chosen (NVIDIA P100 PCIe 16GB datasheet figures, the variant "
                 "rented in clouds); fp16 from source FP16 column: no tensor cores, packed FP16 at 2x FP32"),
     ),
+    # --- NVIDIA datacenter variants and older / inference parts ------------------------------------
+    ChipDef(
+        key="h100-pcie",
+        source_name="NVIDIA H100 PCIe",
+        name="NVIDIA H100 PCIe 80GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            override("memory_bandwidth_gbs", 2000, "bandwidth 2000 GB/s (source 2040) set from NVIDIA H100 PCIe datasheet"),
+            clear("interconnect_gbs", "NVLink bridge (600 GB/s) joins pairs only: the table treats the card as "
+                  "PCIe-only, as an 8-card server all-reduces over PCIe Gen5"),
+        ),
+    ),
+    ChipDef(
+        key="a100-40gb",
+        source_name="NVIDIA A100 SXM4 40 GB",
+        name="NVIDIA A100 SXM4 40GB",
+        vendor="NVIDIA",
+        form_factor="sxm",
+        fixes=(
+            override("memory_bandwidth_gbs", 1555, "bandwidth 1555 GB/s (source 1560) set from NVIDIA A100 datasheet"),
+        ),
+    ),
+    ChipDef(
+        key="a100-pcie",
+        source_name="NVIDIA A100 PCIe",
+        name="NVIDIA A100 PCIe 80GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        remark="row 'NVIDIA A100 PCIe' (the 40 GB card) with the 80 GB card's memory and bandwidth",
+        fixes=(
+            override("memory_gib", 80, "memory 80 GB (source row is the 40 GB card) set from NVIDIA A100 80GB PCIe datasheet"),
+            override("memory_bandwidth_gbs", 1935, "bandwidth 1935 GB/s set from NVIDIA A100 80GB PCIe datasheet"),
+            clear("interconnect_gbs", "NVLink bridge joins pairs only: treated as PCIe-only"),
+        ),
+    ),
+    ChipDef(
+        key="a100-pcie-40gb",
+        source_name="NVIDIA A100 PCIe",
+        name="NVIDIA A100 PCIe 40GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            override("memory_bandwidth_gbs", 1555, "bandwidth 1555 GB/s (source 1940) set from NVIDIA A100 40GB PCIe datasheet"),
+            override("tdp_w", 250, "tdp 250 W (source 300) set from NVIDIA A100 40GB PCIe datasheet"),
+            clear("interconnect_gbs", "NVLink bridge joins pairs only: treated as PCIe-only"),
+        ),
+    ),
+    ChipDef(
+        key="v100-16gb",
+        source_name="NVIDIA Tesla V100 SXM2 16 GB",
+        name="NVIDIA V100 SXM2 16GB",
+        vendor="NVIDIA",
+        form_factor="sxm",
+        fixes=(
+            fill("memory_gib", 16, "memory 16 GB filled from NVIDIA V100 datasheet"),
+        ),
+    ),
+    ChipDef(
+        key="v100-pcie",
+        source_name="NVIDIA Tesla V100 PCIe 16 GB",
+        name="NVIDIA V100 PCIe 16GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            clear("interconnect_gbs", "source 32 GB/s is PCIe 3.0 x16, not a chip fabric: PCIe-only"),
+        ),
+    ),
+    ChipDef(
+        key="a40",
+        source_name="NVIDIA A40 PCIe",
+        name="NVIDIA A40 48GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+    ),
+    ChipDef(
+        key="a10",
+        source_name="NVIDIA A10 PCIe",
+        name="NVIDIA A10 24GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            fill("fp16_tflops", 125, "fp16 125 (dense tensor, FP32 accumulate) filled from NVIDIA A10 datasheet"),
+            fill("tf32_tflops", 62.5, "tf32 62.5 (dense) filled from NVIDIA A10 datasheet"),
+        ),
+    ),
+    ChipDef(
+        key="a10g",
+        source_name="NVIDIA A10G",
+        name="NVIDIA A10G 24GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            fill("fp16_tflops", 125, "fp16 125 filled with the A10 datasheet figure: NVIDIA publishes no tensor "
+                 "figure for the AWS-only A10G, whose FP32 rate equals the A10's"),
+            fill("tf32_tflops", 62.5, "tf32 62.5 filled with the A10 datasheet figure (as fp16)"),
+        ),
+    ),
+    ChipDef(
+        key="l4",
+        source_name="NVIDIA L4",
+        name="NVIDIA L4 24GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+    ),
+    ChipDef(
+        key="k80",
+        source_name="NVIDIA Tesla K80",
+        name="NVIDIA K80 (one GK210, 12GB)",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        remark=("per GK210 die, as clouds rent it ('1 GPU' of a K80 board = half the board): "
+                "the source row is the two-die board"),
+        fixes=(
+            fill("fp16_tflops", 4.063, "fp16 4.063 = fp32 (Kepler has no faster FP16 path)"),
+            override("fp32_tflops", 4.063, "fp32 4.063 = half the board's 8.126 (one die)"),
+            override("memory_gib", 12, "memory 12 GB = half the board's 24 GB (one die)"),
+            override("memory_bandwidth_gbs", 240.5, "bandwidth 240.5 GB/s per die (NVIDIA K80 datasheet: 480 GB/s per board)"),
+            override("tdp_w", 150, "tdp 150 W = half the board's 300 W"),
+        ),
+    ),
+    ChipDef(
+        key="quadro-rtx6000",
+        source_name="NVIDIA Quadro RTX 6000",
+        name="NVIDIA Quadro RTX 6000 24GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            fill("fp16_tflops", 130.5, "fp16 130.5 (tensor, FP32 accumulate at full rate on Quadro) filled from "
+                 "NVIDIA Quadro RTX 6000 datasheet"),
+        ),
+    ),
+    ChipDef(
+        key="quadro-rtx8000",
+        source_name="NVIDIA Quadro RTX 8000",
+        name="NVIDIA Quadro RTX 8000 48GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            fill("fp16_tflops", 130.5, "fp16 130.5 (tensor, FP32 accumulate at full rate on Quadro) filled from "
+                 "NVIDIA Quadro RTX 8000 datasheet"),
+        ),
+    ),
+    ChipDef(
+        key="rtx-a6000",
+        source_name="NVIDIA RTX A6000",
+        name="NVIDIA RTX A6000 48GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            fill("fp16_tflops", 154.8, "fp16 154.8 (dense tensor, FP32 accumulate; 309.7 sparse) filled from NVIDIA "
+                 "RTX A6000 datasheet"),
+            fill("tf32_tflops", 77.4, "tf32 77.4 (dense; 154.8 sparse) filled from NVIDIA RTX A6000 datasheet"),
+        ),
+    ),
+    ChipDef(
+        key="rtx6000-ada",
+        source_name="NVIDIA RTX 6000 Ada Generation",
+        name="NVIDIA RTX 6000 Ada 48GB",
+        vendor="NVIDIA",
+        form_factor="pcie",
+        fixes=(
+            fill("fp16_tflops", 364.2, "fp16 364.2 (dense tensor; 1457 FP8 sparse / 4) filled from NVIDIA RTX 6000 "
+                 "Ada datasheet"),
+            fill("tf32_tflops", 182.1, "tf32 182.1 (dense) filled from NVIDIA RTX 6000 Ada datasheet"),
+            fill("memory_gib", 48, "memory 48 GB filled from NVIDIA RTX 6000 Ada datasheet"),
+            fill("memory_bandwidth_gbs", 960, "bandwidth 960 GB/s filled from NVIDIA RTX 6000 Ada datasheet"),
+            fill("tdp_w", 300, "tdp 300 W filled from NVIDIA RTX 6000 Ada datasheet"),
+        ),
+    ),
     # --- NVIDIA GeForce ---------------------------------------------------------------------------
     ChipDef(
         key="rtx4090",
@@ -341,6 +517,51 @@ CHIPS: tuple[ChipDef, ...] = (
             fill("fp32_tflops", FromRow("Huawei Ascend 910B"),
                  "fp32 {value} filled from Epoch row 'Huawei Ascend 910B' (same FP16 figure)"),
             fill("tdp_w", FromRow("Huawei Ascend 910B"), "tdp {value} W filled from Epoch row 'Huawei Ascend 910B'"),
+            fill("interconnect_gbs", FromRow("Huawei Ascend 910B"),
+                 "interconnect {value} GB/s (HCCS) filled from Epoch row 'Huawei Ascend 910B'"),
+            fill("release_year", FromRow("Huawei Ascend 910B"),
+                 "release year {value} filled from Epoch row 'Huawei Ascend 910B'"),
+        ),
+    ),
+    ChipDef(
+        key="ascend-910",
+        source_name="Huawei Ascend 910A",
+        name="Huawei Ascend 910 (910A) 32GB",
+        vendor="Huawei",
+        form_factor="module",
+        fp16_column="half",
+        remark="the first-generation Ascend 910 (256 TFLOPS FP16), still rented in older Atlas 800 servers",
+        fixes=(
+            fill("fp32_tflops", 64, "fp32 64 filled as FP16 / 4, the ratio of the 910B rows (376 / 94); not a "
+                 "vendor figure"),
+        ),
+    ),
+    ChipDef(
+        key="ascend-910b3",
+        source_name="Huawei Ascend 910B3",
+        name="Huawei Ascend 910B3 64GB",
+        vendor="Huawei",
+        form_factor="module",
+        fp16_column="half",
+        fixes=(
+            fill("fp32_tflops", 78.3, "fp32 78.3 filled as the 910B2's 94 scaled by FP16 313/376 (same die, lower "
+                 "clock); not a vendor figure"),
+            fill("tdp_w", 400, "tdp 400 W filled from Epoch row 'Huawei Ascend 910B'"),
+            fill("interconnect_gbs", FromRow("Huawei Ascend 910B"),
+                 "interconnect {value} GB/s (HCCS) filled from Epoch row 'Huawei Ascend 910B'"),
+            fill("release_year", FromRow("Huawei Ascend 910B"),
+                 "release year {value} filled from Epoch row 'Huawei Ascend 910B'"),
+        ),
+    ),
+    ChipDef(
+        key="ascend-910b4",
+        source_name="Huawei Ascend 910B4",
+        name="Huawei Ascend 910B4 32GB",
+        vendor="Huawei",
+        form_factor="module",
+        fp16_column="half",
+        fixes=(
+            fill("tdp_w", 350, "tdp 350 W filled (Atlas 800T A2 910B4 module; vendor channel figure)"),
             fill("interconnect_gbs", FromRow("Huawei Ascend 910B"),
                  "interconnect {value} GB/s (HCCS) filled from Epoch row 'Huawei Ascend 910B'"),
             fill("release_year", FromRow("Huawei Ascend 910B"),
@@ -467,6 +688,12 @@ def derive_row(chip: ChipDef, source: dict[str, dict[str, str]]) -> dict[str, st
         if fix.field not in values:
             raise DerivationError(f"{chip.key}: unknown field {fix.field!r} in fix")
         current = values[fix.field]
+        if fix.kind == "clear":
+            if current is None:
+                raise DerivationError(f"{chip.key}: stale clear of {fix.field}: the source cell is blank now")
+            values[fix.field] = None
+            notes.append(fix.note)
+            continue
         if isinstance(fix.value, FromRow):
             if fix.value.source_name not in source:
                 raise DerivationError(f"{chip.key}: no source row named {fix.value.source_name!r}")

@@ -191,3 +191,62 @@ def test_estimate_other_kinds(client):
     r = client.post("/api/v1/estimates", json={"workload": {**LORA_7B, "tokens": 0}, "chip": "a800"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_workload"
     assert r.json()["error"]["details"]["field"] == "workload.tokens"
+
+
+def test_dl_training_estimate_gives_samples_per_second_range_utilisation_and_bottleneck(client):
+    body = {"workload": {"kind": "dl_training", "model": "resnet50", "precision": "amp", "batch_size": 256,
+                         "samples": 1_281_167, "epochs": 1, "servers": 2},
+            "chip": "A100 40GB", "count": 16}
+    r = client.post("/api/v1/estimates", json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    est = data["estimate"]
+    assert data["chip"]["key"] == "a100-40gb"
+    assert est["samples_per_s_low"] < est["samples_per_s"] < est["samples_per_s_high"]
+    assert est["samples_per_s_range"]["central"] == est["samples_per_s"] and est["sample_unit"] == "image"
+    assert est["hours"] == pytest.approx(1_281_167 / est["samples_per_s"] / 3600)
+    assert 0 < est["mfu"] < 1 and est["servers"] == 2 and est["batch_per_device"] == 256
+    assert est["bottleneck"] in ("compute", "memory_bandwidth", "interconnect", "overhead")
+    assert set(est["step_time_ms"]) == {"total", "compute", "memory_bandwidth", "overhead", "interconnect"}
+    assert any("80% of held-out" in n for n in est["notes"])
+    # throughput only: no samples, no hours
+    body["workload"] = {"kind": "dl_training", "flops_per_sample": 2.45e10, "params_m": 25.6, "batch_size": 64,
+                        "precision": "mixed"}
+    est = client.post("/api/v1/estimates", json={**body, "count": 1}).json()["estimate"]
+    assert est["hours"] is None and est["samples_per_s"] > 0
+
+
+@pytest.mark.parametrize(("workload", "expected"), [
+    ({"kind": "llm_finetune", "params_b": 7, "tokens": 10**8, "flops_per_sample": 7e10},
+     "belong(s) to kind=dl_training"),
+    ({"flops_per_sample": 7.36e10, "samples": 1000}, "suggest kind=dl_training"),
+    ({"kind": "dl_training", "flops_per_sample": 73.6, "samples": 1000}, "GFLOPs"),
+    ({"kind": "dl_training", "model": "alexnet9000"}, "known models"),
+])
+def test_wrong_kinds_and_units_get_a_suggestion(client, workload, expected):
+    r = client.post("/api/v1/estimates", json={"workload": workload, "chip": "a100"})
+    assert r.status_code == 422, r.text
+    assert expected in r.text
+
+
+def test_dl_training_recommendations_need_samples_and_show_their_range(client, catalog):
+    workload = {"kind": "dl_training", "model": "resnet50", "precision": "amp", "batch_size": 256}
+    r = _recommend(client, workload=workload)
+    assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "workload.samples"
+    r = _recommend(client, workload={**workload, "samples": 1_281_167, "epochs": 10})
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert items
+    for item in items:
+        rate = item["samples_per_s"]
+        assert rate["low"] < rate["central"] < rate["high"]
+        assert item["bottleneck"] in ("compute", "memory_bandwidth", "interconnect", "overhead")
+
+
+def test_dl_training_takes_other_names_for_topology_batch_and_parameters(client):
+    body = {"workload": {"kind": "dl_training", "flops_per_sample": 2.45e10, "params": 25.6e6, "nodes": 2,
+                         "gpus_per_node": 4, "per_device_batch_size": 64, "precision": "amp"},
+            "chip": "T4", "count": 8}
+    est = client.post("/api/v1/estimates", json=body).json()["estimate"]
+    assert est["servers"] == 2 and est["batch_per_device"] == 64
+    assert not any("parameters not given" in n for n in est["notes"])

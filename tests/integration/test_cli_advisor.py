@@ -78,3 +78,27 @@ def test_estimate_and_advise_on_the_demo(tmp_path, monkeypatch):
         assert invoke("advise", *advise, "--smoke").exit_code == 1  # --smoke needs --launch
     finally:
         forget_database()
+
+
+def test_estimate_dl_training_prints_samples_per_second_and_infers_the_kind(tmp_path, monkeypatch):
+    use_home(monkeypatch, tmp_path)
+    try:
+        assert invoke("db", "upgrade").exit_code == 0
+        # no --kind: --flops-per-sample says dl_training
+        result = invoke("estimate", "--chip", "V100-SXM2-16GB", "--count", "8", "--flops-per-sample", "2.45e10",
+                        "--params-m", "25.6", "--batch-size", "128", "--precision", "amp", "--samples", "1281167")
+        assert result.exit_code == 0, result.output
+        text = re.sub(r"\s+", " ", result.output)
+        assert "dl_training on 8 × NVIDIA V100 SXM2 16GB" in text
+        assert "samples/s (low / central / high)" in text and "FLOPs utilisation" in text
+        assert "ms per step" in text and "bottleneck" in text and "80% of held-out" in text
+        data = json.loads(invoke("estimate", "--chip", "A100 40GB", "--model", "bert_large", "--batch-size", "16",
+                                 "--precision", "amp", "--servers", "2", "--count", "16", "--json").output)
+        assert data["estimate"]["servers"] == 2 and data["estimate"]["samples_per_s"] > 0
+        # GFLOPs typed where FLOPs are asked: refused with what to type
+        result = invoke("estimate", "--chip", "A100", "--flops-per-sample", "73.6", "--samples", "1000")
+        assert result.exit_code == 1 and "GFLOPs" in re.sub(r"\s+", " ", result.output)
+        help_text = re.sub(r"\s+", " ", invoke("estimate", "--help").output)
+        assert "not GFLOPs" in help_text and "samples per device per step" in help_text
+    finally:
+        forget_database()

@@ -18,6 +18,7 @@ from suanli.core.chips import ECOSYSTEMS, load_chip_table
 from suanli.core.estimates import estimate, estimate_cpu
 from suanli.core.estimates.result import ECOSYSTEM_NAMES, ECOSYSTEM_NOTES
 from suanli.core.messages import Message, from_json, render, to_json
+from suanli.core.estimates import REFERENCE_MODELS
 from suanli.core.workloads import CpuJob, GenericTraining, LLMInference, LLMTraining, ReferenceGpuHours
 from suanli.web.catalogs import extract_messages
 from suanli.web.i18n import EN, ZH, say
@@ -36,10 +37,15 @@ ALLOWED = {
     "PaddlePaddle", "torch_npu", "torch_mlu", "torch_xpu", "POST", "api", "v1", "orders",
     # the API's parameter names a note tells the user to set
     "context_len", "kv_heads", "model_memory_gib", "prompt_tokens", "micro_batch", "deadline_hours",
+    "flops_per_sample", "params_m", "optimizer_in_backward",
+    # training-throughput words and units
+    "FLOPs", "TFLOPS", "MB", "GB", "Gb", "M", "CPU", "AdamW", "all", "reduce", "amp", "token",
+    "adamw8bit", "paged_adamw8bit",
 }
 ENGLISH_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
 ALLOWED |= {word for chip in CHIPS for word in ENGLISH_WORD.findall(chip.name)}
+ALLOWED |= {word for model in REFERENCE_MODELS.values() for word in ENGLISH_WORD.findall(model.name)}
 
 
 def english_left(text: str) -> list[str]:
@@ -78,6 +84,16 @@ def workloads() -> Iterator[LLMTraining | LLMInference | GenericTraining | Refer
     yield GenericTraining(flops_per_sample=1e12, samples=10**6, precision="tf32", model_memory_gib=20.0)
     yield GenericTraining(flops_per_sample=1e12, samples=10**6, precision="bf16", model_memory_gib=200.0)
     yield GenericTraining(flops_per_sample=1e12, samples=10**6)
+    yield GenericTraining(model="resnet50", image_size=448, precision="amp", samples=10**6)
+    yield GenericTraining(model="bert_large", seq_len=128, precision="amp", batch_size=32, servers=2)
+    for model in ("gnmt", "tacotron2", "ncf"):
+        yield GenericTraining(model=model, batch_size=1024)
+    yield GenericTraining(model="resnet50", flops_per_sample=4.09e9, batch_size=64)  # a forward count
+    yield GenericTraining(flops_per_sample=1e8, params_m=110, batch_size=64)  # below 2 x the parameters
+    yield GenericTraining(flops_per_sample=1e9)  # parameters and batch not given
+    yield LLMTraining(method="full", params_b=7.0, tokens=10**9, optimizer="paged_adamw8bit", master_weights=False,
+                      optimizer_in_backward=True, cpu_offload=True)
+    yield LLMTraining(method="full", params_b=7.0, tokens=10**9, optimizer="adamw8bit")
     yield ReferenceGpuHours(gpu_hours=100.0, reference_chip="h200")
     yield ReferenceGpuHours(gpu_hours=100.0, reference_chip="a100", precision="fp8")
 
@@ -111,9 +127,10 @@ def advisor_sentences() -> list[Message]:
                                   price_reserved_month_fen=monthly, reserved_discount_3m_bp=500,
                                   reserved_discount_6m_bp=1000, reserved_discount_12m_bp=1500,
                                   price_spot_floor_fen=floor, datacenter_id=1)
-        for (units, workload), bottleneck in zip(((1, LLMTraining(method="lora", params_b=7.0, tokens=10**8)),
-                                                  (2, LLMInference(params_b=7.0, concurrency=4))) * 2,
-                                                 service.BOTTLENECK_WORDS, strict=True):
+        pairs = ((1, LLMTraining(method="lora", params_b=7.0, tokens=10**8)),
+                 (2, LLMInference(params_b=7.0, concurrency=4))) * 3
+        for (units, workload), bottleneck in zip(pairs[:len(service.BOTTLENECK_WORDS)], service.BOTTLENECK_WORDS,
+                                                 strict=True):
             out += service._assumptions(workload)
             est = dataclasses.replace(estimate(workload, chip, 8 * units), bottleneck=bottleneck)
             hours = (central * 0.8, central, central * 1.5)

@@ -109,6 +109,18 @@ def test_bad_inference_inputs_name_the_field(kwargs, field):
 def test_generic_training_total_flops():
     job = GenericTraining(flops_per_sample=1e9, samples=1000, epochs=3, precision="tf32")
     assert job.total_flops == 3e12
+    assert GenericTraining(flops_per_sample=1e9).total_flops is None  # throughput only
+
+
+def test_generic_training_by_model_and_mixed_precision_words():
+    job = GenericTraining(model="ResNet-50", precision="amp")
+    assert job.model == "resnet50" and job.flops_per_sample is None
+    for word in ("mixed", "fp16", "bf16", "amp", "tf32", "fp32"):
+        GenericTraining(model="bert_base", precision=word)
+    with pytest.raises(ValueError, match="GFLOPs"):
+        GenericTraining(flops_per_sample=73.6)
+    with pytest.raises(ValueError, match="^flops_per_sample: required"):
+        GenericTraining(samples=10)
 
 
 @pytest.mark.parametrize(
@@ -119,6 +131,15 @@ def test_generic_training_total_flops():
         ({"epochs": 0}, "epochs"),
         ({"precision": "int8"}, "precision"),
         ({"model_memory_gib": -1}, "model_memory_gib"),
+        ({"flops_per_sample": 73.6}, "flops_per_sample"),  # GFLOPs typed as FLOPs
+        ({"model": "alexnet-9000"}, "model"),
+        ({"params_m": 10, "params_b": 1}, "params_m"),
+        ({"params_m": 10, "embedding_params_m": 20}, "embedding_params_m"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"image_size": 448}, "image_size"),  # rescales a named model only
+        ({"servers": 0}, "servers"),
+        ({"gpus_per_server": 65}, "gpus_per_server"),
+        ({"network_gbps": -1}, "network_gbps"),
     ],
 )
 def test_bad_generic_inputs_name_the_field(kwargs, field):

@@ -55,7 +55,9 @@ class EstimateDetail(BaseModel):
     workload_kind: str
     chip_key: str | None
     count: int
-    bottleneck: Literal["compute", "memory_bandwidth", "memory_capacity", "interconnect"]
+    bottleneck: Literal["compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead"] = Field(
+        description="What limits the estimate: compute, memory_bandwidth, memory_capacity (does not fit), "
+                    "interconnect (communication between devices), overhead (the fixed cost of every step).")
     fits_in_memory: bool | None = Field(description="None when the workload carries no memory model.")
     memory_needed_gib: float | None = Field(description="Per device.")
     memory_available_gib: float | None
@@ -79,6 +81,18 @@ class EstimateDetail(BaseModel):
     devices_needed: int | None
     tensor_parallel: int | None
     replicas: int | None
+    samples_per_s: float | None = Field(None, description="Generic training: samples/s of the whole allocation "
+                                        "(in sample_unit: images, sequences, tokens, ...).")
+    samples_per_s_low: float | None = None
+    samples_per_s_high: float | None = None
+    samples_per_s_range: HoursRange | None = Field(None, description="low/central/high samples/s; the range holds "
+                                                   "about 80% of held-out measurements.")
+    sample_unit: str | None = None
+    step_time_ms: dict[str, float] = Field(default_factory=dict, description="Generic training: milliseconds per "
+                                           "step (total) and by part: compute, memory_bandwidth, overhead, "
+                                           "interconnect (exposed communication).")
+    batch_per_device: int | None = None
+    servers: int | None = None
     notes: list[str]
     note_messages: list[MessageOut] = Field(description="The notes as translatable messages, in the same order.")
 
@@ -145,6 +159,8 @@ class RecommendationItem(BaseModel):
     cost: CostRangeOut
     price_hour: Money = Field(description="The whole allocation, on demand.")
     bottleneck: str
+    samples_per_s: HoursRange | None = Field(None, description="Generic training: low/central/high samples/s of "
+                                             "the allocation.")
     billing: BillingAdvice
     reason: str
     reason_message: MessageOut

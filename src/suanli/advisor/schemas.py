@@ -35,6 +35,12 @@ class LLMPretrainIn(_Workload):
     micro_batch: int = 1
     gradient_checkpointing: bool = True
     vocab_size: int | None = None
+    optimizer: str = Field("adamw", description="adamw, adamw8bit or paged_adamw8bit (memory: 8 / 2 / 2 bytes per "
+                           "parameter of moments; paged spills to host memory).")
+    master_weights: bool = Field(True, description="Keep an FP32 master copy of the weights (false: pure BF16).")
+    optimizer_in_backward: bool = Field(False, description="Apply each layer's update in the backward pass "
+                                        "(gradients never all held).")
+    cpu_offload: bool = Field(False, description="Optimizer state, master weights and gradients in host memory.")
 
 
 class LLMFinetuneIn(LLMPretrainIn):
@@ -60,10 +66,26 @@ class LLMInferenceIn(_Workload):
 
 class DLTrainingIn(_Workload):
     kind: Literal["dl_training"]
-    flops_per_sample: float
-    samples: int
+    model: str | None = Field(None, description="A reference model instead of flops_per_sample/params_m: "
+                              "resnet50, resnet18, resnet18_cifar, ssd300, bert_base, bert_large, gnmt, ncf, "
+                              "transformerxl_base, transformerxl_large, tacotron2, waveglow, gpt2.")
+    flops_per_sample: float | None = Field(None, description="Training FLOPs per sample (forward + backward, ~6 x "
+                                           "the forward multiply-adds a model card calls 'FLOPs'); FLOPs, not GFLOPs.")
+    params_m: float | None = Field(None, description="Model parameters, millions.")
+    params_b: float | None = Field(None, description="Model parameters, billions (instead of params_m).")
+    embedding_params_m: float | None = Field(None, description="Of those, millions in looked-up embedding tables "
+                                             "(vocabulary or user/item tables; default 0).")
+    batch_size: int | None = Field(None, description="Samples per device per step (default: the model's usual, "
+                                   "else 32).")
+    samples: int | None = Field(None, description="Samples per epoch; without it only samples/s is estimated.")
     epochs: int = 1
-    precision: str = "fp32"
+    precision: str = Field("fp32", description="fp32, tf32, or amp (mixed precision; also mixed, fp16, bf16).")
+    image_size: int | None = Field(None, description="With model: input side in pixels (rescales its FLOPs).")
+    seq_len: int | None = Field(None, description="With model: sequence length in tokens (rescales its FLOPs).")
+    servers: int | None = Field(None, description="Servers the devices are spread over (default: 8 per server).")
+    gpus_per_server: int | None = Field(None, description="Devices per server (default 8).")
+    network_gbps: float | None = Field(None, description="Network per server, Gb/s (default: 200 per device for "
+                                       "NVLink/HCCS servers, 50 for PCIe servers).")
     model_memory_gib: float | None = None
 
 
@@ -80,8 +102,62 @@ class CpuIn(_Workload):
     memory_gib: float
 
 
+#: Fields that belong to one kind only: a workload that names one of them under another kind (or no kind) is
+#: answered with the kind to use.
+KIND_OF_FIELD: dict[str, str] = {
+    **{f: "dl_training" for f in ("flops_per_sample", "samples", "model", "params_m", "embedding_params_m",
+                                  "batch_size", "image_size",
+                                  "servers", "gpus_per_server", "network_gbps", "model_memory_gib")},
+    **{f: "llm_inference" for f in ("context_len", "target_tokens_per_s", "requests_per_s",
+                                    "output_tokens_per_request", "prompt_tokens", "concurrency",
+                                    "latency_ms_per_token", "kv_heads")},
+    **{f: "llm_finetune" for f in ("method", "lora_rank", "optimizer", "master_weights", "optimizer_in_backward",
+                                   "cpu_offload", "micro_batch", "gradient_checkpointing", "tokens")},
+    **{f: "gpu_hours" for f in ("gpu_hours", "reference_chip")},
+    **{f: "cpu" for f in ("core_hours",)},
+}
+_KIND_MODELS: dict[str, type[BaseModel]] = {}
+
+
+#: Other names users give dl_training fields (renamed before validation).
+DL_SYNONYMS = {"nodes": "servers", "num_servers": "servers", "gpus_per_node": "gpus_per_server",
+               "per_device_batch_size": "batch_size", "batch_size_per_device": "batch_size",
+               "micro_batch": "batch_size", "network_gbit": "network_gbps"}
+
+
+def check_workload_kind(value: Any) -> Any:
+    """Before validation: a workload dict without a valid ``kind``, or with fields of another kind, becomes a
+    message naming the kind those fields belong to (instead of "Extra inputs are not permitted"). dl_training
+    takes a few other names for its fields (:data:`DL_SYNONYMS`) and ``params`` as a plain count."""
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("kind")
+    if kind == "dl_training":
+        value = {DL_SYNONYMS.get(k, k): v for k, v in value.items()}
+        params = value.pop("params", None)
+        if params is not None and value.get("params_m") is None:
+            if isinstance(params, bool) or not isinstance(params, (int, float)):
+                raise ValueError(f"params: must be a number of parameters, got {params!r}")
+            value["params_m"] = params / 1e6
+    if kind not in WORKLOAD_KINDS:
+        hinted = sorted({KIND_OF_FIELD[f] for f in value if f in KIND_OF_FIELD})
+        hint = f"; the fields given suggest kind={hinted[0]}" if len(hinted) == 1 else ""
+        raise ValueError(f"kind: {'missing' if kind is None else repr(kind)}; must be one of "
+                         f"{', '.join(WORKLOAD_KINDS)}{hint}")
+    allowed = _KIND_MODELS[kind].model_fields
+    stray = [f for f in value if f not in allowed]
+    if stray:
+        owners = sorted({KIND_OF_FIELD[f] for f in stray if f in KIND_OF_FIELD})
+        where = (f": {', '.join(stray)} belong(s) to kind={owners[0]}; set \"kind\": \"{owners[0]}\"" if owners
+                 else f": valid fields for kind={kind}: {', '.join(f for f in allowed if f != 'kind')}")
+        raise ValueError(f"{', '.join(stray)}: not a field of kind={kind}{where}")
+    return value
+
+
 WorkloadIn = Annotated[Union[LLMPretrainIn, LLMFinetuneIn, LLMInferenceIn, DLTrainingIn, GpuHoursIn, CpuIn],
                        Field(discriminator="kind")]
+_KIND_MODELS.update({"llm_pretrain": LLMPretrainIn, "llm_finetune": LLMFinetuneIn, "llm_inference": LLMInferenceIn,
+                     "dl_training": DLTrainingIn, "gpu_hours": GpuHoursIn, "cpu": CpuIn})
 CoreWorkload = LLMTraining | LLMInference | GenericTraining | ReferenceGpuHours | CpuJob
 
 
@@ -115,9 +191,17 @@ def to_core(w: Any) -> CoreWorkload:
         raise invalid_workload(exc) from None
 
 
-class EstimateIn(BaseModel):
+class _WithWorkload(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workload: WorkloadIn
+
+    @field_validator("workload", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        return check_workload_kind(value)
+
+
+class EstimateIn(_WithWorkload):
     chip: str | None = Field(None, description="Chip key or common name (A800, 910B, 4090); not for cpu jobs.")
     count: int = Field(1, ge=1, le=4096, description="Accelerators (or vCPUs for a cpu job).")
     memory_gib: float | None = Field(None, gt=0, description="cpu jobs: RAM of the allocation (default: enough).")
@@ -145,9 +229,7 @@ def parse_budget(value: Any) -> Decimal | None:
     return amount
 
 
-class RecommendIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    workload: WorkloadIn
+class RecommendIn(_WithWorkload):
     deadline_hours: float = Field(..., gt=0, le=24 * 365 * 3, description="The run must finish within this "
                                   "(central estimate); for llm_inference, the serving window priced.")
     budget_cny: Decimal | None = Field(None, description="Most to spend, CNY as a decimal string (\"2000\", \"1999.50\").")

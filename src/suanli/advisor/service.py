@@ -25,7 +25,7 @@ from suanli.core.estimates import Estimate, cost_fen, cost_range_fen, estimate, 
 from suanli.core.messages import Message, msg, to_json
 from suanli.core.money import fen_to_cny, format_cny
 from suanli.core.query import Condition, SortKey
-from suanli.core.workloads import CpuJob, LLMInference
+from suanli.core.workloads import CpuJob, GenericTraining, LLMInference
 from suanli.errors import InvalidInput
 
 MAX_UNITS = 8
@@ -50,7 +50,8 @@ ADAPTATION = {
 
 #: The estimate's bottleneck in a sentence.
 BOTTLENECK_WORDS = {"compute": msg("compute"), "memory_bandwidth": msg("memory bandwidth"),
-                    "memory_capacity": msg("memory capacity"), "interconnect": msg("interconnect")}
+                    "memory_capacity": msg("memory capacity"), "interconnect": msg("interconnect"),
+                    "overhead": msg("per-step overhead")}
 
 
 def sentence_fields(field: str, message: Message) -> dict[str, Any]:
@@ -92,7 +93,14 @@ def estimate_out(est: Estimate) -> dict[str, Any]:
     data.update(note_fields(est.notes))
     data["hours_range"] = None if est.hours is None else {"low": est.hours_low, "central": est.hours,
                                                            "high": est.hours_high}
+    data["samples_per_s_range"] = _samples_range(est)
     return data
+
+
+def _samples_range(est: Estimate) -> dict[str, float] | None:
+    if est.samples_per_s is None:
+        return None
+    return {"low": est.samples_per_s_low, "central": est.samples_per_s, "high": est.samples_per_s_high}
 
 
 def run_estimate(body: EstimateIn) -> dict[str, Any]:
@@ -150,7 +158,7 @@ def _evaluate(workload: CoreWorkload, product: Any, datacenter: Any, chip: ChipS
         if chip is None:
             est = estimate_cpu(workload, units * product.vcpus, float(units * product.memory_gib))  # type: ignore[arg-type]
         else:
-            est = estimate(workload, chip, units * product.accelerators)
+            est = estimate(workload, chip, units * product.accelerators, servers=units)
     except ValueError:
         return None
     if est.hours is None:  # inference: priced for the serving window
@@ -284,6 +292,7 @@ def _item(c: Candidate, deadline: float) -> dict[str, Any]:
         "hours": {"low": low, "central": central, "high": high}, "meets_deadline_high": high <= deadline,
         "cost": {"low": money(c.cost[0]), "central": money(c.cost[1]), "high": money(c.cost[2])},
         "price_hour": money(c.price_hour_fen), "bottleneck": c.est.bottleneck,
+        "samples_per_s": _samples_range(c.est),
         "billing": _billing(c, deadline), **sentence_fields("reason", reason),
         "ecosystem": ecosystem_info(c.chip.ecosystem) if c.chip else None, **note_fields(notes),
     }
@@ -334,6 +343,11 @@ def _assumptions(workload: CoreWorkload) -> list[Message]:
 
 def recommend(session: Session, body: RecommendIn) -> dict[str, Any]:
     workload = to_core(body.workload)
+    if isinstance(workload, GenericTraining) and workload.samples is None:
+        raise InvalidInput("workload.samples: required for a recommendation (how many samples per epoch), so the "
+                           "run's hours and cost can be compared with the deadline and budget",
+                           code="invalid_workload", details={"field": "workload.samples",
+                                                             "message": "required for a recommendation"})
     budget_fen = None if body.budget_cny is None else int(body.budget_cny * 100)
     cands = _candidates(session, workload, body, budget_fen, body.ecosystems)
     feasible = _best_per_product([c for c in cands if c.failed is None])

@@ -16,9 +16,25 @@ templates_app = typer.Typer(help="One-stop workload templates: environment, comm
                             no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 
-Kind = Annotated[str, typer.Option("--kind", help="llm_finetune, llm_pretrain, llm_inference, dl_training, "
-                                                  "gpu_hours or cpu")]
+Kind = Annotated[str | None, typer.Option(
+    "--kind", help="llm_finetune, llm_pretrain, llm_inference, dl_training, gpu_hours or cpu (default: the kind the "
+                   "other options belong to, else llm_finetune)")]
 Opt = typer.Option
+
+#: The kind an option implies when --kind is not given (the first that matches wins).
+KIND_HINTS = (("dl_training", ("model", "flops_per_sample", "samples", "params_m", "batch_size", "image_size",
+                               "servers", "gpus_per_server", "network_gbps", "model_memory_gib")),
+              ("llm_inference", ("context_len", "target_tokens_per_s", "concurrency")),
+              ("gpu_hours", ("gpu_hours", "reference_chip")), ("cpu", ("core_hours",)))
+
+
+def _kind(kind: str | None, values: dict[str, Any]) -> str:
+    if kind:
+        return kind
+    for candidate, names in KIND_HINTS:
+        if any(values.get(name) is not None for name in names):
+            return candidate
+    return "llm_finetune"
 
 
 def _workload(kind: str, **values: Any) -> dict[str, Any]:
@@ -38,29 +54,63 @@ def _hours(h: float | None) -> str:
     return "—" if h is None else (f"{h:.2f}" if h < 10 else f"{h:,.1f}")
 
 
+def _rate(r: float | None) -> str:
+    return "—" if r is None else (f"{r:,.0f}" if r >= 100 else f"{r:.3g}")
+
+
 WORKLOAD_OPTIONS = """method params_b tokens seq_len precision micro_batch lora_rank context_len target_tokens_per_s
-concurrency flops_per_sample samples epochs model_memory_gib gpu_hours reference_chip core_hours memory_gib""".split()
+concurrency flops_per_sample samples epochs model_memory_gib gpu_hours reference_chip core_hours memory_gib model
+params_m batch_size image_size servers gpus_per_server network_gbps optimizer master_weights optimizer_in_backward
+cpu_offload gradient_checkpointing""".split()
 
 
-# The workload options, shared by `estimate` and `advise` (their names are WORKLOAD_OPTIONS).
-Method = Annotated[str | None, Opt(help="full, lora or qlora (llm_finetune)")]
-ParamsB = Annotated[float | None, Opt("--params-b", help="Model parameters, billions")]
-Tokens = Annotated[int | None, Opt(help="Training tokens, summed over epochs")]
-SeqLen = Annotated[int | None, Opt("--seq-len")]
-Precision = Annotated[str | None, Opt()]
-MicroBatch = Annotated[int | None, Opt("--micro-batch")]
-LoraRank = Annotated[int | None, Opt("--lora-rank")]
-ContextLen = Annotated[int | None, Opt("--context-len")]
-TargetTokensPerS = Annotated[float | None, Opt("--target-tokens-per-s")]
-Concurrency = Annotated[int | None, Opt()]
-FlopsPerSample = Annotated[float | None, Opt("--flops-per-sample")]
-Samples = Annotated[int | None, Opt()]
-Epochs = Annotated[int | None, Opt()]
-ModelMemoryGib = Annotated[float | None, Opt("--model-memory-gib")]
-GpuHours = Annotated[float | None, Opt("--gpu-hours")]
-ReferenceChip = Annotated[str | None, Opt("--reference-chip")]
-CoreHours = Annotated[float | None, Opt("--core-hours")]
-MemoryGib = Annotated[float | None, Opt("--memory-gib")]
+# The workload options, shared by `estimate` and `advise` (their names are WORKLOAD_OPTIONS); each says its unit.
+Method = Annotated[str | None, Opt(help="llm_finetune: full, lora or qlora")]
+ParamsB = Annotated[float | None, Opt("--params-b", help="Model parameters, billions (LLM kinds; dl_training too)")]
+Tokens = Annotated[int | None, Opt(help="LLM training tokens, summed over epochs")]
+SeqLen = Annotated[int | None, Opt("--seq-len", help="Sequence length, tokens (LLM kinds; with --model, rescales "
+                                                      "its FLOPs)")]
+Precision = Annotated[str | None, Opt(help="LLM: bf16, fp16, fp32, fp8 (inference also int8, int4); dl_training: "
+                                           "fp32, tf32, amp (mixed precision; also mixed, fp16, bf16)")]
+MicroBatch = Annotated[int | None, Opt("--micro-batch", help="LLM training: sequences per device per step")]
+LoraRank = Annotated[int | None, Opt("--lora-rank", help="LoRA adapter rank")]
+ContextLen = Annotated[int | None, Opt("--context-len", help="llm_inference: tokens one sequence holds")]
+TargetTokensPerS = Annotated[float | None, Opt("--target-tokens-per-s", help="llm_inference: generated tokens/s "
+                                                                              "the deployment must reach")]
+Concurrency = Annotated[int | None, Opt(help="llm_inference: sequences in flight")]
+FlopsPerSample = Annotated[float | None, Opt(
+    "--flops-per-sample", help="dl_training: TRAINING FLOPs per sample (forward + backward), in FLOPs, not GFLOPs: "
+                               "about 6 x the forward multiply-adds a model card calls 'GFLOPs' (ResNet-50: "
+                               "4.1 GMACs -> 2.45e10)")]
+Samples = Annotated[int | None, Opt(help="dl_training: samples per epoch (without it: samples/s only)")]
+Epochs = Annotated[int | None, Opt(help="dl_training: passes over the samples")]
+ModelMemoryGib = Annotated[float | None, Opt("--model-memory-gib", help="dl_training: GiB one device needs")]
+GpuHours = Annotated[float | None, Opt("--gpu-hours", help="gpu_hours: device-hours the job took on "
+                                                           "--reference-chip")]
+ReferenceChip = Annotated[str | None, Opt("--reference-chip", help="gpu_hours: the chip those hours were measured "
+                                                                   "on")]
+CoreHours = Annotated[float | None, Opt("--core-hours", help="cpu: CPU core-hours of work")]
+MemoryGib = Annotated[float | None, Opt("--memory-gib", help="cpu: GiB of RAM the job needs")]
+Model = Annotated[str | None, Opt(help="dl_training: a reference model instead of --flops-per-sample (resnet50, "
+                                       "resnet18, resnet18_cifar, ssd300, bert_base, bert_large, gnmt, ncf, "
+                                       "transformerxl_base, transformerxl_large, tacotron2, waveglow, gpt2)")]
+ParamsM = Annotated[float | None, Opt("--params-m", help="dl_training: model parameters, millions")]
+BatchSize = Annotated[int | None, Opt("--batch-size", help="dl_training: samples per device per step")]
+ImageSize = Annotated[int | None, Opt("--image-size", help="dl_training with --model: input side, pixels")]
+Servers = Annotated[int | None, Opt(help="dl_training: servers the devices are spread over (default 8 per server)")]
+GpusPerServer = Annotated[int | None, Opt("--gpus-per-server", help="dl_training: devices per server")]
+NetworkGbps = Annotated[float | None, Opt("--network-gbps", help="dl_training: network per server, Gb/s")]
+Optimizer = Annotated[str | None, Opt(help="LLM training: adamw (8 bytes/parameter of moments), adamw8bit (2) or "
+                                           "paged_adamw8bit (2, spills to host memory)")]
+MasterWeights = Annotated[bool | None, Opt("--master-weights/--no-master-weights",
+                                           help="LLM training: keep an FP32 master copy (4 bytes/parameter)")]
+OptimizerInBackward = Annotated[bool | None, Opt("--optimizer-in-backward/--no-optimizer-in-backward",
+                                                 help="LLM training: step each layer in the backward pass (no "
+                                                      "stored gradients)")]
+CpuOffload = Annotated[bool | None, Opt("--cpu-offload/--no-cpu-offload",
+                                        help="LLM training: optimizer, master weights and gradients in host memory")]
+GradientCheckpointing = Annotated[bool | None, Opt("--gradient-checkpointing/--no-gradient-checkpointing",
+                                                   help="LLM training: recompute activations (default on)")]
 
 
 def _print_best_by_chip(best: list[dict]) -> None:
@@ -80,18 +130,24 @@ def _print_best_by_chip(best: list[dict]) -> None:
 
 @app.command("estimate")
 def estimate_cmd(
-        kind: Kind = "llm_finetune",
-        chip: Annotated[str | None, Opt(help="Chip, e.g. A800, 910B, 4090 (`suanli chips`)")] = None,
+        kind: Kind = None,
+        chip: Annotated[str | None, Opt(help="Chip, e.g. A800, 910B, 4090, 'A100 40GB' (`suanli chips`)")] = None,
         count: Annotated[int, Opt(min=1, max=4096, help="Accelerators (vCPUs for --kind cpu)")] = 1,
         method: Method = None, params_b: ParamsB = None, tokens: Tokens = None, seq_len: SeqLen = None,
         precision: Precision = None, micro_batch: MicroBatch = None, lora_rank: LoraRank = None,
         context_len: ContextLen = None, target_tokens_per_s: TargetTokensPerS = None, concurrency: Concurrency = None,
         flops_per_sample: FlopsPerSample = None, samples: Samples = None, epochs: Epochs = None,
         model_memory_gib: ModelMemoryGib = None, gpu_hours: GpuHours = None, reference_chip: ReferenceChip = None,
-        core_hours: CoreHours = None, memory_gib: MemoryGib = None,
+        core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
+        batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
+        gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, optimizer: Optimizer = None,
+        master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
+        cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         api_url: ApiUrl = None, as_json: AsJson = False) -> None:
-    """Estimate a workload on COUNT devices of a chip: memory fit, hours (low/central/high), bottleneck."""
+    """Estimate a workload on COUNT devices of a chip: memory fit, hours and samples/s (low/central/high), FLOPs
+    utilisation, bottleneck."""
     values = {k: v for k, v in locals().items() if k in WORKLOAD_OPTIONS}
+    kind = _kind(kind, values)
     data = _post(api_url, "/api/v1/estimates", {"workload": _workload(kind, **values), "chip": chip, "count": count})
     if as_json:
         print_json(data)
@@ -113,26 +169,43 @@ def estimate_cmd(
                       f"{_hours(est['hours_low'])} / {_hours(est['hours'])} / {_hours(est['hours_high'])}")
     if est["tokens_per_s"] is not None:
         table.add_row("tokens/s", f"{est['tokens_per_s']:,.0f}")
+    if est.get("samples_per_s") is not None:
+        unit = est.get("sample_unit") or "sample"
+        table.add_row(f"{unit}s/s (low / central / high)", f"{_rate(est['samples_per_s_low'])} / "
+                      f"{_rate(est['samples_per_s'])} / {_rate(est['samples_per_s_high'])}")
+        step = est.get("step_time_ms") or {}
+        if step:
+            table.add_row("ms per step", f"{step.get('total', 0):.1f} (batch {est['batch_per_device']} per device)")
+            for part in ("compute", "memory_bandwidth", "overhead", "interconnect"):
+                table.add_row(f"  {part}", f"{step.get(part, 0):.1f} ms")
+    if est.get("mfu") is not None:
+        table.add_row("FLOPs utilisation", f"{est['mfu']:.0%} of peak")
     table.add_row("bottleneck", est["bottleneck"])
     console.print(table)
+    if est.get("samples_per_s") is not None or est["hours"] is not None:
+        console.print("[dim]The low–high range holds about 80% of held-out measurements (docs/benchmarks.md).[/]")
     for note in est["notes"]:
         console.print(f"[dim]· {note}[/]")
 
 
 @app.command("advise")
 def advise_cmd(
-        kind: Kind = "llm_finetune",
+        kind: Kind = None,
         deadline_hours: Annotated[float, Opt("--deadline-hours", help="Must finish within (central estimate)")] = 24,
         budget: Annotated[str | None, Opt(help="Most to spend, CNY (e.g. 2000)")] = None,
         ecosystems: Annotated[str, Opt(help="Comma-separated: cuda,cann,dtk,neuware,xpu")] = "cuda,cann,dtk,neuware,xpu",
         provinces: Annotated[str | None, Opt(help="Comma-separated provinces, e.g. 安徽,贵州")] = None,
-        limit: Annotated[int, Opt(min=1, max=100)] = 10,
+        limit: Annotated[int, Opt(min=1, max=100, help="How many configurations to list")] = 10,
         method: Method = None, params_b: ParamsB = None, tokens: Tokens = None, seq_len: SeqLen = None,
         precision: Precision = None, micro_batch: MicroBatch = None, lora_rank: LoraRank = None,
         context_len: ContextLen = None, target_tokens_per_s: TargetTokensPerS = None, concurrency: Concurrency = None,
         flops_per_sample: FlopsPerSample = None, samples: Samples = None, epochs: Epochs = None,
         model_memory_gib: ModelMemoryGib = None, gpu_hours: GpuHours = None, reference_chip: ReferenceChip = None,
-        core_hours: CoreHours = None, memory_gib: MemoryGib = None,
+        core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
+        batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
+        gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, optimizer: Optimizer = None,
+        master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
+        cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         launch: Annotated[int | None, Opt("--launch", min=1, help="Submit option RANK as a job (needs `suanli "
                                                                   "login`)")] = None,
         template: Annotated[str | None, Opt(help="With --launch: a template id (`suanli templates list`)")] = None,
@@ -145,6 +218,8 @@ def advise_cmd(
         api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Ranked configurations from the live catalog that finish a workload by the deadline within the budget."""
     values = {k: v for k, v in locals().items() if k in WORKLOAD_OPTIONS}
+    values.pop("servers", None)  # each recommended unit is a server
+    kind = _kind(kind, values)
     body: dict[str, Any] = {"workload": _workload(kind, **values), "deadline_hours": deadline_hours,
                             "budget_cny": budget, "limit": limit,
                             "ecosystems": [e.strip() for e in ecosystems.split(",") if e.strip()]}
@@ -163,15 +238,17 @@ def advise_cmd(
     if items:
         table = Table(title=f"{len(items)} of {data['total_feasible']} feasible configurations, cheapest first")
         for column in ("#", "chip", "units × product", "cards", "city", "hours (low–high)", "cost", "cost high",
-                       "billing"):
+                       "bottleneck", "billing"):
             table.add_column(column, justify="right" if column in ("#", "cards", "cost", "cost high") else "left")
         for n, item in enumerate(items, 1):
             p, h = item["product"], item["hours"]
             table.add_row(str(n), p["chip"]["key"] if p["chip"] else "cpu", f"{item['units']} × {p['name']}",
                           str(item["accelerators"]), p["city"],
                           f"{_hours(h['central'])} ({_hours(h['low'])}–{_hours(h['high'])})",
-                          cny(item["cost"]["central"]), cny(item["cost"]["high"]), item["billing"]["mode"])
+                          cny(item["cost"]["central"]), cny(item["cost"]["high"]), item["bottleneck"],
+                          item["billing"]["mode"])
         console.print(table)
+        console.print("[dim]hours low–high: the range holds about 80% of held-out measurements.[/]")
         for n, item in enumerate(items, 1):
             console.print(f"[bold]{n}.[/] {item['reason']} [dim]Billing: {item['billing']['reason']}.[/]")
             if item["ecosystem"] and item["ecosystem"]["key"] != "cuda":

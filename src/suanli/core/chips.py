@@ -26,6 +26,7 @@ import functools
 import io
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -246,9 +247,13 @@ def get_chip(key: str) -> ChipSpec:
 # Matching ignores case, spaces and punctuation, and a leading vendor word (see _VENDOR_WORDS).
 _ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "a100": ("A100 80GB", "A100 SXM", "A100 SXM4", "A100 SXM4 80GB"),
+        "a100": ("A100 80GB", "A100 SXM", "A100 SXM4", "A100 SXM4 80GB", "A100-SXM4-80GB", "A100 80GB SXM4"),
+        "a100-40gb": ("A100 40GB", "A100 SXM4 40GB", "A100-SXM4-40GB", "A100 40GB SXM4", "A100 40GB SXM"),
+        "a100-pcie": ("A100 PCIe", "A100 PCIe 80GB", "A100 80GB PCIe", "A100-PCIE-80GB"),
+        "a100-pcie-40gb": ("A100 PCIe 40GB", "A100 40GB PCIe", "A100-PCIE-40GB"),
         "a800": ("A800 80GB", "A800 SXM", "A800 SXM4"),
-        "h100": ("H100 SXM", "H100 SXM5", "H100 80GB"),
+        "h100": ("H100 SXM", "H100 SXM5", "H100 80GB", "H100 80GB SXM5", "H100-SXM5-80GB"),
+        "h100-pcie": ("H100 PCIe", "H100 PCIe 80GB", "H100 80GB PCIe", "H100-PCIE-80GB", "H100 PCIe Gen5"),
         "h800": ("H800 SXM", "H800 SXM5", "H800 80GB"),
         "h20": ("HGX H20", "H20 96GB"),
         "h200": ("H200 SXM", "H200 141GB"),
@@ -257,10 +262,24 @@ _ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "rtx4090": ("4090", "RTX 4090", "RTX4090 24GB"),
         "rtx3090": ("3090", "RTX 3090"),
         "rtx2080ti": ("2080Ti", "2080 Ti", "RTX 2080 Ti"),
-        "v100": ("V100 32GB", "V100 SXM2"),
+        "v100": ("V100 32GB", "V100 SXM2", "V100 SXM2 32GB", "V100-SXM2-32GB"),
+        "v100-16gb": ("V100 16GB", "V100 SXM2 16GB", "V100-SXM2-16GB", "V100 16GB SXM2"),
+        "v100-pcie": ("V100 PCIe", "V100 PCIe 16GB", "V100-PCIE-16GB", "V100 16GB PCIe"),
+        "a40": ("A40 48GB",),
+        "a10": ("A10 24GB", "A10 PCIe"),
+        "a10g": ("A10G 24GB",),
+        "l4": ("L4 24GB",),
+        "k80": ("K80 12GB", "Tesla K80", "GK210"),
+        "quadro-rtx6000": ("Quadro RTX 6000", "Quadro RTX6000", "RTX 6000 Quadro"),
+        "quadro-rtx8000": ("Quadro RTX 8000", "Quadro RTX8000", "RTX 8000"),
+        "rtx-a6000": ("A6000", "RTX A6000", "RTXA6000"),
+        "rtx6000-ada": ("RTX 6000 Ada", "6000 Ada", "RTX 6000 Ada Generation", "RTX6000 Ada"),
         "t4": ("T4 16GB",),
         "p100": ("P100 16GB",),
-        "ascend-910b": ("910B", "Ascend 910B", "Ascend910B", "昇腾910B", "910B2", "Ascend 910B2"),
+        "ascend-910b": ("910B", "Ascend 910B", "Ascend910B", "昇腾910B", "910B2", "Ascend 910B2", "昇腾910B2"),
+        "ascend-910": ("Ascend 910", "Ascend 910A", "910A", "昇腾910", "昇腾910A"),
+        "ascend-910b3": ("910B3", "Ascend 910B3", "昇腾910B3"),
+        "ascend-910b4": ("910B4", "Ascend 910B4", "昇腾910B4"),
         "hygon-dcu-z100": ("DCU", "Z100", "DCU Z100", "Hygon DCU", "深算一号", "深算1号", "Shensuan-1",
                            "海光DCU"),
         "mlu370-x8": ("MLU370", "MLU370-X8", "MLU370X8", "思元370"),
@@ -293,8 +312,11 @@ def _alias_index() -> dict[str, str]:
             raise ValueError(f"chip alias {alias!r} is ambiguous: {index[norm]!r} and {key!r}")
 
     table = load_chip_table()
+    sources = Counter(chip.source_name for chip in table.values())
     for key, chip in table.items():
-        for alias in (key, chip.name, chip.source_name, *_ALIASES.get(key, ())):
+        # an Epoch source row behind two variants (A100 PCIe 40/80GB) names neither
+        source = (chip.source_name,) if sources[chip.source_name] == 1 else ()
+        for alias in (key, chip.name, *source, *_ALIASES.get(key, ())):
             add(alias, key)
     return index
 

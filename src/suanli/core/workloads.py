@@ -10,7 +10,9 @@ Units
       included (the figure on a model card);
     * ``tokens``              training tokens processed, summed over epochs;
     * ``seq_len`` / ``context_len`` / ``prompt_tokens`` / ``output_tokens_per_request``  tokens;
-    * ``flops_per_sample``    training FLOPs per sample (forward + backward, ~3 x the forward FLOPs);
+    * ``flops_per_sample``    training FLOPs per sample (forward + backward, ~3 x the forward FLOPs, ~6 x the
+      forward multiply-adds); ``params_m`` millions of parameters; ``batch_size`` samples per device per step;
+      ``network_gbps`` Gb/s of network per server;
     * ``gpu_hours``           device-hours (one accelerator for one hour) on ``reference_chip``;
     * ``core_hours``          CPU core-hours; ``memory_gib`` / ``model_memory_gib``  GiB (2^30 bytes);
     * ``target_tokens_per_s`` generated (output) tokens per second, whole deployment;
@@ -21,7 +23,8 @@ Precisions
     (Transformer-Engine style FP8 matmuls with BF16/FP32 master state). ``LLM_INFERENCE_PRECISIONS``
     name the *weight* format: ``bf16``/``fp16``, ``fp8`` (W8A8 where the chip has FP8 units),
     ``int8`` / ``int4`` (weight-only, 16-bit activations: GPTQ/AWQ/bitsandbytes/llama.cpp style).
-    ``GENERIC_PRECISIONS``: ``fp32``, ``tf32``, ``fp16``, ``bf16``.
+    ``GENERIC_PRECISIONS``: ``fp32``, ``tf32``, ``amp`` (automatic mixed precision; ``mixed``, ``fp16`` and ``bf16``
+    mean the same for generic training).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 __all__ = [
     "GENERIC_PRECISIONS",
     "LLM_INFERENCE_PRECISIONS",
+    "LLM_OPTIMIZERS",
     "LLM_TRAINING_METHODS",
     "LLM_TRAINING_PRECISIONS",
     "MAX_PARAMS_B",
@@ -45,9 +49,11 @@ __all__ = [
 
 LLM_TRAINING_METHODS: tuple[str, ...] = ("pretrain", "full", "lora", "qlora")
 LLM_TRAINING_PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "fp32", "fp8")
+LLM_OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw8bit", "paged_adamw8bit")
 LLM_INFERENCE_PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "int8", "int4", "fp8")
-GENERIC_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16")
+GENERIC_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "amp", "mixed", "fp16", "bf16")
 
+MIN_FLOPS_PER_SAMPLE = 1000.0  # below this it is a unit mistake (GFLOPs typed as FLOPs), not a model
 MAX_PARAMS_B = 2000.0  # 2 trillion parameters: beyond any dense model anyone rents compute for
 _MAX_TOKENS = 10**15  # a quadrillion training tokens: ~60x the largest public pretraining run
 _MAX_SEQ = 1 << 20  # 1,048,576-token context
@@ -122,6 +128,13 @@ class LLMTraining:
     ``gradient_checkpointing``): it stores only each layer's input and recomputes the forward pass,
     costing one extra forward (+2·N FLOPs per token). ``vocab_size`` defaults to 32,000 (LLaMA /
     Llama 2 tokenizer); it only sizes logits and the unquantised embedding share.
+
+    Memory-saving recipes: ``optimizer`` ``adamw`` (FP32 moments, 8 bytes/parameter), ``adamw8bit``
+    (bitsandbytes 8-bit moments, 2 bytes) or ``paged_adamw8bit`` (the same in pageable memory that spills to the
+    host); ``master_weights=False`` trains pure BF16 without an FP32 master copy (torchtune's single-device
+    recipes); ``optimizer_in_backward`` steps each layer during the backward pass so gradients are never all held;
+    ``cpu_offload`` keeps optimizer state, master weights and gradients in host memory (ZeRO-Offload / FSDP CPU
+    offload), at the cost of moving gradients and weights over PCIe every step.
     """
 
     method: str
@@ -135,9 +148,17 @@ class LLMTraining:
     lora_rank: int = 16
     gradient_checkpointing: bool = True
     vocab_size: int | None = None
+    optimizer: str = "adamw"
+    master_weights: bool = True
+    optimizer_in_backward: bool = False
+    cpu_offload: bool = False
 
     def __post_init__(self) -> None:
         _choice("method", self.method, LLM_TRAINING_METHODS)
+        _choice("optimizer", self.optimizer, LLM_OPTIMIZERS)
+        for flag in ("master_weights", "optimizer_in_backward", "cpu_offload"):
+            if not isinstance(getattr(self, flag), bool):
+                raise _fail(flag, f"must be true or false, got {getattr(self, flag)!r}")
         _params_b(self.params_b)
         _choice("precision", self.precision, LLM_TRAINING_PRECISIONS)
         if self.method == "qlora" and self.precision == "fp8":
@@ -256,31 +277,104 @@ class LLMInference:
 
 @dataclass(frozen=True)
 class GenericTraining:
-    """Any other training job described by its arithmetic: CNNs, GNNs, small transformers, ...
+    """Any other training job described by its arithmetic: CNNs, BERT-style encoders, RNNs, recommenders, GANs, ...
 
-    Total work = ``flops_per_sample x samples x epochs`` FLOPs, where ``flops_per_sample`` counts the
-    forward and the backward pass (about three times the forward FLOPs). ``model_memory_gib`` is what
-    one device needs for the job (weights, optimizer state, activations); without it memory fit is
-    not checked.
+    Describe the model either by ``model`` (a reference model, :data:`suanli.core.estimates.REFERENCE_MODELS`,
+    which supplies parameters and FLOPs per sample) or by ``flops_per_sample`` (**training** FLOPs per sample:
+    forward + backward, about 3 x the forward FLOPs, i.e. 6 x the forward multiply-adds that model cards call
+    "FLOPs") and ``params_m`` (millions of parameters; ``params_b`` in billions also accepted), of which
+    ``embedding_params_m`` sit in looked-up embedding tables (default 0). With ``model``,
+    ``image_size`` (pixels per side) or ``seq_len`` (tokens) rescale its FLOPs to your input.
+
+    ``batch_size`` is samples per device per step (default: the model's usual batch, else 32); ``precision`` is
+    ``fp32``, ``tf32``, or mixed precision as ``amp`` (also ``mixed``, ``fp16``, ``bf16``). ``samples`` x ``epochs``
+    is the work; without ``samples`` only the throughput is estimated. ``servers`` and ``gpus_per_server``
+    describe the topology (default: 8 devices per server); ``network_gbps`` the network of each server.
+    ``model_memory_gib`` is what one device needs (weights, optimizer state, activations); without it memory fit
+    is not checked.
     """
 
-    flops_per_sample: float
-    samples: int
+    flops_per_sample: float | None = None
+    samples: int | None = None
     epochs: int = 1
     precision: str = "fp32"
     model_memory_gib: float | None = None
+    model: str | None = None
+    params_m: float | None = None
+    params_b: float | None = None
+    embedding_params_m: float | None = None
+    batch_size: int | None = None
+    image_size: int | None = None
+    seq_len: int | None = None
+    servers: int | None = None
+    gpus_per_server: int | None = None
+    network_gbps: float | None = None
 
     def __post_init__(self) -> None:
-        _positive("flops_per_sample", self.flops_per_sample, 1e20)
-        _integer("samples", self.samples, 1, 10**13)
+        from suanli.core.estimates.reference_models import reference_model
+
+        if self.model is not None:
+            if not isinstance(self.model, str):
+                raise _fail("model", f"must name a model, got {self.model!r}")
+            try:
+                object.__setattr__(self, "model", reference_model(self.model).key)
+            except KeyError as exc:
+                raise _fail("model", exc.args[0]) from None
+        elif self.flops_per_sample is None:
+            raise _fail("flops_per_sample", "required (training FLOPs per sample), or name a model")
+        if self.flops_per_sample is not None:
+            flops = _positive("flops_per_sample", self.flops_per_sample, 1e20)
+            if flops < MIN_FLOPS_PER_SAMPLE:
+                raise _fail("flops_per_sample", f"{self.flops_per_sample:g} FLOPs per sample is implausibly small: "
+                                                "give FLOPs, not GFLOPs (73.6 GFLOPs = 7.36e10); training FLOPs are "
+                                                "about 6 x the forward multiply-adds a model card lists")
+        if self.samples is not None:
+            _integer("samples", self.samples, 1, 10**13)
         _integer("epochs", self.epochs, 1, _MAX_EPOCHS)
         _choice("precision", self.precision, GENERIC_PRECISIONS)
         if self.model_memory_gib is not None:
             _positive("model_memory_gib", self.model_memory_gib, _MAX_MEMORY_GIB)
+        if self.params_m is not None and self.params_b is not None:
+            raise _fail("params_m", "give params_m or params_b, not both")
+        if self.params_m is not None:
+            _positive("params_m", self.params_m, MAX_PARAMS_B * 1000)
+        if self.params_b is not None:
+            _params_b(self.params_b)
+        if self.embedding_params_m is not None:
+            _number("embedding_params_m", self.embedding_params_m)
+            if self.embedding_params_m < 0:
+                raise _fail("embedding_params_m", f"must be >= 0, got {self.embedding_params_m!r}")
+            if self.params is not None and self.embedding_params_m * 1e6 > self.params:
+                raise _fail("embedding_params_m", "cannot exceed the model's parameters")
+        if self.batch_size is not None:
+            _integer("batch_size", self.batch_size, 1, 1 << 26)
+        for name in ("image_size", "seq_len"):
+            value = getattr(self, name)
+            if value is not None:
+                if self.model is None:
+                    raise _fail(name, "only rescales a named model; with flops_per_sample give the FLOPs at your size")
+                _integer(name, value, 1, _MAX_SEQ)
+        if self.servers is not None:
+            _integer("servers", self.servers, 1, 4096)
+        if self.gpus_per_server is not None:
+            _integer("gpus_per_server", self.gpus_per_server, 1, 64)
+        if self.network_gbps is not None:
+            _positive("network_gbps", self.network_gbps, 1e5)
 
     @property
-    def total_flops(self) -> float:
-        """``flops_per_sample x samples x epochs``."""
+    def params(self) -> float | None:
+        """Parameter count N (not millions), if known."""
+        if self.params_m is not None:
+            return self.params_m * 1e6
+        if self.params_b is not None:
+            return self.params_b * 1e9
+        return None
+
+    @property
+    def total_flops(self) -> float | None:
+        """``flops_per_sample x samples x epochs`` (``None`` without ``samples``)."""
+        if self.samples is None or self.flops_per_sample is None:
+            return None
         return float(self.flops_per_sample) * self.samples * self.epochs
 
 

@@ -16,6 +16,7 @@ from suanli.advisor.launch import launch_recommendation
 from suanli.advisor.schemas import WORKLOAD_KINDS, LaunchIn, RecommendIn
 from suanli.advisor.service import recommend
 from suanli.core.chips import ECOSYSTEMS, load_chip_table
+from suanli.core.estimates import REFERENCE_MODELS
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.endpoints import get_clock
@@ -35,11 +36,12 @@ KIND_LABELS = {"llm_finetune": N_("Fine-tune a language model"), "llm_pretrain":
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "llm_pretrain": ("params_b", "tokens"), "llm_finetune": ("params_b", "tokens", "method"),
     "llm_inference": ("params_b", "target_tokens_per_s", "context_len"),
-    "dl_training": ("flops_per_sample", "samples", "epochs"), "gpu_hours": ("gpu_hours", "reference_chip"),
+    "dl_training": ("model", "flops_per_sample", "params_m", "batch_size", "precision", "samples", "epochs"),
+    "gpu_hours": ("gpu_hours", "reference_chip"),
     "cpu": ("core_hours", "memory_gib"),
 }
 FORM_FIELDS = ("kind", "params_b", "tokens", "method", "target_tokens_per_s", "context_len", "flops_per_sample",
-               "samples", "epochs", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
+               "samples", "epochs", "model", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
                "budget_cny", "provinces", "ecosystems", "smoke")
 EXAMPLE = {"kind": "llm_finetune", "params_b": "7", "tokens": "100000000", "method": "lora",
            "deadline_hours": "24", "budget_cny": "2000", "ecosystems": list(ECOSYSTEMS)}
@@ -88,7 +90,11 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
                  cost=format_money(item["cost"]["central"]), price=format_money(item["price_hour"]))]
     reasons.append(_("Even the slow estimate meets the deadline.") if item["meets_deadline_high"]
                    else _("The slow estimate would miss the deadline: allow some margin."))
-    if item.get("bottleneck") in ("compute", "memory_bandwidth", "memory_capacity", "interconnect"):
+    rate = item.get("samples_per_s")
+    if rate:
+        reasons.append(_("About %(rate)s samples per second (%(low)s to %(high)s).",
+                         rate=f"{rate['central']:,.0f}", low=f"{rate['low']:,.0f}", high=f"{rate['high']:,.0f}"))
+    if item.get("bottleneck") in ("compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead"):
         reasons.append(_("Limited by %(what)s.", what=label("bottleneck", item["bottleneck"])))
     eco = item.get("ecosystem") or {}
     note = ECOSYSTEM_NOTES.get(eco.get("key", ""))
@@ -132,6 +138,8 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
         "kind_fields": KIND_FIELDS, "ecosystems": [(k, label("ecosystem", k)) for k in ECOSYSTEMS],
         "method_options": [("lora", "LoRA"), ("qlora", "QLoRA"), ("full", _("Full fine-tuning"))],
         "chip_options": [(c.key, c.name) for c in load_chip_table().values()],
+        "model_options": [("", _("None: I give FLOPs per sample"))] + [(m.key, m.name) for m in REFERENCE_MODELS.values()],
+        "precision_options": [("fp32", "FP32"), ("tf32", "TF32"), ("amp", _("Mixed precision (AMP)"))],
         "order_urls": [_order_url(item) for item in (result or {}).get("items", [])],
         "other_ecosystems": other_ecosystems,
         "hidden": [(k, v) for k, v in values.items() if k != "smoke" for v in (v if isinstance(v, list) else [v])],

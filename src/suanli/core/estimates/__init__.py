@@ -16,6 +16,9 @@ The models, each documented with its formula and sources in its own module:
 - :mod:`.shape`: transformer dimensions assumed for a parameter count;
 - :mod:`.training`: LLM pre-training, full fine-tuning, LoRA and QLoRA (FLOPs, time, memory);
 - :mod:`.inference`: LLM serving (weights, KV cache, decode and prefill, latency);
+- :mod:`.performance`: the training performance model (samples/s from FLOPs, bytes, per-step cost and
+  communication), fitted to published measurements by ``scripts/fit_performance_model.py``;
+- :mod:`.reference_models`: named models (ResNet-50, BERT, ...) with parameters and FLOPs per sample;
 - :mod:`.generic`: generic deep-learning training and GPU-hours on a reference chip;
 - :mod:`.cpu`: CPU/HPC jobs;
 - :mod:`.cost`: hours x price in integer fen.
@@ -31,7 +34,6 @@ from suanli.core.estimates.efficiency import (
     CHIP_FAMILY,
     FAMILY_EFFICIENCY,
     FP8_CHIPS,
-    GENERIC_WORKLOAD_FACTOR,
     GIB,
     MAX_DEVICES,
     NO_BF16_CHIPS,
@@ -46,6 +48,8 @@ from suanli.core.estimates.efficiency import (
 )
 from suanli.core.estimates.generic import _estimate_generic, _estimate_reference, convert_reference_hours
 from suanli.core.estimates.inference import _estimate_llm_inference
+from suanli.core.estimates.performance import PRECISION_ALIASES, load_params, training_throughput
+from suanli.core.estimates.reference_models import REFERENCE_MODELS, ReferenceModel, reference_model
 from suanli.core.estimates.result import Estimate
 from suanli.core.estimates.shape import ModelShape, model_shape
 from suanli.core.estimates.training import _estimate_llm_training
@@ -56,12 +60,14 @@ __all__ = [
     "CHIP_FAMILY",
     "FAMILY_EFFICIENCY",
     "FP8_CHIPS",
-    "GENERIC_WORKLOAD_FACTOR",
     "GIB",
     "MAX_DEVICES",
     "NODE_SIZE",
     "NO_BF16_CHIPS",
+    "PRECISION_ALIASES",
     "QLORA_OVERHEAD",
+    "REFERENCE_MODELS",
+    "ReferenceModel",
     "CostRange",
     "Estimate",
     "FamilyEfficiency",
@@ -74,15 +80,20 @@ __all__ = [
     "estimate",
     "estimate_cpu",
     "model_shape",
+    "load_params",
     "peak_tflops",
+    "reference_model",
     "scaling_efficiency",
+    "training_throughput",
 ]
 
 
-def estimate(workload: Workload, chip: ChipSpec, count: int) -> Estimate:
+def estimate(workload: Workload, chip: ChipSpec, count: int, servers: int | None = None) -> Estimate:
     """Estimate ``workload`` on ``count`` devices of ``chip`` (1 <= count <= 4096).
 
-    ``CpuJob`` goes through :func:`estimate_cpu` instead (a CPU allocation is not a chip).
+    ``servers``: how many servers the devices are spread over (generic training; overrides the workload's own
+    ``servers``; the advisor passes the units of a product). ``CpuJob`` goes through :func:`estimate_cpu` instead
+    (a CPU allocation is not a chip).
     """
     _check_count(count)
     if not isinstance(chip, ChipSpec):
@@ -92,7 +103,7 @@ def estimate(workload: Workload, chip: ChipSpec, count: int) -> Estimate:
     if isinstance(workload, LLMInference):
         return _estimate_llm_inference(workload, chip, count)
     if isinstance(workload, GenericTraining):
-        return _estimate_generic(workload, chip, count)
+        return _estimate_generic(workload, chip, count, servers)
     if isinstance(workload, ReferenceGpuHours):
         return _estimate_reference(workload, chip, count)
     if isinstance(workload, CpuJob):

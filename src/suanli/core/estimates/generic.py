@@ -1,26 +1,97 @@
-"""Generic deep-learning training (FLOPs per sample), and GPU-hours on a reference chip converted to another."""
+"""Generic deep-learning training (FLOPs per sample, or a reference model) through the training performance model
+(:mod:`.performance`), and GPU-hours on a reference chip converted to another."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from suanli.core.chips import ChipSpec, get_chip
-from suanli.core.estimates.efficiency import GENERIC_WORKLOAD_FACTOR, chip_family, peak_tflops, scaling_efficiency
+from suanli.core.estimates.efficiency import NO_BF16_CHIPS, chip_family, peak_tflops, scaling_efficiency
+from suanli.core.estimates.performance import (PRECISION_ALIASES, Topology, has_fabric, pcie_gbs, topology,
+                                               training_throughput)
+from suanli.core.estimates.reference_models import reference_model
 from suanli.core.estimates.result import Estimate, _ecosystem_notes
-from suanli.core.messages import msg
+from suanli.core.messages import Message, msg
 from suanli.core.workloads import GenericTraining, ReferenceGpuHours
 
-def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int) -> Estimate:
+#: What samples are, in a sentence (translatable): one, and several.
+UNIT_WORD = {"image": msg("image"), "sequence": msg("sequence"), "token": msg("token"), "sample": msg("sample"),
+             "frame": msg("frame")}
+UNIT_WORDS = {"image": msg("images"), "sequence": msg("sequences"), "token": msg("tokens"),
+              "sample": msg("samples"), "frame": msg("frames")}
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A generic-training workload resolved to the performance model's inputs."""
+
+    flops_per_sample: float
+    params: float
+    dense_params: float
+    batch: int
+    unit: str
+    notes: tuple[Message, ...]
+
+
+def _describe(w: GenericTraining) -> _Described:
+    """FLOPs per sample, parameters and batch, from the workload or its reference model, with notes."""
+    notes: list[Message] = []
+    ref = reference_model(w.model) if w.model else None
+    flops = w.flops_per_sample
+    if flops is None:
+        assert ref is not None
+        flops = ref.flops_per_sample
+        if w.image_size is not None and ref.image_side:
+            flops *= (w.image_size / ref.image_side) ** 2
+            notes.append(msg("%(model)s at %(size)s x %(size)s pixels: FLOPs scaled by the pixel count",
+                             model=ref.name, size=w.image_size))
+        if w.seq_len is not None and ref.sequence_tokens:
+            flops *= w.seq_len / ref.sequence_tokens
+            notes.append(msg("%(model)s at %(seq)s tokens: FLOPs scaled by the sequence length (attention's "
+                             "quadratic part not rescaled)", model=ref.name, seq=w.seq_len))
+        notes.append(msg("%(model)s: %(flops)s training FLOPs per %(unit)s (6 x %(macs)s forward multiply-adds), "
+                         "%(params)s M parameters", model=ref.name, flops=f"{flops:.3g}",
+                         unit=UNIT_WORD.get(ref.unit, ref.unit),
+                         macs=f"{ref.forward_macs:.3g}", params=f"{ref.params / 1e6:.1f}"))
+    params = w.params if w.params is not None else (ref.params if ref else None)
+    if params is None:
+        params = flops / 6.0  # each parameter used once per sample: the fewest parameters those FLOPs imply
+        notes.append(msg("parameters not given: %(params)s M assumed (flops_per_sample / 6); give params_m so the "
+                         "optimizer and gradient all-reduce are sized right", params=f"{params / 1e6:.1f}"))
+    elif w.flops_per_sample is not None and flops < 2.0 * params:
+        notes.append(msg("flops_per_sample (%(flops)s) is below 2 x the parameters (%(params)s): published model "
+                         "'FLOPs' are usually forward multiply-adds; training FLOPs are about 6 x those (unless most "
+                         "parameters are embeddings, as in recommenders)", flops=f"{flops:.3g}",
+                         params=f"{params:.3g}"))
+    if ref is not None and w.flops_per_sample is not None and abs(w.flops_per_sample / ref.forward_macs - 1) < 0.1:
+        notes.append(msg("flops_per_sample equals %(model)s's forward multiply-adds: training FLOPs are 6 x that "
+                         "(%(flops)s)", model=ref.name, flops=f"{ref.flops_per_sample:.3g}"))
+    if w.batch_size is not None:
+        batch = w.batch_size
+    else:
+        batch = ref.default_batch if ref else 32
+        notes.append(msg("batch size not given: %(batch)s samples per device per step assumed (small batches are "
+                         "slower per sample: a fixed cost every step)", batch=batch))
+    if w.embedding_params_m is not None:
+        embeddings = w.embedding_params_m * 1e6
+    elif ref is not None and w.params is None:
+        embeddings = ref.embedding_params
+    else:
+        embeddings = 0.0
+    return _Described(float(flops), float(params), max(float(params) - embeddings, 0.0), batch,
+                      ref.unit if ref else "sample", tuple(notes))
+
+
+def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: int | None = None) -> Estimate:
     family = chip_family(chip)
-    peak, notes = peak_tflops(chip, w.precision)
-    scale = scaling_efficiency(chip, count)
-    total = w.total_flops
-
-    def hours_for(which: str) -> float:
-        util = family.mfu.pick(which) * GENERIC_WORKLOAD_FACTOR.pick(which) * scale
-        return total / (count * peak * 1e12 * util) / 3600.0
-
-    hours = hours_for("central")
+    described = _describe(w)
+    precision = PRECISION_ALIASES[w.precision]
+    topo = topology(chip, count, servers=servers if servers is not None else w.servers,
+                    gpus_per_server=w.gpus_per_server, network_gbps=w.network_gbps)
+    tp = training_throughput(chip, precision, described.flops_per_sample, described.params, described.batch, topo,
+                             dense_params=described.dense_params)
+    step = tp.step
     fits = needed = None
     parts: dict[str, float] = {}
     if w.model_memory_gib is not None:
@@ -28,27 +99,61 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int) -> Estimat
         fits = needed <= chip.memory_gib
         parts = {"weights": 0.0, "gradients": 0.0, "optimizer": 0.0, "activations": float(w.model_memory_gib),
                  "kv_cache": 0.0, "overhead": 1.0}
-    all_notes = list(notes)
-    all_notes.append(msg("generic training: utilisation taken as %(share)s of the LLM figure (less matmul-bound)",
-                         share=f"{GENERIC_WORKLOAD_FACTOR.central:.0%}"))
+    notes = list(tp.notes) + list(described.notes)
+    if w.precision == "bf16" and chip.key in NO_BF16_CHIPS:
+        notes.append(msg("bf16: %(chip)s has no BF16 tensor cores; mixed precision there means fp16 with loss "
+                         "scaling, which is what this estimate assumes", chip=chip.name))
+    notes.append(msg("%(rate)s %(unit)s per second (%(low)s-%(high)s: the range holds about 80%% of held-out "
+                     "measurements); %(step)s ms per step of %(batch)s per device, of which compute %(math)s, "
+                     "memory %(memory)s, fixed overhead %(fixed)s, exposed communication %(comm)s ms",
+                     rate=f"{tp.samples_per_s:,.0f}", unit=UNIT_WORDS.get(described.unit, described.unit),
+                     low=f"{tp.samples_per_s_low:,.0f}",
+                     high=f"{tp.samples_per_s_high:,.0f}", step=f"{step.total * 1e3:.1f}", batch=described.batch,
+                     math=f"{step.math * 1e3:.1f}", memory=f"{(step.memory + step.update) * 1e3:.1f}",
+                     fixed=f"{step.fixed * 1e3:.1f}", comm=f"{step.comm_exposed * 1e3:.1f}"))
+    if not tp.calibrated:
+        notes.append(msg("no training measurement of %(chip)s or its kind in the calibration data: the range is "
+                         "widened", chip=chip.name))
     if count > 1:
-        all_notes.append(msg("assumes data parallelism: every device holds the whole model_memory_gib"))
+        notes.append(msg("data parallel on %(count)s devices in %(servers)s server(s) of %(per)s: gradients "
+                         "(%(grad)s MB) all-reduced every step over %(link)s", count=count, servers=topo.servers,
+                         per=topo.gpus_per_server, grad=f"{described.params * 4 / 1e6:,.0f}",
+                         link=_link_words(chip, topo)))
     if w.model_memory_gib is None:
-        all_notes.append(msg("memory fit not checked: give model_memory_gib"))
-    all_notes += _ecosystem_notes(chip, family)
+        notes.append(msg("memory fit not checked: give model_memory_gib"))
+    notes += _ecosystem_notes(chip, family)
     if fits is False:
         bottleneck = "memory_capacity"
-    elif count > 1 and scale < 0.88:
-        bottleneck = "interconnect"
     else:
-        bottleneck = "compute"
+        bottleneck = step.bottleneck
+    total = w.total_flops if w.flops_per_sample is not None else (
+        None if w.samples is None else described.flops_per_sample * w.samples * w.epochs)
+    hours = hours_low = hours_high = None
+    if w.samples is not None:
+        work = float(w.samples) * w.epochs
+        hours = work / tp.samples_per_s / 3600.0
+        hours_low = work / tp.samples_per_s_high / 3600.0
+        hours_high = work / tp.samples_per_s_low / 3600.0
     return Estimate(
         workload_kind="generic_training", chip_key=chip.key, count=count, bottleneck=bottleneck,
         fits_in_memory=fits, memory_needed_gib=needed, memory_available_gib=float(chip.memory_gib),
         memory_breakdown_gib=parts, total_flops=total, executed_flops=total, hours=hours,
-        hours_low=hours_for("high"), hours_high=hours_for("low"),
-        mfu=total / (hours * 3600.0 * count * peak * 1e12), notes=tuple(all_notes),
+        hours_low=hours_low, hours_high=hours_high, mfu=tp.flops_utilisation,
+        samples_per_s=tp.samples_per_s, samples_per_s_low=tp.samples_per_s_low,
+        samples_per_s_high=tp.samples_per_s_high, sample_unit=described.unit,
+        step_time_ms={"total": step.total * 1e3, "compute": step.math * 1e3,
+                      "memory_bandwidth": (step.memory + step.update) * 1e3, "overhead": step.fixed * 1e3,
+                      "interconnect": step.comm_exposed * 1e3},
+        batch_per_device=described.batch, servers=topo.servers, notes=tuple(notes),
     )
+
+
+def _link_words(chip: ChipSpec, topo: Topology) -> Message:
+    inside = (msg("%(gbs)s GB/s chip fabric", gbs=f"{chip.interconnect_gbs:g}") if has_fabric(chip)
+              else msg("PCIe (%(gbs)s GB/s per direction)", gbs=f"{pcie_gbs(chip):g}"))
+    if topo.servers > 1:
+        return msg("%(inside)s, then %(net)s Gb/s of network per server", inside=inside, net=f"{topo.network_gbps:g}")
+    return inside
 
 
 def _chip(value: ChipSpec | str, name: str) -> ChipSpec:

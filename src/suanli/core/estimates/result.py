@@ -31,7 +31,9 @@ class Estimate:
     law). ``tensor_parallel`` x ``replicas`` is the layout assumed: of the power-of-two splits of
     ``count`` that fit, the one with the highest throughput at the given concurrency.
     ``memory_breakdown_gib`` has the keys weights, gradients, optimizer, activations, kv_cache,
-    overhead. ``notes`` are translatable :class:`~suanli.core.messages.Message` s (``str()`` is English).
+    overhead. Training adds ``samples_per_s*`` (LLM training: tokens/s) (the whole allocation; low-high holds about 80% of
+    held-out measurements), the ``sample_unit``, ``step_time_ms`` (total and by part: compute,
+    memory_bandwidth, overhead, interconnect), ``batch_per_device`` and ``servers``. ``notes`` are translatable :class:`~suanli.core.messages.Message` s (``str()`` is English).
     """
 
     workload_kind: str
@@ -59,6 +61,13 @@ class Estimate:
     devices_needed: int | None = None
     tensor_parallel: int | None = None
     replicas: int | None = None
+    samples_per_s: float | None = None
+    samples_per_s_low: float | None = None
+    samples_per_s_high: float | None = None
+    sample_unit: str | None = None
+    step_time_ms: dict[str, float] = field(default_factory=dict)
+    batch_per_device: int | None = None
+    servers: int | None = None
     notes: tuple[Message, ...] = ()
 
 

@@ -73,18 +73,40 @@ from suanli.core.estimates.efficiency import (
     peak_tflops,
     scaling_efficiency,
 )
+from suanli.core.estimates.performance import pcie_gbs
 from suanli.core.estimates.result import ECOSYSTEM_NAMES, Estimate, _breakdown, _ecosystem_notes
 from suanli.core.estimates.shape import ModelShape, _lora_params, model_shape
 from suanli.core.messages import Message, msg
 from suanli.core.workloads import LLMTraining
 
+#: Optimizer-state bytes per trained parameter (moments only; the FP32 master copy is counted apart).
+OPTIMIZER_STATE_BYTES = {"adamw": 8.0, "adamw8bit": 2.0, "paged_adamw8bit": 2.0}
+
+
 def _training_bytes_per_param(w: LLMTraining) -> tuple[float, float, float]:
-    """(weights, gradients, optimizer) bytes per trained parameter for full training."""
+    """(weights, gradients, optimizer) bytes per trained parameter for full training, on the devices.
+
+    Mixed precision keeps 16-bit weights and gradients plus an FP32 master copy (4 bytes, counted with the
+    optimizer) unless ``master_weights`` is off (pure BF16 training, as torchtune's single-device recipes);
+    ``optimizer`` sets the moments (AdamW 8 bytes, 8-bit AdamW 2); ``optimizer_in_backward`` applies each layer's
+    update as soon as its gradient exists, so gradients are never all held; ``paged_adamw8bit`` keeps its states in
+    pageable memory that moves to the host when the device is full (counted as off the device); ``cpu_offload``
+    moves the optimizer, master weights and gradients to host memory (ZeRO-Offload / FSDP CPU offload).
+    """
     if w.precision == "fp32":
-        return 4.0, 4.0, 8.0
-    if w.precision == "fp8":
-        return 3.0, 2.0, 12.0
-    return 2.0, 2.0, 12.0
+        weights, grads, master = 4.0, 4.0, 0.0
+    else:
+        weights, grads = (3.0 if w.precision == "fp8" else 2.0), 2.0
+        master = 4.0 if w.master_weights else 0.0
+    states = OPTIMIZER_STATE_BYTES[w.optimizer]
+    if w.optimizer == "paged_adamw8bit":
+        states = 0.0
+    optimizer = states + master
+    if w.optimizer_in_backward:
+        grads = 0.0
+    if w.cpu_offload:
+        grads, optimizer = 0.0, 0.0
+    return weights, grads, optimizer
 
 
 def _training_memory(w: LLMTraining, chip: ChipSpec, shape: ModelShape, count: int,
@@ -96,7 +118,7 @@ def _training_memory(w: LLMTraining, chip: ChipSpec, shape: ModelShape, count: i
     if w.method in ("pretrain", "full"):
         wb, gb, ob = _training_bytes_per_param(w)
         parts["weights"] = n * wb / shard
-        parts["gradients"] = n * gb / shard
+        parts["gradients"] = (n * gb / shard) if gb else 2.0 * shape.layer_params * 2.0  # a layer in flight
         parts["optimizer"] = n * ob / shard
     else:
         adapters = _lora_params(shape, w.lora_rank)
@@ -107,7 +129,7 @@ def _training_memory(w: LLMTraining, chip: ChipSpec, shape: ModelShape, count: i
             base = (n - emb) * (4.127 / 8) + emb * 2.0
         parts["weights"] = (base + adapters * 4.0) / shard
         parts["gradients"] = adapters * 4.0 / shard
-        parts["optimizer"] = adapters * 8.0 / shard
+        parts["optimizer"] = adapters * OPTIMIZER_STATE_BYTES[w.optimizer] / shard
     s, b, h = float(w.seq_len), float(w.micro_batch), float(shape.hidden)
     elem = 2.0 if w.precision == "fp32" else 1.0
     per_layer = s * b * h * 34.0
@@ -191,6 +213,23 @@ def _training_notes(w: LLMTraining, chip: ChipSpec, count: int, tp: int, fits: b
     if w.gradient_checkpointing:
         notes.append(msg("gradient checkpointing (full recomputation): +1 forward pass of compute, "
                          "activations cut to each layer's input"))
+    if w.method in ("pretrain", "full"):
+        if w.optimizer != "adamw":
+            notes.append(msg("%(optimizer)s: 8-bit optimizer moments (2 bytes per parameter instead of 8), about "
+                             "the same speed", optimizer=w.optimizer))
+        if w.optimizer == "paged_adamw8bit":
+            notes.append(msg("paged optimizer: its states spill to host memory when the device is full (counted "
+                             "off the device); steps slow down while they page"))
+        if not w.master_weights and w.precision != "fp32":
+            notes.append(msg("pure 16-bit training: no FP32 master copy of the weights (saves 4 bytes per "
+                             "parameter; small updates may round away)"))
+        if w.optimizer_in_backward:
+            notes.append(msg("optimizer step in the backward pass: each layer's gradients are freed as soon as "
+                             "they are applied"))
+        if w.cpu_offload:
+            notes.append(msg("CPU offload: optimizer state, master weights and gradients live in host memory; "
+                             "every step moves gradients and weights over PCIe and runs AdamW on the CPU "
+                             "(charged in the hours)"))
     if not _flash_attention(chip):
         notes.append(msg("no FlashAttention-class kernel assumed on %(chip)s: attention scores are "
                          "stored, so long sequences cost O(seq²) memory", chip=chip.name))
@@ -198,9 +237,25 @@ def _training_notes(w: LLMTraining, chip: ChipSpec, count: int, tp: int, fits: b
         notes.append(msg("fp8 training (Transformer Engine): charged at ~1.4x BF16 speed, not 2x"))
     if not fits:
         notes.append(msg("does not fit: needs %(needed)s GiB per device, %(chip)s has %(memory)s GiB — use more "
-                         "devices, LoRA/QLoRA, gradient checkpointing or a smaller micro_batch",
+                         "devices, LoRA/QLoRA, gradient checkpointing, an 8-bit or paged optimizer, "
+                         "optimizer_in_backward, CPU offload or a smaller micro_batch",
                          needed=f"{needed_gib:.1f}", chip=chip.name, memory=f"{chip.memory_gib}"))
     return notes
+
+
+_HOST_OPTIMIZER_GBS = 20.0  # host memory traffic a CPU AdamW step sustains (DeepSpeed CPU Adam order)
+
+
+def _offload_seconds(w: LLMTraining, chip: ChipSpec, count: int, tp: int) -> float:
+    """Seconds that CPU offload adds to the whole run: every step moves 16-bit gradients to the host and weights
+    back over PCIe (4 bytes per parameter of the device's shard) and runs AdamW on the host (16 bytes of host
+    traffic per parameter); steps = tokens / (micro_batch x seq_len x data-parallel replicas)."""
+    if not w.cpu_offload or w.method not in ("pretrain", "full"):
+        return 0.0
+    shard = w.params / count
+    per_step = shard * 4.0 / (pcie_gbs(chip) * 1e9) + shard * 16.0 / (_HOST_OPTIMIZER_GBS * 1e9)
+    steps = w.total_tokens / (w.micro_batch * w.seq_len * max(count // tp, 1))
+    return steps * per_step
 
 
 def _estimate_llm_training(w: LLMTraining, chip: ChipSpec, count: int) -> Estimate:
@@ -218,10 +273,12 @@ def _estimate_llm_training(w: LLMTraining, chip: ChipSpec, count: int) -> Estima
     scale = scaling_efficiency(chip, count)
     fp8_factor = _FP8_TRAINING_FACTOR if (w.precision == "fp8" and chip.key in FP8_CHIPS) else 1.0
 
+    offload_s = _offload_seconds(w, chip, count, chosen_tp)
+
     def hours_for(which: str, overhead_pick: str) -> float:
         util = family.mfu.pick(which) * fp8_factor * scale
         flops = executed * (QLORA_OVERHEAD.pick(overhead_pick) if w.method == "qlora" else 1.0)
-        return flops / (count * peak * 1e12 * util) / 3600.0
+        return (flops / (count * peak * 1e12 * util) + offload_s) / 3600.0
 
     hours = hours_for("central", "central")
     hours_low = hours_for("high", "low")
@@ -242,5 +299,8 @@ def _estimate_llm_training(w: LLMTraining, chip: ChipSpec, count: int) -> Estima
         memory_breakdown_gib=_breakdown(parts), total_flops=model_flops,
         executed_flops=executed * (QLORA_OVERHEAD.central if w.method == "qlora" else 1.0),
         hours=hours, hours_low=hours_low, hours_high=hours_high, mfu=mfu,
+        samples_per_s=w.total_tokens / (hours * 3600.0), samples_per_s_low=w.total_tokens / (hours_high * 3600.0),
+        samples_per_s_high=w.total_tokens / (hours_low * 3600.0), sample_unit="token",
+        batch_per_device=w.micro_batch,
         tensor_parallel=chosen_tp, replicas=count // chosen_tp, notes=tuple(notes),
     )

@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Fit the training performance model (``suanli.core.estimates.performance``) to published measurements.
+
+Reads ``bench/data/dl_training_measurements.csv`` (see ``bench/data/DL_MEASUREMENTS.md``) and fits the model's ten
+global constants (no per-chip or per-model factor exists) by minimising a robust (Cauchy, scale 20%) loss on
+log(estimated / measured), so that a few configurations the model cannot describe (Lambda's Tacotron 2 and WaveGlow
+runs, bound by something other than the GPU) do not drag the rest, with a seeded random-restart search and a Nelder-Mead polish over a vectorised copy of
+the model's formula; :func:`check_mirror` asserts that copy equals the core function on every row. Then it
+cross-validates:
+
+- leave-one-chip-out: for every chip, fit on the other chips, estimate the held-out chip;
+- leave-one-model-out: for every model, fit on the other models, estimate the held-out model.
+
+The range multipliers ``range_low``/``range_high`` are the 10th/90th percentiles of measured/estimated over the
+held-out estimates of both splits, so that ~80% of measurements not used in a fit fall inside the range.
+
+Writes ``src/suanli/core/estimates/performance_model.json``. Needs numpy (in the dev environment). Usage::
+
+    PYTHONPATH=src python scripts/fit_performance_model.py [--check]
+
+``--check`` refits and exits 1 if the packaged parameters differ (1e-6 relative) from the refit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "src"))
+
+from suanli.core.chips import ChipSpec, get_chip  # noqa: E402
+from suanli.core.estimates.performance import (GRADIENT_BYTES_PER_PARAM, MAX_UTILISATION,  # noqa: E402
+                                               MIN_DENSE_PARAMS, REFERENCE_PEAK_TFLOPS, UPDATE_BYTES_PER_PARAM,
+                                               PerformanceParams, allreduce_seconds, is_geforce, peak_for,
+                                               step_time, topology)
+from suanli.core.estimates.reference_models import reference_model  # noqa: E402
+
+DATA = REPO_ROOT / "bench" / "data" / "dl_training_measurements.csv"
+OUTPUT = REPO_ROOT / "src" / "suanli" / "core" / "estimates" / "performance_model.json"
+
+BANDWIDTH_EFFICIENCY = 0.7  # fixed: only intensity x efficiency is identifiable in the memory term
+UNCALIBRATED_WIDENING = 1.5
+#: Fitted constants and their bounds. The per-step overhead is capped at 15 ms, the order of an eager PyTorch
+#: step's launch, Python and optimizer-dispatch cost for common models (5-20 ms): Lambda's runs use the largest
+#: batch that fits and cannot tell a per-step cost from a slower chip (the fit runs into any cap), and a larger
+#: one would fit them at the expense of every small-batch job.
+BOUNDS = {
+    "u_fp32": (0.05, MAX_UTILISATION), "u_tf32": (0.05, MAX_UTILISATION), "u_amp": (0.05, MAX_UTILISATION),
+    "peak_exponent": (0.0, 0.8), "geforce_tensor": (1.0, 2.0), "intensity": (5.0, 5000.0), "intensity_exponent": (-1.0, 2.0),
+    "amp_traffic": (0.3, 1.0), "step_overhead_s": (0.0005, 0.015), "comm_overlap": (0.0, 1.0),
+    "link_efficiency": (0.05, 1.0), "straggler": (0.0, 0.3),
+}
+NAMES = tuple(BOUNDS)
+LOG_SCALED = {"intensity", "step_overhead_s"}
+SEED = 2026
+LOSS_SCALE = 0.2  # Cauchy loss on log(estimate / measured): rows off by far more than 20% barely pull the fit
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One row of the measurements file, resolved."""
+
+    model: str
+    chip: ChipSpec
+    count: int
+    servers: int
+    precision: str
+    batch: float
+    flops: float
+    params: float
+    dense_params: float
+    measured: float
+    source: str
+
+
+def load_rows(path: Path = DATA) -> list[Measurement]:
+    rows = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for rec in csv.DictReader(fh):
+            model = reference_model(rec["model"])
+            rows.append(Measurement(rec["model"], get_chip(rec["chip"]), int(rec["count"]), int(rec["servers"]),
+                                    rec["precision"], float(rec["batch_per_device"]), model.flops_per_sample,
+                                    model.params, model.params - model.embedding_params,
+                                    float(rec["samples_per_s"]), rec["setup"]))
+    return rows
+
+
+def params_from(values: dict[str, float]) -> PerformanceParams:
+    return PerformanceParams(bandwidth_efficiency=BANDWIDTH_EFFICIENCY, range_low=1.0, range_high=1.0,
+                             uncalibrated_widening=UNCALIBRATED_WIDENING, calibrated_chips=(), **values)
+
+
+def predict(row: Measurement, p: PerformanceParams) -> float:
+    """Samples/s of ``row``'s configuration by the core model."""
+    topo = topology(row.chip, row.count, servers=row.servers)
+    step = step_time(row.chip, row.precision, row.flops, row.params, row.batch, topo, p, row.dense_params)
+    return row.count * row.batch / step.total
+
+
+class Mirror:
+    """The core step-time formula over all rows at once (numpy), for fast fitting."""
+
+    def __init__(self, rows: Sequence[Measurement]):
+        self.rows = list(rows)
+        peaks = [peak_for(r.chip, r.precision) for r in rows]
+        self.peak = np.array([pk[0] for pk in peaks]) * 1e12
+        self.path = np.array([{"fp32": 0, "tf32": 1, "amp": 2}[pk[1]] for pk in peaks])
+        self.geforce_tensor_path = np.array([is_geforce(r.chip) and pk[1] != "fp32" for r, pk in zip(rows, peaks)])
+        self.amp = np.array([r.precision == "amp" for r in rows])
+        self.bw = np.array([r.chip.memory_bandwidth_gbs for r in rows]) * 1e9 * BANDWIDTH_EFFICIENCY
+        self.work = np.array([r.batch * r.flops for r in rows])
+        self.update = np.array([r.params * UPDATE_BYTES_PER_PARAM for r in rows]) / self.bw
+        self.dense = np.maximum(np.array([r.dense_params for r in rows]), MIN_DENSE_PARAMS)
+        self.samples = np.array([r.count * r.batch for r in rows])
+        self.log2n = np.log2(np.array([r.count for r in rows], dtype=float))
+        self.measured = np.array([r.measured for r in rows])
+        # all-reduce seconds at link efficiency 1 (it scales as 1/efficiency, latency aside: the latency terms are
+        # kept separately)
+        self.comm_bytes = np.zeros(len(rows))
+        self.comm_latency = np.zeros(len(rows))
+        for i, r in enumerate(rows):
+            if r.count > 1:
+                topo = topology(r.chip, r.count, servers=r.servers)
+                nbytes = r.params * GRADIENT_BYTES_PER_PARAM
+                latency = allreduce_seconds(r.chip, topo, 0.0, 1.0)
+                self.comm_latency[i] = latency
+                self.comm_bytes[i] = allreduce_seconds(r.chip, topo, nbytes, 1.0) - latency
+
+    def rate(self, v: dict[str, float]) -> np.ndarray:
+        u = np.array([v["u_fp32"], v["u_tf32"], v["u_amp"]])[self.path]
+        u = u * (self.peak / (REFERENCE_PEAK_TFLOPS * 1e12)) ** -v["peak_exponent"]
+        u = np.minimum(MAX_UTILISATION, np.where(self.geforce_tensor_path, u * v["geforce_tensor"], u))
+        math_s = self.work / (self.peak * u)
+        intensity = v["intensity"] * (self.dense / 1e8) ** v["intensity_exponent"]
+        memory_s = self.work * np.where(self.amp, v["amp_traffic"], 1.0) / (intensity * self.bw)
+        comm = self.comm_bytes / v["link_efficiency"] + self.comm_latency
+        exposed = np.maximum(0.0, comm - v["comm_overlap"] * (2.0 / 3.0) * (math_s + memory_s))
+        busy = v["step_overhead_s"] + math_s + memory_s + self.update + exposed
+        return self.samples / (busy * (1.0 + v["straggler"] * self.log2n))
+
+    def loss(self, v: dict[str, float]) -> float:
+        r = np.log(self.rate(v) / self.measured) / LOSS_SCALE
+        return float(np.mean(np.log1p(r * r)))
+
+
+def check_mirror(rows: Sequence[Measurement], p: PerformanceParams) -> None:
+    fast = Mirror(rows).rate({n: getattr(p, n) for n in NAMES})
+    slow = np.array([predict(r, p) for r in rows])
+    worst = float(np.max(np.abs(fast / slow - 1.0)))
+    if worst > 1e-9:
+        raise SystemExit(f"the vectorised mirror differs from the core model by {worst:.2e}: update Mirror")
+
+
+def _to_unit(v: dict[str, float]) -> np.ndarray:
+    out = []
+    for n in NAMES:
+        lo, hi = BOUNDS[n]
+        out.append((math.log(v[n] / lo) / math.log(hi / lo)) if n in LOG_SCALED else (v[n] - lo) / (hi - lo))
+    return np.array(out)
+
+
+def _from_unit(x: np.ndarray) -> dict[str, float]:
+    x = np.clip(x, 0.0, 1.0)
+    out = {}
+    for n, xi in zip(NAMES, x, strict=True):
+        lo, hi = BOUNDS[n]
+        out[n] = float(lo * (hi / lo) ** xi) if n in LOG_SCALED else float(lo + (hi - lo) * xi)
+    return out
+
+
+def _nelder_mead(f, x0: np.ndarray, step: float = 0.05, iterations: int = 2000) -> np.ndarray:
+    n = len(x0)
+    simplex = [x0] + [x0 + step * np.eye(n)[i] for i in range(n)]
+    values = [f(x) for x in simplex]
+    for _ in range(iterations):
+        order = np.argsort(values)
+        simplex, values = [simplex[i] for i in order], [values[i] for i in order]
+        if values[-1] - values[0] < 1e-10:
+            break
+        centroid = np.mean(simplex[:-1], axis=0)
+        reflected = centroid + (centroid - simplex[-1])
+        fr = f(reflected)
+        if fr < values[0]:
+            expanded = centroid + 2.0 * (centroid - simplex[-1])
+            fe = f(expanded)
+            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
+        elif fr < values[-2]:
+            simplex[-1], values[-1] = reflected, fr
+        else:
+            contracted = centroid + 0.5 * (simplex[-1] - centroid)
+            fc = f(contracted)
+            if fc < values[-1]:
+                simplex[-1], values[-1] = contracted, fc
+            else:
+                simplex = [simplex[0]] + [simplex[0] + 0.5 * (x - simplex[0]) for x in simplex[1:]]
+                values = [values[0]] + [f(x) for x in simplex[1:]]
+    return simplex[int(np.argmin(values))]
+
+
+def fit(rows: Sequence[Measurement], starts: int = 6, iterations: int = 1500) -> PerformanceParams:
+    """The constants minimising the loss on ``rows``: seeded random restarts of an annealed search, then
+    Nelder-Mead from the best."""
+    mirror = Mirror(rows)
+
+    def f(x: np.ndarray) -> float:
+        return mirror.loss(_from_unit(x))
+
+    rng = np.random.default_rng(SEED)
+    best_x, best_f = None, math.inf
+    for _ in range(starts):
+        x = rng.random(len(NAMES))
+        fx = f(x)
+        for it in range(iterations):
+            scale = 0.2 * (0.997 ** it) + 0.005
+            cand = np.clip(x + rng.normal(0.0, scale, len(NAMES)), 0.0, 1.0)
+            fc = f(cand)
+            if fc < fx:
+                x, fx = cand, fc
+        if fx < best_f:
+            best_x, best_f = x, fx
+    assert best_x is not None
+    polished = _nelder_mead(f, best_x)
+    if f(polished) < best_f:
+        best_x = np.clip(polished, 0.0, 1.0)
+    return params_from(_from_unit(best_x))
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One measurement and its estimate from a fit that did not see it."""
+
+    row: Measurement
+    split: str  # "chip" or "model"
+    estimate: float
+
+    @property
+    def ratio(self) -> float:
+        """estimated / measured"""
+        return self.estimate / self.row.measured
+
+
+def group_of(row: Measurement, split: str) -> str:
+    return row.chip.key if split == "chip" else row.model
+
+
+def cross_validate(rows: Sequence[Measurement], split: str) -> list[HeldOut]:
+    """Leave-one-chip-out (``split="chip"``) or leave-one-model-out (``"model"``) estimates of every row."""
+    out = []
+    for name in sorted({group_of(r, split) for r in rows}):
+        p = fit([r for r in rows if group_of(r, split) != name])
+        out += [HeldOut(r, split, predict(r, p)) for r in rows if group_of(r, split) == name]
+    return out
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def range_multipliers(held: Sequence[HeldOut]) -> tuple[float, float]:
+    """(low, high) multipliers of the central estimate: the 10th/90th percentiles of measured/estimated."""
+    inverse = [1.0 / h.ratio for h in held]
+    return quantile(inverse, 0.10), quantile(inverse, 0.90)
+
+
+def summary(held: Sequence[HeldOut]) -> dict[str, float]:
+    errors = [abs(h.ratio - 1.0) for h in held]
+    return {"rows": len(held), "median_abs_error": round(statistics.median(errors), 4),
+            "within_25pct": round(sum(e <= 0.25 for e in errors) / len(errors), 4)}
+
+
+def fit_all(rows: Sequence[Measurement]) -> tuple[PerformanceParams, list[HeldOut]]:
+    """The packaged parameters (fit on every row, ranges from the held-out estimates) and those estimates."""
+    final = fit(rows)
+    check_mirror(rows, final)
+    held = cross_validate(rows, "chip") + cross_validate(rows, "model")
+    low, high = range_multipliers(held)
+    return replace(final, range_low=low, range_high=high,
+                   calibrated_chips=tuple(sorted({r.chip.key for r in rows}))), held
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    rows = load_rows()
+    final, held = fit_all(rows)
+    document = {
+        "about": "Fitted by scripts/fit_performance_model.py from bench/data/dl_training_measurements.csv; "
+                 "see suanli.core.estimates.performance for the model and bench/advisor_accuracy.py --dl for "
+                 "the held-out evaluation.",
+        "params": final.to_json(),
+        "summary": {"fit_rows": len(rows), "held_out_chip": summary([h for h in held if h.split == "chip"]),
+                    "held_out_model": summary([h for h in held if h.split == "model"])},
+    }
+    if args.check:
+        current = json.loads(OUTPUT.read_text(encoding="utf-8"))["params"]
+        stale = [k for k, v in document["params"].items() if isinstance(v, float)
+                 and not math.isclose(v, current.get(k, math.nan), rel_tol=1e-6)]
+        if stale:
+            print(f"{OUTPUT} is out of date ({', '.join(stale)}); run scripts/fit_performance_model.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(document["summary"], indent=2))
+    print(json.dumps(document["params"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from cluster_helpers import pid_gone, wait_for, wait_until
 
 from suanli import backends
 from suanli.backends import BackendError, InvalidJobSpec, JobState, LocalBackend
+from suanli.backends.local.supervisor import processes_of
 
 
 @pytest.fixture
@@ -74,21 +75,24 @@ def test_failing_command_fails_with_its_exit_code(local, new_spec) -> None:
 def test_a_script_with_a_shebang(local, new_spec) -> None:
     job = local.submit(new_spec(script="#!/usr/bin/env python3\nimport os\nprint('py', os.getcwd())\n"))
     wait_for(local, job, JobState.SUCCEEDED)
-    assert local.logs(job) == f"py {local.base_dir / job}\n"
+    assert local.logs(job) == "py /home/user\n"  # the work directory, at /home/user inside the sandbox
+    assert (local.workdir(job) / ".suanli" / "script").exists()
 
 
-def test_cancel_kills_the_whole_process_group(local, new_spec) -> None:
-    # a job that ignores SIGTERM and starts a child of its own: cancel must still end both
-    job = local.submit(new_spec("trap '' TERM; sleep 300 & echo $! > child.pid; echo $$ > self.pid; wait"))
+def test_cancel_kills_every_process_of_the_run(local, new_spec) -> None:
+    # a job that ignores SIGTERM, starts a child of its own and one that leaves its session: cancel ends all
+    job = local.submit(new_spec("trap '' TERM; sleep 300 & setsid sleep 301 & touch started; "
+                                "while true; do sleep 1; done"))
     wait_for(local, job, JobState.RUNNING)
-    workdir = local.base_dir / job
-    wait_until(lambda: (workdir / "child.pid").exists() and (workdir / "self.pid").exists(), "pid files")
-    child, shell = int((workdir / "child.pid").read_text()), int((workdir / "self.pid").read_text())
+    wait_until(lambda: (local.workdir(job) / "started").exists(), "the job to start its children")
+    uid = local.run_uid(job)
+    members = processes_of(uid)
+    assert len(members) >= 4  # the shell, two sleeps, the loop's sleep (plus bubblewrap and pasta)
     started = time.monotonic()
     local.cancel(job)
     assert time.monotonic() - started < 10  # the grace period (2 s) then SIGKILL
     assert local.status(job).state is JobState.CANCELLED
-    assert pid_gone(child) and pid_gone(shell)
+    assert all(pid_gone(pid) for pid in members) and processes_of(uid) == []
     local.cancel(job)  # cancelling again is a no-op
 
 
@@ -121,10 +125,12 @@ def test_a_job_killed_from_outside_is_lost(local, new_spec) -> None:
     """The machine's data center 'dies' under the job: its processes are SIGKILLed with no exit code written."""
     job = local.submit(new_spec("sleep 300"))
     wait_for(local, job, JobState.RUNNING)
-    pid = local._state(local.base_dir / job)["pid"]
-    os.killpg(pid, signal.SIGKILL)
+    uid = local.run_uid(job)
+    supervisor = json.loads((local.base_dir / job / "state.json").read_text())["pid"]
+    os.killpg(supervisor, signal.SIGKILL)  # the supervisor and its session, as a crash would
     status = wait_for(local, job, JobState.LOST, timeout=10)
     assert "without recording an exit code" in status.detail
+    assert processes_of(uid) == []  # nothing of the run is left running once it is known lost
 
 
 def test_unknown_jobs(local) -> None:
@@ -149,16 +155,17 @@ def test_capabilities(local) -> None:
     caps = local.capabilities()
     assert caps.supports("cancel") and caps.supports("logs") and caps.supports("gpu_isolation")
     assert caps.supports("status_after_restart") and caps.supports("time_limit")
-    assert "cgroup" in caps.reason("memory_limit")
+    assert caps.supports("memory_limit") and "cgroup v1" in caps.notes["memory_limit"]  # this machine's
+    assert caps.supports("instances") and "SUANLI_IMAGE" in caps.notes["instances"]
     assert not caps.supports("fractional_gpus")
 
 
 def test_a_time_limit_runs_the_job_under_timeout(local, new_spec) -> None:
     job = local.submit(new_spec("sleep 30", time_limit_minutes=5))
     wait_for(local, job, JobState.RUNNING)
-    pid = local._state(local.base_dir / job)["pid"]
-    # (right after the fork the child still shows pytest's command line: wait for the exec)
-    wait_until(lambda: "timeout --kill-after=2s 5m" in Path(f"/proc/{pid}/cmdline").read_text(), "the wrapper")
+    plan = json.loads((local.base_dir / job / "plan.json").read_text())
+    assert plan["bwrap"][-6:] == ["--", "timeout", "--kill-after=2s", "5m", "/bin/bash", "/run/suanli/job.sh"]
+    assert plan["deadline_seconds"] == 5 * 60 + 2 + 30  # the supervisor's hard stop behind `timeout`
     local.cancel(job)
     assert local.status(job).state is JobState.CANCELLED
     # coreutils timeout exits 124 when the limit is reached: reported as such

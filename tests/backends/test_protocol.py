@@ -37,7 +37,8 @@ def test_unknown_option_lists_the_valid_ones(tmp_path) -> None:
     with pytest.raises(BackendError, match=r"unknown option\(s\) shared for the slurm backend; valid options: "
                                            r"gres_name, gres_types, partition, path, remote_dir, shared_dir, timeout"):
         backends.create("slurm", "http://127.0.0.1:1", {"user": "u", "token": "t"}, {"shared": "/x"})
-    with pytest.raises(BackendError, match="valid options: grace_seconds, inherit_env"):
+    with pytest.raises(BackendError, match="valid options: cgroup_parent, claims_dir, device_paths, grace_seconds, jupyter_python, "
+                                           "listen_address, port_range, public_host, uid_range"):
         backends.create("local", str(tmp_path), None, {"nope": 1})
 
 

@@ -145,6 +145,7 @@ class RunDir:
                     "deadline_seconds": launch.deadline_seconds,
                     "forwards": {str(inside): port for (port, _), inside in zip(ports, launch.inside_ports)}}
             supervisor.write_json(self.path / "plan.json", plan)
+            os.close(os.open(self.path / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
             with open(self.path / "supervisor.log", "ab") as log:
                 proc = subprocess.Popen([sys.executable, "-I", "-S", supervisor.__file__, str(self.path)],
                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",

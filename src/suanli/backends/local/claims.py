@@ -126,6 +126,7 @@ class Claims:
     def _bindable(self, port: int) -> bool:
         family = socket.AF_INET6 if ":" in self.listen_address else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as pasta binds: TIME_WAIT is no owner
             try:
                 sock.bind((self.listen_address, port))
             except OSError:

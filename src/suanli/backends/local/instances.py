@@ -206,12 +206,13 @@ class LocalInstances:
             if run.marked("answered"):  # probed once: from then on the supervisor being alive is enough
                 return InstanceRunStatus(InstanceRunState.RUNNING, access)
             probe_host = "127.0.0.1" if self.listen_address in ("0.0.0.0", "::", "") else self.listen_address
-            ssh_up = _ssh_banner(probe_host, access.ssh_port)
-            jupyter_up = ssh_up and _http_answers(probe_host, self._forwarded(run)[JUPYTER_PORT])
+            # JupyterLab first: it is the slow one, and a failed HTTP probe leaves no line in the buyer's log
+            jupyter_up = _http_answers(probe_host, self._forwarded(run)[JUPYTER_PORT])
+            ssh_up = jupyter_up and _ssh_banner(probe_host, access.ssh_port)
             if ssh_up and jupyter_up:
                 run.mark("answered")
                 return InstanceRunStatus(InstanceRunState.RUNNING, access)
-            waiting = "sshd" if not ssh_up else "JupyterLab"
+            waiting = "JupyterLab" if not jupyter_up else "sshd"
             return InstanceRunStatus(InstanceRunState.STARTING, detail=f"waiting for {waiting} to answer")
         run.settle()
         if run.marked("stopped"):

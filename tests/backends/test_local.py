@@ -12,6 +12,8 @@ from cluster_helpers import pid_gone, wait_for, wait_until
 
 from suanli import backends
 from suanli.backends import BackendError, InvalidJobSpec, JobState, LocalBackend
+from suanli.backends.local.limits import RunLimits
+from suanli.backends.local.runs import Launch, RunDir
 from suanli.backends.local.supervisor import processes_of
 
 
@@ -172,3 +174,16 @@ def test_a_time_limit_runs_the_job_under_timeout(local, new_spec) -> None:
     job = local.submit(new_spec("exit 124", time_limit_minutes=1))
     status = wait_for(local, job, JobState.FAILED)
     assert status.exit_code == 124 and "time limit of 1 min reached" in status.detail
+
+
+def test_the_supervisor_stops_a_run_at_its_hard_deadline(local) -> None:
+    """A job could kill its own `timeout`: the supervisor (root, outside the sandbox) still ends it."""
+    run = RunDir(local.base_dir / "deadline.1")
+    launch = Launch(command=["/bin/bash", "-c", "trap '' TERM; sleep 300"], env=local.base_environment(),
+                    limits=RunLimits(1, None, 64), deadline_seconds=1.0)
+    state = local.launch(run, launch, "job-deadline")
+    uid = state["uid"]
+    state["_process"].wait(timeout=30)  # term at 1 s, ignored; the grace period (2 s); then SIGKILL
+    result = json.loads((run.path / "result.json").read_text())
+    assert result["time_limit"] is True and result["exit_code"] == 137
+    assert processes_of(uid) == []

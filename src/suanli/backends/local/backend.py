@@ -155,8 +155,7 @@ class LocalBackend(LocalInstances):
                         devices=self.devices(spec.ecosystem, spec.device_indices), deadline_seconds=deadline,
                         extra_state={"kind": "job", "time_limit_minutes": spec.time_limit_minutes,
                                      "memory_gib": spec.memory_gib})
-        self._started(run.launch(launch, self.claims, self.cgroups, f"job-{spec.job_id[:40]}",
-                                 self.listen_address))
+        self.launch(run, launch, f"job-{spec.job_id[:40]}")
         return run.name
 
     def status(self, backend_job_id: str) -> JobStatus:
@@ -226,9 +225,11 @@ class LocalBackend(LocalInstances):
             raise BackendError(f"{backend_job_id!r} is not a local job id (<job_id>.<attempt>)", kind=self.kind)
         return RunDir(self.base_dir / backend_job_id)
 
-    def _started(self, state: dict[str, Any]) -> None:
-        proc = state["_process"]
-        self._children[proc.pid] = proc
+    def launch(self, run: RunDir, launch: Launch, hostname: str) -> dict[str, Any]:
+        """Start ``run`` (see ``RunDir.launch``); returns its state (with ``_process``, the supervisor)."""
+        state = run.launch(launch, self.claims, self.cgroups, hostname, self.listen_address, self.grace_seconds)
+        self._children[state["_process"].pid] = state["_process"]
+        return state
 
     def _reap(self) -> None:
         """Collect supervisors this object started that have exited (they are its children)."""

@@ -190,7 +190,7 @@ class LocalInstances:
             inside_ports=[SSH_PORT, JUPYTER_PORT, *spec.ports], low_ports=True,
             extra_state={"kind": "instance", "image": spec.image, "fingerprints": fingerprints,
                          "memory_gib": spec.memory_gib})
-        self._started(run.launch(launch, self.claims, self.cgroups, spec.instance_id[:63], self.listen_address))
+        self.launch(run, launch, spec.instance_id[:63])
         for path in (run.work / ".ssh", run.work / ".ssh" / "authorized_keys"):
             path.chmod(0o700 if path.is_dir() else 0o600)
         return run.name

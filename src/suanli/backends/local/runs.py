@@ -106,7 +106,7 @@ class RunDir:
     # ------------------------------------------------------------------------------------------ launch
 
     def launch(self, launch: Launch, claims: Claims, cgroups: CgroupLimits, hostname: str,
-               forward_address: str) -> dict[str, Any]:
+               forward_address: str, grace_seconds: float = 10.0) -> dict[str, Any]:
         """Prepare the run's directory and start its supervisor. Returns the state written to ``state.json``."""
         missing = [name for name in REQUIRED_PROGRAMS if shutil.which(name, path=DEFAULT_PATH) is None]
         if missing:
@@ -142,7 +142,7 @@ class RunDir:
                     "bwrap": bwrap_argv(uid, hostname, launch.command, devices=devices, read_only=read_only,
                                         sshd=launch.low_ports),
                     "pasta": pasta_argv(uid, forwards), "low_ports": launch.low_ports,
-                    "deadline_seconds": launch.deadline_seconds,
+                    "deadline_seconds": launch.deadline_seconds, "grace_seconds": grace_seconds,
                     "forwards": {str(inside): port for (port, _), inside in zip(ports, launch.inside_ports)}}
             supervisor.write_json(self.path / "plan.json", plan)
             os.close(os.open(self.path / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))

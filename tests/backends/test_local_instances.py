@@ -24,6 +24,7 @@ from cluster_helpers import wait_until
 from suanli.backends import LocalBackend
 from suanli.backends.instances import InstanceRunState, InstanceRunStatus, InstanceSpec
 from suanli.backends.local.supervisor import processes_of
+from suanli.db import Database
 
 PROBE = (Path(__file__).parent / "sandbox_probe.py").read_text()
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the local backend's sandbox needs root")
@@ -86,6 +87,7 @@ def instance(tmp_path_factory) -> Iterator[Started]:
     home.chmod(0o700)
     (home / "secret.key").write_text("the server's key\n")
     (home / "secret.key").chmod(0o600)
+    Database(f"sqlite:///{home / 'suanli.db'}").dispose()
     started = start(home, tmp_path_factory.mktemp("keys"), ports=(9000,),
                     env={"GREETING": 'hello "quoted" world'})
     yield started
@@ -125,19 +127,29 @@ def test_the_host_key_fingerprints_match_what_the_server_presents(instance) -> N
     assert all(fp.startswith("SHA256:") for fp in access.ssh_host_key_fingerprints)
 
 
-def test_from_the_ssh_shell_the_platform_is_out_of_reach(instance, tmp_path) -> None:
-    wanted = {"read": {"secret_key": str(instance.home / "secret.key"), "server_environ": f"/proc/{os.getpid()}/environ",
-                       "plan": str(instance.backend.base_dir / "instances" / instance.run / "plan.json"),
-                       "checkout": str(Path(__file__).resolve())},
-              "write": {"etc": "/etc/evil", "usr": "/usr/evil"},
+def test_from_the_ssh_shell_the_platform_is_out_of_reach(instance, new_spec) -> None:
+    backend = instance.backend
+    other = backend.submit(new_spec("echo secret-of-b > mine.txt; sleep 300", env={"B_TOKEN": "b-secret"}))
+    wait_until(lambda: (backend.workdir(other) / "mine.txt").exists(), "another tenant's job")
+    other_pid = processes_of(backend.run_uid(other))[-1]
+    wanted = {"read": {"secret_key": str(instance.home / "secret.key"), "database": str(instance.home / "suanli.db"),
+                       "server_environ": f"/proc/{os.getpid()}/environ",
+                       "plan": str(backend.base_dir / "instances" / instance.run / "plan.json"),
+                       "other_file": str(backend.workdir(other) / "mine.txt"),
+                       "other_environ": f"/proc/{other_pid}/environ", "checkout": str(Path(__file__).resolve())},
+              "write": {"etc": "/etc/evil", "usr": "/usr/evil", "base_dir": str(backend.base_dir / "evil")},
               "connect": {"postgres": ["127.0.0.1", 5432],
                           "own_ssh_via_host_port": ["127.0.0.1", instance.status.access.ssh_port]}}
     out = ssh(instance, f"python3 - {shlex.quote(json.dumps(wanted))}", stdin=PROBE)
+    backend.cancel(other)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
-    assert seen["uid"] == instance.backend.run_uid(instance.run)
-    assert [seen[k] for k in ("secret_key", "server_environ", "plan", "checkout")] == ["ENOENT"] * 4
+    assert seen["uid"] == backend.run_uid(instance.run) not in (0, os.getuid(), backend.run_uid(other))
+    not_there = ("secret_key", "database", "server_environ", "plan", "other_file", "other_environ", "checkout",
+                 "base_dir")
+    assert {k: seen[k] for k in not_there} == dict.fromkeys(not_there, "ENOENT")
     assert (seen["etc"], seen["usr"]) == ("EROFS", "EROFS")
+    assert not (backend.base_dir / "evil").exists()
     # the host's ports (its own forwarded ones included) are not on the sandbox's loopback
     assert seen["postgres"] == seen["own_ssh_via_host_port"] == "ECONNREFUSED"
 

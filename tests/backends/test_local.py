@@ -187,3 +187,15 @@ def test_the_supervisor_stops_a_run_at_its_hard_deadline(local) -> None:
     result = json.loads((run.path / "result.json").read_text())
     assert result["time_limit"] is True and result["exit_code"] == 137
     assert processes_of(uid) == []
+
+
+def test_a_sandbox_that_cannot_start_fails_with_the_reason_and_gives_its_uid_back(local, new_spec) -> None:
+    run = RunDir(local.base_dir / "broken.1")
+    launch = Launch(command=["true"], env=local.base_environment(), limits=RunLimits(1, None, 64),
+                    devices=["/dev/no-such-device"], extra_state={"kind": "job"})
+    state = local.launch(run, launch, "job-broken")
+    state["_process"].wait(timeout=30)
+    status = local.status("broken.1")
+    assert status.state is JobState.FAILED and status.detail.startswith("could not start the sandbox")
+    assert "/dev/no-such-device" in local.logs("broken.1")  # what failed, in the run's log
+    assert not (local.claims.directory / "uids" / str(state["uid"])).exists()

@@ -61,7 +61,7 @@ class LocalBackend(LocalInstances):
     kind = "local"
 
     def __init__(self, base_dir: str | os.PathLike[str], *, grace_seconds: float = 10.0,
-                 uid_range: str | Sequence[int] = "200000-299999", port_range: str | Sequence[int] = "40000-44999",
+                 uid_range: str | Sequence[int] = "200000-299999", port_range: str | Sequence[int] = "61000-64999",
                  public_host: str = "127.0.0.1", listen_address: str = "127.0.0.1",
                  claims_dir: str = "/run/suanli-local", cgroup_parent: str = "",
                  device_paths: Mapping[str, Sequence[str]] | None = None, jupyter_python: str = "") -> None:
@@ -123,6 +123,8 @@ class LocalBackend(LocalInstances):
         missing = [name for name in REQUIRED_PROGRAMS if shutil.which(name, path=DEFAULT_PATH) is None]
         if missing:
             return Health(False, f"missing {', '.join(missing)}: apt-get install bubblewrap passt util-linux")
+        if not os.path.exists("/dev/net/tun"):
+            return Health(False, "no /dev/net/tun for the runs' networks: load the tun module (modprobe tun)")
         clash = [entry.pw_name for entry in pwd.getpwall() if self.uid_range[0] <= entry.pw_uid <= self.uid_range[1]]
         if clash:
             return Health(False, f"uid_range {self.uid_range[0]}-{self.uid_range[1]} holds the users "

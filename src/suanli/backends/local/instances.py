@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from suanli.backends.base import BackendError
+from suanli.backends.base import BackendError, visible_devices_var
 from suanli.backends.instances import (
     JUPYTER_PORT,
     SSH_PORT,
@@ -167,8 +167,6 @@ class LocalInstances:
                 raise InvalidInstanceSpec(f"environment variable {name} contains a line break or NUL, which an "
                                           "SSH session cannot receive", kind=self.kind)
         ecosystem = spec.ecosystem or "cuda"
-        from suanli.backends.base import visible_devices_var
-
         visible = {visible_devices_var(ecosystem): ",".join(str(i) for i in spec.device_indices)}
         session_env = {**spec.env, "SUANLI_IMAGE": spec.image, "SUANLI_INSTANCE_ID": spec.instance_id, **visible}
         keys = _host_keys(spec.instance_id)

@@ -294,7 +294,7 @@ def _in_child(setup: Callable[[], None]) -> Callable[[], None]:
         try:
             setup()
         except BaseException as exc:
-            os.write(2, f"suanli: setting up the sandbox failed: {exc!r}\n".encode())
+            os.write(2, f"suanli: setting up the sandbox failed: {exc}\n".encode())
             raise
     return run
 
@@ -362,7 +362,7 @@ def supervise(run_dir: Path) -> int:
         write_json(run_dir / "sandbox.json", {"init_pid": init_pid, "bwrap_pid": bwrap.pid,
                                               "pasta_pid": pasta.pid if pasta else None, "at": time.time()})
         os.write(block_w, b"go")
-    except OSError as exc:
+    except (OSError, subprocess.SubprocessError) as exc:
         result["error"] = f"could not set up the sandbox: {exc}"
         kill_run(uid, init_pid)
     os.close(block_w)
@@ -396,7 +396,16 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: supervisor.py RUN_DIR", file=sys.stderr)
         return 2
-    return supervise(Path(argv[1]))
+    run_dir = Path(argv[1])
+    try:
+        return supervise(run_dir)
+    except Exception as exc:  # never leave a run behind without a result: end it and say why
+        plan = json.loads((run_dir / "plan.json").read_text())
+        write_json(run_dir / "result.json", {"exit_code": None, "error": f"the run's supervisor failed: {exc!r}",
+                                             "time_limit": False, "oom_kills": 0, "at": time.time()})
+        if not kill_run(int(plan["uid"])):
+            release(plan, run_dir)
+        raise
 
 
 if __name__ == "__main__":

@@ -189,8 +189,6 @@ class LocalInstances:
             extra_state={"kind": "instance", "image": spec.image, "fingerprints": fingerprints,
                          "memory_gib": spec.memory_gib})
         self.launch(run, launch, spec.instance_id[:63])
-        for path in (run.work / ".ssh", run.work / ".ssh" / "authorized_keys"):
-            path.chmod(0o700 if path.is_dir() else 0o600)
         return run.name
 
     def instance_status(self: LocalBackend, run_id: str) -> InstanceRunStatus:

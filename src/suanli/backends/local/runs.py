@@ -170,11 +170,12 @@ class RunDir:
             path = self.work / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
-        for directory, _, names in os.walk(self.work):  # the tenant's: it may change and remove them
+        for directory, _, names in os.walk(self.work):  # the tenant's alone: it may change and remove them
             os.chown(directory, uid, uid)
+            os.chmod(directory, 0o700)
             for name in names:
-                os.lchown(os.path.join(directory, name), uid, uid)
-        self.work.chmod(0o700)
+                os.chown(os.path.join(directory, name), uid, uid)
+                os.chmod(os.path.join(directory, name), 0o600)
         (self.files / "etc").mkdir(parents=True, exist_ok=True)
         self.files.chmod(0o755)
         (self.files / "etc").chmod(0o755)

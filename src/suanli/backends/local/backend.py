@@ -229,6 +229,9 @@ class LocalBackend(LocalInstances):
 
     def launch(self, run: RunDir, launch: Launch, hostname: str) -> dict[str, Any]:
         """Start ``run`` (see ``RunDir.launch``); returns its state (with ``_process``, the supervisor)."""
+        self.base_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.base_dir.stat().st_uid == os.geteuid():
+            self.base_dir.chmod(0o700)  # runs' records and work directories: nobody else lists or enters it
         state = run.launch(launch, self.claims, self.cgroups, hostname, self.listen_address, self.grace_seconds)
         self._children[state["_process"].pid] = state["_process"]
         return state

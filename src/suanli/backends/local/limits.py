@@ -69,7 +69,18 @@ class CgroupLimits:
         join, the file that counts OOM kills)."""
         if self.mode == "rlimit":
             return [], None
+        for attempt in range(3):
+            try:
+                return self._create(run, limits)
+            except FileNotFoundError:  # a run that ended just removed the (then empty) parent: make it again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create(self, run: str, limits: RunLimits) -> tuple[list[str], str | None]:
         made: list[str] = []
+        for parent in set(self.parents.values()):
+            parent.mkdir(parents=True, exist_ok=True)  # (removed when its last run ended)
         try:
             if self.mode == "v2":
                 path = self.parents["memory"] / run

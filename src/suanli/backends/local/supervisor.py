@@ -154,6 +154,8 @@ def release(plan: dict[str, Any], run_dir: Path) -> None:
                 if exc.errno != errno.EBUSY:
                     break
                 time.sleep(0.02)
+        with contextlib.suppress(OSError):  # the runs' parent too, once empty: it must not keep the server's
+            os.rmdir(os.path.dirname(path))  # own cgroup from being removed (it is made again when needed)
     for claim in plan.get("claims", []):
         with contextlib.suppress(FileNotFoundError):
             if Path(claim).read_text().split("\n", 1)[0] == str(run_dir):

@@ -199,3 +199,21 @@ def test_a_sandbox_that_cannot_start_fails_with_the_reason_and_gives_its_uid_bac
     assert status.state is JobState.FAILED and status.detail.startswith("could not start the sandbox")
     assert "/dev/no-such-device" in local.logs("broken.1")  # what failed, in the run's log
     assert not (local.claims.directory / "uids" / str(state["uid"])).exists()
+
+
+def test_a_run_outlives_the_server_process_that_started_it(tmp_path) -> None:
+    """A real restart: the process that submitted the job exits (its supervisor is reparented, not killed)."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom suanli.backends import LocalBackend, JobSpec\n"
+              "print(LocalBackend(sys.argv[1]).submit(JobSpec(job_id='outlive', name='x', "
+              "command='sleep 2; echo survived')))\n")
+    started = subprocess.run([sys.executable, "-c", script, str(tmp_path / "jobs")], capture_output=True, text=True,
+                             timeout=60, env={**os.environ})
+    assert started.returncode == 0, started.stderr
+    job = started.stdout.strip()
+    restarted = LocalBackend(tmp_path / "jobs")
+    assert restarted.status(job).state is JobState.RUNNING  # its server is gone; the run is not
+    wait_for(restarted, job, JobState.SUCCEEDED)
+    assert restarted.logs(job) == "survived\n"

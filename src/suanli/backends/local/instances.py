@@ -18,12 +18,14 @@ of them), ``stopped`` after ``stop_instance``; ``lost`` when the run is gone or 
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import os
 import re
 import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,6 +135,8 @@ class LocalInstances:
             return f"missing {', '.join(missing)}: apt-get install openssh-server"
         if not os.access(self.jupyter_python, os.X_OK):
             return f"jupyter_python {self.jupyter_python} is not an executable Python with jupyterlab"
+        if self.jupyter_python == sys.executable and importlib.util.find_spec("jupyterlab") is None:
+            return f"jupyterlab is not installed for {sys.executable}: pip install jupyterlab (a suanli dependency)"
         return ""
 
     @staticmethod

@@ -217,3 +217,16 @@ def test_a_run_outlives_the_server_process_that_started_it(tmp_path) -> None:
     assert restarted.status(job).state is JobState.RUNNING  # its server is gone; the run is not
     wait_for(restarted, job, JobState.SUCCEEDED)
     assert restarted.logs(job) == "survived\n"
+
+
+def test_a_run_whose_directory_is_removed_still_ends_completely(local, new_spec) -> None:
+    """Its records gone (a cleaned-up temp dir, a wiped disk): nothing of the run may outlive it."""
+    import shutil
+
+    job = local.submit(new_spec("sleep 1"))
+    wait_for(local, job, JobState.RUNNING)
+    uid = local.run_uid(job)
+    wait_until(lambda: len(processes_of(uid)) >= 3, "the sandbox and pasta")
+    claim = local.claims.directory / "uids" / str(uid)
+    shutil.rmtree(local.base_dir / job)
+    wait_until(lambda: processes_of(uid) == [] and not claim.exists(), "the run to end and give its uid back")

@@ -160,7 +160,8 @@ def release(plan: dict[str, Any], run_dir: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             if Path(claim).read_text().split("\n", 1)[0] == str(run_dir):
                 os.unlink(claim)
-    write_json(run_dir / "released.json", {"at": time.time()})
+    with contextlib.suppress(FileNotFoundError):  # (the run's directory may be gone: its claims are given back)
+        write_json(run_dir / "released.json", {"at": time.time()})
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
@@ -314,8 +315,7 @@ def _fill(argv: list[str], values: dict[str, int]) -> list[str]:
 # ------------------------------------------------------------------------------------------------ main
 
 
-def supervise(run_dir: Path) -> int:
-    plan = json.loads((run_dir / "plan.json").read_text())
+def supervise(run_dir: Path, plan: dict[str, Any]) -> int:
     uid = int(plan["uid"])
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
@@ -384,13 +384,18 @@ def supervise(run_dir: Path) -> int:
 
 
 def _finish(plan: dict[str, Any], run_dir: Path, uid: int, init_pid: int | None, result: dict[str, Any]) -> int:
+    """The sandbox ended: kill what is left of the run (pasta, strays), record the result, give back what the
+    run held. Killing comes first: nothing of the run may outlive a record that could not be written (its
+    directory removed meanwhile, a full disk)."""
     result["oom_kills"] = oom_kills(plan)
     result["at"] = time.time()
-    write_json(run_dir / "result.json", result)
     survivors = kill_run(uid, init_pid)
     _reap_children()
-    if not survivors:  # a uid with processes left is not free: the backend retries when it next looks
-        release(plan, run_dir)
+    try:
+        write_json(run_dir / "result.json", result)
+    finally:
+        if not survivors:  # a uid with processes left is not free: the backend retries when it next looks
+            release(plan, run_dir)
     return 0
 
 
@@ -399,14 +404,17 @@ def main(argv: list[str]) -> int:
         print("usage: supervisor.py RUN_DIR", file=sys.stderr)
         return 2
     run_dir = Path(argv[1])
+    plan = json.loads((run_dir / "plan.json").read_text())
     try:
-        return supervise(run_dir)
-    except Exception as exc:  # never leave a run behind without a result: end it and say why
-        plan = json.loads((run_dir / "plan.json").read_text())
-        write_json(run_dir / "result.json", {"exit_code": None, "error": f"the run's supervisor failed: {exc!r}",
-                                             "time_limit": False, "oom_kills": 0, "at": time.time()})
-        if not kill_run(int(plan["uid"])):
-            release(plan, run_dir)
+        return supervise(run_dir, plan)
+    except Exception as exc:  # never leave a run behind: end it, then say why where that can still be said
+        survivors = kill_run(int(plan["uid"]))
+        with contextlib.suppress(OSError):
+            write_json(run_dir / "result.json", {"exit_code": None, "time_limit": False, "oom_kills": 0,
+                                                 "error": f"the run's supervisor failed: {exc!r}", "at": time.time()})
+        if not survivors:
+            with contextlib.suppress(OSError):
+                release(plan, run_dir)
         raise
 
 

@@ -6,6 +6,8 @@ Services never commit: the unit of work (a request, a CLI command, a test) commi
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,11 +85,29 @@ DEFAULT_POOL_SIZE = 10
 POOL_TIMEOUT_SECONDS = 30
 
 
+def private_sqlite_file(path: Path) -> None:
+    """The database file (and its -wal and -shm, which SQLite creates with the database's mode) readable by the
+    server's user only: 0600, created so before SQLite opens it. Nothing else on the machine (a tenant's job on
+    the ``local`` backend included) may read or write it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            info = name.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            name.chmod(0o600)
+
+
 def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT_SECONDS) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from cluster_helpers import pid_gone, wait_for, wait_until
 
 from suanli import backends
 from suanli.backends import BackendError, InvalidJobSpec, JobState, LocalBackend
+from suanli.backends.local.limits import RunLimits
+from suanli.backends.local.runs import Launch, RunDir
+from suanli.backends.local.supervisor import processes_of
 
 
 @pytest.fixture
@@ -74,21 +77,24 @@ def test_failing_command_fails_with_its_exit_code(local, new_spec) -> None:
 def test_a_script_with_a_shebang(local, new_spec) -> None:
     job = local.submit(new_spec(script="#!/usr/bin/env python3\nimport os\nprint('py', os.getcwd())\n"))
     wait_for(local, job, JobState.SUCCEEDED)
-    assert local.logs(job) == f"py {local.base_dir / job}\n"
+    assert local.logs(job) == "py /home/user\n"  # the work directory, at /home/user inside the sandbox
+    assert (local.workdir(job) / ".suanli" / "script").exists()
 
 
-def test_cancel_kills_the_whole_process_group(local, new_spec) -> None:
-    # a job that ignores SIGTERM and starts a child of its own: cancel must still end both
-    job = local.submit(new_spec("trap '' TERM; sleep 300 & echo $! > child.pid; echo $$ > self.pid; wait"))
+def test_cancel_kills_every_process_of_the_run(local, new_spec) -> None:
+    # a job that ignores SIGTERM, starts a child of its own and one that leaves its session: cancel ends all
+    job = local.submit(new_spec("trap '' TERM; sleep 300 & setsid sleep 301 & touch started; "
+                                "while true; do sleep 1; done"))
     wait_for(local, job, JobState.RUNNING)
-    workdir = local.base_dir / job
-    wait_until(lambda: (workdir / "child.pid").exists() and (workdir / "self.pid").exists(), "pid files")
-    child, shell = int((workdir / "child.pid").read_text()), int((workdir / "self.pid").read_text())
+    wait_until(lambda: (local.workdir(job) / "started").exists(), "the job to start its children")
+    uid = local.run_uid(job)
+    members = processes_of(uid)
+    assert len(members) >= 4  # the shell, two sleeps, the loop's sleep (plus bubblewrap and pasta)
     started = time.monotonic()
     local.cancel(job)
     assert time.monotonic() - started < 10  # the grace period (2 s) then SIGKILL
     assert local.status(job).state is JobState.CANCELLED
-    assert pid_gone(child) and pid_gone(shell)
+    assert all(pid_gone(pid) for pid in members) and processes_of(uid) == []
     local.cancel(job)  # cancelling again is a no-op
 
 
@@ -121,10 +127,12 @@ def test_a_job_killed_from_outside_is_lost(local, new_spec) -> None:
     """The machine's data center 'dies' under the job: its processes are SIGKILLed with no exit code written."""
     job = local.submit(new_spec("sleep 300"))
     wait_for(local, job, JobState.RUNNING)
-    pid = local._state(local.base_dir / job)["pid"]
-    os.killpg(pid, signal.SIGKILL)
+    uid = local.run_uid(job)
+    supervisor = json.loads((local.base_dir / job / "state.json").read_text())["pid"]
+    os.killpg(supervisor, signal.SIGKILL)  # the supervisor and its session, as a crash would
     status = wait_for(local, job, JobState.LOST, timeout=10)
     assert "without recording an exit code" in status.detail
+    assert processes_of(uid) == []  # nothing of the run is left running once it is known lost
 
 
 def test_unknown_jobs(local) -> None:
@@ -149,19 +157,76 @@ def test_capabilities(local) -> None:
     caps = local.capabilities()
     assert caps.supports("cancel") and caps.supports("logs") and caps.supports("gpu_isolation")
     assert caps.supports("status_after_restart") and caps.supports("time_limit")
-    assert "cgroup" in caps.reason("memory_limit")
+    assert caps.supports("memory_limit") and "cgroup v1" in caps.notes["memory_limit"]  # this machine's
+    assert caps.supports("instances") and "SUANLI_IMAGE" in caps.notes["instances"]
     assert not caps.supports("fractional_gpus")
 
 
 def test_a_time_limit_runs_the_job_under_timeout(local, new_spec) -> None:
     job = local.submit(new_spec("sleep 30", time_limit_minutes=5))
     wait_for(local, job, JobState.RUNNING)
-    pid = local._state(local.base_dir / job)["pid"]
-    # (right after the fork the child still shows pytest's command line: wait for the exec)
-    wait_until(lambda: "timeout --kill-after=2s 5m" in Path(f"/proc/{pid}/cmdline").read_text(), "the wrapper")
+    plan = json.loads((local.base_dir / job / "plan.json").read_text())
+    assert plan["bwrap"][-6:] == ["--", "timeout", "--kill-after=2s", "5m", "/bin/bash", "/run/suanli/job.sh"]
+    assert plan["deadline_seconds"] == 5 * 60 + 2 + 30  # the supervisor's hard stop behind `timeout`
     local.cancel(job)
     assert local.status(job).state is JobState.CANCELLED
     # coreutils timeout exits 124 when the limit is reached: reported as such
     job = local.submit(new_spec("exit 124", time_limit_minutes=1))
     status = wait_for(local, job, JobState.FAILED)
     assert status.exit_code == 124 and "time limit of 1 min reached" in status.detail
+
+
+def test_the_supervisor_stops_a_run_at_its_hard_deadline(local) -> None:
+    """A job could kill its own `timeout`: the supervisor (root, outside the sandbox) still ends it."""
+    run = RunDir(local.base_dir / "deadline.1")
+    launch = Launch(command=["/bin/bash", "-c", "trap '' TERM; sleep 300"], env=local.base_environment(),
+                    limits=RunLimits(1, None, 64), deadline_seconds=1.0)
+    state = local.launch(run, launch, "job-deadline")
+    uid = state["uid"]
+    state["_process"].wait(timeout=30)  # term at 1 s, ignored; the grace period (2 s); then SIGKILL
+    result = json.loads((run.path / "result.json").read_text())
+    assert result["time_limit"] is True and result["exit_code"] == 137
+    assert processes_of(uid) == []
+
+
+def test_a_sandbox_that_cannot_start_fails_with_the_reason_and_gives_its_uid_back(local, new_spec) -> None:
+    run = RunDir(local.base_dir / "broken.1")
+    launch = Launch(command=["true"], env=local.base_environment(), limits=RunLimits(1, None, 64),
+                    devices=["/dev/no-such-device"], extra_state={"kind": "job"})
+    state = local.launch(run, launch, "job-broken")
+    state["_process"].wait(timeout=30)
+    status = local.status("broken.1")
+    assert status.state is JobState.FAILED and status.detail.startswith("could not start the sandbox")
+    assert "/dev/no-such-device" in local.logs("broken.1")  # what failed, in the run's log
+    assert not (local.claims.directory / "uids" / str(state["uid"])).exists()
+
+
+def test_a_run_outlives_the_server_process_that_started_it(tmp_path) -> None:
+    """A real restart: the process that submitted the job exits (its supervisor is reparented, not killed)."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom suanli.backends import LocalBackend, JobSpec\n"
+              "print(LocalBackend(sys.argv[1]).submit(JobSpec(job_id='outlive', name='x', "
+              "command='sleep 2; echo survived')))\n")
+    started = subprocess.run([sys.executable, "-c", script, str(tmp_path / "jobs")], capture_output=True, text=True,
+                             timeout=60, env={**os.environ})
+    assert started.returncode == 0, started.stderr
+    job = started.stdout.strip()
+    restarted = LocalBackend(tmp_path / "jobs")
+    assert restarted.status(job).state is JobState.RUNNING  # its server is gone; the run is not
+    wait_for(restarted, job, JobState.SUCCEEDED)
+    assert restarted.logs(job) == "survived\n"
+
+
+def test_a_run_whose_directory_is_removed_still_ends_completely(local, new_spec) -> None:
+    """Its records gone (a cleaned-up temp dir, a wiped disk): nothing of the run may outlive it."""
+    import shutil
+
+    job = local.submit(new_spec("sleep 1"))
+    wait_for(local, job, JobState.RUNNING)
+    uid = local.run_uid(job)
+    wait_until(lambda: len(processes_of(uid)) >= 3, "the sandbox and pasta")
+    claim = local.claims.directory / "uids" / str(uid)
+    shutil.rmtree(local.base_dir / job)
+    wait_until(lambda: processes_of(uid) == [] and not claim.exists(), "the run to end and give its uid back")

@@ -39,7 +39,8 @@ def test_unknown_option_lists_the_valid_ones(tmp_path) -> None:
                                            r"instance_start_timeout, jupyter_command, partition, path, remote_dir, "
                                            r"shared_dir, timeout"):
         backends.create("slurm", "http://127.0.0.1:1", {"user": "u", "token": "t"}, {"shared": "/x"})
-    with pytest.raises(BackendError, match="valid options: grace_seconds, inherit_env"):
+    with pytest.raises(BackendError, match="valid options: cgroup_parent, claims_dir, device_paths, grace_seconds, jupyter_python, "
+                                           "listen_address, port_range, public_host, uid_range"):
         backends.create("local", str(tmp_path), None, {"nope": 1})
 
 

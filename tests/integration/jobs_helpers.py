@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from trading_helpers import Market
+
+from suanli.backends.local.supervisor import processes_of
 
 
 def register_cluster(market: Market, seller: dict[str, Any], datacenter_id: str, products: list[dict[str, Any]],
@@ -63,9 +66,17 @@ def order_of(market: Market, user: dict[str, Any], order_id: str) -> dict[str, A
 
 
 def wait_pid(run_dir: Path, timeout: float = 10.0) -> int:
-    """The pid a job wrote to ``pid`` in its working directory (``echo $$ > pid``), once it is there."""
+    """The host pid of a local job's shell, which wrote ``echo $$ > pid`` into its working directory: that is its
+    pid inside its sandbox's PID namespace, so find the run's process (its uid) with that namespace pid."""
+    pid_file = run_dir / "work" / "pid"
     deadline = time.monotonic() + timeout
-    while not ((run_dir / "pid").exists() and (run_dir / "pid").read_text().strip()):
+    while not (pid_file.exists() and pid_file.read_text().strip()):
         assert time.monotonic() < deadline, "the job never wrote its pid"
         time.sleep(0.1)
-    return int((run_dir / "pid").read_text())
+    inside = pid_file.read_text().strip()
+    uid = json.loads((run_dir / "plan.json").read_text())["uid"]
+    for pid in processes_of(uid):
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        if status["NSpid"].split()[-1] == inside:
+            return pid
+    raise AssertionError(f"no process of uid {uid} has pid {inside} in its namespace")

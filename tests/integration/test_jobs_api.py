@@ -213,7 +213,7 @@ def test_a_lost_job_is_requeued_elsewhere_and_its_hold_released(market, tmp_path
     market.clock.advance(300)
     # the machine loses the job: its processes SIGKILLed, no exit code written (as tests/backends/test_local.py)
     job_group = os.getpgid(pid)
-    os.killpg(json.loads((run_dir / ".suanli" / "state.json").read_text())["pid"], signal.SIGKILL)
+    os.killpg(json.loads((run_dir / "state.json").read_text())["pid"], signal.SIGKILL)  # the run's supervisor
     os.killpg(job_group, signal.SIGKILL)
     moved = wait_job(market, buyer, job["id"], {"scheduled", "running"}, timeout=30)
     while moved["placement"]["product_id"] != second["id"]:

@@ -125,12 +125,15 @@ class Capabilities:
 
     kind: str
     unsupported: Mapping[str, str]
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """How a supported feature is provided, where a person should know (e.g. which limits apply)."""
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.unsupported) - set(FEATURES))
+        unknown = sorted((set(self.unsupported) | set(self.notes)) - set(FEATURES))
         if unknown:
             raise ValueError(f"unknown features {unknown}; known: {sorted(FEATURES)}")
         object.__setattr__(self, "unsupported", MappingProxyType(dict(self.unsupported)))
+        object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))
 
     @property
     def supported(self) -> tuple[str, ...]:
@@ -152,7 +155,8 @@ class Capabilities:
                                kind=self.kind)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "supported": list(self.supported), "unsupported": dict(self.unsupported)}
+        return {"kind": self.kind, "supported": list(self.supported), "unsupported": dict(self.unsupported),
+                "notes": dict(self.notes)}
 
 
 # The environment variable through which each ecosystem's runtime picks its devices.
@@ -214,7 +218,8 @@ class JobSpec:
     ``files`` are written into the job's working directory before it starts (name relative to it).
     ``chip`` is a chip-table key (``a800``); ``ecosystem`` defaults to the chip's, else ``cuda``.
     ``device_indices`` are the devices the scheduler allocated on the machine (``local`` needs them; cluster
-    backends let the cluster choose). ``attempt`` numbers re-submissions of the same suanli job: a backend
+    backends let the cluster choose). ``vcpus``, ``memory_gib`` and ``max_processes`` are what the product
+    promises; a backend enforces them where it can (``capabilities``). ``attempt`` numbers re-submissions of the same suanli job: a backend
     uses ``(job_id, attempt)`` to name the run, so submitting the same attempt twice is idempotent where the
     backend can check it (``local``, ``ray``).
     """
@@ -233,6 +238,7 @@ class JobSpec:
     memory_gib: float | None = None
     time_limit_minutes: int | None = None
     attempt: int = 1
+    max_processes: int = 4096
 
     def __post_init__(self) -> None:
         if not _JOB_ID.fullmatch(self.job_id):
@@ -271,6 +277,8 @@ class JobSpec:
             raise InvalidJobSpec("time_limit_minutes must be >= 1")
         if self.attempt < 1:
             raise InvalidJobSpec("attempt must be >= 1")
+        if self.max_processes < 16:
+            raise InvalidJobSpec("max_processes must be >= 16")
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
         object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
         object.__setattr__(self, "ecosystem", resolve_ecosystem(self.chip, self.ecosystem))

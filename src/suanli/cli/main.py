@@ -296,6 +296,7 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
                                                      "sort=price_per_pflops'. `suanli search --fields` lists fields.")] = "",
            limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
            fields: Annotated[bool, typer.Option("--fields", help="List the query fields and exit.")] = False,
+           ids: Annotated[bool, typer.Option("--ids", help="Show each product's id (to order it).")] = False,
            api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Search the catalog with the query language."""
     if fields:
@@ -311,6 +312,8 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
     matched = f"{page['total']:,}" + ("" if page.get("total_exact", True) else "+")
     table = Table(title=f"{matched} products match" + (f" (first {len(page['items'])})"
                                                                if page['total'] > len(page['items']) else ""))
+    if ids:
+        table.add_column("id", no_wrap=True, min_width=36)
     table.add_column("chip", no_wrap=True, min_width=8)
     table.add_column("cards", justify="right", no_wrap=True)
     table.add_column("form", no_wrap=True)
@@ -320,7 +323,8 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("modes", no_wrap=True)
     for item in page["items"]:
-        table.add_row(item["chip"]["key"] if item["chip"] else item["kind"], str(item["accelerators"] or "—"),
+        table.add_row(*([item["id"]] if ids else []),
+                      item["chip"]["key"] if item["chip"] else item["kind"], str(item["accelerators"] or "—"),
                       DELIVERY_LABELS[item["delivery"]], item["datacenter"]["name"], item["region"]["city"],
                       f"{item['compute']['fp16_pflops']:.3f}", cny(item["prices"]["on_demand_hour"]),
                       cny(item["prices"]["per_accelerator_hour"]), cny(item["prices"]["per_fp16_pflops_hour"]),
@@ -328,7 +332,7 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
                       "".join(MODE_LABELS[m] for m in item["billing_modes"]))
     console.print(table)
     console.print("[dim]modes: 按 = on-demand (按需), 包 = reserved term (包月/包年), 竞 = spot (竞价); "
-                  "prices per unit-hour unless noted; --json for ids and full details[/]")
+                  "prices per unit-hour unless noted; --ids for the ids to order, --json for full details[/]")
 
 
 @app.command()

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from suanli.errors import DomainError
 from suanli.http import DbSession
@@ -18,6 +19,7 @@ from suanli.instances.models import DeliveryMethod, InstanceState
 from suanli.instances.schemas import ManualDeliveryIn
 from suanli.trading import service as trading
 from suanli.trading.endpoints import get_clock
+from suanli.trading.models import Order, OrderStatus
 from suanli.web.forms import Form, attempt, error_message, form_values, translator
 from suanli.web.i18n import N_
 from suanli.web.presenters import labeler
@@ -81,10 +83,13 @@ def delete_key(key_id: uuid.UUID, request: Request, session: DbSession, buyer: B
 # ---------------------------------------------------------------- buyer: an order's machines
 
 def order_instances_context(session: DbSession, buyer: Any, order_id: uuid.UUID) -> dict[str, Any]:
+    """The order's machines, and whether the page should follow them (poll): while any is being delivered or
+    stopped, or still runs although its lease ended (the loop stops it within seconds)."""
     rows = instances.instances_of_order(session, order_id)
     views = [instances.instance_out(i, buyer) for i in rows]
+    order_status = session.scalar(select(Order.status).where(Order.id == order_id))
     waiting = any(i.state in (InstanceState.PENDING, InstanceState.PROVISIONING, InstanceState.STOPPING)
-                  for i in rows)
+                  or (i.state is InstanceState.RUNNING and order_status is not OrderStatus.ACTIVE) for i in rows)
     return {"instances": views, "instances_waiting": waiting, "order_id": order_id}
 
 

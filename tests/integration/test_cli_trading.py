@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import not_, or_, select
 
 from suanli.accounts.models import User
 from suanli.catalog.models import Product
@@ -41,11 +41,18 @@ def login(email: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def products(reserved: bool = False) -> list[Product]:
+def products(spot: bool = False, reserved: bool = False, machines: bool = False) -> list[Product]:
+    """Visible products with stock, cheapest first. Without ``machines``: products that rent units only and start
+    at once (batch capacity, storage); with it, products that deliver a machine per unit (provisioning until
+    delivered). In the demo, batch capacity has spot prices and storage has reserved ones."""
+    units_only = or_(Product.kind == "storage", Product.delivery == "batch")
     with default_database().unit_of_work(write=False) as session:
-        query = select(Product).where(Product.is_visible.is_(True), Product.stock_units - Product.allocated_units >= 2)
+        query = select(Product).where(Product.is_visible.is_(True), Product.stock_units - Product.allocated_units >= 2,
+                                      not_(units_only) if machines else units_only)
+        if spot:
+            query = query.where(Product.price_spot_floor_fen.is_not(None))
         if reserved:
-            query = query.where(Product.price_reserved_month_fen.is_not(None), Product.price_spot_floor_fen.is_not(None))
+            query = query.where(Product.price_reserved_month_fen.is_not(None))
         return list(session.scalars(query.order_by(Product.price_on_demand_fen).limit(5)))
 
 
@@ -88,18 +95,29 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
     login(BUYER)
     start = wallet_json()["available"]["fen"]
     assert start > 0
-    product = products(reserved=True)[0]
+    product = products(spot=True)[0]
 
     placed = invoke("order", "place", str(product.id), "--mode", "on_demand", "--units", "1", "--json")
     assert placed.exit_code == 0, placed.output
-    on_demand = json.loads(placed.output)
+    on_demand = json.loads(placed.stdout)
     assert on_demand["status"] == "active" and on_demand["held"]["fen"] == product.price_on_demand_fen
+
+    # A machine is billed from delivery: until then the order is provisioning, one hour held, nothing charged,
+    # and releasing it costs nothing. The CLI names the image it chose on stderr, so --json stays parseable.
+    machine = products(machines=True)[0]
+    ordered = invoke("order", "place", str(machine.id), "--json")
+    assert ordered.exit_code == 0, ordered.output
+    assert "choose another with --image" in flat(ordered.stderr)
+    provisioning = json.loads(ordered.stdout)
+    assert provisioning["status"] == "provisioning" and provisioning["delivers_instances"] is True
+    assert provisioning["held"]["fen"] == machine.price_on_demand_fen and provisioning["charged"]["fen"] == 0
+    assert invoke("order", "release", provisioning["id"]).exit_code == 0
 
     floor = product.price_spot_floor_fen
     bid = f"{floor / 100 + 0.01:.2f}"
     spot = invoke("order", "place", str(product.id), "--mode", "spot", "--bid", bid, "--json")
     assert spot.exit_code == 0, spot.output
-    assert json.loads(spot.output)["unit_price"]["fen"] == floor + 1
+    assert json.loads(spot.stdout)["unit_price"]["fen"] == floor + 1
     too_fine = invoke("order", "place", str(product.id), "--mode", "spot", "--bid", "12.345")
     assert too_fine.exit_code == 1 and "two decimal places" in flat(too_fine.output)
     low = invoke("order", "place", str(product.id), "--mode", "spot", "--bid", "0.01")
@@ -112,14 +130,15 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
 
     released = invoke("order", "release", on_demand["id"])
     assert released.exit_code == 0, released.output
-    cancelled = invoke("order", "cancel", json.loads(spot.output)["id"])
+    cancelled = invoke("order", "cancel", json.loads(spot.stdout)["id"])
     assert cancelled.exit_code == 0 and "nothing charged" in cancelled.output
 
-    monthly = product.price_reserved_month_fen
+    storage = products(reserved=True)[0]
+    monthly = storage.price_reserved_month_fen
     if monthly <= wallet_json()["available"]["fen"]:
-        reserved = invoke("order", "place", str(product.id), "--mode", "reserved", "--term-months", "1", "--json")
+        reserved = invoke("order", "place", str(storage.id), "--mode", "reserved", "--term-months", "1", "--json")
         assert reserved.exit_code == 0, reserved.output
-        assert json.loads(reserved.output)["charged"]["fen"] == monthly
+        assert json.loads(reserved.stdout)["charged"]["fen"] == monthly
     with default_database().unit_of_work(write=False) as session:
         dear = session.scalar(select(Product).where(Product.is_visible.is_(True),
                                                     Product.price_reserved_month_fen.is_not(None),
@@ -141,7 +160,9 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
     written = invoke("invoices", "--period", period, "--csv", str(target))
     assert written.exit_code == 0, written.output
     content = target.read_bytes()
-    assert content.startswith(b"\xef\xbb\xbf") and product.name in content.decode("utf-8-sig")
+    charged = {line["product_name"] for line in detail["lines"] if line["amount"]["fen"]}
+    assert charged and all(name in content.decode("utf-8-sig") for name in charged)
+    assert content.startswith(b"\xef\xbb\xbf")
     assert invoke("invoices", "--csv", str(target)).exit_code == 1  # needs --period
 
     login(SELLER)
@@ -173,7 +194,7 @@ def test_operator_tops_up_in_cny(home):
 
 def test_buyer_extends_a_reserved_order(home):
     with default_database().unit_of_work(write=False) as session:
-        product = session.scalar(select(Product).where(Product.is_visible.is_(True),
+        product = session.scalar(select(Product).where(Product.is_visible.is_(True), Product.kind == "storage",
                                                        Product.price_reserved_month_fen.is_not(None),
                                                        Product.stock_units - Product.allocated_units >= 2)
                                  .order_by(Product.price_reserved_month_fen).limit(1))
@@ -184,16 +205,16 @@ def test_buyer_extends_a_reserved_order(home):
     login(BUYER)
     placed = invoke("order", "place", str(product.id), "--mode", "reserved", "--term-months", "1", "--json")
     assert placed.exit_code == 0, placed.output
-    order = json.loads(placed.output)
+    order = json.loads(placed.stdout)
     extended = invoke("order", "extend", order["id"], "--months", "1", "--json")
     assert extended.exit_code == 0, extended.output
-    data = json.loads(extended.output)
+    data = json.loads(extended.stdout)
     assert data["term_months"] == 2 and data["charged"]["fen"] == 2 * monthly
     shown = invoke("order", "extend", order["id"], "--months", "1")
     assert shown.exit_code == 0 and "now 3 months" in flat(shown.output)
     bad = invoke("order", "extend", order["id"], "--months", "2")
     assert bad.exit_code == 1 and "1, 3, 6 or 12" in flat(bad.output)
-    on_demand = json.loads(invoke("order", "place", str(product.id), "--mode", "on_demand", "--json").output)
+    on_demand = json.loads(invoke("order", "place", str(product.id), "--mode", "on_demand", "--json").stdout)
     refused = invoke("order", "extend", on_demand["id"], "--months", "1")
     assert refused.exit_code == 1 and "release" in flat(refused.output)
     assert invoke("order", "release", on_demand["id"]).exit_code == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
 import pytest
 
 from web_support import DEMO_BUYER, login, screenshot
@@ -60,10 +61,17 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     assert table.is_visible() and table.locator("tr").first.locator("td").count() == 3
     screenshot(page, "compare-zh")
 
-    # order one unit on demand from the product page
+    # the compare table links to the product pages
     table.locator("a.btn").first.click()
     page.wait_for_load_state("networkidle")
     assert "/products/" in page.url
+
+    # order one unit on demand of batch capacity, which starts at once (renting a machine, delivered first and
+    # billed from delivery, is tests/web/test_browser_machines.py)
+    batch = httpx.get(f"{base}/api/v1/products", timeout=30,
+                      params={"q": "chip=A800 delivery=batch", "available_only": "true", "limit": 1}).json()["items"]
+    assert batch, "the demo lists A800 batch capacity"
+    page.goto(f"{base}/products/{batch[0]['id']}")
     product_url = page.url.split("#")[0]
     product_name = page.inner_text("[data-testid=product-name]")
     free_before = int(re.search(r"空闲 (\d+)", page.inner_text("[data-testid=available]")).group(1))

@@ -30,7 +30,8 @@ def trade(base_url: str) -> None:
         "organization_id": org, "amount_fen": 2_000_000, "reference": f"DASH-{uuid.uuid4().hex[:10]}"})
     assert r.status_code == 201, r.text
     products = httpx.get(f"{base_url}/api/v1/products", timeout=30,
-                         params={"mode": "reserved", "sort": "price", "available_only": "true", "limit": 5}).json()
+                         params={"q": "kind=storage", "mode": "reserved", "sort": "price", "available_only": "true",
+                                 "limit": 5}).json()  # units only: charged at once, no machine to deliver
     product = products["items"][0]
     r = httpx.post(f"{base_url}/api/v1/orders", headers=buyer, timeout=30,
                    json={"product_id": product["id"], "mode": "reserved", "units": 1, "term_months": 1})

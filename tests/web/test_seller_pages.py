@@ -95,7 +95,7 @@ def test_product_form_shows_errors_next_to_the_fields_and_saves_nothing(web, mak
 
 def test_editing_stock_and_prices_unlisting_and_listing_again(web, make, client):
     seller, datacenter = seller_in(web, make)
-    product_id = create_product(web, datacenter)
+    product_id = create_product(web, datacenter, delivery="batch")  # units that start at once (no machine to deliver)
     operator = make.user("operator")
     buyer = make.user("buyer")
     buyer_org = client.get("/api/v1/auth/me", headers=buyer["headers"]).json()["organization"]["id"]
@@ -180,7 +180,7 @@ def test_registering_a_data_center_and_its_clusters_without_credentials(web, mak
 
 def test_incoming_orders_revenue_net_of_commission_and_utilization(web, make, client):
     _, datacenter = seller_in(web, make)
-    product_id = create_product(web, datacenter, stock_units="4")
+    product_id = create_product(web, datacenter, stock_units="4", delivery="batch")
     operator = make.user("operator")
     buyer = make.user("buyer")
     buyer_org = client.get("/api/v1/auth/me", headers=buyer["headers"]).json()["organization"]["id"]

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from suanli.cli.client import ApiClient, ApiError, credentials_path, store_credentials, stored_credentials
-from suanli.cli.main import ApiUrl, AsJson, api, app, cny, cny_arg, console, fail, print_json
+from suanli.cli.main import ApiUrl, AsJson, api, app, cny, cny_arg, console, err, fail, print_json
 
 order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, extend, release, cancel.",
                         no_args_is_help=True)
@@ -137,7 +137,8 @@ def order_place(product_id: str,
     if offered:
         if image is None:
             image = offered[0]["key"]
-            console.print(f"[dim]image: {image} ({offered[0]['name']}); choose another with --image "
+            # On stderr: with --json, stdout carries the order document alone.
+            err.print(f"[dim]image: {image} ({offered[0]['name']}); choose another with --image "
                           f"({', '.join(i['key'] for i in offered)})[/]")
         body["image"] = image
         body["ports"] = list(port or [])

@@ -7,7 +7,8 @@ Units
     * time: ``max_runtime_minutes`` and ``Offer.releases`` are minutes from the start of the round.
 
 A *unit* is what a product rents: ``accelerators_per_unit`` accelerators plus ``vcpus_per_unit`` vCPUs
-and ``memory_gib_per_unit`` GiB. A job takes whole units of exactly one offer (no gangs across offers).
+and ``memory_gib_per_unit`` GiB. A job takes whole units of one offer; a job larger than any one server may take units of several offers of one
+class in one data center, all or nothing (a *gang*, ``Placement.parts``; only when ``Rules.gang`` is on).
 """
 
 from __future__ import annotations
@@ -227,7 +228,8 @@ class Placement:
     ``reason_message`` says why this offer (objective, price, place, the runner-up), as translatable clauses
     (:mod:`suanli.core.messages`); ``reason`` is the same in English, one sentence. ``preempted`` lists spot
     jobs evicted to make room; ``backfilled`` is True when the job started ahead of a higher-priority job that
-    holds a reservation.
+    holds a reservation. ``parts`` is set for a gang (a job larger than one server): ``(offer id, units)`` per
+    server, all in one data center; ``offer_id`` is then the first part and ``units`` the total.
     """
 
     job_id: str
@@ -241,6 +243,7 @@ class Placement:
     reason_message: Text
     preempted: tuple[str, ...] = ()
     backfilled: bool = False
+    parts: tuple[tuple[str, int], ...] = ()
 
     @property
     def reason(self) -> str:

@@ -42,7 +42,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from suanli.core.messages import msg
 from suanli.scheduling.explain import describe_job, eliminations, unplaceable_message
+from suanli.scheduling.fits import FragmentationTarget, best_two_by_fit
+from suanli.scheduling.gang import find_gang, gang_placement
+from suanli.scheduling.market import Market, OfferClass
 from suanli.scheduling.reasons import (cheaper_placement, exchanged_placements, made_room_placements, placement_for,
                                        searched_placement)
 from suanli.scheduling.repair import exchange, improve, reassign, relocate
@@ -58,9 +62,11 @@ from suanli.scheduling.model import (
     RunningSpot,
     Unplaceable,
 )
+from suanli.scheduling.rules import PRODUCTION, Rules
 
 # The value types live in (and are imported from) suanli.scheduling.model.
 __all__ = [
+    "Market",
     "queue_order",
     "schedule_round",
     "units_needed",
@@ -94,51 +100,35 @@ def queue_order(jobs: Iterable[JobRequest]) -> list[JobRequest]:
     return sorted(jobs, key=lambda j: (j.mode is Mode.SPOT, -j.priority, j.submit_seq, j.id))
 
 
-class _Class:
-    """Offers with identical unit shape; ``od`` / ``spot`` are healthy offers sorted by price."""
-
-    __slots__ = ("key", "chip", "eco", "apu", "vpu", "mpu", "mem", "fp16", "members", "od", "spot",
-                 "od_min", "spot_min", "od_start", "spot_start", "shape")
-
-    def __init__(self, key: tuple, offer: Offer) -> None:
-        self.key = key
-        self.chip = offer.chip_key
-        self.eco = offer.ecosystem
-        self.apu = offer.accelerators_per_unit
-        self.vpu = offer.vcpus_per_unit
-        self.mpu = offer.memory_gib_per_unit
-        self.mem = offer.accel_memory_gib
-        self.fp16 = offer.fp16_tflops
-        self.members: list[int] = []
-        self.od: list[int] = []
-        self.spot: list[int] = []
-        self.od_min = 0
-        self.spot_min = 0
-        self.od_start = 0
-        self.spot_start = 0
-        self.shape = 0  # index into _Round.unit_shapes
-
-
 class _Round:
-    """Mutable state of one round: free units per offer, running spot jobs, the reservation."""
+    """Mutable state of one round: free units per offer, running spot jobs, the reservation.
 
-    def __init__(self, offers: Sequence[Offer], running_spot: Iterable[RunningSpot]) -> None:
-        self.offers = list(offers)
-        offers = self.offers
-        ids = [o.product_id for o in offers]
-        if len(set(ids)) != len(ids):
-            raise ValueError("offers: product_id must be unique")
-        self.index_of = {pid: i for i, pid in enumerate(ids)}
-        self.pid = ids
-        self.free = [o.free_units for o in offers]
-        self.total = [o.total_units for o in offers]
-        self.price = [o.price_per_unit_hour_fen for o in offers]
-        self.floor = [o.spot_floor_fen for o in offers]
-        self.prov = [o.province for o in offers]
-        self.dc = [o.datacenter_id for o in offers]
-        self.cluster = [o.cluster_id for o in offers]
-        self.healthy = [o.healthy for o in offers]
-        self.releases: list[list[tuple[int, int]]] = [list(o.releases) for o in offers]
+    The static part (classes, prices, caches) is the :class:`~suanli.scheduling.market.Market`, shared by
+    every round over the same offers; ``free`` and ``releases`` (default: the offers' own) are this round's."""
+
+    def __init__(self, market: Market | Sequence[Offer], running_spot: Iterable[RunningSpot],
+                 rules: Rules = PRODUCTION, free: Sequence[int] | None = None,
+                 releases: Sequence[Sequence[tuple[int, int]]] | None = None) -> None:
+        if not isinstance(market, Market):
+            market = Market(market)
+        market.reset_cursors()
+        self.market = market
+        self.rules = rules
+        offers = self.offers = market.offers
+        self.index_of, self.pid, self.total = market.index_of, market.pid, market.total
+        self.price, self.floor, self.prov, self.dc = market.price, market.floor, market.prov, market.dc
+        self.cluster, self.healthy = market.cluster, market.healthy
+        self.classes, self.unit_shapes, self.class_of = market.classes, market.unit_shapes, market.class_of
+        self._static, self._unit_sigs, self._cands = market.static_cache, market.unit_sigs, market.cands
+        self._elim_static, self._elim_shapes = market.elim_static, market.elim_shapes
+        if free is None:
+            self.free = [o.free_units for o in offers]
+        else:
+            if len(free) != len(offers):
+                raise ValueError(f"free: {len(free)} values for {len(offers)} offers")
+            self.free = list(free)
+        self.releases: list[list[tuple[int, int]]] = (
+            [list(o.releases) for o in offers] if releases is None else [list(r) for r in releases])
         self.spot_jobs: list[list[RunningSpot]] = [[] for _ in offers]
         self.spot_units = [0] * len(offers)
         self.on_offer: list[list[tuple[JobRequest, int, int]]] = [[] for _ in offers]  # placed this round
@@ -150,36 +140,6 @@ class _Round:
             self.spot_jobs[i].append(rs)
             self.spot_units[i] += rs.units
         self.spot_offers = {i for i, u in enumerate(self.spot_units) if u > 0}  # offers with spot to preempt
-        by_key: dict[tuple, _Class] = {}
-        for i, o in enumerate(offers):
-            key = (o.chip_key, o.ecosystem, o.accelerators_per_unit, o.vcpus_per_unit, o.memory_gib_per_unit,
-                   o.accel_memory_gib, o.fp16_tflops)
-            cls = by_key.get(key)
-            if cls is None:
-                cls = by_key[key] = _Class(key, o)
-            cls.members.append(i)
-            if o.healthy:
-                cls.od.append(i)
-                if o.spot_floor_fen is not None:
-                    cls.spot.append(i)
-        self.classes = list(by_key.values())
-        shapes: dict[tuple[int, int, int], int] = {}
-        for cls in self.classes:
-            cls.shape = shapes.setdefault((cls.apu, cls.vpu, cls.mpu), len(shapes))
-        self.unit_shapes = list(shapes)
-        self.class_of = [None] * len(offers)
-        for cls in self.classes:
-            cls.od.sort(key=lambda i: (self.price[i], self.pid[i]))
-            cls.spot.sort(key=lambda i: (self.floor[i], self.pid[i]))
-            cls.od_min = self.price[cls.od[0]] if cls.od else 0
-            cls.spot_min = self.floor[cls.spot[0]] if cls.spot else 0
-            for i in cls.members:
-                self.class_of[i] = cls
-        self._static: dict[tuple, list[_Class]] = {}
-        self._unit_sigs: dict[tuple, tuple] = {}
-        self._cands: dict[tuple, list[tuple[tuple, _Class, int]]] = {}
-        self._elim_static: dict[tuple, tuple] = {}
-        self._elim_shapes: dict[tuple, tuple] = {}
         self.reservation: Reservation | None = None
         self._res_index = -1
         self._res_free0 = 0  # free units on the reserved offer when the reservation was made
@@ -188,7 +148,7 @@ class _Round:
 
     # ------------------------------------------------------------------ candidates
 
-    def static_classes(self, job: JobRequest) -> list[_Class]:
+    def static_classes(self, job: JobRequest) -> list[OfferClass]:
         """Classes passing the job's chip / ecosystem / memory / compute constraints (cached)."""
         spot = job.mode is Mode.SPOT
         key = (job.accelerators > 0, job.chip, job.ecosystems, job.min_accel_memory_gib, job.min_fp16_tflops,
@@ -212,7 +172,7 @@ class _Round:
             sig = self._unit_sigs[key] = tuple(units_needed(job, a, v, m) for a, v, m in self.unit_shapes)
         return sig
 
-    def candidates(self, job: JobRequest) -> list[tuple[tuple, _Class, int]]:
+    def candidates(self, job: JobRequest) -> list[tuple[tuple, OfferClass, int]]:
         """(score lower bound, class, units) for the classes passing the job's static constraints,
         best bound first."""
         spot = job.mode is Mode.SPOT
@@ -235,17 +195,19 @@ class _Round:
         self._cands[key] = out
         return out
 
-    def score(self, job: JobRequest, cls: _Class, price: int) -> tuple:
+    def score(self, job: JobRequest, cls: OfferClass, price: int) -> tuple:
         if job.objective is Objective.COST:
             return (price,)
         return (-cls.fp16 * job.accelerators, price)
 
     # ------------------------------------------------------------------ search
 
-    def best_two(self, job: JobRequest, exclude: int = -1) -> list[tuple[tuple, str, int, int, int, _Class]]:
+    def best_two(self, job: JobRequest, exclude: int = -1) -> list[tuple[tuple, str, int, int, int, OfferClass]]:
         """Up to two feasible offers, best first: (score, product id, offer index, units, price, class).
 
         ``exclude`` is an offer index not to consider (the one a relocated job leaves)."""
+        if self.rules.fit != "objective":
+            return best_two_by_fit(self, job, exclude)
         spot = job.mode is Mode.SPOT
         free, pid, prov, dc, cluster = self.free, self.pid, self.prov, self.dc, self.cluster
         arr = self.floor if spot else self.price
@@ -305,6 +267,10 @@ class _Round:
         limit = job.price_limit_fen
         if limit is not None and per_unit * units > limit:
             return False
+        return self.allowed_place(job, i)
+
+    def allowed_place(self, job: JobRequest, i: int) -> bool:
+        """Offer ``i`` is in a province, data center and product the job allows, and not on its blocklist."""
         if job.provinces and self.prov[i] not in job.provinces:
             return False
         if job.datacenters and self.dc[i] not in job.datacenters:
@@ -374,7 +340,17 @@ class _Round:
         if job.max_runtime_minutes is not None:
             self.releases[i].append((job.max_runtime_minutes, units))
 
-    def preempt(self, job: JobRequest) -> tuple[int, int, list[RunningSpot], _Class, int] | None:
+    def take_part(self, job: JobRequest, i: int, units: int) -> None:
+        """A gang's part: like ``take``, but the part is not a move candidate for repairs (gangs move whole)."""
+        self.free[i] -= units
+        if job.max_runtime_minutes is not None:
+            self.releases[i].append((job.max_runtime_minutes, units))
+
+    def fragmentation_target(self) -> FragmentationTarget:
+        """FGD's target workload: the round's queue (set by ``schedule_round``)."""
+        return self.target
+
+    def preempt(self, job: JobRequest) -> tuple[int, int, list[RunningSpot], OfferClass, int] | None:
         """The offer and victims for an on-demand job that fits only by evicting spot jobs."""
         best = None
         if not self.spot_offers:
@@ -435,35 +411,58 @@ def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpo
     return chosen
 
 
-def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
+def _signature(job: JobRequest) -> tuple:
+    """Everything about a job that decides where it fits (not its id or its place in the queue)."""
+    return (job.accelerators, job.chip, job.ecosystems, job.min_accel_memory_gib, job.min_fp16_tflops, job.vcpus,
+            job.memory_gib, job.provinces, job.datacenters, job.products, job.max_hourly_price_fen, job.objective,
+            job.mode, job.bid_hourly_fen, job.max_runtime_minutes, job.blocked_offers, job.blocked_clusters)
+
+
+def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market,
                    running_spot: Iterable[RunningSpot] = (), repair_budget: int = 2_000,
-                   search_limit: int = SEARCH_LIMIT) -> RoundResult:
+                   search_limit: int = SEARCH_LIMIT, *, rules: Rules = PRODUCTION,
+                   free: Sequence[int] | None = None,
+                   releases: Sequence[Sequence[tuple[int, int]]] | None = None) -> RoundResult:
     """Place the queued jobs on ``offers`` for one round (see the module docstring for the algorithm).
 
     ``running_spot`` are spot jobs running now, which on-demand jobs may preempt. ``repair_budget``
     bounds the relocation probes (one probe = one search for a moved job's next-best offer) spent
     making room for jobs that do not fit; 0 turns relocation and the searches off. ``search_limit`` is the
     largest round (job-offer pairs of its on-demand ``cost`` jobs) given the whole-round assignment search;
-    larger rounds use the bounded local search; 0 turns the whole-round search off. Returns the placements (in the
-    order decided), the jobs that could not be placed with the reason, the spot jobs preempted
-    (requeue them) and the head job's reservation, if any.
+    larger rounds use the bounded local search; 0 turns the whole-round search off. ``rules`` choose the policy
+    (:mod:`suanli.scheduling.rules`; the platform's is ``PRODUCTION``). ``offers`` may be a :class:`Market`
+    built once for many rounds, with this round's ``free`` units and ``releases`` per offer (default: the
+    offers' own). Returns the placements (in the order decided), the jobs that could not be placed with the
+    reason, the spot jobs preempted (requeue them) and the head job's reservation, if any.
     """
     jobs = queue_order(queue)
     ids = [j.id for j in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("queue: job ids must be unique")
-    st = _Round(offers, running_spot)
-    st.repair_budget = repair_budget
+    market = offers if isinstance(offers, Market) else Market(offers)
+    st = _Round(market, running_spot, rules, free, releases)
+    st.repair_budget = repair_budget if rules.improve else 0
+    if not rules.improve:
+        search_limit = 0
+    if rules.fit == "fgd":
+        st.target = FragmentationTarget(jobs)
     placements: dict[str, Placement] = {}
     unplaceable: list[Unplaceable] = []
     preemptions: list[Preemption] = []
+    full: set[tuple] = set()  # signatures that found no free offer (capacity only shrinks until a preemption)
+    waiting_behind: JobRequest | None = None  # backfill "none": the on-demand job everything waits behind
     for job in jobs:
-        top = st.best_two(job)
+        if waiting_behind is not None:
+            unplaceable.append(_waiting(job, st, waiting_behind))
+            continue
+        sig = _signature(job)
+        top = [] if sig in full else st.best_two(job)
         if top:
             best = top[0]
             st.take(job, best[2], best[3], best[4])
             placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
             continue
+        full.add(sig)
         moved = relocate(st, job)
         if moved is not None:
             i, units, price, cls, other, alt = moved
@@ -480,19 +479,36 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
                 best = (st.score(job, cls, price), st.pid[i], i, units, price, cls)
                 placements[job.id] = placement_for(job, st, best, None, victims)
                 preemptions.extend(Preemption(v.job_id, v.offer_id, v.units, job.id) for v in victims)
+                full.clear()  # the evicted units are free for others too
                 continue
-        counts, held = st.explain(job)
+        if rules.gang:
+            gang = find_gang(st, job)
+            if gang is not None:
+                parts, price, cls = gang
+                for i, units in parts:
+                    st.take_part(job, i, units)
+                placements[job.id] = gang_placement(job, st, parts, price, cls)
+                continue
         reserved = None
-        if job.mode is Mode.ON_DEMAND and st.reservation is None and counts["capacity_busy"] > 0:
-            reserved = st.reserve(job)
-        unplaceable.append(Unplaceable(
-            job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
-            reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, reserved),
-        ))
+        if rules.explain:
+            counts, held = st.explain(job)
+            if (job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
+                    and counts["capacity_busy"] > 0):
+                reserved = st.reserve(job)
+            message = unplaceable_message(job, counts, len(st.offers), held, st.reservation, reserved)
+        else:
+            counts = {}
+            if job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None:
+                reserved = st.reserve(job)
+            message = "not placed this round"
+        unplaceable.append(Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
+                                       reserved=reserved, reason_message=message))
+        if rules.backfill == "none" and job.mode is Mode.ON_DEMAND:
+            waiting_behind = job
     by_id = {j.id: j for j in jobs}
     searched = None
     if st.repair_budget > 0 and search_limit > 0:
-        pinned = {p.job_id for p in placements.values() if p.preempted}
+        pinned = {p.job_id for p in placements.values() if p.preempted or p.parts}
         searched = reassign(st, jobs, set(placements), pinned, search_limit, SEARCH_BUDGET)
     if searched is not None:
         moves, head_placed = searched
@@ -517,16 +533,26 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer],
     if st.repair_budget > 0 and placements:
         # Capacity the moves freed may now take jobs that did not fit.
         still = []
+        full.clear()
         for u in unplaceable:
             job = by_id[u.job_id]
-            top = st.best_two(job) if st.reservation is None or st.reservation.job_id != job.id else []
+            sig = _signature(job)
+            top = st.best_two(job) if sig not in full and (st.reservation is None
+                                                           or st.reservation.job_id != job.id) else []
             if top:
                 st.take(job, top[0][2], top[0][3], top[0][4])
                 placements[job.id] = placement_for(job, st, top[0], top[1] if len(top) > 1 else None)
             else:
+                full.add(sig)
                 still.append(u)
         unplaceable = still
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
+
+
+def _waiting(job: JobRequest, st: _Round, head: JobRequest) -> Unplaceable:
+    """Backfill ``none`` (strict FIFO): ``job`` is not considered while ``head`` waits."""
+    return Unplaceable(job_id=job.id, eliminated={}, offers_considered=len(st.offers),
+                       reason_message=msg("waiting behind job %(job)s (no backfill)", job=head.id))
 
 
 def _explained(job: JobRequest, st: _Round) -> Unplaceable:

@@ -386,10 +386,11 @@ def stats(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     console.print(table)
 
 
-from suanli.cli.replay import replay, replay_convert_alibaba  # noqa: E402  (commands defined in their own module)
+from suanli.cli.replay import replay, replay_convert_alibaba, replay_convert_helios  # noqa: E402  (commands defined in their own module)
 
 app.command("replay")(replay)
 app.command("replay-convert-alibaba")(replay_convert_alibaba)
+app.command("replay-convert-helios")(replay_convert_helios)
 
 
 def main() -> None:  # pragma: no cover

@@ -11,8 +11,11 @@ Pure domain code: no I/O, no database, no framework.
 * :mod:`suanli.scheduling.reasons`   the one-sentence reason of each placement;
 * :mod:`suanli.scheduling.explain`   why a job cannot be placed: offers eliminated per constraint;
 * :mod:`suanli.scheduling.failover`  the next-best place after a placement or a cluster fails;
-* :mod:`suanli.scheduling.replay`, :mod:`suanli.scheduling.policies`, :mod:`suanli.scheduling.alibaba`
-  a discrete-event trace simulator with node-level policies (FGD and the baselines of Weng et al.,
-  ATC 2023) and a converter for the Alibaba GPU-sharing trace. These read and write CSV files; the
-  policy modules above never do.
+* :mod:`suanli.scheduling.rules`     the policy options (fit, backfill, improve, explain, gang) and the named
+  policies: the platform's (``PRODUCTION``) and the baselines, all settings of ``schedule_round``;
+* :mod:`suanli.scheduling.market`    the static index of a set of offers, reusable across rounds;
+* :mod:`suanli.scheduling.fits`, :mod:`suanli.scheduling.gang`  first-fit / best-fit / FGD offer choice; gangs;
+* :mod:`suanli.scheduling.replay`    a trace replay: ``schedule_round`` itself on a simulated clock, with the
+  metrics; :mod:`suanli.scheduling.traces` (the CSV format), :mod:`suanli.scheduling.alibaba` and
+  :mod:`suanli.scheduling.helios` (converters). These read and write CSV files; the policy modules never do.
 """

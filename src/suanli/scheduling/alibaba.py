@@ -1,4 +1,4 @@
-"""Convert the Alibaba GPU-sharing trace (clusterdata ``cluster-trace-gpu-v2023``) to replay CSVs.
+"""Convert the Alibaba GPU-sharing trace (clusterdata ``cluster-trace-gpu-v2023``) to the replay's CSVs.
 
 The trace (Weng et al., ATC 2023; cite the paper) has, in ``openb_pod_list_*.csv``,
 ``name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec, qos, pod_phase, creation_time,
@@ -9,14 +9,16 @@ holds 8,152 tasks (1,088 CPU-only, 6,989 on one GPU of which 3,078 share it, 75 
 nodes; ``openb_node_list_gpu_node.csv`` lists the 1,213 GPU nodes alone, numbered differently).
 ``openb_pod_list_gpuspec33.csv`` is the same task list with a GPU-model constraint on 2,388 tasks.
 
-Mapping
-    * a job: ``duration_s`` = deletion - creation; ``submit_time_s`` = creation; ``accelerators`` =
-      gpu_milli / 1000 when ``num_gpu`` is 1 (a share of one GPU, or a whole GPU at 1000), else
-      ``num_gpu`` (the trace gives gpu_milli = 1000 for every multi-GPU task); ``vcpus`` =
-      cpu_milli / 1000; ``memory_gib`` = memory_mib / 1024 (exact decimals); ``chip`` = ``gpu_spec``
-      lower-cased, alternatives kept with ``|``;
-    * a node: ``chip`` = the model lower-cased (CPU-only nodes: ``cpu``); one data center per 100
-      nodes in node order (``openb-dc-00`` ...), all in region ``杭州`` (the trace has no locations);
+Mapping (to :mod:`suanli.scheduling.traces`)
+    * a job: ``submit_time_s`` = creation; ``duration_s`` = deletion - creation; ``accelerators`` = ``num_gpu``,
+      except that **a share of one GPU (gpu_milli < 1000) becomes one whole GPU**: the platform rents whole
+      accelerators (the summary counts these); ``vcpus`` = cpu_milli / 1000 and ``memory_gib`` = memory_mib /
+      1024, rounded up; ``chip`` = ``gpu_spec`` lower-cased when it names one model (a task allowing several
+      models may run on any: counted as ``relaxed_chip_jobs``); ``org`` = the task's ``qos`` class (the trace
+      has no users);
+    * a node: ``chip`` = the model lower-cased (CPU-only nodes: ``cpu``); vCPUs and GiB rounded down; one data
+      center per 100 nodes in node order (``openb-dc-00`` ...), all in region ``杭州`` (the trace has no
+      locations);
     * prices: CNY per GPU-hour by model, ``GPU_PRICE_CNY``; a node costs GPUs x that plus nothing for
       its CPUs (GPU rental prices include the host); CPU-only nodes cost ``CPU_PRICE_CNY`` per
       vCPU-hour. These are our assumptions, of the order of 2025 Chinese marketplace GPU rentals;
@@ -27,12 +29,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from suanli.scheduling.replay import TraceError, TraceJob, TraceNode, write_jobs, write_nodes
+from suanli.scheduling.traces import TraceError, TraceJob, TraceNode, write_jobs, write_nodes
 
 __all__ = ["CPU_PRICE_CNY", "GPU_PRICE_CNY", "MODEL_TO_CHIP", "ConversionSummary", "convert",
            "read_alibaba_nodes", "read_alibaba_pods"]
@@ -62,13 +65,14 @@ NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
 class ConversionSummary:
     jobs: int
     cpu_only_jobs: int
-    shared_gpu_jobs: int  # a fraction of one GPU
+    shared_gpu_jobs: int  # asked for a share of one GPU: rounded up to one whole GPU
     multi_gpu_jobs: int
-    constrained_jobs: int  # with a GPU-model constraint
+    constrained_jobs: int  # with one GPU model named
+    relaxed_chip_jobs: int  # allowed several GPU models: any model
     nodes: int
     gpu_nodes: int
     gpus: int
-    gpu_demand: Decimal  # sum of accelerators over jobs
+    gpu_demand: int  # sum of accelerators over jobs, after rounding shares up
     models: dict[str, int]  # GPU nodes per model
 
 
@@ -93,8 +97,10 @@ def _int(path: Path, line: int, row: dict[str, str], column: str) -> int:
         raise TraceError(f"{path}:{line}: column {column!r}: {text!r} is not a whole number") from None
 
 
-def read_alibaba_pods(path: Path) -> list[TraceJob]:
+def read_alibaba_pods(path: Path) -> tuple[list[TraceJob], int, int]:
+    """The jobs, how many GPU shares were rounded up to one GPU, how many chip alternatives were relaxed."""
     jobs = []
+    shared = relaxed = 0
     for line, row in _read(path, POD_COLUMNS):
         num_gpu = _int(path, line, row, "num_gpu")
         gpu_milli = _int(path, line, row, "gpu_milli")
@@ -102,17 +108,17 @@ def read_alibaba_pods(path: Path) -> list[TraceJob]:
         deletion = _int(path, line, row, "deletion_time")
         if deletion < creation:
             raise TraceError(f"{path}:{line}: column 'deletion_time': before creation_time")
-        if num_gpu == 0:
-            milli = 0
-        elif num_gpu == 1:
-            milli = gpu_milli
-        else:
-            milli = num_gpu * 1000
-        chips = frozenset(m.strip().lower() for m in (row.get("gpu_spec") or "").split("|") if m.strip())
+        if num_gpu == 1 and 0 < gpu_milli < 1000:
+            shared += 1
+        models = sorted({m.strip().lower() for m in (row.get("gpu_spec") or "").split("|") if m.strip()})
+        if len(models) > 1:
+            relaxed += 1
         jobs.append(TraceJob(id=row["name"].strip(), submit_time_s=creation, duration_s=deletion - creation,
-                             gpu_milli=milli, cpu_milli=_int(path, line, row, "cpu_milli"),
-                             memory_mib=_int(path, line, row, "memory_mib"), chips=chips))
-    return jobs
+                             accelerators=num_gpu, chip=models[0] if len(models) == 1 else None,
+                             vcpus=math.ceil(_int(path, line, row, "cpu_milli") / 1000),
+                             memory_gib=math.ceil(_int(path, line, row, "memory_mib") / 1024),
+                             org=(row.get("qos") or "").strip() or "-"))
+    return jobs, shared, relaxed
 
 
 def read_alibaba_nodes(path: Path, per_datacenter: int = 100) -> list[TraceNode]:
@@ -127,17 +133,17 @@ def read_alibaba_nodes(path: Path, per_datacenter: int = 100) -> list[TraceNode]
                                  f"known: {', '.join(GPU_PRICE_CNY)}")
             price = GPU_PRICE_CNY[model] * gpus
         else:
-            model = "cpu"
+            model = None
             price = CPU_PRICE_CNY * cpu_milli / 1000
         nodes.append(TraceNode(id=row["sn"].strip(), datacenter=f"openb-dc-{k // per_datacenter:02d}", region="杭州",
-                               chip=model, accelerators=gpus, cpu_milli=cpu_milli,
-                               memory_mib=_int(path, line, row, "memory_mib"), hourly_price_cny=price))
+                               chip=model, accelerators=gpus, vcpus=cpu_milli // 1000,
+                               memory_gib=_int(path, line, row, "memory_mib") // 1024, hourly_price_cny=price))
     return nodes
 
 
 def convert(pods_csv: Path, nodes_csv: Path, jobs_out: Path, nodes_out: Path) -> ConversionSummary:
-    """Read the Alibaba pod and node lists, write the generic jobs and nodes CSVs, and summarise."""
-    jobs = read_alibaba_pods(pods_csv)
+    """Read the Alibaba pod and node lists, write the replay's jobs and nodes CSVs, and summarise."""
+    jobs, shared, relaxed = read_alibaba_pods(pods_csv)
     nodes = read_alibaba_nodes(nodes_csv)
     with jobs_out.open("w", encoding="utf-8", newline="") as f:
         write_jobs(jobs, f)
@@ -148,10 +154,9 @@ def convert(pods_csv: Path, nodes_csv: Path, jobs_out: Path, nodes_out: Path) ->
         if n.accelerators:
             models[n.chip] = models.get(n.chip, 0) + 1
     return ConversionSummary(
-        jobs=len(jobs), cpu_only_jobs=sum(1 for j in jobs if j.gpu_milli == 0),
-        shared_gpu_jobs=sum(1 for j in jobs if 0 < j.gpu_milli < 1000),
-        multi_gpu_jobs=sum(1 for j in jobs if j.gpu_milli > 1000),
-        constrained_jobs=sum(1 for j in jobs if j.chips), nodes=len(nodes),
-        gpu_nodes=sum(1 for n in nodes if n.accelerators), gpus=sum(n.accelerators for n in nodes),
-        gpu_demand=sum((Decimal(j.gpu_milli) / 1000 for j in jobs), Decimal(0)), models=dict(sorted(models.items())),
+        jobs=len(jobs), cpu_only_jobs=sum(1 for j in jobs if j.accelerators == 0), shared_gpu_jobs=shared,
+        multi_gpu_jobs=sum(1 for j in jobs if j.accelerators > 1), constrained_jobs=sum(1 for j in jobs if j.chip),
+        relaxed_chip_jobs=relaxed, nodes=len(nodes), gpu_nodes=sum(1 for n in nodes if n.accelerators),
+        gpus=sum(n.accelerators for n in nodes), gpu_demand=sum(j.accelerators for j in jobs),
+        models=dict(sorted(models.items())),
     )

@@ -45,7 +45,11 @@ class FragmentationTarget:
 
 def best_two_by_fit(st: _Round, job: JobRequest, exclude: int = -1) -> list[tuple]:
     """Up to two feasible offers, best first by the round's fit rule, as ``best_two`` entries
-    ``(key, product id, offer index, units, price, class)``."""
+    ``(key, product id, offer index, units, price, class)``; ties go to the offer given first.
+
+    Offers are scanned in the order given, from the first with free units; a class's scan stops early when
+    nothing later can beat what it has (first-fit: two found; best-fit: two exact fits; fgd: every free value
+    that could hold the job has been seen twice, since offers with equal free units score equally)."""
     spot = job.mode is Mode.SPOT
     free, pid = st.free, st.pid
     arr = st.floor if spot else st.price
@@ -56,17 +60,25 @@ def best_two_by_fit(st: _Round, job: JobRequest, exclude: int = -1) -> list[tupl
     target = st.fragmentation_target() if fit == "fgd" else None
     first = second = None
     for _bound, cls, units in st.candidates(job):
-        if cls.apu <= 0 and target is not None:
-            target_cls = None  # CPU-only offers have no accelerators to fragment
+        if spot:
+            order, start = sorted(cls.spot), 0
         else:
-            target_cls = target
-        for i in (cls.spot if spot else cls.od):
+            order, start = cls.by_index, cls.idx_start
+            while start < len(order) and free[order[start]] == 0:
+                start += 1
+            cls.idx_start = start
+        values_left = {}  # fgd: free value -> offers still worth seeing with it
+        if fit == "fgd":
+            values_left = dict.fromkeys(range(units, cls.max_total + 1), 2)
+        found = 0
+        for pos in range(start, len(order)):
+            i = order[pos]
             f = free[i]
             if f < units or i == exclude:
                 continue
             price = arr[i] * units
             if limit is not None and price > limit:
-                break  # offers of a class are sorted by price
+                continue
             if restricted and not st.allowed_place(job, i):
                 continue
             if i == res_i and not st.reservation_allows(job, units):
@@ -76,10 +88,22 @@ def best_two_by_fit(st: _Round, job: JobRequest, exclude: int = -1) -> list[tupl
             elif fit == "best-fit":
                 key = (f - units, i)
             else:
-                delta = 0.0 if target_cls is None else target_cls.frag(cls, f - units) - target_cls.frag(cls, f)
-                key = (delta, i)
+                left = values_left.get(f, 0)
+                if left == 0:
+                    continue
+                values_left[f] = left - 1
+                if cls.apu <= 0:
+                    key = (0.0, i)  # a CPU-only offer has no accelerators to fragment
+                else:
+                    key = (target.frag(cls, f - units) - target.frag(cls, f), i)
             if first is None or key < first[0]:
                 first, second = (key, pid[i], i, units, price, cls), first
             elif second is None or key < second[0]:
                 second = (key, pid[i], i, units, price, cls)
+            if fit == "first-fit" or (fit == "best-fit" and f == units):
+                found += 1
+                if found == 2:
+                    break
+            elif fit == "fgd" and not any(values_left.values()):
+                break
     return [e for e in (first, second) if e is not None]

@@ -37,7 +37,7 @@ def find_gang(st: _Round, job: JobRequest) -> tuple[list[tuple[int, int]], int, 
     if not job.accelerators:
         return None
     candidates = st.candidates(job)
-    if any(st.total[i] >= units for _b, cls, units in candidates for i in cls.members):
+    if any(cls.max_total >= units for _b, cls, units in candidates):
         return None
     spot = job.mode is Mode.SPOT
     arr = st.floor if spot else st.price

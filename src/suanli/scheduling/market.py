@@ -8,18 +8,18 @@ candidate lists and the explanation index are then computed once, and each round
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from suanli.scheduling.model import Offer
 
-__all__ = ["Market", "OfferClass"]
+__all__ = ["LazyLists", "Market", "OfferClass"]
 
 
 class OfferClass:
     """Offers with identical unit shape; ``od`` / ``spot`` are healthy offers sorted by price."""
 
     __slots__ = ("key", "chip", "eco", "apu", "vpu", "mpu", "mem", "fp16", "members", "od", "spot",
-                 "od_min", "spot_min", "od_start", "spot_start", "shape")
+                 "od_min", "spot_min", "od_start", "spot_start", "shape", "by_index", "idx_start", "max_total")
 
     def __init__(self, key: tuple, offer: Offer) -> None:
         self.key = key
@@ -38,6 +38,9 @@ class OfferClass:
         self.od_start = 0  # first position in ``od`` that may have free units (a cursor of the round)
         self.spot_start = 0
         self.shape = 0  # index into Market.unit_shapes
+        self.by_index: list[int] = []  # healthy offers in the order given (first-fit and the other fit rules)
+        self.idx_start = 0  # first position in ``by_index`` that may have free units
+        self.max_total = 0  # the largest pool of the class, in units
 
 
 class Market:
@@ -79,6 +82,8 @@ class Market:
         for cls in self.classes:
             cls.od.sort(key=lambda i: (self.price[i], self.pid[i]))
             cls.spot.sort(key=lambda i: (self.floor[i], self.pid[i]))
+            cls.by_index = sorted(cls.od)
+            cls.max_total = max((self.total[i] for i in cls.members), default=0)
             cls.od_min = self.price[cls.od[0]] if cls.od else 0
             cls.spot_min = self.floor[cls.spot[0]] if cls.spot else 0
             for i in cls.members:
@@ -94,4 +99,20 @@ class Market:
     def reset_cursors(self) -> None:
         """A new round: every class may have free units from its first offer on."""
         for cls in self.classes:
-            cls.od_start = cls.spot_start = 0
+            cls.od_start = cls.spot_start = cls.idx_start = 0
+
+
+class LazyLists:
+    """Lists by offer index, each made by ``make(i)`` when first used."""
+
+    __slots__ = ("lists", "make")
+
+    def __init__(self, make: Callable[[int], list]) -> None:
+        self.make = make
+        self.lists: dict[int, list] = {}
+
+    def __getitem__(self, i: int) -> list:
+        got = self.lists.get(i)
+        if got is None:
+            got = self.lists[i] = self.make(i)
+        return got

@@ -40,13 +40,14 @@ pay the offer's spot floor per unit-hour; their bid must cover it.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from suanli.core.messages import msg
 from suanli.scheduling.explain import describe_job, eliminations, unplaceable_message
 from suanli.scheduling.fits import FragmentationTarget, best_two_by_fit
 from suanli.scheduling.gang import find_gang, gang_placement
-from suanli.scheduling.market import Market, OfferClass
+from suanli.scheduling.market import LazyLists, Market, OfferClass
 from suanli.scheduling.reasons import (cheaper_placement, exchanged_placements, made_room_placements, placement_for,
                                        searched_placement)
 from suanli.scheduling.repair import exchange, improve, reassign, relocate
@@ -127,11 +128,12 @@ class _Round:
             if len(free) != len(offers):
                 raise ValueError(f"free: {len(free)} values for {len(offers)} offers")
             self.free = list(free)
-        self.releases: list[list[tuple[int, int]]] = (
-            [list(o.releases) for o in offers] if releases is None else [list(r) for r in releases])
-        self.spot_jobs: list[list[RunningSpot]] = [[] for _ in offers]
-        self.spot_units = [0] * len(offers)
-        self.on_offer: list[list[tuple[JobRequest, int, int]]] = [[] for _ in offers]  # placed this round
+        # Per offer, made when the round first touches the offer (most rounds touch few offers).
+        self.releases: LazyLists = (LazyLists(lambda i: list(offers[i].releases)) if releases is None
+                                    else LazyLists(lambda i: list(releases[i])))
+        self.spot_jobs: defaultdict[int, list[RunningSpot]] = defaultdict(list)
+        self.spot_units: defaultdict[int, int] = defaultdict(int)
+        self.on_offer: defaultdict[int, list[tuple[JobRequest, int, int]]] = defaultdict(list)  # placed this round
         self.repair_budget = 0
         for rs in running_spot:
             i = self.index_of.get(rs.offer_id)
@@ -139,7 +141,7 @@ class _Round:
                 raise ValueError(f"running_spot: job {rs.job_id} runs on unknown offer {rs.offer_id!r}")
             self.spot_jobs[i].append(rs)
             self.spot_units[i] += rs.units
-        self.spot_offers = {i for i, u in enumerate(self.spot_units) if u > 0}  # offers with spot to preempt
+        self.spot_offers = {i for i, u in self.spot_units.items() if u > 0}  # offers with spot to preempt
         self.reservation: Reservation | None = None
         self._res_index = -1
         self._res_free0 = 0  # free units on the reserved offer when the reservation was made
@@ -378,8 +380,7 @@ class _Round:
             self.free[i] += v.units
         if self.spot_units[i] <= 0:
             self.spot_offers.discard(i)
-        cls.od_start = 0
-        cls.spot_start = 0
+        cls.od_start = cls.spot_start = cls.idx_start = 0
         return i, units, victims, cls, price
 
     def explain(self, job: JobRequest) -> tuple[dict[str, int], int]:
@@ -507,6 +508,8 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             waiting_behind = job
     by_id = {j.id: j for j in jobs}
     searched = None
+    if not _improvable(st, jobs, placements, unplaceable):
+        st.repair_budget = 0  # every job got the cheapest price it could have anywhere: nothing to improve
     if st.repair_budget > 0 and search_limit > 0:
         pinned = {p.job_id for p in placements.values() if p.preempted or p.parts}
         searched = reassign(st, jobs, set(placements), pinned, search_limit, SEARCH_BUDGET)
@@ -547,6 +550,39 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 still.append(u)
         unplaceable = still
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
+
+
+def _improvable(st: _Round, jobs: list[JobRequest], placements: dict[str, Placement],
+                unplaceable: list[Unplaceable]) -> bool:
+    """Could moves or the searches do better than the priority pass? Moves only shift jobs placed this round,
+    and the pass gave every job the cheapest offer with free units at its turn (later jobs only took units).
+    So a job can only gain (a lower price, or a place at all) on an offer that holds a job placed this round;
+    when no on-demand ``cost`` job has such an offer within its constraints, there is nothing to improve.
+    Large rounds are not checked (the searches bound their own work)."""
+    if not placements:
+        return False
+    if len(placements) + len(unplaceable) > 400:
+        return True
+    held: dict[OfferClass, list[int]] = {}
+    for i, entries in st.on_offer.items():
+        if entries:
+            held.setdefault(st.class_of[i], []).append(i)
+    by_id = {j.id: j for j in jobs}
+    for job_id in [*placements, *(u.job_id for u in unplaceable)]:
+        job = by_id[job_id]
+        if job.mode is not Mode.ON_DEMAND or job.objective is not Objective.COST:
+            continue
+        placed = placements.get(job_id)
+        if placed is not None and placed.parts:
+            continue
+        for _bound, cls, units in st.candidates(job):
+            for i in held.get(cls, ()):
+                if placed is not None and (st.pid[i] == placed.offer_id
+                                           or st.price[i] * units >= placed.hourly_price_fen):
+                    continue
+                if st.passes_all_but_capacity(job, i, units):
+                    return True
+    return False
 
 
 def _waiting(job: JobRequest, st: _Round, head: JobRequest) -> Unplaceable:

@@ -71,7 +71,7 @@ def _apply_relocation(st: _Round, best):
     if moved.max_runtime_minutes is not None:
         st.releases[i].remove((moved.max_runtime_minutes, moved_units))
     cls_i = st.class_of[i]
-    cls_i.od_start = cls_i.spot_start = 0
+    cls_i.od_start = cls_i.spot_start = cls_i.idx_start = 0
     st.take(moved, alt[2], alt[3], alt[4])
     return i, units, price, cls, moved, alt
 
@@ -98,7 +98,7 @@ def improve(st: _Round) -> list[tuple[JobRequest, tuple, int]]:
                 if job.max_runtime_minutes is not None:
                     st.releases[i].remove((job.max_runtime_minutes, units))
                 cls_i = st.class_of[i]
-                cls_i.od_start = cls_i.spot_start = 0
+                cls_i.od_start = cls_i.spot_start = cls_i.idx_start = 0
                 st.take(job, top[0][2], top[0][3], top[0][4])
                 moves.append((job, top[0], i))
                 improved = True
@@ -111,7 +111,7 @@ def _detach(st: _Round, job: JobRequest, i: int, units: int) -> None:
     if job.max_runtime_minutes is not None:
         st.releases[i].remove((job.max_runtime_minutes, units))
     cls = st.class_of[i]
-    cls.od_start = cls.spot_start = 0
+    cls.od_start = cls.spot_start = cls.idx_start = 0
 
 def exchange(st: _Round) -> list[tuple[JobRequest, tuple, JobRequest, tuple]]:
     """Pairwise exchanges that lower the total hourly price of the round: job ``u`` takes a cheaper

@@ -1,257 +1,131 @@
-"""Trace replay: a discrete-event simulator with a controlled clock (it never sleeps).
+"""Trace replay: the platform's own scheduling round on a simulated clock (it never sleeps).
 
-Input (CSV with a header; extra columns are ignored)
-    jobs   ``id, submit_time_s, duration_s, accelerators, vcpus, memory_gib[, chip]``
-           ``accelerators`` may be a fraction below 1 (a share of ONE GPU, to 0.001) or a whole number;
-           ``chip`` optionally restricts the GPU model, several separated by ``|``.
-    nodes  ``id, datacenter, region, chip, accelerators, vcpus, memory_gib, hourly_price_cny``
-           ``hourly_price_cny`` is a decimal string per node-hour.
+The engine is :func:`suanli.scheduling.policy.schedule_round`, exactly as the platform calls it each round; a
+policy is a :class:`~suanli.scheduling.rules.Rules` of it (``POLICIES``: the production policy and the
+baselines), so a comparison is like for like. The replay only adds the clock and the bookkeeping.
 
+The cluster
+    Every node of the trace (:mod:`suanli.scheduling.traces`) is one offer, as a server is on the platform: its
+    unit is one accelerator with the node's vCPUs and memory per accelerator (rounded down), priced at the
+    node's hourly price per accelerator (a CPU-only node: one vCPU, priced per vCPU). A job takes whole units of
+    one node, enough for its accelerators, vCPUs and memory; a job larger than any node runs on several nodes
+    of one data center, all or nothing (a gang, :mod:`suanli.scheduling.gang`). The data center is the offer's
+    cluster and the region its province.
 The clock
-    Events are job arrivals (``submit_time_s``) and completions (start + ``duration_s``). At each
-    instant, completions free their resources first, then arrivals join the queue, then the queue is
-    scheduled in arrival order with backfilling: every queued job that fits starts now, whether or
-    not an earlier job is still waiting (a pass re-tries only jobs whose shape did not already fail
-    in it). A job that could not run even on an idle cluster is *unschedulable* and leaves at once.
+    Events are arrivals (``submit_time_s``) and completions (start + ``duration_s``). At each instant,
+    completions free their units first, then arrivals join the queue, then, if the queue is not empty and
+    something changed, one round runs over the whole queue (in submission order; with ``fair_share``, the jobs
+    of the organization allocated the fewest accelerator-seconds so far first, then in submission order). A job's ``max_runtime_minutes`` is its duration rounded
+    up to the minute (a perfect runtime estimate), and a running job's release time is its end, so EASY
+    backfilling knows when the head job can start.
+Jobs that can never run
+    A job that could not be placed even on the idle cluster is dropped on arrival, with the engine's own reason
+    (which constraint eliminated which nodes); every other job eventually runs.
 
-Protocols
-    ``ReplayOptions(departures=True, queue=True)`` (default) is the timed replay above.
-    ``departures=False, queue=False`` is the protocol of Weng et al. (ATC 2023): jobs arrive in order
-    and never finish, a job that does not fit on arrival *fails*, and the result is the GPU
-    allocation ratio as the arrived demand grows.
-
-Metrics (``ReplayResult``)
-    * ``allocation_at``: the GPU allocation ratio (allocated / total GPUs, %) at the first arrival
-      where the cumulative GPU demand of arrived jobs reaches 50, 60, ... 100 % of the cluster's GPUs
-      (``None`` if it never does); ``fragmentation_at``: the cluster's fragmentation (the paper's
-      measure, in GPUs) at the same points;
-    * queueing delay (start - submit) and job completion time (finish - submit), p50 and p95 in
-      seconds, nearest-rank percentiles (the smallest value with at least p % of jobs at or below it);
-    * ``utilization``: the time-average of allocated / total GPUs from the first arrival to the last
-      job start, the period the workload is admitted in (timed replay; a trace's long-running tail
-      would otherwise dominate), or the final allocation ratio (no departures);
-    * ``cost_fen``: what the placed jobs pay: each job its share of its node's hourly price (GPUs used /
-      node GPUs; vCPUs for CPU-only jobs) for its duration, computed exactly and rounded half-up to the
-      fen once per job.
+Metrics (:class:`ReplayResult`; the same definitions for every policy and in the bench)
+    * queue delay = start - submit: mean, p50, p95, p99, max; job completion time (JCT) = end - submit: mean,
+      p95; percentiles are nearest-rank (the smallest value with at least p % of jobs at or below it);
+    * bounded slowdown: mean over jobs of max(1, JCT / max(duration, 10 s));
+    * makespan: last end - first submit; utilisation: time-average of allocated / total accelerators over the
+      makespan, %; allocation at saturation: the same average over the time while at least one job waits (the
+      share of the cluster a policy keeps busy when there is work it could run), % (None if nothing ever waits);
+    * cost: each placed job pays its units' exact hourly price for its duration, rounded half-up to the fen once
+      per job;
+    * per organization: jobs, mean and p95 queue delay, accelerator-hours, mean bounded slowdown; Jain's
+      fairness index of the organizations' mean bounded slowdowns (1 = equal).
 """
 
 from __future__ import annotations
 
-import csv
 import heapq
-import io
 import math
-import random
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
-from pathlib import Path
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal
 
-from suanli.scheduling.policies import MILLI, POLICIES, Cluster, SimJob, TargetWorkload, choose_node
+from suanli.scheduling.market import Market
+from suanli.scheduling.model import JobRequest, Offer
+from suanli.scheduling.policy import schedule_round
+from suanli.scheduling.rules import POLICIES, PRODUCTION, Rules
+from suanli.scheduling.traces import TraceJob, TraceNode
 
-__all__ = [
-    "JOB_COLUMNS",
-    "NODE_COLUMNS",
-    "ReplayOptions",
-    "ReplayResult",
-    "TraceError",
-    "TraceJob",
-    "TraceNode",
-    "paper_workload",
-    "percentile",
-    "read_jobs",
-    "read_nodes",
-    "replay",
-    "write_jobs",
-    "write_nodes",
-]
+__all__ = ["SLOWDOWN_BOUND_S", "JobOutcome", "OrgStats", "ReplayOptions", "ReplayResult", "node_offers",
+           "percentile", "replay"]
 
-JOB_COLUMNS = ("id", "submit_time_s", "duration_s", "accelerators", "vcpus", "memory_gib", "chip")
-NODE_COLUMNS = ("id", "datacenter", "region", "chip", "accelerators", "vcpus", "memory_gib", "hourly_price_cny")
-THRESHOLDS = (50, 60, 70, 80, 90, 100)
+SLOWDOWN_BOUND_S = 10.0
+"""The bound of bounded slowdown: jobs shorter than this count as this long."""
 
 
-class TraceError(ValueError):
-    """A bad trace file: the message names the file, the line and the column."""
-
-
-@dataclass(frozen=True)
-class TraceJob:
-    """One job of a trace. ``gpu_milli``: thousandths of a GPU (460 = 0.46 of one GPU, 2000 = two
-    GPUs); ``cpu_milli``: thousandths of a vCPU; ``memory_mib``: MiB; times in seconds."""
-
-    id: str
-    submit_time_s: int
-    duration_s: int
-    gpu_milli: int
-    cpu_milli: int
-    memory_mib: int
-    chips: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class TraceNode:
-    """One node: ``accelerators`` GPUs of model ``chip``, CPU in milli-vCPUs, memory in MiB, and the
-    price of the whole node per hour in CNY (exact decimal)."""
-
-    id: str
-    datacenter: str
-    region: str
-    chip: str
-    accelerators: int
-    cpu_milli: int
-    memory_mib: int
-    hourly_price_cny: Decimal
-
-
-# ---------------------------------------------------------------- CSV
-
-def _decimal(text: str, where: str, column: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise TraceError(f"{where}: column {column!r}: {text!r} is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise TraceError(f"{where}: column {column!r}: {text!r} must be a finite number >= 0")
-    return value
-
-
-def _int(text: str, where: str, column: str) -> int:
-    value = _decimal(text, where, column)
-    if value != value.to_integral_value():
-        raise TraceError(f"{where}: column {column!r}: {text!r} must be a whole number")
-    return int(value)
-
-
-def _milli(text: str, where: str, column: str) -> int:
-    value = _decimal(text, where, column) * MILLI
-    if value != value.to_integral_value():
-        raise TraceError(f"{where}: column {column!r}: {text!r} is finer than 0.001")
-    return int(value)
-
-
-def _rows(source: str | Path, required: Sequence[str], what: str) -> Iterable[tuple[str, dict[str, str]]]:
-    if isinstance(source, Path):
-        name = str(source)
-        try:
-            text = source.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise TraceError(f"{name}: cannot read the {what} file: {exc.strerror or exc}") from None
-    else:
-        name, text = f"<{what}>", source
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise TraceError(f"{name}:1: missing column{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(repr(c) for c in missing)}; expected {', '.join(required)}")
-    reader.fieldnames = header
-    for row in reader:
-        where = f"{name}:{reader.line_num}"
-        if None in row:
-            raise TraceError(f"{where}: more fields than the header has columns")
-        for c in required:
-            if row.get(c) is None:
-                raise TraceError(f"{where}: column {c!r} is missing (fewer fields than the header)")
-        yield where, row
-
-
-def read_jobs(source: str | Path) -> list[TraceJob]:
-    """Jobs from a CSV file (``Path``) or CSV text (``str``); ``TraceError`` names line and column."""
-    jobs = []
-    seen: set[str] = set()
-    for where, row in _rows(source, JOB_COLUMNS[:-1], "jobs"):
-        job_id = row["id"].strip()
-        if not job_id:
-            raise TraceError(f"{where}: column 'id' is empty")
-        if job_id in seen:
-            raise TraceError(f"{where}: column 'id': duplicate job id {job_id!r}")
-        seen.add(job_id)
-        gpu = _milli(row["accelerators"], where, "accelerators")
-        if gpu > MILLI and gpu % MILLI:
-            raise TraceError(f"{where}: column 'accelerators': {row['accelerators']!r}: above 1 it must be a "
-                             f"whole number of GPUs (a fraction shares ONE GPU)")
-        chips = frozenset(c.strip() for c in (row.get("chip") or "").split("|") if c.strip())
-        memory = _decimal(row["memory_gib"], where, "memory_gib") * 1024
-        jobs.append(TraceJob(
-            id=job_id, submit_time_s=_int(row["submit_time_s"], where, "submit_time_s"),
-            duration_s=_int(row["duration_s"], where, "duration_s"), gpu_milli=gpu,
-            cpu_milli=_milli(row["vcpus"], where, "vcpus"), memory_mib=math.ceil(memory), chips=chips,
-        ))
-    return jobs
-
-
-def read_nodes(source: str | Path) -> list[TraceNode]:
-    """Nodes from a CSV file (``Path``) or CSV text (``str``); ``TraceError`` names line and column."""
-    nodes = []
-    seen: set[str] = set()
-    for where, row in _rows(source, NODE_COLUMNS, "nodes"):
-        node_id = row["id"].strip()
-        if not node_id:
-            raise TraceError(f"{where}: column 'id' is empty")
-        if node_id in seen:
-            raise TraceError(f"{where}: column 'id': duplicate node id {node_id!r}")
-        seen.add(node_id)
-        nodes.append(TraceNode(
-            id=node_id, datacenter=row["datacenter"].strip(), region=row["region"].strip(),
-            chip=row["chip"].strip(), accelerators=_int(row["accelerators"], where, "accelerators"),
-            cpu_milli=_milli(row["vcpus"], where, "vcpus"),
-            memory_mib=math.ceil(_decimal(row["memory_gib"], where, "memory_gib") * 1024),
-            hourly_price_cny=_decimal(row["hourly_price_cny"], where, "hourly_price_cny"),
-        ))
-    if not nodes:
-        raise TraceError(f"{source if isinstance(source, Path) else '<nodes>'}: no nodes")
-    return nodes
-
-
-def _fmt(value: Decimal | Fraction) -> str:
-    text = format(Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def write_jobs(jobs: Iterable[TraceJob], out: io.TextIOBase) -> None:
-    """Write jobs in the CSV format :func:`read_jobs` reads (exact decimals)."""
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(JOB_COLUMNS)
-    for j in jobs:
-        w.writerow([j.id, j.submit_time_s, j.duration_s, _fmt(Fraction(j.gpu_milli, MILLI)),
-                    _fmt(Fraction(j.cpu_milli, MILLI)), _fmt(Fraction(j.memory_mib, 1024)), "|".join(sorted(j.chips))])
-
-
-def write_nodes(nodes: Iterable[TraceNode], out: io.TextIOBase) -> None:
-    """Write nodes in the CSV format :func:`read_nodes` reads."""
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(NODE_COLUMNS)
-    for n in nodes:
-        w.writerow([n.id, n.datacenter, n.region, n.chip, n.accelerators, _fmt(Fraction(n.cpu_milli, MILLI)),
-                    _fmt(Fraction(n.memory_mib, 1024)), _fmt(n.hourly_price_cny)])
-
-
-# ---------------------------------------------------------------- results
-
-def percentile(values: Sequence[int | float], p: float) -> float | None:
+def percentile(values: Sequence[float], p: float) -> float | None:
     """Nearest-rank percentile: the smallest value with at least ``p`` % of values at or below it."""
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 @dataclass(frozen=True)
 class ReplayOptions:
-    """How to replay: the policy, the protocol, the seed of ``random-fit``, the FGD target threshold."""
+    """The policy (a name of ``POLICIES``) and whether the queue is ordered by fair share between organizations."""
 
     policy: str = "suanli"
-    departures: bool = True
-    queue: bool = True
-    seed: int = 0
-    typical_threshold: float = 0.95
+    fair_share: bool = False
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy: unknown {self.policy!r}; valid policies: {', '.join(POLICIES)}")
+
+    def rules(self) -> Rules:
+        """The engine's rules for the replay: the policy's, with gangs on and explanations off (only what is
+        placed matters; a dropped job gets its explanation separately)."""
+        return replace(POLICIES[self.policy], gang=True, explain=False)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What happened to one job (``--per-job``): placed (start, end, nodes, cost) or dropped (the reason)."""
+
+    id: str
+    org: str
+    submit_s: float
+    duration_s: float
+    accelerators: int
+    start_s: float | None = None
+    nodes: tuple[str, ...] = ()
+    datacenter: str = ""
+    allocated_accelerators: int = 0
+    cost_fen: int = 0
+    dropped: str = ""
+
+    @property
+    def delay_s(self) -> float | None:
+        return None if self.start_s is None else self.start_s - self.submit_s
+
+    @property
+    def jct_s(self) -> float | None:
+        return None if self.start_s is None else self.start_s + self.duration_s - self.submit_s
+
+    @property
+    def slowdown(self) -> float | None:
+        jct = self.jct_s
+        return None if jct is None else max(1.0, jct / max(self.duration_s, SLOWDOWN_BOUND_S))
+
+
+@dataclass(frozen=True)
+class OrgStats:
+    org: str
+    jobs: int
+    dropped: int
+    delay_mean_s: float | None
+    delay_p95_s: float | None
+    accelerator_hours: float
+    slowdown_mean: float | None
 
 
 @dataclass(frozen=True)
@@ -259,203 +133,221 @@ class ReplayResult:
     """What a replay measured (see the module docstring for the definitions)."""
 
     policy: str
-    protocol: str
+    fair_share: bool
     jobs: int
     nodes: int
-    total_gpus: int
+    accelerators: int
     placed: int
-    failed: int  # did not fit on arrival (no-queue protocol)
-    unschedulable: int  # could not run even on an idle cluster
-    allocation_at: dict[int, float | None]
-    fragmentation_at: dict[int, float | None]
-    unallocated_gpus_at_100: float | None
-    final_allocation: float
-    final_fragmentation_gpus: float
-    queueing_delay_p50_s: float | None
-    queueing_delay_p95_s: float | None
-    jct_p50_s: float | None
+    gang_jobs: int
+    dropped: tuple[tuple[str, str], ...]  # (job id, reason)
+    delay_mean_s: float | None
+    delay_p50_s: float | None
+    delay_p95_s: float | None
+    delay_p99_s: float | None
+    delay_max_s: float | None
+    jct_mean_s: float | None
     jct_p95_s: float | None
-    utilization: float
-    makespan_s: int
+    slowdown_mean: float | None
+    makespan_s: float
+    utilisation_pct: float
+    allocation_at_saturation_pct: float | None
+    saturated_s: float
     cost_fen: int
-    placed_gpu_hours: float
-    simulated_events: int = 0
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    orgs: tuple[OrgStats, ...]
+    fairness_jain: float | None
+    rounds: int
+    seconds: float
+    outcomes: tuple[JobOutcome, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (threshold keys as strings)."""
-        out = asdict(self)
-        out["allocation_at"] = {str(k): v for k, v in self.allocation_at.items()}
-        out["fragmentation_at"] = {str(k): v for k, v in self.fragmentation_at.items()}
-        out["notes"] = list(self.notes)
-        return out
+        """A JSON-ready dict (without the per-job outcomes)."""
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "outcomes"}
+        data["dropped"] = [{"id": i, "reason": r} for i, r in self.dropped]
+        data["orgs"] = [o.__dict__ for o in self.orgs]
+        return data
 
 
-def _half_up(value: Fraction) -> int:
-    return math.floor(value + Fraction(1, 2))
+def node_offers(nodes: Sequence[TraceNode]) -> tuple[list[Offer], list[Decimal]]:
+    """One offer per node (see the module docstring) and each offer's exact price per unit-hour in fen."""
+    offers, unit_fen = [], []
+    for n in nodes:
+        if n.accelerators:
+            units, apu, vpu, mpu = n.accelerators, 1, n.vcpus // n.accelerators, n.memory_gib // n.accelerators
+        else:
+            units, apu, vpu, mpu = n.vcpus, 0, 1, n.memory_gib // n.vcpus
+        exact = n.hourly_price_cny * 100 / units
+        unit_fen.append(exact)
+        offers.append(Offer(
+            product_id=n.id, datacenter_id=n.datacenter, cluster_id=n.datacenter, province=n.region,
+            chip_key=n.chip or "cpu", ecosystem="", accel_memory_gib=0, fp16_tflops=0.0, accelerators_per_unit=apu,
+            vcpus_per_unit=vpu, memory_gib_per_unit=mpu, free_units=units,
+            price_per_unit_hour_fen=int(exact.to_integral_value(ROUND_HALF_UP)), datacenter_name=n.datacenter,
+            product_name=n.id))
+    return offers, unit_fen
 
 
-# ---------------------------------------------------------------- the simulator
+def _request(job: TraceJob, seq: int, priority: int = 0) -> JobRequest:
+    return JobRequest(id=job.id, accelerators=job.accelerators, chip=job.chip, vcpus=job.vcpus,
+                      memory_gib=job.memory_gib, max_runtime_minutes=max(1, math.ceil(job.duration_s / 60)),
+                      submit_seq=seq, priority=priority)
+
+
+class _ReleasesAt:
+    """An offer's releases at ``now``: (minutes from now, units) of each job running on it, computed when the
+    round asks (EASY backfilling looks at few offers)."""
+
+    def __init__(self, running_on: list[dict[int, tuple[float, int]]], now: float) -> None:
+        self.running_on, self.now = running_on, now
+
+    def __getitem__(self, i: int) -> list[tuple[int, int]]:
+        return [(max(0, math.ceil((end - self.now) / 60)), units) for end, units in self.running_on[i].values()]
+
+
+class _NeverFits:
+    """Why a job could not run even on the idle cluster (None if it could), per job shape."""
+
+    def __init__(self, market: Market, totals: list[int]) -> None:
+        self.market, self.totals = market, totals
+        self.cache: dict[tuple, str | None] = {}
+        self.rules = replace(PRODUCTION, gang=True)
+
+    def __call__(self, request: JobRequest) -> str | None:
+        key = (request.accelerators, request.chip, request.vcpus, request.memory_gib)
+        if key not in self.cache:
+            result = schedule_round([request], self.market, rules=self.rules, free=self.totals, repair_budget=0)
+            self.cache[key] = None if result.placements else result.unplaceable[0].message
+        return self.cache[key]
+
 
 def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: ReplayOptions = ReplayOptions(),
            progress: Callable[[int, int], None] | None = None) -> ReplayResult:
-    """Replay ``jobs`` on ``nodes`` under ``options``; ``progress(done, total)`` is called as jobs
-    arrive (about every 1 % of them)."""
-    chips = [n.chip for n in nodes]
-    share_price = [float(n.hourly_price_cny) / (n.accelerators or (n.cpu_milli / MILLI) or 1) for n in nodes]
-    sim_jobs = [SimJob(k, j.gpu_milli, j.cpu_milli, j.memory_mib, j.chips) for k, j in enumerate(jobs)]
-    target = TargetWorkload((j.shape for j in sim_jobs), options.typical_threshold)
-    cluster = Cluster(chips, [n.accelerators for n in nodes], [n.cpu_milli for n in nodes],
-                      [n.memory_mib for n in nodes], share_price, target)
-    rng = random.Random(options.seed)
-    capacity = sum(n.accelerators for n in nodes) * MILLI
+    """Replay ``jobs`` on ``nodes`` under ``options``; ``progress(arrived, total)`` is called as jobs arrive."""
+    ids = [j.id for j in jobs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("jobs: ids must be unique")
+    t0 = time.perf_counter()
+    rules = options.rules()
+    offers, unit_fen = node_offers(nodes)
+    market = Market(offers)
+    totals = [o.total_units for o in offers]
+    apu = [o.accelerators_per_unit for o in offers]
+    total_acc = sum(t * a for t, a in zip(totals, apu, strict=True))
+    never = _NeverFits(market, totals)
+    free = list(totals)
+    running_on: list[dict[int, tuple[float, int]]] = [{} for _ in offers]  # job -> (end, units)
+    index = {j.id: k for k, j in enumerate(jobs)}
     order = sorted(range(len(jobs)), key=lambda k: (jobs[k].submit_time_s, k))
-    thresholds = list(THRESHOLDS)
-    allocation_at: dict[int, float | None] = dict.fromkeys(THRESHOLDS)
-    fragmentation_at: dict[int, float | None] = dict.fromkeys(THRESHOLDS)
-    arrived_demand = 0
-    placed = failed = unschedulable = 0
-    delays: list[int] = []
-    jcts: list[int] = []
-    cost = 0
-    gpu_ms = 0  # placed milli-GPU seconds
-    running: list[tuple[int, int, int, int, tuple[int, ...]]] = []  # (end, seq, job, node, gpus)
-    queue: list[int] = []
-    new_arrivals: list[int] = []
-    freed = False
-    first_t = jobs[order[0]].submit_time_s if jobs else 0
-    last_t = first_t
-    area = 0  # integral of allocated milli-GPUs over seconds
-    admit_area = 0  # ... up to the last job start
-    admit_end = first_t
-    events = 0
-    step = max(1, len(jobs) // 100)
-    done = 0
-    seq = 0
-    pos = 0
+    seq_of = {k: s for s, k in enumerate(order)}
+    queue: dict[int, JobRequest] = {}
+    outcomes: list[JobOutcome | None] = [None] * len(jobs)
+    parts_of: dict[int, list[tuple[int, int]]] = {}
+    org_usage: dict[str, float] = defaultdict(float)  # accelerator-seconds allocated so far (fair share)
+    heap: list[tuple[float, int]] = []
     n_jobs = len(jobs)
-
-    def start(k: int, now: int) -> bool:
-        nonlocal placed, cost, gpu_ms, seq, admit_area, admit_end
-        choice = choose_node(options.policy, cluster, sim_jobs[k], rng)
-        if choice is None:
-            return False
-        i, gpus = choice
-        cluster.allocate(i, sim_jobs[k], gpus)
-        job, node = jobs[k], nodes[i]
-        placed += 1
-        delays.append(now - job.submit_time_s)
-        if node.accelerators and job.gpu_milli:
-            share = Fraction(job.gpu_milli, node.accelerators * MILLI)
-        else:
-            share = Fraction(job.cpu_milli, node.cpu_milli) if node.cpu_milli else Fraction(0)
-        cost += _half_up(Fraction(node.hourly_price_cny) * 100 * share * job.duration_s / 3600)
-        gpu_ms += job.gpu_milli * job.duration_s
-        admit_area, admit_end = area, now
-        if options.departures:
-            seq += 1
-            heapq.heappush(running, (now + job.duration_s, seq, k, i, gpus))
-        return True
-
-    def schedule(now: int) -> None:
-        # After a completion every queued job may fit; otherwise only the new arrivals can (the
-        # jobs already waiting did not fit before, and nothing has been freed since).
-        nonlocal freed
-        candidates = list(queue) if freed else list(new_arrivals)
-        freed = False
-        new_arrivals.clear()
-        failed_shapes: set[tuple] = set()
-        started: set[int] = set()
-        for k in candidates:
-            shape = (*sim_jobs[k].shape, sim_jobs[k].memory_mib)
-            if shape in failed_shapes:
-                continue
-            if start(k, now):
-                started.add(k)
-            else:
-                failed_shapes.add(shape)
-        if started:
-            queue[:] = [k for k in queue if k not in started]
-
-    while pos < n_jobs or running:
-        next_arrival = jobs[order[pos]].submit_time_s if pos < n_jobs else None
-        next_end = running[0][0] if running else None
-        now = min(t for t in (next_arrival, next_end) if t is not None)
-        area += cluster.allocated_gpu_milli * (now - last_t)
-        last_t = now
-        while running and running[0][0] <= now:
-            end, _s, k, i, gpus = heapq.heappop(running)
-            cluster.release(i, sim_jobs[k], gpus)
-            jcts.append(end - jobs[k].submit_time_s)
-            freed = True
-            events += 1
-        while pos < n_jobs and jobs[order[pos]].submit_time_s == now:
+    pos = rounds = gangs = allocated = 0
+    area = sat_area = sat_time = 0.0
+    first = prev = jobs[order[0]].submit_time_s if jobs else 0.0
+    step = max(1, n_jobs // 100)
+    while pos < n_jobs or heap:
+        now = min(jobs[order[pos]].submit_time_s if pos < n_jobs else math.inf, heap[0][0] if heap else math.inf)
+        dt = now - prev
+        area += allocated * dt
+        if queue:
+            sat_area += allocated * dt
+            sat_time += dt
+        prev = now
+        changed = False
+        while heap and heap[0][0] <= now:
+            _end, k = heapq.heappop(heap)
+            for i, units in parts_of.pop(k):
+                free[i] += units
+                del running_on[i][k]
+                allocated -= units * apu[i]
+            changed = True
+        while pos < n_jobs and jobs[order[pos]].submit_time_s <= now:
             k = order[pos]
             pos += 1
-            events += 1
-            arrived_demand += jobs[k].gpu_milli
-            if not cluster.fits_empty(sim_jobs[k]):
-                unschedulable += 1
-            elif options.queue:
-                queue.append(k)
-                new_arrivals.append(k)
-            elif not start(k, now):
-                failed += 1
-            if options.queue:
-                schedule(now)
-            while thresholds and capacity and arrived_demand * 100 >= thresholds[0] * capacity:
-                p = thresholds.pop(0)
-                allocation_at[p] = round(100 * cluster.allocated_gpu_milli / capacity, 3)
-                fragmentation_at[p] = round(sum(cluster.frag) / MILLI, 3)
-            done += 1
-            if progress is not None and (done % step == 0 or done == n_jobs):
-                progress(done, n_jobs)
-        if options.queue:
-            schedule(now)
-    makespan = last_t - first_t
-    final_allocation = 100 * cluster.allocated_gpu_milli / capacity if capacity else 0.0
-    if options.departures:
-        window = admit_end - first_t
-        utilization = 100 * admit_area / (capacity * window) if capacity and window else final_allocation
-    else:
-        utilization = final_allocation
-    notes = []
-    if options.queue and queue:
-        notes.append(f"{len(queue)} jobs still queued at the end")
-    unalloc = None if allocation_at[100] is None else round((100 - allocation_at[100]) * capacity / MILLI / 100, 3)
+            request = _request(jobs[k], seq_of[k])
+            reason = never(request)
+            if reason is not None:
+                j = jobs[k]
+                outcomes[k] = JobOutcome(j.id, j.org, j.submit_time_s, j.duration_s, j.accelerators, dropped=reason)
+            else:
+                queue[k] = request
+                changed = True
+            if progress is not None and (pos % step == 0 or pos == n_jobs):
+                progress(pos, n_jobs)
+        if not (queue and changed):
+            continue
+        if options.fair_share:
+            for k, request in queue.items():
+                priority = -round(org_usage[jobs[k].org])
+                if request.priority != priority:
+                    queue[k] = replace(request, priority=priority)
+        releases = _ReleasesAt(running_on, now) if rules.backfill == "easy" else None
+        result = schedule_round(queue.values(), market, rules=rules, free=free, releases=releases)
+        rounds += 1
+        for p in result.placements:
+            k = index[p.job_id]
+            del queue[k]
+            j = jobs[k]
+            parts = [(market.index_of[pid], units) for pid, units in (p.parts or ((p.offer_id, p.units),))]
+            end = now + j.duration_s
+            acc = 0
+            price = Decimal(0)
+            for i, units in parts:
+                free[i] -= units
+                running_on[i][k] = (end, units)
+                acc += units * apu[i]
+                price += unit_fen[i] * units
+            allocated += acc
+            org_usage[j.org] += acc * j.duration_s
+            gangs += bool(p.parts)
+            parts_of[k] = parts
+            heapq.heappush(heap, (end, k))
+            cost = int((price * Decimal(repr(j.duration_s)) / 3600).to_integral_value(ROUND_HALF_UP))
+            outcomes[k] = JobOutcome(j.id, j.org, j.submit_time_s, j.duration_s, j.accelerators, start_s=now,
+                                     nodes=tuple(offers[i].product_id for i, _u in parts),
+                                     datacenter=offers[parts[0][0]].datacenter_id, allocated_accelerators=acc,
+                                     cost_fen=cost)
+        if not heap and pos == n_jobs and queue:  # pragma: no cover - every job left fits the idle cluster
+            raise AssertionError(f"jobs {sorted(jobs[k].id for k in queue)[:5]} fit the idle cluster but were not placed")
+    return _result(options, jobs, nodes, outcomes, total_acc, first, area, sat_area, sat_time, rounds, gangs,
+                   time.perf_counter() - t0)
+
+
+def _result(options: ReplayOptions, jobs: Sequence[TraceJob], nodes: Sequence[TraceNode],
+            outcomes: list[JobOutcome | None], total_acc: int, first: float, area: float, sat_area: float,
+            sat_time: float, rounds: int, gangs: int, seconds: float) -> ReplayResult:
+    done = [o for o in outcomes if o is not None]
+    placed = [o for o in done if o.start_s is not None]
+    delays = [o.delay_s for o in placed]
+    jcts = [o.jct_s for o in placed]
+    slowdowns = [o.slowdown for o in placed]
+    last = max((o.start_s + o.duration_s for o in placed), default=first)
+    makespan = last - first
+    by_org: dict[str, list[JobOutcome]] = defaultdict(list)
+    for o in done:
+        by_org[o.org].append(o)
+    orgs = []
+    for org in sorted(by_org):
+        mine = [o for o in by_org[org] if o.start_s is not None]
+        orgs.append(OrgStats(org=org, jobs=len(by_org[org]), dropped=len(by_org[org]) - len(mine),
+                             delay_mean_s=_mean([o.delay_s for o in mine]),
+                             delay_p95_s=percentile([o.delay_s for o in mine], 95),
+                             accelerator_hours=sum(o.allocated_accelerators * o.duration_s for o in mine) / 3600,
+                             slowdown_mean=_mean([o.slowdown for o in mine])))
+    means = [o.slowdown_mean for o in orgs if o.slowdown_mean is not None]
+    jain = (sum(means) ** 2 / (len(means) * sum(m * m for m in means))) if means else None
     return ReplayResult(
-        policy=options.policy,
-        protocol=("timed" if options.departures else "no departures") + (", queue" if options.queue else ", no queue"),
-        jobs=n_jobs, nodes=len(nodes), total_gpus=capacity // MILLI, placed=placed, failed=failed,
-        unschedulable=unschedulable, allocation_at=allocation_at, fragmentation_at=fragmentation_at,
-        unallocated_gpus_at_100=unalloc, final_allocation=round(final_allocation, 3),
-        final_fragmentation_gpus=round(sum(cluster.frag) / MILLI, 3),
-        queueing_delay_p50_s=percentile(delays, 50), queueing_delay_p95_s=percentile(delays, 95),
-        jct_p50_s=percentile(jcts, 50), jct_p95_s=percentile(jcts, 95),
-        utilization=round(utilization, 3), makespan_s=makespan, cost_fen=cost,
-        placed_gpu_hours=round(gpu_ms / MILLI / 3600, 3), simulated_events=events, notes=tuple(notes),
+        policy=options.policy, fair_share=options.fair_share, jobs=len(jobs), nodes=len(nodes),
+        accelerators=total_acc, placed=len(placed), gang_jobs=gangs,
+        dropped=tuple((o.id, o.dropped) for o in done if o.start_s is None),
+        delay_mean_s=_mean(delays), delay_p50_s=percentile(delays, 50), delay_p95_s=percentile(delays, 95),
+        delay_p99_s=percentile(delays, 99), delay_max_s=max(delays, default=None), jct_mean_s=_mean(jcts),
+        jct_p95_s=percentile(jcts, 95), slowdown_mean=_mean(slowdowns), makespan_s=makespan,
+        utilisation_pct=100 * area / (total_acc * makespan) if total_acc and makespan > 0 else 0.0,
+        allocation_at_saturation_pct=100 * sat_area / (total_acc * sat_time) if total_acc and sat_time > 0 else None,
+        saturated_s=sat_time, cost_fen=sum(o.cost_fen for o in placed), orgs=tuple(orgs), fairness_jain=jain,
+        rounds=rounds, seconds=seconds, outcomes=tuple(done),
     )
-
-
-def paper_workload(jobs: Sequence[TraceJob], total_gpus: int, ratio: float = 1.3, seed: int = 42) -> list[TraceJob]:
-    """The workload of the paper's experiments (its simulator's "tune" and "shuffle" steps): random
-    copies of the trace's jobs (drawn with replacement, ids ``<id>-tuned-<n>``) are appended while
-    the total GPU request stays within ``ratio`` x the cluster's GPUs, then the whole list is
-    shuffled (seeded) and each job arrives one second after the previous (without departures only
-    the order matters)."""
-    rng = random.Random(seed)
-    pool = list(jobs)
-    out = list(jobs)
-    demand = sum(j.gpu_milli for j in out)
-    target = ratio * total_gpus * MILLI
-    n = 0
-    while pool:
-        j = rng.choice(pool)
-        if demand + j.gpu_milli > target:
-            break
-        out.append(TraceJob(f"{j.id}-tuned-{n}", 0, j.duration_s, j.gpu_milli, j.cpu_milli, j.memory_mib, j.chips))
-        demand += j.gpu_milli
-        n += 1
-    rng.shuffle(out)
-    return [TraceJob(j.id, t, j.duration_s, j.gpu_milli, j.cpu_milli, j.memory_mib, j.chips)
-            for t, j in enumerate(out)]

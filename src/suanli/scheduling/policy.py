@@ -177,6 +177,9 @@ class _Round:
     def candidates(self, job: JobRequest) -> list[tuple[tuple, OfferClass, int]]:
         """(score lower bound, class, units) for the classes passing the job's static constraints,
         best bound first."""
+        mine = job.__dict__.get("_candidates")  # (market, list): a job object queued in many rounds (replay)
+        if mine is not None and mine[0] is self.market:
+            return mine[1]
         spot = job.mode is Mode.SPOT
         cost = job.objective is Objective.COST
         sig = self.units_signature(job)
@@ -184,6 +187,7 @@ class _Round:
                spot, sig, cost, 0 if cost else job.accelerators)
         cached = self._cands.get(key)
         if cached is not None:
+            job.__dict__["_candidates"] = (self.market, cached)
             return cached
         acc = job.accelerators
         out = []
@@ -195,6 +199,7 @@ class _Round:
             out.append(((lb,) if cost else (-cls.fp16 * acc, lb), cls, units))
         out.sort(key=lambda c: (c[0], c[1].key))
         self._cands[key] = out
+        job.__dict__["_candidates"] = (self.market, out)
         return out
 
     def score(self, job: JobRequest, cls: OfferClass, price: int) -> tuple:
@@ -412,11 +417,17 @@ def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpo
     return chosen
 
 
-def _signature(job: JobRequest) -> tuple:
-    """Everything about a job that decides where it fits (not its id or its place in the queue)."""
-    return (job.accelerators, job.chip, job.ecosystems, job.min_accel_memory_gib, job.min_fp16_tflops, job.vcpus,
-            job.memory_gib, job.provinces, job.datacenters, job.products, job.max_hourly_price_fen, job.objective,
-            job.mode, job.bid_hourly_fen, job.max_runtime_minutes, job.blocked_offers, job.blocked_clusters)
+def _signature(st: _Round, job: JobRequest) -> tuple:
+    """Everything that decides whether a job fits (not its id or its place in the queue): its candidate classes
+    with the units it needs on each (one cached list per distinct need), its places, price limit, runtime (for
+    the reservation) and blocklists."""
+    mine = job.__dict__.get("_signature")  # (market, signature), cached like the candidates
+    if mine is not None and mine[0] is st.market:
+        return mine[1]
+    sig = (id(st.candidates(job)), job.provinces, job.datacenters, job.products, job.price_limit_fen,
+           job.max_runtime_minutes, job.blocked_offers, job.blocked_clusters)
+    job.__dict__["_signature"] = (st.market, sig)
+    return sig
 
 
 def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market,
@@ -454,16 +465,22 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     waiting_behind: JobRequest | None = None  # backfill "none": the on-demand job everything waits behind
     for job in jobs:
         if waiting_behind is not None:
+            if not rules.explain:
+                break
             unplaceable.append(_waiting(job, st, waiting_behind))
             continue
-        sig = _signature(job)
-        top = [] if sig in full else st.best_two(job)
-        if top:
-            best = top[0]
-            st.take(job, best[2], best[3], best[4])
-            placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
-            continue
-        full.add(sig)
+        sig = _signature(st, job)
+        known_full = sig in full  # a job with the same needs found no room since the last units were freed
+        if known_full and st.repair_budget <= 0 and not rules.explain:
+            continue  # the fast path of the replay's long queues: nothing can change for this job
+        if not known_full:
+            top = st.best_two(job)
+            if top:
+                best = top[0]
+                st.take(job, best[2], best[3], best[4])
+                placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
+                continue
+            full.add(sig)
         moved = relocate(st, job)
         if moved is not None:
             i, units, price, cls, other, alt = moved
@@ -471,8 +488,9 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             best = (st.score(job, cls, price), st.pid[i], i, units, price, cls)
             placements[other.id], placements[job.id] = made_room_placements(job, best, other, alt,
                                                                             placements[other.id], st)
+            full.clear()  # the moved job may have left more units than this one took
             continue
-        if job.mode is Mode.ON_DEMAND:
+        if not known_full and job.mode is Mode.ON_DEMAND:
             evicted = st.preempt(job)
             if evicted is not None:
                 i, units, victims, cls, price = evicted
@@ -482,7 +500,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 preemptions.extend(Preemption(v.job_id, v.offer_id, v.units, job.id) for v in victims)
                 full.clear()  # the evicted units are free for others too
                 continue
-        if rules.gang:
+        if not known_full and rules.gang:
             gang = find_gang(st, job)
             if gang is not None:
                 parts, price, cls = gang
@@ -490,20 +508,9 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                     st.take_part(job, i, units)
                 placements[job.id] = gang_placement(job, st, parts, price, cls)
                 continue
-        reserved = None
+        gone = _unplaced(job, st, rules)
         if rules.explain:
-            counts, held = st.explain(job)
-            if (job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
-                    and counts["capacity_busy"] > 0):
-                reserved = st.reserve(job)
-            message = unplaceable_message(job, counts, len(st.offers), held, st.reservation, reserved)
-        else:
-            counts = {}
-            if job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None:
-                reserved = st.reserve(job)
-            message = "not placed this round"
-        unplaceable.append(Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
-                                       reserved=reserved, reason_message=message))
+            unplaceable.append(gone)
         if rules.backfill == "none" and job.mode is Mode.ON_DEMAND:
             waiting_behind = job
     by_id = {j.id: j for j in jobs}
@@ -539,7 +546,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         full.clear()
         for u in unplaceable:
             job = by_id[u.job_id]
-            sig = _signature(job)
+            sig = _signature(st, job)
             top = st.best_two(job) if sig not in full and (st.reservation is None
                                                            or st.reservation.job_id != job.id) else []
             if top:
@@ -583,6 +590,24 @@ def _improvable(st: _Round, jobs: list[JobRequest], placements: dict[str, Placem
                 if st.passes_all_but_capacity(job, i, units):
                     return True
     return False
+
+
+def _unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
+    """A job the round could not place: why (with ``rules.explain``), and the head job's reservation if this is
+    the first on-demand job that waits for capacity (EASY backfill)."""
+    reserved = None
+    may_reserve = job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
+    if not rules.explain:
+        if may_reserve:
+            reserved = st.reserve(job)
+        return Unplaceable(job_id=job.id, eliminated={}, offers_considered=len(st.offers), reserved=reserved,
+                           reason_message="not placed this round")
+    counts, held = st.explain(job)
+    if may_reserve and counts["capacity_busy"] > 0:
+        reserved = st.reserve(job)
+    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
+                                                         reserved))
 
 
 def _waiting(job: JobRequest, st: _Round, head: JobRequest) -> Unplaceable:

@@ -461,6 +461,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     placements: dict[str, Placement] = {}
     unplaceable: list[Unplaceable] = []
     preemptions: list[Preemption] = []
+    no_room: dict[tuple, int] = {}  # signature -> placements in the round when relocation last failed for it
     full: set[tuple] = set()  # signatures that found no free offer (capacity only shrinks until a preemption)
     waiting_behind: JobRequest | None = None  # backfill "none": the on-demand job everything waits behind
     for job in jobs:
@@ -481,7 +482,11 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
                 continue
             full.add(sig)
-        moved = relocate(st, job)
+        moved = None
+        if no_room.get(sig) != len(placements):  # placements since its last try may be movable now
+            moved = relocate(st, job)
+            if moved is None:
+                no_room[sig] = len(placements)
         if moved is not None:
             i, units, price, cls, other, alt = moved
             st.take(job, i, units, price)
@@ -515,6 +520,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             waiting_behind = job
     by_id = {j.id: j for j in jobs}
     searched = None
+    moves_made = False
     if not _improvable(st, jobs, placements, unplaceable):
         st.repair_budget = 0  # every job got the cheapest price it could have anywhere: nothing to improve
     if st.repair_budget > 0 and search_limit > 0:
@@ -525,6 +531,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         if head_placed:  # the head job fits after all: no reservation to keep
             st.reservation, st._res_index = None, -1
             unplaceable = [_explained(by_id[u.job_id], st) for u in unplaceable]
+        moves_made = bool(moves)
         for job, entry in moves:
             placements[job.id] = searched_placement(job, st, entry, placements.get(job.id))
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
@@ -532,20 +539,21 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         for _pass in range(8):  # local search: single moves, then pairwise exchanges, until stable
             changed = False
             for job, entry, _old_i in improve(st):
-                changed = True
+                changed = moves_made = True
                 placements[job.id] = cheaper_placement(job, st, entry, placements[job.id])
             for u, u_entry, p, p_entry in exchange(st):
-                changed = True
+                changed = moves_made = True
                 placements[u.id], placements[p.id] = exchanged_placements(st, u, u_entry, placements[u.id], p,
                                                                           p_entry, placements[p.id])
             if not changed or st.repair_budget <= 0:
                 break
-    if st.repair_budget > 0 and placements:
-        # Capacity the moves freed may now take jobs that did not fit.
-        still = []
+    if moves_made and rules.backfill != "none":
+        # Capacity the moves freed may now take jobs that did not fit (every job not placed, in queue order:
+        # without explanations ``unplaceable`` is empty).
         full.clear()
-        for u in unplaceable:
-            job = by_id[u.job_id]
+        for job in jobs:
+            if job.id in placements:
+                continue
             sig = _signature(st, job)
             top = st.best_two(job) if sig not in full and (st.reservation is None
                                                            or st.reservation.job_id != job.id) else []
@@ -554,8 +562,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 placements[job.id] = placement_for(job, st, top[0], top[1] if len(top) > 1 else None)
             else:
                 full.add(sig)
-                still.append(u)
-        unplaceable = still
+        unplaceable = [u for u in unplaceable if u.job_id not in placements]
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
 
 

@@ -37,12 +37,18 @@ def relocate(st: _Round, job: JobRequest):
         return None
     spot = job.mode is Mode.SPOT
     arr = st.floor if spot else st.price
+    held: dict[object, list[int]] = {}  # offers holding jobs of this round (the only ones that can move), by class
+    for i, entries in st.on_offer.items():
+        if entries and i != st._res_index and (not spot or arr[i] is not None):
+            held.setdefault(st.class_of[i], []).append(i)
+    if not held:
+        return None
     best = None
     for bound, cls, units in st.candidates(job):
         if best is not None and bound[-1] >= best[0]:
             break
-        for i in (cls.spot if spot else cls.od):
-            if i == st._res_index or st.free[i] >= units or not st.on_offer[i]:
+        for i in sorted(held.get(cls, ()), key=lambda i: (arr[i], st.pid[i])):
+            if st.free[i] >= units:
                 continue
             if not st.passes_all_but_capacity(job, i, units):
                 continue

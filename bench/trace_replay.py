@@ -1,35 +1,36 @@
-"""Trace replay: every node-level policy on the Alibaba GPU-sharing trace, through one simulator.
+"""Trace replay: every policy of the one scheduling engine on the Alibaba GPU trace, with the same metrics.
 
 What it measures
-    The trace (``shared/data/traces/alibaba-gpu-2023``: 8,152 tasks, 1,523 nodes with 6,212 GPUs) is
-    converted with ``suanli.scheduling.alibaba`` and replayed under every policy of
-    ``suanli.scheduling.policies`` in two protocols:
+    The replay (``suanli.scheduling.replay``) runs the platform's ``schedule_round`` on a simulated clock; each
+    policy is a ``Rules`` setting of it (``suanli.scheduling.rules.POLICIES``: ``suanli`` is the production
+    policy, the others are baselines). The trace is ``shared/data/traces/alibaba-gpu-2023`` (8,152 tasks, 1,523
+    nodes / 6,212 GPUs), converted with ``suanli.scheduling.alibaba`` (a GPU share becomes one whole GPU).
 
-    1. **The paper's protocol** (Weng et al., ATC 2023, Fig. 9): the task list plus random copies up
-       to 130 % of the cluster's GPUs, shuffled (seeds 42, 43, 44 by default); tasks never finish; a
-       task that does not fit on arrival fails. Reported: the GPU allocation ratio when the arrived
-       GPU demand reaches 50 ... 100 % of capacity (mean over seeds), the unallocated GPUs and the
-       fragmentation (the paper's measure, in GPUs) at 100 %, and what the placed tasks would pay.
-    2. **Timed replay**: the same 130 % workload (first seed) arriving ``--rate`` tasks per second
-       (default 100; at the trace's own pace the cluster never queues: its GPU demand is 98 % of
-       capacity spread over 149 days), real durations, FIFO queue with backfill. Reported: queueing
-       delay and job completion time p50 / p95, GPU utilisation while the workload is admitted
-       (time-average from the first arrival to the last start), cost in fen.
+    Workloads: the tasks sorted by creation time and cut in two halves: **A** (first half) and **B** (second
+    half, held out: no other public GPU-cluster trace is available offline, so B stands in for "another trace";
+    it is the same cluster, later in time). Each arrives ``--rate`` tasks per second (default 100; at the
+    trace's own pace over 149 days nothing ever queues) with its real durations.
+    Clusters: every ``k``-th node of the trace's node list (``--sizes 2,4``: half and a quarter of the nodes,
+    keeping the GPU model mix), so contention is real.
 
-    The same simulator, trace, seeds and prices run every policy, so the differences are the policies'.
+    For every workload x cluster x policy: queue delay mean / p50 / p95 / p99 / max, JCT mean / p95, bounded
+    slowdown, makespan, utilisation over the makespan, allocation at saturation, cost, dropped jobs, gangs, and
+    the replay's wall time.
 
-    ``--plot`` draws the allocation ratio as the cluster fills (protocol 1, every policy, mean over seeds) with
-    the paper artifact's published figures at 100 % demand, to docs/img/trace_replay_allocation.png.
+    Speed: a *reference loop* written here (FIFO with first-fit backfilling over the same units, plain Python,
+    no engine) replays each workload in the same run; the table gives each policy's seconds per 10,000 jobs
+    and its ratio to the reference loop. The engine's ``first-fit`` policy makes the same decisions as the
+    reference loop, and the script checks that it does (same start time for every job).
 
 Usage
-    .venv/bin/python bench/trace_replay.py [--trace DIR] [--seeds 42,43,44] [--rate 100]
-                                           [--policies suanli,fgd,...] [--spec33] [--plot [PNG]] [--skip-timed]
+    .venv/bin/python bench/trace_replay.py [--trace DIR] [--rate 100] [--sizes 2,4] [--policies all] [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import heapq
+import math
 import sys
 import tempfile
 import time
@@ -41,138 +42,120 @@ from scheduler_speed import machine  # noqa: E402
 
 from suanli.core.money import format_cny  # noqa: E402
 from suanli.scheduling.alibaba import convert  # noqa: E402
-from suanli.scheduling.policies import policy_names  # noqa: E402
-from suanli.scheduling.replay import (  # noqa: E402
-    THRESHOLDS,
-    ReplayOptions,
-    TraceJob,
-    paper_workload,
-    read_jobs,
-    read_nodes,
-    replay,
-)
+from suanli.scheduling.policy import units_needed  # noqa: E402
+from suanli.scheduling.replay import ReplayOptions, node_offers, replay  # noqa: E402
+from suanli.scheduling.rules import policy_names  # noqa: E402
+from suanli.scheduling.traces import TraceJob, TraceNode, read_jobs, read_nodes  # noqa: E402
 
-DEFAULT_PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "trace_replay_allocation.png"
-# The authors' artifact (hkust-adsl/kubernetes-scheduler-simulator, experiments/analysis/expected_results/
-# analysis_allo_discrete.csv): GPU allocation ratio at 100 % arrived demand, default task list, tune 1.3, seed 42
-# (GpuPacking: seed 46). Our policy names for theirs.
-PAPER_AT_100 = {"random-fit": 86.17, "dot-product": 90.34, "best-fit": 92.94, "fgd": 95.14, "packing": 91.12}
 DEFAULT_TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces" / "alibaba-gpu-2023"
 if not DEFAULT_TRACE.exists():
     DEFAULT_TRACE = Path("/work/shared/data/traces/alibaba-gpu-2023")
 
 
-def plot_allocation(curves: dict[str, list[float | None]], seeds: list[int], out: Path) -> None:
-    """Allocation ratio against arrived GPU demand per policy; the paper's published figures as stars."""
-    import matplotlib
+def reference_loop(jobs: list[TraceJob], nodes: list[TraceNode]) -> tuple[dict[str, float], float]:
+    """FIFO with first-fit backfilling, the plainest event loop: start times by job id, and seconds taken."""
+    t0 = time.perf_counter()
+    offers, _prices = node_offers(nodes)
+    free = [o.free_units for o in offers]
+    order = sorted(range(len(jobs)), key=lambda k: (jobs[k].submit_time_s, k))
+    queue: list[int] = []
+    heap: list[tuple[float, int, int, int]] = []
+    starts: dict[str, float] = {}
+    pos = 0
+    while pos < len(order) or heap:
+        now = min(jobs[order[pos]].submit_time_s if pos < len(order) else math.inf, heap[0][0] if heap else math.inf)
+        while heap and heap[0][0] <= now:
+            _end, _k, i, units = heapq.heappop(heap)
+            free[i] += units
+        while pos < len(order) and jobs[order[pos]].submit_time_s <= now:
+            queue.append(order[pos])
+            pos += 1
+        waiting = []
+        for k in queue:
+            j = jobs[k]
+            for i, o in enumerate(offers):
+                if j.accelerators and (o.accelerators_per_unit == 0 or (j.chip and o.chip_key != j.chip)):
+                    continue
+                units = units_needed_cached(j, o)
+                if units is not None and free[i] >= units:
+                    free[i] -= units
+                    starts[j.id] = now
+                    heapq.heappush(heap, (now + j.duration_s, k, i, units))
+                    break
+            else:
+                waiting.append(k)
+        queue = waiting
+    return starts, time.perf_counter() - t0
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (full, zoom) = plt.subplots(1, 2, figsize=(11, 4.6))
-    for ax in (full, zoom):
-        ax.plot(THRESHOLDS, THRESHOLDS, color="lightgrey", linestyle=":", linewidth=1, label="everything placed")
-        for k, (policy, cells) in enumerate(curves.items()):
-            points = [(t, c) for t, c in zip(THRESHOLDS, cells, strict=True) if c is not None]
-            ours = policy == "suanli"
-            color = "black" if ours else f"C{k % 10}"
-            ax.plot([t for t, _ in points], [c for _, c in points], marker="o", markersize=3, color=color,
-                    linewidth=2.4 if ours else 1.2, linestyle="--" if ours else "-", zorder=4 if ours else 2,
-                    label=policy)
-            if policy in PAPER_AT_100:
-                ax.scatter([101.2], [PAPER_AT_100[policy]], marker="*", s=90, color=color, edgecolor="black",
-                           linewidths=0.5, zorder=5)
-                if ax is zoom:
-                    ax.annotate(f"paper {policy} {PAPER_AT_100[policy]:.1f}", (101.2, PAPER_AT_100[policy]),
-                                xytext=(4, -3), textcoords="offset points", fontsize=7)
-        ax.set_xlabel("arrived GPU demand, % of the cluster's GPUs")
-        ax.set_ylabel("GPUs allocated, %")
-    full.set_title("Alibaba GPU trace, 1,523 nodes / 6,212 GPUs")
-    zoom.set_xlim(78, 107)
-    zoom.set_ylim(78, 97)
-    zoom.set_title("80-100 % (stars: the paper artifact's figures at 100 %)", fontsize=10)
-    full.legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"Allocation as the cluster fills (no departures, 130 % workload, mean of seeds "
-                 f"{', '.join(map(str, seeds))})", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"\nplot written to {out}")
+_UNITS: dict[tuple, int | None] = {}
+
+
+def units_needed_cached(j: TraceJob, o) -> int | None:
+    key = (j.accelerators, j.vcpus, j.memory_gib, o.accelerators_per_unit, o.vcpus_per_unit, o.memory_gib_per_unit)
+    if key not in _UNITS:
+        from suanli.scheduling.model import JobRequest
+
+        request = JobRequest("x", accelerators=j.accelerators, vcpus=j.vcpus, memory_gib=j.memory_gib)
+        _UNITS[key] = units_needed(request, o.accelerators_per_unit, o.vcpus_per_unit, o.memory_gib_per_unit)
+    return _UNITS[key]
+
+
+def workloads(jobs: list[TraceJob], rate: float, limit: int | None) -> dict[str, list[TraceJob]]:
+    ordered = sorted(jobs, key=lambda j: (j.submit_time_s, j.id))
+    half = len(ordered) // 2
+    out = {}
+    for name, part in (("A (first half)", ordered[:half]), ("B (second half, held out)", ordered[half:])):
+        part = part[:limit] if limit else part
+        out[name] = [TraceJob(j.id, k / rate, j.duration_s, j.accelerators, j.chip, j.vcpus, j.memory_gib, j.org)
+                     for k, j in enumerate(part)]
+    return out
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
-    ap.add_argument("--seeds", default="42,43,44")
-    ap.add_argument("--rate", type=int, default=100, help="arrivals per second in the timed replay")
-    ap.add_argument("--policies", default=",".join(policy_names()))
-    ap.add_argument("--spec33", action="store_true", help="use the task list with GPU-model constraints")
-    ap.add_argument("--plot", type=Path, nargs="?", const=DEFAULT_PLOT, default=None,
-                    help="write the allocation-as-the-cluster-fills plot (PNG; default docs/img/"
-                         "trace_replay_allocation.png)")
-    ap.add_argument("--skip-timed", action="store_true", help="only the paper's protocol (no timed replay)")
+    ap.add_argument("--rate", type=float, default=100, help="arrivals per second")
+    ap.add_argument("--sizes", default="2,4", help="cluster = every k-th node, for each k")
+    ap.add_argument("--policies", default="all")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many jobs per workload")
     args = ap.parse_args(argv)
+    policies = list(policy_names()) if args.policies == "all" else args.policies.split(",")
     print(f"machine: {machine()}")
-    pods = args.trace / ("openb_pod_list_gpuspec33.csv" if args.spec33 else "openb_pod_list_default.csv")
     with tempfile.TemporaryDirectory() as tmp:
-        summary = convert(pods, args.trace / "openb_node_list_all_node.csv", Path(tmp) / "jobs.csv",
-                          Path(tmp) / "nodes.csv")
+        summary = convert(args.trace / "openb_pod_list_default.csv", args.trace / "openb_node_list_all_node.csv",
+                          Path(tmp) / "jobs.csv", Path(tmp) / "nodes.csv")
         jobs = read_jobs(Path(tmp) / "jobs.csv")
-        nodes = read_nodes(Path(tmp) / "nodes.csv")
-    print(f"trace: {pods.name}: {summary.jobs} tasks ({summary.shared_gpu_jobs} sharing a GPU, "
-          f"{summary.multi_gpu_jobs} multi-GPU, {summary.cpu_only_jobs} CPU-only, {summary.constrained_jobs} with a "
-          f"GPU-model constraint), {summary.nodes} nodes, {summary.gpus} GPUs, GPU demand {summary.gpu_demand}")
-    policies = args.policies.split(",")
-    seeds = [int(s) for s in args.seeds.split(",")]
-    total_gpus = summary.gpus
-
-    print("\n### The paper's protocol (no departures, 130 % workload, mean over seeds "
-          f"{', '.join(map(str, seeds))})\n")
-    print("| policy | " + " | ".join(f"alloc @{t} %" for t in THRESHOLDS)
-          + " | unallocated GPUs @100 % | frag GPUs @100 % | failed tasks | cost of placed tasks | s per run |")
-    print("|---|" + "---:|" * (len(THRESHOLDS) + 5))
-    workloads = {s: paper_workload(jobs, total_gpus, 1.3, s) for s in seeds}
-    curves: dict[str, list[float | None]] = {}
-    for policy in policies:
-        runs = []
-        t0 = time.perf_counter()
-        for s in seeds:
-            runs.append(replay(workloads[s], nodes, ReplayOptions(policy=policy, departures=False, queue=False,
-                                                                  seed=s)))
-        secs = (time.perf_counter() - t0) / len(seeds)
-
-        def mean(values):
-            values = [v for v in values if v is not None]
-            return statistics.mean(values) if values else None
-
-        cells = [mean(r.allocation_at[t] for r in runs) for t in THRESHOLDS]
-        curves[policy] = cells
-        print(f"| {policy} | " + " | ".join("—" if c is None else f"{c:.2f}" for c in cells)
-              + f" | {mean(r.unallocated_gpus_at_100 for r in runs):.0f}"
-              + f" | {mean(r.fragmentation_at[100] for r in runs):.0f}"
-              + f" | {mean(r.failed for r in runs):.0f}"
-              + f" | {format_cny(round(mean(r.cost_fen for r in runs)))}"
-              + f" | {secs:.1f} |")
-
-    if args.plot is not None:
-        plot_allocation(curves, seeds, args.plot)
-    if args.skip_timed:
-        return 0
-    print(f"\n### Timed replay (130 % workload, seed {seeds[0]}, {args.rate} arrivals/s, real durations, "
-          "FIFO + backfill)\n")
-    timed = [TraceJob(j.id, j.submit_time_s // args.rate, j.duration_s, j.gpu_milli, j.cpu_milli, j.memory_mib,
-                      j.chips) for j in workloads[seeds[0]]]
-    print("| policy | queueing p50 s | queueing p95 s | JCT p50 s | JCT p95 s | GPU utilisation % | "
-          "alloc @100 % | cost | s per run |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for policy in policies:
-        t0 = time.perf_counter()
-        r = replay(timed, nodes, ReplayOptions(policy=policy, seed=seeds[0]))
-        secs = time.perf_counter() - t0
-        alloc = r.allocation_at[100]
-        print(f"| {policy} | {r.queueing_delay_p50_s:.0f} | {r.queueing_delay_p95_s:.0f} | {r.jct_p50_s:.0f} | "
-              f"{r.jct_p95_s:.0f} | {r.utilization:.2f} | {'—' if alloc is None else f'{alloc:.2f}'} | "
-              f"{format_cny(r.cost_fen)} | {secs:.1f} |")
+        all_nodes = read_nodes(Path(tmp) / "nodes.csv")
+    print(f"trace: {summary.jobs} tasks ({summary.shared_gpu_jobs} GPU shares rounded up to one GPU), "
+          f"{summary.nodes} nodes, {summary.gpus} GPUs; arrivals {args.rate:g}/s, real durations")
+    for name, work in workloads(jobs, args.rate, args.limit).items():
+        for k in (int(s) for s in args.sizes.split(",")):
+            nodes = all_nodes[::k]
+            gpus = sum(n.accelerators for n in nodes)
+            ref_starts, ref_s = reference_loop(work, nodes)
+            print(f"\n### Workload {name}: {len(work):,} jobs ({sum(j.accelerators for j in work):,} GPUs asked), "
+                  f"cluster 1/{k}: {len(nodes)} nodes, {gpus:,} GPUs\n")
+            print(f"Reference loop (FIFO + first-fit backfill, plain Python): {ref_s:.2f} s "
+                  f"({ref_s * 10_000 / len(work):.2f} s per 10,000 jobs)\n")
+            print("| policy | delay mean s | p50 | p95 | p99 | max | JCT mean s | JCT p95 | slowdown | makespan s | "
+                  "util % | alloc @sat % | cost | dropped | gangs | s | s / 10k jobs | × ref |")
+            print("|---|" + "---:|" * 17)
+            for policy in policies:
+                r = replay(work, nodes, ReplayOptions(policy=policy))
+                if policy == "first-fit":
+                    same = all(o.start_s == ref_starts.get(o.id) for o in r.outcomes)
+                    assert same, "the engine's first-fit and the reference loop disagree"
+                print(f"| {policy} | {fmt(r.delay_mean_s, 1)} | {fmt(r.delay_p50_s)} | {fmt(r.delay_p95_s)} | "
+                      f"{fmt(r.delay_p99_s)} | {fmt(r.delay_max_s)} | {fmt(r.jct_mean_s)} | {fmt(r.jct_p95_s)} | "
+                      f"{fmt(r.slowdown_mean, 2)} | {fmt(r.makespan_s)} | {r.utilisation_pct:.2f} | "
+                      f"{fmt(r.allocation_at_saturation_pct, 2)} | {format_cny(r.cost_fen)} | {len(r.dropped)} | "
+                      f"{r.gang_jobs} | {r.seconds:.1f} | {r.seconds * 10_000 / len(work):.1f} | "
+                      f"{r.seconds / ref_s:.2f} |", flush=True)
     return 0
 
 

@@ -513,9 +513,10 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                     st.take_part(job, i, units)
                 placements[job.id] = gang_placement(job, st, parts, price, cls)
                 continue
-        gone = _unplaced(job, st, rules)
         if rules.explain:
-            unplaceable.append(gone)
+            unplaceable.append(_unplaced(job, st, rules))
+        elif job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None:
+            st.reserve(job)
         if rules.backfill == "none" and job.mode is Mode.ON_DEMAND:
             waiting_behind = job
     by_id = {j.id: j for j in jobs}
@@ -600,15 +601,10 @@ def _improvable(st: _Round, jobs: list[JobRequest], placements: dict[str, Placem
 
 
 def _unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
-    """A job the round could not place: why (with ``rules.explain``), and the head job's reservation if this is
-    the first on-demand job that waits for capacity (EASY backfill)."""
+    """A job the round could not place: why, and the head job's reservation if this is the first on-demand job
+    that waits for capacity (EASY backfill)."""
     reserved = None
     may_reserve = job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
-    if not rules.explain:
-        if may_reserve:
-            reserved = st.reserve(job)
-        return Unplaceable(job_id=job.id, eliminated={}, offers_considered=len(st.offers), reserved=reserved,
-                           reason_message="not placed this round")
     counts, held = st.explain(job)
     if may_reserve and counts["capacity_busy"] > 0:
         reserved = st.reserve(job)

@@ -53,7 +53,9 @@ if not DEFAULT_TRACE.exists():
 
 
 def reference_loop(jobs: list[TraceJob], nodes: list[TraceNode]) -> tuple[dict[str, float], float]:
-    """FIFO with first-fit backfilling, the plainest event loop: start times by job id, and seconds taken."""
+    """FIFO with first-fit backfilling, a plain event loop: at each event every queued job, in order, takes the
+    first node with room (a job whose needs already found none in this pass is skipped). Start times by job id,
+    and the seconds taken."""
     t0 = time.perf_counter()
     offers, _prices = node_offers(nodes)
     free = [o.free_units for o in offers]
@@ -71,8 +73,13 @@ def reference_loop(jobs: list[TraceJob], nodes: list[TraceNode]) -> tuple[dict[s
             queue.append(order[pos])
             pos += 1
         waiting = []
+        failed: set[tuple] = set()  # needs that found no node in this pass (capacity only shrinks within it)
         for k in queue:
             j = jobs[k]
+            need = (j.accelerators, j.chip, j.vcpus, j.memory_gib)
+            if need in failed:
+                waiting.append(k)
+                continue
             for i, o in enumerate(offers):
                 if j.accelerators and (o.accelerators_per_unit == 0 or (j.chip and o.chip_key != j.chip)):
                     continue
@@ -84,6 +91,7 @@ def reference_loop(jobs: list[TraceJob], nodes: list[TraceNode]) -> tuple[dict[s
                     break
             else:
                 waiting.append(k)
+                failed.add(need)
         queue = waiting
     return starts, time.perf_counter() - t0
 

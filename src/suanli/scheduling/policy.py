@@ -34,8 +34,11 @@ The algorithm (``schedule_round``)
     7. A job that still cannot be placed gets an :class:`Unplaceable` with the number of offers each
        constraint eliminated (:mod:`suanli.scheduling.explain`).
 
-A job takes whole units of exactly one offer (no gang placement across offers or clusters). Spot jobs
-pay the offer's spot floor per unit-hour; their bid must cover it.
+A job takes whole units of one offer; with ``Rules.gang`` (the replay; not yet the platform) a job larger than
+any one server takes units of several offers of one data center, all or nothing (:mod:`suanli.scheduling.gang`).
+Spot jobs pay the offer's spot floor per unit-hour; their bid must cover it. The policy is a
+:class:`~suanli.scheduling.rules.Rules` (fit rule, backfill, improvements, explanations, gangs); the platform
+runs ``PRODUCTION``, the algorithm above; the baselines of the replay change steps 3, 4 and 6.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from suanli.scheduling.gang import find_gang, gang_placement
 from suanli.scheduling.market import LazyLists, Market, OfferClass
 from suanli.scheduling.reasons import (cheaper_placement, exchanged_placements, made_room_placements, placement_for,
                                        searched_placement)
-from suanli.scheduling.repair import exchange, improve, reassign, relocate
+from suanli.scheduling.repair import exchange, improve, reassign, relocate, worth_improving
 from suanli.scheduling.model import (
     JobRequest,
     Mode,
@@ -522,7 +525,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     by_id = {j.id: j for j in jobs}
     searched = None
     moves_made = False
-    if not _improvable(st, jobs, placements, unplaceable):
+    if not worth_improving(st, jobs, placements, unplaceable):
         st.repair_budget = 0  # every job got the cheapest price it could have anywhere: nothing to improve
     if st.repair_budget > 0 and search_limit > 0:
         pinned = {p.job_id for p in placements.values() if p.preempted or p.parts}
@@ -565,39 +568,6 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 full.add(sig)
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
-
-
-def _improvable(st: _Round, jobs: list[JobRequest], placements: dict[str, Placement],
-                unplaceable: list[Unplaceable]) -> bool:
-    """Could moves or the searches do better than the priority pass? Moves only shift jobs placed this round,
-    and the pass gave every job the cheapest offer with free units at its turn (later jobs only took units).
-    So a job can only gain (a lower price, or a place at all) on an offer that holds a job placed this round;
-    when no on-demand ``cost`` job has such an offer within its constraints, there is nothing to improve.
-    Large rounds are not checked (the searches bound their own work)."""
-    if not placements:
-        return False
-    if len(placements) + len(unplaceable) > 400:
-        return True
-    held: dict[OfferClass, list[int]] = {}
-    for i, entries in st.on_offer.items():
-        if entries:
-            held.setdefault(st.class_of[i], []).append(i)
-    by_id = {j.id: j for j in jobs}
-    for job_id in [*placements, *(u.job_id for u in unplaceable)]:
-        job = by_id[job_id]
-        if job.mode is not Mode.ON_DEMAND or job.objective is not Objective.COST:
-            continue
-        placed = placements.get(job_id)
-        if placed is not None and placed.parts:
-            continue
-        for _bound, cls, units in st.candidates(job):
-            for i in held.get(cls, ()):
-                if placed is not None and (st.pid[i] == placed.offer_id
-                                           or st.price[i] * units >= placed.hourly_price_fen):
-                    continue
-                if st.passes_all_but_capacity(job, i, units):
-                    return True
-    return False
 
 
 def _unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:

@@ -6,6 +6,8 @@
 * :func:`exchange`  pairwise exchanges that lower the round's total hourly price: a job takes a
   cheaper offer another job holds, and that job moves to its best other offer, only when the first
   saves more than the second pays extra (within the second's own limits);
+* :func:`worth_improving`  whether any of this can do better than the priority pass (most rounds of a long
+  replay: no), so the round skips it;
 * :func:`reassign`  on rounds small enough (``search_limit`` job-offer pairs), the whole-round assignment
   search (:mod:`suanli.scheduling.assignment`) re-places the round's on-demand ``cost`` jobs together:
   as many jobs as possible, then the least total price, never dropping a job the pass placed.
@@ -20,12 +22,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from suanli.scheduling.assignment import Option, search_assignment
-from suanli.scheduling.model import JobRequest, Mode, Objective
+from suanli.scheduling.model import JobRequest, Mode, Objective, Placement, Unplaceable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from suanli.scheduling.market import OfferClass
     from suanli.scheduling.policy import _Round
 
-__all__ = ["exchange", "improve", "reassign", "relocate"]
+__all__ = ["exchange", "improve", "reassign", "relocate", "worth_improving"]
 
 
 def relocate(st: _Round, job: JobRequest):
@@ -255,3 +258,36 @@ def _apply(st: _Round, members: list[JobRequest], initial: list[Option | None],
         st.take(job, i, units, price)
         moves.append((job, (st.score(job, cls, price), st.pid[i], i, units, price, cls)))
     return moves
+
+
+def worth_improving(st: _Round, jobs: list[JobRequest], placements: dict[str, Placement],
+                unplaceable: list[Unplaceable]) -> bool:
+    """Could moves or the searches do better than the priority pass? Moves only shift jobs placed this round,
+    and the pass gave every job the cheapest offer with free units at its turn (later jobs only took units).
+    So a job can only gain (a lower price, or a place at all) on an offer that holds a job placed this round;
+    when no on-demand ``cost`` job has such an offer within its constraints, there is nothing to improve.
+    Large rounds are not checked (the searches bound their own work)."""
+    if not placements:
+        return False
+    if len(placements) + len(unplaceable) > 400:
+        return True
+    held: dict[OfferClass, list[int]] = {}
+    for i, entries in st.on_offer.items():
+        if entries:
+            held.setdefault(st.class_of[i], []).append(i)
+    by_id = {j.id: j for j in jobs}
+    for job_id in [*placements, *(u.job_id for u in unplaceable)]:
+        job = by_id[job_id]
+        if job.mode is not Mode.ON_DEMAND or job.objective is not Objective.COST:
+            continue
+        placed = placements.get(job_id)
+        if placed is not None and placed.parts:
+            continue
+        for _bound, cls, units in st.candidates(job):
+            for i in held.get(cls, ()):
+                if placed is not None and (st.pid[i] == placed.offer_id
+                                           or st.price[i] * units >= placed.hourly_price_fen):
+                    continue
+                if st.passes_all_but_capacity(job, i, units):
+                    return True
+    return False

@@ -7,8 +7,9 @@ Units
     * time: ``max_runtime_minutes`` and ``Offer.releases`` are minutes from the start of the round.
 
 A *unit* is what a product rents: ``accelerators_per_unit`` accelerators plus ``vcpus_per_unit`` vCPUs
-and ``memory_gib_per_unit`` GiB. A job takes whole units of one offer; a job larger than any one server may take units of several offers of one
-class in one data center, all or nothing (a *gang*, ``Placement.parts``; only when ``Rules.gang`` is on).
+and ``memory_gib_per_unit`` GiB. A job takes whole units of one offer; a job larger than any one server
+may take units of several offers of one class in one data center, all or nothing (a *gang*,
+``Placement.parts``; only when ``Rules.gang`` is on).
 """
 
 from __future__ import annotations

@@ -36,9 +36,8 @@ The algorithm (``schedule_round``)
 
 A job takes whole units of one offer; with ``Rules.gang`` (the replay; not yet the platform) a job larger than
 any one server takes units of several offers of one data center, all or nothing (:mod:`suanli.scheduling.gang`).
-Spot jobs pay the offer's spot floor per unit-hour; their bid must cover it. The policy is a
-:class:`~suanli.scheduling.rules.Rules` (fit rule, backfill, improvements, explanations, gangs); the platform
-runs ``PRODUCTION``, the algorithm above; the baselines of the replay change steps 3, 4 and 6.
+Spot jobs pay the offer's spot floor per unit-hour; their bid must cover it. Rules (:mod:`.rules`): the platform
+runs ``PRODUCTION``, the algorithm above; the replay's baselines change steps 3, 4 and 6.
 """
 
 from __future__ import annotations
@@ -464,8 +463,9 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     placements: dict[str, Placement] = {}
     unplaceable: list[Unplaceable] = []
     preemptions: list[Preemption] = []
+    moves_made = False  # units freed during the round (relocation, preemption, moves): retry the jobs left
     no_room: dict[tuple, int] = {}  # signature -> placements in the round when relocation last failed for it
-    full: set[tuple] = set()  # signatures that found no free offer (capacity only shrinks until a preemption)
+    full: set[tuple] = set()  # signatures that found no free offer (capacity only shrinks until units are freed)
     waiting_behind: JobRequest | None = None  # backfill "none": the on-demand job everything waits behind
     for job in jobs:
         if waiting_behind is not None:
@@ -497,6 +497,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             placements[other.id], placements[job.id] = made_room_placements(job, best, other, alt,
                                                                             placements[other.id], st)
             full.clear()  # the moved job may have left more units than this one took
+            moves_made = True  # ... which a job that failed earlier may fit in
             continue
         if not known_full and job.mode is Mode.ON_DEMAND:
             evicted = st.preempt(job)
@@ -507,6 +508,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 placements[job.id] = placement_for(job, st, best, None, victims)
                 preemptions.extend(Preemption(v.job_id, v.offer_id, v.units, job.id) for v in victims)
                 full.clear()  # the evicted units are free for others too
+                moves_made = True
                 continue
         if not known_full and rules.gang:
             gang = find_gang(st, job)
@@ -524,7 +526,6 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             waiting_behind = job
     by_id = {j.id: j for j in jobs}
     searched = None
-    moves_made = False
     if not worth_improving(st, jobs, placements, unplaceable):
         st.repair_budget = 0  # every job got the cheapest price it could have anywhere: nothing to improve
     if st.repair_budget > 0 and search_limit > 0:
@@ -535,7 +536,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         if head_placed:  # the head job fits after all: no reservation to keep
             st.reservation, st._res_index = None, -1
             unplaceable = [_explained(by_id[u.job_id], st) for u in unplaceable]
-        moves_made = bool(moves)
+        moves_made = moves_made or bool(moves)
         for job, entry in moves:
             placements[job.id] = searched_placement(job, st, entry, placements.get(job.id))
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
@@ -552,8 +553,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             if not changed or st.repair_budget <= 0:
                 break
     if moves_made and rules.backfill != "none":
-        # Capacity the moves freed may now take jobs that did not fit (every job not placed, in queue order:
-        # without explanations ``unplaceable`` is empty).
+        # Units freed may now take jobs that did not fit (all not placed: without explanations, no unplaceable).
         full.clear()
         for job in jobs:
             if job.id in placements:

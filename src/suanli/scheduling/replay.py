@@ -15,9 +15,9 @@ The clock
     Events are arrivals (``submit_time_s``) and completions (start + ``duration_s``). At each instant,
     completions free their units first, then arrivals join the queue, then, if the queue is not empty and
     something changed, one round runs over the whole queue (in submission order; with ``fair_share``, the jobs
-    of the organization allocated the fewest accelerator-seconds so far first, then in submission order). A job's ``max_runtime_minutes`` is its duration rounded
-    up to the minute (a perfect runtime estimate), and a running job's release time is its end, so EASY
-    backfilling knows when the head job can start.
+    of the organization allocated the fewest accelerator-seconds so far first, then in submission order). A
+    job's ``max_runtime_minutes`` is its duration rounded up to the minute (a perfect runtime estimate), and a
+    running job's release time is its end, so EASY backfilling knows when the head job can start.
 Jobs that can never run
     A job that could not be placed even on the idle cluster is dropped on arrival, with the engine's own reason
     (which constraint eliminated which nodes); every other job eventually runs.

@@ -19,20 +19,15 @@ from suanli.catalog.models import Datacenter, Product
 from suanli.cli import main as cli_main
 from suanli.db import default_database
 from suanli.demo import DEMO_PASSWORD
-from cli_helpers import BUYER, SELLER, flat, forget_database, invoke, use_home
+from cli_helpers import BUYER, SELLER, demo_home, flat, invoke
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("suanli-instances-home")
-    with pytest.MonkeyPatch.context() as mp:
-        use_home(mp, path, fast_passwords=True)
-        result = invoke("demo", "--no-serve")
-        assert result.exit_code == 0, result.output
+    with demo_home(tmp_path_factory, "suanli-instances-home") as (path, output):
         yield path
-        forget_database()
 
 
 def login(email: str) -> None:

@@ -214,6 +214,9 @@ def test_dl_training_estimate_gives_samples_per_second_range_utilisation_and_bot
                         "precision": "mixed"}
     est = client.post("/api/v1/estimates", json={**body, "count": 1}).json()["estimate"]
     assert est["hours"] is None and est["samples_per_s"] > 0
+    body["workload"]["architecture"] = "lstm"
+    est = client.post("/api/v1/estimates", json={**body, "count": 1}).json()["estimate"]
+    assert any("architecture rnn" in n for n in est["notes"])
 
 
 @pytest.mark.parametrize(("workload", "expected"), [
@@ -222,6 +225,7 @@ def test_dl_training_estimate_gives_samples_per_second_range_utilisation_and_bot
     ({"flops_per_sample": 7.36e10, "samples": 1000}, "suggest kind=dl_training"),
     ({"kind": "dl_training", "flops_per_sample": 73.6, "samples": 1000}, "GFLOPs"),
     ({"kind": "dl_training", "model": "alexnet9000"}, "known models"),
+    ({"kind": "dl_training", "flops_per_sample": 7.36e10, "architecture": "capsule"}, "architecture: must be one of"),
 ])
 def test_wrong_kinds_and_units_get_a_suggestion(client, workload, expected):
     r = client.post("/api/v1/estimates", json={"workload": workload, "chip": "a100"})

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from suanli.core.chips import ChipSpec, get_chip
 from suanli.core.estimates.efficiency import NO_BF16_CHIPS, chip_family, peak_tflops, scaling_efficiency
-from suanli.core.estimates.performance import (PRECISION_ALIASES, Topology, has_fabric, pcie_gbs, topology,
-                                               training_throughput)
+from suanli.core.estimates.performance import (PRECISION_ALIASES, Topology, has_fabric, load_params, pcie_gbs,
+                                               topology, training_throughput)
 from suanli.core.estimates.reference_models import reference_model
 from suanli.core.estimates.result import Estimate, _ecosystem_notes
 from suanli.core.messages import Message, msg
@@ -32,6 +32,7 @@ class _Described:
     batch: int
     unit: str
     notes: tuple[Message, ...]
+    architecture: str | None = None
 
 
 def _describe(w: GenericTraining) -> _Described:
@@ -79,8 +80,9 @@ def _describe(w: GenericTraining) -> _Described:
         embeddings = ref.embedding_params
     else:
         embeddings = 0.0
+    architecture = w.architecture or (ref.architecture if ref else None)
     return _Described(float(flops), float(params), max(float(params) - embeddings, 0.0), batch,
-                      ref.unit if ref else "sample", tuple(notes))
+                      ref.unit if ref else "sample", tuple(notes), architecture)
 
 
 def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: int | None = None) -> Estimate:
@@ -90,7 +92,7 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
     topo = topology(chip, count, servers=servers if servers is not None else w.servers,
                     gpus_per_server=w.gpus_per_server, network_gbps=w.network_gbps)
     tp = training_throughput(chip, precision, described.flops_per_sample, described.params, described.batch, topo,
-                             dense_params=described.dense_params)
+                             dense_params=described.dense_params, architecture=described.architecture)
     step = tp.step
     fits = needed = None
     parts: dict[str, float] = {}
@@ -99,7 +101,7 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
         fits = needed <= chip.memory_gib
         parts = {"weights": 0.0, "gradients": 0.0, "optimizer": 0.0, "activations": float(w.model_memory_gib),
                  "kv_cache": 0.0, "overhead": 1.0}
-    notes = list(tp.notes) + list(described.notes)
+    notes = list(tp.notes) + list(described.notes) + _architecture_notes(described.architecture)
     if w.precision == "bf16" and chip.key in NO_BF16_CHIPS:
         notes.append(msg("bf16: %(chip)s has no BF16 tensor cores; mixed precision there means fp16 with loss "
                          "scaling, which is what this estimate assumes", chip=chip.name))
@@ -146,6 +148,19 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
                       "interconnect": step.comm_exposed * 1e3},
         batch_per_device=described.batch, servers=topo.servers, notes=tuple(notes),
     )
+
+
+def _architecture_notes(architecture: str | None) -> list[Message]:
+    if architecture is None:
+        return [msg("architecture not given: the fractions of peak fitted over all measured models are used (give "
+                    "architecture: cnn, transformer, rnn, recommendation, gan or speech)")]
+    factor = load_params().architecture_factor(architecture)
+    if factor == 1.0:
+        return [msg("architecture %(architecture)s: no class factor (the measured models of this class differ too "
+                    "much from one another for one to hold on a new model); the fractions fitted over all models "
+                    "are used", architecture=architecture)]
+    return [msg("architecture %(architecture)s: measured models of this class reach %(factor)s x the speed their "
+                "FLOPs imply (fitted factor)", architecture=architecture, factor=f"{factor:.2f}")]
 
 
 def _link_words(chip: ChipSpec, topo: Topology) -> Message:

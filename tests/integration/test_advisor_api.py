@@ -216,7 +216,7 @@ def test_dl_training_estimate_gives_samples_per_second_range_utilisation_and_bot
     assert est["hours"] is None and est["samples_per_s"] > 0
     body["workload"]["architecture"] = "lstm"
     est = client.post("/api/v1/estimates", json={**body, "count": 1}).json()["estimate"]
-    assert any("architecture rnn" in n for n in est["notes"])
+    assert any("recurrent networks: no class factor" in n for n in est["notes"])
 
 
 @pytest.mark.parametrize(("workload", "expected"), [

@@ -104,7 +104,7 @@ def test_estimate_dl_training_prints_samples_per_second_and_infers_the_kind(tmp_
         # the architecture class, in the user's word
         data = json.loads(invoke("estimate", "--chip", "A10G", "--flops-per-sample", "1.5e8", "--params-m", "28",
                                  "--architecture", "tts", "--precision", "amp", "--json").output)
-        assert any("speech" in n for n in data["estimate"]["notes"])
+        assert any("speech models: the measured models" in n for n in data["estimate"]["notes"])
         # nothing says what to estimate: the kinds, dl_training first, instead of a missing LLM field
         result = invoke("estimate", "--chip", "A100")
         assert result.exit_code == 1 and "--kind dl_training" in re.sub(r"\s+", " ", result.output)

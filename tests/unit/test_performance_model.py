@@ -177,7 +177,7 @@ def test_a_fitted_architecture_factor_scales_the_estimate_and_unfitted_classes_d
     as_cnn = estimate(GenericTraining(**job, architecture="cnn"), A100, 1)
     assert as_cnn.samples_per_s == plain.samples_per_s
     assert as_speech.samples_per_s < plain.samples_per_s * (1 + speech) / 2
-    assert any("speech" in str(n) and "fitted factor" in str(n) for n in as_speech.notes)
+    assert any("speech models: the measured models" in str(n) for n in as_speech.notes)
     assert any("no class factor" in str(n) for n in as_cnn.notes)
     assert any("architecture not given" in str(n) for n in plain.notes)
     # a named model brings its class
@@ -201,3 +201,19 @@ def test_forward_gflops_typed_as_flops_are_refused_with_the_number_to_type():
 def test_parameters_round_trip_through_json_with_their_architecture_factors():
     p = load_params()
     assert type(p).from_json(json.loads(json.dumps(p.to_json()))) == p
+
+
+def test_a_stated_data_pipeline_rate_caps_the_estimate_per_server():
+    job = {"model": "resnet50", "precision": "amp", "batch_size": 256, "samples": 1_000_000}
+    free = estimate(GenericTraining(**job), A100, 16, servers=2)
+    capped = estimate(GenericTraining(**job, input_samples_per_s=2000), A100, 16, servers=2)
+    assert free.samples_per_s > 4000 and free.bottleneck != "input_pipeline"
+    assert capped.samples_per_s == capped.samples_per_s_high == 4000  # 2,000 per server x 2 servers
+    assert capped.bottleneck == "input_pipeline" and capped.hours == pytest.approx(1_000_000 / 4000 / 3600)
+    assert capped.mfu == pytest.approx(free.mfu * 4000 / free.samples_per_s)
+    assert any("capped by the data pipeline" in str(n) for n in capped.notes)
+    # a cap above what the devices do changes nothing
+    assert estimate(GenericTraining(**job, input_samples_per_s=1e7), A100, 16, servers=2).samples_per_s == \
+        free.samples_per_s
+    with pytest.raises(ValueError, match="input_samples_per_s"):
+        GenericTraining(**job, input_samples_per_s=0)

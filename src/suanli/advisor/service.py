@@ -51,7 +51,7 @@ ADAPTATION = {
 #: The estimate's bottleneck in a sentence.
 BOTTLENECK_WORDS = {"compute": msg("compute"), "memory_bandwidth": msg("memory bandwidth"),
                     "memory_capacity": msg("memory capacity"), "interconnect": msg("interconnect"),
-                    "overhead": msg("per-step overhead")}
+                    "overhead": msg("per-step overhead"), "input_pipeline": msg("the data pipeline")}
 
 
 def sentence_fields(field: str, message: Message) -> dict[str, Any]:

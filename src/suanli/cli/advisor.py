@@ -23,7 +23,8 @@ Opt = typer.Option
 
 #: The kind an option implies when --kind is not given (the first that matches wins).
 KIND_HINTS = (("dl_training", ("model", "flops_per_sample", "samples", "params_m", "batch_size", "image_size",
-                               "servers", "gpus_per_server", "network_gbps", "model_memory_gib", "architecture")),
+                               "servers", "gpus_per_server", "network_gbps", "model_memory_gib", "architecture",
+                               "input_samples_per_s")),
               ("llm_inference", ("context_len", "target_tokens_per_s", "concurrency")),
               ("gpu_hours", ("gpu_hours", "reference_chip")), ("cpu", ("core_hours",)))
 
@@ -68,8 +69,8 @@ def _rate(r: float | None) -> str:
 
 WORKLOAD_OPTIONS = """method params_b tokens seq_len precision micro_batch lora_rank context_len target_tokens_per_s
 concurrency flops_per_sample samples epochs model_memory_gib gpu_hours reference_chip core_hours memory_gib model
-params_m batch_size image_size servers gpus_per_server network_gbps architecture optimizer master_weights optimizer_in_backward
-cpu_offload gradient_checkpointing""".split()
+params_m batch_size image_size servers gpus_per_server network_gbps architecture input_samples_per_s optimizer
+master_weights optimizer_in_backward cpu_offload gradient_checkpointing""".split()
 
 
 # The workload options, shared by `estimate` and `advise` (their names are WORKLOAD_OPTIONS); each says its unit.
@@ -110,6 +111,8 @@ GpusPerServer = Annotated[int | None, Opt("--gpus-per-server", help="dl_training
 NetworkGbps = Annotated[float | None, Opt("--network-gbps", help="dl_training: network per server, Gb/s")]
 Architecture = Annotated[str | None, Opt(help="dl_training: cnn, transformer, rnn (lstm, gru), recommendation, gan "
                                               "or speech (a --model brings its own)")]
+InputSamplesPerS = Annotated[float | None, Opt("--input-samples-per-s", help="dl_training: samples/s one server's "
+                                                                             "data pipeline delivers (a cap)")]
 Optimizer = Annotated[str | None, Opt(help="LLM training: adamw (8 bytes/parameter of moments), adamw8bit (2) or "
                                            "paged_adamw8bit (2, spills to host memory)")]
 MasterWeights = Annotated[bool | None, Opt("--master-weights/--no-master-weights",
@@ -151,7 +154,7 @@ def estimate_cmd(
         core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
         batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
         gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, architecture: Architecture = None,
-        optimizer: Optimizer = None,
+        input_samples_per_s: InputSamplesPerS = None, optimizer: Optimizer = None,
         master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
         cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         api_url: ApiUrl = None, as_json: AsJson = False) -> None:
@@ -215,7 +218,7 @@ def advise_cmd(
         core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
         batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
         gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, architecture: Architecture = None,
-        optimizer: Optimizer = None,
+        input_samples_per_s: InputSamplesPerS = None, optimizer: Optimizer = None,
         master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
         cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         launch: Annotated[int | None, Opt("--launch", min=1, help="Submit option RANK as a job (needs `suanli "

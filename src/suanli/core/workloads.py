@@ -299,6 +299,8 @@ class GenericTraining:
     ``model_memory_gib`` is what one device needs (weights, optimizer state, activations); without it memory fit
     is not checked. ``architecture`` (:data:`DL_ARCHITECTURES`; also lstm, gru, embedding, recommender, ...) names
     the model's class; a named model brings its own. Classes with a fitted factor (speech) scale the achieved speed.
+    ``input_samples_per_s`` is what one server's data pipeline (loading, decoding, augmentation) delivers: the
+    estimate never exceeds it times the servers.
     """
 
     flops_per_sample: float | None = None
@@ -317,6 +319,7 @@ class GenericTraining:
     gpus_per_server: int | None = None
     network_gbps: float | None = None
     architecture: str | None = None
+    input_samples_per_s: float | None = None
 
     def __post_init__(self) -> None:
         from suanli.core.estimates.reference_models import reference_model
@@ -329,7 +332,8 @@ class GenericTraining:
             except KeyError as exc:
                 raise _fail("model", exc.args[0]) from None
         elif self.flops_per_sample is None:
-            raise _fail("flops_per_sample", "required (training FLOPs per sample), or name a model")
+            raise _fail("flops_per_sample", "dl_training needs the training FLOPs per sample (with params_m), or "
+                                            "a model name (model: resnet50, bert_base, ...)")
         if self.flops_per_sample is not None:
             flops = _positive("flops_per_sample", self.flops_per_sample, 1e20)
             if flops < MIN_FLOPS_PER_SAMPLE:
@@ -369,6 +373,8 @@ class GenericTraining:
             word = self.architecture.strip().casefold()
             object.__setattr__(self, "architecture",
                                _choice("architecture", DL_ARCHITECTURE_ALIASES.get(word, word), DL_ARCHITECTURES))
+        if self.input_samples_per_s is not None:
+            _positive("input_samples_per_s", self.input_samples_per_s, 1e12)
         if self.servers is not None:
             _integer("servers", self.servers, 1, 4096)
         if self.gpus_per_server is not None:

@@ -16,7 +16,7 @@ from suanli.advisor.launch import launch_recommendation
 from suanli.advisor.schemas import WORKLOAD_KINDS, LaunchIn, RecommendIn
 from suanli.advisor.service import recommend
 from suanli.core.chips import ECOSYSTEMS, load_chip_table
-from suanli.core.estimates import REFERENCE_MODELS
+from suanli.core.estimates import BOTTLENECKS, REFERENCE_MODELS
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.endpoints import get_clock
@@ -37,12 +37,12 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "llm_pretrain": ("params_b", "tokens"), "llm_finetune": ("params_b", "tokens", "method"),
     "llm_inference": ("params_b", "target_tokens_per_s", "context_len"),
     "dl_training": ("model", "architecture", "flops_per_sample", "params_m", "batch_size", "precision", "samples",
-                    "epochs"),
+                    "epochs", "input_samples_per_s"),
     "gpu_hours": ("gpu_hours", "reference_chip"),
     "cpu": ("core_hours", "memory_gib"),
 }
 FORM_FIELDS = ("kind", "params_b", "tokens", "method", "target_tokens_per_s", "context_len", "flops_per_sample",
-               "samples", "epochs", "model", "architecture", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
+               "samples", "epochs", "input_samples_per_s", "model", "architecture", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
                "budget_cny", "provinces", "ecosystems", "smoke")
 EXAMPLE = {"kind": "llm_finetune", "params_b": "7", "tokens": "100000000", "method": "lora",
            "deadline_hours": "24", "budget_cny": "2000", "ecosystems": list(ECOSYSTEMS)}
@@ -99,7 +99,7 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
     if rate:
         reasons.append(_("About %(rate)s samples per second (%(low)s to %(high)s).",
                          rate=f"{rate['central']:,.0f}", low=f"{rate['low']:,.0f}", high=f"{rate['high']:,.0f}"))
-    if item.get("bottleneck") in ("compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead"):
+    if item.get("bottleneck") in BOTTLENECKS:
         reasons.append(_("Limited by %(what)s.", what=label("bottleneck", item["bottleneck"])))
     eco = item.get("ecosystem") or {}
     note = ECOSYSTEM_NOTES.get(eco.get("key", ""))

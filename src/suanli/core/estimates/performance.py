@@ -39,8 +39,12 @@ and ``samples/s = count · B / t_step``. The parts:
 
 The fitted constants live in ``performance_model.json`` beside this module, written by
 ``scripts/fit_performance_model.py`` from ``bench/data/dl_training_measurements.csv``; the script also writes the
-range multipliers: the 10th and 90th percentiles of measured/estimated on held-out data, so that about 80% of
-measurements not used in the fit fall inside [low, high]. Chips of a family with no measurement in the
+range multipliers: the 7.5th and 92.5th percentiles of measured/estimated on held-out data, so that at least 80% of
+measurements not used in the fit fall inside [low, high] (checked nested, per split).
+
+- **Architecture class** (optional input, :data:`ARCHITECTURES`): a fitted factor divides the matrix and memory-bound
+  time of the classes whose measured models share their efficiency (today: speech); the other classes, and a model
+  whose class is not given, run at the global fractions. Chips of a family with no measurement in the
 calibration data get a wider range (``uncalibrated_widening``).
 """
 

@@ -245,6 +245,12 @@ def test_dl_training_recommendations_need_samples_and_show_their_range(client, c
         rate = item["samples_per_s"]
         assert rate["low"] < rate["central"] < rate["high"]
         assert item["bottleneck"] in ("compute", "memory_bandwidth", "interconnect", "overhead")
+        assert 0 < item["mfu"] < 1
+    # a stated data-pipeline rate caps every option
+    r = _recommend(client, workload={**workload, "samples": 1_281_167, "epochs": 10, "input_samples_per_s": 300})
+    assert r.status_code == 200, r.text
+    for item in r.json()["items"]:
+        assert item["bottleneck"] == "input_pipeline" and item["samples_per_s"]["high"] <= 300 * item["units"]
 
 
 def test_dl_training_takes_other_names_for_topology_batch_and_parameters(client):

@@ -304,6 +304,7 @@ def test_the_advisor_takes_a_training_jobs_architecture_and_data_pipeline_rate(w
     assert '<option value="speech"' in r.text and 'name="input_samples_per_s"' in r.text
     assert r.text.count('data-testid="recommendation"') >= 1
     assert "数据管道" in r.text  # every option is limited by the stated 300 images/s per server
+    assert "约占加速卡峰值 FLOPs 的" in r.text  # the FLOPs utilisation of each option
     r = web.get(query + "&architecture=capsule")
     assert r.status_code == 400 and "architecture" in r.text
 

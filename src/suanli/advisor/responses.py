@@ -163,6 +163,8 @@ class RecommendationItem(BaseModel):
     bottleneck: str
     samples_per_s: HoursRange | None = Field(None, description="Generic training: low/central/high samples/s of "
                                              "the allocation.")
+    mfu: float | None = Field(None, description="Generic training: share of the devices' peak FLOPs the central "
+                              "estimate uses (0-1).")
     billing: BillingAdvice
     reason: str
     reason_message: MessageOut

@@ -99,6 +99,8 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
     if rate:
         reasons.append(_("About %(rate)s samples per second (%(low)s to %(high)s).",
                          rate=f"{rate['central']:,.0f}", low=f"{rate['low']:,.0f}", high=f"{rate['high']:,.0f}"))
+        if item.get("mfu") is not None:
+            reasons.append(_("That uses about %(share)s of the accelerators' peak FLOPs.", share=f"{item['mfu']:.0%}"))
     if item.get("bottleneck") in BOTTLENECKS:
         reasons.append(_("Limited by %(what)s.", what=label("bottleneck", item["bottleneck"])))
     eco = item.get("ecosystem") or {}

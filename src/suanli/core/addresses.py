@@ -29,7 +29,6 @@ NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::
 TEREDO = ipaddress.ip_network("2001::/32")
 
 # Why an address is refused, in the order the checks run (the first that applies is the one reported).
-PLATFORM = "the platform's own address"
 UNSPECIFIED = "unspecified"
 LOOPBACK = "loopback"
 LINK_LOCAL = "link-local"
@@ -40,6 +39,7 @@ RESERVED = "reserved"
 SITE_LOCAL_REASON = "site-local"
 TUNNEL = "Teredo tunnel"
 NOT_GLOBAL = "not globally routable"
+PLATFORM = "the platform's own address"
 
 
 def parse_networks(text: str) -> tuple[IPNetwork, ...]:
@@ -112,8 +112,6 @@ class AddressPolicy:
         inner = embedded_ipv4(address)
         if inner is not None:
             return self.refusal(inner)
-        if address in self.own:
-            return PLATFORM
         if address.is_unspecified:
             return UNSPECIFIED
         if address.is_loopback:
@@ -134,4 +132,6 @@ class AddressPolicy:
             return TUNNEL
         if not address.is_global:
             return NOT_GLOBAL
+        if address in self.own:
+            return PLATFORM
         return None

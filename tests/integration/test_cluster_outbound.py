@@ -85,6 +85,21 @@ def test_only_operators_register_local_clusters(market, tmp_path):  # noqa: F811
     assert r.status_code == 201 and r.json()["kind"] == "local", r.text
 
 
+def test_only_operators_give_a_cluster_a_directory_of_the_platforms_machine(market, tmp_path):  # noqa: F811
+    """A seller's Slurm cluster with shared_dir=/ could make the platform read any of its files back as job logs."""
+    seller, product = market.seller_with_product()
+    body = cluster_body("http://127.0.0.1:9", "slurm", name="nfs")
+    body["options"]["shared_dir"] = "/"
+    r = market.client.post(clusters_url(product), headers=seller["headers"], json=body)
+    assert r.status_code == 403, r.text
+    error = r.json()["error"]
+    assert error["code"] == "host_path_operator_only" and "shared_dir" in error["message"]
+    assert error["details"]["field"] == "options.shared_dir"
+    body["options"]["shared_dir"] = str(tmp_path)
+    r = market.client.post(clusters_url(product), headers=market.operator["headers"], json=body)
+    assert r.status_code == 201, r.text
+
+
 def test_an_allowed_network_is_checked_again_at_every_connection(market, monkeypatch):  # noqa: F811
     seller, product = market.seller_with_product()
     with fake_server(RAY_VERSION) as head:

@@ -65,17 +65,30 @@ def _check_endpoint(kind: ClusterKind, endpoint: str) -> None:
                            details={"field": "endpoint"}) from None
 
 
+HOST_PATH_OPTIONS = ("shared_dir",)
+"""Cluster options that name a path on the platform's own machine: operators only (a seller could otherwise make
+the platform write into, or read logs from, any directory of its machine)."""
+
+
 def register_cluster(session: Session, user: User, datacenter_id: uuid.UUID, body: ClusterIn,
                      now: dt.datetime) -> Cluster:
     """Register a cluster of a data center the user manages; its credentials and options are checked by the
     backend registry (unknown kinds, options or credential fields are 422), never echoed. ``local`` clusters run
-    on the platform's own machine: operators only (403 ``local_cluster_operator_only``). Other endpoints must be
-    addresses the platform may reach (422 ``endpoint_not_allowed``)."""
+    on the platform's own machine, and ``HOST_PATH_OPTIONS`` name its directories: operators only (403
+    ``local_cluster_operator_only``, ``host_path_operator_only``). Other endpoints must be addresses the platform
+    may reach (422 ``endpoint_not_allowed``)."""
     datacenter = managed_datacenter(session, datacenter_id, user)
     if body.kind is ClusterKind.LOCAL and user.role is not Role.OPERATOR:
         raise Forbidden("A local cluster runs jobs on the platform's own machine, so only an operator may register "
                         "one. Register your Slurm or Ray cluster by its URL instead.",
                         code="local_cluster_operator_only")
+    host_paths = sorted(set(body.options) & set(HOST_PATH_OPTIONS))
+    if host_paths and user.role is not Role.OPERATOR:
+        raise Forbidden(f"The option {host_paths[0]} names a directory on the platform's own machine (the platform "
+                        "writes job files there and reads their logs from it), so only an operator may set it. "
+                        "Register the cluster without it, or ask the operator to register a cluster that shares a "
+                        "directory with the platform.", code="host_path_operator_only",
+                        details={"field": f"options.{host_paths[0]}"})
     if session.scalar(select(Cluster.id).where(Cluster.datacenter_id == datacenter.id, Cluster.name == body.name)):
         raise Conflict(f"This data center has a cluster named {body.name!r} already.", code="cluster_exists")
     try:

@@ -77,6 +77,8 @@ DOMAIN_MESSAGES: dict[str, str] = {
                                "cluster over the Internet, or ask the operator to allow your cluster's network."),
     "local_cluster_operator_only": N_("Only an operator may register a local cluster, which runs on the "
                                       "platform's own machine. Register your Slurm or Ray cluster by its URL."),
+    "host_path_operator_only": N_("Only an operator may give a cluster a directory on the platform's own machine "
+                                  "(shared_dir). Register the cluster without it."),
     "cluster_draining": N_("This cluster is being deleted; enable it first to keep it."),
     "cluster_disabled": N_("The data center has taken this product's cluster out of service, so no new machines "
                            "start on it; choose another product."),

@@ -37,7 +37,8 @@ def test_a_disabled_cluster_takes_no_new_jobs_until_enabled(market, tmp_path):  
 
     assert act(market, seller, product, cluster, "enable")["state"] == "active"
     done = wait_job(market, buyer, job["id"], {"succeeded", "failed"})
-    assert done["state"] == "succeeded" and done["placement"]["cluster_id"] == cluster["id"]
+    assert done["state"] == "succeeded", done["state_detail"]
+    assert done["placement"]["cluster_id"] == cluster["id"]
 
 
 def test_deleting_a_busy_cluster_drains_it_then_the_scheduler_deletes_it(market, tmp_path):  # noqa: F811

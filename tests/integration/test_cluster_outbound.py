@@ -150,6 +150,19 @@ def test_a_dns_answer_cannot_switch_the_address_between_check_and_connect(monkey
         assert other.requests == [] and len(allowed.requests) == 1
 
 
+def test_an_unreadable_setting_allows_nothing(monkeypatch):
+    monkeypatch.setenv(CLUSTER_ALLOWED_NETWORKS, "127.0.0.0/8,intranet")
+    with fake_server(RAY_VERSION) as head:
+        backend = backends.create("ray", head.url, None, {"timeout": 2})
+        try:
+            health = backend.health()
+            with pytest.raises(outbound.EndpointNotAllowed, match="'intranet' is not an IP network"):
+                backend.status("suanli-x.1")
+        finally:
+            backend.close()
+        assert not health.ok and health.detail == "endpoint not allowed" and head.requests == []
+
+
 def test_redirects_are_never_followed(monkeypatch):
     monkeypatch.setenv(CLUSTER_ALLOWED_NETWORKS, "127.0.0.0/8")
     with fake_server(RAY_VERSION) as target, \

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import httpx
 
 from suanli.backends.base import BackendError
-from suanli.config import CLUSTER_ALLOWED_NETWORKS, cluster_allowed_networks
+from suanli.config import CLUSTER_ALLOWED_NETWORKS, SettingsError, cluster_allowed_networks
 from suanli.core.addresses import AddressPolicy, IPAddress, endpoint_host
 
 __all__ = ["EndpointNotAllowed", "check_endpoint", "failure_reason", "http_client", "platform_addresses",
@@ -68,7 +68,13 @@ def platform_addresses() -> frozenset[IPAddress]:
 
 
 def current_policy() -> AddressPolicy:
-    return AddressPolicy.of(cluster_allowed_networks(), platform_addresses())
+    """The policy now: the operator's allowed networks (read from the environment) and this machine's addresses. A
+    setting that cannot be read allows nothing extra: ``EndpointNotAllowed`` saying what is wrong with it."""
+    try:
+        allowed = cluster_allowed_networks()
+    except SettingsError as exc:
+        raise EndpointNotAllowed(f"no cluster request is sent while {exc}") from None
+    return AddressPolicy.of(allowed, platform_addresses())
 
 
 def allowed_address(host: str, port: int, *, kind: str | None = None) -> str:

@@ -165,9 +165,10 @@ def cancel(job_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None
 
 @clusters_app.command("add")
 def add_cluster(datacenter_id: str, name: str,
-                kind: Annotated[str, typer.Option(help="local, slurm or ray")],
-                endpoint: Annotated[str, typer.Option(help="local: a directory; slurm: slurmrestd URL; "
-                                                           "ray: dashboard URL")],
+                kind: Annotated[str, typer.Option(help="slurm or ray (local: operators only)")],
+                endpoint: Annotated[str, typer.Option(help="slurm: slurmrestd URL; ray: dashboard URL (a public "
+                                                           "address, or one in a network the operator allows); "
+                                                           "local: a directory")],
                 credential: Annotated[list[str] | None, typer.Option(help="NAME=VALUE, e.g. token=... "
                                                                           "(repeatable; never shown back)")] = None,
                 option: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (JSON values allowed; "

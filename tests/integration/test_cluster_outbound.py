@@ -235,6 +235,9 @@ def test_clusters_of_unapproved_datacenters_are_never_contacted(market, monkeypa
         submit(market, buyer, expect=201)
         for _ in range(3):
             run_round(market)
+        listed = market.client.get(f"/api/v1/datacenters/{datacenter['id']}/clusters", headers=seller["headers"])
+        assert {c["health_detail"] for c in listed.json()} == {
+            "not checked until an operator approves the data center"}
         run_pass(market.db, SystemClock(), orphans=True)  # the instance loop's sweep of every cluster
         assert ray_head.requests == [] and slurmrestd.requests == []
 

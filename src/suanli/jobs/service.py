@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from suanli import backends
 from suanli.backends import outbound
 from suanli.accounts.models import Role, User
-from suanli.catalog.models import Datacenter, Product
+from suanli.catalog.models import Datacenter, DatacenterStatus, Product
 from suanli.catalog.service import managed_datacenter
 from suanli.config import CLUSTER_ALLOWED_NETWORKS
 from suanli.core.billing import Clock
@@ -65,6 +65,7 @@ def _check_endpoint(kind: ClusterKind, endpoint: str) -> None:
                            details={"field": "endpoint"}) from None
 
 
+NOT_CHECKED_UNTIL_APPROVED = "not checked until an operator approves the data center"
 HOST_PATH_OPTIONS = ("shared_dir",)
 """Cluster options that name a path on the platform's own machine: operators only (a seller could otherwise make
 the platform write into, or read logs from, any directory of its machine)."""
@@ -97,10 +98,11 @@ def register_cluster(session: Session, user: User, datacenter_id: uuid.UUID, bod
     except backends.BackendError as exc:
         raise InvalidInput(f"The cluster cannot be used: {exc.message}", code="invalid_cluster") from None
     _check_endpoint(body.kind, body.endpoint)
+    approved = datacenter.status is DatacenterStatus.APPROVED
     cluster = Cluster(datacenter_id=datacenter.id, name=body.name, kind=body.kind, endpoint=body.endpoint,
                       credentials=dict(body.credentials or {}), options=dict(body.options), healthy=True,
-                      health_detail="not checked yet", consecutive_failures=0, created_at=now,
-                      state=ClusterState.ACTIVE)
+                      health_detail="not checked yet" if approved else NOT_CHECKED_UNTIL_APPROVED,
+                      consecutive_failures=0, created_at=now, state=ClusterState.ACTIVE)
     session.add(cluster)
     session.flush()
     if body.product_ids:

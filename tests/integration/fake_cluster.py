@@ -3,6 +3,7 @@ seller points a cluster at): it counts the requests it gets and answers what the
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,9 @@ class FakeServer:
 
 
 @contextmanager
-def fake_server(answer: Answer | None = None, host: str = "127.0.0.1", port: int = 0) -> Iterator[FakeServer]:
+def fake_server(answer: Answer | None = None, host: str = "127.0.0.1", port: int = 0,
+                tls: ssl.SSLContext | None = None) -> Iterator[FakeServer]:
+    """``tls``: serve HTTPS with this server context."""
     state = FakeServer(host, 0, answer or Answer())
 
     class Handler(BaseHTTPRequestHandler):
@@ -53,6 +56,8 @@ def fake_server(answer: Answer | None = None, host: str = "127.0.0.1", port: int
             pass
 
     server = ThreadingHTTPServer((host, port), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -245,3 +245,72 @@ def test_clusters_of_unapproved_datacenters_are_never_contacted(market, monkeypa
         assert r.status_code == 200, r.text
         run_round(market)
         assert ray_head.requests and slurmrestd.requests  # approved: now it is checked
+
+
+def _certificate(tmp_path, hostname: str):
+    """A CA and a server certificate for ``hostname`` signed by it (PEM files), made with ``cryptography``."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def make(subject: str, issuer_key, issuer_name, key, *, ca: bool, san: str | None = None):
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "suanli test CA")])
+    ca = make("suanli test CA", ca_key, ca_name, ca_key, ca=True)
+    cert = make(hostname, ca_key, ca_name, key, ca=False, san=hostname)
+    paths = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return paths
+
+
+def test_a_pinned_https_request_still_verifies_the_endpoints_certificate(tmp_path, monkeypatch):
+    """The connection goes to the checked address, but TLS's server name and the certificate check stay the
+    endpoint's host: a certificate for another name is a TLS error."""
+    import ssl
+
+    import httpx
+
+    monkeypatch.setenv(CLUSTER_ALLOWED_NETWORKS, "127.0.0.1/32")
+    paths = _certificate(tmp_path, "ray.cluster.test")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(paths["cert"], paths["key"])
+    client_context = ssl.create_default_context(cafile=str(paths["ca"]))
+    real = socket.getaddrinfo
+
+    def resolver(host, port, *args, **kwargs):
+        if host.endswith(".cluster.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with fake_server(RAY_VERSION, tls=server_context) as head:
+        for host, expected in (("ray.cluster.test", None), ("other.cluster.test", "TLS error")):
+            client = httpx.Client(base_url=f"https://{host}:{head.port}", timeout=3, follow_redirects=False,
+                                  transport=outbound.PinnedTransport(kind="ray", verify=client_context))
+            try:
+                if expected is None:
+                    assert client.get("/api/version").json()["ray_version"] == "2.60.0"
+                    assert head.requests[-1][2] == f"{host}:{head.port}"
+                else:
+                    with pytest.raises(httpx.ConnectError) as caught:
+                        client.get("/api/version")
+                    assert outbound.failure_reason(caught.value) == expected
+            finally:
+                client.close()
+    assert len(head.requests) == 1

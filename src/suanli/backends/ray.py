@@ -159,7 +159,9 @@ class RayBackend:
         response = self._request("POST", "/api/jobs/", json=payload, check=False)
         if 200 <= response.status_code < 300:
             return str(_json(response).get("submission_id") or submission_id)
-        if response.status_code < 500 and "already exists" in response.text:  # read, never shown
+        # Ray answers a second submit of the same id with HTTP 500 (its job agent's error, re-raised by the head)
+        # saying the id "already exists": the text is read here, never shown
+        if "already exists" in response.text:
             existing = self._job(submission_id)
             if existing is not None and (existing.get("metadata") or {}).get("suanli_job_id") == spec.job_id:
                 return submission_id  # this attempt was already submitted

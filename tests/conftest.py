@@ -27,6 +27,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+# The suite's real Slurm and Ray (and the fake clusters some tests start) listen on 127.0.0.1: allow loopback for
+# clusters, as an operator allows a private cluster network. Tests of the refusal clear it (monkeypatch).
+os.environ["SUANLI_CLUSTER_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
+
 PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

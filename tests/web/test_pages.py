@@ -310,7 +310,8 @@ def test_the_advisor_takes_a_training_jobs_architecture_and_data_pipeline_rate(w
 
 
 def test_launching_from_the_advisor_needs_a_buyer_and_makes_a_job(web: WebClient, make, shop, tmp_path):
-    r = make.client.post(f"/api/v1/datacenters/{shop['dc']['id']}/clusters", headers=shop["seller"]["headers"],
+    operator = make.user("operator")  # local clusters run on the platform's machine: operators register them
+    r = make.client.post(f"/api/v1/datacenters/{shop['dc']['id']}/clusters", headers=operator["headers"],
                          json={"name": "local", "kind": "local", "endpoint": str(tmp_path),
                                "product_ids": [shop["cheap"]["id"], shop["dear"]["id"], shop["ascend"]["id"]]})
     assert r.status_code == 201, r.text

@@ -69,7 +69,7 @@ class RetryDatabaseFaults:
                                 scope.get("path"), fault.value, runs, _first_line(exc))
                     await self.respond(Request(scope), fault, runs)(scope, receive, send)
                     return
-                log.info("%s %s: %s, running it again in %.0f ms: %s", scope.get("method"), scope.get("path"),
+                log.warning("%s %s: %s, running it again in %.0f ms: %s", scope.get("method"), scope.get("path"),
                          fault.value, delay * 1000, _first_line(exc))
                 await asyncio.sleep(delay)
 

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+
+from conftest import PG_ADMIN_URL
 
 
 def free_port() -> int:
@@ -75,6 +78,9 @@ def start_server(database_url: str, home: Path, *, workers: int = 2, meter_secon
 CLIENT = r'''
 import json, random, sys, threading, time, uuid
 import httpx
+import psycopg
+
+from conftest import PG_ADMIN_URL
 
 config = json.loads(sys.argv[1])
 base, start_at, ops = config["base_url"], config["start_at"], config["ops"]
@@ -196,3 +202,15 @@ def collect(clients: list[subprocess.Popen[str]], timeout: float = 120) -> tuple
         for key, ids in result["keys"].items():
             keys.setdefault(key, set()).update(ids)
     return log, keys
+
+
+def waiting_for_a_lock(db: Any, timeout: float = 10) -> None:
+    """Return once some backend of ``db`` (a PostgreSQL ``Database``) waits for a lock."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        while time.monotonic() < deadline:
+            if admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = "
+                             "'Lock'", (db.engine.url.database,)).fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("nobody waited for a lock")

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import IntegrityError
 
 from conftest import PG_ADMIN_URL
+from contention_helpers import waiting_for_a_lock
 from suanli.catalog.models import Product
 from suanli.db import Database
 from suanli.db_faults import Fault, RetryPolicy, classify
@@ -32,18 +33,6 @@ def market(db, make) -> Iterator[Market]:
 def _pg_only(db: Database) -> None:
     if db.is_sqlite:
         pytest.skip("PostgreSQL row locks and server backends")
-
-
-def _waiting_for_a_lock(db: Database, timeout: float = 10) -> None:
-    """Until some backend of the test database waits for a row lock."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        while time.monotonic() < deadline:
-            if admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = "
-                             "'Lock'", (db.engine.url.database,)).fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("nobody waited for a lock")
 
 
 def _deadlock_a_release(market: Market, client: TestClient) -> tuple[dict, dict]:
@@ -64,7 +53,7 @@ def _deadlock_a_release(market: Market, client: TestClient) -> tuple[dict, dict]
         other.execute(text("SELECT id FROM orders WHERE id = :id FOR UPDATE"), {"id": order_id})
         thread = threading.Thread(target=release)
         thread.start()
-        _waiting_for_a_lock(market.db)  # the release holds the product and waits for the order
+        waiting_for_a_lock(market.db)  # the release holds the product and waits for the order
         other.execute(text("SELECT id FROM products WHERE id = :id FOR NO KEY UPDATE"),
                       {"id": uuid.UUID(product["id"])})  # returns once the release, the victim, rolled back
         other.commit()

@@ -130,6 +130,13 @@ def test_classify_tells_contention_from_a_lost_database_from_a_bug(backend: Data
                 b.exec_driver_sql("SELECT * FROM no_such_table")
             assert classify(missing.value) is None  # a bug: a 500, not a 503
             a.exec_driver_sql("ROLLBACK")
+            # A full disk (here: the database's page limit, the same SQLITE_FULL): unavailable, not a 500.
+            a.exec_driver_sql("CREATE TABLE filler (x BLOB)")
+            pages = a.exec_driver_sql("PRAGMA page_count").scalar()
+            a.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+            with pytest.raises(Exception) as full:
+                a.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(100000))")
+            assert "full" in str(full.value) and classify(full.value) is Fault.UNAVAILABLE
         return
     with backend.engine.connect() as a, backend.engine.connect() as b:
         a.execute(text("SELECT pg_advisory_xact_lock(1)"))

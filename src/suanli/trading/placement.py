@@ -276,7 +276,7 @@ def preempt_spot_for(session: Session, product_id: uuid.UUID, units: int, clock:
             Order.product_id == product_id, Order.mode == OrderMode.SPOT, Order.status == OrderStatus.ACTIVE)
         .order_by(Order.id).with_for_update()).all()
     now = clock.now()
-    # Lowest bids first, then the newest: the bids they chose lose to on-demand demand first.
+    # Noticed lowest bid first, then newest first (locked in id order above, chosen in this order).
     spot = sorted(locked, key=lambda r: (r.unit_price_fen, -r.created_at.timestamp(), r.id))
     noticed = sum(r.units for r in spot if r.preempt_notice_at is not None)
     waiting = session.scalar(select(func.coalesce(func.sum(Order.units), 0)).where(

@@ -1,8 +1,8 @@
 """Database faults a request outlives: which errors mean "run it again", which mean "the database is away", and
 how often and how long to retry. Pure decisions on exceptions; ``http_retry`` acts on them.
 
-- **Contention**: PostgreSQL's deadlock (SQLSTATE 40P01) and serialization failure (40001), SQLite's "database is
-  locked". The database rolled the whole transaction back, so running the request's unit of work again is safe
+- **Contention**: PostgreSQL's deadlock (SQLSTATE 40P01), serialization failure (40001) and lock timeout (55P03),
+  SQLite's "database is locked". The database rolled the whole transaction back, so running the request's unit of work again is safe
   (an ``Idempotency-Key`` still finds the one order). Retried a few times with a short random back-off; then 503
   ``database_busy``.
 - **Unavailable**: a lost or refused connection (``OperationalError``/``InterfaceError`` that is not contention;
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-CONTENTION_SQLSTATES = frozenset({"40001", "40P01"})
+CONTENTION_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock_timeout
 _SQLITE_BUSY = ("database is locked", "database table is locked")
 _SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "database or disk is full",
                        "readonly database")

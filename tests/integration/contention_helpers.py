@@ -78,9 +78,6 @@ def start_server(database_url: str, home: Path, *, workers: int = 2, meter_secon
 CLIENT = r'''
 import json, random, sys, threading, time, uuid
 import httpx
-import psycopg
-
-from conftest import PG_ADMIN_URL
 
 config = json.loads(sys.argv[1])
 base, start_at, ops = config["base_url"], config["start_at"], config["ops"]

@@ -21,13 +21,12 @@ from sqlalchemy import delete
 
 from suanli.db import Database
 from suanli.migrate import upgrade
-from support import TABLES_TO_CLEAN, Factory
+from support import PG_ADMIN_URL, TABLES_TO_CLEAN, Factory
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _pg_url(dbname: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from conftest import PG_ADMIN_URL
+from support import PG_ADMIN_URL
 
 
 def free_port() -> int:

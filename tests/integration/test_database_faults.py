@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import IntegrityError
 
-from conftest import PG_ADMIN_URL
+from support import PG_ADMIN_URL
 from contention_helpers import waiting_for_a_lock
 from suanli.catalog.models import Product
 from suanli.db import Database

@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from conftest import PG_ADMIN_URL
+from support import PG_ADMIN_URL
 from contention_helpers import Server, collect, start_clients, start_server
 from suanli.trading.models import Order
 from trading_helpers import Market, checked_market

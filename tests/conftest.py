@@ -21,7 +21,7 @@ from sqlalchemy import delete
 
 from suanli.db import Database
 from suanli.migrate import upgrade
-from support import TABLES_TO_CLEAN, Factory
+from support import PG_ADMIN_URL, TABLES_TO_CLEAN, Factory
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -31,7 +31,6 @@ with warnings.catch_warnings():
 # clusters, as an operator allows a private cluster network. Tests of the refusal clear it (monkeypatch).
 os.environ["SUANLI_CLUSTER_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
 
-PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _pg_url(dbname: str) -> str:

@@ -16,6 +16,7 @@ from suanli.db import Database
 from suanli.http import DbSession, install_error_handlers
 from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
+from suanli.middleware import BodyLimit, SecurityHeaders
 from suanli.trading.endpoints import router as trading_router
 from suanli.web import mount_web
 from suanli.trading.report_endpoints import router as reports_router
@@ -37,6 +38,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     app.include_router(accounts_router)
     app.include_router(catalog_router)
     app.include_router(trading_router)

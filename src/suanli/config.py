@@ -11,6 +11,8 @@
 | SUANLI_METER_INTERVAL_SECONDS | 30 (`suanli serve` meters running orders this often; 0: off) |
 | SUANLI_DB_POOL_SIZE   | 10 (PostgreSQL connections per API worker process; requests beyond it wait for one) |
 | SUANLI_INSTANCE_INTERVAL_SECONDS | 2 (`suanli serve` starts, watches and stops leased machines this often; 0: off) |
+| SUANLI_MAX_BODY_BYTES | 1048576 (largest request body accepted; larger: 413 body_too_large) |
+| SUANLI_REGISTRATIONS_PER_HOUR | 20 (account registrations accepted per client address per hour; more: 429) |
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Settings:
     scheduler_interval_seconds: int = 5
     db_pool_size: int = 10
     instance_interval_seconds: int = 2
+    max_body_bytes: int = 1024 * 1024
+    registrations_per_hour: int = 20
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,4 +79,6 @@ def load_settings() -> Settings:
         scheduler_interval_seconds=_int_env("SUANLI_SCHEDULER_INTERVAL_SECONDS", 5, 0, 3600),
         db_pool_size=_int_env("SUANLI_DB_POOL_SIZE", 10, 1, 500),
         instance_interval_seconds=_int_env("SUANLI_INSTANCE_INTERVAL_SECONDS", 2, 0, 3600),
+        max_body_bytes=_int_env("SUANLI_MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 ** 3),
+        registrations_per_hour=_int_env("SUANLI_REGISTRATIONS_PER_HOUR", 20, 1, 1_000_000),
     )

@@ -99,6 +99,9 @@ _HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 4
                415: "unsupported_media_type", 429: "too_many_requests"}
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "request")
@@ -116,13 +119,17 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body("malformed_json", "The request body is not valid JSON; check quotes, "
                                            "commas and brackets.", {"errors": [
-                                               {"field": "body", "message": e.get("msg", "")} for e in errors]}),
+                                               {"field": "body", "message": str(e.get("msg", ""))[:300]}
+                                               for e in errors[:1]]}),
                                 status_code=400)
-        fields = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in errors]
+        # At most MAX_REPORTED_ERRORS, with the total: a body with 200,000 unknown keys gets a short answer.
+        fields = [{"field": _field_path(tuple(e.get("loc", ())))[:200], "message": str(e.get("msg", ""))[:300],
+                   "type": e.get("type", "")} for e in errors[:MAX_REPORTED_ERRORS]]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-        return JSONResponse(error_body("validation_error", f"Some fields are invalid. {summary}", {"errors": fields}),
-                            status_code=422)
+        if len(errors) > len(fields):
+            summary += f" (and {len(errors) - len(fields)} more errors; the first {len(fields)} are listed)"
+        return JSONResponse(error_body("validation_error", f"Some fields are invalid. {summary}",
+                                       {"errors": fields, "error_count": len(errors)}), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -7,7 +7,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from suanli import __version__
-from suanli.accounts.endpoints import router as accounts_router
+from suanli.accounts.endpoints import operator_router as accounts_operator_router, router as accounts_router
 from suanli.advisor.endpoints import router as advisor_router
 from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
@@ -41,6 +41,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     app.include_router(accounts_router)
+    app.include_router(accounts_operator_router)
     app.include_router(catalog_router)
     app.include_router(trading_router)
     app.include_router(jobs_router)

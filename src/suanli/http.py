@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.accounts.models import Role, User
-from suanli.accounts.service import user_for_secret
+from suanli.accounts.service import user_for_secret, valid_token
 from suanli.db import Database
 from suanli.errors import DomainError, Forbidden, NotAuthenticated
 
@@ -48,10 +48,26 @@ _bearer = HTTPBearer(auto_error=False, description="A login token from /api/v1/a
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def optional_user(session: DbSession, credentials: BearerCredentials) -> User | None:
+def client_address(request: Request) -> str:
+    """The caller's address, as the server sees it (behind a reverse proxy: run uvicorn with
+    ``--forwarded-allow-ips`` so it is the client's, not the proxy's)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _user_of(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User | None:
+    return None if credentials is None else user_for_secret(session, credentials.credentials)
+
+
+def optional_user(request: Request, session: DbSession, credentials: BearerCredentials) -> User | None:
     if credentials is None:
         return None
-    return user_for_secret(session, credentials.credentials)
+    database = get_database(request)
+    if database.is_sqlite and request.method not in _READ_METHODS:
+        # The request's unit of work takes SQLite's write lock at its first statement: a bad token must not
+        # queue every writer behind it, so it is checked in a read-only transaction first.
+        with database.unit_of_work(write=False) as probe:
+            valid_token(probe, credentials.credentials)
+    return _user_of(session, credentials)
 
 
 def _signed_in(user: User | None) -> User:
@@ -62,7 +78,7 @@ def _signed_in(user: User | None) -> User:
 
 def authenticated_user(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
     """The caller, for an endpoint that reads its credentials itself (see ``trading.endpoints.place_order``)."""
-    return _signed_in(optional_user(session, credentials))
+    return _signed_in(_user_of(session, credentials))
 
 
 # The checks below do no I/O, so they are coroutines: FastAPI runs a plain ``def`` dependency in the thread pool,
@@ -110,7 +126,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if getattr(exc, "retry_after", None) is not None:  # 429 too_many_attempts
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

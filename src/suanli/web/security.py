@@ -113,6 +113,15 @@ def finish_response(request: Request, response: Response) -> Response:
 
 # ---------------------------------------------------------------- who is signed in
 
+def peek_web_user(request: Request) -> User | None:
+    """:func:`load_web_user` in a read-only unit of work of its own, for the pages that must not begin the
+    request's (on SQLite: write-locking) transaction before they check a password (``web/sign_in.py``)."""
+    if hasattr(request.state, "user"):
+        return request.state.user
+    with request.app.state.database.unit_of_work(write=False) as session:
+        return load_web_user(request, session)
+
+
 def load_web_user(request: Request, session: DbSession) -> User | None:
     """The signed-in user of a page request (None for visitors); kept on ``request.state.user``."""
     if hasattr(request.state, "user"):

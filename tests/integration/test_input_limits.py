@@ -98,3 +98,73 @@ def test_every_response_carries_the_security_headers(client, path):
 def test_an_error_answer_carries_them_too(small_client):
     r = small_client.post("/api/v1/auth/register", content=b"x" * 5000, headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.headers["x-frame-options"] == "DENY"
+
+
+# ---------------------------------------------------------------- strict integers, bounded offsets, job limits
+
+HUGE = "9223372036854775808"  # 2**63: one past SQLite's largest integer
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orders", "/api/v1/ledger/entries", "/api/v1/notifications",
+                                  "/api/v1/jobs", "/api/v1/seller/orders", "/api/v1/instances"])
+def test_offsets_are_bounded(client, make, path):
+    user = make.user("seller" if "seller" in path else "buyer")
+    r = client.get(path, params={"offset": HUGE}, headers=user["headers"])
+    assert r.status_code == 422, (path, r.status_code, r.text[:300])
+    assert r.json()["error"]["details"]["errors"][0]["field"] == "offset"
+    assert client.get(path, params={"offset": "1000000"}, headers=user["headers"]).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/account", "/account/orders", "/account/jobs"])
+def test_page_offsets_are_bounded(client, make, path):
+    from web_support import WebClient
+
+    web = WebClient(client)
+    buyer = make.user("buyer")
+    web.login(buyer["email"], "correct-horse-battery")
+    r = web.get(path, params={"offset": HUGE})
+    assert 400 <= r.status_code < 500, (path, r.status_code)
+
+
+@pytest.mark.parametrize("amount", [True, "100", 100.0, 1e2, None, [100]])
+def test_money_must_be_a_json_integer(client, make, amount):
+    operator, buyer = make.user("operator"), make.user("buyer")
+    me = client.get("/api/v1/auth/me", headers=buyer["headers"]).json()
+    r = client.post("/api/v1/operator/topups", headers=operator["headers"], json={
+        "organization_id": me["organization"]["id"], "amount_fen": amount, "reference": f"t-{amount!r}"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"]["errors"][0]["field"] == "amount_fen"
+    wallet = client.get("/api/v1/wallet", headers=buyer["headers"]).json()
+    assert wallet["available"]["fen"] == 0  # `true` used to top up 1 fen
+
+
+@pytest.mark.parametrize("units", [True, "1", 1.0])
+def test_counts_must_be_json_integers(client, make, units):
+    seller = make.user("seller")
+    product = make.product(seller, make.datacenter(seller))
+    buyer = make.user("buyer")
+    r = client.post("/api/v1/orders", headers=buyer["headers"],
+                    json={"product_id": product["id"], "mode": "on_demand", "units": units})
+    assert r.status_code == 422 and r.json()["error"]["details"]["errors"][0]["field"] == "units", r.text
+
+
+def _job(**overrides):
+    body = {"name": "j", "command": "true", "resources": {"accelerators": 1}, "max_runtime_minutes": 10}
+    body.update(overrides)
+    return body
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"env": {f"V{i}": "x" for i in range(201)}}, "env"),
+    ({"env": {"V": "x" * 40_000}}, "env.V"),
+    ({"files": {f"f{i}.txt": "x" for i in range(101)}}, "files"),
+    ({"files": {"a.bin": "x" * 300_000, "b.bin": "y" * 300_000}}, "body"),
+    ({"max_runtime_minutes": "10"}, "max_runtime_minutes"),
+])
+def test_job_files_and_environment_are_bounded(client, make, overrides, field):
+    buyer = make.user("buyer")
+    r = client.post("/api/v1/jobs", headers=buyer["headers"], json=_job(**overrides))
+    assert r.status_code == 422, r.text[:300]
+    if r.status_code == 422:
+        fields = [e["field"] for e in r.json()["error"]["details"]["errors"]]
+        assert fields[0] == field or fields[0].startswith(field), fields

@@ -119,7 +119,7 @@ def validate(schema: type[M], data: dict[str, Any], form: Form, _: Callable[...,
              field_map: Mapping[str, str] | None = None) -> M | None:
     """``schema(**data)``, or None with the errors put next to the fields of ``form``."""
     try:
-        return schema.model_validate(data)
+        return schema.model_validate(data, strict=False)  # form fields are text: "5" is 5 here (not in JSON)
     except ValidationError as exc:
         for error in exc.errors():
             loc = ".".join(str(p) for p in error.get("loc", ()))

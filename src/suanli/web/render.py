@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -19,6 +19,11 @@ from suanli.web.security import csrf_token, finish_response, load_web_user, peek
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_VERSION = "2"  # bump to make browsers fetch changed CSS/JS (the URLs carry ?v=)
+
+
+MAX_OFFSET = 1_000_000
+# ``?offset=`` of a page's list: bounded, so a huge number is a 400 page, never a database overflow.
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 def web_router(*, own_transaction: bool = False, **kwargs: Any) -> APIRouter:

@@ -8,14 +8,27 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from suanli.accounts.emails import normalize_email
+from pydantic_core import PydanticCustomError
+
+from suanli.accounts.emails import UnsafeEmail, normalize_email
 from suanli.accounts.models import Role
+
+def _canonical(email: str) -> str:
+    """``normalize_email`` with its refusals as validation errors of their own type (``email_mixed_scripts``,
+    ``email_confusable``, ``invalid_email``), so the API and the pages can say exactly what is wrong."""
+    try:
+        return normalize_email(email)
+    except UnsafeEmail as exc:
+        raise PydanticCustomError(exc.code, str(exc)) from None
+    except ValueError as exc:
+        raise PydanticCustomError("invalid_email", str(exc)) from None
+
 
 # One spelling per address (NFKC, case folded, invisible characters removed); lookalikes mixing alphabets refused.
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-    AfterValidator(normalize_email),
+    AfterValidator(_canonical),
 ]
 Password = Annotated[str, Field(min_length=8, max_length=128, description="At least 8 characters; not a common "
                                                                           "password, not your email or name.")]

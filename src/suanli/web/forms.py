@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from suanli.errors import DomainError
-from suanli.web.error_messages import domain_message
+from suanli.web.error_messages import DOMAIN_MESSAGES, domain_message
 from suanli.web.i18n import N_, gettext_for, request_locale
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +55,9 @@ _TYPE_MESSAGES = {
     "value_error": N_("This value is not valid."),
     "json_invalid": N_("This value is not valid."),
 }
+# The email refusals of ``accounts.schemas.Email`` say what is wrong, in the words of the same service codes.
+_TYPE_MESSAGES.update({code: DOMAIN_MESSAGES[code]
+                       for code in ("email_mixed_scripts", "email_confusable", "invalid_email")})
 
 def _ctx_text(value: Any) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)

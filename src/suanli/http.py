@@ -42,6 +42,16 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A read-only unit of work whatever the method, for a POST that only reads (an anonymous visitor's
+    recommendations): on SQLite it never takes the write lock."""
+    with get_database(request).unit_of_work(write=False) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
+
 _bearer = HTTPBearer(auto_error=False, description="A login token from /api/v1/auth/token, or an API key.")
 
 
@@ -58,15 +68,20 @@ def _user_of(session: Session, credentials: HTTPAuthorizationCredentials | None)
     return None if credentials is None else user_for_secret(session, credentials.credentials)
 
 
+def check_token_before_writing(request: Request, secret: str) -> None:
+    """On SQLite a writing request's unit of work takes the write lock at its first statement: a bad token (or
+    session cookie) must not queue every writer behind it, so it is checked in a read-only transaction first
+    (401 from there). Elsewhere, and for reads, nothing to do."""
+    database = get_database(request)
+    if database.is_sqlite and request.method not in _READ_METHODS:
+        with database.unit_of_work(write=False) as probe:
+            valid_token(probe, secret)
+
+
 def optional_user(request: Request, session: DbSession, credentials: BearerCredentials) -> User | None:
     if credentials is None:
         return None
-    database = get_database(request)
-    if database.is_sqlite and request.method not in _READ_METHODS:
-        # The request's unit of work takes SQLite's write lock at its first statement: a bad token must not
-        # queue every writer behind it, so it is checked in a read-only transaction first.
-        with database.unit_of_work(write=False) as probe:
-            valid_token(probe, credentials.credentials)
+    check_token_before_writing(request, credentials.credentials)
     return _user_of(session, credentials)
 
 

@@ -292,7 +292,9 @@ def test_password_checks_do_not_hold_the_sqlite_write_lock(client, db, monkeypat
     assert slowest < 2, slowest
 
 
-def test_a_bad_token_on_a_write_takes_no_write_lock(client, db):
+def test_bad_tokens_and_anonymous_reads_take_no_write_lock(client, db):
+    """While another writer holds SQLite's write lock (and would for up to 30 s), a forged bearer token, a forged
+    session cookie on a page POST and an anonymous recommendation (a POST that only reads) answer at once."""
     if not db.is_sqlite:
         pytest.skip("SQLite only")
     holder = db.write_sessions()
@@ -300,7 +302,16 @@ def test_a_bad_token_on_a_write_takes_no_write_lock(client, db):
         holder.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: someone else holds the write lock
         started = time.perf_counter()
         r = client.post("/api/v1/auth/api-keys", json={"name": "x"}, headers=bearer("sl_forged"))
-        assert r.status_code == 401 and time.perf_counter() - started < 1
+        assert r.status_code == 401 and time.perf_counter() - started < 5
+        started = time.perf_counter()
+        client.cookies.set("suanli_session", "sl_forged")
+        r = client.post("/account/keys", data={"csrf_token": "x"}, follow_redirects=False)
+        client.cookies.clear()
+        assert r.status_code in (303, 403) and time.perf_counter() - started < 5  # waiting would take 30 s
+        started = time.perf_counter()
+        r = client.post("/api/v1/recommendations", json={
+            "workload": {"kind": "llm_inference", "params_b": 7, "target_tokens_per_s": 100}})
+        assert r.status_code in (200, 422) and time.perf_counter() - started < 5, r.text[:200]
     finally:
         holder.rollback()
         holder.close()

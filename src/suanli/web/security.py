@@ -28,7 +28,7 @@ from suanli.accounts.models import Role, User
 from suanli.accounts.service import user_for_secret
 from suanli.config import Settings
 from suanli.errors import NotAuthenticated
-from suanli.http import DbSession
+from suanli.http import DbSession, check_token_before_writing
 
 SESSION_COOKIE = "suanli_session"
 ANON_COOKIE = "suanli_anon"
@@ -130,6 +130,7 @@ def load_web_user(request: Request, session: DbSession) -> User | None:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         try:
+            check_token_before_writing(request, secret)  # a stale cookie takes no SQLite write lock
             user = user_for_secret(session, secret)
         except NotAuthenticated:
             request.state.stale_session = True

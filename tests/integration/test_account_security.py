@@ -315,3 +315,30 @@ def test_bad_tokens_and_anonymous_reads_take_no_write_lock(client, db):
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_concurrent_failures_are_all_counted(client, db, monkeypatch):
+    """Eight clients guessing at once from eight addresses: every failure lands in the account's count (rows
+    locked while counted; no lost update), on both databases."""
+    monkeypatch.setattr(throttle, "ACCOUNT_MAX_FAILURES", 1000)
+    email = "busy@example.cn"
+    assert register(client, email).status_code == 201
+    errors: list[BaseException] = []
+
+    def guess(n: int) -> None:
+        try:
+            other = client_from(client, f"10.4.0.{n}")
+            for i in range(3):
+                assert login(other, email, f"wrong-{n}-{i}").status_code == 401
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with db.unit_of_work(write=False) as session:
+        assert session.get(AuthThrottle, f"account:{email}").failures == 24
+        assert session.get(AuthThrottle, "address:10.4.0.3").failures == 3

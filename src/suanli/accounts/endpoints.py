@@ -19,7 +19,8 @@ from suanli.accounts.security import hash_password, new_secret
 from suanli.accounts.throttle import check_and_count_registration
 from suanli.db import utcnow
 from suanli.errors import NotAuthenticated
-from suanli.http import BearerCredentials, CurrentUser, DbSession, OperatorUser, client_address, get_database
+from suanli.http import (BearerCredentials, CurrentUser, DbSession, OperatorUser, check_token_before_writing,
+                         client_address, get_database)
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
 
@@ -64,10 +65,11 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Reques
 
 
 @router.post("/logout", response_model=LogoutOut)
-def logout(credentials: BearerCredentials, session: DbSession) -> LogoutOut:
+def logout(credentials: BearerCredentials, session: DbSession, request: Request) -> LogoutOut:
     """Revoke the token this request is sent with (a login token, or an API key): it works nowhere after."""
     if credentials is None:
         raise NotAuthenticated("Send the token to revoke: 'Authorization: Bearer <token>'.")
+    check_token_before_writing(request, credentials.credentials)
     revoked = service.revoke_token(session, credentials.credentials)
     return LogoutOut(revoked=True, kind=revoked.kind.value)
 

@@ -31,6 +31,9 @@ with warnings.catch_warnings():
 # clusters, as an operator allows a private cluster network. Tests of the refusal clear it (monkeypatch).
 os.environ["SUANLI_CLUSTER_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
 
+# The tests register hundreds of users from one address (TestClient's "testclient", or 127.0.0.1 for the servers
+# they start); the registration throttle's own tests set their limit explicitly.
+os.environ.setdefault("SUANLI_REGISTRATIONS_PER_HOUR", "1000000")
 
 
 def _pg_url(dbname: str) -> str:

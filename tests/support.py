@@ -8,7 +8,7 @@ import warnings
 from decimal import Decimal
 from typing import Any
 
-from suanli.accounts.models import AccessToken, Organization, Role
+from suanli.accounts.models import AccessToken, AuthThrottle, Organization, Role
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
 from suanli.db import Database
@@ -26,7 +26,7 @@ PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres
 # Deleted after every test, children first.
 TABLES_TO_CLEAN = (StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
-                   AccessToken, SshKey, User, Organization)
+                   AccessToken, AuthThrottle, SshKey, User, Organization)
 
 
 class Factory:

@@ -12,6 +12,8 @@
 | SUANLI_DB_POOL_SIZE   | 10 (PostgreSQL connections per API worker process; requests beyond it wait for one) |
 | SUANLI_INSTANCE_INTERVAL_SECONDS | 2 (`suanli serve` starts, watches and stops leased machines this often; 0: off) |
 | SUANLI_CLUSTER_ALLOWED_NETWORKS | empty (comma-separated CIDRs clusters may be reached on although not public, e.g. `10.20.0.0/16`) |
+| SUANLI_MAX_BODY_BYTES | 1048576 (largest request body accepted; larger: 413 body_too_large) |
+| SUANLI_REGISTRATIONS_PER_HOUR | 20 (account registrations accepted per client address per hour; more: 429) |
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Settings:
     db_pool_size: int = 10
     instance_interval_seconds: int = 2
     cluster_allowed_networks: tuple[IPNetwork, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    registrations_per_hour: int = 20
 
     @property
     def is_sqlite(self) -> bool:
@@ -94,4 +98,6 @@ def load_settings() -> Settings:
         db_pool_size=_int_env("SUANLI_DB_POOL_SIZE", 10, 1, 500),
         instance_interval_seconds=_int_env("SUANLI_INSTANCE_INTERVAL_SECONDS", 2, 0, 3600),
         cluster_allowed_networks=cluster_allowed_networks(),
+        max_body_bytes=_int_env("SUANLI_MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 ** 3),
+        registrations_per_hour=_int_env("SUANLI_REGISTRATIONS_PER_HOUR", 20, 1, 1_000_000),
     )

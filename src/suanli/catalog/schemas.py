@@ -67,19 +67,19 @@ class DatacenterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text200
     region_id: uuid.UUID
-    tier: int = Field(ge=1, le=4, description="Uptime-style tier, 1 to 4.")
+    tier: StrictInt = Field(ge=1, le=4, description="Uptime-style tier, 1 to 4.")
     pue: Decimal = Field(ge=Decimal("1.00"), le=Decimal("3.00"), max_digits=3, decimal_places=2,
                          description="Power usage effectiveness, e.g. 1.25.")
-    green_power_pct: int = Field(ge=0, le=100, description="Share of green power, percent.")
+    green_power_pct: StrictInt = Field(ge=0, le=100, description="Share of green power, percent.")
 
 
 class DatacenterPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text200 | None = None
     region_id: uuid.UUID | None = None
-    tier: int | None = Field(default=None, ge=1, le=4)
+    tier: StrictInt | None = Field(default=None, ge=1, le=4)
     pue: Decimal | None = Field(default=None, ge=Decimal("1.00"), le=Decimal("3.00"), max_digits=3, decimal_places=2)
-    green_power_pct: int | None = Field(default=None, ge=0, le=100)
+    green_power_pct: StrictInt | None = Field(default=None, ge=0, le=100)
 
 
 class DatacenterOut(BaseModel):
@@ -110,18 +110,18 @@ class ProductSpecs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: ProductKind = ProductKind.ACCELERATOR
     chip: str | None = Field(default=None, max_length=40, description="Chip key from /api/v1/chips; accelerator products only.")
-    accelerators: int = Field(default=0, ge=0, le=64, description="Accelerators per unit.")
-    vcpus: int = Field(ge=0, le=1024)
-    memory_gib: int = Field(ge=0, le=65536)
-    disk_gib: int = Field(ge=0, le=10_000_000)
-    network_gbps: int = Field(ge=0, le=3200)
+    accelerators: StrictInt = Field(default=0, ge=0, le=64, description="Accelerators per unit.")
+    vcpus: StrictInt = Field(ge=0, le=1024)
+    memory_gib: StrictInt = Field(ge=0, le=65536)
+    disk_gib: StrictInt = Field(ge=0, le=10_000_000)
+    network_gbps: StrictInt = Field(ge=0, le=3200)
     delivery: DeliveryForm
 
 
 class ProductIn(ProductSpecs):
     datacenter_id: uuid.UUID
     name: Text200
-    stock_units: int = Field(ge=0, le=1_000_000)
+    stock_units: StrictInt = Field(ge=0, le=1_000_000)
     status: ProductStatus = ProductStatus.LISTED
     price_on_demand_fen: HourlyFen = Field(description="Per unit-hour, in fen.")
     price_reserved_month_fen: MonthlyFen | None = Field(default=None, description="Per unit-month, in fen.")
@@ -138,7 +138,7 @@ class ProductIn(ProductSpecs):
 class ProductPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text200 | None = None
-    stock_units: int | None = Field(default=None, ge=0, le=1_000_000)
+    stock_units: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
     status: ProductStatus | None = None
     price_on_demand_fen: HourlyFen | None = None
     price_reserved_month_fen: MonthlyFen | None = None

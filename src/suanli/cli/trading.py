@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from suanli.cli.client import ApiClient, ApiError, credentials_path, store_credentials, stored_credentials
-from suanli.cli.main import ApiUrl, AsJson, api, app, cny, cny_arg, console, err, fail, print_json
+from suanli.cli.main import (ApiUrl, AsJson, api, app, cny, cny_arg, console, err, explain, fail, print_json,
+                             user_app)
 
 order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, extend, release, cancel.",
                         no_args_is_help=True)
@@ -36,12 +37,53 @@ def login(email: str,
 
 
 @app.command()
-def logout() -> None:
-    """Forget the stored token."""
+def logout(api_url: ApiUrl = None) -> None:
+    """Revoke the stored token on the server, then forget it."""
     path = credentials_path()
     stored = stored_credentials()
+    if stored is None:
+        console.print("not logged in: no stored token")
+        return
+    try:
+        ApiClient(api_url or stored.get("api_url"), stored["token"]).request("POST", "/api/v1/auth/logout")
+    except ApiError as exc:
+        if exc.status == 0:  # unreachable: the token stays valid until it expires; say so, keep nothing locally
+            err.print(f"[yellow]warning:[/] the server could not revoke the token ({exc.message}); it stays valid "
+                      "until it expires.")
+        elif exc.status != 401:  # 401: already revoked or expired, nothing to do
+            fail(explain(exc))
     path.unlink(missing_ok=True)
-    console.print(f"[green]✓[/] logged out{' ' + stored['email'] if stored else ''}")
+    console.print(f"[green]✓[/] logged out {stored.get('email') or ''}; the token is revoked")
+
+
+@app.command()
+def password(email: Annotated[str | None, typer.Option(help="Without a stored login: the account's email (after "
+                                                            "an operator reset it).")] = None,
+             api_url: ApiUrl = None) -> None:
+    """Change your password (prompted for); your other logins and API keys are revoked."""
+    stored = None if email else stored_credentials()
+    if stored is None and not email:
+        fail("Log in first (`suanli login EMAIL`), or pass --email with the one-time password an operator gave you.")
+    current = typer.prompt("current password", hide_input=True)
+    new = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    client = ApiClient(api_url or (stored or {}).get("api_url"), (stored or {}).get("token"), anonymous=stored is None)
+    body = {"current_password": current, "new_password": new} | ({"email": email} if email else {})
+    try:
+        data = client.request("POST", "/api/v1/auth/password", json=body)
+    except ApiError as exc:
+        fail(explain(exc))
+    if data.get("access_token"):
+        store_credentials({"email": email, "token": data["access_token"], "api_url": api_url})
+    console.print(f"[green]✓[/] password changed; {data['revoked_tokens']} other logins and API keys revoked")
+
+
+@user_app.command("reset-password")
+def reset_password(email: str, api_url: ApiUrl = None) -> None:
+    """Operator: give a user a one-time password; they are logged out and must choose a new one."""
+    data = api(api_url, "POST", "/api/v1/operator/password-resets", json={"email": email})
+    console.print(f"[green]✓[/] {data['email']}: one-time password [bold]{data['one_time_password']}[/] (shown once; "
+                  f"{data['revoked_tokens']} logins and API keys revoked). The user runs `suanli password --email "
+                  f"{data['email']}` or opens /password, and chooses a new password.")
 
 
 @app.command()

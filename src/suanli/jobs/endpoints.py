@@ -85,7 +85,7 @@ def submit_job(body: JobIn, user: CurrentUser, session: DbSession, clock: AppClo
 
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(user: CurrentUser, session: DbSession, state: JobState | None = None,
-              limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> dict[str, Any]:
+              limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
     jobs, total = service.list_jobs(session, user, state=state, limit=limit, offset=offset)
     return {"items": service.jobs_out(session, jobs, viewer=user), "total": total}
 

@@ -101,7 +101,7 @@ async def place_order(body: OrderIn, request: Request, credentials: BearerCreden
 
 @router.get("/orders", response_model=OrderPage)
 def list_orders(user: CurrentUser, session: DbSession, status: OrderStatus | None = None,
-                limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> OrderPage:
+                limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> OrderPage:
     """Buyers see their organization's orders, sellers the orders for their products, operators all; newest first."""
     orders, total = service.list_orders(session, user, status=status, limit=limit, offset=offset)
     return OrderPage(items=[order_out(o) for o in orders], total=total, limit=limit, offset=offset)
@@ -166,7 +166,7 @@ def _entry_out(t: LedgerTransfer, accounts: dict[uuid.UUID, LedgerAccount]) -> L
 
 @router.get("/ledger/entries", response_model=LedgerEntryPage)
 def ledger_entries(user: CurrentUser, session: DbSession, limit: Annotated[int, Q(ge=1, le=500)] = 50,
-                   offset: Annotated[int, Q(ge=0)] = 0) -> LedgerEntryPage:
+                   offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> LedgerEntryPage:
     """Your organization's ledger transfers (money in, holds, charges, releases), newest first."""
     rows, total, accounts = ledger_store.entries_for(session, user.organization_id, limit=limit, offset=offset)
     return LedgerEntryPage(items=[_entry_out(t, accounts) for t in rows], total=total, limit=limit, offset=offset)
@@ -266,7 +266,7 @@ def order_usage(order_id: uuid.UUID, user: CurrentUser, session: DbSession) -> U
 
 @router.get("/notifications", response_model=NotificationPage)
 def notifications(user: CurrentUser, session: DbSession, unread: bool = False,
-                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0
+                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0
                   ) -> NotificationPage:
     """Your organization's notifications (low balance, lease stopped, spot preemption), newest first."""
     rows, total = service.list_notifications(session, user, unread=unread, limit=limit, offset=offset)
@@ -346,7 +346,7 @@ def get_invoice(invoice_id: str, user: CurrentUser, session: DbSession, request:
 
 @router.get("/seller/orders", response_model=OrderPage)
 def seller_orders(user: SellerUser, session: DbSession, status: OrderStatus | None = None,
-                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> OrderPage:
+                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> OrderPage:
     """Seller: orders for your organization's products, newest first (the same as GET /orders as a seller)."""
     orders, total = service.list_orders(session, user, status=status, limit=limit, offset=offset)
     return OrderPage(items=[order_out(o) for o in orders], total=total, limit=limit, offset=offset)

@@ -20,7 +20,6 @@ Seller invoice
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -35,6 +34,7 @@ from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import Datacenter, Product
 from suanli.core.ledger import AccountKind, TransferKind
 from suanli.core.money import fen_to_cny
+from suanli.core.spreadsheet import SafeCsvWriter
 from suanli.errors import InvalidInput, NotFound
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, UsageRecord
 
@@ -375,7 +375,7 @@ def _cny(fen: int) -> str:
 def invoice_csv(invoice: Invoice) -> str:
     """The invoice as CSV: UTF-8 with a byte-order mark (so Excel reads the Chinese), amounts in CNY."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    w = SafeCsvWriter(out, lineterminator="\r\n")  # names and references are users' text: no formulas
     seller = invoice.role is Role.SELLER
     w.writerow(["发票 invoice", invoice.id])
     w.writerow(["组织 organization", invoice.organization_name, str(invoice.organization_id)])

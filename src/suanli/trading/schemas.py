@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from suanli.catalog.schemas import Money
 from suanli.core.ledger import AccountKind, TransferKind
@@ -20,16 +20,16 @@ class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: uuid.UUID
     mode: OrderMode
-    units: int = Field(ge=1, le=100_000, description="How many units of the product to rent.")
-    term_months: int | None = Field(default=None, description="Reserved only: 1, 3, 6 or 12 months.")
-    bid_hourly_fen: int | None = Field(default=None, gt=0, le=100_000_000,
+    units: StrictInt = Field(ge=1, le=100_000, description="How many units of the product to rent.")
+    term_months: StrictInt | None = Field(default=None, description="Reserved only: 1, 3, 6 or 12 months.")
+    bid_hourly_fen: StrictInt | None = Field(default=None, gt=0, le=100_000_000,
                                        description="Spot only: your price per unit-hour, in fen, at or above "
                                                    "the seller's floor.")
     image: str | None = Field(default=None, max_length=64,
                               description="Products delivered as machines (container, vm, bare_metal): the image to "
                                           "start each instance with, one the product offers (GET "
                                           "/api/v1/products/{id}/images). Required for them.")
-    ports: list[int] = Field(default_factory=list, max_length=8,
+    ports: list[StrictInt] = Field(default_factory=list, max_length=8,
                              description="Machines: ports inside each instance to expose (1024-65535, not 22 or "
                                          "8888, which SSH and JupyterLab use).")
     ssh_key_ids: list[uuid.UUID] | None = Field(default=None, max_length=20,
@@ -39,7 +39,7 @@ class OrderIn(BaseModel):
 
 class ExtendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    term_months: int = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's current "
+    term_months: StrictInt = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's current "
                                          "reserved price and term discount, paid upfront.")
 
 
@@ -112,7 +112,7 @@ class LedgerEntryPage(BaseModel):
 class TopupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     organization_id: uuid.UUID
-    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen paid in (at most 1 billion CNY).")
+    amount_fen: StrictInt = Field(gt=0, le=100_000_000_000, description="Fen paid in (at most 1 billion CNY).")
     reference: Reference = Field(description="The payment's reference (bank transfer id, …); unique. Sending "
                                              "the same reference again does not top up twice.")
 
@@ -120,7 +120,7 @@ class TopupIn(BaseModel):
 class PayoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     organization_id: uuid.UUID
-    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen paid out to the seller.")
+    amount_fen: StrictInt = Field(gt=0, le=100_000_000_000, description="Fen paid out to the seller.")
     reference: Reference = Field(description="The payment's reference; unique (a repeat pays out once).")
 
 
@@ -134,7 +134,7 @@ class PayoutOut(BaseModel):
 
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen to give back, at most what is left of the "
+    amount_fen: StrictInt = Field(gt=0, le=100_000_000_000, description="Fen to give back, at most what is left of the "
                                                                  "order's charges.")
     reference: Reference = Field(description="The refund's reference (e.g. the support ticket); unique.")
 
@@ -174,9 +174,9 @@ class SettingsOut(BaseModel):
 
 class SettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    commission_bp: int | None = Field(default=None, ge=0, le=10_000)
-    spot_notice_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    delivery_deadline_minutes: int | None = Field(default=None, ge=1, le=10_080)
+    commission_bp: StrictInt | None = Field(default=None, ge=0, le=10_000)
+    spot_notice_seconds: StrictInt | None = Field(default=None, ge=0, le=86_400)
+    delivery_deadline_minutes: StrictInt | None = Field(default=None, ge=1, le=10_080)
 
 
 class MeterRunOut(BaseModel):

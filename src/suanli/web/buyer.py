@@ -23,7 +23,7 @@ from suanli.web.forms import Form, attempt, form_values, translator, validate
 from suanli.web.i18n import N_
 from suanli.web.instances import order_instances_context
 from suanli.web.presenters import labeler, options
-from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm
 
 router = web_router(prefix="/account")
@@ -57,7 +57,7 @@ def _signed_amount(transfer: Any, accounts: dict[Any, Any], org_id: uuid.UUID) -
 
 
 @router.get("")
-def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: int = 0):
+def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: PageOffset = 0):
     """Wallet (available, held) and the organization's ledger entries."""
     offset = max(0, offset)
     wallet = trading.wallet(session, buyer)
@@ -74,7 +74,7 @@ def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: int
 
 
 @router.get("/orders")
-def orders(request: Request, session: DbSession, buyer: BuyerUser, status: str | None = None, offset: int = 0):
+def orders(request: Request, session: DbSession, buyer: BuyerUser, status: str | None = None, offset: PageOffset = 0):
     wanted = OrderStatus(status) if status in OrderStatus._value2member_map_ else None
     rows, total = trading.list_orders(session, buyer, status=wanted, limit=PAGE, offset=max(0, offset))
     _ = translator(request)

@@ -39,6 +39,20 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "token_expired": N_("Your login has expired. Log in again."),
     "account_disabled": N_("This account is disabled. Contact the platform operator."),
     "api_key_not_found": N_("This API key does not exist, or it is not yours."),
+    "too_many_attempts": N_("Too many attempts. Wait a few minutes and try again; if you forgot your password, ask "
+                            "the platform operator to reset it."),
+    "common_password": N_("This password is one of the most common ones, which attackers try first. Choose "
+                          "another: a few unrelated words make a strong password that is easy to remember."),
+    "password_like_account": N_("The password must not contain your email or name."),
+    "password_unchanged": N_("The new password is the same as the current one; choose another."),
+    "password_change_required": N_("An operator reset your password. Choose a new one on the change password "
+                                   "page before you log in."),
+    "email_mixed_scripts": N_("This email mixes letters of different alphabets, as lookalike addresses do. Type "
+                              "it again in one alphabet."),
+    "email_confusable": N_("This email is written in letters that only look like Latin ones. Type it again in "
+                           "Latin letters."),
+    "invalid_email": N_("This is not an email address; write it like name@example.cn."),
+    "user_not_found": N_("There is no account with this email."),
     # catalog: regions, data centers, products
     "region_exists": N_("A region with this province and city exists already."),
     "region_not_found": N_("Choose a region from the list."),

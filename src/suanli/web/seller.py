@@ -29,7 +29,7 @@ from suanli.web.i18n import N_
 from suanli.web.operator_charts import (utilization_chart, utilization_height, utilization_history_chart,
                                         volume_chart)
 from suanli.web.presenters import labeler
-from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import PostedForm, SellerUser
 
 router = web_router(prefix="/seller")
@@ -198,7 +198,7 @@ def change_cluster(request: Request, session: DbSession, user: SellerUser, datac
 
 @router.get("/orders")
 def orders(request: Request, session: DbSession, user: SellerUser, status: OrderStatus | None = None,
-           offset: Annotated[int, Query(ge=0)] = 0):
+           offset: PageOffset = 0):
     rows, total = trading.list_orders(session, user, status=status, limit=ORDERS_PAGE, offset=offset)
     ids = {o.product_id for o in rows}
     names = dict(session.execute(select(Product.id, Product.name).where(Product.id.in_(ids))).all()) if ids else {}

@@ -5,7 +5,7 @@
 * ``users.must_change_password`` (false for every existing user): set by an operator's password reset.
 
 Revision ID: 0012_account_security
-Revises: 0010_instances
+Revises: 0011_cluster_lifecycle
 Create Date: 2026-12-07 09:20:00
 """
 

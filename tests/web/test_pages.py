@@ -105,15 +105,84 @@ def test_compare_shows_up_to_four_products_side_by_side(web: WebClient, make, sh
         "A800 ×8 经济型", "A800 ×8 高配型", "昇腾 910B ×8"]
     remove = re.findall(r'href="(/compare\?[^"]*)">移除', r.text)
     assert len(remove) == 3 and shop["cheap"]["id"] not in remove[0] and shop["dear"]["id"] in remove[0]
-    # the picks stay in the query string while searching on: hidden when not among the results, ticked when shown
-    r = web.get(f"/catalog?chip=ascend-910b&ids={shop['cheap']['id']}&ids={shop['ascend']['id']}")
-    compare_form = re.search(r'(?s)<form id="compare-form".*?</form>', r.text).group(0)
-    assert f'name="ids" value="{shop["cheap"]["id"]}"' in compare_form
-    assert f'value="{shop["ascend"]["id"]}" checked' in r.text.replace("\n", "")
+    # each product's buttons sit in its own column (a wrapper, not a flex table cell)
+    actions = re.findall(r'(?s)<td class="cell-actions" data-testid="compare-actions"><div class="actions">(.*?)</div></td>',
+                         r.text)
+    assert len(actions) == 3 and all("/products/" in a and "移除" in a for a in actions)
+    # rows that differ are highlighted, rows that agree are not
+    differing = re.findall(r'<tr class="differs" data-testid="differs"><th>([^<]+)</th>', r.text)
+    assert "每小时价格" in differing and "生态" in differing[0:20] or "软件生态" in differing, differing
+    assert "网络" not in differing and "数据中心" not in differing  # same data center, same network
     extra = [make.product(shop["seller"], shop["dc"])["id"] for _ in range(2)]
     r = web.get("/compare?ids=" + ",".join(ids + extra))
     assert "最多可对比 4 个产品" in text_of(r.text)
     assert r.text.count('href="/products/') - r.text.count("#order") == 4
+
+
+def test_compare_picks_survive_new_searches_until_removed(web: WebClient, shop):
+    cheap, ascend = shop["cheap"]["id"], shop["ascend"]["id"]
+    # picks are part of the filter form: a new search (any filter, the box) sends them again
+    r = web.get(f"/catalog?q=昇腾&ids={cheap}")
+    assert r.status_code == 200
+    bar = re.search(r'(?s)<div id="compare-form".*?</div>\s*</section>', r.text).group(0)
+    assert f'form="filters" name="ids" value="{cheap}" checked' in bar and "A800 ×8 经济型" in bar
+    assert re.search(rf'(?s)data-product-id="{ascend}".*?form="filters" name="ids" value="{ascend}"', r.text)
+    # a picked product shown in the results is marked, not offered twice
+    r = web.get(f"/catalog?ids={cheap}&ids={ascend}")
+    assert r.text.count('data-testid="picked"') == 2 and r.text.count(f'value="{cheap}"') == 1
+    # removing one: its × link is the page without it
+    remove = re.findall(r'<a href="([^"]+)" aria-label="移除 A800 ×8 经济型" data-testid="remove-pick">', r.text)
+    assert remove and cheap not in remove[0] and ascend in remove[0]
+    # the form's Compare button opens the comparison of the picks (htmx: by HX-Redirect)
+    r = web.get(f"/catalog?q=A800&ids={cheap}&ids={ascend}&compare=1", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/compare?ids={cheap}&ids={ascend}"
+    r = web.get(f"/catalog?ids={cheap}&compare=1", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.headers["HX-Redirect"] == f"/compare?ids={cheap}"
+
+
+def test_free_words_in_the_box_are_searched_and_shown_as_removable_filters(web: WebClient, shop):
+    r = web.get("/catalog?q=A800")
+    assert r.status_code == 200, errors_of(r.text)
+    assert re.findall(r'data-product-id="([^"]+)"', r.text) == [shop["cheap"]["id"], shop["dear"]["id"]]
+    chips = re.findall(r'(?s)data-testid="filter-chip"[^>]*>(.*?)<a href="([^"]+)"', r.text)
+    assert [(text_of(c).strip(), url) for c, url in chips] == [("芯片：NVIDIA A800 SXM4 80GB", "/catalog")]
+    r = web.get("/catalog?q=昇腾+910B+8卡+最便宜")
+    assert re.findall(r'data-product-id="([^"]+)"', r.text) == [shop["ascend"]["id"]]
+    labels = [text_of(c).strip() for c, _url in
+              re.findall(r'(?s)data-testid="filter-chip"[^>]*>(.*?)<a href="([^"]+)"', r.text)]
+    assert labels == ["芯片：Huawei Ascend 910B 64GB", "每份加速卡数：≥ 8", "排序：每小时价格，升序"], labels
+    # removing "8卡" keeps the rest of the words
+    url = re.search(r'aria-label="移除 每份加速卡数：≥ 8" data-testid="remove-filter"', r.text) and re.findall(
+        r'(?s)data-testid="filter-chip"[^>]*>.*?<a href="([^"]+)"', r.text)[1]
+    assert url.replace("&amp;", "&") == "/catalog?q=%E6%98%87%E8%85%BE+910B+%E6%9C%80%E4%BE%BF%E5%AE%9C"
+
+
+def test_a_sort_in_the_box_and_the_sort_list_never_clash(web: WebClient, shop):
+    # what the filter form sends: the list's sort, and a text with a sort of its own
+    r = web.get("/catalog?q=chip%3D910B+accelerators%3E%3D8+price%3C%3D100+sort%3Dppp&sort=price")
+    assert r.status_code == 200, errors_of(r.text)
+    assert re.findall(r'data-product-id="([^"]+)"', r.text) == [shop["ascend"]["id"]]
+    # the sort moved to the list; the box keeps the rest
+    assert '<option value="price_per_pflops" selected>' in r.text
+    assert 'value="chip=910B accelerators&gt;=8 price&lt;=100"' in r.text
+    r = web.get("/catalog?q=A800&sort=-pflops")  # the list alone sorts
+    assert r.status_code == 200 and '<option value="-pflops" selected>' in r.text
+
+
+@pytest.mark.parametrize(("q", "said"), [
+    ("A800 foo", "第 6 个字符处的“foo”不是已知的芯片、厂商、地区或数据中心"),
+    ("A800 chip=", "第 11 个字符处的“chip=”在运算符后缺少取值"),  # where the value is missing
+    ('A800 "oops', "第 6 个字符处的引号没有闭合"),
+    ("A800 2000卡", "2000 超出了“accelerators”的范围：应在 0 到 1024 之间。（在搜索内容的第 6 个字符处。）"),
+    ("A800 sort=price 最便宜", "第 17 个字符处的“最便宜”又指定了一次排序"),
+])
+def test_search_errors_say_in_chinese_what_to_change_where_the_user_typed_it(web: WebClient, shop, q, said):
+    r = web.get("/catalog", params={"q": q})
+    assert r.status_code == 400
+    error = text_of(re.search(r'(?s)data-testid="error-q">(.*?)</div>', r.text).group(1))
+    assert said in error, error
+    # htmx swaps only 2xx answers: the same page, with 200
+    assert web.get("/catalog", params={"q": q}, headers={"HX-Request": "true"}).status_code == 200
 
 
 def test_product_page_shows_prices_per_mode_availability_and_region(web: WebClient, shop):

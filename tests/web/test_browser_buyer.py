@@ -51,9 +51,10 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "catalog-zh")
 
-    # compare the first three
+    # compare the first three: each tick searches again (htmx) and the pick moves to the compare bar
     for n in range(3):
-        rows.nth(n).locator("[data-testid=compare-box]").check()
+        page.locator("[data-testid=compare-box]").first.click()
+        page.wait_for_function(f"document.querySelectorAll('[data-testid=pick]').length === {n + 1}")
     assert page.inner_text("[data-compare-count]") == "3"
     page.click("[data-testid=compare]")
     page.wait_for_load_state("networkidle")

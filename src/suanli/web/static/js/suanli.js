@@ -44,7 +44,10 @@
     if (!document.body.dataset.compareWatch) {
       document.body.dataset.compareWatch = "1";
       document.addEventListener("change", function (e) {
-        if (e.target && e.target.hasAttribute && e.target.hasAttribute("data-compare-box")) update();
+        if (!(e.target && e.target.hasAttribute && e.target.hasAttribute("data-compare-box"))) return;
+        update();
+        // a box outside the filter form (form="filters") does not bubble to it: search again with the pick
+        if (window.htmx && e.target.form && e.target.form.hasAttribute("hx-get")) window.htmx.trigger(e.target.form, "change");
       });
     }
     update();

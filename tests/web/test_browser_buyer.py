@@ -130,8 +130,12 @@ def test_a_job_launched_from_the_advisor_runs_and_shows_its_placement_and_logs(s
     assert first.locator("[data-testid=rec-cost]").inner_text().startswith("¥")
     screenshot(page, "advisor-zh")
 
-    first.locator("[data-testid=rec-smoke]").check()
+    # launching asks first and offers the smoke test before the full job
     first.locator("[data-testid=rec-launch]").click()
+    page.wait_for_selector("[data-testid=launch-confirm]")
+    assert page.inner_text("[data-testid=confirm-hold]").startswith("¥")
+    screenshot(page, "advisor-launch-confirm-zh")
+    page.click("[data-testid=launch-smoke]")
     page.wait_for_load_state("networkidle")
     assert "/account/jobs/" in page.url
     assert "作业已提交" in page.inner_text("[data-testid=notice]")

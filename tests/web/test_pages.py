@@ -379,10 +379,51 @@ def test_launching_from_the_advisor_needs_a_buyer_and_makes_a_job(web: WebClient
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fadvisor%3Fkind")
     web.login(shop["buyer"]["email"], PASSWORD)
     web.get(f"/advisor?{query}")
-    r = web.post("/advisor/launch", fields)
+    # the launch button asks first: what runs, what it costs, what is held, and the smoke test first
+    r = web.post("/advisor/launch", {k: v for k, v in fields.items() if k != "smoke"})
+    assert r.status_code == 200 and 'data-testid="launch-confirm"' in r.text
+    assert 'name="smoke" value="1" data-testid="launch-smoke"' in r.text and 'data-testid="launch-full"' in r.text
+    assert re.search(r'data-testid="confirm-hold">¥[\d,]+\.\d\d', r.text)
+    assert "/account/jobs/" not in r.headers.get("location", "")
+    r = web.post("/advisor/launch", {**fields, "confirmed": "1"})
     assert r.status_code == 303, re.findall(r'(?s)data-testid="form-error">(.*?)</div>', r.text)
     assert r.headers["location"].startswith("/account/jobs/")
     assert "排队中" in text_of(web.get(r.headers["location"].split("?")[0]).text)
+
+
+def test_the_advisor_orders_what_it_advised_and_shows_risk_and_every_ecosystem(web: WebClient, make, shop):
+    spot = make.product(shop["seller"], shop["dc"], name="A800 ×8 竞价型", price_on_demand_fen=6500,
+                        price_spot_floor_fen=2100)
+    query = ("kind=llm_finetune&params_b=7&tokens=100000000&method=lora&deadline_hours=200"
+             "&ecosystems=cuda&ecosystems=cann")
+    advice = make.client.post("/api/v1/recommendations", json={
+        "workload": {"kind": "llm_finetune", "params_b": 7, "tokens": 100000000, "method": "lora"},
+        "deadline_hours": 200, "ecosystems": ["cuda", "cann"]}).json()
+    item = next(i for i in advice["items"] if i["product"]["id"] == spot["id"])
+    quote = item["billing"]["quote"]
+    assert item["billing"]["mode"] == quote["mode"] == "spot", item["billing"]
+    assert quote["bid_hour"]["fen"] == 2100 and quote["cost"] == item["billing"]["alternatives"][-1]["cost_at_floor"]
+    page = web.get(f"/advisor?{query}")
+    card = next(c for c in re.findall(r'(?s)<article class="card rec".*?</article>', page.text) if spot["id"] in c)
+    link = re.search(r'href="(/products/[^"]+)" data-testid="rec-order"', card).group(1).replace("&amp;", "&")
+    assert "mode=spot" in link and f"units={item['units']}" in link
+    bid = re.search(r"bid_cny=([\d.]+)", link).group(1)
+    assert bid == str(quote["bid_hour"]["cny"]) == "21.00"  # the floor the cost was quoted at, not on demand
+    assert "出价每小时 ¥21.00" in text_of(card)
+    # the order form comes prefilled with that bid
+    web.login(shop["buyer"]["email"], PASSWORD)
+    form = web.get(link.split("#")[0]).text
+    assert re.search(r'name="bid_cny"[^>]*value="21.00"', form)
+    # deadline risk is a figure of each option and a column of the per-chip table
+    assert "超期风险" in text_of(card) and re.search(r'data-testid="rec-risk"><span class="badge \w+" data-risk="(low|medium|high)"', card)
+    best = re.search(r'(?s)data-testid="best-by-chip".*?</details>', page.text).group(0)
+    assert "超期风险" in best and best.count("data-risk=") == 2
+    # with a tight budget only A800s rank first; the Ascend still gets its own card as the best for CANN
+    assert len(advice["best_by_ecosystem"]) == 2
+    assert {i["ecosystem"]["key"] for i in advice["best_by_ecosystem"]} == {"cuda", "cann"}
+    page = web.get(f"/advisor?{query}".replace("deadline_hours=200", "deadline_hours=200&budget_cny=100000"))
+    cards = re.findall(r'(?s)<article class="card rec".*?</article>', page.text)
+    assert any(shop["ascend"]["id"] in c for c in cards)
 
 
 # ---------------------------------------------------------------- errors and languages

@@ -8,22 +8,14 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trading_helpers import START, Market, TestClient, assert_ledger_consistent, quick_user
+from trading_helpers import Market, checked_market
 
-from suanli.core.billing import ManualClock, charge_for_seconds, minimum_prepay_fen, reserved_price
+from suanli.core.billing import charge_for_seconds, minimum_prepay_fen, reserved_price
 
 
 @pytest.fixture
 def market(db, make) -> Iterator[Market]:
-    from suanli.app import create_app
-
-    clock = ManualClock(START)
-    client = TestClient(create_app(db, clock=clock))
-    factory = type(make)(client, db)
-    factory._n = 3000
-    m = Market(client=client, db=db, clock=clock, make=factory, operator=quick_user(db, "operator"))
-    yield m
-    assert_ledger_consistent(m)
+    yield from checked_market(db, make)
 
 
 def quote(market: Market, product: dict, **params) -> dict:

@@ -298,6 +298,28 @@ def test_an_order_without_money_is_refused_at_the_top_of_the_form(web: WebClient
     assert web.get(f"/products/{shop['cheap']['id']}").text.count("空闲 4 / 共 4 台") == 1  # no unit was taken
 
 
+def test_the_order_form_shows_the_price_frozen_now_and_the_total_before_ordering(web: WebClient, make, shop):
+    web.login(shop["buyer"]["email"], PASSWORD)
+    page = web.get(f"/products/{shop['cheap']['id']}?units=2&quote_hours=10").text
+    box = text_of(re.search(r'(?s)<div id="order-quote".*?</div>', page).group(0))
+    # ¥60 per unit-hour, 2 units: ¥120 per hour, the first hour frozen, ¥1,200.00 for 10 hours
+    assert "¥60.00 每份·小时" in box and "¥120.00" in box and "10 小时合计 ¥1,200.00" in box, box
+    api = make.client.get(f"/api/v1/products/{shop['cheap']['id']}/quote",
+                          params={"mode": "on_demand", "units": 2, "hours": 10}).json()
+    assert api["frozen_now"]["cny"] == "120.00" and api["total"]["cny"] == "1200.00"
+    # htmx asks again as the form changes: a reserved term, charged at once
+    r = web.get(f"/products/{shop['cheap']['id']}/quote", params={"mode": "reserved", "units": "1",
+                                                                   "term_months": "3"},
+                headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "<html" not in r.text
+    expected = make.client.get(f"/api/v1/products/{shop['cheap']['id']}/quote",
+                               params={"mode": "reserved", "units": 1, "term_months": 3}).json()
+    assert f"3 个月合计 ¥{float(expected['total']['cny']):,.2f}" in text_of(r.text) and "下单即扣款" in text_of(r.text)
+    # a bid below the floor is explained in the box, in the order form's words
+    r = web.get(f"/products/{shop['cheap']['id']}/quote", params={"mode": "spot", "units": "1", "bid_cny": "1"})
+    assert 'data-testid="quote-problem"' in r.text and "¥30.00" in text_of(r.text)
+
+
 def test_order_release_and_invoice_through_the_pages(db, make, shop):
     clock = ManualClock(dt.datetime.now(dt.UTC))
     web = WebClient(TestClient(create_app(db, clock=clock)))

@@ -96,6 +96,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     page.wait_for_load_state("networkidle")
     time.sleep(2)
     page.click("[data-testid=release]")
+    page.wait_for_selector("[data-testid=confirm-step]")  # what it will cost, before it does
+    page.click("[data-testid=confirm]")
     page.wait_for_load_state("networkidle")
     assert page.inner_text("[data-testid=order-status]") == "已结束"
     charged = page.inner_text("[data-testid=charged]")

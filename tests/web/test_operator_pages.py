@@ -68,15 +68,23 @@ def test_top_ups_validate_and_are_idempotent_on_the_reference(web, make, client)
     assert errors_of(r.text) == {"organization_id": zh("Only buyer organizations have a wallet to top up.")}
 
     reference = "BANK-" + uuid.uuid4().hex[:8]
+    # a valid top-up is shown back for confirmation first; nothing is credited yet
     r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1,234.56", "reference": reference})
+    assert r.status_code == 200 and 'data-testid="confirm-step"' in r.text
+    assert format_money(123_456) in r.text and reference in r.text
+    assert client.get("/api/v1/wallet", headers=buyer["headers"]).json()["available"]["fen"] == 0
+    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1,234.56", "reference": reference,
+                                      "confirmed": "1"})
     assert r.status_code == 303 and "notice=topup_recorded" in r.headers["location"]
     assert client.get("/api/v1/wallet", headers=buyer["headers"]).json()["available"]["fen"] == 123_456
     page = web.get(r.headers["location"]).text
     assert reference in page and format_money(123_456) in page
-    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1234.56", "reference": reference})
+    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1234.56", "reference": reference,
+                                      "confirmed": "1"})
     assert r.status_code == 303 and "notice=topup_repeated" in r.headers["location"]
     web.get("/operator/topups")
-    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "99", "reference": reference})
+    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "99", "reference": reference,
+                                      "confirmed": "1"})
     assert r.status_code == 400
     assert errors_of(r.text) == {"reference": zh("This reference was used for another top-up; each payment needs "
                                                  "its own reference.")}

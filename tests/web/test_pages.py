@@ -336,7 +336,12 @@ def test_order_release_and_invoice_through_the_pages(db, make, shop):
     assert "运行中" in page and "按需" in page and "¥120.00" in page  # 2 units × ¥60, one hour held
     assert text_of(web.get("/account").text).count("运行中的租用") >= 1
     clock.advance(30 * 60)  # half an hour of use: ¥60 for the two units
-    r = web.post(order_url + "/release")
+    r = web.post(order_url + "/release")  # asks first, with the figures
+    assert r.status_code == 200 and 'data-testid="confirm-step"' in r.text
+    lines = [text_of(x).strip() for x in re.findall(r'data-testid="confirm-line">(.*?)</dd>', r.text)]
+    assert lines[1:] == ["¥120.00", "¥60.00", "¥60.00"], lines  # held, used so far, back to the wallet
+    assert "运行中" in text_of(web.get(order_url).text)  # nothing happened yet
+    r = web.post(order_url + "/release", {"confirmed": "1"})
     assert r.status_code == 303
     page = text_of(web.get(r.headers["location"]).text)
     assert "已结束" in page and "已释放" in page and "¥60.00" in page
@@ -347,7 +352,7 @@ def test_order_release_and_invoice_through_the_pages(db, make, shop):
     csv = web.get(f"/account/invoices/{period}/csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert "A800 ×8 经济型" in csv.content.decode("utf-8-sig")
-    r = web.post(order_url + "/release")  # released already: explained, not a 500
+    r = web.post(order_url + "/release", {"confirmed": "1"})  # released already: explained, not a 500
     assert r.status_code in (400, 409) and 'data-testid="form-error"' in r.text
 
 

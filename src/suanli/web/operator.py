@@ -27,7 +27,8 @@ from suanli.trading.ledger_store import ledger_store
 from suanli.trading.schemas import SettingsPatch, TopupIn
 from suanli.web.forms import (Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
                               validate)
-from suanli.web.i18n import N_
+from suanli.web.confirm import Confirmation, confirm_page, confirmed
+from suanli.web.i18n import N_, format_money
 from suanli.web.operator_charts import (price_index_chart, utilization_chart, utilization_height,
                                         volume_chart)
 from suanli.web.presenters import labeler
@@ -158,6 +159,17 @@ def record_topup(request: Request, session: DbSession, _operator: OperatorUser, 
     data = blank_to_none({"organization_id": form.values.get("organization_id"),
                           "reference": form.values.get("reference")}) | {"amount_fen": amount}
     body = validate(TopupIn, data, form, _, {"amount_fen": "amount"})
+    if body is not None and form.ok and not confirmed(posted):
+        # a dry run of the very top-up, rolled back: only one that would be recorded is shown for confirmation
+        dry_run = session.begin_nested()
+        try:
+            trading.topup(session, body, get_clock(request).now())
+        except DomainError as exc:
+            fail(form, exc, _, TOPUP_CODE_FIELDS)
+        finally:
+            dry_run.rollback()
+        if form.ok:
+            return _confirm_topup(request, session, body, form)
     if body is not None and form.ok:
         try:
             with attempt(session):
@@ -167,6 +179,20 @@ def record_topup(request: Request, session: DbSession, _operator: OperatorUser, 
     if not form.ok or body is None:
         return _topups_page(request, session, form, status_code=400)
     return redirect("/operator/topups", notice="topup_recorded" if result.created else "topup_repeated")
+
+
+def _confirm_topup(request: Request, session: DbSession, body: TopupIn, form: Form):
+    """Before a top-up is recorded: how much, to whom, under which bank reference."""
+    _ = translator(request)
+    org = session.get(Organization, body.organization_id)
+    return confirm_page(request, Confirmation(
+        title=_(N_("Record this top-up?")),
+        lines=[(_(N_("Buyer organization")), org.name if org else str(body.organization_id)),
+               (_(N_("Amount")), format_money(body.amount_fen)), (_(N_("Bank reference")), body.reference)],
+        explanation=_(N_("The amount is credited to the buyer's wallet at once. Check it against the bank "
+                         "statement: a top-up is corrected only by another entry.")),
+        action="/operator/topups", fields=[(k, str(v)) for k, v in form.values.items() if v],
+        button=_(N_("Record top-up")), back_url=f"/operator/topups?organization_id={body.organization_id}"))
 
 
 # ---------------------------------------------------------------- settings

@@ -57,6 +57,7 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
         page.wait_for_function(f"document.querySelectorAll('[data-testid=pick]').length === {n + 1}")
     assert page.inner_text("[data-compare-count]") == "3"
     page.click("[data-testid=compare]")
+    page.wait_for_url(re.compile(r"/compare\?"))
     page.wait_for_load_state("networkidle")
     table = page.locator("[data-testid=compare-table]")
     assert table.is_visible() and table.locator("tr").first.locator("td").count() == 3

@@ -106,12 +106,17 @@ def _order_detail(o: dict) -> None:
     console.print(table)
 
 
+# The order's terms, the same for placing an order and for pricing it first.
+ModeOption = Annotated[str, typer.Option(help="on_demand, reserved or spot")]
+UnitsOption = Annotated[int, typer.Option(min=1, max=100_000)]
+TermOption = Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")]
+BidOption = Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")]
+
+
 @order_app.command("place")
 def order_place(product_id: str,
-                mode: Annotated[str, typer.Option(help="on_demand, reserved or spot")] = "on_demand",
-                units: Annotated[int, typer.Option(min=1, max=100_000)] = 1,
-                term_months: Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")] = None,
-                bid: Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")] = None,
+                mode: ModeOption = "on_demand", units: UnitsOption = 1, term_months: TermOption = None,
+                bid: BidOption = None,
                 idempotency_key: Annotated[str | None, typer.Option("--key", help="Idempotency-Key: a retry with "
                                                                          "the same key places one order")] = None,
                 image: Annotated[str | None, typer.Option(help="Machines (container, vm, bare metal): the image "
@@ -166,10 +171,8 @@ def order_place(product_id: str,
 
 @order_app.command("quote")
 def order_quote(product_id: str,
-                mode: Annotated[str, typer.Option(help="on_demand, reserved or spot")] = "on_demand",
-                units: Annotated[int, typer.Option(min=1, max=100_000)] = 1,
-                term_months: Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")] = None,
-                bid: Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")] = None,
+                mode: ModeOption = "on_demand", units: UnitsOption = 1, term_months: TermOption = None,
+                bid: BidOption = None,
                 hours: Annotated[int | None, typer.Option(min=1, max=8784, help="on demand, spot: price this many "
                                                                                 "hours of use")] = None,
                 api_url: ApiUrl = None, as_json: AsJson = False) -> None:

@@ -198,6 +198,7 @@ class Resolver:
         self.session = session
         self._regions: list[tuple[str, str, str]] | None = None
         self._named: dict[str, list[uuid.UUID]] = {}  # data center name -> ids, as a search builds its SQL twice
+        self._datacenter_names: frozenset[str] | None = None
 
     def regions(self) -> list[tuple[str, str, str]]:
         if self._regions is None:
@@ -230,12 +231,11 @@ class Resolver:
         return out
 
     def datacenter_named(self, name: str) -> bool:
-        """Whether some data center is called exactly ``name``."""
-        text = name.strip()
-        found = self._named.get(text)
-        if found is None:
-            found = self._named[text] = list(self.session.scalars(select(Datacenter.id).where(Datacenter.name == text)))
-        return bool(found)
+        """Whether some data center is called exactly ``name``. The names are read once (one query), as reading
+        free words may ask about many phrases."""
+        if self._datacenter_names is None:
+            self._datacenter_names = frozenset(self.session.scalars(select(Datacenter.name).distinct()))
+        return name.strip() in self._datacenter_names
 
     def datacenters(self, values: tuple[Any, ...]) -> list[uuid.UUID]:
         ids: list[uuid.UUID] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 import warnings
 from decimal import Decimal
@@ -20,6 +21,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 PASSWORD = "correct-horse-battery"
+PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+"""Creates and drops the test databases (conftest), and lets tests watch or disturb a database's backends."""
 # Deleted after every test, children first.
 TABLES_TO_CLEAN = (StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,

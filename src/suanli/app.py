@@ -17,7 +17,8 @@ from suanli.http import DbSession, install_error_handlers
 from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
 from suanli.trading.endpoints import router as trading_router
-from suanli.web import mount_web
+from suanli.http_retry import RetryDatabaseFaults
+from suanli.web import database_fault, mount_web
 from suanli.trading.report_endpoints import router as reports_router
 
 
@@ -52,4 +53,6 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     # Pages last: their error handlers wrap the JSON ones, answering page URLs in HTML.
     mount_web(app)
+    # Database contention is outlived by running the request again; a database that stays busy or away is a 503.
+    app.add_middleware(RetryDatabaseFaults, respond=database_fault)
     return app

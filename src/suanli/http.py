@@ -13,13 +13,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DataError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DataError, IntegrityError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.accounts.models import Role, User
 from suanli.accounts.service import user_for_secret
 from suanli.db import Database
+from suanli.db_faults import MESSAGES, OUTCOMES, RETRY_AFTER_SECONDS, Fault
 from suanli.errors import DomainError, Forbidden, NotAuthenticated
 
 log = logging.getLogger("suanli.http")
@@ -142,6 +143,14 @@ def install_error_handlers(app: FastAPI) -> None:
                                        "(for example, text containing a NUL character). Remove it and try again."),
                             status_code=422)
 
+    @app.exception_handler(IntegrityError)
+    async def constraint_violation(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # A constraint the services check first was broken by a concurrent change they did not see (the unit of
+        # work has rolled back): the caller can reload and act, so a 409, never a 500.
+        status, code, message, details = constraint_conflict(exc)
+        log.warning("constraint violation answered %s %s: %s", status, code, exc.orig)
+        return JSONResponse(error_body(code, message, details), status_code=status)
+
     @app.exception_handler(PoolTimeout)
     async def database_busy(_request: Request, exc: PoolTimeout) -> JSONResponse:
         # Every pooled connection stayed in use for the pool's timeout (SUANLI_DB_POOL_SIZE per worker).
@@ -154,3 +163,40 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("internal_error", "Something went wrong on the server; it has been logged. "
                                        "Try again, and report it if it persists."), status_code=500)
+
+
+def database_fault_response(_request: Request, fault: Fault, runs: int) -> JSONResponse:
+    """503 for a request the database was too busy or away for (``http_retry``); ``Retry-After`` says when to
+    come back, ``details.outcome`` whether anything may have been stored (``not_applied`` or ``unknown``)."""
+    return JSONResponse(error_body(fault.code, MESSAGES[fault], {"outcome": OUTCOMES[fault], "attempts": runs}),
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS[fault])})
+
+
+_CONSTRAINT_CONFLICTS = {
+    "ck_products_allocation_within_stock": (
+        "stock_below_allocated", "More units of this product are rented out now than the stock you set; reload it "
+        "and set the stock to at least its allocated units."),
+    "ck_ledger_accounts_non_negative": (
+        "insufficient_funds", "The wallet no longer covers this; reload your balance, top up and try again."),
+}
+
+
+def constraint_name(exc: IntegrityError) -> str | None:
+    """The violated constraint's name: PostgreSQL reports it; SQLite names CHECK constraints in its message."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return name
+    text = str(exc.orig)
+    if text.startswith("CHECK constraint failed: "):
+        return text.removeprefix("CHECK constraint failed: ").strip()
+    return None
+
+
+def constraint_conflict(exc: IntegrityError) -> tuple[int, str, str, dict[str, Any]]:
+    """(status, code, message, details) for a constraint violation that reached the HTTP layer."""
+    name = constraint_name(exc)
+    code, message = _CONSTRAINT_CONFLICTS.get(name or "", (
+        "conflict", "This change conflicts with data changed at the same time; reload and try again."))
+    status = 402 if code == "insufficient_funds" else 409
+    return status, code, message, {"constraint": name}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import ChipModel, Datacenter, DatacenterStatus, Platform, Product
+from suanli.cli import main as cli_main
 from suanli.core.chips import load_chip_table
 from suanli.db import Database, default_database
 from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
@@ -135,6 +137,23 @@ def test_search_prints_a_table_with_prices(demo, database):
     # the cheapest nodes are the ones shown (the first 20, sorted by price)
     assert set(prices[:20]) <= set(shown), (prices[:20], shown)
     assert "a800" in result.output and "h800" not in result.output
+
+
+def test_search_ids_fit_a_narrow_terminal_and_name_real_products(demo, database, monkeypatch):
+    for width, inline in ((80, False), (160, True)):
+        monkeypatch.setattr(cli_main.console, "_width", width)
+        result = invoke("search", "delivery=container sort=price", "--limit", "3", "--ids")
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]  # no wraps
+        found = re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", result.output)
+        assert len(found) == 3
+        with database.unit_of_work() as session:
+            rows = session.execute(select(Product.id, Product.delivery).where(
+                Product.id.in_([uuid.UUID(i) for i in found]))).all()
+        assert len(rows) == 3 and {str(d) for _, d in rows} == {"container"}
+        # narrow: numbered rows with the ids listed under the table; wide: an id column
+        assert any(re.fullmatch(rf"\s+1\s+{found[0]}", line) for line in lines) is not inline
 
 
 def test_search_json(demo, database):

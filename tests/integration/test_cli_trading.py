@@ -22,18 +22,13 @@ from suanli.catalog.models import Product
 from suanli.db import default_database
 from suanli.demo import DEMO_PASSWORD
 from suanli.trading.invoices import period_of
-from cli_helpers import BUYER, OPERATOR, SELLER, flat, forget_database, invoke, use_home
+from cli_helpers import BUYER, OPERATOR, SELLER, demo_home, flat, invoke
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("suanli-trading-home")
-    with pytest.MonkeyPatch.context() as mp:
-        use_home(mp, path, fast_passwords=True)
-        result = invoke("demo", "--no-serve")
-        assert result.exit_code == 0, result.output
-        assert "¥5,000.00 available" in flat(result.output)
+    with demo_home(tmp_path_factory, "suanli-trading-home") as (path, output):
+        assert "¥5,000.00 available" in flat(output)
         yield path
-        forget_database()
 
 
 def login(email: str) -> None:

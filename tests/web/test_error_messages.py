@@ -95,7 +95,7 @@ def test_the_scan_finds_the_codes_the_source_names():
     assert len(written) > 60 and written <= set(codes)
     assert {"bad_request", "not_found", "conflict", "insufficient_funds", "invalid_query", "unknown_field",
             "syntax_error"} <= set(codes)
-    assert codes["stock_below_allocated"] == [frozenset({"allocated_units"})]
+    assert codes["stock_below_allocated"] == [frozenset({"allocated_units", "stock_units"})]
 
 
 def test_every_code_raised_has_a_message_on_the_pages():

@@ -392,8 +392,22 @@ def test_the_advisor_ranks_options_and_offers_order_and_launch(web: WebClient, s
     assert 'data-testid="error-ecosystems"' in r.text
 
 
+def test_the_advisor_takes_a_training_jobs_architecture_and_data_pipeline_rate(web: WebClient, shop):
+    query = ("/advisor?kind=dl_training&model=resnet50&precision=amp&batch_size=256&samples=1281167&epochs=1"
+             "&deadline_hours=48&ecosystems=cuda&ecosystems=cann")
+    r = web.get(query + "&architecture=cnn&input_samples_per_s=300")
+    assert r.status_code == 200, r.text
+    assert '<option value="speech"' in r.text and 'name="input_samples_per_s"' in r.text
+    assert r.text.count('data-testid="recommendation"') >= 1
+    assert "数据管道" in r.text  # every option is limited by the stated 300 images/s per server
+    assert "约占加速卡峰值 FLOPs 的" in r.text  # the FLOPs utilisation of each option
+    r = web.get(query + "&architecture=capsule")
+    assert r.status_code == 400 and "architecture" in r.text
+
+
 def test_launching_from_the_advisor_needs_a_buyer_and_makes_a_job(web: WebClient, make, shop, tmp_path):
-    r = make.client.post(f"/api/v1/datacenters/{shop['dc']['id']}/clusters", headers=shop["seller"]["headers"],
+    operator = make.user("operator")  # local clusters run on the platform's machine: operators register them
+    r = make.client.post(f"/api/v1/datacenters/{shop['dc']['id']}/clusters", headers=operator["headers"],
                          json={"name": "local", "kind": "local", "endpoint": str(tmp_path),
                                "product_ids": [shop["cheap"]["id"], shop["dear"]["id"], shop["ascend"]["id"]]})
     assert r.status_code == 201, r.text

@@ -55,9 +55,11 @@ class EstimateDetail(BaseModel):
     workload_kind: str
     chip_key: str | None
     count: int
-    bottleneck: Literal["compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead"] = Field(
+    bottleneck: Literal["compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead",
+                        "input_pipeline"] = Field(
         description="What limits the estimate: compute, memory_bandwidth, memory_capacity (does not fit), "
-                    "interconnect (communication between devices), overhead (the fixed cost of every step).")
+                    "interconnect (communication between devices), overhead (the fixed cost of every step), "
+                    "input_pipeline (the data pipeline's stated samples/s).")
     fits_in_memory: bool | None = Field(description="None when the workload carries no memory model.")
     memory_needed_gib: float | None = Field(description="Per device.")
     memory_available_gib: float | None
@@ -179,6 +181,8 @@ class RecommendationItem(BaseModel):
     bottleneck: str
     samples_per_s: HoursRange | None = Field(None, description="Generic training: low/central/high samples/s of "
                                              "the allocation.")
+    mfu: float | None = Field(None, description="Generic training: share of the devices' peak FLOPs the central "
+                              "estimate uses (0-1).")
     billing: BillingAdvice
     reason: str
     reason_message: MessageOut

@@ -51,7 +51,7 @@ ADAPTATION = {
 #: The estimate's bottleneck in a sentence.
 BOTTLENECK_WORDS = {"compute": msg("compute"), "memory_bandwidth": msg("memory bandwidth"),
                     "memory_capacity": msg("memory capacity"), "interconnect": msg("interconnect"),
-                    "overhead": msg("per-step overhead")}
+                    "overhead": msg("per-step overhead"), "input_pipeline": msg("the data pipeline")}
 
 
 def sentence_fields(field: str, message: Message) -> dict[str, Any]:
@@ -312,6 +312,7 @@ def _item(c: Candidate, deadline: float) -> dict[str, Any]:
         "cost": {"low": money(c.cost[0]), "central": money(c.cost[1]), "high": money(c.cost[2])},
         "price_hour": money(c.price_hour_fen), "bottleneck": c.est.bottleneck,
         "samples_per_s": _samples_range(c.est),
+        "mfu": c.est.mfu if c.est.samples_per_s is not None else None,
         "billing": _billing(c, deadline), **sentence_fields("reason", reason),
         "ecosystem": ecosystem_info(c.chip.ecosystem) if c.chip else None, **note_fields(notes),
     }

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from suanli.jobs.models import ClusterKind, JobMode, JobObjective, JobState
+from suanli.jobs.models import ClusterKind, ClusterState, JobMode, JobObjective, JobState
 
 MessageJson = dict[str, Any] | list[Any] | str | None
 """A sentence in translatable form (suanli.core.messages.to_json): ``{"msg": English template with %(name)s
@@ -48,11 +48,15 @@ class ClusterOut(BaseModel):
     options: dict[str, Any]
     has_credentials: bool
     healthy: bool
-    health_detail: str
+    health_detail: str = Field(description="The last health check: a status and a short fixed reason (never the "
+                                           "cluster's own answer).")
     checked_at: dt.datetime | None
     consecutive_failures: int
     product_ids: list[uuid.UUID]
     created_at: dt.datetime
+    state: ClusterState = Field(description="active; disabled (no new jobs or instances); draining (deletion "
+                                            "asked, waits for the work on it to end); deleted.")
+    deleted_at: dt.datetime | None = None
 
 
 class Resources(BaseModel):

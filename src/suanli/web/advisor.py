@@ -16,8 +16,7 @@ from suanli.advisor.launch import launch_recommendation
 from suanli.advisor.schemas import WORKLOAD_KINDS, LaunchIn, RecommendIn
 from suanli.advisor.service import recommend
 from suanli.core.chips import ECOSYSTEMS, load_chip_table
-from suanli.core.estimates import cost_fen
-from suanli.core.estimates import REFERENCE_MODELS
+from suanli.core.estimates import BOTTLENECKS, REFERENCE_MODELS, cost_fen
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.endpoints import get_clock
@@ -37,12 +36,13 @@ KIND_LABELS = {"llm_finetune": N_("Fine-tune a language model"), "llm_pretrain":
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "llm_pretrain": ("params_b", "tokens"), "llm_finetune": ("params_b", "tokens", "method"),
     "llm_inference": ("params_b", "target_tokens_per_s", "context_len"),
-    "dl_training": ("model", "flops_per_sample", "params_m", "batch_size", "precision", "samples", "epochs"),
+    "dl_training": ("model", "architecture", "flops_per_sample", "params_m", "batch_size", "precision", "samples",
+                    "epochs", "input_samples_per_s"),
     "gpu_hours": ("gpu_hours", "reference_chip"),
     "cpu": ("core_hours", "memory_gib"),
 }
 FORM_FIELDS = ("kind", "params_b", "tokens", "method", "target_tokens_per_s", "context_len", "flops_per_sample",
-               "samples", "epochs", "model", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
+               "samples", "epochs", "input_samples_per_s", "model", "architecture", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
                "budget_cny", "provinces", "ecosystems", "smoke")
 EXAMPLE = {"kind": "llm_finetune", "params_b": "7", "tokens": "100000000", "method": "lora",
            "deadline_hours": "24", "budget_cny": "2000", "ecosystems": list(ECOSYSTEMS)}
@@ -56,6 +56,10 @@ ECOSYSTEM_NOTES = {
     "xpu": N_("PaddlePaddle first; PyTorch only through Kunlunxin's torch_xpu plug-in, with narrower operator "
               "coverage."),
 }
+ARCHITECTURE_LABELS = {"cnn": N_("Convolutional network (image classification, detection)"),
+                       "transformer": N_("Transformer (BERT, GPT, ViT)"), "rnn": N_("Recurrent network (LSTM, GRU)"),
+                       "recommendation": N_("Recommendation (embedding tables + MLP)"), "gan": N_("GAN"),
+                       "speech": N_("Speech (text-to-speech, vocoders)")}
 # Framework names of the ecosystems (core.chips) that are not only a name.
 FRAMEWORK_LABELS = {"PyTorch (DTK build)": N_("PyTorch (DTK build)"), "vLLM (DTK build)": N_("vLLM (DTK build)")}
 
@@ -95,7 +99,9 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
     if rate:
         reasons.append(_("About %(rate)s samples per second (%(low)s to %(high)s).",
                          rate=f"{rate['central']:,.0f}", low=f"{rate['low']:,.0f}", high=f"{rate['high']:,.0f}"))
-    if item.get("bottleneck") in ("compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead"):
+        if item.get("mfu") is not None:
+            reasons.append(_("That uses about %(share)s of the accelerators' peak FLOPs.", share=f"{item['mfu']:.0%}"))
+    if item.get("bottleneck") in BOTTLENECKS:
         reasons.append(_("Limited by %(what)s.", what=label("bottleneck", item["bottleneck"])))
     eco = item.get("ecosystem") or {}
     note = ECOSYSTEM_NOTES.get(eco.get("key", ""))
@@ -151,6 +157,8 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
         "chip_options": [(c.key, c.name) for c in load_chip_table().values()],
         "model_options": [("", _("None: I give FLOPs per sample"))] + [(m.key, m.name) for m in REFERENCE_MODELS.values()],
         "precision_options": [("fp32", "FP32"), ("tf32", "TF32"), ("amp", _("Mixed precision (AMP)"))],
+        "architecture_options": [("", _("Not given (or the model's own)"))] + [
+            (key, _(text)) for key, text in ARCHITECTURE_LABELS.items()],
         "cards": cards, "order_urls": [_order_url(item) for item, _eco in cards],
         "other_ecosystems": other_ecosystems,
         "hidden": [(k, v) for k, v in values.items() if k != "smoke" for v in (v if isinstance(v, list) else [v])],

@@ -75,6 +75,16 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "invalid_cluster": N_("The cluster cannot be used with these settings: check its kind, address and "
                           "credentials."),
     "cluster_not_found": N_("This data center has no such cluster."),
+    "endpoint_not_allowed": N_("The platform may not send requests to this address (the platform's own machine, "
+                               "or a private or local network). Give the address where the platform reaches your "
+                               "cluster over the Internet, or ask the operator to allow your cluster's network."),
+    "local_cluster_operator_only": N_("Only an operator may register a local cluster, which runs on the "
+                                      "platform's own machine. Register your Slurm or Ray cluster by its URL."),
+    "host_path_operator_only": N_("Only an operator may give a cluster a directory on the platform's own machine "
+                                  "(shared_dir). Register the cluster without it."),
+    "cluster_draining": N_("This cluster is being deleted; enable it first to keep it."),
+    "cluster_disabled": N_("The data center has taken this product's cluster out of service, so no new machines "
+                           "start on it; choose another product."),
     "product_not_in_datacenter": N_("Some of the chosen products are not in this cluster's data center; choose "
                                     "products of this data center."),
     "unknown_ecosystem": N_("This accelerator ecosystem is not supported; use one of: %(valid_values)s."),

@@ -160,7 +160,8 @@ def test_search_json(demo, database):
     result = invoke("search", "--json", "chip=910B sort=-price_per_pflops", "--limit", "5")
     assert result.exit_code == 0, result.output
     page = json.loads(result.stdout)
-    assert set(page) == {"items", "next_cursor", "total", "total_exact"} and page["total_exact"] is True
+    assert set(page) == {"items", "next_cursor", "total", "total_exact", "understood"} and page["total_exact"] is True
+    assert page["understood"]["query"] == "chip=910B sort=-price_per_pflops"
     with database.unit_of_work() as session:
         total = session.scalar(select(func.count()).select_from(Product).where(
             Product.is_visible.is_(True), Product.chip_key == "ascend-910b"))
@@ -169,6 +170,21 @@ def test_search_json(demo, database):
     assert {i["chip"]["key"] for i in page["items"]} == {"ascend-910b"}
     ppp = [i["prices"]["per_fp16_pflops_hour"]["fen"] for i in page["items"]]
     assert ppp == sorted(ppp, reverse=True)
+
+
+def test_search_understands_words_and_says_how(demo, database):
+    result = invoke("search", "昇腾 910B 8卡 安徽", "--limit", "100")
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "understood as: chip=ascend-910b accelerators>=8 province=安徽" in text
+    assert "昇腾 910B → chip=ascend-910b" in text and "8卡 → accelerators>=8" in text
+    with database.unit_of_work() as session:
+        total = session.scalar(select(func.count()).select_from(Product).where(
+            Product.is_visible.is_(True), Product.chip_key == "ascend-910b", Product.accelerators >= 8,
+            Product.province == "安徽"))
+    assert total and f"{total} products match" in text
+    result = invoke("search", "A800 zzqx")
+    assert result.exit_code != 0 and "Cannot understand 'zzqx' at position 5" in flat(result.output)
 
 
 def test_search_with_an_unknown_field_fails_with_the_valid_fields(demo):

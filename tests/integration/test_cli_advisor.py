@@ -32,10 +32,14 @@ def test_estimate_and_advise_on_the_demo(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         assert "feasible configurations, cheapest first" in result.output
         assert "Best option per chip" in result.output and "(domestic)" in result.output
+        assert "deadline risk" in result.output and re.search(r"\b(low|medium|high)\b", result.output)
         data = json.loads(invoke("advise", *WORKLOAD, "--deadline-hours", "24", "--budget", "2000",
                                  "--ecosystems", "cuda,cann,dtk", "--json").output)
         assert data["items"] and all(i["cost"]["central"]["fen"] <= 200_000 for i in data["items"])
         assert {b["chip"]["ecosystem"] for b in data["best_by_chip"]} >= {"cuda", "cann"}
+        assert {i["ecosystem"]["key"] for i in data["best_by_ecosystem"]} >= {"cuda", "cann"}
+        spot = [i for i in data["items"] if i["billing"]["mode"] == "spot"]
+        assert all(i["billing"]["quote"]["bid_hour"]["fen"] > 0 for i in spot)
 
         result = invoke("advise", *WORKLOAD, "--budget", "0.01", "--ecosystems", "dtk")
         assert result.exit_code == 0, result.output

@@ -92,10 +92,21 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
     assert start > 0
     product = products(spot=True)[0]
 
+    # the price first: what is frozen at once and the total for a day, then the order freezes exactly that
+    quoted = invoke("order", "quote", str(product.id), "--units", "1", "--hours", "24")
+    assert quoted.exit_code == 0, quoted.output
+    text = flat(quoted.output)
+    assert "frozen at once (the first hour)" in text and "total for 24 hours" in text
+    quote = json.loads(invoke("order", "quote", str(product.id), "--hours", "24", "--json").stdout)
+    assert quote["total"]["fen"] == product.price_on_demand_fen * 24
+    low_quote = invoke("order", "quote", str(product.id), "--mode", "spot", "--bid", "0.01")
+    assert low_quote.exit_code == 1 and "floor" in flat(low_quote.output)
+
     placed = invoke("order", "place", str(product.id), "--mode", "on_demand", "--units", "1", "--json")
     assert placed.exit_code == 0, placed.output
     on_demand = json.loads(placed.stdout)
     assert on_demand["status"] == "active" and on_demand["held"]["fen"] == product.price_on_demand_fen
+    assert on_demand["held"] == quote["frozen_now"]
 
     # A machine is billed from delivery: until then the order is provisioning, one hour held, nothing charged,
     # and releasing it costs nothing. The CLI names the image it chose on stderr, so --json stays parseable.

@@ -195,8 +195,28 @@ class ProductOut(BaseModel):
     updated_at: dt.datetime
 
 
+class ReadingOut(BaseModel):
+    """One piece of the search text and what it was understood as."""
+
+    text: str = Field(description="The words as typed.")
+    start: int = Field(description="Where they start in `q` (0-based, in characters).")
+    end: int
+    query: str = Field(description="What they mean in the query language; empty for a filler word (的, GPU).")
+    field: str | None = Field(default=None, description="The field they filter on; null for a sort or a filler.")
+    exact: bool = Field(description="True when they were written in the query language.")
+
+
+class UnderstoodOut(BaseModel):
+    """How `q` was understood: free words (A800, 昇腾 910B 8卡, 安徽) read as query-language conditions."""
+
+    text: str = Field(description="`q` as given.")
+    query: str = Field(description="`q` in the strict query language (what was searched).")
+    readings: list[ReadingOut]
+
+
 class ProductPage(BaseModel):
     items: list[ProductOut]
+    understood: UnderstoodOut | None = Field(default=None, description="How `q` was understood; null without `q`.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(description="How many products match, over all pages: exact up to 10,000; above that "
                                    "10,000, with total_exact false.")

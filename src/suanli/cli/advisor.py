@@ -126,18 +126,30 @@ GradientCheckpointing = Annotated[bool | None, Opt("--gradient-checkpointing/--n
                                                    help="LLM training: recompute activations (default on)")]
 
 
+RISK_LABELS = {"low": "[green]low[/]", "medium": "[yellow]medium[/]", "high": "[red]high[/]"}
+
+
+def _billing(quote: dict) -> str:
+    """The advised mode with the terms an order of it uses (spot: the bid; reserved: the term)."""
+    if quote["mode"] == "spot":
+        return f"spot, bid {cny(quote['bid_hour'])}/h"
+    if quote["mode"] == "reserved":
+        return f"reserved {quote['term_months']} mo"
+    return quote["mode"]
+
+
 def _print_best_by_chip(best: list[dict]) -> None:
     """The cheapest feasible option of every chip, so other makers show even when one chip fills the top."""
     if len(best) < 2:
         return
     table = Table(title="Best option per chip (launch one with --launch RANK)")
-    for column in ("rank", "chip", "ecosystem", "units × product", "hours", "cost"):
+    for column in ("rank", "chip", "ecosystem", "units × product", "hours", "deadline risk", "cost", "billing"):
         table.add_column(column, justify="right" if column in ("rank", "hours", "cost") else "left")
     for row in best:
         chip = row["chip"]
         table.add_row(str(row["rank"]), chip["name"] + (" (domestic)" if chip["domestic"] else ""), chip["ecosystem"],
                       f"{row['units']} × {row['product_name']}", _hours(row["hours_central"]),
-                      cny(row["cost_central"]))
+                      RISK_LABELS[row["deadline_risk"]], cny(row["cost_central"]), row["billing_mode"])
     console.print(table)
 
 
@@ -252,16 +264,16 @@ def advise_cmd(
     items = data["items"]
     if items:
         table = Table(title=f"{len(items)} of {data['total_feasible']} feasible configurations, cheapest first")
-        for column in ("#", "chip", "units × product", "cards", "city", "hours (low–high)", "cost", "cost high",
-                       "bottleneck", "billing"):
+        for column in ("#", "chip", "units × product", "cards", "city", "hours (low–high)", "deadline risk", "cost",
+                       "cost high", "bottleneck", "billing"):
             table.add_column(column, justify="right" if column in ("#", "cards", "cost", "cost high") else "left")
         for n, item in enumerate(items, 1):
             p, h = item["product"], item["hours"]
             table.add_row(str(n), p["chip"]["key"] if p["chip"] else "cpu", f"{item['units']} × {p['name']}",
                           str(item["accelerators"]), p["city"],
                           f"{_hours(h['central'])} ({_hours(h['low'])}–{_hours(h['high'])})",
-                          cny(item["cost"]["central"]), cny(item["cost"]["high"]), item["bottleneck"],
-                          item["billing"]["mode"])
+                          RISK_LABELS[item["deadline_risk"]], cny(item["cost"]["central"]), cny(item["cost"]["high"]),
+                          item["bottleneck"], _billing(item["billing"]["quote"]))
         console.print(table)
         console.print("[dim]hours low–high: the range holds about 80% of held-out measurements.[/]")
         for n, item in enumerate(items, 1):

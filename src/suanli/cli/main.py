@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -293,13 +294,15 @@ def user_create(email: str,
 # ---------------------------------------------------------------- catalog
 
 @app.command()
-def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerators>=8 province=安徽 price<=60 "
-                                                     "sort=price_per_pflops'. `suanli search --fields` lists fields.")] = "",
+def search(query: Annotated[str, typer.Argument(help="e.g. '昇腾 910B 8卡 安徽' or 'chip=A800 accelerators>=8 "
+                                                     "province=安徽 price<=60 sort=price_per_pflops'. `suanli search "
+                                                     "--fields` lists fields.")] = "",
            limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
            fields: Annotated[bool, typer.Option("--fields", help="List the query fields and exit.")] = False,
            ids: Annotated[bool, typer.Option("--ids", help="Show each product's id (to order it).")] = False,
            api_url: ApiUrl = None, as_json: AsJson = False) -> None:
-    """Search the catalog with the query language."""
+    """Search the catalog: words (A800, 昇腾 910B 8卡, 安徽, 100元以下) or the query language; shows how words were
+    understood."""
     if fields:
         from suanli.catalog.search import FIELDS, SORTS
         from suanli.core.query import describe_fields
@@ -310,6 +313,11 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
     if as_json:
         print_json(page)
         return
+    understood = page.get("understood")
+    if understood and any(not r["exact"] for r in understood["readings"]):
+        # free words: say what they became, so the buyer can check it and write it exactly next time
+        said = ", ".join(f"{r['text']} → {r['query'] or '(ignored)'}" for r in understood["readings"] if not r["exact"])
+        console.print(f"understood as: [bold]{escape(understood['query'])}[/]  [dim]({escape(said)})[/]")
     matched = f"{page['total']:,}" + ("" if page.get("total_exact", True) else "+")
     title = f"{matched} products match" + (f" (first {len(page['items'])})" if page['total'] > len(page['items'])
                                              else "")

@@ -148,12 +148,17 @@ def _order_detail(o: dict) -> None:
     console.print(table)
 
 
+# The order's terms, the same for placing an order and for pricing it first.
+ModeOption = Annotated[str, typer.Option(help="on_demand, reserved or spot")]
+UnitsOption = Annotated[int, typer.Option(min=1, max=100_000)]
+TermOption = Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")]
+BidOption = Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")]
+
+
 @order_app.command("place")
 def order_place(product_id: str,
-                mode: Annotated[str, typer.Option(help="on_demand, reserved or spot")] = "on_demand",
-                units: Annotated[int, typer.Option(min=1, max=100_000)] = 1,
-                term_months: Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")] = None,
-                bid: Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")] = None,
+                mode: ModeOption = "on_demand", units: UnitsOption = 1, term_months: TermOption = None,
+                bid: BidOption = None,
                 idempotency_key: Annotated[str | None, typer.Option("--key", help="Idempotency-Key: a retry with "
                                                                          "the same key places one order")] = None,
                 image: Annotated[str | None, typer.Option(help="Machines (container, vm, bare metal): the image "
@@ -204,6 +209,39 @@ def order_place(product_id: str,
         console.print(f"[green]✓[/] order {data['id']} {data['status']}: {data['units']} × {data['mode']}, "
                       f"held {cny(data['held'])}, charged {cny(data['charged'])}")
     _order_detail(data)
+
+
+@order_app.command("quote")
+def order_quote(product_id: str,
+                mode: ModeOption = "on_demand", units: UnitsOption = 1, term_months: TermOption = None,
+                bid: BidOption = None,
+                hours: Annotated[int | None, typer.Option(min=1, max=8784, help="on demand, spot: price this many "
+                                                                                "hours of use")] = None,
+                api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """The price of an order before placing it: unit price, the amount frozen at once, the total for a term —
+    priced by the same code as `suanli order place`."""
+    params: dict[str, Any] = {"mode": mode, "units": units, "term_months": term_months, "hours": hours,
+                              "bid_hourly_fen": cny_arg(bid, "bid") if bid is not None else None}
+    data = api(api_url, "GET", f"/api/v1/products/{product_id}/quote",
+               **{k: v for k, v in params.items() if v is not None})
+    if as_json:
+        print_json(data)
+        return
+    per = "unit-month" if data["mode"] == "reserved" else "unit-hour"
+    table = Table(title=f"{data['units']} unit(s), {data['mode']}" + (f", {data['term_months']} months"
+                                                                       if data["term_months"] else ""))
+    table.add_column("")
+    table.add_column("CNY", justify="right")
+    table.add_row(f"unit price per {per}" + (" (your bid)" if data["mode"] == "spot" else ""), cny(data["unit_price"]))
+    if data["per_hour"]:
+        table.add_row("per hour", cny(data["per_hour"]))
+    table.add_row("frozen at once" + (" (charged)" if data["charged_now"]["fen"] else " (the first hour)"),
+                  cny(data["frozen_now"]))
+    if data["total"]:
+        table.add_row(f"total for {data['hours']} hours" if data["hours"] else "total for the term", cny(data["total"]))
+    console.print(table)
+    if data["available_units"] < data["units"]:
+        console.print(f"[yellow]only {data['available_units']} units are free now[/]")
 
 
 @order_app.command("list")

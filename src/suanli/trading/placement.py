@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -93,6 +94,30 @@ def _price_and_amounts(product: Product, body: OrderIn) -> tuple[int, int, int]:
                            details={"bid_hourly_fen": body.bid_hourly_fen, "floor_fen": floor,
                                     "floor_cny": str(format_cny(floor))})
     return body.bid_hourly_fen, billing.minimum_prepay_fen(body.bid_hourly_fen, body.units), 0
+
+
+@dataclass(frozen=True)
+class OrderQuote:
+    """What an order would cost, from the same function that prices a placed order (``_price_and_amounts``):
+    the unit price snapshot, what is held (frozen) in the wallet at once and what of it is charged at once, the
+    hourly burn (on demand, spot) and the total of ``hours`` hours or of the reserved term."""
+
+    unit_price_fen: int
+    frozen_now_fen: int
+    charged_now_fen: int
+    per_hour_fen: int | None
+    hours: int | None
+    total_fen: int | None
+
+
+def quote_order(product: Product, body: OrderIn, hours: int | None = None) -> OrderQuote:
+    """Price ``body`` for ``product`` without placing it: the same refusals (a reserved term that does not exist,
+    a bid below the floor, a mode not offered) as the order would meet. ``hours``: the hourly modes' term."""
+    price, hold_fen, charge_fen = _price_and_amounts(product, body)
+    if body.mode is OrderMode.RESERVED:
+        return OrderQuote(price, hold_fen, charge_fen, None, None, hold_fen)
+    total = billing.charge_for_seconds(price, body.units, hours * billing.SECONDS_PER_HOUR) if hours else None
+    return OrderQuote(price, hold_fen, charge_fen, billing.burn_per_hour_fen(price, body.units), hours, total)
 
 
 def insufficient_funds(needed: int, available: int, what: str) -> PaymentRequired:

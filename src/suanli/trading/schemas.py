@@ -43,6 +43,24 @@ class ExtendIn(BaseModel):
                                          "reserved price and term discount, paid upfront.")
 
 
+class QuoteOut(BaseModel):
+    """What an order would cost, priced by the same code as a placed order."""
+
+    product_id: uuid.UUID
+    mode: OrderMode
+    units: int
+    term_months: int | None
+    unit_price: Money = Field(description="Per unit-hour (on_demand, spot: the bid) or per unit-month (reserved).")
+    frozen_now: Money = Field(description="Held in the wallet when the order is placed (on demand and spot: the "
+                                          "first hour; reserved: the whole term).")
+    charged_now: Money = Field(description="Of that, charged at once (reserved: the whole term; otherwise nothing: "
+                                           "use is charged per second from the hold).")
+    per_hour: Money | None = Field(description="On demand and spot: what the order costs per hour.")
+    hours: int | None = Field(description="The hours `total` is for (on demand and spot, when asked).")
+    total: Money | None = Field(description="Reserved: the term; on demand and spot: `hours` hours of use.")
+    available_units: int = Field(description="Units free now (an order of more waits or is refused).")
+
+
 class OrderOut(BaseModel):
     id: uuid.UUID
     product_id: uuid.UUID

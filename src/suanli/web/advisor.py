@@ -16,7 +16,7 @@ from suanli.advisor.launch import launch_recommendation
 from suanli.advisor.schemas import WORKLOAD_KINDS, LaunchIn, RecommendIn
 from suanli.advisor.service import recommend
 from suanli.core.chips import ECOSYSTEMS, load_chip_table
-from suanli.core.estimates import BOTTLENECKS, REFERENCE_MODELS
+from suanli.core.estimates import BOTTLENECKS, REFERENCE_MODELS, cost_fen
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.endpoints import get_clock
@@ -110,15 +110,24 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
 
 
 def _order_url(item: dict[str, Any]) -> str:
-    billing = item["billing"]
-    params: dict[str, Any] = {"units": item["units"], "mode": billing["mode"] if billing["mode"] != "spot"
-                              else "spot"}
-    if billing["mode"] == "reserved":
-        term = next((a.get("term_months") for a in billing.get("alternatives", []) if a.get("mode") == "reserved"), 1)
-        params["term_months"] = term
-    if billing["mode"] == "spot":
-        params["bid_cny"] = str(item["product"]["price_on_demand_hour"]["cny"])
+    """The product's order form with the exact terms the option quoted: mode, units, reserved term, spot bid."""
+    quote = item["billing"]["quote"]
+    params: dict[str, Any] = {"units": item["units"], "mode": quote["mode"]}
+    if quote.get("term_months"):
+        params["term_months"] = quote["term_months"]
+    if quote.get("bid_hour"):
+        params["bid_cny"] = str(quote["bid_hour"]["cny"])
     return f"/products/{item['product']['id']}?{urlencode(params)}#order"
+
+
+def _cards(result: dict[str, Any] | None) -> list[tuple[dict[str, Any], str | None]]:
+    """The detailed options: the ranked ones, then the best of each requested ecosystem the ranking left out
+    (with that ecosystem as its label)."""
+    items = (result or {}).get("items", [])
+    shown = {i["product"]["id"] for i in items}
+    extra = [(i, i["ecosystem"]["key"] if i.get("ecosystem") else None)
+             for i in (result or {}).get("best_by_ecosystem", []) if i["product"]["id"] not in shown]
+    return [(i, None) for i in items] + extra
 
 
 def _page(request: Request, session: DbSession, values: dict[str, Any], *, submitted: bool,
@@ -137,7 +146,8 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
                 form.fail(exc, _)
         if not form.ok:
             status_code = 400
-    explained = [_explain(item, locale, _, label) for item in (result or {}).get("items", [])]
+    cards = _cards(result)
+    explained = [_explain(item, locale, _, label) for item, _eco in cards]
     other_ecosystems = [label("ecosystem", e) for e in ((result or {}).get("suggestions") or {}).get("ecosystems", [])]
     return render(request, "storefront/advisor.html", {
         "form": form, "result": result, "explained": explained, "label": label, "submitted": submitted,
@@ -149,7 +159,7 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
         "precision_options": [("fp32", "FP32"), ("tf32", "TF32"), ("amp", _("Mixed precision (AMP)"))],
         "architecture_options": [("", _("Not given (or the model's own)"))] + [
             (key, _(text)) for key, text in ARCHITECTURE_LABELS.items()],
-        "order_urls": [_order_url(item) for item in (result or {}).get("items", [])],
+        "cards": cards, "order_urls": [_order_url(item) for item, _eco in cards],
         "other_ecosystems": other_ecosystems,
         "hidden": [(k, v) for k, v in values.items() if k != "smoke" for v in (v if isinstance(v, list) else [v])],
     }, status_code=status_code)
@@ -164,13 +174,26 @@ def advisor_page(request: Request, session: DbSession):
 
 @router.post("/launch")
 def launch(request: Request, session: DbSession, buyer: BuyerUser, posted: PostedForm):
-    """One click: the recommendation for this product becomes a job (``advisor.launch``), placed by the scheduler."""
+    """The recommendation for this product becomes a job (``advisor.launch``), placed by the scheduler — after a
+    confirmation page that shows what will run and what it may cost, and offers the smoke test first. Only a post
+    with ``confirmed=1`` (that page's buttons) launches."""
     _ = translator(request)
     values = _values(posted)
     form = Form(values=values)
     data = {**_request_data(values), "product_id": posted.get("product_id") or None,
             "smoke": values.get("smoke") in ("1", "true", "on")}
     body = validate(LaunchIn, data, form, _, {"workload": "kind"})
+    if body is not None and posted.get("confirmed") != "1":
+        item = _option(session, body)
+        if item is not None:
+            return render(request, "storefront/advisor_confirm.html", {
+                "item": item, "label": labeler(request), "product_id": str(body.product_id),
+                "hidden": [(k, v) for k, v in values.items() if k != "smoke"
+                           for v in (v if isinstance(v, list) else [v])],
+                "hold_fen": _hold_fen(item)})
+        form.top.append(_("This option is no longer feasible (prices or free units changed). Ask for a new "
+                          "recommendation."))
+        body = None
     outcome = None
     if body is not None:
         try:
@@ -181,3 +204,17 @@ def launch(request: Request, session: DbSession, buyer: BuyerUser, posted: Poste
     if outcome is None:
         return _page(request, session, values, submitted=True, form=form, status_code=400)
     return redirect(f"/account/jobs/{outcome['job']['id']}", notice="job_submitted")
+
+
+def _option(session: DbSession, body: LaunchIn) -> dict[str, Any] | None:
+    """The feasible option of ``body.product_id`` as the advisor ranks it now, or None."""
+    request = RecommendIn(**body.model_dump(include=set(RecommendIn.model_fields)) | {"limit": 100})
+    return next((i for i in recommend(session, request)["items"] if i["product"]["id"] == body.product_id), None)
+
+
+def _hold_fen(item: dict[str, Any]) -> int:
+    """What the full job may hold in the wallet: the quoted hourly price for the slow estimate's hours (the job's
+    maximum runtime), in whole fen like every charge."""
+    quote = item["billing"]["quote"]
+    hourly = (quote.get("price_hour") or item["price_hour"])["fen"]
+    return cost_fen(item["hours"]["high"], hourly)

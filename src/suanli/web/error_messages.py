@@ -81,6 +81,9 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "invalid_sort": N_("The search cannot be sorted by “%(value)s”. Sort by one of: %(valid_sort_fields)s."),
     "syntax_error": N_("The search text cannot be read at position %(position)s. Check its quotes, commas "
                        "and operators."),
+    "unknown_word": N_("The search does not know the word “%(text)s”: remove it, or write a condition such as "
+                       "chip=A800."),
+    "sort_given_twice": N_("The search is sorted twice (%(sort)s and %(q_sort)s): keep one of them."),
     # clusters and jobs
     "cluster_exists": N_("This data center has a cluster with this name already."),
     "invalid_cluster": N_("The cluster cannot be used with these settings: check its kind, address and "

@@ -21,13 +21,19 @@ from sqlalchemy import delete
 
 from suanli.db import Database
 from suanli.migrate import upgrade
-from support import TABLES_TO_CLEAN, Factory
+from support import PG_ADMIN_URL, TABLES_TO_CLEAN, Factory
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The suite's real Slurm and Ray (and the fake clusters some tests start) listen on 127.0.0.1: allow loopback for
+# clusters, as an operator allows a private cluster network. Tests of the refusal clear it (monkeypatch).
+os.environ["SUANLI_CLUSTER_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
+
+# The tests register hundreds of users from one address (TestClient's "testclient", or 127.0.0.1 for the servers
+# they start); the registration throttle's own tests set their limit explicitly.
+os.environ.setdefault("SUANLI_REGISTRATIONS_PER_HOUR", "1000000")
 
 
 def _pg_url(dbname: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 import warnings
 from decimal import Decimal
 from typing import Any
 
-from suanli.accounts.models import AccessToken, Organization, Role
+from suanli.accounts.models import AccessToken, AuthThrottle, Organization, Role
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
 from suanli.db import Database
@@ -20,10 +21,12 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 PASSWORD = "correct-horse-battery"
+PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+"""Creates and drops the test databases (conftest), and lets tests watch or disturb a database's backends."""
 # Deleted after every test, children first.
 TABLES_TO_CLEAN = (StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
-                   AccessToken, SshKey, User, Organization)
+                   AccessToken, AuthThrottle, SshKey, User, Organization)
 
 
 class Factory:

@@ -7,7 +7,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from suanli import __version__
-from suanli.accounts.endpoints import router as accounts_router
+from suanli.accounts.endpoints import operator_router as accounts_operator_router, router as accounts_router
 from suanli.advisor.endpoints import router as advisor_router
 from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
@@ -16,8 +16,10 @@ from suanli.db import Database
 from suanli.http import DbSession, install_error_handlers
 from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
+from suanli.middleware import BodyLimit, SecurityHeaders
 from suanli.trading.endpoints import router as trading_router
-from suanli.web import mount_web
+from suanli.http_retry import RetryDatabaseFaults
+from suanli.web import database_fault, mount_web
 from suanli.trading.report_endpoints import router as reports_router
 
 
@@ -37,7 +39,10 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     app.include_router(accounts_router)
+    app.include_router(accounts_operator_router)
     app.include_router(catalog_router)
     app.include_router(trading_router)
     app.include_router(jobs_router)
@@ -52,4 +57,6 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     # Pages last: their error handlers wrap the JSON ones, answering page URLs in HTML.
     mount_web(app)
+    # Database contention is outlived by running the request again; a database that stays busy or away is a 503.
+    app.add_middleware(RetryDatabaseFaults, respond=database_fault)
     return app

@@ -11,6 +11,9 @@
 | SUANLI_METER_INTERVAL_SECONDS | 30 (`suanli serve` meters running orders this often; 0: off) |
 | SUANLI_DB_POOL_SIZE   | 10 (PostgreSQL connections per API worker process; requests beyond it wait for one) |
 | SUANLI_INSTANCE_INTERVAL_SECONDS | 2 (`suanli serve` starts, watches and stops leased machines this often; 0: off) |
+| SUANLI_CLUSTER_ALLOWED_NETWORKS | empty (comma-separated CIDRs clusters may be reached on although not public, e.g. `10.20.0.0/16`) |
+| SUANLI_MAX_BODY_BYTES | 1048576 (largest request body accepted; larger: 413 body_too_large) |
+| SUANLI_REGISTRATIONS_PER_HOUR | 20 (account registrations accepted per client address per hour; more: 429) |
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from suanli.core.addresses import IPNetwork, parse_networks
+
+CLUSTER_ALLOWED_NETWORKS = "SUANLI_CLUSTER_ALLOWED_NETWORKS"
 
 
 class SettingsError(ValueError):
@@ -36,6 +43,9 @@ class Settings:
     scheduler_interval_seconds: int = 5
     db_pool_size: int = 10
     instance_interval_seconds: int = 2
+    cluster_allowed_networks: tuple[IPNetwork, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    registrations_per_hour: int = 20
 
     @property
     def is_sqlite(self) -> bool:
@@ -53,6 +63,18 @@ def _int_env(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is out of range; set it between {low} and {high}.")
     return value
+
+
+def cluster_allowed_networks() -> tuple[IPNetwork, ...]:
+    """The networks the operator lets clusters be reached on although they are not public (loopback, private,
+    link-local ...: ``core.addresses``). Read at every use, so the scheduler of a running server and the tests see
+    the variable as it is now."""
+    raw = os.environ.get(CLUSTER_ALLOWED_NETWORKS) or ""
+    try:
+        return parse_networks(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{CLUSTER_ALLOWED_NETWORKS}: {exc}; give comma-separated networks such as "
+                            "10.20.0.0/16,192.168.7.0/24.") from None
 
 
 def load_settings() -> Settings:
@@ -75,4 +97,7 @@ def load_settings() -> Settings:
         scheduler_interval_seconds=_int_env("SUANLI_SCHEDULER_INTERVAL_SECONDS", 5, 0, 3600),
         db_pool_size=_int_env("SUANLI_DB_POOL_SIZE", 10, 1, 500),
         instance_interval_seconds=_int_env("SUANLI_INSTANCE_INTERVAL_SECONDS", 2, 0, 3600),
+        cluster_allowed_networks=cluster_allowed_networks(),
+        max_body_bytes=_int_env("SUANLI_MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 ** 3),
+        registrations_per_hour=_int_env("SUANLI_REGISTRATIONS_PER_HOUR", 20, 1, 1_000_000),
     )

@@ -15,9 +15,11 @@ from functools import cache
 from pathlib import Path
 
 from sqlalchemy import BigInteger, DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from suanli.config import Settings, load_settings
+from suanli.db_faults import CommitInDoubt, Fault, classify
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -147,7 +149,13 @@ class Database:
         session = (self.write_sessions if write else self.sessions)()
         try:
             yield session
-            session.commit()
+            session.flush()  # a fault here is before the COMMIT: nothing stored, safe to run again
+            try:
+                session.commit()
+            except DBAPIError as exc:
+                if classify(exc) is Fault.UNAVAILABLE:
+                    raise CommitInDoubt("the connection to the database was lost during COMMIT") from exc
+                raise
         except BaseException:
             session.rollback()
             raise

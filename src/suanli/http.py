@@ -13,13 +13,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DataError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DataError, IntegrityError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.accounts.models import Role, User
-from suanli.accounts.service import user_for_secret
+from suanli.accounts.service import user_for_secret, valid_token
 from suanli.db import Database
+from suanli.db_faults import MESSAGES, OUTCOMES, RETRY_AFTER_SECONDS, Fault
 from suanli.errors import DomainError, Forbidden, NotAuthenticated
 
 log = logging.getLogger("suanli.http")
@@ -42,16 +43,47 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A read-only unit of work whatever the method, for a POST that only reads (an anonymous visitor's
+    recommendations): on SQLite it never takes the write lock."""
+    with get_database(request).unit_of_work(write=False) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
+
 _bearer = HTTPBearer(auto_error=False, description="A login token from /api/v1/auth/token, or an API key.")
 
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def optional_user(session: DbSession, credentials: BearerCredentials) -> User | None:
+def client_address(request: Request) -> str:
+    """The caller's address, as the server sees it (behind a reverse proxy: run uvicorn with
+    ``--forwarded-allow-ips`` so it is the client's, not the proxy's)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _user_of(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User | None:
+    return None if credentials is None else user_for_secret(session, credentials.credentials)
+
+
+def check_token_before_writing(request: Request, secret: str) -> None:
+    """On SQLite a writing request's unit of work takes the write lock at its first statement: a bad token (or
+    session cookie) must not queue every writer behind it, so it is checked in a read-only transaction first
+    (401 from there). Elsewhere, and for reads, nothing to do."""
+    database = get_database(request)
+    if database.is_sqlite and request.method not in _READ_METHODS:
+        with database.unit_of_work(write=False) as probe:
+            valid_token(probe, secret)
+
+
+def optional_user(request: Request, session: DbSession, credentials: BearerCredentials) -> User | None:
     if credentials is None:
         return None
-    return user_for_secret(session, credentials.credentials)
+    check_token_before_writing(request, credentials.credentials)
+    return _user_of(session, credentials)
 
 
 def _signed_in(user: User | None) -> User:
@@ -62,7 +94,7 @@ def _signed_in(user: User | None) -> User:
 
 def authenticated_user(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
     """The caller, for an endpoint that reads its credentials itself (see ``trading.endpoints.place_order``)."""
-    return _signed_in(optional_user(session, credentials))
+    return _signed_in(_user_of(session, credentials))
 
 
 # The checks below do no I/O, so they are coroutines: FastAPI runs a plain ``def`` dependency in the thread pool,
@@ -99,6 +131,9 @@ _HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 4
                415: "unsupported_media_type", 429: "too_many_requests"}
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "request")
@@ -107,7 +142,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if getattr(exc, "retry_after", None) is not None:  # 429 too_many_attempts
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -116,13 +153,17 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body("malformed_json", "The request body is not valid JSON; check quotes, "
                                            "commas and brackets.", {"errors": [
-                                               {"field": "body", "message": e.get("msg", "")} for e in errors]}),
+                                               {"field": "body", "message": str(e.get("msg", ""))[:300]}
+                                               for e in errors[:1]]}),
                                 status_code=400)
-        fields = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in errors]
+        # At most MAX_REPORTED_ERRORS, with the total: a body with 200,000 unknown keys gets a short answer.
+        fields = [{"field": _field_path(tuple(e.get("loc", ())))[:200], "message": str(e.get("msg", ""))[:300],
+                   "type": e.get("type", "")} for e in errors[:MAX_REPORTED_ERRORS]]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-        return JSONResponse(error_body("validation_error", f"Some fields are invalid. {summary}", {"errors": fields}),
-                            status_code=422)
+        if len(errors) > len(fields):
+            summary += f" (and {len(errors) - len(fields)} more errors; the first {len(fields)} are listed)"
+        return JSONResponse(error_body("validation_error", f"Some fields are invalid. {summary}",
+                                       {"errors": fields, "error_count": len(errors)}), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -142,6 +183,14 @@ def install_error_handlers(app: FastAPI) -> None:
                                        "(for example, text containing a NUL character). Remove it and try again."),
                             status_code=422)
 
+    @app.exception_handler(IntegrityError)
+    async def constraint_violation(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # A constraint the services check first was broken by a concurrent change they did not see (the unit of
+        # work has rolled back): the caller can reload and act, so a 409, never a 500.
+        status, code, message, details = constraint_conflict(exc)
+        log.warning("constraint violation answered %s %s: %s", status, code, exc.orig)
+        return JSONResponse(error_body(code, message, details), status_code=status)
+
     @app.exception_handler(PoolTimeout)
     async def database_busy(_request: Request, exc: PoolTimeout) -> JSONResponse:
         # Every pooled connection stayed in use for the pool's timeout (SUANLI_DB_POOL_SIZE per worker).
@@ -154,3 +203,40 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("internal_error", "Something went wrong on the server; it has been logged. "
                                        "Try again, and report it if it persists."), status_code=500)
+
+
+def database_fault_response(_request: Request, fault: Fault, runs: int) -> JSONResponse:
+    """503 for a request the database was too busy or away for (``http_retry``); ``Retry-After`` says when to
+    come back, ``details.outcome`` whether anything may have been stored (``not_applied`` or ``unknown``)."""
+    return JSONResponse(error_body(fault.code, MESSAGES[fault], {"outcome": OUTCOMES[fault], "attempts": runs}),
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS[fault])})
+
+
+_CONSTRAINT_CONFLICTS = {
+    "ck_products_allocation_within_stock": (
+        "stock_below_allocated", "More units of this product are rented out now than the stock you set; reload it "
+        "and set the stock to at least its allocated units."),
+    "ck_ledger_accounts_non_negative": (
+        "insufficient_funds", "The wallet no longer covers this; reload your balance, top up and try again."),
+}
+
+
+def constraint_name(exc: IntegrityError) -> str | None:
+    """The violated constraint's name: PostgreSQL reports it; SQLite names CHECK constraints in its message."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return name
+    text = str(exc.orig)
+    if text.startswith("CHECK constraint failed: "):
+        return text.removeprefix("CHECK constraint failed: ").strip()
+    return None
+
+
+def constraint_conflict(exc: IntegrityError) -> tuple[int, str, str, dict[str, Any]]:
+    """(status, code, message, details) for a constraint violation that reached the HTTP layer."""
+    name = constraint_name(exc)
+    code, message = _CONSTRAINT_CONFLICTS.get(name or "", (
+        "conflict", "This change conflicts with data changed at the same time; reload and try again."))
+    status = 402 if code == "insufficient_funds" else 409
+    return status, code, message, {"constraint": name}

@@ -140,7 +140,7 @@ def test_node_failure_mid_job_is_lost_and_health_follows_the_node(slurm, slurm_c
         assert "NODE_FAIL" in status.detail
         health = slurm.health()
         assert not health.ok, health.detail
-        assert "0/1 node(s) usable" in health.detail and "suanli-test-node-failure" in health.detail
+        assert health.detail == "0/1 node(s) usable"  # the node's reason is Slurm's text: not shown
     finally:
         slurm_cluster.restart_slurmd()
     wait_until(lambda: slurm.health().ok, "the node to come back")
@@ -166,8 +166,8 @@ def test_controller_death_makes_health_fail_and_recovers(slurm_cluster, new_spec
     # then the whole cluster is down: nothing answers
     slurm_cluster.crash()
     health = slurm.health()
-    assert not health.ok and "unreachable" in health.detail, health.detail
-    with pytest.raises(BackendUnavailable, match="unreachable"):
+    assert not health.ok and health.detail == "connection refused", health.detail
+    with pytest.raises(BackendUnavailable, match="connection refused"):
         slurm.status(job)
     # it comes back (state saved in StateSaveLocation): health recovers and the job is known again
     slurm_cluster.start()

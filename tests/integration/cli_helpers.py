@@ -3,7 +3,9 @@ and output helpers. Import as ``cli_helpers`` (tests/integration is on the path,
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,17 @@ def invoke(*args: str, input: str | None = None):
 def flat(text: str) -> str:
     """Output with line wrapping undone, for matching messages."""
     return re.sub(r"\s+", " ", text)
+
+
+@contextlib.contextmanager
+def demo_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, str]]:
+    """A fresh SQLite home with the demo loaded by `suanli demo --no-serve`: (the home, what the demo printed)."""
+    path = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        use_home(mp, path, fast_passwords=True)
+        result = invoke("demo", "--no-serve")
+        assert result.exit_code == 0, result.output
+        try:
+            yield path, result.output
+        finally:
+            forget_database()

@@ -15,8 +15,12 @@ from suanli.backends.local.supervisor import processes_of
 
 def register_cluster(market: Market, seller: dict[str, Any], datacenter_id: str, products: list[dict[str, Any]],
                      endpoint: str, kind: str = "local", name: str = "main", **extra: Any) -> dict[str, Any]:
+    """Register a cluster of the seller's data center: a ``local`` one, or one with a ``shared_dir`` on the
+    platform's machine, through the operator (only operators may); any other as the seller."""
     body = {"name": name, "kind": kind, "endpoint": endpoint, "product_ids": [p["id"] for p in products], **extra}
-    r = market.client.post(f"/api/v1/datacenters/{datacenter_id}/clusters", headers=seller["headers"], json=body)
+    on_platform = kind == "local" or "shared_dir" in (extra.get("options") or {})
+    registrar = market.operator if on_platform else seller
+    r = market.client.post(f"/api/v1/datacenters/{datacenter_id}/clusters", headers=registrar["headers"], json=body)
     assert r.status_code == 201, r.text
     return r.json()
 

@@ -214,6 +214,9 @@ def test_dl_training_estimate_gives_samples_per_second_range_utilisation_and_bot
                         "precision": "mixed"}
     est = client.post("/api/v1/estimates", json={**body, "count": 1}).json()["estimate"]
     assert est["hours"] is None and est["samples_per_s"] > 0
+    body["workload"]["architecture"] = "lstm"
+    est = client.post("/api/v1/estimates", json={**body, "count": 1}).json()["estimate"]
+    assert any("recurrent networks: no class factor" in n for n in est["notes"])
 
 
 @pytest.mark.parametrize(("workload", "expected"), [
@@ -222,6 +225,7 @@ def test_dl_training_estimate_gives_samples_per_second_range_utilisation_and_bot
     ({"flops_per_sample": 7.36e10, "samples": 1000}, "suggest kind=dl_training"),
     ({"kind": "dl_training", "flops_per_sample": 73.6, "samples": 1000}, "GFLOPs"),
     ({"kind": "dl_training", "model": "alexnet9000"}, "known models"),
+    ({"kind": "dl_training", "flops_per_sample": 7.36e10, "architecture": "capsule"}, "architecture: must be one of"),
 ])
 def test_wrong_kinds_and_units_get_a_suggestion(client, workload, expected):
     r = client.post("/api/v1/estimates", json={"workload": workload, "chip": "a100"})
@@ -241,6 +245,12 @@ def test_dl_training_recommendations_need_samples_and_show_their_range(client, c
         rate = item["samples_per_s"]
         assert rate["low"] < rate["central"] < rate["high"]
         assert item["bottleneck"] in ("compute", "memory_bandwidth", "interconnect", "overhead")
+        assert 0 < item["mfu"] < 1
+    # a stated data-pipeline rate caps every option
+    r = _recommend(client, workload={**workload, "samples": 1_281_167, "epochs": 10, "input_samples_per_s": 300})
+    assert r.status_code == 200, r.text
+    for item in r.json()["items"]:
+        assert item["bottleneck"] == "input_pipeline" and item["samples_per_s"]["high"] <= 300 * item["units"]
 
 
 def test_dl_training_takes_other_names_for_topology_batch_and_parameters(client):

@@ -146,7 +146,10 @@ def test_launch_by_product_pins_the_option_mode_and_runtime(market, site):
         assert job["max_runtime_minutes"] == math.ceil(item["hours"]["high"] * 60)  # the slow estimate
         assert job["name"] == f"real {key}"
         if item["billing"]["mode"] == "spot":
-            assert job["mode"] == "spot" and job["bid_hourly_fen"] == item["price_hour"]["fen"]
+            # the bid the advice quoted (the floor, for the whole allocation), not the on-demand price
+            quote = item["billing"]["quote"]
+            assert job["mode"] == "spot" and job["bid_hourly_fen"] == quote["price_hour"]["fen"]
+            assert quote["bid_hour"]["fen"] * item["units"] == quote["price_hour"]["fen"] < item["price_hour"]["fen"]
         else:
             assert job["mode"] == "on_demand" and job["bid_hourly_fen"] is None
     ascend = market.client.get("/api/v1/jobs", headers=buyer["headers"]).json()["items"]

@@ -486,6 +486,7 @@ def test_exact_last_page_has_no_cursor(catalog):
     rest = catalog.get({"q": "chip=a800", "limit": 3, "cursor": page["next_cursor"]})
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     empty = catalog.get({"q": "chip=mlu370", "limit": 3})
+    assert empty.pop("understood")["query"] == "chip=mlu370"
     assert empty == {"items": [], "next_cursor": None, "total": 0, "total_exact": True}
 
 
@@ -586,9 +587,11 @@ STRICT_ERRORS: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
     ({"q": "sort=-price:desc"}, "invalid_sort", {}),
     ({"q": "sort>price"}, "invalid_operator", {}),
     ({"q": "sort=price sort=pflops"}, "syntax_error", {}),
-    ({"q": "sort=price", "sort": "pflops"}, "syntax_error", {}),
-    ({"q": "chip="}, "syntax_error", {}),
-    ({"q": "a800"}, "syntax_error", {}),
+    ({"q": "sort=price", "sort": "pflops"}, "sort_given_twice", {"sort": "pflops", "q_sort": "sort=price"}),
+    ({"q": "chip="}, "syntax_error", {"position": 5}),
+    ({"q": "a800 chip=", "chip": "h800"}, "syntax_error", {"position": 10}),  # in q as typed, not after `chip=h800`
+    ({"q": "zzqx"}, "unknown_word", {"position": 0}),
+    ({"q": "a800 zzqx"}, "unknown_word", {"position": 5, "text": "zzqx"}),
     ({"q": 'chip="a800'}, "syntax_error", {}),
     ({"q": "chip=a800price<=80"}, "syntax_error", {}),
 ]
@@ -603,6 +606,44 @@ def test_strict_query_errors(catalog, subtests):
             if code == "invalid_sort":
                 assert err["details"]["valid_sort_fields"] == ["price", "price_per_pflops", "price_per_accel",
                                                                "pflops", "accel_memory", "memory"]
+
+
+FREE_WORDS = [
+    ("A800", "chip=a800", {"P1", "P2", "P3", "P13"}),
+    ("h800 8卡", "chip=h800 accelerators>=8", {"P4"}),
+    ("昇腾 910B", "chip=ascend-910b", {"P6", "P7"}),
+    ("华为", "vendor=huawei", {"P6", "P7"}),
+    ("国产 四川", "vendor=huawei,hygon,cambricon,kunlunxin province=四川", {"P6"}),
+    ("安徽省 海光", "province=安徽 vendor=hygon", {"P8"}),
+    ("芜湖一号 4090", "datacenter=芜湖一号 chip=rtx4090", {"P10"}),
+    ('"合肥 智算 中心" 容器', 'datacenter="合肥 智算 中心" delivery=container', {"P7", "P15"}),
+    ("成渝 竞价", "hub=成渝 mode=spot", {"P2", "P9"}),
+    ("A800 50元以下", "chip=a800 price<=50", {"P3"}),
+    ("A800 price<=50", "chip=a800 price<=50", {"P3"}),
+]
+
+
+@pytest.mark.parametrize(("q", "query", "expected"), FREE_WORDS)
+def test_free_words_search_and_say_how_they_were_understood(catalog, q, query, expected):
+    page = catalog.get({"q": q, "limit": 100})
+    assert {catalog.key_of(item["id"]) for item in page["items"]} == expected
+    assert page["understood"]["query"] == query
+    assert page["understood"]["text"] == q
+    assert catalog.keys(query) == expected  # the same as the strict query it became
+
+
+def test_understood_readings_point_into_q(catalog):
+    readings = catalog.get({"q": "昇腾 910B 8卡 最便宜"})["understood"]["readings"]
+    assert [(r["text"], r["start"], r["end"], r["query"], r["field"], r["exact"]) for r in readings] == [
+        ("昇腾 910B", 0, 7, "chip=ascend-910b", "chip", False),
+        ("8卡", 8, 10, "accelerators>=8", "accelerators", False),
+        ("最便宜", 11, 14, "sort=price", None, False)]
+    assert catalog.get({})["understood"] is None
+
+
+def test_a_sort_in_q_and_the_same_sort_parameter_agree(catalog):
+    assert catalog.ordered("chip=a800 sort=-price", sort="-price") == catalog.ordered("chip=a800 sort=-price")
+    assert catalog.ordered("A800 最便宜") == catalog.ordered("chip=a800", sort="price")
 
 
 def test_unknown_chip_lists_every_valid_chip(catalog):

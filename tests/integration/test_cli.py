@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import ChipModel, Datacenter, DatacenterStatus, Platform, Product
+from suanli.cli import main as cli_main
 from suanli.core.chips import load_chip_table
 from suanli.db import Database, default_database
 from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
@@ -137,11 +139,29 @@ def test_search_prints_a_table_with_prices(demo, database):
     assert "a800" in result.output and "h800" not in result.output
 
 
+def test_search_ids_fit_a_narrow_terminal_and_name_real_products(demo, database, monkeypatch):
+    for width, inline in ((80, False), (160, True)):
+        monkeypatch.setattr(cli_main.console, "_width", width)
+        result = invoke("search", "delivery=container sort=price", "--limit", "3", "--ids")
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]  # no wraps
+        found = re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", result.output)
+        assert len(found) == 3
+        with database.unit_of_work() as session:
+            rows = session.execute(select(Product.id, Product.delivery).where(
+                Product.id.in_([uuid.UUID(i) for i in found]))).all()
+        assert len(rows) == 3 and {str(d) for _, d in rows} == {"container"}
+        # narrow: numbered rows with the ids listed under the table; wide: an id column
+        assert any(re.fullmatch(rf"\s+1\s+{found[0]}", line) for line in lines) is not inline
+
+
 def test_search_json(demo, database):
     result = invoke("search", "--json", "chip=910B sort=-price_per_pflops", "--limit", "5")
     assert result.exit_code == 0, result.output
     page = json.loads(result.stdout)
-    assert set(page) == {"items", "next_cursor", "total", "total_exact"} and page["total_exact"] is True
+    assert set(page) == {"items", "next_cursor", "total", "total_exact", "understood"} and page["total_exact"] is True
+    assert page["understood"]["query"] == "chip=910B sort=-price_per_pflops"
     with database.unit_of_work() as session:
         total = session.scalar(select(func.count()).select_from(Product).where(
             Product.is_visible.is_(True), Product.chip_key == "ascend-910b"))
@@ -150,6 +170,21 @@ def test_search_json(demo, database):
     assert {i["chip"]["key"] for i in page["items"]} == {"ascend-910b"}
     ppp = [i["prices"]["per_fp16_pflops_hour"]["fen"] for i in page["items"]]
     assert ppp == sorted(ppp, reverse=True)
+
+
+def test_search_understands_words_and_says_how(demo, database):
+    result = invoke("search", "昇腾 910B 8卡 安徽", "--limit", "100")
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "understood as: chip=ascend-910b accelerators>=8 province=安徽" in text
+    assert "昇腾 910B → chip=ascend-910b" in text and "8卡 → accelerators>=8" in text
+    with database.unit_of_work() as session:
+        total = session.scalar(select(func.count()).select_from(Product).where(
+            Product.is_visible.is_(True), Product.chip_key == "ascend-910b", Product.accelerators >= 8,
+            Product.province == "安徽"))
+    assert total and f"{total} products match" in text
+    result = invoke("search", "A800 zzqx")
+    assert result.exit_code != 0 and "Cannot understand 'zzqx' at position 5" in flat(result.output)
 
 
 def test_search_with_an_unknown_field_fails_with_the_valid_fields(demo):

@@ -32,10 +32,14 @@ def test_estimate_and_advise_on_the_demo(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         assert "feasible configurations, cheapest first" in result.output
         assert "Best option per chip" in result.output and "(domestic)" in result.output
+        assert "deadline risk" in result.output and re.search(r"\b(low|medium|high)\b", result.output)
         data = json.loads(invoke("advise", *WORKLOAD, "--deadline-hours", "24", "--budget", "2000",
                                  "--ecosystems", "cuda,cann,dtk", "--json").output)
         assert data["items"] and all(i["cost"]["central"]["fen"] <= 200_000 for i in data["items"])
         assert {b["chip"]["ecosystem"] for b in data["best_by_chip"]} >= {"cuda", "cann"}
+        assert {i["ecosystem"]["key"] for i in data["best_by_ecosystem"]} >= {"cuda", "cann"}
+        spot = [i for i in data["items"] if i["billing"]["mode"] == "spot"]
+        assert all(i["billing"]["quote"]["bid_hour"]["fen"] > 0 for i in spot)
 
         result = invoke("advise", *WORKLOAD, "--budget", "0.01", "--ecosystems", "dtk")
         assert result.exit_code == 0, result.output
@@ -100,5 +104,16 @@ def test_estimate_dl_training_prints_samples_per_second_and_infers_the_kind(tmp_
         assert result.exit_code == 1 and "GFLOPs" in re.sub(r"\s+", " ", result.output)
         help_text = re.sub(r"\s+", " ", invoke("estimate", "--help").output)
         assert "not GFLOPs" in help_text and "samples per device per step" in help_text
+        assert "did you mean 73.6e9 x 6" in re.sub(r"\s+", " ", result.output)
+        # the architecture class, in the user's word
+        data = json.loads(invoke("estimate", "--chip", "A10G", "--flops-per-sample", "1.5e8", "--params-m", "28",
+                                 "--architecture", "tts", "--precision", "amp", "--json").output)
+        assert any("speech models: the measured models" in n for n in data["estimate"]["notes"])
+        # nothing says what to estimate: the kinds, dl_training first, instead of a missing LLM field
+        result = invoke("estimate", "--chip", "A100")
+        assert result.exit_code == 1 and "--kind dl_training" in re.sub(r"\s+", " ", result.output)
+        # a training precision only dl_training has implies it
+        result = invoke("estimate", "--chip", "A100", "--precision", "amp")
+        assert "dl_training" in re.sub(r"\s+", " ", result.output)
     finally:
         forget_database()

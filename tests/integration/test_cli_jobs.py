@@ -93,3 +93,36 @@ def test_clusters_commands(home, tmp_path):
     assert "gpu-slurm" in table.output and "TOP-SECRET" not in table.output
     bad = invoke("clusters", "add", str(dc), "k8s", "--kind", "kubernetes", "--endpoint", "x")
     assert bad.exit_code == 1
+    local = invoke("clusters", "add", str(dc), "on-the-platform", "--kind", "local", "--endpoint", str(tmp_path))
+    assert local.exit_code == 1 and "only an operator" in flat(local.output), local.output
+
+    slurm_id = json.loads(added.output)["id"]
+    disabled = invoke("clusters", "disable", str(dc), slurm_id)
+    assert disabled.exit_code == 0 and "disabled" in flat(disabled.output), disabled.output
+    assert "disabled" in invoke("clusters", "list", str(dc)).output
+    enabled = invoke("clusters", "enable", str(dc), slurm_id, "--json")
+    assert enabled.exit_code == 0 and json.loads(enabled.output)["state"] == "active"
+    kept = invoke("clusters", "delete", str(dc), slurm_id, input="n\n")
+    assert kept.exit_code == 1 and "not deleted" in kept.output
+    deleted = invoke("clusters", "delete", str(dc), slurm_id, "--yes")
+    assert deleted.exit_code == 0 and "deleted" in flat(deleted.output), deleted.output
+    assert "gpu-slurm" not in invoke("clusters", "list", str(dc)).output
+    gone = invoke("clusters", "enable", str(dc), slurm_id)
+    assert gone.exit_code == 1 and "no cluster" in flat(gone.output)
+
+
+def test_a_seller_cannot_add_a_cluster_on_the_platforms_network(home, monkeypatch):
+    monkeypatch.setenv("SUANLI_CLUSTER_ALLOWED_NETWORKS", "")
+    assert invoke("login", SELLER, "--password", DEMO_PASSWORD).exit_code == 0
+    from sqlalchemy import select
+
+    from suanli.accounts.models import User
+    from suanli.catalog.models import Datacenter
+
+    with default_database().unit_of_work(write=False) as session:
+        org = session.scalar(select(User.organization_id).where(User.email == SELLER))
+        dc = session.scalar(select(Datacenter.id).where(Datacenter.owner_org_id == org).order_by(Datacenter.id))
+    refused = invoke("clusters", "add", str(dc), "internal", "--kind", "ray", "--endpoint", "http://127.0.0.1:8265")
+    assert refused.exit_code == 1
+    text = flat(refused.output)
+    assert "not allowed" in text and "127.0.0.1 (loopback)" in text and "SUANLI_CLUSTER_ALLOWED_NETWORKS" in text

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import BUYER, flat, forget_database, invoke, use_home
+from cli_helpers import BUYER, demo_home, flat, invoke
 from sqlalchemy import select
 
 from suanli.catalog.models import Product
@@ -21,13 +21,8 @@ from suanli.jobs.scheduler import run_round
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("suanli-pinned-home")
-    with pytest.MonkeyPatch.context() as mp:
-        use_home(mp, path, fast_passwords=True)
-        result = invoke("demo", "--no-serve")
-        assert result.exit_code == 0, result.output
+    with demo_home(tmp_path_factory, "suanli-pinned-home") as (path, output):
         yield path
-        forget_database()
 
 
 def test_submit_with_product_pins_the_job_and_show_prints_it(home):

@@ -22,18 +22,13 @@ from suanli.catalog.models import Product
 from suanli.db import default_database
 from suanli.demo import DEMO_PASSWORD
 from suanli.trading.invoices import period_of
-from cli_helpers import BUYER, OPERATOR, SELLER, flat, forget_database, invoke, use_home
+from cli_helpers import BUYER, OPERATOR, SELLER, demo_home, flat, invoke
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("suanli-trading-home")
-    with pytest.MonkeyPatch.context() as mp:
-        use_home(mp, path, fast_passwords=True)
-        result = invoke("demo", "--no-serve")
-        assert result.exit_code == 0, result.output
-        assert "¥5,000.00 available" in flat(result.output)
+    with demo_home(tmp_path_factory, "suanli-trading-home") as (path, output):
+        assert "¥5,000.00 available" in flat(output)
         yield path
-        forget_database()
 
 
 def login(email: str) -> None:
@@ -97,10 +92,21 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
     assert start > 0
     product = products(spot=True)[0]
 
+    # the price first: what is frozen at once and the total for a day, then the order freezes exactly that
+    quoted = invoke("order", "quote", str(product.id), "--units", "1", "--hours", "24")
+    assert quoted.exit_code == 0, quoted.output
+    text = flat(quoted.output)
+    assert "frozen at once (the first hour)" in text and "total for 24 hours" in text
+    quote = json.loads(invoke("order", "quote", str(product.id), "--hours", "24", "--json").stdout)
+    assert quote["total"]["fen"] == product.price_on_demand_fen * 24
+    low_quote = invoke("order", "quote", str(product.id), "--mode", "spot", "--bid", "0.01")
+    assert low_quote.exit_code == 1 and "floor" in flat(low_quote.output)
+
     placed = invoke("order", "place", str(product.id), "--mode", "on_demand", "--units", "1", "--json")
     assert placed.exit_code == 0, placed.output
     on_demand = json.loads(placed.stdout)
     assert on_demand["status"] == "active" and on_demand["held"]["fen"] == product.price_on_demand_fen
+    assert on_demand["held"] == quote["frozen_now"]
 
     # A machine is billed from delivery: until then the order is provisioning, one hour held, nothing charged,
     # and releasing it costs nothing. The CLI names the image it chose on stderr, so --json stays parseable.

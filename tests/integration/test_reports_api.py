@@ -146,3 +146,24 @@ def test_occupied_seconds_split_across_days():
     intervals = [(3, start, start + dt.timedelta(hours=2)), (1, start - dt.timedelta(days=5), start)]
     assert occupied_seconds_per_day(intervals, [DAY1, DAY2]) == [3 * 3600 + 23 * 3600, 3 * 3600]
     assert occupied_seconds_per_day([], [DAY1]) == [0]
+
+
+def test_a_commission_only_ledger_event_counts_in_the_sellers_volume(market):
+    # 36 fen per hour: 9 fen after 900 s, 10 fen after 1000 s. The commission (5 %) is taken on the cumulative
+    # amount: 0 fen on 9, 1 fen on 10, so the release's 1-fen increment is all commission and has no capture leg.
+    assert commission_fen(9, 500) == 0 and commission_fen(10, 500) == 1
+    seller, product = market.seller_with_product(price_on_demand_fen=36, stock_units=1)
+    with market.db.unit_of_work() as session:
+        backdate_initial_stock(session, START - dt.timedelta(days=1))
+    buyer = market.buyer(topup_fen=10_000)
+    order = market.order(buyer, product, units=1).json()
+    market.clock.advance(900)
+    r = market.client.post("/api/v1/operator/metering/run", headers=market.operator["headers"])
+    assert r.status_code == 200 and r.json()["metered"] == 1
+    market.clock.advance(100)
+    ended = market.client.post(f"/api/v1/orders/{order['id']}/release", headers=buyer["headers"]).json()
+    assert ended["charged"]["fen"] == charge_for_seconds(36, 1, 1000) == 10
+    day = by_day(get(market, seller, "/api/v1/seller/volume?days=1")["days"])[DAY1.isoformat()]
+    assert (day["gross"]["fen"], day["commission"]["fen"], day["net"]["fen"]) == (10, 1, 9)
+    invoice = get(market, seller, "/api/v1/seller/revenue?period=2026-11")
+    assert (invoice["gross"]["fen"], invoice["commission"]["fen"]) == (10, 1)

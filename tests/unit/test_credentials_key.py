@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
+import subprocess
 
 import pytest
 from cryptography.fernet import Fernet
@@ -82,3 +85,35 @@ def test_a_new_suanli_home_gets_its_own_key_without_a_reset(monkeypatch, tmp_pat
     assert credentials.decrypt(sealed_in_b) == {"token": "x"}
     assert isinstance(credentials.decrypt(sealed_in_a), credentials.UnreadableCredentials)
     credentials.reset_cipher()
+
+
+@pytest.fixture
+def full_home(tmp_path):
+    """SUANLI_HOME on a real 64 KiB tmpfs, filled to the last byte (mounting needs root: skipped otherwise)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(home)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        fd = os.open(home / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            with pytest.raises(OSError) as full:
+                while True:
+                    os.write(fd, b"x" * 512)
+            assert full.value.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        yield home
+    finally:
+        subprocess.run(["umount", str(home)], check=True)
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_key_file_behind(full_home):
+    with pytest.raises(SettingsError, match="No space left.*Free space in"):
+        credentials.seal({"token": "t0p"})
+    assert sorted(p.name for p in full_home.iterdir()) == ["filler"]  # no empty secret.key, no temporary file
+    (full_home / "filler").unlink()  # space again: the next try makes the key, with nothing to clean up first
+    assert credentials.unseal(credentials.seal({"token": "t0p"})) == {"token": "t0p"}
+    assert len((full_home / "secret.key").read_text().strip()) == 44

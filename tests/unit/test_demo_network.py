@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import statistics
-import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -234,9 +233,9 @@ def test_synthetic_spreads_over_hubs_and_west_is_cheaper(synthetic, chips):
     _check_products(synthetic, chips)
 
 
-def test_synthetic_100k_is_fast(chips):
-    start = time.perf_counter()
+def test_synthetic_100k_has_the_size_asked_for(chips):
+    # Its speed is measured in bench/catalog_search.py ("seeded in"), not asserted here: a timed test fails on a
+    # loaded machine without anything being wrong.
     network = synthetic_network(chips, n_datacenters=300, n_products=100_000, seed=2026)
-    elapsed = time.perf_counter() - start
     assert len(network.products) == 100_000 and len(network.datacenters) == 300
-    assert elapsed < 6.0, f"100,000 products took {elapsed:.2f} s"  # ~1 s on the dev machine
+    assert len({p.key for p in network.products}) == 100_000

@@ -37,7 +37,9 @@ ALLOWED = {
     "PaddlePaddle", "torch_npu", "torch_mlu", "torch_xpu", "POST", "api", "v1", "orders",
     # the API's parameter names a note tells the user to set
     "context_len", "kv_heads", "model_memory_gib", "prompt_tokens", "micro_batch", "deadline_hours",
-    "flops_per_sample", "params_m", "optimizer_in_backward",
+    "flops_per_sample", "params_m", "optimizer_in_backward", "architecture",
+    # and the values it names
+    "cnn", "transformer", "rnn", "recommendation", "gan", "speech",
     # training-throughput words and units
     "FLOPs", "TFLOPS", "MB", "GB", "Gb", "M", "CPU", "AdamW", "all", "reduce", "amp", "token",
     "adamw8bit", "paged_adamw8bit",
@@ -91,6 +93,9 @@ def workloads() -> Iterator[LLMTraining | LLMInference | GenericTraining | Refer
     yield GenericTraining(model="resnet50", flops_per_sample=4.09e9, batch_size=64)  # a forward count
     yield GenericTraining(flops_per_sample=1e8, params_m=110, batch_size=64)  # below 2 x the parameters
     yield GenericTraining(flops_per_sample=1e9)  # parameters and batch not given
+    for architecture in ("cnn", "transformer", "rnn", "recommendation", "gan", "speech"):  # with and without a factor
+        yield GenericTraining(flops_per_sample=1e9, architecture=architecture)
+    yield GenericTraining(model="resnet50", input_samples_per_s=100.0)  # capped by the data pipeline
     yield LLMTraining(method="full", params_b=7.0, tokens=10**9, optimizer="paged_adamw8bit", master_weights=False,
                       optimizer_in_backward=True, cpu_offload=True)
     yield LLMTraining(method="full", params_b=7.0, tokens=10**9, optimizer="adamw8bit")

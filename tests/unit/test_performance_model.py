@@ -164,3 +164,56 @@ def test_geforce_tensor_paths_get_the_fitted_factor_and_nothing_else_does():
             neutral = step_time(chip, precision, RESNET50.flops_per_sample, RESNET50.params, 256, topo, plain)
             changed = chip is rtx4090 and precision == "amp" and p.geforce_tensor != 1.0
             assert (fitted.math < neutral.math) == changed
+
+
+def test_a_fitted_architecture_factor_scales_the_estimate_and_unfitted_classes_do_not():
+    p = load_params()
+    speech = p.architecture_factor("speech")
+    assert speech < 1.0  # Tacotron 2 and WaveGlow run far below what their FLOPs imply
+    assert p.architecture_factor(None) == p.architecture_factor("cnn") == p.architecture_factor("gan") == 1.0
+    job = {"flops_per_sample": 1.5e8, "params_m": 28, "batch_size": 27360, "precision": "amp"}
+    plain = estimate(GenericTraining(**job), A100, 1)
+    as_speech = estimate(GenericTraining(**job, architecture="tts"), A100, 1)
+    as_cnn = estimate(GenericTraining(**job, architecture="cnn"), A100, 1)
+    assert as_cnn.samples_per_s == plain.samples_per_s
+    assert as_speech.samples_per_s < plain.samples_per_s * (1 + speech) / 2
+    assert any("speech models: the measured models" in str(n) for n in as_speech.notes)
+    assert any("no class factor" in str(n) for n in as_cnn.notes)
+    assert any("architecture not given" in str(n) for n in plain.notes)
+    # a named model brings its class
+    assert estimate(GenericTraining(model="tacotron2"), A100, 1).samples_per_s == pytest.approx(
+        estimate(GenericTraining(flops_per_sample=REFERENCE_MODELS["tacotron2"].flops_per_sample, params_m=28.2,
+                                 batch_size=48 * 570, architecture="speech"), A100, 1).samples_per_s)
+
+
+def test_architecture_words_and_refusals():
+    assert GenericTraining(flops_per_sample=1e9, architecture="LSTM").architecture == "rnn"
+    assert GenericTraining(flops_per_sample=1e9, architecture="embedding").architecture == "recommendation"
+    with pytest.raises(ValueError, match="architecture: must be one of cnn, transformer, rnn"):
+        GenericTraining(flops_per_sample=1e9, architecture="capsule")
+
+
+def test_forward_gflops_typed_as_flops_are_refused_with_the_number_to_type():
+    with pytest.raises(ValueError, match=r"did you mean 73.6e9 x 6 = 4.42e\+11"):
+        GenericTraining(flops_per_sample=73.6)
+
+
+def test_parameters_round_trip_through_json_with_their_architecture_factors():
+    p = load_params()
+    assert type(p).from_json(json.loads(json.dumps(p.to_json()))) == p
+
+
+def test_a_stated_data_pipeline_rate_caps_the_estimate_per_server():
+    job = {"model": "resnet50", "precision": "amp", "batch_size": 256, "samples": 1_000_000}
+    free = estimate(GenericTraining(**job), A100, 16, servers=2)
+    capped = estimate(GenericTraining(**job, input_samples_per_s=2000), A100, 16, servers=2)
+    assert free.samples_per_s > 4000 and free.bottleneck != "input_pipeline"
+    assert capped.samples_per_s == capped.samples_per_s_high == 4000  # 2,000 per server x 2 servers
+    assert capped.bottleneck == "input_pipeline" and capped.hours == pytest.approx(1_000_000 / 4000 / 3600)
+    assert capped.mfu == pytest.approx(free.mfu * 4000 / free.samples_per_s)
+    assert any("capped by the data pipeline" in str(n) for n in capped.notes)
+    # a cap above what the devices do changes nothing
+    assert estimate(GenericTraining(**job, input_samples_per_s=1e7), A100, 16, servers=2).samples_per_s == \
+        free.samples_per_s
+    with pytest.raises(ValueError, match="input_samples_per_s"):
+        GenericTraining(**job, input_samples_per_s=0)

@@ -370,34 +370,34 @@ def test_invalid_sort_suggests() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "position", "fragment"),
+    ("text", "position", "fragment", "problem"),
     [
-        ("A800", 0, "A800"),
-        ("chip=A800 A800", 10, "A800"),
-        ("A800 chip=A800", 0, "A800"),
-        ("chip=", 5, "chip="),
-        ("chip=A800 price<=", 17, "price<="),
-        ('datacenter="芜湖 一号', 11, '"芜湖 一号'),
-        ("chip='abc", 5, "'abc"),
-        ("price<<5", 6, "price<<5"),
-        ("chip==A800", 5, "chip==A800"),
-        ("price!5", 5, "!5"),
-        ("sort=price sort=-pflops", 11, "sort=-pflops"),
-        ("=A800", 0, "=A800"),
-        ("8=chip", 0, "8=chip"),
-        ("-price=5", 0, "-price=5"),
-        ("chip=A800,", 10, "chip=A800,"),
-        ("chip=,A800", 5, "chip=,A800"),
-        ('chip="A800"price=5', 11, "price=5"),
-        ('chip="a\\n"', 7, '"a\\n"'),
-        ("chip", 0, "chip"),
-        (",", 0, ","),
+        ("A800", 0, "A800", "expected_operator"),
+        ("chip=A800 A800", 10, "A800", "expected_operator"),
+        ("A800 chip=A800", 0, "A800", "expected_operator"),
+        ("chip=", 5, "chip=", "expected_value"),
+        ("chip=A800 price<=", 17, "price<=", "expected_value"),
+        ('datacenter="芜湖 一号', 11, '"芜湖 一号', "unterminated_quote"),
+        ("chip='abc", 5, "'abc", "unterminated_quote"),
+        ("price<<5", 6, "price<<5", "expected_value"),
+        ("chip==A800", 5, "chip==A800", "expected_value"),
+        ("price!5", 5, "!5", "lone_bang"),
+        ("sort=price sort=-pflops", 11, "sort=-pflops", "two_sorts"),
+        ("=A800", 0, "=A800", "expected_field"),
+        ("8=chip", 0, "8=chip", "expected_field"),
+        ("-price=5", 0, "-price=5", "expected_field"),
+        ("chip=A800,", 10, "chip=A800,", "expected_value"),
+        ("chip=,A800", 5, "chip=,A800", "expected_value"),
+        ('chip="A800"price=5', 11, "price=5", "missing_space"),
+        ('chip="a\\n"', 7, '"a\\n"', "unknown_escape"),
+        ("chip", 0, "chip", "expected_operator"),
+        (",", 0, ",", "expected_field"),
     ],
 )
-def test_syntax_errors(text: str, position: int, fragment: str) -> None:
+def test_syntax_errors(text: str, position: int, fragment: str, problem: str) -> None:
     err = error(text)
     assert err.code == "syntax_error"
-    assert err.details == {"position": position, "text": fragment}
+    assert err.details == {"position": position, "text": fragment, "problem": problem}
     assert f"position {position}" in err.message
 
 

@@ -119,7 +119,7 @@ def test_generic_training_by_model_and_mixed_precision_words():
         GenericTraining(model="bert_base", precision=word)
     with pytest.raises(ValueError, match="GFLOPs"):
         GenericTraining(flops_per_sample=73.6)
-    with pytest.raises(ValueError, match="^flops_per_sample: required"):
+    with pytest.raises(ValueError, match="^flops_per_sample: dl_training needs the training FLOPs per sample"):
         GenericTraining(samples=10)
 
 

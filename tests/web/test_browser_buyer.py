@@ -51,11 +51,13 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "catalog-zh")
 
-    # compare the first three
+    # compare the first three: each tick searches again (htmx) and the pick moves to the compare bar
     for n in range(3):
-        rows.nth(n).locator("[data-testid=compare-box]").check()
+        page.locator("[data-testid=compare-box]").first.click()
+        page.wait_for_function(f"document.querySelectorAll('[data-testid=pick]').length === {n + 1}")
     assert page.inner_text("[data-compare-count]") == "3"
     page.click("[data-testid=compare]")
+    page.wait_for_url(re.compile(r"/compare\?"))
     page.wait_for_load_state("networkidle")
     table = page.locator("[data-testid=compare-table]")
     assert table.is_visible() and table.locator("tr").first.locator("td").count() == 3
@@ -95,6 +97,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     page.wait_for_load_state("networkidle")
     time.sleep(2)
     page.click("[data-testid=release]")
+    page.wait_for_selector("[data-testid=confirm-step]")  # what it will cost, before it does
+    page.click("[data-testid=confirm]")
     page.wait_for_load_state("networkidle")
     assert page.inner_text("[data-testid=order-status]") == "已结束"
     charged = page.inner_text("[data-testid=charged]")
@@ -129,8 +133,12 @@ def test_a_job_launched_from_the_advisor_runs_and_shows_its_placement_and_logs(s
     assert first.locator("[data-testid=rec-cost]").inner_text().startswith("¥")
     screenshot(page, "advisor-zh")
 
-    first.locator("[data-testid=rec-smoke]").check()
+    # launching asks first and offers the smoke test before the full job
     first.locator("[data-testid=rec-launch]").click()
+    page.wait_for_selector("[data-testid=launch-confirm]")
+    assert page.inner_text("[data-testid=confirm-hold]").startswith("¥")
+    screenshot(page, "advisor-launch-confirm-zh")
+    page.click("[data-testid=launch-smoke]")
     page.wait_for_load_state("networkidle")
     assert "/account/jobs/" in page.url
     assert "作业已提交" in page.inner_text("[data-testid=notice]")

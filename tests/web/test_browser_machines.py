@@ -59,6 +59,8 @@ def test_a_buyer_rents_a_container_logs_in_and_opens_jupyterlab(server, page, br
     lab.close()
 
     page.click("[data-testid=release]")
+    page.wait_for_selector("[data-testid=confirm-step]")  # what it will cost, before it does
+    page.click("[data-testid=confirm]")
     page.wait_for_load_state("networkidle")
     page.wait_for_selector("[data-testid=instance][data-state=stopped]", timeout=30_000)
     refused = subprocess.run(["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",

@@ -95,7 +95,7 @@ def test_the_scan_finds_the_codes_the_source_names():
     assert len(written) > 60 and written <= set(codes)
     assert {"bad_request", "not_found", "conflict", "insufficient_funds", "invalid_query", "unknown_field",
             "syntax_error"} <= set(codes)
-    assert codes["stock_below_allocated"] == [frozenset({"allocated_units"})]
+    assert codes["stock_below_allocated"] == [frozenset({"allocated_units", "stock_units"})]
 
 
 def test_every_code_raised_has_a_message_on_the_pages():
@@ -178,7 +178,7 @@ def test_a_refused_cancel_says_why_with_its_values_in_chinese_and_in_english(db,
     clock.advance(CANCEL_GRACE_SECONDS + 5)  # too late to cancel free of charge
 
     web.get(order_url)
-    r = web.post(order_url + "/cancel")
+    r = web.post(order_url + "/cancel", {"confirmed": "1"})
     assert r.status_code == 409
     error = re.search(r'(?s)data-testid="form-error">(.*?)</div>', r.text)
     assert error, r.text[:3000]
@@ -188,7 +188,7 @@ def test_a_refused_cancel_says_why_with_its_values_in_chinese_and_in_english(db,
     assert _CJK.search(shown) and str(CANCEL_GRACE_SECONDS) in shown and "free of charge" not in r.text
 
     web.get(order_url + "?lang=en")
-    r = web.post(order_url + "/cancel?lang=en")
+    r = web.post(order_url + "/cancel?lang=en", {"confirmed": "1"})
     assert r.status_code == 409
     assert (f"An order can be cancelled free of charge only within {CANCEL_GRACE_SECONDS} seconds of its start. "
             "Release it instead, paying for the time used.") in unescape(r.text)

@@ -43,7 +43,7 @@ def placed_job(make: Any, tmp_path: Path) -> dict[str, Any]:
     not_a_directory = tmp_path / "a-file"
     not_a_directory.write_text("a file where the cluster's base directory should be")
     for name, product, endpoint in (("broken", cheap, not_a_directory / "jobs"), ("good", dear, tmp_path / "jobs")):
-        r = make.client.post(f"/api/v1/datacenters/{dc['id']}/clusters", headers=seller["headers"],
+        r = make.client.post(f"/api/v1/datacenters/{dc['id']}/clusters", headers=operator["headers"],
                              json={"name": name, "kind": "local", "endpoint": str(endpoint),
                                    "product_ids": [product["id"]]})
         assert r.status_code == 201, r.text

@@ -26,6 +26,21 @@ def org_of(client: Any, user: dict[str, Any]) -> str:
     return client.get("/api/v1/auth/me", headers=user["headers"]).json()["organization"]["id"]
 
 
+def a_reserved_sale(web: Any, make: Any, client: Any, units: int) -> tuple[dict, dict, dict, dict, dict]:
+    """A seller's product, a topped-up buyer who rents it reserved for a month (paid upfront, so the seller has a
+    receivable), and an operator logged in to the pages: (seller, buyer, operator, order, product)."""
+    seller = make.user("seller")
+    product = make.product(seller, make.datacenter(seller), stock_units=4)
+    buyer = make.user("buyer")
+    operator = operator_in(web, make)
+    client.post("/api/v1/operator/topups", headers=operator["headers"], json={
+        "organization_id": org_of(client, buyer), "amount_fen": 50_000_000, "reference": "TB-" + uuid.uuid4().hex})
+    order = client.post("/api/v1/orders", headers=buyer["headers"],
+                        json={"product_id": product["id"], "mode": "reserved", "units": units, "term_months": 1})
+    assert order.status_code == 201, order.text
+    return seller, buyer, operator, order.json(), product
+
+
 def test_an_operator_approves_a_data_center_and_its_products_enter_the_catalog(web, make, client):
     seller = make.user("seller")
     datacenter = make.datacenter(seller, approved=False, name="待审数据中心 " + uuid.uuid4().hex[:4])
@@ -68,15 +83,23 @@ def test_top_ups_validate_and_are_idempotent_on_the_reference(web, make, client)
     assert errors_of(r.text) == {"organization_id": zh("Only buyer organizations have a wallet to top up.")}
 
     reference = "BANK-" + uuid.uuid4().hex[:8]
+    # a valid top-up is shown back for confirmation first; nothing is credited yet
     r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1,234.56", "reference": reference})
+    assert r.status_code == 200 and 'data-testid="confirm-step"' in r.text
+    assert format_money(123_456) in r.text and reference in r.text
+    assert client.get("/api/v1/wallet", headers=buyer["headers"]).json()["available"]["fen"] == 0
+    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1,234.56", "reference": reference,
+                                      "confirmed": "1"})
     assert r.status_code == 303 and "notice=topup_recorded" in r.headers["location"]
     assert client.get("/api/v1/wallet", headers=buyer["headers"]).json()["available"]["fen"] == 123_456
     page = web.get(r.headers["location"]).text
     assert reference in page and format_money(123_456) in page
-    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1234.56", "reference": reference})
+    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "1234.56", "reference": reference,
+                                      "confirmed": "1"})
     assert r.status_code == 303 and "notice=topup_repeated" in r.headers["location"]
     web.get("/operator/topups")
-    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "99", "reference": reference})
+    r = web.post("/operator/topups", {"organization_id": buyer_org, "amount": "99", "reference": reference,
+                                      "confirmed": "1"})
     assert r.status_code == 400
     assert errors_of(r.text) == {"reference": zh("This reference was used for another top-up; each payment needs "
                                                  "its own reference.")}
@@ -101,17 +124,8 @@ def test_the_commission_rate_is_set_in_percent(web, make, client):
 
 
 def test_trial_balance_and_dashboard_show_the_books_and_the_market(web, make, client):
-    seller = make.user("seller")
-    datacenter = make.datacenter(seller)
-    product = make.product(seller, datacenter, stock_units=4)
-    buyer = make.user("buyer")
-    operator = operator_in(web, make)
-    client.post("/api/v1/operator/topups", headers=operator["headers"], json={
-        "organization_id": org_of(client, buyer), "amount_fen": 50_000_000, "reference": "TB-" + uuid.uuid4().hex})
-    order = client.post("/api/v1/orders", headers=buyer["headers"],
-                        json={"product_id": product["id"], "mode": "reserved", "units": 2, "term_months": 1})
-    assert order.status_code == 201, order.text
-    charged = order.json()["charged"]["fen"]
+    seller, buyer, operator, order, product = a_reserved_sale(web, make, client, units=2)
+    charged = order["charged"]["fen"]
 
     ledger = web.get("/operator/ledger").text
     tb = client.get("/api/v1/operator/ledger/trial-balance", headers=operator["headers"]).json()
@@ -129,7 +143,7 @@ def test_trial_balance_and_dashboard_show_the_books_and_the_market(web, make, cl
     assert round((net[-1] + commission[-1]) * 100) == charged  # today's bars add up to the charge
     utilization = chart_option(dashboard.text, "chart-utilization")
     names = utilization["yAxis"]["data"]
-    assert utilization["series"][0]["data"][names.index(datacenter["name"])] == 50.0  # 2 of 4 units
+    assert utilization["series"][0]["data"][names.index(product["datacenter"]["name"])] == 50.0  # 2 of 4 units
     prices = chart_option(dashboard.text, "chart-price-index")
     a800 = next(c["name"] for c in client.get("/api/v1/chips").json() if c["key"] == "a800")
     assert prices["xAxis"]["data"] == [a800]  # the only chip listed
@@ -187,3 +201,28 @@ def test_the_top_up_form_lists_fifty_buyers_at_once_and_finds_the_others_by_name
     assert re.findall(r'>(买家机构 \d{3})<', by_email) == ["买家机构 058"]
     literal = web.get("/operator/topups?find=0%25").text  # "%" is a character to find, not a wildcard
     assert re.findall(r'>(买家机构 \d{3})<', literal) == [] and "有 0 个机构" in literal
+
+
+def test_payouts_are_confirmed_with_the_receivable_and_never_exceed_it(web, make, client):
+    seller, buyer, _operator, _order, _product = a_reserved_sale(web, make, client, units=1)
+    receivable = client.get("/api/v1/wallet", headers=seller["headers"]).json()["receivable"]["fen"]
+    assert receivable > 0
+    seller_org = org_of(client, seller)
+    page = web.get("/operator/payouts").text
+    assert seller_org in page and format_money(receivable) in page
+    # more than is owed: refused next to the amount, before any confirmation
+    r = web.post("/operator/payouts", {"organization_id": seller_org, "amount": str(receivable / 100 + 1),
+                                       "reference": "BANK-P0"})
+    assert r.status_code == 400 and set(errors_of(r.text)) == {"amount"}
+    # a payout shows what is owed now and after, and records nothing until confirmed
+    fields = {"organization_id": seller_org, "amount": "100", "reference": "BANK-P1"}
+    r = web.post("/operator/payouts", fields)
+    assert r.status_code == 200 and 'data-testid="confirm-step"' in r.text
+    assert format_money(receivable) in r.text and format_money(receivable - 10_000) in r.text
+    assert client.get("/api/v1/wallet", headers=seller["headers"]).json()["receivable"]["fen"] == receivable
+    r = web.post("/operator/payouts", {**fields, "confirmed": "1"})
+    assert r.status_code == 303 and "notice=payout_recorded" in r.headers["location"]
+    assert client.get("/api/v1/wallet", headers=seller["headers"]).json()["receivable"]["fen"] == receivable - 10_000
+    # the buyer has no receivable to pay out
+    r = web.post("/operator/payouts", {"organization_id": org_of(client, buyer), "amount": "1", "reference": "BANK-P2"})
+    assert r.status_code == 400 and set(errors_of(r.text)) == {"organization_id"}

@@ -105,15 +105,84 @@ def test_compare_shows_up_to_four_products_side_by_side(web: WebClient, make, sh
         "A800 ×8 经济型", "A800 ×8 高配型", "昇腾 910B ×8"]
     remove = re.findall(r'href="(/compare\?[^"]*)">移除', r.text)
     assert len(remove) == 3 and shop["cheap"]["id"] not in remove[0] and shop["dear"]["id"] in remove[0]
-    # the picks stay in the query string while searching on: hidden when not among the results, ticked when shown
-    r = web.get(f"/catalog?chip=ascend-910b&ids={shop['cheap']['id']}&ids={shop['ascend']['id']}")
-    compare_form = re.search(r'(?s)<form id="compare-form".*?</form>', r.text).group(0)
-    assert f'name="ids" value="{shop["cheap"]["id"]}"' in compare_form
-    assert f'value="{shop["ascend"]["id"]}" checked' in r.text.replace("\n", "")
+    # each product's buttons sit in its own column (a wrapper, not a flex table cell)
+    actions = re.findall(r'(?s)<td class="cell-actions" data-testid="compare-actions"><div class="actions">(.*?)</div></td>',
+                         r.text)
+    assert len(actions) == 3 and all("/products/" in a and "移除" in a for a in actions)
+    # rows that differ are highlighted, rows that agree are not
+    differing = re.findall(r'<tr class="differs" data-testid="differs"><th>([^<]+)</th>', r.text)
+    assert "每小时价格" in differing and "生态" in differing[0:20] or "软件生态" in differing, differing
+    assert "网络" not in differing and "数据中心" not in differing  # same data center, same network
     extra = [make.product(shop["seller"], shop["dc"])["id"] for _ in range(2)]
     r = web.get("/compare?ids=" + ",".join(ids + extra))
     assert "最多可对比 4 个产品" in text_of(r.text)
     assert r.text.count('href="/products/') - r.text.count("#order") == 4
+
+
+def test_compare_picks_survive_new_searches_until_removed(web: WebClient, shop):
+    cheap, ascend = shop["cheap"]["id"], shop["ascend"]["id"]
+    # picks are part of the filter form: a new search (any filter, the box) sends them again
+    r = web.get(f"/catalog?q=昇腾&ids={cheap}")
+    assert r.status_code == 200
+    bar = re.search(r'(?s)<div id="compare-form".*?</div>\s*</section>', r.text).group(0)
+    assert f'form="filters" name="ids" value="{cheap}" checked' in bar and "A800 ×8 经济型" in bar
+    assert re.search(rf'(?s)data-product-id="{ascend}".*?form="filters" name="ids" value="{ascend}"', r.text)
+    # a picked product shown in the results is marked, not offered twice
+    r = web.get(f"/catalog?ids={cheap}&ids={ascend}")
+    assert r.text.count('data-testid="picked"') == 2 and r.text.count(f'value="{cheap}"') == 1
+    # removing one: its × link is the page without it
+    remove = re.findall(r'<a href="([^"]+)" aria-label="移除 A800 ×8 经济型" data-testid="remove-pick">', r.text)
+    assert remove and cheap not in remove[0] and ascend in remove[0]
+    # the form's Compare button opens the comparison of the picks (htmx: by HX-Redirect)
+    r = web.get(f"/catalog?q=A800&ids={cheap}&ids={ascend}&compare=1", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/compare?ids={cheap}&ids={ascend}"
+    r = web.get(f"/catalog?ids={cheap}&compare=1", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.headers["HX-Redirect"] == f"/compare?ids={cheap}"
+
+
+def test_free_words_in_the_box_are_searched_and_shown_as_removable_filters(web: WebClient, shop):
+    r = web.get("/catalog?q=A800")
+    assert r.status_code == 200, errors_of(r.text)
+    assert re.findall(r'data-product-id="([^"]+)"', r.text) == [shop["cheap"]["id"], shop["dear"]["id"]]
+    chips = re.findall(r'(?s)data-testid="filter-chip"[^>]*>(.*?)<a href="([^"]+)"', r.text)
+    assert [(text_of(c).strip(), url) for c, url in chips] == [("芯片：NVIDIA A800 SXM4 80GB", "/catalog")]
+    r = web.get("/catalog?q=昇腾+910B+8卡+最便宜")
+    assert re.findall(r'data-product-id="([^"]+)"', r.text) == [shop["ascend"]["id"]]
+    labels = [text_of(c).strip() for c, _url in
+              re.findall(r'(?s)data-testid="filter-chip"[^>]*>(.*?)<a href="([^"]+)"', r.text)]
+    assert labels == ["芯片：Huawei Ascend 910B 64GB", "每份加速卡数：≥ 8", "排序：每小时价格，升序"], labels
+    # removing "8卡" keeps the rest of the words
+    url = re.search(r'aria-label="移除 每份加速卡数：≥ 8" data-testid="remove-filter"', r.text) and re.findall(
+        r'(?s)data-testid="filter-chip"[^>]*>.*?<a href="([^"]+)"', r.text)[1]
+    assert url.replace("&amp;", "&") == "/catalog?q=%E6%98%87%E8%85%BE+910B+%E6%9C%80%E4%BE%BF%E5%AE%9C"
+
+
+def test_a_sort_in_the_box_and_the_sort_list_never_clash(web: WebClient, shop):
+    # what the filter form sends: the list's sort, and a text with a sort of its own
+    r = web.get("/catalog?q=chip%3D910B+accelerators%3E%3D8+price%3C%3D100+sort%3Dppp&sort=price")
+    assert r.status_code == 200, errors_of(r.text)
+    assert re.findall(r'data-product-id="([^"]+)"', r.text) == [shop["ascend"]["id"]]
+    # the sort moved to the list; the box keeps the rest
+    assert '<option value="price_per_pflops" selected>' in r.text
+    assert 'value="chip=910B accelerators&gt;=8 price&lt;=100"' in r.text
+    r = web.get("/catalog?q=A800&sort=-pflops")  # the list alone sorts
+    assert r.status_code == 200 and '<option value="-pflops" selected>' in r.text
+
+
+@pytest.mark.parametrize(("q", "said"), [
+    ("A800 foo", "第 6 个字符处的“foo”不是已知的芯片、厂商、地区或数据中心"),
+    ("A800 chip=", "第 11 个字符处的“chip=”在运算符后缺少取值"),  # where the value is missing
+    ('A800 "oops', "第 6 个字符处的引号没有闭合"),
+    ("A800 2000卡", "2000 超出了“accelerators”的范围：应在 0 到 1024 之间。（在搜索内容的第 6 个字符处。）"),
+    ("A800 sort=price 最便宜", "第 17 个字符处的“最便宜”又指定了一次排序"),
+])
+def test_search_errors_say_in_chinese_what_to_change_where_the_user_typed_it(web: WebClient, shop, q, said):
+    r = web.get("/catalog", params={"q": q})
+    assert r.status_code == 400
+    error = text_of(re.search(r'(?s)data-testid="error-q">(.*?)</div>', r.text).group(1))
+    assert said in error, error
+    # htmx swaps only 2xx answers: the same page, with 200
+    assert web.get("/catalog", params={"q": q}, headers={"HX-Request": "true"}).status_code == 200
 
 
 def test_product_page_shows_prices_per_mode_availability_and_region(web: WebClient, shop):
@@ -229,6 +298,28 @@ def test_an_order_without_money_is_refused_at_the_top_of_the_form(web: WebClient
     assert web.get(f"/products/{shop['cheap']['id']}").text.count("空闲 4 / 共 4 台") == 1  # no unit was taken
 
 
+def test_the_order_form_shows_the_price_frozen_now_and_the_total_before_ordering(web: WebClient, make, shop):
+    web.login(shop["buyer"]["email"], PASSWORD)
+    page = web.get(f"/products/{shop['cheap']['id']}?units=2&quote_hours=10").text
+    box = text_of(re.search(r'(?s)<div id="order-quote".*?</div>', page).group(0))
+    # ¥60 per unit-hour, 2 units: ¥120 per hour, the first hour frozen, ¥1,200.00 for 10 hours
+    assert "¥60.00 每份·小时" in box and "¥120.00" in box and "10 小时合计 ¥1,200.00" in box, box
+    api = make.client.get(f"/api/v1/products/{shop['cheap']['id']}/quote",
+                          params={"mode": "on_demand", "units": 2, "hours": 10}).json()
+    assert api["frozen_now"]["cny"] == "120.00" and api["total"]["cny"] == "1200.00"
+    # htmx asks again as the form changes: a reserved term, charged at once
+    r = web.get(f"/products/{shop['cheap']['id']}/quote", params={"mode": "reserved", "units": "1",
+                                                                   "term_months": "3"},
+                headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "<html" not in r.text
+    expected = make.client.get(f"/api/v1/products/{shop['cheap']['id']}/quote",
+                               params={"mode": "reserved", "units": 1, "term_months": 3}).json()
+    assert f"3 个月合计 ¥{float(expected['total']['cny']):,.2f}" in text_of(r.text) and "下单即扣款" in text_of(r.text)
+    # a bid below the floor is explained in the box, in the order form's words
+    r = web.get(f"/products/{shop['cheap']['id']}/quote", params={"mode": "spot", "units": "1", "bid_cny": "1"})
+    assert 'data-testid="quote-problem"' in r.text and "¥30.00" in text_of(r.text)
+
+
 def test_order_release_and_invoice_through_the_pages(db, make, shop):
     clock = ManualClock(dt.datetime.now(dt.UTC))
     web = WebClient(TestClient(create_app(db, clock=clock)))
@@ -245,7 +336,12 @@ def test_order_release_and_invoice_through_the_pages(db, make, shop):
     assert "运行中" in page and "按需" in page and "¥120.00" in page  # 2 units × ¥60, one hour held
     assert text_of(web.get("/account").text).count("运行中的租用") >= 1
     clock.advance(30 * 60)  # half an hour of use: ¥60 for the two units
-    r = web.post(order_url + "/release")
+    r = web.post(order_url + "/release")  # asks first, with the figures
+    assert r.status_code == 200 and 'data-testid="confirm-step"' in r.text
+    lines = [text_of(x).strip() for x in re.findall(r'data-testid="confirm-line">(.*?)</dd>', r.text)]
+    assert lines[1:] == ["¥120.00", "¥60.00", "¥60.00"], lines  # held, used so far, back to the wallet
+    assert "运行中" in text_of(web.get(order_url).text)  # nothing happened yet
+    r = web.post(order_url + "/release", {"confirmed": "1"})
     assert r.status_code == 303
     page = text_of(web.get(r.headers["location"]).text)
     assert "已结束" in page and "已释放" in page and "¥60.00" in page
@@ -256,7 +352,7 @@ def test_order_release_and_invoice_through_the_pages(db, make, shop):
     csv = web.get(f"/account/invoices/{period}/csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert "A800 ×8 经济型" in csv.content.decode("utf-8-sig")
-    r = web.post(order_url + "/release")  # released already: explained, not a 500
+    r = web.post(order_url + "/release", {"confirmed": "1"})  # released already: explained, not a 500
     assert r.status_code in (400, 409) and 'data-testid="form-error"' in r.text
 
 
@@ -296,8 +392,22 @@ def test_the_advisor_ranks_options_and_offers_order_and_launch(web: WebClient, s
     assert 'data-testid="error-ecosystems"' in r.text
 
 
+def test_the_advisor_takes_a_training_jobs_architecture_and_data_pipeline_rate(web: WebClient, shop):
+    query = ("/advisor?kind=dl_training&model=resnet50&precision=amp&batch_size=256&samples=1281167&epochs=1"
+             "&deadline_hours=48&ecosystems=cuda&ecosystems=cann")
+    r = web.get(query + "&architecture=cnn&input_samples_per_s=300")
+    assert r.status_code == 200, r.text
+    assert '<option value="speech"' in r.text and 'name="input_samples_per_s"' in r.text
+    assert r.text.count('data-testid="recommendation"') >= 1
+    assert "数据管道" in r.text  # every option is limited by the stated 300 images/s per server
+    assert "约占加速卡峰值 FLOPs 的" in r.text  # the FLOPs utilisation of each option
+    r = web.get(query + "&architecture=capsule")
+    assert r.status_code == 400 and "architecture" in r.text
+
+
 def test_launching_from_the_advisor_needs_a_buyer_and_makes_a_job(web: WebClient, make, shop, tmp_path):
-    r = make.client.post(f"/api/v1/datacenters/{shop['dc']['id']}/clusters", headers=shop["seller"]["headers"],
+    operator = make.user("operator")  # local clusters run on the platform's machine: operators register them
+    r = make.client.post(f"/api/v1/datacenters/{shop['dc']['id']}/clusters", headers=operator["headers"],
                          json={"name": "local", "kind": "local", "endpoint": str(tmp_path),
                                "product_ids": [shop["cheap"]["id"], shop["dear"]["id"], shop["ascend"]["id"]]})
     assert r.status_code == 201, r.text
@@ -310,10 +420,51 @@ def test_launching_from_the_advisor_needs_a_buyer_and_makes_a_job(web: WebClient
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fadvisor%3Fkind")
     web.login(shop["buyer"]["email"], PASSWORD)
     web.get(f"/advisor?{query}")
-    r = web.post("/advisor/launch", fields)
+    # the launch button asks first: what runs, what it costs, what is held, and the smoke test first
+    r = web.post("/advisor/launch", {k: v for k, v in fields.items() if k != "smoke"})
+    assert r.status_code == 200 and 'data-testid="launch-confirm"' in r.text
+    assert 'name="smoke" value="1" data-testid="launch-smoke"' in r.text and 'data-testid="launch-full"' in r.text
+    assert re.search(r'data-testid="confirm-hold">¥[\d,]+\.\d\d', r.text)
+    assert "/account/jobs/" not in r.headers.get("location", "")
+    r = web.post("/advisor/launch", {**fields, "confirmed": "1"})
     assert r.status_code == 303, re.findall(r'(?s)data-testid="form-error">(.*?)</div>', r.text)
     assert r.headers["location"].startswith("/account/jobs/")
     assert "排队中" in text_of(web.get(r.headers["location"].split("?")[0]).text)
+
+
+def test_the_advisor_orders_what_it_advised_and_shows_risk_and_every_ecosystem(web: WebClient, make, shop):
+    spot = make.product(shop["seller"], shop["dc"], name="A800 ×8 竞价型", price_on_demand_fen=6500,
+                        price_spot_floor_fen=2100)
+    query = ("kind=llm_finetune&params_b=7&tokens=100000000&method=lora&deadline_hours=200"
+             "&ecosystems=cuda&ecosystems=cann")
+    advice = make.client.post("/api/v1/recommendations", json={
+        "workload": {"kind": "llm_finetune", "params_b": 7, "tokens": 100000000, "method": "lora"},
+        "deadline_hours": 200, "ecosystems": ["cuda", "cann"]}).json()
+    item = next(i for i in advice["items"] if i["product"]["id"] == spot["id"])
+    quote = item["billing"]["quote"]
+    assert item["billing"]["mode"] == quote["mode"] == "spot", item["billing"]
+    assert quote["bid_hour"]["fen"] == 2100 and quote["cost"] == item["billing"]["alternatives"][-1]["cost_at_floor"]
+    page = web.get(f"/advisor?{query}")
+    card = next(c for c in re.findall(r'(?s)<article class="card rec".*?</article>', page.text) if spot["id"] in c)
+    link = re.search(r'href="(/products/[^"]+)" data-testid="rec-order"', card).group(1).replace("&amp;", "&")
+    assert "mode=spot" in link and f"units={item['units']}" in link
+    bid = re.search(r"bid_cny=([\d.]+)", link).group(1)
+    assert bid == str(quote["bid_hour"]["cny"]) == "21.00"  # the floor the cost was quoted at, not on demand
+    assert "出价每小时 ¥21.00" in text_of(card)
+    # the order form comes prefilled with that bid
+    web.login(shop["buyer"]["email"], PASSWORD)
+    form = web.get(link.split("#")[0]).text
+    assert re.search(r'name="bid_cny"[^>]*value="21.00"', form)
+    # deadline risk is a figure of each option and a column of the per-chip table
+    assert "超期风险" in text_of(card) and re.search(r'data-testid="rec-risk"><span class="badge \w+" data-risk="(low|medium|high)"', card)
+    best = re.search(r'(?s)data-testid="best-by-chip".*?</details>', page.text).group(0)
+    assert "超期风险" in best and best.count("data-risk=") == 2
+    # with a tight budget only A800s rank first; the Ascend still gets its own card as the best for CANN
+    assert len(advice["best_by_ecosystem"]) == 2
+    assert {i["ecosystem"]["key"] for i in advice["best_by_ecosystem"]} == {"cuda", "cann"}
+    page = web.get(f"/advisor?{query}".replace("deadline_hours=200", "deadline_hours=200&budget_cny=100000"))
+    cards = re.findall(r'(?s)<article class="card rec".*?</article>', page.text)
+    assert any(shop["ascend"]["id"] in c for c in cards)
 
 
 # ---------------------------------------------------------------- errors and languages

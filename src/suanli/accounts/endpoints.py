@@ -10,10 +10,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from suanli.accounts import service
+from suanli.accounts.login import change_password, log_in
 from suanli.accounts.models import AccessToken, Role, User
-from suanli.accounts.schemas import (ApiKeyCreate, ApiKeyCreated, ApiKeyOut, OrganizationOut, RegisterRequest,
-                                     TokenOut, UserOut)
-from suanli.http import CurrentUser, DbSession
+from suanli.accounts.schemas import (ApiKeyCreate, ApiKeyCreated, ApiKeyOut, LogoutOut, OrganizationOut,
+                                     PasswordChange, PasswordChangedOut, PasswordResetIn, PasswordResetOut,
+                                     RegisterRequest, TokenOut, UserOut)
+from suanli.accounts.security import hash_password, new_secret
+from suanli.accounts.throttle import check_and_count_registration
+from suanli.db import utcnow
+from suanli.errors import NotAuthenticated
+from suanli.http import (BearerCredentials, CurrentUser, DbSession, OperatorUser, check_token_before_writing,
+                         client_address, get_database)
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
 
@@ -29,20 +36,68 @@ def key_out(token: AccessToken) -> ApiKeyOut:
                      last_used_at=token.last_used_at, revoked_at=token.revoked_at)
 
 
-@router.post("/register", status_code=201, response_model=UserOut)
-def register(body: RegisterRequest, session: DbSession) -> UserOut:
+def _ttl(request: Request) -> dt.timedelta:
+    return dt.timedelta(hours=request.app.state.settings.token_ttl_hours)
+
+
+@router.post("/register", status_code=201, response_model=UserOut,
+             responses={429: {"description": "too_many_attempts: too many registrations from this address"}})
+def register(body: RegisterRequest, session: DbSession, request: Request) -> UserOut:
+    """A new buyer or seller account. At most `SUANLI_REGISTRATIONS_PER_HOUR` per client address and hour."""
+    with get_database(request).unit_of_work() as counting:  # its own transaction: a refused one still counts
+        check_and_count_registration(counting, client_address(request),
+                                     request.app.state.settings.registrations_per_hour, utcnow())
+    password_hash = service.prepare_password(body.password, email=body.email, display_name=body.display_name)
     user = service.create_user(session, email=body.email, password=body.password, display_name=body.display_name,
-                               organization_name=body.organization_name, role=Role(body.role))
+                               organization_name=body.organization_name, role=Role(body.role),
+                               password_hash=password_hash)
     return user_out(user)
 
 
-@router.post("/token", response_model=TokenOut)
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: DbSession, request: Request) -> TokenOut:
-    """OAuth2 password flow: `username` is the email."""
-    user = service.authenticate(session, form.username, form.password)
-    ttl = dt.timedelta(hours=request.app.state.settings.token_ttl_hours)
-    secret, _ = service.issue_login_token(session, user, ttl)
-    return TokenOut(access_token=secret, expires_in=int(ttl.total_seconds()))
+@router.post("/token", response_model=TokenOut,
+             responses={429: {"description": "too_many_attempts: wait `Retry-After` seconds"}})
+def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> TokenOut:
+    """OAuth2 password flow: `username` is the email. Wrong passwords are throttled per account and address
+    (429 `too_many_attempts` with `Retry-After`; docs/security.md, "Accounts")."""
+    _user, secret = log_in(get_database(request), email=form.username, password=form.password,
+                           address=client_address(request), ttl=_ttl(request))
+    return TokenOut(access_token=secret, expires_in=int(_ttl(request).total_seconds()))
+
+
+@router.post("/logout", response_model=LogoutOut)
+def logout(credentials: BearerCredentials, session: DbSession, request: Request) -> LogoutOut:
+    """Revoke the token this request is sent with (a login token, or an API key): it works nowhere after."""
+    if credentials is None:
+        raise NotAuthenticated("Send the token to revoke: 'Authorization: Bearer <token>'.")
+    check_token_before_writing(request, credentials.credentials)
+    revoked = service.revoke_token(session, credentials.credentials)
+    return LogoutOut(revoked=True, kind=revoked.kind.value)
+
+
+@router.post("/password", response_model=PasswordChangedOut,
+             responses={429: {"description": "too_many_attempts: wait `Retry-After` seconds"}})
+def password(body: PasswordChange, credentials: BearerCredentials, request: Request) -> PasswordChangedOut:
+    """Change your password: with your token and current password, or (after an operator reset it) with your email
+    and the one-time password. Every other login token and API key of yours is revoked."""
+    changed = change_password(get_database(request), current_password=body.current_password,
+                              new_password=body.new_password, address=client_address(request), ttl=_ttl(request),
+                              token_secret=credentials.credentials if credentials else None, email=body.email)
+    return PasswordChangedOut(revoked_tokens=changed.revoked_tokens, access_token=changed.token,
+                              expires_in=int(_ttl(request).total_seconds()) if changed.token else None)
+
+
+operator_router = APIRouter(prefix="/api/v1/operator", tags=["accounts"])
+
+
+@operator_router.post("/password-resets", response_model=PasswordResetOut, status_code=201)
+def reset_password(body: PasswordResetIn, _operator: OperatorUser, session: DbSession) -> PasswordResetOut:
+    """Operator: give a user a one-time password (shown once) and log them out everywhere; they must choose a new
+    password before they can log in again."""
+    one_time = new_secret()[3:19]
+    one_time_hash = hash_password(one_time)
+    user = service.user_by_email(session, body.email)
+    revoked = service.set_password(session, user, one_time_hash, must_change=True)
+    return PasswordResetOut(email=user.email, one_time_password=one_time, revoked_tokens=revoked)
 
 
 @router.get("/me", response_model=UserOut)

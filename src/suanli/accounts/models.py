@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from suanli.db import Base, utcnow
@@ -51,6 +51,9 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Set when an operator resets the password to a one-time one: logging in with it is refused until the user
+    # chooses a new password (POST /api/v1/auth/password).
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization] = relationship(back_populates="users", lazy="joined")
@@ -76,3 +79,20 @@ class AccessToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuthThrottle(Base):
+    """Failed logins (and registrations) counted per key, so guessing is slowed down (``accounts/throttle.py``).
+
+    Keys: ``pair:<email>|<address>`` (consecutive failures for one account from one address; ``last_success_at``
+    marks an address the account logged in from), ``account:<email>`` and ``address:<address>`` (failures in a
+    window), ``register:<address>`` (registrations in a window). Rows hold no secret.
+    """
+
+    __tablename__ = "auth_throttles"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -11,7 +11,7 @@ from suanli.advisor.launch import launch_recommendation
 from suanli.advisor.responses import EstimateOut, LaunchOut, RecommendationsOut, TemplateDetailOut, TemplateOut
 from suanli.advisor.schemas import EstimateIn, LaunchIn, RecommendIn
 from suanli.advisor.service import recommend, run_estimate
-from suanli.http import CurrentUser, DbSession
+from suanli.http import CurrentUser, DbSession, ReadSession
 from suanli.jobs.endpoints import AppClock
 from suanli.templates import get_template, list_templates, template_detail
 
@@ -26,7 +26,7 @@ def post_estimate(body: EstimateIn) -> dict[str, Any]:
 
 
 @router.post("/recommendations", response_model=RecommendationsOut)
-def post_recommendations(body: RecommendIn, session: DbSession) -> dict[str, Any]:
+def post_recommendations(body: RecommendIn, session: ReadSession) -> dict[str, Any]:
     """Ranked feasible configurations from the live catalog for a workload, deadline and budget; when none
     is feasible, ``why_not`` counts and ``suggestions``."""
     return recommend(session, body)

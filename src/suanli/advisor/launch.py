@@ -5,8 +5,8 @@
 through the jobs service: resources = the recommended chip and accelerator count (or vCPUs and memory for a CPU
 job), constraints = that product (``products``, in its data center) at no more than the recommended allocation's
 hourly price, so the job runs on exactly the product that was advised; maximum runtime = the estimate's upper
-bound (the serving window for inference), mode = the billing advice (spot when advised, bidding the on-demand
-price; otherwise on demand). The scheduler then places it, holds the money and runs it as any other job. Callers
+bound (the serving window for inference), mode = the billing advice (spot when advised, bidding the floor price the
+advice quoted; otherwise on demand). The scheduler then places it, holds the money and runs it as any other job. Callers
 commit. The notes are messages too (``notes`` in English, ``note_messages`` to translate).
 """
 
@@ -24,6 +24,7 @@ from suanli.advisor.service import note_fields, recommend
 from suanli.catalog.models import Product
 from suanli.core.billing import Clock
 from suanli.core.messages import Message, msg
+from suanli.core.money import format_cny
 from suanli.core.templates import Template, template_for_workload
 from suanli.errors import Conflict, Forbidden, InvalidInput
 from suanli.jobs import service as jobs
@@ -152,10 +153,11 @@ def launch_recommendation(session: Session, clock: Clock, user: User, body: Laun
                            code="invalid_value", details={"field": "files", "names": clash})
     notes: list[Message] = []
     billing = item["billing"]["mode"]
-    mode, bid = ("spot", item["price_hour"]["fen"]) if billing == "spot" else ("on_demand", None)
+    quote = item["billing"]["quote"]
+    mode, bid = ("spot", quote["price_hour"]["fen"]) if billing == "spot" else ("on_demand", None)
     if billing == "spot":
-        notes.append(msg("spot, as advised: the bid is the allocation's on-demand price, so it never pays more than "
-                         "on demand; a preempted job is requeued"))
+        notes.append(msg("spot, as advised: the bid is the floor price the cost was quoted at (%(bid)s per hour for "
+                         "the allocation); a preempted job is requeued", bid=format_cny(quote["price_hour"]["fen"])))
     elif billing == "reserved":
         notes.append(msg("reserved terms are bought as orders (POST /api/v1/orders); the job runs on demand"))
     if chip:

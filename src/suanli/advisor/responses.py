@@ -55,9 +55,11 @@ class EstimateDetail(BaseModel):
     workload_kind: str
     chip_key: str | None
     count: int
-    bottleneck: Literal["compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead"] = Field(
+    bottleneck: Literal["compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead",
+                        "input_pipeline"] = Field(
         description="What limits the estimate: compute, memory_bandwidth, memory_capacity (does not fit), "
-                    "interconnect (communication between devices), overhead (the fixed cost of every step).")
+                    "interconnect (communication between devices), overhead (the fixed cost of every step), "
+                    "input_pipeline (the data pipeline's stated samples/s).")
     fits_in_memory: bool | None = Field(description="None when the workload carries no memory model.")
     memory_needed_gib: float | None = Field(description="Per device.")
     memory_available_gib: float | None
@@ -123,6 +125,9 @@ class ProductBrief(BaseModel):
     chip: ChipBrief | None
 
 
+DeadlineRisk = Literal["low", "medium", "high"]
+
+
 class CostRangeOut(BaseModel):
     low: Money
     central: Money
@@ -141,11 +146,23 @@ class BillingAlternative(BaseModel):
     why_not_message: MessageOut | None = None
 
 
+class OrderQuote(BaseModel):
+    """The terms the advice quotes, exactly as an order (or a launched job) uses them."""
+
+    mode: BillingMode
+    term_months: int | None = Field(None, description="reserved: the term.")
+    bid_hour: Money | None = Field(None, description="spot: the bid per unit-hour (the floor the cost is quoted at).")
+    unit_price: Money = Field(description="Per unit-hour (on demand; spot: the bid) or per unit-month (reserved).")
+    price_hour: Money | None = Field(None, description="The whole allocation per hour (on demand, spot).")
+    cost: Money = Field(description="The quoted cost: central hours at that price, or the whole reserved term.")
+
+
 class BillingAdvice(BaseModel):
     mode: BillingMode
     reason: str
     reason_message: MessageOut
     alternatives: list[BillingAlternative]
+    quote: OrderQuote = Field(description="The advised mode's terms: what the order link and a launch use.")
 
 
 class RecommendationItem(BaseModel):
@@ -156,11 +173,16 @@ class RecommendationItem(BaseModel):
     memory_needed_gib: float | None
     hours: HoursRange
     meets_deadline_high: bool = Field(description="Whether even the slow estimate meets the deadline.")
+    deadline_risk: DeadlineRisk = Field(description="low: the slow estimate leaves 25% of the deadline spare; "
+                                                    "medium: the slow estimate still meets it; high: only the "
+                                                    "central one does.")
     cost: CostRangeOut
     price_hour: Money = Field(description="The whole allocation, on demand.")
     bottleneck: str
     samples_per_s: HoursRange | None = Field(None, description="Generic training: low/central/high samples/s of "
                                              "the allocation.")
+    mfu: float | None = Field(None, description="Generic training: share of the devices' peak FLOPs the central "
+                              "estimate uses (0-1).")
     billing: BillingAdvice
     reason: str
     reason_message: MessageOut
@@ -175,7 +197,10 @@ class BestByChip(BaseModel):
     product_name: str
     units: int
     hours_central: float
+    hours_high: float
+    deadline_risk: DeadlineRisk
     cost_central: Money
+    billing_mode: BillingMode = Field(description="The advised billing mode of this option.")
     rank: int = Field(description="Its position among all feasible configurations (1 = cheapest).")
 
 
@@ -208,6 +233,9 @@ class RecommendationsOut(BaseModel):
     items: list[RecommendationItem] = Field(description="Feasible configurations, cheapest first.")
     total_feasible: int
     best_by_chip: list[BestByChip]
+    best_by_ecosystem: list[RecommendationItem] = Field(
+        default_factory=list, description="The best feasible option of each requested ecosystem (also when the "
+                                          "cheapest options are all of one ecosystem), cheapest first.")
     candidates_considered: int
     why_not: WhyNot | None = Field(description="When nothing is feasible: candidates failing each check.")
     suggestions: Suggestions | None

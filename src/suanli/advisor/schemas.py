@@ -87,6 +87,10 @@ class DLTrainingIn(_Workload):
     network_gbps: float | None = Field(None, description="Network per server, Gb/s (default: 200 per device for "
                                        "NVLink/HCCS servers, 50 for PCIe servers).")
     model_memory_gib: float | None = None
+    architecture: str | None = Field(None, description="cnn, transformer, rnn (also lstm, gru), recommendation "
+                                     "(also embedding), gan or speech; a named model brings its own.")
+    input_samples_per_s: float | None = Field(None, description="Samples/s one server's data pipeline (loading, "
+                                              "decoding, augmentation) delivers; the estimate never exceeds it.")
 
 
 class GpuHoursIn(_Workload):
@@ -107,7 +111,8 @@ class CpuIn(_Workload):
 KIND_OF_FIELD: dict[str, str] = {
     **{f: "dl_training" for f in ("flops_per_sample", "samples", "model", "params_m", "embedding_params_m",
                                   "batch_size", "image_size",
-                                  "servers", "gpus_per_server", "network_gbps", "model_memory_gib")},
+                                  "servers", "gpus_per_server", "network_gbps", "model_memory_gib",
+                                  "architecture", "input_samples_per_s")},
     **{f: "llm_inference" for f in ("context_len", "target_tokens_per_s", "requests_per_s",
                                     "output_tokens_per_request", "prompt_tokens", "concurrency",
                                     "latency_ms_per_token", "kv_heads")},

@@ -51,7 +51,7 @@ ADAPTATION = {
 #: The estimate's bottleneck in a sentence.
 BOTTLENECK_WORDS = {"compute": msg("compute"), "memory_bandwidth": msg("memory bandwidth"),
                     "memory_capacity": msg("memory capacity"), "interconnect": msg("interconnect"),
-                    "overhead": msg("per-step overhead")}
+                    "overhead": msg("per-step overhead"), "input_pipeline": msg("the data pipeline")}
 
 
 def sentence_fields(field: str, message: Message) -> dict[str, Any]:
@@ -209,10 +209,21 @@ def _candidates(session: Session, workload: CoreWorkload, body: RecommendIn, bud
     return out
 
 
+def deadline_risk(high: float, deadline: float) -> str:
+    """low: even the slow estimate leaves a quarter of the deadline spare; medium: the slow estimate meets it;
+    high: only the central estimate does."""
+    if high * 1.25 <= deadline:
+        return "low"
+    return "medium" if high <= deadline else "high"
+
+
 def _billing(c: Candidate, deadline: float) -> dict[str, Any]:
     p, central, high = c.product, c.hours[1], c.hours[2]
     mode = "on_demand"
     alternatives: list[dict[str, Any]] = []
+    quotes = {"on_demand": {"mode": "on_demand", "term_months": None, "bid_hour": None,
+                            "unit_price": money(p.price_on_demand_fen), "price_hour": money(c.price_hour_fen),
+                            "cost": money(c.cost[1])}}
     if central < WEEK_HOURS:
         reason = msg("a %(hours)s-hour run is short: pay on demand by the hour and release the units when it ends",
                      hours=f"{central:.1f}")
@@ -228,6 +239,9 @@ def _billing(c: Candidate, deadline: float) -> dict[str, Any]:
                          12: p.reserved_discount_12m_bp or 0}
             reserved = reserved_price(p.price_reserved_month_fen, c.units, term, discounts)
             alt: dict[str, Any] = {"mode": "reserved", "term_months": term, "cost": money(reserved)}
+            quotes["reserved"] = {"mode": "reserved", "term_months": term, "bid_hour": None,
+                                  "unit_price": money(p.price_reserved_month_fen), "price_hour": None,
+                                  "cost": money(reserved)}
             if reserved < c.cost[1]:
                 mode, reason = "reserved", msg(
                     "the run lasts about %(days)s days: a %(term)s-month reservation costs %(reserved)s against "
@@ -242,6 +256,10 @@ def _billing(c: Candidate, deadline: float) -> dict[str, Any]:
         slack = deadline / high if high > 0 else math.inf
         spot_cost = cost_fen(central, p.price_spot_floor_fen * c.units)
         alt = {"mode": "spot", "cost_at_floor": money(spot_cost), "slack": round(slack, 2)}
+        # the cost is quoted at the floor, so the floor is the bid an order or a launch of this advice makes
+        quotes["spot"] = {"mode": "spot", "term_months": None, "bid_hour": money(p.price_spot_floor_fen),
+                          "unit_price": money(p.price_spot_floor_fen),
+                          "price_hour": money(p.price_spot_floor_fen * c.units), "cost": money(spot_cost)}
         if slack >= SPOT_SLACK and spot_cost < c.cost[1]:
             spot = msg("the deadline leaves %(slack)sx the high estimate, room to restart after a preemption: spot "
                        "from the floor price (~%(cost)s) if the job checkpoints", slack=f"{slack:.1f}",
@@ -254,7 +272,7 @@ def _billing(c: Candidate, deadline: float) -> dict[str, Any]:
                         "make the run late)", slack=f"{slack:.1f}", minimum=f"{SPOT_SLACK:g}")
             alt.update(sentence_fields("why_not", risky))
         alternatives.append(alt)
-    return {"mode": mode, **sentence_fields("reason", reason), "alternatives": alternatives}
+    return {"mode": mode, **sentence_fields("reason", reason), "alternatives": alternatives, "quote": quotes[mode]}
 
 
 def _product_brief(c: Candidate) -> dict[str, Any]:
@@ -290,9 +308,11 @@ def _item(c: Candidate, deadline: float) -> dict[str, Any]:
         "product": _product_brief(c), "units": c.units, "accelerators": accelerators,
         "fits_in_memory": c.est.fits_in_memory, "memory_needed_gib": c.est.memory_needed_gib,
         "hours": {"low": low, "central": central, "high": high}, "meets_deadline_high": high <= deadline,
+        "deadline_risk": deadline_risk(high, deadline),
         "cost": {"low": money(c.cost[0]), "central": money(c.cost[1]), "high": money(c.cost[2])},
         "price_hour": money(c.price_hour_fen), "bottleneck": c.est.bottleneck,
         "samples_per_s": _samples_range(c.est),
+        "mfu": c.est.mfu if c.est.samples_per_s is not None else None,
         "billing": _billing(c, deadline), **sentence_fields("reason", reason),
         "ecosystem": ecosystem_info(c.chip.ecosystem) if c.chip else None, **note_fields(notes),
     }
@@ -357,11 +377,19 @@ def recommend(session: Session, body: RecommendIn) -> dict[str, Any]:
         if c.chip is not None and c.chip.key not in by_chip:
             by_chip[c.chip.key] = {"chip": chip_brief(c.chip), "product_id": c.product.id,
                                    "product_name": c.product.name, "units": c.units,
-                                   "hours_central": c.hours[1], "cost_central": money(c.cost[1]),
+                                   "hours_central": c.hours[1], "hours_high": c.hours[2],
+                                   "deadline_risk": deadline_risk(c.hours[2], body.deadline_hours),
+                                   "cost_central": money(c.cost[1]),
+                                   "billing_mode": _billing(c, body.deadline_hours)["mode"],
                                    "rank": feasible.index(c) + 1}
+    by_ecosystem: dict[str, Candidate] = {}
+    for c in feasible:
+        if c.chip is not None:
+            by_ecosystem.setdefault(c.chip.ecosystem, c)
     assumptions = _assumptions(workload)
     result: dict[str, Any] = {"items": items, "total_feasible": len(feasible),
                               "best_by_chip": list(by_chip.values()), "candidates_considered": len(cands),
+                              "best_by_ecosystem": [_item(c, body.deadline_hours) for c in by_ecosystem.values()],
                               "why_not": None, "suggestions": None,
                               "assumptions": [str(a) for a in assumptions],
                               "assumption_messages": [to_json(a) for a in assumptions]}

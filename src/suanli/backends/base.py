@@ -49,13 +49,15 @@ __all__ = [
 class BackendError(Exception):
     """A backend could not do what was asked; ``message`` says what and why, in words an operator can act on.
 
-    Never carries credentials.
+    Never carries credentials, nor the text of a remote answer. ``reason``, when set, is a short fixed reason
+    (``"timeout"``, ``"HTTP 503"``, ``"endpoint not allowed"``: ``backends.outbound``) that a health check shows.
     """
 
-    def __init__(self, message: str, *, kind: str | None = None) -> None:
+    def __init__(self, message: str, *, kind: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
+        self.reason = reason
 
 
 class BackendUnavailable(BackendError):

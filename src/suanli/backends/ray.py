@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from suanli.backends import outbound
 from suanli.backends.base import (
     RESERVED_PREFIX,
     BackendError,
@@ -57,10 +58,20 @@ _STATES: Mapping[str, JobState] = {
 _LOST_ERRORS = {"JOB_SUPERVISOR_ACTOR_DIED", "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE"}
 
 
-def _ray_error(text: str) -> str:
-    """Ray answers errors with a Python traceback as text: keep its last line (the exception)."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip() and line.strip() != "."]
-    return lines[-1] if lines else "(empty response)"
+_VERSION = re.compile(r"\d{1,3}(\.\d{1,4}){1,3}([a-z]{1,5}\d{0,4})?")
+_ERROR_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object a Ray endpoint answers with; ``BackendError`` (``unexpected response``) for anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BackendError("the Ray dashboard answered with something that is not a JSON object", kind="ray",
+                           reason="unexpected response")
+    return body
 
 
 class RayBackend:
@@ -76,7 +87,7 @@ class RayBackend:
         self.remote_dir = remote_dir.rstrip("/")
         self.accelerator_resources = {**DEFAULT_RESOURCES, **(accelerator_resources or {})}
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.endpoint, timeout=timeout, headers=headers)
+        self._http = outbound.http_client(self.endpoint, kind=self.kind, timeout=timeout, headers=headers)
 
     def __repr__(self) -> str:
         return f"RayBackend(endpoint={self.endpoint!r})"
@@ -96,21 +107,13 @@ class RayBackend:
         })
 
     def health(self) -> Health:
+        """``Ray <version>`` when the dashboard answers; else a short fixed reason (never the answer's text)."""
         try:
-            version = self._request("GET", "/api/version").json()
+            version = _json(self._request("GET", "/api/version"))
         except BackendError as exc:
-            return Health(False, exc.message)
-        detail = f"Ray {version.get('ray_version', '?')}"
-        try:
-            status = self._request("GET", "/api/cluster_status").json()
-            text = (status.get("data") or {}).get("autoscalingStatus") or ""
-            usage = [line.strip()[len("- ResourceUsage:"):].strip() for line in text.splitlines()
-                     if line.strip().startswith("- ResourceUsage:")]
-            if usage:
-                detail += f"; usage {usage[0]}"
-        except (BackendError, ValueError, AttributeError):
-            pass
-        return Health(True, detail)
+            return Health(False, exc.reason or "unexpected response")
+        reported = str(version.get("ray_version", ""))
+        return Health(True, f"Ray {reported}" if _VERSION.fullmatch(reported) else "Ray (version not reported)")
 
     def submit(self, spec: JobSpec) -> str:
         submission_id = f"suanli-{spec.run_name}"
@@ -154,14 +157,16 @@ class RayBackend:
         if spec.memory_gib is not None:
             payload["entrypoint_memory"] = int(spec.memory_gib * 2**30)
         response = self._request("POST", "/api/jobs/", json=payload, check=False)
-        if response.status_code < 400:
-            return str(response.json().get("submission_id") or submission_id)
-        message = _ray_error(response.text)
-        if "already exists" in message:
+        if 200 <= response.status_code < 300:
+            return str(_json(response).get("submission_id") or submission_id)
+        # Ray answers a second submit of the same id with HTTP 500 (its job agent's error, re-raised by the head)
+        # saying the id "already exists": the text is read here, never shown
+        if "already exists" in response.text:
             existing = self._job(submission_id)
             if existing is not None and (existing.get("metadata") or {}).get("suanli_job_id") == spec.job_id:
                 return submission_id  # this attempt was already submitted
-        raise BackendError(f"ray rejected job {spec.run_name}: {message}", kind=self.kind)
+        self._raise_for(response, f"submit job {spec.run_name}")
+        raise BackendError(f"Ray did not accept job {spec.run_name}", kind=self.kind, reason="unexpected response")
 
     def status(self, backend_job_id: str) -> JobStatus:
         job = self._job(backend_job_id)
@@ -170,10 +175,12 @@ class RayBackend:
                                                    "or the job was deleted")
         ray_status = str(job.get("status", "")).upper()
         state = _STATES.get(ray_status, JobState.FAILED)
-        error_type = job.get("error_type")
+        error_type = str(job.get("error_type") or "")
+        error_type = error_type if _ERROR_TYPE.fullmatch(error_type) else ""
         if state is JobState.FAILED and error_type in _LOST_ERRORS:
             state = JobState.LOST
-        message = (job.get("message") or "").split("\n", 1)[0]
+        ray_status = ray_status if ray_status in _STATES else "UNKNOWN"
+        message = str(job.get("message") or "").split("\n", 1)[0][:300]  # Ray's reason for the job's state
         exit_code = job.get("driver_exit_code")
         if state.terminal and exit_code is None and state is JobState.SUCCEEDED:
             exit_code = 0
@@ -185,7 +192,7 @@ class RayBackend:
         if response.status_code == 404:
             raise BackendError(f"Ray does not know job {backend_job_id}", kind=self.kind)
         self._raise_for(response, "GET logs")
-        return tail_lines(response.json().get("logs") or "", tail)
+        return tail_lines(str(_json(response).get("logs") or ""), tail)
 
     def cancel(self, backend_job_id: str) -> None:
         response = self._request("POST", self._path(backend_job_id, "/stop"), check=False)
@@ -208,28 +215,28 @@ class RayBackend:
         if response.status_code == 404:
             return None
         self._raise_for(response, "GET job")
-        return response.json()
+        return _json(response)
 
     def _request(self, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise BackendUnavailable(f"Ray dashboard at {self.endpoint} timed out ({method} {path})",
-                                     kind=self.kind) from exc
         except httpx.TransportError as exc:
-            raise BackendUnavailable(f"Ray dashboard at {self.endpoint} unreachable: {exc}", kind=self.kind) from exc
+            reason = outbound.failure_reason(exc)
+            raise BackendUnavailable(f"Ray dashboard at {self.endpoint}: {reason} ({method} {path})",
+                                     kind=self.kind, reason=reason) from exc
         if check:
             self._raise_for(response, f"{method} {path}")
         return response
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
-        if response.status_code < 400:
+        """An error for a status that is not a success: its code and a fixed reason, never the answer's text."""
+        if 200 <= response.status_code < 300:
             return
+        reason = outbound.status_reason(response.status_code)
         if response.status_code in (401, 403):
             raise BackendError(f"Ray dashboard at {self.endpoint} refused the request ({what}): token missing or "
-                               "wrong", kind=self.kind)
-        message = f"Ray dashboard at {self.endpoint}: HTTP {response.status_code} for {what}: " \
-                  f"{_ray_error(response.text)}"
+                               "wrong", kind=self.kind, reason=reason)
+        message = f"Ray dashboard at {self.endpoint}: {reason} for {what}"
         if response.status_code >= 502:
-            raise BackendUnavailable(message, kind=self.kind)
-        raise BackendError(message, kind=self.kind)
+            raise BackendUnavailable(message, kind=self.kind, reason=reason)
+        raise BackendError(message, kind=self.kind, reason=reason)

@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from suanli.backends import outbound
 from suanli.backends.base import (
     RESERVED_PREFIX,
     BackendError,
@@ -112,13 +113,15 @@ def _errors(body: Any) -> list[dict[str, Any]]:
 
 
 def _error_text(errors: list[dict[str, Any]]) -> str:
+    """The errors slurmrestd listed (structured fields: Slurm's description and number), at most 3, each clipped:
+    a job's rejection reason as Slurm reports it, never a whole answer."""
     parts = []
-    for e in errors:
-        text = e.get("description") or e.get("error") or "error"
-        if e.get("error") and e.get("description") and e["error"] not in e["description"]:
-            text = f"{e['description']} ({e['error']})"
+    for e in errors[:3]:
+        text = str(e.get("description") or e.get("error") or "error")[:200]
+        if e.get("error") and e.get("description") and str(e["error"]) not in text:
+            text = f"{text} ({str(e['error'])[:100]})"
         number = e.get("error_number", e.get("error_code"))
-        parts.append(f"{text} [slurm error {number}]" if number not in (None, 0, -1) else text)
+        parts.append(f"{text} [slurm error {number}]" if isinstance(number, int) and number not in (0, -1) else text)
     return "; ".join(parts)
 
 
@@ -161,8 +164,8 @@ class SlurmBackend(SlurmInstances):
             raise BackendError("instance_start_timeout must be 10-3600 seconds", kind=self.kind)
         self.instance_start_timeout = instance_start_timeout
         # The token lives only in the client's headers: never in an attribute that a repr could show.
-        self._http = httpx.Client(base_url=self.endpoint + API, timeout=timeout,
-                                  headers={"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token})
+        self._http = outbound.http_client(self.endpoint, kind=self.kind, timeout=timeout, path=API,
+                                          headers={"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token})
 
     def __repr__(self) -> str:
         return f"SlurmBackend(endpoint={self.endpoint!r}, user={self.user!r})"
@@ -183,27 +186,25 @@ class SlurmBackend(SlurmInstances):
         return Capabilities(self.kind, unsupported)
 
     def health(self) -> Health:
+        """``<usable>/<all> node(s) usable`` when slurmctld answers; else a short fixed reason. Node names, states
+        and reasons are not shown: they are the text of a remote answer."""
         try:
             pings = self._request("GET", "/ping").get("pings") or []
-            if not pings or not all(str(p.get("ping", "")).upper() == "UP" for p in pings):
-                return Health(False, f"slurmctld not answering: {pings}")
+            if not isinstance(pings, list) or not pings \
+                    or not all(isinstance(p, dict) and str(p.get("ping", "")).upper() == "UP" for p in pings):
+                return Health(False, "slurmctld not answering")
             nodes = self._request("GET", "/nodes").get("nodes") or []
         except BackendError as exc:
-            return Health(False, exc.message)
+            return Health(False, exc.reason or "unexpected response")
+        nodes = [n for n in nodes if isinstance(n, dict)] if isinstance(nodes, list) else []
         if self.partition:
             nodes = [n for n in nodes if self.partition in (n.get("partitions") or [])]
-        states = []
         usable = 0
         for node in nodes:
             state = str(node.get("state", "")).lower()
             flags = {str(f).upper() for f in node.get("state_flags") or []}
-            ok = state in _USABLE_NODE_STATES and not flags & _BAD_NODE_FLAGS
-            usable += ok
-            label = "+".join([state, *sorted(f.lower() for f in flags)])
-            reason = f" ({node['reason']})" if node.get("reason") else ""
-            states.append(f"{node.get('name')}: {label}{reason}")
-        detail = f"{usable}/{len(nodes)} node(s) usable" + (f": {', '.join(states)}" if states else "")
-        return Health(usable > 0, detail)
+            usable += state in _USABLE_NODE_STATES and not flags & _BAD_NODE_FLAGS
+        return Health(usable > 0, f"{usable}/{len(nodes)} node(s) usable")
 
     def submit(self, spec: JobSpec) -> str:
         run = spec.run_name
@@ -357,16 +358,17 @@ class SlurmBackend(SlurmInstances):
                 raise
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """slurmrestd's JSON answer. Errors say what failed with a fixed reason, or with the errors slurmrestd
+        listed (Slurm's own error descriptions and numbers, clipped); never with the raw text of an answer."""
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise BackendUnavailable(f"slurmrestd at {self.endpoint} timed out ({method} {path})",
-                                     kind=self.kind) from exc
         except httpx.TransportError as exc:
-            raise BackendUnavailable(f"slurmrestd at {self.endpoint} unreachable: {exc}", kind=self.kind) from exc
-        if response.status_code == 401:
+            reason = outbound.failure_reason(exc)
+            raise BackendUnavailable(f"slurmrestd at {self.endpoint}: {reason} ({method} {path})", kind=self.kind,
+                                     reason=reason) from exc
+        if response.status_code in (401, 403):
             raise BackendError(f"slurmrestd at {self.endpoint} rejected the credentials of user {self.user!r} "
-                               "(missing or malformed token)", kind=self.kind)
+                               "(missing or malformed token)", kind=self.kind, reason="authentication failed")
         try:
             body = response.json()
         except ValueError:
@@ -380,21 +382,29 @@ class SlurmBackend(SlurmInstances):
                 raise _SlurmUnavailable(f"slurmctld behind {self.endpoint} did not answer, or refused the token "
                                         f"of user {self.user!r}: {text}", numbers)
             raise _SlurmErrors(f"slurm: {method} {path}: {text}", numbers)
-        if response.status_code >= 500 or body is None:
-            raise BackendUnavailable(f"slurmrestd at {self.endpoint}: HTTP {response.status_code} for "
-                                     f"{method} {path}", kind=self.kind)
-        if response.status_code >= 400:
-            raise BackendError(f"slurmrestd: HTTP {response.status_code} for {method} {path}", kind=self.kind)
+        if response.status_code >= 300 or body is None:
+            # a success without JSON is what a proxy or a restarting slurmrestd answers: transient, like a 5xx
+            reason = outbound.status_reason(response.status_code) if response.status_code >= 300 \
+                else "unexpected response"
+            error = BackendUnavailable if response.status_code >= 500 or body is None else BackendError
+            raise error(f"slurmrestd at {self.endpoint}: {reason} for {method} {path}", kind=self.kind, reason=reason)
+        if not isinstance(body, dict):
+            raise BackendError(f"slurmrestd at {self.endpoint} answered {method} {path} with something that is not "
+                               "a JSON object", kind=self.kind, reason="unexpected response")
         return body
 
 
 class _SlurmErrors(BackendError):
     """Errors slurmrestd listed in the response body; ``numbers`` are Slurm's error numbers."""
 
+    reason_text = "slurm reported an error"
+
     def __init__(self, message: str, numbers: set[int]) -> None:
-        super().__init__(message, kind="slurm")
+        super().__init__(message, kind="slurm", reason=self.reason_text)
         self.numbers = numbers
 
 
 class _SlurmUnavailable(_SlurmErrors, BackendUnavailable):
     """slurmrestd answered, but the controller behind it did not."""
+
+    reason_text = "slurmctld not answering"

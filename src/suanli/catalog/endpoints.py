@@ -17,8 +17,9 @@ from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Deli
 from suanli.catalog.presenters import chip_out, datacenter_out, product_out, product_page, region_out
 from suanli.catalog.price_index import price_index
 from suanli.catalog.schemas import (ChipOut, DatacenterIn, DatacenterOut, DatacenterPatch, Money, PriceIndexOut,
-                                    PriceIndexRow, ProductIn, ProductOut, ProductPage, ProductPatch, RegionIn,
-                                    RegionOut, StatsOut)
+                                    PriceIndexRow, ProductIn, ProductOut, ProductPage, ProductPatch, ReadingOut,
+                                    RegionIn, RegionOut, StatsOut, UnderstoodOut)
+from suanli.catalog.free_words import Interpretation
 from suanli.core.query import Condition, Query, format_query
 from suanli.trading.service import order_figures
 from suanli.http import DbSession, OperatorUser, OptionalUser, SellerOrOperator, SellerUser
@@ -147,11 +148,29 @@ def search_products(
                                     min_accel_memory=min_accel_memory, province=province, city=city, hub=hub,
                                     datacenter_id=datacenter_id, delivery=delivery, mode=mode, max_price=max_price,
                                     available_only=available_only)
-    text = " ".join(part for part in (format_query(Query(tuple(explicit))), q or "",
-                                      f"sort={sort}" if sort else "") if part)
-    parsed = catalog_search.parse(text)
-    page = catalog_search.search(session, list(parsed.conditions), parsed.sort, limit=limit, cursor=cursor)
-    return product_page(page.products, page.datacenters, page.chips, page.next_cursor, page.total, page.total_exact)
+    # Each part is parsed on its own, so an error in `q` points at a position in `q` as the caller typed it.
+    filters = catalog_search.parse(format_query(Query(tuple(explicit))))
+    understood = catalog_search.understand(session, q) if q else None
+    sort_key = catalog_search.parse(f"sort={sort}").sort if sort else None
+    if understood is not None and understood.query.sort is not None:
+        if sort_key is not None and sort_key != understood.query.sort:
+            raise catalog_search.InvalidQuery(
+                f"The sort is given twice: sort={sort} and '{understood.query_text}' in q. Keep one of them.",
+                code="sort_given_twice", details={"sort": sort, "q_sort": format_query(Query(
+                    sort=understood.query.sort))})
+        sort_key = understood.query.sort
+    conditions = list(filters.conditions) + (list(understood.query.conditions) if understood else [])
+    page = catalog_search.search(session, conditions, sort_key, limit=limit, cursor=cursor)
+    out = product_page(page.products, page.datacenters, page.chips, page.next_cursor, page.total, page.total_exact)
+    if understood is not None:
+        out.understood = understood_out(understood)
+    return out
+
+
+def understood_out(understood: Interpretation) -> UnderstoodOut:
+    return UnderstoodOut(text=understood.text, query=understood.query_text, readings=[
+        ReadingOut(text=r.text, start=r.start, end=r.end, query=r.query, exact=r.exact,
+                   field=r.condition.field if r.condition else None) for r in understood.readings])
 
 
 def _one_product_out(session: Session, product: Product) -> ProductOut:

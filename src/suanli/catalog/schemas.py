@@ -67,19 +67,19 @@ class DatacenterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text200
     region_id: uuid.UUID
-    tier: int = Field(ge=1, le=4, description="Uptime-style tier, 1 to 4.")
+    tier: StrictInt = Field(ge=1, le=4, description="Uptime-style tier, 1 to 4.")
     pue: Decimal = Field(ge=Decimal("1.00"), le=Decimal("3.00"), max_digits=3, decimal_places=2,
                          description="Power usage effectiveness, e.g. 1.25.")
-    green_power_pct: int = Field(ge=0, le=100, description="Share of green power, percent.")
+    green_power_pct: StrictInt = Field(ge=0, le=100, description="Share of green power, percent.")
 
 
 class DatacenterPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text200 | None = None
     region_id: uuid.UUID | None = None
-    tier: int | None = Field(default=None, ge=1, le=4)
+    tier: StrictInt | None = Field(default=None, ge=1, le=4)
     pue: Decimal | None = Field(default=None, ge=Decimal("1.00"), le=Decimal("3.00"), max_digits=3, decimal_places=2)
-    green_power_pct: int | None = Field(default=None, ge=0, le=100)
+    green_power_pct: StrictInt | None = Field(default=None, ge=0, le=100)
 
 
 class DatacenterOut(BaseModel):
@@ -110,18 +110,18 @@ class ProductSpecs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: ProductKind = ProductKind.ACCELERATOR
     chip: str | None = Field(default=None, max_length=40, description="Chip key from /api/v1/chips; accelerator products only.")
-    accelerators: int = Field(default=0, ge=0, le=64, description="Accelerators per unit.")
-    vcpus: int = Field(ge=0, le=1024)
-    memory_gib: int = Field(ge=0, le=65536)
-    disk_gib: int = Field(ge=0, le=10_000_000)
-    network_gbps: int = Field(ge=0, le=3200)
+    accelerators: StrictInt = Field(default=0, ge=0, le=64, description="Accelerators per unit.")
+    vcpus: StrictInt = Field(ge=0, le=1024)
+    memory_gib: StrictInt = Field(ge=0, le=65536)
+    disk_gib: StrictInt = Field(ge=0, le=10_000_000)
+    network_gbps: StrictInt = Field(ge=0, le=3200)
     delivery: DeliveryForm
 
 
 class ProductIn(ProductSpecs):
     datacenter_id: uuid.UUID
     name: Text200
-    stock_units: int = Field(ge=0, le=1_000_000)
+    stock_units: StrictInt = Field(ge=0, le=1_000_000)
     status: ProductStatus = ProductStatus.LISTED
     price_on_demand_fen: HourlyFen = Field(description="Per unit-hour, in fen.")
     price_reserved_month_fen: MonthlyFen | None = Field(default=None, description="Per unit-month, in fen.")
@@ -138,7 +138,7 @@ class ProductIn(ProductSpecs):
 class ProductPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text200 | None = None
-    stock_units: int | None = Field(default=None, ge=0, le=1_000_000)
+    stock_units: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
     status: ProductStatus | None = None
     price_on_demand_fen: HourlyFen | None = None
     price_reserved_month_fen: MonthlyFen | None = None
@@ -195,8 +195,28 @@ class ProductOut(BaseModel):
     updated_at: dt.datetime
 
 
+class ReadingOut(BaseModel):
+    """One piece of the search text and what it was understood as."""
+
+    text: str = Field(description="The words as typed.")
+    start: int = Field(description="Where they start in `q` (0-based, in characters).")
+    end: int
+    query: str = Field(description="What they mean in the query language; empty for a filler word (的, GPU).")
+    field: str | None = Field(default=None, description="The field they filter on; null for a sort or a filler.")
+    exact: bool = Field(description="True when they were written in the query language.")
+
+
+class UnderstoodOut(BaseModel):
+    """How `q` was understood: free words (A800, 昇腾 910B 8卡, 安徽) read as query-language conditions."""
+
+    text: str = Field(description="`q` as given.")
+    query: str = Field(description="`q` in the strict query language (what was searched).")
+    readings: list[ReadingOut]
+
+
 class ProductPage(BaseModel):
     items: list[ProductOut]
+    understood: UnderstoodOut | None = Field(default=None, description="How `q` was understood; null without `q`.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(description="How many products match, over all pages: exact up to 10,000; above that "
                                    "10,000, with total_exact false.")

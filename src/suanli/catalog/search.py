@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from suanli.accounts.models import Organization
 from suanli.catalog.models import ChipModel, Datacenter, DeliveryForm, Product, ProductKind, Region
 from suanli.core.chips import load_chip_table, resolve_chip
+from suanli.catalog.free_words import Interpretation, Places, interpret
 from suanli.core.query import Condition, FieldSpec, FieldType, Query, QueryError, SortKey, parse_query
 from suanli.errors import DomainError
 
@@ -91,6 +92,20 @@ def invalid(exc: QueryError) -> InvalidQuery:
 def parse(text: str) -> Query:
     try:
         return parse_query(text, FIELDS, list(SORTS))
+    except QueryError as exc:
+        raise invalid(exc) from None
+
+
+def understand(session: Session, text: str) -> Interpretation:
+    """The search box's text as the query language: free words (chips, makers, places, data-center names, ``8卡``)
+    read by `catalog.free_words` against this platform's places, conditions in the query language kept as
+    written. Errors carry positions in ``text``."""
+    resolver = Resolver(session)
+    regions = resolver.regions()
+    places = Places(provinces=frozenset(r[0] for r in regions), cities=frozenset(r[1] for r in regions),
+                    hubs=frozenset(r[2] for r in regions if r[2]), datacenter_named=resolver.datacenter_named)
+    try:
+        return interpret(text, FIELDS, list(SORTS), places)
     except QueryError as exc:
         raise invalid(exc) from None
 
@@ -183,6 +198,7 @@ class Resolver:
         self.session = session
         self._regions: list[tuple[str, str, str]] | None = None
         self._named: dict[str, list[uuid.UUID]] = {}  # data center name -> ids, as a search builds its SQL twice
+        self._datacenter_names: frozenset[str] | None = None
 
     def regions(self) -> list[tuple[str, str, str]]:
         if self._regions is None:
@@ -213,6 +229,13 @@ class Resolver:
                                    code="invalid_value", details={"field": field, "value": text, "valid_values": known})
             out.append(match)
         return out
+
+    def datacenter_named(self, name: str) -> bool:
+        """Whether some data center is called exactly ``name``. The names are read once (one query), as reading
+        free words may ask about many phrases."""
+        if self._datacenter_names is None:
+            self._datacenter_names = frozenset(self.session.scalars(select(Datacenter.name).distinct()))
+        return name.strip() in self._datacenter_names
 
     def datacenters(self, values: tuple[Any, ...]) -> list[uuid.UUID]:
         ids: list[uuid.UUID] = []

@@ -286,6 +286,11 @@ def update_product(session: Session, user: User, product_id: uuid.UUID, body: Pr
                    now: dt.datetime | None = None) -> Product:
     """Change a product; a new stock counts from ``now`` (default: the system clock's time) on."""
     product, datacenter = managed_product(session, product_id, user)
+    # Locked and re-read (a product row before any order or ledger row, as trading takes them: trading.locks), so
+    # the stock check below sees the units the last order or release committed, and no order takes units
+    # between the check and the write.
+    session.scalar(select(Product).where(Product.id == product.id).with_for_update(key_share=True)
+                   .execution_options(populate_existing=True))
     stock_before = product.stock_units
     changes = body.model_dump(exclude_unset=True, exclude_none=True,
                               exclude={"clear_reserved", "clear_spot", "reserved_discounts_bp"})
@@ -301,14 +306,21 @@ def update_product(session: Session, user: User, product_id: uuid.UUID, body: Pr
         raise InvalidInput("The spot floor must not exceed the on-demand price.", code="spot_above_on_demand",
                            details={"field": "price_spot_floor_fen"})
     if product.stock_units < product.allocated_units:
-        raise Conflict(f"{product.allocated_units} units are rented out now; stock cannot go below that.",
-                       code="stock_below_allocated", details={"allocated_units": product.allocated_units})
+        raise stock_below_allocated(product.stock_units, product.allocated_units)
     chip = session.get(ChipModel, product.chip_key) if product.chip_key else None
     apply_product_copies(product, datacenter, chip)
     session.flush()
     if product.stock_units != stock_before:
         record_stock(session, product, now or utcnow())
     return product
+
+
+def stock_below_allocated(stock_units: int, allocated_units: int) -> Conflict:
+    """409: a stock below the units rented out now (the seller may lower it to ``allocated_units`` at most)."""
+    return Conflict(f"{allocated_units} units are rented out now; stock cannot go below that (you asked for "
+                    f"{stock_units}). Set it to {allocated_units} or more, or lower it after those leases end.",
+                    code="stock_below_allocated",
+                    details={"stock_units": stock_units, "allocated_units": allocated_units})
 
 
 def set_product_status(session: Session, user: User, product_id: uuid.UUID, status: ProductStatus) -> Product:

@@ -23,17 +23,26 @@ Opt = typer.Option
 
 #: The kind an option implies when --kind is not given (the first that matches wins).
 KIND_HINTS = (("dl_training", ("model", "flops_per_sample", "samples", "params_m", "batch_size", "image_size",
-                               "servers", "gpus_per_server", "network_gbps", "model_memory_gib")),
+                               "servers", "gpus_per_server", "network_gbps", "model_memory_gib", "architecture",
+                               "input_samples_per_s")),
               ("llm_inference", ("context_len", "target_tokens_per_s", "concurrency")),
               ("gpu_hours", ("gpu_hours", "reference_chip")), ("cpu", ("core_hours",)))
 
 
 def _kind(kind: str | None, values: dict[str, Any]) -> str:
+    """The kind given, else the kind the options imply, else llm_finetune when --params-b is given; fails with the
+    choices when nothing says what to estimate."""
     if kind:
         return kind
     for candidate, names in KIND_HINTS:
         if any(values.get(name) is not None for name in names):
             return candidate
+    if values.get("precision") in ("tf32", "amp", "mixed"):
+        return "dl_training"
+    if values.get("params_b") is None:
+        fail("Say what to estimate: a deep-learning training job with --kind dl_training and --model (e.g. resnet50) "
+             "or --flops-per-sample and --params-m; an LLM with --params-b (--kind llm_finetune, llm_pretrain or "
+             "llm_inference); or --kind gpu_hours / cpu.")
     return "llm_finetune"
 
 
@@ -60,8 +69,8 @@ def _rate(r: float | None) -> str:
 
 WORKLOAD_OPTIONS = """method params_b tokens seq_len precision micro_batch lora_rank context_len target_tokens_per_s
 concurrency flops_per_sample samples epochs model_memory_gib gpu_hours reference_chip core_hours memory_gib model
-params_m batch_size image_size servers gpus_per_server network_gbps optimizer master_weights optimizer_in_backward
-cpu_offload gradient_checkpointing""".split()
+params_m batch_size image_size servers gpus_per_server network_gbps architecture input_samples_per_s optimizer
+master_weights optimizer_in_backward cpu_offload gradient_checkpointing""".split()
 
 
 # The workload options, shared by `estimate` and `advise` (their names are WORKLOAD_OPTIONS); each says its unit.
@@ -79,9 +88,9 @@ TargetTokensPerS = Annotated[float | None, Opt("--target-tokens-per-s", help="ll
                                                                               "the deployment must reach")]
 Concurrency = Annotated[int | None, Opt(help="llm_inference: sequences in flight")]
 FlopsPerSample = Annotated[float | None, Opt(
-    "--flops-per-sample", help="dl_training: TRAINING FLOPs per sample (forward + backward), in FLOPs, not GFLOPs: "
-                               "about 6 x the forward multiply-adds a model card calls 'GFLOPs' (ResNet-50: "
-                               "4.1 GMACs -> 2.45e10)")]
+    "--flops-per-sample", help="dl_training: TRAINING FLOPs per sample (forward + backward), unit FLOPs (not "
+                               "GFLOPs): about 6 x the forward multiply-adds a model card calls 'GFLOPs' (ResNet-50: "
+                               "4.1 GMACs -> 6 x 4.1e9 = 2.45e10)")]
 Samples = Annotated[int | None, Opt(help="dl_training: samples per epoch (without it: samples/s only)")]
 Epochs = Annotated[int | None, Opt(help="dl_training: passes over the samples")]
 ModelMemoryGib = Annotated[float | None, Opt("--model-memory-gib", help="dl_training: GiB one device needs")]
@@ -100,6 +109,10 @@ ImageSize = Annotated[int | None, Opt("--image-size", help="dl_training with --m
 Servers = Annotated[int | None, Opt(help="dl_training: servers the devices are spread over (default 8 per server)")]
 GpusPerServer = Annotated[int | None, Opt("--gpus-per-server", help="dl_training: devices per server")]
 NetworkGbps = Annotated[float | None, Opt("--network-gbps", help="dl_training: network per server, Gb/s")]
+Architecture = Annotated[str | None, Opt(help="dl_training: cnn, transformer, rnn (lstm, gru), recommendation, gan "
+                                              "or speech (a --model brings its own)")]
+InputSamplesPerS = Annotated[float | None, Opt("--input-samples-per-s", help="dl_training: samples/s one server's "
+                                                                             "data pipeline delivers (a cap)")]
 Optimizer = Annotated[str | None, Opt(help="LLM training: adamw (8 bytes/parameter of moments), adamw8bit (2) or "
                                            "paged_adamw8bit (2, spills to host memory)")]
 MasterWeights = Annotated[bool | None, Opt("--master-weights/--no-master-weights",
@@ -113,18 +126,30 @@ GradientCheckpointing = Annotated[bool | None, Opt("--gradient-checkpointing/--n
                                                    help="LLM training: recompute activations (default on)")]
 
 
+RISK_LABELS = {"low": "[green]low[/]", "medium": "[yellow]medium[/]", "high": "[red]high[/]"}
+
+
+def _billing(quote: dict) -> str:
+    """The advised mode with the terms an order of it uses (spot: the bid; reserved: the term)."""
+    if quote["mode"] == "spot":
+        return f"spot, bid {cny(quote['bid_hour'])}/h"
+    if quote["mode"] == "reserved":
+        return f"reserved {quote['term_months']} mo"
+    return quote["mode"]
+
+
 def _print_best_by_chip(best: list[dict]) -> None:
     """The cheapest feasible option of every chip, so other makers show even when one chip fills the top."""
     if len(best) < 2:
         return
     table = Table(title="Best option per chip (launch one with --launch RANK)")
-    for column in ("rank", "chip", "ecosystem", "units × product", "hours", "cost"):
+    for column in ("rank", "chip", "ecosystem", "units × product", "hours", "deadline risk", "cost", "billing"):
         table.add_column(column, justify="right" if column in ("rank", "hours", "cost") else "left")
     for row in best:
         chip = row["chip"]
         table.add_row(str(row["rank"]), chip["name"] + (" (domestic)" if chip["domestic"] else ""), chip["ecosystem"],
                       f"{row['units']} × {row['product_name']}", _hours(row["hours_central"]),
-                      cny(row["cost_central"]))
+                      RISK_LABELS[row["deadline_risk"]], cny(row["cost_central"]), row["billing_mode"])
     console.print(table)
 
 
@@ -140,7 +165,8 @@ def estimate_cmd(
         model_memory_gib: ModelMemoryGib = None, gpu_hours: GpuHours = None, reference_chip: ReferenceChip = None,
         core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
         batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
-        gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, optimizer: Optimizer = None,
+        gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, architecture: Architecture = None,
+        input_samples_per_s: InputSamplesPerS = None, optimizer: Optimizer = None,
         master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
         cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         api_url: ApiUrl = None, as_json: AsJson = False) -> None:
@@ -203,7 +229,8 @@ def advise_cmd(
         model_memory_gib: ModelMemoryGib = None, gpu_hours: GpuHours = None, reference_chip: ReferenceChip = None,
         core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
         batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
-        gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, optimizer: Optimizer = None,
+        gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, architecture: Architecture = None,
+        input_samples_per_s: InputSamplesPerS = None, optimizer: Optimizer = None,
         master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
         cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         launch: Annotated[int | None, Opt("--launch", min=1, help="Submit option RANK as a job (needs `suanli "
@@ -237,16 +264,16 @@ def advise_cmd(
     items = data["items"]
     if items:
         table = Table(title=f"{len(items)} of {data['total_feasible']} feasible configurations, cheapest first")
-        for column in ("#", "chip", "units × product", "cards", "city", "hours (low–high)", "cost", "cost high",
-                       "bottleneck", "billing"):
+        for column in ("#", "chip", "units × product", "cards", "city", "hours (low–high)", "deadline risk", "cost",
+                       "cost high", "bottleneck", "billing"):
             table.add_column(column, justify="right" if column in ("#", "cards", "cost", "cost high") else "left")
         for n, item in enumerate(items, 1):
             p, h = item["product"], item["hours"]
             table.add_row(str(n), p["chip"]["key"] if p["chip"] else "cpu", f"{item['units']} × {p['name']}",
                           str(item["accelerators"]), p["city"],
                           f"{_hours(h['central'])} ({_hours(h['low'])}–{_hours(h['high'])})",
-                          cny(item["cost"]["central"]), cny(item["cost"]["high"]), item["bottleneck"],
-                          item["billing"]["mode"])
+                          RISK_LABELS[item["deadline_risk"]], cny(item["cost"]["central"]), cny(item["cost"]["high"]),
+                          item["bottleneck"], _billing(item["billing"]["quote"]))
         console.print(table)
         console.print("[dim]hours low–high: the range holds about 80% of held-out measurements.[/]")
         for n, item in enumerate(items, 1):

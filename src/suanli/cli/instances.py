@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from suanli.cli.main import ApiUrl, AsJson, api, app, console, fail, print_json
+from suanli.cli.tables import Column, fitted_table
 
 keys_app = typer.Typer(help="Your SSH public keys, installed on the machines your leases deliver.",
                        no_args_is_help=True)
@@ -129,13 +130,17 @@ def instances_list(order: Annotated[str | None, typer.Option("--order", help="On
     if as_json:
         print_json(data)
         return
-    table = Table(title=f"instances ({len(data['items'])} of {data['total']})")
-    for column in ("id", "order", "unit", "image", "state", "delivery", "ssh"):
-        table.add_column(column, no_wrap=column in ("id", "order", "ssh"))
-    for i in data["items"]:
-        ssh = i["access"]["ssh_command"] if i.get("access") else "—"
-        table.add_row(i["id"], i["order_id"], str(i["unit_index"]), i["image"], i["state"], i["delivery"], ssh)
-    console.print(table)
+    columns = [  # on a narrow terminal: the order (for `suanli ssh ORDER_ID`), the state and the SSH command
+        Column("order", 36, lambda i: i["order_id"]),
+        Column("state", 12, lambda i: i["state"]),
+        Column("ssh", 34, lambda i: i["access"]["ssh_command"] if i.get("access") else "—", fold=True),
+        Column("image", 12, lambda i: i["image"], 1),
+        Column("unit", 4, lambda i: str(i["unit_index"]), 2, "right"),
+        Column("delivery", 9, lambda i: i["delivery"], 3),
+        Column("id", 36, lambda i: i["id"], 4),
+    ]
+    console.print(fitted_table(console, f"instances ({len(data['items'])} of {data['total']})", columns,
+                               data["items"]))
 
 
 @instances_app.command("show")
@@ -155,6 +160,53 @@ def instances_show(instance_id: str, api_url: ApiUrl = None, as_json: AsJson = F
                        ("delivered", (i["delivered_at"] or "—")[:19].replace("T", " ")), *_access_lines(i)]:
         table.add_row(key, value)
     console.print(table)
+
+
+@instances_app.command("deliver")
+def instances_deliver(instance_id: str,
+                      host: Annotated[str, typer.Option(help="Where the buyer logs in: host name or address.")],
+                      user: Annotated[str, typer.Option(help="The login user, with the buyer's public keys "
+                                                             "(`suanli instances show ID` lists them) installed.")],
+                      port: Annotated[int, typer.Option(min=1, max=65535, help="The SSH port.")] = 22,
+                      host_key: Annotated[list[str] | None, typer.Option(
+                          "--host-key", help="SHA256:… fingerprint of a host key (`ssh-keygen -lf`), so the buyer "
+                                             "can check it on first login; repeat for several.")] = None,
+                      jupyter_url: Annotated[str | None, typer.Option(help="JupyterLab address (http or https).")]
+                      = None,
+                      jupyter_token: Annotated[str | None, typer.Option(help="JupyterLab token.")] = None,
+                      expose: Annotated[list[str] | None, typer.Option(
+                          "--expose", help="An exposed port: INSIDE=HOST:PORT, e.g. 8080=gpu7.example.cn:30080; "
+                                           "repeat for several.")] = None,
+                      note: Annotated[str | None, typer.Option(help="A note for the buyer.")] = None,
+                      api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Sellers: deliver a machine by hand (a data center without automation). Billing starts when the order's last
+    machine is delivered. The server never connects to what you enter; it is shown to the buyer only."""
+    ports: dict[str, dict[str, Any]] = {}
+    for item in expose or []:
+        inside, _, target = item.partition("=")
+        target_host, _, target_port = target.rpartition(":")
+        if not (inside.isdigit() and target_host and target_port.isdigit()):
+            fail(f"--expose {item!r}: write INSIDE=HOST:PORT, e.g. 8080=gpu7.example.cn:30080.")
+        ports[inside] = {"host": target_host, "port": int(target_port)}
+    body = {"ssh_host": host, "ssh_port": port, "ssh_user": user, "host_key_fingerprints": list(host_key or []),
+            "jupyter_url": jupyter_url, "jupyter_token": jupyter_token, "ports": ports, "note": note}
+    data = api(api_url, "POST", f"/api/v1/instances/{instance_id}/deliver", json=body)
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[green]✓[/] instance {data['id']} delivered: {data['state']}")
+
+
+@instances_app.command("refuse")
+def instances_refuse(instance_id: str,
+                     reason: Annotated[str, typer.Option(help="Why it cannot be delivered; the buyer is told.")],
+                     api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Sellers: say a machine cannot be delivered. Its order is cancelled and the buyer refunded in full."""
+    data = api(api_url, "POST", f"/api/v1/instances/{instance_id}/refuse", json={"reason": reason})
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[green]✓[/] instance {data['id']} refused: {data['state']}; the buyer's order is refunded in full")
 
 
 # ---------------------------------------------------------------- ssh

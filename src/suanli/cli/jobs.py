@@ -1,4 +1,5 @@
-"""Jobs and clusters commands: suanli jobs submit/list/show/logs/cancel, suanli clusters add/list. All through the API."""
+"""Jobs and clusters commands: suanli jobs submit/list/show/logs/cancel, suanli clusters
+add/list/disable/enable/delete. All through the API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from suanli.cli.main import ApiUrl, AsJson, api, app, cny_arg, console, fail, print_json
@@ -163,9 +165,10 @@ def cancel(job_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None
 
 @clusters_app.command("add")
 def add_cluster(datacenter_id: str, name: str,
-                kind: Annotated[str, typer.Option(help="local, slurm or ray")],
-                endpoint: Annotated[str, typer.Option(help="local: a directory; slurm: slurmrestd URL; "
-                                                           "ray: dashboard URL")],
+                kind: Annotated[str, typer.Option(help="slurm or ray (local: operators only)")],
+                endpoint: Annotated[str, typer.Option(help="slurm: slurmrestd URL; ray: dashboard URL (a public "
+                                                           "address, or one in a network the operator allows); "
+                                                           "local: a directory")],
                 credential: Annotated[list[str] | None, typer.Option(help="NAME=VALUE, e.g. token=... "
                                                                           "(repeatable; never shown back)")] = None,
                 option: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (JSON values allowed; "
@@ -198,12 +201,60 @@ def list_clusters(datacenter_id: str, api_url: ApiUrl = None, as_json: AsJson = 
         print_json(clusters)
         return
     table = Table(title="clusters")
-    for col in ("id", "name", "kind", "endpoint", "healthy", "products", "health"):
+    for col in ("id", "name", "kind", "endpoint", "state", "healthy", "products", "health"):
         table.add_column(col)
     for c in clusters:
-        table.add_row(c["id"], c["name"], c["kind"], c["endpoint"], "yes" if c["healthy"] else "[red]no[/]",
-                      str(len(c["product_ids"])), c["health_detail"])
+        state = c["state"] if c["state"] == "active" else f"[yellow]{c['state']}[/]"
+        table.add_row(c["id"], escape(c["name"]), c["kind"], escape(c["endpoint"]), state,
+                      "yes" if c["healthy"] else "[red]no[/]", str(len(c["product_ids"])), escape(c["health_detail"]))
     console.print(table)
+
+
+def _cluster_action(datacenter_id: str, cluster_id: str, action: str, api_url: str | None) -> dict[str, Any]:
+    path = f"/api/v1/datacenters/{datacenter_id}/clusters/{cluster_id}"
+    if action == "delete":
+        return api(api_url, "DELETE", path)
+    return api(api_url, "POST", f"{path}/{action}")
+
+
+@clusters_app.command("disable")
+def disable_cluster(datacenter_id: str, cluster_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Take a cluster out of service: no new jobs or machines on it; what runs there goes on."""
+    cluster = _cluster_action(datacenter_id, cluster_id, "disable", api_url)
+    if as_json:
+        print_json(cluster)
+        return
+    console.print(f"[green]✓[/] cluster {cluster['id']} disabled: no new jobs or machines start on it; "
+                  f"`suanli clusters enable {datacenter_id} {cluster['id']}` brings it back")
+
+
+@clusters_app.command("enable")
+def enable_cluster(datacenter_id: str, cluster_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Put a disabled (or draining) cluster back in service."""
+    cluster = _cluster_action(datacenter_id, cluster_id, "enable", api_url)
+    if as_json:
+        print_json(cluster)
+        return
+    console.print(f"[green]✓[/] cluster {cluster['id']} active: it takes jobs and machines again")
+
+
+@clusters_app.command("delete")
+def delete_cluster(datacenter_id: str, cluster_id: str,
+                   yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+                   api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Delete a cluster. With jobs or machines running on it, it drains first (no new work) and is deleted once
+    they have ended. Its products lose their cluster: their jobs cannot be placed, machines are delivered by hand."""
+    if not yes and not typer.confirm(f"Delete cluster {cluster_id}? Its products lose their cluster", default=False):
+        fail("not deleted")
+    cluster = _cluster_action(datacenter_id, cluster_id, "delete", api_url)
+    if as_json:
+        print_json(cluster)
+        return
+    if cluster["state"] == "draining":
+        console.print(f"[yellow]…[/] cluster {cluster['id']} is draining: work runs on it still; it takes no new "
+                      "work and is deleted once that work has ended (`suanli clusters enable` calls this off)")
+    else:
+        console.print(f"[green]✓[/] cluster {cluster['id']} deleted")
 
 
 def start_scheduler(interval_seconds: int):

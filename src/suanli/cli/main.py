@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from suanli.cli.client import ApiClient, ApiError
+from suanli.cli.tables import Column, fitted_table
 from suanli.core.money import cny_to_fen
 
 app = typer.Typer(help="suanli 算力: a public compute-power exchange and scheduling platform.",
@@ -292,13 +294,15 @@ def user_create(email: str,
 # ---------------------------------------------------------------- catalog
 
 @app.command()
-def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerators>=8 province=安徽 price<=60 "
-                                                     "sort=price_per_pflops'. `suanli search --fields` lists fields.")] = "",
+def search(query: Annotated[str, typer.Argument(help="e.g. '昇腾 910B 8卡 安徽' or 'chip=A800 accelerators>=8 "
+                                                     "province=安徽 price<=60 sort=price_per_pflops'. `suanli search "
+                                                     "--fields` lists fields.")] = "",
            limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
            fields: Annotated[bool, typer.Option("--fields", help="List the query fields and exit.")] = False,
            ids: Annotated[bool, typer.Option("--ids", help="Show each product's id (to order it).")] = False,
            api_url: ApiUrl = None, as_json: AsJson = False) -> None:
-    """Search the catalog with the query language."""
+    """Search the catalog: words (A800, 昇腾 910B 8卡, 安徽, 100元以下) or the query language; shows how words were
+    understood."""
     if fields:
         from suanli.catalog.search import FIELDS, SORTS
         from suanli.core.query import describe_fields
@@ -309,28 +313,39 @@ def search(query: Annotated[str, typer.Argument(help="e.g. 'chip=A800 accelerato
     if as_json:
         print_json(page)
         return
+    understood = page.get("understood")
+    if understood and any(not r["exact"] for r in understood["readings"]):
+        # free words: say what they became, so the buyer can check it and write it exactly next time
+        said = ", ".join(f"{r['text']} → {r['query'] or '(ignored)'}" for r in understood["readings"] if not r["exact"])
+        console.print(f"understood as: [bold]{escape(understood['query'])}[/]  [dim]({escape(said)})[/]")
     matched = f"{page['total']:,}" + ("" if page.get("total_exact", True) else "+")
-    table = Table(title=f"{matched} products match" + (f" (first {len(page['items'])})"
-                                                               if page['total'] > len(page['items']) else ""))
-    if ids:
-        table.add_column("id", no_wrap=True, min_width=36)
-    table.add_column("chip", no_wrap=True, min_width=8)
-    table.add_column("cards", justify="right", no_wrap=True)
-    table.add_column("form", no_wrap=True)
-    table.add_column("data center", overflow="ellipsis", no_wrap=True, max_width=16)
-    table.add_column("city", no_wrap=True, min_width=4)
-    for column in ("PFLOPS", "CNY/h", "CNY/卡·h", "CNY/PFLOPS·h", "free"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("modes", no_wrap=True)
-    for item in page["items"]:
-        table.add_row(*([item["id"]] if ids else []),
-                      item["chip"]["key"] if item["chip"] else item["kind"], str(item["accelerators"] or "—"),
-                      DELIVERY_LABELS[item["delivery"]], item["datacenter"]["name"], item["region"]["city"],
-                      f"{item['compute']['fp16_pflops']:.3f}", cny(item["prices"]["on_demand_hour"]),
-                      cny(item["prices"]["per_accelerator_hour"]), cny(item["prices"]["per_fp16_pflops_hour"]),
-                      f"{item['available_units']}/{item['stock_units']}",
-                      "".join(MODE_LABELS[m] for m in item["billing_modes"]))
+    title = f"{matched} products match" + (f" (first {len(page['items'])})" if page['total'] > len(page['items'])
+                                             else "")
+    # The ids are 36 characters: beside the rest when they fit, else numbered rows with the ids listed under the
+    # table (whole, to copy).
+    items = page["items"]
+    ids_inline = ids and console.width >= 120
+    number = {item["id"]: n for n, item in enumerate(items, 1)}
+    columns = [
+        *([Column("id", 36, lambda i: i["id"])] if ids_inline else
+          [Column("#", 3, lambda i: str(number[i["id"]]), justify="right")] if ids else []),
+        Column("chip", 10, lambda i: i["chip"]["key"] if i["chip"] else i["kind"]),
+        Column("cards", 5, lambda i: str(i["accelerators"] or "—"), justify="right"),
+        Column("CNY/h", 9, lambda i: cny(i["prices"]["on_demand_hour"]), justify="right"),
+        Column("free", 7, lambda i: f"{i['available_units']}/{i['stock_units']}", 1, "right"),
+        Column("form", 4, lambda i: DELIVERY_LABELS[i["delivery"]], 2),
+        Column("data center", 16, lambda i: i["datacenter"]["name"], 3, max_width=16),
+        Column("modes", 5, lambda i: "".join(MODE_LABELS[m] for m in i["billing_modes"]), 4),
+        Column("CNY/PFLOPS·h", 12, lambda i: cny(i["prices"]["per_fp16_pflops_hour"]), 5, "right"),
+        Column("city", 4, lambda i: i["region"]["city"], 6),
+        Column("CNY/卡·h", 8, lambda i: cny(i["prices"]["per_accelerator_hour"]), 7, "right"),
+        Column("PFLOPS", 7, lambda i: f"{i['compute']['fp16_pflops']:.3f}", 8, "right"),
+    ]
+    table = fitted_table(console, title, columns, items)
     console.print(table)
+    if ids and not ids_inline:
+        for n, item in enumerate(items, 1):
+            console.print(f"{n:>3}  {item['id']}", highlight=False, soft_wrap=True)
     console.print("[dim]modes: 按 = on-demand (按需), 包 = reserved term (包月/包年), 竞 = spot (竞价); "
                   "prices per unit-hour unless noted; --ids for the ids to order, --json for full details[/]")
 

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from suanli.cli.client import ApiClient, ApiError, credentials_path, store_credentials, stored_credentials
-from suanli.cli.main import ApiUrl, AsJson, api, app, cny, cny_arg, console, err, fail, print_json
+from suanli.cli.main import (ApiUrl, AsJson, api, app, cny, cny_arg, console, err, explain, fail, print_json,
+                             user_app)
 
 order_app = typer.Typer(help="Orders: place (on demand, reserved, spot), list, show, extend, release, cancel.",
                         no_args_is_help=True)
@@ -36,12 +37,53 @@ def login(email: str,
 
 
 @app.command()
-def logout() -> None:
-    """Forget the stored token."""
+def logout(api_url: ApiUrl = None) -> None:
+    """Revoke the stored token on the server, then forget it."""
     path = credentials_path()
     stored = stored_credentials()
+    if stored is None:
+        console.print("not logged in: no stored token")
+        return
+    try:
+        ApiClient(api_url or stored.get("api_url"), stored["token"]).request("POST", "/api/v1/auth/logout")
+    except ApiError as exc:
+        if exc.status == 0:  # unreachable: the token stays valid until it expires; say so, keep nothing locally
+            err.print(f"[yellow]warning:[/] the server could not revoke the token ({exc.message}); it stays valid "
+                      "until it expires.")
+        elif exc.status != 401:  # 401: already revoked or expired, nothing to do
+            fail(explain(exc))
     path.unlink(missing_ok=True)
-    console.print(f"[green]✓[/] logged out{' ' + stored['email'] if stored else ''}")
+    console.print(f"[green]✓[/] logged out {stored.get('email') or ''}; the token is revoked")
+
+
+@app.command()
+def password(email: Annotated[str | None, typer.Option(help="Without a stored login: the account's email (after "
+                                                            "an operator reset it).")] = None,
+             api_url: ApiUrl = None) -> None:
+    """Change your password (prompted for); your other logins and API keys are revoked."""
+    stored = None if email else stored_credentials()
+    if stored is None and not email:
+        fail("Log in first (`suanli login EMAIL`), or pass --email with the one-time password an operator gave you.")
+    current = typer.prompt("current password", hide_input=True)
+    new = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    client = ApiClient(api_url or (stored or {}).get("api_url"), (stored or {}).get("token"), anonymous=stored is None)
+    body = {"current_password": current, "new_password": new} | ({"email": email} if email else {})
+    try:
+        data = client.request("POST", "/api/v1/auth/password", json=body)
+    except ApiError as exc:
+        fail(explain(exc))
+    if data.get("access_token"):
+        store_credentials({"email": email, "token": data["access_token"], "api_url": api_url})
+    console.print(f"[green]✓[/] password changed; {data['revoked_tokens']} other logins and API keys revoked")
+
+
+@user_app.command("reset-password")
+def reset_password(email: str, api_url: ApiUrl = None) -> None:
+    """Operator: give a user a one-time password; they are logged out and must choose a new one."""
+    data = api(api_url, "POST", "/api/v1/operator/password-resets", json={"email": email})
+    console.print(f"[green]✓[/] {data['email']}: one-time password [bold]{data['one_time_password']}[/] (shown once; "
+                  f"{data['revoked_tokens']} logins and API keys revoked). The user runs `suanli password --email "
+                  f"{data['email']}` or opens /password, and chooses a new password.")
 
 
 @app.command()
@@ -106,12 +148,17 @@ def _order_detail(o: dict) -> None:
     console.print(table)
 
 
+# The order's terms, the same for placing an order and for pricing it first.
+ModeOption = Annotated[str, typer.Option(help="on_demand, reserved or spot")]
+UnitsOption = Annotated[int, typer.Option(min=1, max=100_000)]
+TermOption = Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")]
+BidOption = Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")]
+
+
 @order_app.command("place")
 def order_place(product_id: str,
-                mode: Annotated[str, typer.Option(help="on_demand, reserved or spot")] = "on_demand",
-                units: Annotated[int, typer.Option(min=1, max=100_000)] = 1,
-                term_months: Annotated[int | None, typer.Option("--term-months", help="reserved: 1, 3, 6 or 12")] = None,
-                bid: Annotated[str | None, typer.Option(help="spot: your bid in CNY per unit-hour, e.g. 35.50")] = None,
+                mode: ModeOption = "on_demand", units: UnitsOption = 1, term_months: TermOption = None,
+                bid: BidOption = None,
                 idempotency_key: Annotated[str | None, typer.Option("--key", help="Idempotency-Key: a retry with "
                                                                          "the same key places one order")] = None,
                 image: Annotated[str | None, typer.Option(help="Machines (container, vm, bare metal): the image "
@@ -162,6 +209,39 @@ def order_place(product_id: str,
         console.print(f"[green]✓[/] order {data['id']} {data['status']}: {data['units']} × {data['mode']}, "
                       f"held {cny(data['held'])}, charged {cny(data['charged'])}")
     _order_detail(data)
+
+
+@order_app.command("quote")
+def order_quote(product_id: str,
+                mode: ModeOption = "on_demand", units: UnitsOption = 1, term_months: TermOption = None,
+                bid: BidOption = None,
+                hours: Annotated[int | None, typer.Option(min=1, max=8784, help="on demand, spot: price this many "
+                                                                                "hours of use")] = None,
+                api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """The price of an order before placing it: unit price, the amount frozen at once, the total for a term —
+    priced by the same code as `suanli order place`."""
+    params: dict[str, Any] = {"mode": mode, "units": units, "term_months": term_months, "hours": hours,
+                              "bid_hourly_fen": cny_arg(bid, "bid") if bid is not None else None}
+    data = api(api_url, "GET", f"/api/v1/products/{product_id}/quote",
+               **{k: v for k, v in params.items() if v is not None})
+    if as_json:
+        print_json(data)
+        return
+    per = "unit-month" if data["mode"] == "reserved" else "unit-hour"
+    table = Table(title=f"{data['units']} unit(s), {data['mode']}" + (f", {data['term_months']} months"
+                                                                       if data["term_months"] else ""))
+    table.add_column("")
+    table.add_column("CNY", justify="right")
+    table.add_row(f"unit price per {per}" + (" (your bid)" if data["mode"] == "spot" else ""), cny(data["unit_price"]))
+    if data["per_hour"]:
+        table.add_row("per hour", cny(data["per_hour"]))
+    table.add_row("frozen at once" + (" (charged)" if data["charged_now"]["fen"] else " (the first hour)"),
+                  cny(data["frozen_now"]))
+    if data["total"]:
+        table.add_row(f"total for {data['hours']} hours" if data["hours"] else "total for the term", cny(data["total"]))
+    console.print(table)
+    if data["available_units"] < data["units"]:
+        console.print(f"[yellow]only {data['available_units']} units are free now[/]")
 
 
 @order_app.command("list")

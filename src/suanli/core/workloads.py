@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 
 __all__ = [
+    "DL_ARCHITECTURES",
     "GENERIC_PRECISIONS",
     "LLM_INFERENCE_PRECISIONS",
     "LLM_OPTIMIZERS",
@@ -52,6 +53,11 @@ LLM_TRAINING_PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "fp32", "fp8")
 LLM_OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw8bit", "paged_adamw8bit")
 LLM_INFERENCE_PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "int8", "int4", "fp8")
 GENERIC_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "amp", "mixed", "fp16", "bf16")
+#: Architecture classes of generic training, and the other words users write for them.
+DL_ARCHITECTURES: tuple[str, ...] = ("cnn", "transformer", "rnn", "recommendation", "gan", "speech")
+DL_ARCHITECTURE_ALIASES = {"lstm": "rnn", "gru": "rnn", "embedding": "recommendation", "recommender": "recommendation",
+                           "recsys": "recommendation", "audio": "speech", "tts": "speech", "vision": "cnn",
+                           "conv": "cnn"}
 
 MIN_FLOPS_PER_SAMPLE = 1000.0  # below this it is a unit mistake (GFLOPs typed as FLOPs), not a model
 MAX_PARAMS_B = 2000.0  # 2 trillion parameters: beyond any dense model anyone rents compute for
@@ -291,7 +297,10 @@ class GenericTraining:
     is the work; without ``samples`` only the throughput is estimated. ``servers`` and ``gpus_per_server``
     describe the topology (default: 8 devices per server); ``network_gbps`` the network of each server.
     ``model_memory_gib`` is what one device needs (weights, optimizer state, activations); without it memory fit
-    is not checked.
+    is not checked. ``architecture`` (:data:`DL_ARCHITECTURES`; also lstm, gru, embedding, recommender, ...) names
+    the model's class; a named model brings its own. Classes with a fitted factor (speech) scale the achieved speed.
+    ``input_samples_per_s`` is what one server's data pipeline (loading, decoding, augmentation) delivers: the
+    estimate never exceeds it times the servers.
     """
 
     flops_per_sample: float | None = None
@@ -309,6 +318,8 @@ class GenericTraining:
     servers: int | None = None
     gpus_per_server: int | None = None
     network_gbps: float | None = None
+    architecture: str | None = None
+    input_samples_per_s: float | None = None
 
     def __post_init__(self) -> None:
         from suanli.core.estimates.reference_models import reference_model
@@ -321,13 +332,15 @@ class GenericTraining:
             except KeyError as exc:
                 raise _fail("model", exc.args[0]) from None
         elif self.flops_per_sample is None:
-            raise _fail("flops_per_sample", "required (training FLOPs per sample), or name a model")
+            raise _fail("flops_per_sample", "dl_training needs the training FLOPs per sample (with params_m), or "
+                                            "a model name (model: resnet50, bert_base, ...)")
         if self.flops_per_sample is not None:
             flops = _positive("flops_per_sample", self.flops_per_sample, 1e20)
             if flops < MIN_FLOPS_PER_SAMPLE:
                 raise _fail("flops_per_sample", f"{self.flops_per_sample:g} FLOPs per sample is implausibly small: "
-                                                "give FLOPs, not GFLOPs (73.6 GFLOPs = 7.36e10); training FLOPs are "
-                                                "about 6 x the forward multiply-adds a model card lists")
+                                                f"did you mean {flops:g}e9 x 6 = {flops * 6e9:.3g}? The unit is "
+                                                "FLOPs, not GFLOPs, and training FLOPs (forward + backward) are "
+                                                "about 6 x the forward GFLOPs (multiply-adds) a model card lists")
         if self.samples is not None:
             _integer("samples", self.samples, 1, 10**13)
         _integer("epochs", self.epochs, 1, _MAX_EPOCHS)
@@ -354,6 +367,14 @@ class GenericTraining:
                 if self.model is None:
                     raise _fail(name, "only rescales a named model; with flops_per_sample give the FLOPs at your size")
                 _integer(name, value, 1, _MAX_SEQ)
+        if self.architecture is not None:
+            if not isinstance(self.architecture, str):
+                raise _fail("architecture", f"must be one of {', '.join(DL_ARCHITECTURES)}; got {self.architecture!r}")
+            word = self.architecture.strip().casefold()
+            object.__setattr__(self, "architecture",
+                               _choice("architecture", DL_ARCHITECTURE_ALIASES.get(word, word), DL_ARCHITECTURES))
+        if self.input_samples_per_s is not None:
+            _positive("input_samples_per_s", self.input_samples_per_s, 1e12)
         if self.servers is not None:
             _integer("servers", self.servers, 1, 4096)
         if self.gpus_per_server is not None:

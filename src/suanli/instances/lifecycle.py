@@ -41,6 +41,7 @@ from suanli.core.messages import Text, msg, render
 from suanli.db import Database
 from suanli.instances.models import LIVE_STATES, DeliveryMethod, Instance, InstanceState
 from suanli.instances.service import detail_values, instances_of_order, set_state
+from suanli.jobs.clusters import contacted_clusters
 from suanli.jobs.models import Cluster, ClusterKind
 from suanli.trading.delivery import locked_order, refund_undelivered, start_delivered
 from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode, OrderStatus, UsageEvent
@@ -393,8 +394,8 @@ def _stop_ended(database: Database, clock: Clock, pool: _Backends, summary: Pass
 
 def _reap_orphans(database: Database, pool: _Backends, summary: PassSummary) -> None:
     with database.unit_of_work(write=False) as session:
-        clusters = list(session.scalars(select(Cluster.id).where(Cluster.kind.in_(
-            [ClusterKind.LOCAL, ClusterKind.SLURM]))))
+        clusters = [c.id for c in session.scalars(contacted_clusters().where(Cluster.kind.in_(
+            [ClusterKind.LOCAL, ClusterKind.SLURM])))]
         live = set(session.scalars(select(Instance.backend_run_id).where(
             Instance.state.in_(LIVE_STATES), Instance.backend_run_id.is_not(None))))
     for cluster_id in clusters:

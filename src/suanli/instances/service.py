@@ -31,7 +31,7 @@ from suanli.instances.images import OfferedImage, choose_image
 from suanli.instances.keys import keys_for_order
 from suanli.instances.models import LIVE_STATES, DeliveryMethod, Instance, InstanceState
 from suanli.instances.schemas import ManualDeliveryIn
-from suanli.jobs.models import Cluster
+from suanli.jobs.models import Cluster, ClusterState
 from suanli.trading.models import Order, OrderStatus, PlatformSettings
 
 __all__ = ["InstanceRequest", "create_instances", "deliver_by_hand", "get_instance", "instance_out",
@@ -69,6 +69,15 @@ def delivery_method(session: Session, cluster_id: uuid.UUID | None) -> DeliveryM
         backend.close()
 
 
+def _refuse_inactive_cluster(session: Session, cluster_id: uuid.UUID | None) -> None:
+    """409 ``cluster_disabled`` when the product's cluster takes no new instances (disabled or being deleted)."""
+    state = session.scalar(select(Cluster.state).where(Cluster.id == cluster_id)) if cluster_id else None
+    if state in (ClusterState.DISABLED, ClusterState.DRAINING):
+        raise Conflict("The data center has taken this product's cluster out of service, so no new machines start "
+                       "on it; choose another product, or try again once the seller enables it.",
+                       code="cluster_disabled")
+
+
 def prepare_instances(session: Session, product: Any, buyer: User, body: Any) -> InstanceRequest:
     """Check what an order of a machine product asks for (``product``: a row with ``datacenter_id``, ``kind``,
     ``delivery``, ``ecosystem``, ``cluster_id``; ``body``: the ``OrderIn``): the image (422 ``image_required``,
@@ -81,6 +90,7 @@ def prepare_instances(session: Session, product: Any, buyer: User, body: Any) ->
     except InvalidInstanceSpec as exc:
         raise InvalidInput(f"ports: {exc.message}.", code="invalid_port", details={"field": "ports"}) from None
     keys = keys_for_order(session, buyer, body.ssh_key_ids)
+    _refuse_inactive_cluster(session, product.cluster_id)
     return InstanceRequest(image, ports, tuple(keys), delivery_method(session, product.cluster_id), product.cluster_id)
 
 

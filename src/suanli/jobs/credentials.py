@@ -19,12 +19,14 @@ reveal the credentials).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import stat
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +64,36 @@ def _fernet(key: str, where: str) -> Fernet:
                             "print(Fernet.generate_key().decode())\"`.") from None
 
 
+def _write_new_key(path: Path) -> None:
+    """Make the key file whole or not at all: the key is written and synced to a temporary file next to it, which
+    is then linked into place (``link`` fails if another process made the file first: its key is kept). A full
+    disk leaves nothing behind — not an empty key file the next start would refuse."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(new_key() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return
+        log.info("created the credentials key %s (mode 0600); back it up apart from the database", path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise SettingsError(f"No space left to write the key file {path} ({exc.strerror}); nothing was "
+                                f"written. Free space in {path.parent} (SUANLI_HOME) and start again.") from None
+        raise
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _key_file(home: Path) -> str:
     path = home / KEY_FILE
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(new_key() + "\n")
-        log.info("created the credentials key %s (mode 0600); back it up apart from the database", path)
+    if not path.exists():
+        _write_new_key(path)
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SettingsError(f"{path} can be read by other users (mode {stat.S_IMODE(mode):o}); "

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query as Q, Request
 from suanli.core.billing import Clock
 from suanli.db import Database
 from suanli.http import CurrentUser, DbSession, OperatorUser, SellerOrOperator, get_database
-from suanli.jobs import scheduler, service
+from suanli.jobs import clusters, scheduler, service
 from suanli.jobs.models import JobState
 from suanli.jobs.schemas import ClusterIn, ClusterOut, ClusterProductsIn, JobIn, JobLogs, JobOut, JobPage
 
@@ -53,6 +53,30 @@ def map_products(datacenter_id: uuid.UUID, cluster_id: uuid.UUID, body: ClusterP
     return service.cluster_out(session, cluster)
 
 
+@router.post("/datacenters/{datacenter_id}/clusters/{cluster_id}/disable", response_model=ClusterOut)
+def disable_cluster(datacenter_id: uuid.UUID, cluster_id: uuid.UUID, user: SellerOrOperator,
+                    session: DbSession) -> ClusterOut:
+    """No new jobs or instances on the cluster; what runs there goes on (409 ``cluster_draining`` while it is
+    being deleted)."""
+    return service.cluster_out(session, clusters.disable_cluster(session, user, datacenter_id, cluster_id))
+
+
+@router.post("/datacenters/{datacenter_id}/clusters/{cluster_id}/enable", response_model=ClusterOut)
+def enable_cluster(datacenter_id: uuid.UUID, cluster_id: uuid.UUID, user: SellerOrOperator,
+                   session: DbSession) -> ClusterOut:
+    """The cluster takes work again (for a draining cluster: its deletion is called off)."""
+    return service.cluster_out(session, clusters.enable_cluster(session, user, datacenter_id, cluster_id))
+
+
+@router.delete("/datacenters/{datacenter_id}/clusters/{cluster_id}", response_model=ClusterOut)
+def delete_cluster(datacenter_id: uuid.UUID, cluster_id: uuid.UUID, user: SellerOrOperator, session: DbSession,
+                   clock: AppClock) -> ClusterOut:
+    """Delete the cluster: at once (``state`` ``deleted``) when no work is on it; else it is ``draining`` (no new
+    work) and the scheduler deletes it once its jobs and instances have ended. Its products lose their cluster."""
+    cluster = clusters.delete_cluster(session, user, datacenter_id, cluster_id, clock.now())
+    return service.cluster_out(session, cluster)
+
+
 @router.post("/jobs", response_model=JobOut, status_code=201)
 def submit_job(body: JobIn, user: CurrentUser, session: DbSession, clock: AppClock) -> dict[str, Any]:
     """Queue a job; the scheduler places it (and holds its money) in its next round."""
@@ -61,7 +85,7 @@ def submit_job(body: JobIn, user: CurrentUser, session: DbSession, clock: AppClo
 
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(user: CurrentUser, session: DbSession, state: JobState | None = None,
-              limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> dict[str, Any]:
+              limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
     jobs, total = service.list_jobs(session, user, state=state, limit=limit, offset=offset)
     return {"items": service.jobs_out(session, jobs, viewer=user), "total": total}
 

@@ -31,6 +31,17 @@ class ClusterKind(enum.StrEnum):
     RAY = "ray"
 
 
+class ClusterState(enum.StrEnum):
+    """``active``: takes work. ``disabled`` (by its seller): takes no new jobs or instances, finishes what runs.
+    ``draining``: deletion asked while work runs there; no new work, deleted by the scheduler once it ended.
+    ``deleted``: gone (the row stays for the jobs that ran there), no credentials, no products, never contacted."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    DRAINING = "draining"
+    DELETED = "deleted"
+
+
 class JobState(enum.StrEnum):
     QUEUED = "queued"
     SCHEDULED = "scheduled"
@@ -77,6 +88,9 @@ class Cluster(Base):
     checked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    state: Mapped[ClusterState] = mapped_column(_enum(ClusterState, "cluster_state"), default=ClusterState.ACTIVE,
+                                                server_default=ClusterState.ACTIVE.value)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class Job(Base):

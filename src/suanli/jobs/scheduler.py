@@ -3,7 +3,8 @@
 One round (``run_round``), under a lock (PostgreSQL: a session-level advisory lock, a round that cannot get it is
 skipped; SQLite: a per-process lock, SQLite itself runs one writer at a time):
 
-1. **Health.** Every cluster is asked ``health()``. ``UNHEALTHY_AFTER`` failures in a row take it out of placement
+1. **Health.** Every cluster of an approved data center that is not deleted is asked ``health()`` (clusters of
+   data centers an operator has not approved are never contacted). ``UNHEALTHY_AFTER`` failures in a row take it out of placement
    (its offers are ``unhealthy``); one success brings it back. Then every healthy cluster's stray runs (a job's
    earlier run left there after the job moved on, ``jobs.strays``) are cancelled.
 2. **Watch.** Every placed job's backend is asked ``status``: running → ``running``; succeeded / failed / cancelled →
@@ -17,7 +18,9 @@ skipped; SQLite: a per-process lock, SQLite itself runs one writer at a time):
    ('queued','preempted')``) and place its trading order (the hold) in one transaction; then submit to the
    backend. A failed submit cancels the order (nothing charged), records the attempt, blocks the offer and tries
    the next-best offer (``scheduling.failover.next_placement``), up to ``TRIES_PER_ROUND`` times. A job that
-   cannot be placed keeps the policy's explanation (offers eliminated per constraint).
+   cannot be placed keeps the policy's explanation (offers eliminated per constraint). Only ``active`` clusters
+   of approved data centers take new work.
+4. **Drain.** Draining clusters whose jobs and instances have all ended are deleted (``jobs.clusters``).
 
 Each job's change is its own unit of work; no transaction is held open while a backend is called. Two schedulers
 racing (the lock not held, e.g. SQLite in two processes) cannot both place a job: the claim is a conditional
@@ -38,13 +41,14 @@ from sqlalchemy.orm import Session
 
 from suanli import backends
 from suanli.accounts.models import User
-from suanli.catalog.models import Datacenter, Product
+from suanli.catalog.models import Datacenter, DatacenterStatus, Product
 from suanli.core.billing import Clock
 from suanli.core.messages import Text, msg, render, to_json
 from suanli.db import Database
 from suanli.errors import DomainError
-from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobMode, JobState,
-                                detail_values)
+from suanli.jobs.clusters import contacted_clusters, finish_draining
+from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobMode,
+                                JobState, detail_values)
 from suanli.jobs import strays
 from suanli.jobs.service import make_backend
 from suanli.scheduling.failover import next_placement
@@ -72,6 +76,7 @@ class RoundSummary:
     skipped: bool = False
     clusters_checked: int = 0
     clusters_unhealthy: list[str] = field(default_factory=list)
+    clusters_deleted: list[str] = field(default_factory=list)
     placed: list[dict[str, Any]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     finished: list[dict[str, Any]] = field(default_factory=list)
@@ -111,17 +116,24 @@ def _round(database: Database, clock: Clock, summary: RoundSummary) -> None:
     strays.reap(database, clock, summary)
     watch(database, clock, summary)
     place(database, clock, summary)
+    with database.unit_of_work() as session:
+        summary.clusters_deleted += [str(c) for c in finish_draining(session, clock.now())]
 
 
 # ---------------------------------------------------------------- health
 
 def _health_of(cluster: Cluster) -> backends.Health:
+    """The cluster's health: a status and a short fixed reason, never the text of the cluster's answers."""
     try:
         backend = make_backend(cluster)
-    except Exception as exc:  # a cluster that cannot even be configured is not healthy
-        return backends.Health(False, f"cannot configure the backend: {exc}")
+    except backends.BackendError as exc:  # a cluster that cannot even be configured is not healthy
+        return backends.Health(False, f"cannot configure the backend: {exc.message}")
+    except Exception as exc:
+        return backends.Health(False, f"cannot configure the backend ({type(exc).__name__})")
     try:
         return backend.health()
+    except backends.BackendError as exc:  # e.g. a local cluster's machine failing
+        return backends.Health(False, exc.reason or "health check failed")
     except Exception as exc:  # health() should never raise; a bug in a backend must not stop the round
         return backends.Health(False, f"health check raised {type(exc).__name__}")
     finally:
@@ -130,7 +142,7 @@ def _health_of(cluster: Cluster) -> backends.Health:
 
 def check_health(database: Database, clock: Clock, summary: RoundSummary) -> None:
     with database.unit_of_work(write=False) as session:
-        clusters = list(session.scalars(select(Cluster).order_by(Cluster.id)))
+        clusters = list(session.scalars(contacted_clusters().order_by(Cluster.id)))
     for cluster in clusters:
         health = _health_of(cluster)
         summary.clusters_checked += 1
@@ -353,13 +365,14 @@ def _province(name: str) -> str:
 
 
 def load_offers(session: Session) -> list[Offer]:
-    """Every visible product that is on a cluster, as an offer with its free units now."""
+    """Every visible product on an active cluster of an approved data center, as an offer with its free units."""
     pending = dict(session.execute(select(Order.product_id, func.sum(Order.units))
                                    .where(Order.status == OrderStatus.PENDING).group_by(Order.product_id)).all())
     rows = session.execute(select(Product, Cluster.healthy, Datacenter.name)
                            .join(Cluster, Cluster.id == Product.cluster_id)
                            .join(Datacenter, Datacenter.id == Product.datacenter_id)
-                           .where(Product.is_visible.is_(True)).order_by(Product.id)).all()
+                           .where(Product.is_visible.is_(True), Cluster.state == ClusterState.ACTIVE,
+                                  Datacenter.status == DatacenterStatus.APPROVED).order_by(Product.id)).all()
     offers = []
     for product, healthy, datacenter_name in rows:
         free = max(0, product.stock_units - product.allocated_units - int(pending.get(product.id) or 0))

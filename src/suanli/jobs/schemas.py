@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
-from suanli.jobs.models import ClusterKind, JobMode, JobObjective, JobState
+from suanli.jobs.models import ClusterKind, ClusterState, JobMode, JobObjective, JobState
 
 MessageJson = dict[str, Any] | list[Any] | str | None
 """A sentence in translatable form (suanli.core.messages.to_json): ``{"msg": English template with %(name)s
@@ -48,22 +48,26 @@ class ClusterOut(BaseModel):
     options: dict[str, Any]
     has_credentials: bool
     healthy: bool
-    health_detail: str
+    health_detail: str = Field(description="The last health check: a status and a short fixed reason (never the "
+                                           "cluster's own answer).")
     checked_at: dt.datetime | None
     consecutive_failures: int
     product_ids: list[uuid.UUID]
     created_at: dt.datetime
+    state: ClusterState = Field(description="active; disabled (no new jobs or instances); draining (deletion "
+                                            "asked, waits for the work on it to end); deleted.")
+    deleted_at: dt.datetime | None = None
 
 
 class Resources(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    accelerators: int = Field(default=0, ge=0, le=4096)
+    accelerators: StrictInt = Field(default=0, ge=0, le=4096)
     chip: str | None = Field(default=None, max_length=60, description="A chip model, e.g. A800, 910B.")
     ecosystem: str | None = Field(default=None, max_length=20, description="cuda, cann, dtk, neuware, xpu, musa.")
-    min_accel_memory_gib: int = Field(default=0, ge=0, le=10_000)
+    min_accel_memory_gib: StrictInt = Field(default=0, ge=0, le=10_000)
     min_fp16_tflops: float = Field(default=0.0, ge=0, le=1_000_000)
-    vcpus: int = Field(default=0, ge=0, le=100_000)
-    memory_gib: int = Field(default=0, ge=0, le=1_000_000)
+    vcpus: StrictInt = Field(default=0, ge=0, le=100_000)
+    memory_gib: StrictInt = Field(default=0, ge=0, le=1_000_000)
 
 
 class Constraints(BaseModel):
@@ -74,8 +78,16 @@ class Constraints(BaseModel):
                                       description="Run only on these products (ids; duplicates are ignored); "
                                                   "empty: any product that fits.")
     ecosystems: list[str] = Field(default_factory=list, max_length=10)
-    max_hourly_price_fen: int | None = Field(default=None, ge=0, le=10_000_000_000,
+    max_hourly_price_fen: StrictInt | None = Field(default=None, ge=0, le=10_000_000_000,
                                              description="The most the whole job may cost per hour, fen.")
+
+
+MAX_ENV_ENTRIES = 200
+MAX_ENV_VALUE_CHARS = 32 * 1024
+MAX_FILES = 100
+MAX_FILES_BYTES = 512 * 1024  # all working files together, UTF-8 (under SUANLI_MAX_BODY_BYTES)
+EnvName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class JobIn(BaseModel):
@@ -83,15 +95,19 @@ class JobIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     command: str | None = Field(default=None, max_length=100_000, description="A bash command line.")
     script: str | None = Field(default=None, max_length=1_000_000, description="A whole script (its #! line runs it).")
-    env: dict[str, str] = Field(default_factory=dict)
-    files: dict[str, str] = Field(default_factory=dict, description="Working files: name → text.")
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=MAX_ENV_VALUE_CHARS)]] = Field(
+        default_factory=dict, max_length=MAX_ENV_ENTRIES,
+        description=f"Environment variables: at most {MAX_ENV_ENTRIES}, values up to {MAX_ENV_VALUE_CHARS} characters.")
+    files: dict[FileName, str] = Field(default_factory=dict, max_length=MAX_FILES,
+                                       description=f"Working files: name → text; at most {MAX_FILES} files and "
+                                                   f"{MAX_FILES_BYTES} bytes (UTF-8) in all.")
     resources: Resources
     constraints: Constraints = Field(default_factory=Constraints)
     objective: JobObjective = JobObjective.COST
     mode: JobMode = JobMode.ON_DEMAND
-    bid_hourly_fen: int | None = Field(default=None, gt=0, le=10_000_000_000,
+    bid_hourly_fen: StrictInt | None = Field(default=None, gt=0, le=10_000_000_000,
                                        description="Spot only: the most the whole job pays per hour, fen.")
-    max_runtime_minutes: int = Field(gt=0, le=60 * 24 * 30)
+    max_runtime_minutes: StrictInt = Field(gt=0, le=60 * 24 * 30)
 
     @model_validator(mode="after")
     def _one_of(self) -> JobIn:
@@ -99,6 +115,10 @@ class JobIn(BaseModel):
             raise ValueError("give exactly one of command or script")
         if not (self.command or self.script or "").strip():
             raise ValueError("the command or script is empty")
+        size = sum(len(name.encode()) + len(text.encode()) for name, text in self.files.items())
+        if size > MAX_FILES_BYTES:
+            raise ValueError(f"the working files hold {size} bytes; at most {MAX_FILES_BYTES} are accepted: fetch "
+                             "large inputs from storage in the command instead")
         return self
 
 

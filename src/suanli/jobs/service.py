@@ -14,15 +14,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from suanli import backends
+from suanli.backends import outbound
 from suanli.accounts.models import Role, User
-from suanli.catalog.models import Datacenter, Product
+from suanli.catalog.models import Datacenter, DatacenterStatus, Product
 from suanli.catalog.service import managed_datacenter
+from suanli.config import CLUSTER_ALLOWED_NETWORKS
 from suanli.core.billing import Clock
 from suanli.core.chips import resolve_chip
 from suanli.core.messages import msg
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.jobs.credentials import UnreadableCredentials
-from suanli.jobs.models import ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, Job, JobState, detail_values
+from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobState,
+                                detail_values)
 from suanli.jobs.schemas import ClusterIn, ClusterOut, JobIn
 
 log = logging.getLogger("suanli.jobs")
@@ -31,7 +34,10 @@ log = logging.getLogger("suanli.jobs")
 # ---------------------------------------------------------------- clusters
 
 def make_backend(cluster: Cluster) -> backends.Backend:
-    """The cluster's backend, with its credentials decrypted (``BackendError`` when they cannot be)."""
+    """The cluster's backend, with its credentials decrypted (``BackendError`` when they cannot be, or when the
+    cluster was deleted). Making it contacts nothing: every request it sends is checked then (``backends.outbound``)."""
+    if cluster.state is ClusterState.DELETED:
+        raise backends.BackendError("the cluster was deleted", kind=cluster.kind.value, reason="cluster deleted")
     if isinstance(cluster.credentials, UnreadableCredentials):
         raise backends.BackendError("the cluster's credentials cannot be decrypted with this platform's key "
                                     "(SUANLI_SECRET_KEY or $SUANLI_HOME/secret.key); set the key they were stored "
@@ -39,11 +45,51 @@ def make_backend(cluster: Cluster) -> backends.Backend:
     return backends.create(cluster.kind.value, cluster.endpoint, cluster.credentials or None, cluster.options or {})
 
 
+def _check_endpoint(kind: ClusterKind, endpoint: str) -> None:
+    """A remote cluster's endpoint must be one the platform may send requests to (``backends.outbound``): 422
+    ``endpoint_not_allowed`` saying what is allowed and how an operator allows a network."""
+    if kind is ClusterKind.LOCAL:
+        return
+    try:
+        outbound.check_endpoint(endpoint, kind=kind.value)
+    except outbound.EndpointNotAllowed as exc:
+        raise InvalidInput(
+            f"The cluster's endpoint is not allowed: {exc.message}. Give the address where the platform reaches "
+            "your cluster over the Internet, or ask the platform's operator to allow your cluster's network.",
+            code="endpoint_not_allowed",
+            details={"field": "endpoint", "allowed": "public (globally routable) addresses, and the networks in "
+                                                     f"{CLUSTER_ALLOWED_NETWORKS}",
+                     "setting": CLUSTER_ALLOWED_NETWORKS}) from None
+    except backends.BackendError as exc:
+        raise InvalidInput(f"The cluster's endpoint cannot be used: {exc.message}.", code="invalid_cluster",
+                           details={"field": "endpoint"}) from None
+
+
+NOT_CHECKED_UNTIL_APPROVED = "not checked until an operator approves the data center"
+HOST_PATH_OPTIONS = ("shared_dir",)
+"""Cluster options that name a path on the platform's own machine: operators only (a seller could otherwise make
+the platform write into, or read logs from, any directory of its machine)."""
+
+
 def register_cluster(session: Session, user: User, datacenter_id: uuid.UUID, body: ClusterIn,
                      now: dt.datetime) -> Cluster:
     """Register a cluster of a data center the user manages; its credentials and options are checked by the
-    backend registry (unknown kinds, options or credential fields are 422), never echoed."""
+    backend registry (unknown kinds, options or credential fields are 422), never echoed. ``local`` clusters run
+    on the platform's own machine, and ``HOST_PATH_OPTIONS`` name its directories: operators only (403
+    ``local_cluster_operator_only``, ``host_path_operator_only``). Other endpoints must be addresses the platform
+    may reach (422 ``endpoint_not_allowed``)."""
     datacenter = managed_datacenter(session, datacenter_id, user)
+    if body.kind is ClusterKind.LOCAL and user.role is not Role.OPERATOR:
+        raise Forbidden("A local cluster runs jobs on the platform's own machine, so only an operator may register "
+                        "one. Register your Slurm or Ray cluster by its URL instead.",
+                        code="local_cluster_operator_only")
+    host_paths = sorted(set(body.options) & set(HOST_PATH_OPTIONS))
+    if host_paths and user.role is not Role.OPERATOR:
+        raise Forbidden(f"The option {host_paths[0]} names a directory on the platform's own machine (the platform "
+                        "writes job files there and reads their logs from it), so only an operator may set it. "
+                        "Register the cluster without it, or ask the operator to register a cluster that shares a "
+                        "directory with the platform.", code="host_path_operator_only",
+                        details={"field": f"options.{host_paths[0]}"})
     if session.scalar(select(Cluster.id).where(Cluster.datacenter_id == datacenter.id, Cluster.name == body.name)):
         raise Conflict(f"This data center has a cluster named {body.name!r} already.", code="cluster_exists")
     try:
@@ -51,9 +97,12 @@ def register_cluster(session: Session, user: User, datacenter_id: uuid.UUID, bod
                              options=body.options)).close()
     except backends.BackendError as exc:
         raise InvalidInput(f"The cluster cannot be used: {exc.message}", code="invalid_cluster") from None
+    _check_endpoint(body.kind, body.endpoint)
+    approved = datacenter.status is DatacenterStatus.APPROVED
     cluster = Cluster(datacenter_id=datacenter.id, name=body.name, kind=body.kind, endpoint=body.endpoint,
                       credentials=dict(body.credentials or {}), options=dict(body.options), healthy=True,
-                      health_detail="not checked yet", consecutive_failures=0, created_at=now)
+                      health_detail="not checked yet" if approved else NOT_CHECKED_UNTIL_APPROVED,
+                      consecutive_failures=0, created_at=now, state=ClusterState.ACTIVE)
     session.add(cluster)
     session.flush()
     if body.product_ids:
@@ -78,14 +127,15 @@ def map_products(session: Session, cluster: Cluster, product_ids: list[uuid.UUID
 def cluster_of(session: Session, user: User, datacenter_id: uuid.UUID, cluster_id: uuid.UUID) -> Cluster:
     managed_datacenter(session, datacenter_id, user)
     cluster = session.get(Cluster, cluster_id)
-    if cluster is None or cluster.datacenter_id != datacenter_id:
+    if cluster is None or cluster.datacenter_id != datacenter_id or cluster.state is ClusterState.DELETED:
         raise NotFound(f"This data center has no cluster {cluster_id}.", code="cluster_not_found")
     return cluster
 
 
 def list_clusters(session: Session, user: User, datacenter_id: uuid.UUID) -> list[Cluster]:
     managed_datacenter(session, datacenter_id, user)
-    return list(session.scalars(select(Cluster).where(Cluster.datacenter_id == datacenter_id)
+    return list(session.scalars(select(Cluster).where(Cluster.datacenter_id == datacenter_id,
+                                                      Cluster.state != ClusterState.DELETED)
                                 .order_by(Cluster.created_at, Cluster.id)))
 
 
@@ -96,7 +146,7 @@ def cluster_out(session: Session, cluster: Cluster) -> ClusterOut:
                       has_credentials=bool(cluster.credentials), healthy=cluster.healthy,
                       health_detail=cluster.health_detail, checked_at=cluster.checked_at,
                       consecutive_failures=cluster.consecutive_failures, product_ids=products,
-                      created_at=cluster.created_at)
+                      created_at=cluster.created_at, state=cluster.state, deleted_at=cluster.deleted_at)
 
 
 # ---------------------------------------------------------------- jobs

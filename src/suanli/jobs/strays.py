@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from suanli import backends
 from suanli.core.billing import Clock
 from suanli.db import Database
+from suanli.jobs.clusters import contacted_clusters
 from suanli.jobs.models import Cluster, Job, StrayRun
 from suanli.jobs.service import make_backend
 
@@ -49,7 +50,9 @@ def reap(database: Database, clock: Clock, summary: RoundSummary) -> None:
     """Stop the stray runs on every healthy cluster: cancel the ones still going, close the ones that ended.
     A cluster that does not answer keeps its stray runs for the next round."""
     with database.unit_of_work(write=False) as session:
+        contacted = contacted_clusters().subquery()
         rows = session.execute(select(StrayRun, Cluster).join(Cluster, Cluster.id == StrayRun.cluster_id)
+                               .join(contacted, contacted.c.id == Cluster.id)
                                .where(StrayRun.resolved_at.is_(None), Cluster.healthy.is_(True))
                                .order_by(StrayRun.recorded_at, StrayRun.id)).all()
     for stray, cluster in rows:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from suanli.core import billing
 from suanli.core.ledger import plan_release, plan_settle
 from suanli.trading.inventory import release_units
 from suanli.trading.ledger_store import ledger_store
+from suanli.trading.locks import lock_order
 from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode, OrderStatus, UsageEvent
 from suanli.trading.service import close_order, notify, order_ref, record_usage
 
@@ -30,9 +31,8 @@ __all__ = ["locked_order", "refund_undelivered", "start_delivered"]
 
 
 def locked_order(session: Session, order_id: uuid.UUID) -> Order | None:
-    """The order, re-read under its row lock."""
-    return session.scalar(select(Order).where(Order.id == order_id).with_for_update()
-                          .execution_options(populate_existing=True))
+    """The order, re-read under its row lock, its product's row locked first (``trading.locks``)."""
+    return lock_order(session, order_id)
 
 
 def start_delivered(session: Session, order_id: uuid.UUID, delivered_at: dt.datetime) -> bool:

@@ -9,18 +9,20 @@ from fastapi import APIRouter, Depends, Header, Query as Q, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from suanli.accounts.models import Role, User
+from suanli.catalog.service import get_product
 from suanli.catalog.schemas import Money
 from suanli.core.billing import Clock
 from suanli.errors import Forbidden
 from suanli.db import Database
-from suanli.http import (BearerCredentials, CurrentUser, DbSession, OperatorUser, SellerUser, authenticated_user,
-                         get_database)
+from suanli.http import (BearerCredentials, CurrentUser, DbSession, OperatorUser, OptionalUser, SellerUser,
+                         authenticated_user, get_database)
 from suanli.instances.lifecycle import kick as kick_instances
 from suanli.trading import invoices, jobs, service
 from suanli.trading.ledger_store import ledger_store
+from suanli.trading.placement import quote_order
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, OrderStatus, PlatformSettings
 from suanli.trading.schemas import (AccountOut, ExtendIn, LedgerEntryOut, LedgerEntryPage, MeterRunOut, OrderIn, OrderOut,
-                                    OrderPage, PayoutIn, PayoutOut, RefundIn, SettingsOut, SettingsPatch,
+                                    OrderPage, PayoutIn, PayoutOut, QuoteOut, RefundIn, SettingsOut, SettingsPatch,
                                     TopupIn, TopupOut, TrialBalanceAccount,
                                     TrialBalanceOut, WalletOut, InvoiceLineOut, InvoiceOut, InvoiceSummaryOut,
                                     MoneyEntryOut, NotificationOut, NotificationPage, PayoutEntriesOut,
@@ -99,9 +101,29 @@ async def place_order(body: OrderIn, request: Request, credentials: BearerCreden
     return out
 
 
+@router.get("/products/{product_id}/quote", response_model=QuoteOut)
+def quote(product_id: uuid.UUID, session: DbSession, viewer: OptionalUser, mode: OrderMode = OrderMode.ON_DEMAND,
+          units: Annotated[int, Q(ge=1, le=100_000)] = 1,
+          term_months: Annotated[int | None, Q(description="Reserved only: 1, 3, 6 or 12.")] = None,
+          bid_hourly_fen: Annotated[int | None, Q(gt=0, le=100_000_000, description="Spot only: per unit-hour.")] = None,
+          hours: Annotated[int | None, Q(ge=1, le=8784, description="On demand and spot: price this many hours.")] = None,
+          ) -> QuoteOut:
+    """The price of an order before it is placed: unit price, the amount frozen now, the total for a term. Priced
+    by the same code as `POST /orders`, with the same refusals (`invalid_term`, `bid_below_floor`, ...)."""
+    product = get_product(session, product_id, viewer)
+    body = OrderIn(product_id=product_id, mode=mode, units=units, term_months=term_months,
+                   bid_hourly_fen=bid_hourly_fen)
+    q = quote_order(product, body, hours)
+    optional = (lambda fen: None if fen is None else Money.of(fen))
+    return QuoteOut(product_id=product_id, mode=mode, units=units, term_months=term_months,
+                    unit_price=Money.of(q.unit_price_fen), frozen_now=Money.of(q.frozen_now_fen),
+                    charged_now=Money.of(q.charged_now_fen), per_hour=optional(q.per_hour_fen), hours=q.hours,
+                    total=optional(q.total_fen), available_units=product.stock_units - product.allocated_units)
+
+
 @router.get("/orders", response_model=OrderPage)
 def list_orders(user: CurrentUser, session: DbSession, status: OrderStatus | None = None,
-                limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> OrderPage:
+                limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> OrderPage:
     """Buyers see their organization's orders, sellers the orders for their products, operators all; newest first."""
     orders, total = service.list_orders(session, user, status=status, limit=limit, offset=offset)
     return OrderPage(items=[order_out(o) for o in orders], total=total, limit=limit, offset=offset)
@@ -166,7 +188,7 @@ def _entry_out(t: LedgerTransfer, accounts: dict[uuid.UUID, LedgerAccount]) -> L
 
 @router.get("/ledger/entries", response_model=LedgerEntryPage)
 def ledger_entries(user: CurrentUser, session: DbSession, limit: Annotated[int, Q(ge=1, le=500)] = 50,
-                   offset: Annotated[int, Q(ge=0)] = 0) -> LedgerEntryPage:
+                   offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> LedgerEntryPage:
     """Your organization's ledger transfers (money in, holds, charges, releases), newest first."""
     rows, total, accounts = ledger_store.entries_for(session, user.organization_id, limit=limit, offset=offset)
     return LedgerEntryPage(items=[_entry_out(t, accounts) for t in rows], total=total, limit=limit, offset=offset)
@@ -266,7 +288,7 @@ def order_usage(order_id: uuid.UUID, user: CurrentUser, session: DbSession) -> U
 
 @router.get("/notifications", response_model=NotificationPage)
 def notifications(user: CurrentUser, session: DbSession, unread: bool = False,
-                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0
+                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0
                   ) -> NotificationPage:
     """Your organization's notifications (low balance, lease stopped, spot preemption), newest first."""
     rows, total = service.list_notifications(session, user, unread=unread, limit=limit, offset=offset)
@@ -346,7 +368,7 @@ def get_invoice(invoice_id: str, user: CurrentUser, session: DbSession, request:
 
 @router.get("/seller/orders", response_model=OrderPage)
 def seller_orders(user: SellerUser, session: DbSession, status: OrderStatus | None = None,
-                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0)] = 0) -> OrderPage:
+                  limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> OrderPage:
     """Seller: orders for your organization's products, newest first (the same as GET /orders as a seller)."""
     orders, total = service.list_orders(session, user, status=status, limit=limit, offset=offset)
     return OrderPage(items=[order_out(o) for o in orders], total=total, limit=limit, offset=offset)

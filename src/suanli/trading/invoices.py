@@ -20,7 +20,6 @@ Seller invoice
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -35,6 +34,7 @@ from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import Datacenter, Product
 from suanli.core.ledger import AccountKind, TransferKind
 from suanli.core.money import fen_to_cny
+from suanli.core.spreadsheet import SafeCsvWriter
 from suanli.errors import InvalidInput, NotFound
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, UsageRecord
 
@@ -246,32 +246,45 @@ def build_invoice(session: Session, org: Organization, period: str) -> Invoice:
     return invoice
 
 
-def _seller_commission(session: Session, seller_org_id: uuid.UUID, start: dt.datetime,
-                       end: dt.datetime) -> dict[uuid.UUID, int]:
-    """The COMMISSION legs of the seller's orders in the period, per order. Found through the held accounts of
-    the seller's buyers (the legs' debit side, indexed with the time), not through the refs of the month's
-    captures: a meter reading or a release may split its increment so that the seller's part is 0 fen and the
-    platform's 1 fen, a ledger event with a commission leg and no capture."""
+@dataclass(frozen=True)
+class CommissionLeg:
+    order_id: uuid.UUID
+    at: dt.datetime
+    amount_fen: int
+
+
+def seller_commission_legs(session: Session, seller_org_id: uuid.UUID, start: dt.datetime,
+                           end: dt.datetime) -> list[CommissionLeg]:
+    """The COMMISSION legs of the seller's orders in [start, end). Found through the held accounts of the seller's
+    buyers (the legs' debit side, indexed with the time), not through the refs of the period's captures: a meter
+    reading or a release may split its increment so that the seller's part is 0 fen and the platform's 1 fen, a
+    ledger event with a commission leg and no capture. Invoices sum them per order, the seller's charts per day."""
     buyers = select(Order.buyer_org_id).where(Order.seller_org_id == seller_org_id).distinct()
     held = list(session.scalars(select(LedgerAccount.id).where(LedgerAccount.kind == AccountKind.BUYER_HELD,
                                                                LedgerAccount.owner_org_id.in_(buyers))))
-    out: dict[uuid.UUID, int] = defaultdict(int)
-    legs: list[tuple[uuid.UUID, int]] = []
+    legs: list[CommissionLeg] = []
     for i in range(0, len(held), 500):
-        for ref, amount in session.execute(select(LedgerTransfer.ref, LedgerTransfer.amount_fen).where(
-                LedgerTransfer.debit_account_id.in_(held[i:i + 500]), LedgerTransfer.kind == TransferKind.COMMISSION,
-                _in(start, end))):
+        for ref, amount, at in session.execute(
+                select(LedgerTransfer.ref, LedgerTransfer.amount_fen, LedgerTransfer.created_at).where(
+                    LedgerTransfer.debit_account_id.in_(held[i:i + 500]),
+                    LedgerTransfer.kind == TransferKind.COMMISSION, _in(start, end))):
             order_id = _order_id(ref)
             if order_id is not None:
-                legs.append((order_id, int(amount)))
-    ids = sorted({o for o, _ in legs})
+                legs.append(CommissionLeg(order_id, at, int(amount)))
+    ids = sorted({leg.order_id for leg in legs})
     mine: set[uuid.UUID] = set()
     for i in range(0, len(ids), 500):
         mine |= set(session.scalars(select(Order.id).where(Order.id.in_(ids[i:i + 500]),
                                                            Order.seller_org_id == seller_org_id)))
-    for order_id, amount in legs:
-        if order_id in mine:
-            out[order_id] += amount
+    return [leg for leg in legs if leg.order_id in mine]
+
+
+def _seller_commission(session: Session, seller_org_id: uuid.UUID, start: dt.datetime,
+                       end: dt.datetime) -> dict[uuid.UUID, int]:
+    """The seller's commission in the period, per order."""
+    out: dict[uuid.UUID, int] = defaultdict(int)
+    for leg in seller_commission_legs(session, seller_org_id, start, end):
+        out[leg.order_id] += leg.amount_fen
     return dict(out)
 
 
@@ -362,7 +375,7 @@ def _cny(fen: int) -> str:
 def invoice_csv(invoice: Invoice) -> str:
     """The invoice as CSV: UTF-8 with a byte-order mark (so Excel reads the Chinese), amounts in CNY."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    w = SafeCsvWriter(out, lineterminator="\r\n")  # names and references are users' text: no formulas
     seller = invoice.role is Role.SELLER
     w.writerow(["发票 invoice", invoice.id])
     w.writerow(["组织 organization", invoice.organization_name, str(invoice.organization_id)])

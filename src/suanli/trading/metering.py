@@ -25,6 +25,7 @@ from suanli.trading.ledger_store import ledger_store
 from suanli.core.money import format_cny
 from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode, OrderStatus, UsageEvent
 from suanli.trading.inventory import allocate_units, release_units
+from suanli.trading.locks import lock_order
 from suanli.trading.service import (close_order, finish_per_second, notify, order_ref, record_order_usage,
                                     record_usage)
 
@@ -54,10 +55,10 @@ def due_for_metering(session: Session, now: dt.datetime) -> list[uuid.UUID]:
 
 
 def meter(session: Session, order_id: uuid.UUID, now: dt.datetime, run: MeterRun) -> None:
-    """Meter one order under its row lock. Run each order in its own unit of work: holding many orders' locks
-    at once could deadlock with releases."""
-    order = session.scalar(select(Order).where(Order.id == order_id).with_for_update()
-                           .execution_options(populate_existing=True))
+    """Meter one order under its product's row lock and its own (``trading.locks``: product, then order, then
+    accounts, as a release takes them). Run each order in its own unit of work: holding many orders' locks at
+    once could deadlock with releases."""
+    order = lock_order(session, order_id)
     if order is None:
         return
     if order.status is OrderStatus.PENDING:

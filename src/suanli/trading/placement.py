@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -29,6 +30,7 @@ from suanli.instances.service import create_instances, prepare_instances
 from suanli.trading.extension import extended_months
 from suanli.trading.inventory import allocate_units, release_units
 from suanli.trading.ledger_store import ledger_store
+from suanli.trading.locks import lock_product
 from suanli.trading.models import (NotificationKind, Order, OrderMode, OrderStatus, PlatformSettings, UsageEvent)
 from suanli.trading.schemas import OrderIn
 from suanli.trading.service import (notify, order_ref, platform_settings, record_usage, reserved_discounts_bp)
@@ -92,6 +94,30 @@ def _price_and_amounts(product: Product, body: OrderIn) -> tuple[int, int, int]:
                            details={"bid_hourly_fen": body.bid_hourly_fen, "floor_fen": floor,
                                     "floor_cny": str(format_cny(floor))})
     return body.bid_hourly_fen, billing.minimum_prepay_fen(body.bid_hourly_fen, body.units), 0
+
+
+@dataclass(frozen=True)
+class OrderQuote:
+    """What an order would cost, from the same function that prices a placed order (``_price_and_amounts``):
+    the unit price snapshot, what is held (frozen) in the wallet at once and what of it is charged at once, the
+    hourly burn (on demand, spot) and the total of ``hours`` hours or of the reserved term."""
+
+    unit_price_fen: int
+    frozen_now_fen: int
+    charged_now_fen: int
+    per_hour_fen: int | None
+    hours: int | None
+    total_fen: int | None
+
+
+def quote_order(product: Product, body: OrderIn, hours: int | None = None) -> OrderQuote:
+    """Price ``body`` for ``product`` without placing it: the same refusals (a reserved term that does not exist,
+    a bid below the floor, a mode not offered) as the order would meet. ``hours``: the hourly modes' term."""
+    price, hold_fen, charge_fen = _price_and_amounts(product, body)
+    if body.mode is OrderMode.RESERVED:
+        return OrderQuote(price, hold_fen, charge_fen, None, None, hold_fen)
+    total = billing.charge_for_seconds(price, body.units, hours * billing.SECONDS_PER_HOUR) if hours else None
+    return OrderQuote(price, hold_fen, charge_fen, billing.burn_per_hour_fen(price, body.units), hours, total)
 
 
 def insufficient_funds(needed: int, available: int, what: str) -> PaymentRequired:
@@ -187,9 +213,8 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
     buyer_id, seller_id = str(buyer.organization_id), str(seller_org_id)
     what = {OrderMode.ON_DEMAND: "Starting on demand (one hour upfront)", OrderMode.SPOT: "A spot order "
             "(one hour at your bid upfront)", OrderMode.RESERVED: f"This {body.term_months}-month term"}[body.mode]
-    now = clock.now()
 
-    def new_order(status: OrderStatus) -> dict:
+    def new_order(status: OrderStatus, now: dt.datetime) -> dict:
         if instances is not None and status is OrderStatus.ACTIVE:
             status = OrderStatus.PROVISIONING
         active = status is OrderStatus.ACTIVE
@@ -204,13 +229,10 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
                     idempotency_key=idempotency_key, metered_at=now if active and not reserved else None,
                     meter_ticks=0, refunded_fen=0, delivers_instances=instances is not None, created_at=now)
 
-    values = new_order(OrderStatus.ACTIVE)
-    ref = order_ref(values["id"])
-    plan = plan_hold(buyer_id, hold_fen, ref)
-    if charge_fen:
-        plan += plan_settle(buyer_id, seller_id, hold_fen, charge_fen, commission_bp, ref)
     # The hot path takes no SAVEPOINT: each step either fails having written nothing, or is undone by hand —
-    # units first (the product row's lock before the accounts'), then the order, then the money.
+    # units first (the product row's lock before the orders' and the accounts': trading.locks), then the order,
+    # then the money. The time is read once the product row is held, so nothing committed by someone who held it
+    # before (a spot order started, a meter reading) is later than the order's "now".
     try:
         allocate_units(session, product.id, body.units)  # insufficient_stock: nothing written
     except Conflict as exc:
@@ -218,11 +240,12 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
             raise
         # On-demand and reserved demand come before spot: if noticing spot orders frees enough units, the order
         # waits (pending, its money held) until their notice runs out and the meter hands it the units.
-        values = new_order(OrderStatus.PENDING)
         try:
             with session.begin_nested():  # the notices stand or fall with the pending order
-                if not preempt_spot_for(session, product.id, body.units, now):
+                now = preempt_spot_for(session, product.id, body.units, clock)
+                if now is None:
                     raise
+                values = new_order(OrderStatus.PENDING, now)
                 session.execute(_INSERT_ORDER, values)
                 ledger_store.apply(session, plan_hold(buyer_id, hold_fen, order_ref(values["id"])), at=now,
                                    new_ids=True, savepoint=False)
@@ -231,6 +254,12 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
         except InsufficientFunds as exc2:
             raise insufficient_funds(hold_fen, exc2.balance, what) from None
     else:
+        now = clock.now()
+        values = new_order(OrderStatus.ACTIVE, now)
+        ref = order_ref(values["id"])
+        plan = plan_hold(buyer_id, hold_fen, ref)
+        if charge_fen:
+            plan += plan_settle(buyer_id, seller_id, hold_fen, charge_fen, commission_bp, ref)
         if session.execute(_insert_order_if_new(session), values).first() is None:  # the key was used before
             release_units(session, product.id, body.units)
             return _idempotent_winner(session, buyer, idempotency_key, body), False
@@ -259,23 +288,30 @@ def _idempotent_winner(session: Session, buyer: User, idempotency_key: str | Non
     return existing
 
 
-def preempt_spot_for(session: Session, product_id: uuid.UUID, units: int, now: dt.datetime) -> bool:
+def preempt_spot_for(session: Session, product_id: uuid.UUID, units: int, clock: billing.Clock) -> dt.datetime | None:
     """Give preemption notices to enough active spot orders of the product (lowest bids first, then the newest)
     that ``units`` more can start once the notices run out, counting units already under notice and units other
-    pending orders wait for. False (and no notice given) if even all spot capacity would not be enough."""
-    spot = session.execute(
-        select(Order.id, Order.units, Order.preempt_notice_at).where(
+    pending orders wait for. The time of the notices (read once the rows are locked), or None (and no notice
+    given) if even all spot capacity would not be enough.
+
+    Locks the product's row, then its active spot orders' rows in id order (``trading.locks``)."""
+    lock_product(session, product_id)  # a failed allocation may or may not have locked it
+    locked = session.execute(
+        select(Order.id, Order.units, Order.preempt_notice_at, Order.unit_price_fen, Order.created_at).where(
             Order.product_id == product_id, Order.mode == OrderMode.SPOT, Order.status == OrderStatus.ACTIVE)
-        .order_by(Order.unit_price_fen, Order.created_at.desc(), Order.id).with_for_update()).all()
-    noticed = sum(u for _, u, notice in spot if notice is not None)
+        .order_by(Order.id).with_for_update()).all()
+    now = clock.now()
+    # Noticed lowest bid first, then newest first (locked in id order above, chosen in this order).
+    spot = sorted(locked, key=lambda r: (r.unit_price_fen, -r.created_at.timestamp(), r.id))
+    noticed = sum(r.units for r in spot if r.preempt_notice_at is not None)
     waiting = session.scalar(select(func.coalesce(func.sum(Order.units), 0)).where(
         Order.product_id == product_id, Order.status == OrderStatus.PENDING)) or 0
     stock, allocated = session.execute(select(Product.stock_units, Product.allocated_units)
                                        .where(Product.id == product_id)).one()
     shortfall = units + int(waiting) - (int(stock) - int(allocated)) - noticed
-    candidates = [(order_id, u) for order_id, u, notice in spot if notice is None]
+    candidates = [(r.id, r.units) for r in spot if r.preempt_notice_at is None]
     if shortfall > sum(u for _, u in candidates):
-        return False
+        return None
     chosen = []
     for order_id, u in candidates:
         if shortfall <= 0:
@@ -297,7 +333,7 @@ def preempt_spot_for(session: Session, product_id: uuid.UUID, units: int, now: d
                    f"竞价订单 {order_id} 的算力将被按需/包月需求收回，将于 {end} (UTC) 停止；计费至该时刻为止。",
                    f"Spot order {order_id} will be preempted for on-demand or reserved demand at {end} (UTC); "
                    "it is billed until then at most.", now)
-    return True
+    return now
 
 
 __all__ = ["place_order", "preempt_spot_for", "insufficient_funds"]

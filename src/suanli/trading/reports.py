@@ -5,7 +5,8 @@ Days are calendar days in China Standard Time (as invoices' months are, see ``tr
 Transaction volume comes from the ledger, so it always agrees with invoices: a day's *gross* is what buyers were
 charged that day (CAPTURE + COMMISSION transfers out of their held money: meter readings, releases, reserved
 payments), *commission* the platform's part, *net* the sellers' part, *refunds* what was given back that day.
-For one seller, the same figures restricted to its receivable (commission: the legs of its own captures).
+For one seller, the same figures restricted to its receivable, and the commission legs of its orders (as its
+invoice finds them, ``invoices.seller_commission_legs``).
 
 Utilization over time comes from the orders: an order occupies its units from ``started_at`` until it ended (or
 until now, or its reserved term's end). A day's ratio is the unit-seconds occupied that day over the unit-seconds
@@ -30,7 +31,7 @@ from suanli.accounts.models import Organization
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange
 from suanli.core.ledger import AccountKind, TransferKind
 from suanli.errors import InvalidInput
-from suanli.trading.invoices import CHINA_TZ
+from suanli.trading.invoices import CHINA_TZ, seller_commission_legs
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode
 
 MAX_DAYS = 366
@@ -104,14 +105,12 @@ def daily_volume(session: Session, days: list[dt.date], *, seller_org_id: uuid.U
     else:
         receivable = select(LedgerAccount.id).where(LedgerAccount.kind == AccountKind.SELLER_RECEIVABLE,
                                                     LedgerAccount.owner_org_id == seller_org_id).scalar_subquery()
-        captures = LedgerTransfer.__table__.alias("captures")
-        own_refs = select(captures.c.ref).where(captures.c.credit_account_id == receivable,
-                                                captures.c.kind == TransferKind.CAPTURE,
-                                                captures.c.created_at >= start, captures.c.created_at < end)
         add(totals.where(or_(
             and_(LedgerTransfer.kind == TransferKind.CAPTURE, LedgerTransfer.credit_account_id == receivable),
-            and_(LedgerTransfer.kind == TransferKind.COMMISSION, LedgerTransfer.ref.in_(own_refs)),
             and_(LedgerTransfer.kind == TransferKind.REFUND, LedgerTransfer.debit_account_id == receivable))))
+        # Commission legs as the seller's invoice finds them (including ledger events with no capture leg).
+        for leg in seller_commission_legs(session, seller_org_id, start, end):
+            sums[(china_day(leg.at).isoformat(), TransferKind.COMMISSION)] += leg.amount_fen
         orders_query = orders_query.where(Order.seller_org_id == seller_org_id)
     order_day = _day_of(Order.created_at, dialect)
     placed = {day_text: int(n) for day_text, n in session.execute(orders_query.group_by(order_day))}

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from suanli.catalog.schemas import Money
 from suanli.core.ledger import AccountKind, TransferKind
@@ -20,16 +20,16 @@ class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: uuid.UUID
     mode: OrderMode
-    units: int = Field(ge=1, le=100_000, description="How many units of the product to rent.")
-    term_months: int | None = Field(default=None, description="Reserved only: 1, 3, 6 or 12 months.")
-    bid_hourly_fen: int | None = Field(default=None, gt=0, le=100_000_000,
+    units: StrictInt = Field(ge=1, le=100_000, description="How many units of the product to rent.")
+    term_months: StrictInt | None = Field(default=None, description="Reserved only: 1, 3, 6 or 12 months.")
+    bid_hourly_fen: StrictInt | None = Field(default=None, gt=0, le=100_000_000,
                                        description="Spot only: your price per unit-hour, in fen, at or above "
                                                    "the seller's floor.")
     image: str | None = Field(default=None, max_length=64,
                               description="Products delivered as machines (container, vm, bare_metal): the image to "
                                           "start each instance with, one the product offers (GET "
                                           "/api/v1/products/{id}/images). Required for them.")
-    ports: list[int] = Field(default_factory=list, max_length=8,
+    ports: list[StrictInt] = Field(default_factory=list, max_length=8,
                              description="Machines: ports inside each instance to expose (1024-65535, not 22 or "
                                          "8888, which SSH and JupyterLab use).")
     ssh_key_ids: list[uuid.UUID] | None = Field(default=None, max_length=20,
@@ -39,8 +39,26 @@ class OrderIn(BaseModel):
 
 class ExtendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    term_months: int = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's current "
+    term_months: StrictInt = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's current "
                                          "reserved price and term discount, paid upfront.")
+
+
+class QuoteOut(BaseModel):
+    """What an order would cost, priced by the same code as a placed order."""
+
+    product_id: uuid.UUID
+    mode: OrderMode
+    units: int
+    term_months: int | None
+    unit_price: Money = Field(description="Per unit-hour (on_demand, spot: the bid) or per unit-month (reserved).")
+    frozen_now: Money = Field(description="Held in the wallet when the order is placed (on demand and spot: the "
+                                          "first hour; reserved: the whole term).")
+    charged_now: Money = Field(description="Of that, charged at once (reserved: the whole term; otherwise nothing: "
+                                           "use is charged per second from the hold).")
+    per_hour: Money | None = Field(description="On demand and spot: what the order costs per hour.")
+    hours: int | None = Field(description="The hours `total` is for (on demand and spot, when asked).")
+    total: Money | None = Field(description="Reserved: the term; on demand and spot: `hours` hours of use.")
+    available_units: int = Field(description="Units free now (an order of more waits or is refused).")
 
 
 class OrderOut(BaseModel):
@@ -112,7 +130,7 @@ class LedgerEntryPage(BaseModel):
 class TopupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     organization_id: uuid.UUID
-    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen paid in (at most 1 billion CNY).")
+    amount_fen: StrictInt = Field(gt=0, le=100_000_000_000, description="Fen paid in (at most 1 billion CNY).")
     reference: Reference = Field(description="The payment's reference (bank transfer id, …); unique. Sending "
                                              "the same reference again does not top up twice.")
 
@@ -120,7 +138,7 @@ class TopupIn(BaseModel):
 class PayoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     organization_id: uuid.UUID
-    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen paid out to the seller.")
+    amount_fen: StrictInt = Field(gt=0, le=100_000_000_000, description="Fen paid out to the seller.")
     reference: Reference = Field(description="The payment's reference; unique (a repeat pays out once).")
 
 
@@ -134,7 +152,7 @@ class PayoutOut(BaseModel):
 
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount_fen: int = Field(gt=0, le=100_000_000_000, description="Fen to give back, at most what is left of the "
+    amount_fen: StrictInt = Field(gt=0, le=100_000_000_000, description="Fen to give back, at most what is left of the "
                                                                  "order's charges.")
     reference: Reference = Field(description="The refund's reference (e.g. the support ticket); unique.")
 
@@ -174,9 +192,9 @@ class SettingsOut(BaseModel):
 
 class SettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    commission_bp: int | None = Field(default=None, ge=0, le=10_000)
-    spot_notice_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    delivery_deadline_minutes: int | None = Field(default=None, ge=1, le=10_080)
+    commission_bp: StrictInt | None = Field(default=None, ge=0, le=10_000)
+    spot_notice_seconds: StrictInt | None = Field(default=None, ge=0, le=86_400)
+    delivery_deadline_minutes: StrictInt | None = Field(default=None, ge=1, le=10_080)
 
 
 class MeterRunOut(BaseModel):

@@ -43,6 +43,7 @@ from suanli.errors import Conflict, InvalidInput, NotFound
 from suanli.ids import new_id
 from suanli.trading.inventory import release_units
 from suanli.trading.ledger_store import ledger_store
+from suanli.trading.locks import lock_order
 from suanli.trading.models import (DEFAULT_COMMISSION_BP, DEFAULT_SPOT_NOTICE_SECONDS, EndReason, LedgerAccount,
                                    LedgerTransfer, Notification, NotificationKind, Order, OrderMode, OrderStatus,
                                    PlatformSettings, UsageEvent, UsageRecord)
@@ -289,6 +290,14 @@ def _buyers_order(session: Session, user: User, order_id: uuid.UUID) -> Order:
     return order
 
 
+def _locked_buyers_order(session: Session, user: User, order_id: uuid.UUID) -> Order:
+    """The buyer's order, re-read under its product's row lock and then its own (``trading.locks``)."""
+    _buyers_order(session, user, order_id)
+    order = lock_order(session, order_id)
+    assert order is not None  # orders are never deleted once committed
+    return order
+
+
 # ---------------------------------------------------------------- ending orders
 
 def close_order(session: Session, order: Order, status: OrderStatus, now: dt.datetime, reason: EndReason,
@@ -346,14 +355,14 @@ def finish_per_second(session: Session, order: Order, now: dt.datetime) -> None:
 def release_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID) -> Order:
     """Stop an on-demand or spot order now: charge the seconds used, release the rest, free the units. An order
     whose instances are still being delivered is cancelled instead: nothing was delivered, nothing is charged."""
-    order = _buyers_order(session, user, order_id)
+    order = _locked_buyers_order(session, user, order_id)
     if order.status is OrderStatus.PROVISIONING:
         return cancel_order(session, clock, user, order_id)
     if order.mode is OrderMode.RESERVED:
         raise Conflict("A reserved order runs to the end of its term and cannot be released early.",
                        code="reserved_not_releasable", details={"ends_at": order.ends_at.isoformat()
                                                                 if order.ends_at else None})
-    now = clock.now()
+    now = clock.now()  # after the locks: whatever the meter committed meanwhile is at or before it
     close_order(session, order, OrderStatus.ENDED, now, EndReason.RELEASED)
     finish_per_second(session, order, now)
     record_order_usage(session, order, UsageEvent.RELEASE, now)
@@ -364,8 +373,8 @@ def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: u
     """Cancel a pending order (any mode) or one whose instances are still being delivered at any time, or an
     on-demand or spot order within ``CANCEL_GRACE_SECONDS`` of its start: nothing is charged, the hold is
     released."""
-    order = _buyers_order(session, user, order_id)
-    now = clock.now()
+    order = _locked_buyers_order(session, user, order_id)
+    now = clock.now()  # after the locks
     if order.status in (OrderStatus.PENDING, OrderStatus.PROVISIONING):
         had_units = order.status is OrderStatus.PROVISIONING
         close_order(session, order, OrderStatus.CANCELLED, now, EndReason.CANCELLED, from_status=order.status)

@@ -16,12 +16,14 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import IntegrityError, TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from suanli.db_faults import RETRY_AFTER_SECONDS, Fault
 from suanli.errors import DomainError
+from suanli.http import database_fault_response
 from suanli.web.error_messages import domain_message
 from suanli.web.i18n import N_, gettext_for, request_locale
 from suanli.web.render import redirect, render, safe_next
@@ -83,6 +85,26 @@ def error_page(request: Request, status: int, detail: str | None = None) -> Resp
                                                  "detail": detail}, status_code=status)
 
 
+_FAULT_TEXTS = {
+    Fault.CONTENTION: N_("The database is busy with changes made at the same time; nothing was changed. Please try "
+                         "again in a moment."),
+    Fault.UNAVAILABLE: N_("The database cannot be reached right now; nothing was changed. Please try again in a few "
+                          "seconds."),
+    Fault.IN_DOUBT: N_("The connection to the database was lost while saving: your change may or may not have been "
+                       "stored. Check before doing it again."),
+}
+
+
+def database_fault(request: Request, fault: Fault, runs: int) -> Response:
+    """503 for a request the database was too busy or away for (``http_retry``): a page in the visitor's language
+    on page URLs, the API's JSON error elsewhere; ``Retry-After`` either way."""
+    if not is_page(request):
+        return database_fault_response(request, fault, runs)
+    response = error_page(request, 503, gettext_for(request_locale(request))(_FAULT_TEXTS[fault]))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS[fault])
+    return response
+
+
 def _install_page_errors(app: FastAPI) -> None:
     handlers = app.exception_handlers
 
@@ -136,4 +158,5 @@ def _install_page_errors(app: FastAPI) -> None:
     wrap(StarletteHTTPException, http)
     wrap(RequestValidationError, validation)
     wrap(PoolTimeout, lambda request, exc: error_page(request, 503))
+    wrap(IntegrityError, lambda request, exc: error_page(request, 409))
     wrap(Exception, unexpected)

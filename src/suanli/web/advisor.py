@@ -16,7 +16,7 @@ from suanli.advisor.launch import launch_recommendation
 from suanli.advisor.schemas import WORKLOAD_KINDS, LaunchIn, RecommendIn
 from suanli.advisor.service import recommend
 from suanli.core.chips import ECOSYSTEMS, load_chip_table
-from suanli.core.estimates import REFERENCE_MODELS
+from suanli.core.estimates import BOTTLENECKS, REFERENCE_MODELS, cost_fen
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.endpoints import get_clock
@@ -36,12 +36,13 @@ KIND_LABELS = {"llm_finetune": N_("Fine-tune a language model"), "llm_pretrain":
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "llm_pretrain": ("params_b", "tokens"), "llm_finetune": ("params_b", "tokens", "method"),
     "llm_inference": ("params_b", "target_tokens_per_s", "context_len"),
-    "dl_training": ("model", "flops_per_sample", "params_m", "batch_size", "precision", "samples", "epochs"),
+    "dl_training": ("model", "architecture", "flops_per_sample", "params_m", "batch_size", "precision", "samples",
+                    "epochs", "input_samples_per_s"),
     "gpu_hours": ("gpu_hours", "reference_chip"),
     "cpu": ("core_hours", "memory_gib"),
 }
 FORM_FIELDS = ("kind", "params_b", "tokens", "method", "target_tokens_per_s", "context_len", "flops_per_sample",
-               "samples", "epochs", "model", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
+               "samples", "epochs", "input_samples_per_s", "model", "architecture", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
                "budget_cny", "provinces", "ecosystems", "smoke")
 EXAMPLE = {"kind": "llm_finetune", "params_b": "7", "tokens": "100000000", "method": "lora",
            "deadline_hours": "24", "budget_cny": "2000", "ecosystems": list(ECOSYSTEMS)}
@@ -55,6 +56,10 @@ ECOSYSTEM_NOTES = {
     "xpu": N_("PaddlePaddle first; PyTorch only through Kunlunxin's torch_xpu plug-in, with narrower operator "
               "coverage."),
 }
+ARCHITECTURE_LABELS = {"cnn": N_("Convolutional network (image classification, detection)"),
+                       "transformer": N_("Transformer (BERT, GPT, ViT)"), "rnn": N_("Recurrent network (LSTM, GRU)"),
+                       "recommendation": N_("Recommendation (embedding tables + MLP)"), "gan": N_("GAN"),
+                       "speech": N_("Speech (text-to-speech, vocoders)")}
 # Framework names of the ecosystems (core.chips) that are not only a name.
 FRAMEWORK_LABELS = {"PyTorch (DTK build)": N_("PyTorch (DTK build)"), "vLLM (DTK build)": N_("vLLM (DTK build)")}
 
@@ -94,7 +99,9 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
     if rate:
         reasons.append(_("About %(rate)s samples per second (%(low)s to %(high)s).",
                          rate=f"{rate['central']:,.0f}", low=f"{rate['low']:,.0f}", high=f"{rate['high']:,.0f}"))
-    if item.get("bottleneck") in ("compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead"):
+        if item.get("mfu") is not None:
+            reasons.append(_("That uses about %(share)s of the accelerators' peak FLOPs.", share=f"{item['mfu']:.0%}"))
+    if item.get("bottleneck") in BOTTLENECKS:
         reasons.append(_("Limited by %(what)s.", what=label("bottleneck", item["bottleneck"])))
     eco = item.get("ecosystem") or {}
     note = ECOSYSTEM_NOTES.get(eco.get("key", ""))
@@ -103,15 +110,24 @@ def _explain(item: dict[str, Any], locale: str, _: Any, label: Any) -> dict[str,
 
 
 def _order_url(item: dict[str, Any]) -> str:
-    billing = item["billing"]
-    params: dict[str, Any] = {"units": item["units"], "mode": billing["mode"] if billing["mode"] != "spot"
-                              else "spot"}
-    if billing["mode"] == "reserved":
-        term = next((a.get("term_months") for a in billing.get("alternatives", []) if a.get("mode") == "reserved"), 1)
-        params["term_months"] = term
-    if billing["mode"] == "spot":
-        params["bid_cny"] = str(item["product"]["price_on_demand_hour"]["cny"])
+    """The product's order form with the exact terms the option quoted: mode, units, reserved term, spot bid."""
+    quote = item["billing"]["quote"]
+    params: dict[str, Any] = {"units": item["units"], "mode": quote["mode"]}
+    if quote.get("term_months"):
+        params["term_months"] = quote["term_months"]
+    if quote.get("bid_hour"):
+        params["bid_cny"] = str(quote["bid_hour"]["cny"])
     return f"/products/{item['product']['id']}?{urlencode(params)}#order"
+
+
+def _cards(result: dict[str, Any] | None) -> list[tuple[dict[str, Any], str | None]]:
+    """The detailed options: the ranked ones, then the best of each requested ecosystem the ranking left out
+    (with that ecosystem as its label)."""
+    items = (result or {}).get("items", [])
+    shown = {i["product"]["id"] for i in items}
+    extra = [(i, i["ecosystem"]["key"] if i.get("ecosystem") else None)
+             for i in (result or {}).get("best_by_ecosystem", []) if i["product"]["id"] not in shown]
+    return [(i, None) for i in items] + extra
 
 
 def _page(request: Request, session: DbSession, values: dict[str, Any], *, submitted: bool,
@@ -130,7 +146,8 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
                 form.fail(exc, _)
         if not form.ok:
             status_code = 400
-    explained = [_explain(item, locale, _, label) for item in (result or {}).get("items", [])]
+    cards = _cards(result)
+    explained = [_explain(item, locale, _, label) for item, _eco in cards]
     other_ecosystems = [label("ecosystem", e) for e in ((result or {}).get("suggestions") or {}).get("ecosystems", [])]
     return render(request, "storefront/advisor.html", {
         "form": form, "result": result, "explained": explained, "label": label, "submitted": submitted,
@@ -140,7 +157,9 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
         "chip_options": [(c.key, c.name) for c in load_chip_table().values()],
         "model_options": [("", _("None: I give FLOPs per sample"))] + [(m.key, m.name) for m in REFERENCE_MODELS.values()],
         "precision_options": [("fp32", "FP32"), ("tf32", "TF32"), ("amp", _("Mixed precision (AMP)"))],
-        "order_urls": [_order_url(item) for item in (result or {}).get("items", [])],
+        "architecture_options": [("", _("Not given (or the model's own)"))] + [
+            (key, _(text)) for key, text in ARCHITECTURE_LABELS.items()],
+        "cards": cards, "order_urls": [_order_url(item) for item, _eco in cards],
         "other_ecosystems": other_ecosystems,
         "hidden": [(k, v) for k, v in values.items() if k != "smoke" for v in (v if isinstance(v, list) else [v])],
     }, status_code=status_code)
@@ -155,13 +174,26 @@ def advisor_page(request: Request, session: DbSession):
 
 @router.post("/launch")
 def launch(request: Request, session: DbSession, buyer: BuyerUser, posted: PostedForm):
-    """One click: the recommendation for this product becomes a job (``advisor.launch``), placed by the scheduler."""
+    """The recommendation for this product becomes a job (``advisor.launch``), placed by the scheduler — after a
+    confirmation page that shows what will run and what it may cost, and offers the smoke test first. Only a post
+    with ``confirmed=1`` (that page's buttons) launches."""
     _ = translator(request)
     values = _values(posted)
     form = Form(values=values)
     data = {**_request_data(values), "product_id": posted.get("product_id") or None,
             "smoke": values.get("smoke") in ("1", "true", "on")}
     body = validate(LaunchIn, data, form, _, {"workload": "kind"})
+    if body is not None and posted.get("confirmed") != "1":
+        item = _option(session, body)
+        if item is not None:
+            return render(request, "storefront/advisor_confirm.html", {
+                "item": item, "label": labeler(request), "product_id": str(body.product_id),
+                "hidden": [(k, v) for k, v in values.items() if k != "smoke"
+                           for v in (v if isinstance(v, list) else [v])],
+                "hold_fen": _hold_fen(item)})
+        form.top.append(_("This option is no longer feasible (prices or free units changed). Ask for a new "
+                          "recommendation."))
+        body = None
     outcome = None
     if body is not None:
         try:
@@ -172,3 +204,17 @@ def launch(request: Request, session: DbSession, buyer: BuyerUser, posted: Poste
     if outcome is None:
         return _page(request, session, values, submitted=True, form=form, status_code=400)
     return redirect(f"/account/jobs/{outcome['job']['id']}", notice="job_submitted")
+
+
+def _option(session: DbSession, body: LaunchIn) -> dict[str, Any] | None:
+    """The feasible option of ``body.product_id`` as the advisor ranks it now, or None."""
+    request = RecommendIn(**body.model_dump(include=set(RecommendIn.model_fields)) | {"limit": 100})
+    return next((i for i in recommend(session, request)["items"] if i["product"]["id"] == body.product_id), None)
+
+
+def _hold_fen(item: dict[str, Any]) -> int:
+    """What the full job may hold in the wallet: the quoted hourly price for the slow estimate's hours (the job's
+    maximum runtime), in whole fen like every charge."""
+    quote = item["billing"]["quote"]
+    hourly = (quote.get("price_hour") or item["price_hour"])["fen"]
+    return cost_fen(item["hours"]["high"], hourly)

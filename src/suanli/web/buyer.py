@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanli.catalog.models import Datacenter, Product
+from suanli.core import billing
 from suanli.core.billing import RESERVED_TERMS_MONTHS
 from suanli.core.ledger import AccountKind
 from suanli.errors import DomainError
@@ -20,10 +21,11 @@ from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import Order, OrderMode, OrderStatus
 from suanli.trading.schemas import ExtendIn
 from suanli.web.forms import Form, attempt, form_values, translator, validate
-from suanli.web.i18n import N_
+from suanli.web.confirm import Confirmation, confirm_page, confirmed
+from suanli.web.i18n import N_, format_money
 from suanli.web.instances import order_instances_context
 from suanli.web.presenters import labeler, options
-from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm
 
 router = web_router(prefix="/account")
@@ -57,7 +59,7 @@ def _signed_amount(transfer: Any, accounts: dict[Any, Any], org_id: uuid.UUID) -
 
 
 @router.get("")
-def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: int = 0):
+def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: PageOffset = 0):
     """Wallet (available, held) and the organization's ledger entries."""
     offset = max(0, offset)
     wallet = trading.wallet(session, buyer)
@@ -74,7 +76,7 @@ def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: int
 
 
 @router.get("/orders")
-def orders(request: Request, session: DbSession, buyer: BuyerUser, status: str | None = None, offset: int = 0):
+def orders(request: Request, session: DbSession, buyer: BuyerUser, status: str | None = None, offset: PageOffset = 0):
     wanted = OrderStatus(status) if status in OrderStatus._value2member_map_ else None
     rows, total = trading.list_orders(session, buyer, status=wanted, limit=PAGE, offset=max(0, offset))
     _ = translator(request)
@@ -119,15 +121,44 @@ def _order_action(request: Request, session: DbSession, buyer: Any, order_id: uu
 
 
 @router.post("/orders/{order_id}/release")
-def release(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser, _posted: PostedForm):
+def release(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser, posted: PostedForm):
+    if not confirmed(posted):
+        return _confirm_order_end(request, session, buyer, order_id, "release")
     return _order_action(request, session, buyer, order_id,
                          lambda: trading.release_order(session, get_clock(request), buyer, order_id), "order_released")
 
 
 @router.post("/orders/{order_id}/cancel")
-def cancel(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser, _posted: PostedForm):
+def cancel(order_id: uuid.UUID, request: Request, session: DbSession, buyer: BuyerUser, posted: PostedForm):
+    if not confirmed(posted):
+        return _confirm_order_end(request, session, buyer, order_id, "cancel")
     return _order_action(request, session, buyer, order_id,
                          lambda: trading.cancel_order(session, get_clock(request), buyer, order_id), "order_cancelled")
+
+
+def _confirm_order_end(request: Request, session: DbSession, buyer: Any, order_id: uuid.UUID, action: str):
+    """Before a release or a cancel: what the order has used so far (the per-second charge up to now, by the
+    billing code's own rule), what is held, and what goes back to the wallet."""
+    _ = translator(request)
+    order = trading.get_order(session, buyer, order_id)
+    in_hand = order.held_fen + order.charged_fen
+    if action == "cancel":
+        used, title = 0, _(N_("Cancel this order free of charge?"))
+        explanation = _(N_("Nothing is charged: the whole amount goes back to your wallet, and the units are freed."))
+        button = _(N_("Cancel the order"))
+    else:
+        seconds = billing.elapsed_seconds(order.started_at, get_clock(request).now()) if order.started_at else 0
+        used = min(in_hand, billing.charge_for_seconds(order.unit_price_fen, order.units, seconds))
+        title = _(N_("Release this order now?"))
+        explanation = _(N_("The lease stops now: the seconds used are charged, the rest goes back to your wallet."))
+        button = _(N_("Release now"))
+    lines = [(_(N_("Order")), f"{order_names(session, [order])['products'].get(order.product_id, '')} × {order.units}"),
+             (_(N_("Paid or held for it")), format_money(in_hand)),
+             (_(N_("Charged for the time used, about")), format_money(used)),
+             (_(N_("Back to your wallet, about")), format_money(in_hand - used))]
+    return confirm_page(request, Confirmation(
+        title=title, lines=lines, explanation=explanation, action=f"/account/orders/{order_id}/{action}", fields=[],
+        button=button, back_url=f"/account/orders/{order_id}", danger=action == "release"))
 
 
 @router.post("/orders/{order_id}/extend")

@@ -22,7 +22,7 @@ from suanli.trading.endpoints import get_clock
 from suanli.web.forms import Form, attempt, translator
 from suanli.web.i18n import N_
 from suanli.web.presenters import labeler, options
-from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm
 
 router = web_router(prefix="/account/jobs")
@@ -33,7 +33,7 @@ LOG_TAIL = 200
 
 
 @router.get("")
-def job_list(request: Request, session: DbSession, buyer: BuyerUser, state: str | None = None, offset: int = 0):
+def job_list(request: Request, session: DbSession, buyer: BuyerUser, state: str | None = None, offset: PageOffset = 0):
     wanted = JobState(state) if state in JobState._value2member_map_ else None
     rows, total = jobs.list_jobs(session, buyer, state=wanted, limit=PAGE, offset=max(0, offset))
     _ = translator(request)

@@ -39,6 +39,20 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "token_expired": N_("Your login has expired. Log in again."),
     "account_disabled": N_("This account is disabled. Contact the platform operator."),
     "api_key_not_found": N_("This API key does not exist, or it is not yours."),
+    "too_many_attempts": N_("Too many attempts. Wait a few minutes and try again; if you forgot your password, ask "
+                            "the platform operator to reset it."),
+    "common_password": N_("This password is one of the most common ones, which attackers try first. Choose "
+                          "another: a few unrelated words make a strong password that is easy to remember."),
+    "password_like_account": N_("The password must not contain your email or name."),
+    "password_unchanged": N_("The new password is the same as the current one; choose another."),
+    "password_change_required": N_("An operator reset your password. Choose a new one on the change password "
+                                   "page before you log in."),
+    "email_mixed_scripts": N_("This email mixes letters of different alphabets, as lookalike addresses do. Type "
+                              "it again in one alphabet."),
+    "email_confusable": N_("This email is written in letters that only look like Latin ones. Type it again in "
+                           "Latin letters."),
+    "invalid_email": N_("This is not an email address; write it like name@example.cn."),
+    "user_not_found": N_("There is no account with this email."),
     # catalog: regions, data centers, products
     "region_exists": N_("A region with this province and city exists already."),
     "region_not_found": N_("Choose a region from the list."),
@@ -67,11 +81,24 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "invalid_sort": N_("The search cannot be sorted by “%(value)s”. Sort by one of: %(valid_sort_fields)s."),
     "syntax_error": N_("The search text cannot be read at position %(position)s. Check its quotes, commas "
                        "and operators."),
+    "unknown_word": N_("The search does not know the word “%(text)s”: remove it, or write a condition such as "
+                       "chip=A800."),
+    "sort_given_twice": N_("The search is sorted twice (%(sort)s and %(q_sort)s): keep one of them."),
     # clusters and jobs
     "cluster_exists": N_("This data center has a cluster with this name already."),
     "invalid_cluster": N_("The cluster cannot be used with these settings: check its kind, address and "
                           "credentials."),
     "cluster_not_found": N_("This data center has no such cluster."),
+    "endpoint_not_allowed": N_("The platform may not send requests to this address (the platform's own machine, "
+                               "or a private or local network). Give the address where the platform reaches your "
+                               "cluster over the Internet, or ask the operator to allow your cluster's network."),
+    "local_cluster_operator_only": N_("Only an operator may register a local cluster, which runs on the "
+                                      "platform's own machine. Register your Slurm or Ray cluster by its URL."),
+    "host_path_operator_only": N_("Only an operator may give a cluster a directory on the platform's own machine "
+                                  "(shared_dir). Register the cluster without it."),
+    "cluster_draining": N_("This cluster is being deleted; enable it first to keep it."),
+    "cluster_disabled": N_("The data center has taken this product's cluster out of service, so no new machines "
+                           "start on it; choose another product."),
     "product_not_in_datacenter": N_("Some of the chosen products are not in this cluster's data center; choose "
                                     "products of this data center."),
     "unknown_ecosystem": N_("This accelerator ecosystem is not supported; use one of: %(valid_values)s."),

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from suanli.errors import DomainError
-from suanli.web.error_messages import domain_message
+from suanli.web.error_messages import DOMAIN_MESSAGES, domain_message
 from suanli.web.i18n import N_, gettext_for, request_locale
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +55,9 @@ _TYPE_MESSAGES = {
     "value_error": N_("This value is not valid."),
     "json_invalid": N_("This value is not valid."),
 }
+# The email refusals of ``accounts.schemas.Email`` say what is wrong, in the words of the same service codes.
+_TYPE_MESSAGES.update({code: DOMAIN_MESSAGES[code]
+                       for code in ("email_mixed_scripts", "email_confusable", "invalid_email")})
 
 def _ctx_text(value: Any) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
@@ -119,7 +122,7 @@ def validate(schema: type[M], data: dict[str, Any], form: Form, _: Callable[...,
              field_map: Mapping[str, str] | None = None) -> M | None:
     """``schema(**data)``, or None with the errors put next to the fields of ``form``."""
     try:
-        return schema.model_validate(data)
+        return schema.model_validate(data, strict=False)  # form fields are text: "5" is 5 here (not in JSON)
     except ValidationError as exc:
         for error in exc.errors():
             loc = ".".join(str(p) for p in error.get("loc", ()))

@@ -23,7 +23,7 @@ from suanli.trading.models import Order, OrderStatus
 from suanli.web.forms import Form, attempt, error_message, form_values, translator
 from suanli.web.i18n import N_
 from suanli.web.presenters import labeler
-from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm, SellerUser
 
 router = web_router()
@@ -116,7 +116,7 @@ def _seller_page(request: Request, session: DbSession, seller: Any, forms: dict[
 
 
 @router.get("/seller/instances")
-def seller_instances(request: Request, session: DbSession, seller: SellerUser, offset: int = 0):
+def seller_instances(request: Request, session: DbSession, seller: SellerUser, offset: PageOffset = 0):
     return _seller_page(request, session, seller, offset=offset)
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Query, Request
 from sqlalchemy import func, select
@@ -24,10 +26,11 @@ from suanli.trading import reports
 from suanli.trading import service as trading
 from suanli.trading.endpoints import get_clock
 from suanli.trading.ledger_store import ledger_store
-from suanli.trading.schemas import SettingsPatch, TopupIn
+from suanli.trading.schemas import PayoutIn, SettingsPatch, TopupIn
 from suanli.web.forms import (Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
                               validate)
-from suanli.web.i18n import N_
+from suanli.web.confirm import Confirmation, confirm_page, confirmed
+from suanli.web.i18n import N_, format_money
 from suanli.web.operator_charts import (price_index_chart, utilization_chart, utilization_height,
                                         volume_chart)
 from suanli.web.presenters import labeler
@@ -148,8 +151,23 @@ def topups(request: Request, session: DbSession, _operator: OperatorUser, organi
                         find=find.strip())
 
 
-@router.post("/topups")
-def record_topup(request: Request, session: DbSession, _operator: OperatorUser, posted: PostedForm):
+@dataclass(frozen=True)
+class MoneyMovement:
+    """A form that records money moving in or out (a top-up, a payout): its schema, the service that records it,
+    which error code belongs next to which field, its page, its confirmation and where it goes after."""
+
+    schema: type[TopupIn] | type[PayoutIn]
+    record: Callable[..., Any]  # trading.topup or trading.payout
+    code_fields: dict[str, str]
+    page: Callable[..., Any]  # (request, session, form, status_code) -> the form's page
+    confirmation: Callable[..., Confirmation]  # (request, session, body, form)
+    url: str
+    notices: tuple[str, str]  # recorded, repeated (the same reference again)
+
+
+def record_money(request: Request, session: DbSession, posted: Any, movement: MoneyMovement):
+    """Validate, then a dry run of the very entry (rolled back) so only one that would be recorded is shown for
+    confirmation; the confirmation's post (``confirmed=1``) records it."""
     _ = translator(request)
     form = Form(values=form_values(posted, TOPUP_FIELDS))
     amount = cny_to_fen(form.values.get("amount"), "amount", form, _)
@@ -157,16 +175,49 @@ def record_topup(request: Request, session: DbSession, _operator: OperatorUser, 
         form.error("amount", _(N_("This field is required.")))
     data = blank_to_none({"organization_id": form.values.get("organization_id"),
                           "reference": form.values.get("reference")}) | {"amount_fen": amount}
-    body = validate(TopupIn, data, form, _, {"amount_fen": "amount"})
+    body = validate(movement.schema, data, form, _, {"amount_fen": "amount"})
+    if body is not None and form.ok and not confirmed(posted):
+        dry_run = session.begin_nested()
+        try:
+            movement.record(session, body, get_clock(request).now())
+        except DomainError as exc:
+            fail(form, exc, _, movement.code_fields)
+        finally:
+            dry_run.rollback()
+        if form.ok:
+            return confirm_page(request, movement.confirmation(request, session, body, form))
     if body is not None and form.ok:
         try:
             with attempt(session):
-                result = trading.topup(session, body, get_clock(request).now())
+                result = movement.record(session, body, get_clock(request).now())
         except DomainError as exc:
-            fail(form, exc, _, TOPUP_CODE_FIELDS)
+            fail(form, exc, _, movement.code_fields)
     if not form.ok or body is None:
-        return _topups_page(request, session, form, status_code=400)
-    return redirect("/operator/topups", notice="topup_recorded" if result.created else "topup_repeated")
+        return movement.page(request, session, form, status_code=400)
+    return redirect(movement.url, notice=movement.notices[0] if result.created else movement.notices[1])
+
+
+def _confirm_topup(request: Request, session: DbSession, body: TopupIn, form: Form) -> Confirmation:
+    """Before a top-up is recorded: how much, to whom, under which bank reference."""
+    _ = translator(request)
+    org = session.get(Organization, body.organization_id)
+    return Confirmation(
+        title=_(N_("Record this top-up?")),
+        lines=[(_(N_("Buyer organization")), org.name if org else str(body.organization_id)),
+               (_(N_("Amount")), format_money(body.amount_fen)), (_(N_("Bank reference")), body.reference)],
+        explanation=_(N_("The amount is credited to the buyer's wallet at once. Check it against the bank "
+                         "statement: a top-up is corrected only by another entry.")),
+        action="/operator/topups", fields=[(k, str(v)) for k, v in form.values.items() if v],
+        button=_(N_("Record top-up")), back_url=f"/operator/topups?organization_id={body.organization_id}")
+
+
+TOPUPS = MoneyMovement(TopupIn, trading.topup, TOPUP_CODE_FIELDS, _topups_page, _confirm_topup, "/operator/topups",
+                       ("topup_recorded", "topup_repeated"))
+
+
+@router.post("/topups")
+def record_topup(request: Request, session: DbSession, _operator: OperatorUser, posted: PostedForm):
+    return record_money(request, session, posted, TOPUPS)
 
 
 # ---------------------------------------------------------------- settings

@@ -37,9 +37,12 @@ LABELS: dict[str, dict[str, str]] = {
                   "neuware": N_("Cambricon Neuware"), "xpu": N_("Kunlunxin XPU"), "musa": N_("Moore Threads MUSA")},
     "bottleneck": {"compute": N_("compute"), "memory_bandwidth": N_("memory bandwidth"),
                    "memory_capacity": N_("memory capacity"), "interconnect": N_("interconnect"),
-                   "overhead": N_("per-step overhead")},
+                   "overhead": N_("per-step overhead"), "input_pipeline": N_("the data pipeline")},
     "objective": {"cost": N_("Lowest cost"), "time": N_("Fastest")},
     "dc_status": {"pending": N_("Waiting for approval"), "approved": N_("Approved"), "suspended": N_("Suspended")},
+    "cluster_state": {"active": N_("Active"), "disabled": N_("Disabled"), "draining": N_("Draining: deleted once "
+                                                                                          "its work has ended"),
+                      "deleted": N_("Deleted")},
     "transfer": {"topup": N_("Top-up"), "hold": N_("Hold"), "capture": N_("Charge"), "release": N_("Release"),
                  "refund": N_("Refund"), "payout": N_("Payout"), "commission": N_("Commission")},
     "usage": {"start": N_("Lease started"), "stop": N_("Stopped"), "preempt_notice": N_("Preemption notice"),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -15,16 +15,24 @@ from starlette.requests import Request
 
 from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_number, gettext_for,
                              request_locale, say, translations)
-from suanli.web.security import csrf_token, finish_response, load_web_user
+from suanli.web.security import csrf_token, finish_response, load_web_user, peek_web_user
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_VERSION = "2"  # bump to make browsers fetch changed CSS/JS (the URLs carry ?v=)
 
 
-def web_router(**kwargs: Any) -> APIRouter:
+MAX_OFFSET = 1_000_000
+# ``?offset=`` of a page's list: bounded, so a huge number is a 400 page, never a database overflow.
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+
+def web_router(*, own_transaction: bool = False, **kwargs: Any) -> APIRouter:
     """An APIRouter for pages: HTML responses, not in the OpenAPI schema, and the signed-in user (if any) loaded
-    for the page header. Every page module makes its ``router`` with this."""
-    dependencies = [Depends(load_web_user), *kwargs.pop("dependencies", [])]
+    for the page header. Every page module makes its ``router`` with this. ``own_transaction=True`` for the pages
+    that check a password (``web/sign_in.py``): the user is read in a read-only transaction of its own, so the
+    request's (on SQLite write-locking) one has not begun when the password is checked."""
+    loader = peek_web_user if own_transaction else load_web_user
+    dependencies = [Depends(loader), *kwargs.pop("dependencies", [])]
     return APIRouter(include_in_schema=False, default_response_class=HTMLResponse, dependencies=dependencies,
                      **kwargs)
 

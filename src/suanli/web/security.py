@@ -28,7 +28,7 @@ from suanli.accounts.models import Role, User
 from suanli.accounts.service import user_for_secret
 from suanli.config import Settings
 from suanli.errors import NotAuthenticated
-from suanli.http import DbSession
+from suanli.http import DbSession, check_token_before_writing
 
 SESSION_COOKIE = "suanli_session"
 ANON_COOKIE = "suanli_anon"
@@ -113,6 +113,15 @@ def finish_response(request: Request, response: Response) -> Response:
 
 # ---------------------------------------------------------------- who is signed in
 
+def peek_web_user(request: Request) -> User | None:
+    """:func:`load_web_user` in a read-only unit of work of its own, for the pages that must not begin the
+    request's (on SQLite: write-locking) transaction before they check a password (``web/sign_in.py``)."""
+    if hasattr(request.state, "user"):
+        return request.state.user
+    with request.app.state.database.unit_of_work(write=False) as session:
+        return load_web_user(request, session)
+
+
 def load_web_user(request: Request, session: DbSession) -> User | None:
     """The signed-in user of a page request (None for visitors); kept on ``request.state.user``."""
     if hasattr(request.state, "user"):
@@ -121,6 +130,7 @@ def load_web_user(request: Request, session: DbSession) -> User | None:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         try:
+            check_token_before_writing(request, secret)  # a stale cookie takes no SQLite write lock
             user = user_for_secret(session, secret)
         except NotAuthenticated:
             request.state.stale_session = True

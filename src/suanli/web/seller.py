@@ -4,7 +4,7 @@ revenue net of commission. Products are in ``seller_products``. Every page needs
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from sqlalchemy import select
@@ -15,8 +15,9 @@ from suanli.catalog.schemas import DatacenterIn
 from suanli.catalog.utilization import datacenter_utilization
 from suanli.errors import DomainError, InvalidInput
 from suanli.http import DbSession
+from suanli.jobs import clusters
 from suanli.jobs import service as jobs
-from suanli.jobs.models import ClusterKind
+from suanli.jobs.models import ClusterKind, ClusterState
 from suanli.jobs.schemas import ClusterIn
 from suanli.trading import invoices, reports
 from suanli.trading import service as trading
@@ -28,12 +29,18 @@ from suanli.web.i18n import N_
 from suanli.web.operator_charts import (utilization_chart, utilization_height, utilization_history_chart,
                                         volume_chart)
 from suanli.web.presenters import labeler
-from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import PostedForm, SellerUser
 
 router = web_router(prefix="/seller")
 register_notices(cluster_registered=N_("The cluster is registered. The scheduler checks its health before placing jobs "
-                                       "on it."),
+                                       "on it once an operator has approved the data center."),
+                 cluster_disabled=N_("The cluster is disabled: no new jobs or machines start on it; what runs there "
+                                     "goes on."),
+                 cluster_enabled=N_("The cluster is active again: it takes new jobs and machines."),
+                 cluster_deleted=N_("The cluster is deleted. Its products have no cluster now."),
+                 cluster_draining=N_("The cluster is draining: it takes no new work and is deleted once the jobs and "
+                                     "machines on it have ended."),
                  datacenter_registered=N_("Your data center is registered. Its products appear in the catalog "
                                           "once an operator approves it."))
 # Service error codes → the form field they are about.
@@ -129,7 +136,9 @@ def _datacenter_page(request: Request, session: DbSession, user: Any, datacenter
     return render(request, "seller/datacenter.html", {
         "dc": datacenter, "clusters": clusters, "products": products, "product_names": names, "usage": usage,
         "form": form, "chosen": set(chosen if isinstance(chosen, list) else [chosen]),
-        "cluster_kinds": [(k.value, k.value.upper()) for k in ClusterKind], "label": labeler(request)},
+        # local clusters run on the platform's machine: an operator registers them (through the API), never a seller
+        "cluster_kinds": [(k.value, k.value.upper()) for k in ClusterKind if k is not ClusterKind.LOCAL],
+        "label": labeler(request)},
         status_code=status_code)
 
 
@@ -161,11 +170,35 @@ def register_cluster(request: Request, session: DbSession, user: SellerUser, dat
     return redirect(f"/seller/datacenters/{datacenter_id}", notice="cluster_registered")
 
 
+@router.post("/datacenters/{datacenter_id}/clusters/{cluster_id}/{action}")
+def change_cluster(request: Request, session: DbSession, user: SellerUser, datacenter_id: uuid.UUID,
+                   cluster_id: uuid.UUID, action: Literal["disable", "enable", "delete"], _posted: PostedForm):
+    """Disable, enable or delete a cluster of this data center (``jobs.clusters``); delete asks first on the page."""
+    _ = translator(request)
+    form = Form()
+    try:
+        with attempt(session):
+            if action == "disable":
+                clusters.disable_cluster(session, user, datacenter_id, cluster_id)
+            elif action == "enable":
+                clusters.enable_cluster(session, user, datacenter_id, cluster_id)
+            else:
+                cluster = clusters.delete_cluster(session, user, datacenter_id, cluster_id, get_clock(request).now())
+    except DomainError as exc:
+        if exc.status in (403, 404) and exc.code != "cluster_not_found":
+            raise
+        form.fail(exc, _)
+        return _datacenter_page(request, session, user, datacenter_id, form, status_code=exc.status)
+    notice = {"disable": "cluster_disabled", "enable": "cluster_enabled"}.get(action) or (
+        "cluster_draining" if cluster.state is ClusterState.DRAINING else "cluster_deleted")
+    return redirect(f"/seller/datacenters/{datacenter_id}", notice=notice)
+
+
 # ---------------------------------------------------------------- incoming orders
 
 @router.get("/orders")
 def orders(request: Request, session: DbSession, user: SellerUser, status: OrderStatus | None = None,
-           offset: Annotated[int, Query(ge=0)] = 0):
+           offset: PageOffset = 0):
     rows, total = trading.list_orders(session, user, status=status, limit=ORDERS_PAGE, offset=offset)
     ids = {o.product_id for o in rows}
     names = dict(session.execute(select(Product.id, Product.name).where(Product.id.in_(ids))).all()) if ids else {}

@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Query, Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -18,11 +20,12 @@ from suanli.catalog.schemas import ProductOut
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.service import order_figures
-from suanli.web.error_messages import domain_message
+from suanli.catalog import search as catalog_search
 from suanli.web.forms import Form, blank_to_none, translator, validate
-from suanli.web.i18n import EN, N_, request_locale
+from suanli.web.i18n import N_
 from suanli.web.presenters import chip_index, labeler, options, position_of, product_view
 from suanli.web.render import render, web_router
+from suanli.web.storefront_search import filter_chips, search_problem, sort_value
 
 router = web_router()
 COMPARE_MAX = 4
@@ -65,38 +68,29 @@ class CatalogFilters(BaseModel):
 _FILTER_NAMES = list(CatalogFilters.model_fields)
 
 
-def query_problem(exc: DomainError, _: Any) -> str | None:
-    """What is wrong with a search text, in the page's language, as precisely as the parser said it: the field or
-    value at fault, the spelling it probably meant, the values that are valid (names: the same in any language)."""
-    details = exc.details if isinstance(exc.details, dict) else {}
-    text = domain_message(exc, _)
-    if exc.code == "unknown_field" and details.get("suggestion"):
-        text = _(N_("There is no search field “%(field)s”. Did you mean “%(suggestion)s”?"),
-                 field=details.get("field", ""), suggestion=details["suggestion"])
-    elif exc.code == "invalid_value" and details.get("field") and details.get("value") is not None:
-        text = _(N_("“%(value)s” is not a valid value for “%(field)s”."), value=details["value"],
-                 field=details["field"])
-        valid = [str(v) for v in details.get("valid_values") or []]
-        if valid:
-            text += " " + _(N_("Valid values: %(values)s."), values=", ".join(valid[:30]))
-    return text
-
-
-def _search(request: Request, session: DbSession, params: dict[str, Any]) -> tuple[Form, Any]:
-    """Validate the filters and search; errors go next to their fields (a bad query text next to the box)."""
+def _search(request: Request, session: DbSession, params: dict[str, Any]) -> tuple[Form, Any, Any]:
+    """Validate the filters, read the search text, search. Errors go next to their fields (a bad text next to the
+    box). The sort comes from one place: a sort in the text (``sort=ppp``, 最便宜) moves to the "Sort by" list,
+    and the box shows the rest of the text."""
     _ = translator(request)
     form = Form(values={k: v for k, v in params.items() if v is not None})
     filters = validate(CatalogFilters, blank_to_none(params), form, _)
     if filters is None:
-        return form, None
+        return form, None, None
+    understood = None
     try:
-        page = search_products(session, **filters.model_dump(), limit=PAGE_SIZE)
+        if filters.q:
+            understood = catalog_search.understand(session, filters.q)
+            if understood.query.sort is not None:
+                form.values["sort"] = sort_value(understood)
+                form.values["q"] = understood.without_sort()
+        query = understood.query_text if understood else None
+        sort = None if understood and understood.query.sort else filters.sort
+        page = search_products(session, **{**filters.model_dump(), "q": query, "sort": sort}, limit=PAGE_SIZE)
     except DomainError as exc:  # the query language's and the resolver's errors belong to the query box
-        # English pages show the parser's own precise words; others say the same from its code and details.
-        translated = None if request_locale(request) == EN else query_problem(exc, _)
-        form.error("q", translated or _(N_("The search is not valid: %(why)s"), why=exc.message))
-        return form, None
-    return form, page
+        form.error("q", search_problem(request, exc, _))
+        return form, None, understood
+    return form, page, understood
 
 
 def _catalog_context(request: Request, session: DbSession, page: Any) -> dict[str, Any]:
@@ -105,7 +99,21 @@ def _catalog_context(request: Request, session: DbSession, page: Any) -> dict[st
     items: list[ProductOut] = page.items if page else []
     return {"page": page, "positions": {p.id: position_of(p, index, _) for p in items}, "label": labeler(request),
             "more_url": _more_url(request, page.next_cursor) if page and page.next_cursor else None,
-            "selected": _selected(request), "shown": {str(p.id) for p in items}}
+            "selected": _selected(request)}
+
+
+def _picked(request: Request, session: DbSession, selected: list[str]) -> list[tuple[str, str, str]]:
+    """The picks for comparison as (id, name, the page's URL without it); one no longer listed is left out."""
+    out = []
+    for product_id in selected:
+        try:
+            name = product_view(session, uuid.UUID(product_id)).name
+        except DomainError:
+            continue
+        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("ids", "cursor")]
+        rest = [("ids", i) for i in selected if i != product_id]
+        out.append((product_id, name, "/catalog?" + urlencode(params + rest)))
+    return out
 
 
 def _selected(request: Request) -> list[str]:
@@ -126,30 +134,33 @@ def _selected_all(ids: list[str]) -> list[str]:
 
 
 def _more_url(request: Request, cursor: str) -> str:
-    from urllib.parse import urlencode
-
     params = [(k, v) for k, v in request.query_params.multi_items()
               if (k in _FILTER_NAMES or k == "ids") and k != "cursor" and v]
     return "/catalog/rows?" + urlencode([*params, ("cursor", cursor)])
 
 
-DEFAULT_SORT = "price"  # every product has an hourly price; the per-PFLOPS sort leaves out CPU and storage
-
-
 def _params(request: Request) -> dict[str, Any]:
-    params = {name: request.query_params.get(name) for name in _FILTER_NAMES}
-    params["sort"] = params["sort"] or DEFAULT_SORT
-    return params
+    return {name: request.query_params.get(name) for name in _FILTER_NAMES}
 
 
 @router.get("/catalog")
 def catalog_page(request: Request, session: DbSession):
-    form, page = _search(request, session, _params(request))
+    if request.query_params.get("compare"):  # the filter form's "Compare" button: its picks, side by side
+        url = "/compare?" + urlencode([("ids", i) for i in _selected(request)])
+        if request.headers.get("HX-Request"):
+            return Response(status_code=200, headers={"HX-Redirect": url})
+        return RedirectResponse(url, status_code=303)
+    form, page, understood = _search(request, session, _params(request))
     chips = catalog.list_chips(session)
     regions = list(session.scalars(select(Region)))
     _ = translator(request)
-    context = {
-        "form": form, **_catalog_context(request, session, page),
+    context = _catalog_context(request, session, page)
+    sort_options = options(request, "sort")
+    if form.values.get("sort") and form.values["sort"] not in dict(sort_options):  # a sort the list lacks (sort=memory)
+        sort_options.append((form.values["sort"], form.values["sort"]))
+    context.update({
+        "form": form, "understood": understood, "picked": _picked(request, session, context["selected"]),
+        "filter_chips": filter_chips(request, understood, _) if understood else [],
         "chip_options": [("", _(N_("Any chip")))] + [(c.key, c.name) for c in chips],
         "province_options": [("", _(N_("Anywhere")))] + [(p, p) for p in sorted({r.province for r in regions})],
         "hub_options": [("", _(N_("Any hub")))] + [(h, h) for h in sorted({r.hub for r in regions})],
@@ -157,17 +168,22 @@ def catalog_page(request: Request, session: DbSession):
         "kind_options": options(request, "kind", blank=_(N_("Any kind"))),
         "delivery_options": options(request, "delivery", blank=_(N_("Any delivery"))),
         "mode_options": options(request, "mode", blank=_(N_("Any billing mode"))),
-        "sort_options": options(request, "sort"), "compare_max": COMPARE_MAX,
-    }
-    return render(request, "storefront/catalog.html", context, status_code=200 if form.ok else 400)
+        "sort_options": sort_options, "compare_max": COMPARE_MAX,
+    })
+    return render(request, "storefront/catalog.html", context, status_code=_status(request, form))
+
+
+def _status(request: Request, form: Form) -> int:
+    """400 for a search that cannot run; htmx (which swaps only 2xx answers) gets the same page with 200."""
+    return 200 if form.ok or request.headers.get("HX-Request") else 400
 
 
 @router.get("/catalog/rows")
 def catalog_rows(request: Request, session: DbSession):
     """htmx: the next page of results, and the next "more" button."""
-    form, page = _search(request, session, _params(request))
+    form, page, _understood = _search(request, session, _params(request))
     return render(request, "storefront/_rows.html", {"form": form, **_catalog_context(request, session, page)},
-                  status_code=200 if form.ok else 400)
+                  status_code=_status(request, form))
 
 
 @router.get("/compare")
@@ -192,5 +208,28 @@ def compare(request: Request, session: DbSession,
         best["hour"] = min(products, key=lambda p: p.prices.on_demand_hour.fen).id
     return render(request, "storefront/compare.html", {
         "products": products, "too_many": too_many, "compare_max": COMPARE_MAX, "best": best,
+        "differs": _differences(products),
         "ids": [str(p.id) for p in products],
         "positions": {p.id: position_of(p, index, _) for p in products}, "label": labeler(request)})
+
+
+def _differences(products: list[ProductOut]) -> dict[str, bool]:
+    """Which rows of the comparison differ across the products (each row's key: what the row shows)."""
+    if len(products) < 2:
+        return {}
+
+    def fen(money: Any) -> int | None:
+        return money.fen if money else None
+
+    rows: dict[str, Any] = {
+        "hour": lambda p: p.prices.on_demand_hour.fen, "pflops_price": lambda p: fen(p.prices.per_fp16_pflops_hour),
+        "accel_price": lambda p: fen(p.prices.per_accelerator_hour), "reserved": lambda p: fen(p.prices.reserved_month),
+        "spot": lambda p: fen(p.prices.spot_floor_hour),
+        "accelerators": lambda p: (p.accelerators, p.chip.key if p.chip else None),
+        "ecosystem": lambda p: p.chip.ecosystem if p.chip else None, "compute": lambda p: p.compute.fp16_pflops,
+        "accel_memory": lambda p: p.compute.accel_memory_gib, "host": lambda p: (p.vcpus, p.memory_gib),
+        "network": lambda p: p.network_gbps, "delivery": lambda p: p.delivery,
+        "free": lambda p: (p.available_units, p.stock_units), "datacenter": lambda p: p.datacenter.id,
+        "region": lambda p: (p.region.province, p.region.city, p.region.hub),
+    }
+    return {key: len({repr(value(p)) for p in products}) > 1 for key, value in rows.items()}

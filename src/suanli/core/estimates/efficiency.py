@@ -26,7 +26,7 @@ from suanli.core.messages import Message, msg
 GIB = float(1 << 30)
 MAX_DEVICES = 4096
 NODE_SIZE = 8  # devices per server (8-GPU HGX/DGX, Atlas 800T A2, 8-card PCIe servers)
-BOTTLENECKS = ("compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead")
+BOTTLENECKS = ("compute", "memory_bandwidth", "memory_capacity", "interconnect", "overhead", "input_pipeline")
 
 
 # --------------------------------------------------------------------------------------------

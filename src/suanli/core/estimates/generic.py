@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from suanli.core.chips import ChipSpec, get_chip
 from suanli.core.estimates.efficiency import NO_BF16_CHIPS, chip_family, peak_tflops, scaling_efficiency
-from suanli.core.estimates.performance import (PRECISION_ALIASES, Topology, has_fabric, pcie_gbs, topology,
-                                               training_throughput)
+from suanli.core.estimates.performance import (PRECISION_ALIASES, Topology, has_fabric, load_params, pcie_gbs,
+                                               topology, training_throughput)
 from suanli.core.estimates.reference_models import reference_model
 from suanli.core.estimates.result import Estimate, _ecosystem_notes
 from suanli.core.messages import Message, msg
@@ -32,6 +32,7 @@ class _Described:
     batch: int
     unit: str
     notes: tuple[Message, ...]
+    architecture: str | None = None
 
 
 def _describe(w: GenericTraining) -> _Described:
@@ -79,8 +80,9 @@ def _describe(w: GenericTraining) -> _Described:
         embeddings = ref.embedding_params
     else:
         embeddings = 0.0
+    architecture = w.architecture or (ref.architecture if ref else None)
     return _Described(float(flops), float(params), max(float(params) - embeddings, 0.0), batch,
-                      ref.unit if ref else "sample", tuple(notes))
+                      ref.unit if ref else "sample", tuple(notes), architecture)
 
 
 def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: int | None = None) -> Estimate:
@@ -90,8 +92,16 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
     topo = topology(chip, count, servers=servers if servers is not None else w.servers,
                     gpus_per_server=w.gpus_per_server, network_gbps=w.network_gbps)
     tp = training_throughput(chip, precision, described.flops_per_sample, described.params, described.batch, topo,
-                             dense_params=described.dense_params)
+                             dense_params=described.dense_params, architecture=described.architecture)
     step = tp.step
+    rate, low, high, utilisation = tp.samples_per_s, tp.samples_per_s_low, tp.samples_per_s_high, tp.flops_utilisation
+    capped = False
+    if w.input_samples_per_s is not None:
+        cap = w.input_samples_per_s * topo.servers
+        capped = rate > cap
+        if capped:
+            utilisation *= cap / rate
+        rate, low, high = min(rate, cap), min(low, cap), min(high, cap)
     fits = needed = None
     parts: dict[str, float] = {}
     if w.model_memory_gib is not None:
@@ -99,16 +109,21 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
         fits = needed <= chip.memory_gib
         parts = {"weights": 0.0, "gradients": 0.0, "optimizer": 0.0, "activations": float(w.model_memory_gib),
                  "kv_cache": 0.0, "overhead": 1.0}
-    notes = list(tp.notes) + list(described.notes)
+    notes = list(tp.notes) + list(described.notes) + _architecture_notes(described.architecture)
     if w.precision == "bf16" and chip.key in NO_BF16_CHIPS:
         notes.append(msg("bf16: %(chip)s has no BF16 tensor cores; mixed precision there means fp16 with loss "
                          "scaling, which is what this estimate assumes", chip=chip.name))
+    if capped:
+        notes.append(msg("capped by the data pipeline: %(cap)s %(unit)s per second per server x %(servers)s; the "
+                         "devices alone would do %(rate)s", cap=f"{w.input_samples_per_s:,.0f}",
+                         unit=UNIT_WORDS.get(described.unit, described.unit), servers=topo.servers,
+                         rate=f"{tp.samples_per_s:,.0f}"))
     notes.append(msg("%(rate)s %(unit)s per second (%(low)s-%(high)s: the range holds about 80%% of held-out "
                      "measurements); %(step)s ms per step of %(batch)s per device, of which compute %(math)s, "
                      "memory %(memory)s, fixed overhead %(fixed)s, exposed communication %(comm)s ms",
-                     rate=f"{tp.samples_per_s:,.0f}", unit=UNIT_WORDS.get(described.unit, described.unit),
-                     low=f"{tp.samples_per_s_low:,.0f}",
-                     high=f"{tp.samples_per_s_high:,.0f}", step=f"{step.total * 1e3:.1f}", batch=described.batch,
+                     rate=f"{rate:,.0f}", unit=UNIT_WORDS.get(described.unit, described.unit),
+                     low=f"{low:,.0f}",
+                     high=f"{high:,.0f}", step=f"{step.total * 1e3:.1f}", batch=described.batch,
                      math=f"{step.math * 1e3:.1f}", memory=f"{(step.memory + step.update) * 1e3:.1f}",
                      fixed=f"{step.fixed * 1e3:.1f}", comm=f"{step.comm_exposed * 1e3:.1f}"))
     if not tp.calibrated:
@@ -124,6 +139,8 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
     notes += _ecosystem_notes(chip, family)
     if fits is False:
         bottleneck = "memory_capacity"
+    elif capped:
+        bottleneck = "input_pipeline"
     else:
         bottleneck = step.bottleneck
     total = w.total_flops if w.flops_per_sample is not None else (
@@ -131,21 +148,39 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
     hours = hours_low = hours_high = None
     if w.samples is not None:
         work = float(w.samples) * w.epochs
-        hours = work / tp.samples_per_s / 3600.0
-        hours_low = work / tp.samples_per_s_high / 3600.0
-        hours_high = work / tp.samples_per_s_low / 3600.0
+        hours = work / rate / 3600.0
+        hours_low = work / high / 3600.0
+        hours_high = work / low / 3600.0
     return Estimate(
         workload_kind="generic_training", chip_key=chip.key, count=count, bottleneck=bottleneck,
         fits_in_memory=fits, memory_needed_gib=needed, memory_available_gib=float(chip.memory_gib),
         memory_breakdown_gib=parts, total_flops=total, executed_flops=total, hours=hours,
-        hours_low=hours_low, hours_high=hours_high, mfu=tp.flops_utilisation,
-        samples_per_s=tp.samples_per_s, samples_per_s_low=tp.samples_per_s_low,
-        samples_per_s_high=tp.samples_per_s_high, sample_unit=described.unit,
+        hours_low=hours_low, hours_high=hours_high, mfu=utilisation,
+        samples_per_s=rate, samples_per_s_low=low, samples_per_s_high=high, sample_unit=described.unit,
         step_time_ms={"total": step.total * 1e3, "compute": step.math * 1e3,
                       "memory_bandwidth": (step.memory + step.update) * 1e3, "overhead": step.fixed * 1e3,
                       "interconnect": step.comm_exposed * 1e3},
         batch_per_device=described.batch, servers=topo.servers, notes=tuple(notes),
     )
+
+
+#: Architecture classes in words (translatable).
+ARCHITECTURE_WORDS = {"cnn": msg("convolutional networks"), "transformer": msg("Transformers"),
+                      "rnn": msg("recurrent networks"), "recommendation": msg("recommendation models"),
+                      "gan": msg("GANs"), "speech": msg("speech models")}
+
+
+def _architecture_notes(architecture: str | None) -> list[Message]:
+    if architecture is None:
+        return [msg("architecture not given: the fractions of peak fitted over all measured models are used (give "
+                    "architecture: cnn, transformer, rnn, recommendation, gan or speech)")]
+    factor = load_params().architecture_factor(architecture)
+    if factor == 1.0:
+        return [msg("%(architecture)s: no class factor (the measured models of this class differ too much from one "
+                    "another for one to hold on a new model); the fractions fitted over all models are used",
+                    architecture=ARCHITECTURE_WORDS[architecture])]
+    return [msg("%(architecture)s: the measured models of this class reach %(factor)s x the speed their FLOPs "
+                "imply (fitted class factor)", architecture=ARCHITECTURE_WORDS[architecture], factor=f"{factor:.2f}")]
 
 
 def _link_words(chip: ChipSpec, topo: Topology) -> Message:

@@ -39,8 +39,12 @@ and ``samples/s = count · B / t_step``. The parts:
 
 The fitted constants live in ``performance_model.json`` beside this module, written by
 ``scripts/fit_performance_model.py`` from ``bench/data/dl_training_measurements.csv``; the script also writes the
-range multipliers: the 10th and 90th percentiles of measured/estimated on held-out data, so that about 80% of
-measurements not used in the fit fall inside [low, high]. Chips of a family with no measurement in the
+range multipliers: the 7.5th and 92.5th percentiles of measured/estimated on held-out data, so that at least 80% of
+measurements not used in the fit fall inside [low, high] (checked nested, per split).
+
+- **Architecture class** (optional input, :data:`ARCHITECTURES`): a fitted factor divides the matrix and memory-bound
+  time of the classes whose measured models share their efficiency (today: speech); the other classes, and a model
+  whose class is not given, run at the global fractions. Chips of a family with no measurement in the
 calibration data get a wider range (``uncalibrated_widening``).
 """
 
@@ -54,6 +58,7 @@ from importlib import resources
 
 from suanli.core.chips import ChipSpec
 from suanli.core.messages import Message, msg
+from suanli.core.workloads import DL_ARCHITECTURES
 
 #: Training precisions of the performance model, and the words users write for them.
 PRECISION_ALIASES = {"fp32": "fp32", "tf32": "tf32", "amp": "amp", "mixed": "amp", "fp16": "amp", "bf16": "amp",
@@ -68,6 +73,9 @@ MAX_UTILISATION = 0.95
 MIN_DENSE_PARAMS = 1e7  # narrower models are not slower per FLOP than a 10M-parameter one (LOMO-checked)
 _RING_LATENCY_S = 10e-6  # per ring hop (NCCL small-message latency order)
 BOTTLENECKS = ("compute", "memory_bandwidth", "interconnect", "overhead")
+#: Architecture classes a user can name; those with measurements that agree have a fitted factor on the matrix and
+#: memory-bound time (``architecture_factors``), the others run at the global fractions.
+ARCHITECTURES = DL_ARCHITECTURES
 
 
 @dataclass(frozen=True)
@@ -91,15 +99,25 @@ class PerformanceParams:
     range_high: float
     uncalibrated_widening: float
     calibrated_chips: tuple[str, ...]
+    #: (architecture, factor) pairs: the architecture's achieved speed on matrix and memory-bound work relative to
+    #: the global fractions (1 for an architecture without measurements).
+    architecture_factors: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_json(cls, data: dict) -> PerformanceParams:
-        values = {f.name: data[f.name] for f in fields(cls)}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["calibrated_chips"] = tuple(values["calibrated_chips"])
+        values["architecture_factors"] = tuple(sorted(data.get("architecture_factors", {}).items()))
         return cls(**values)
 
     def to_json(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        out = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        out["architecture_factors"] = dict(self.architecture_factors)
+        return out
+
+    def architecture_factor(self, architecture: str | None) -> float:
+        """The fitted factor of ``architecture`` (1 when it is not given or has no measurements)."""
+        return dict(self.architecture_factors).get(architecture, 1.0) if architecture else 1.0
 
 
 @functools.cache
@@ -228,8 +246,10 @@ def intensity(p: PerformanceParams, dense_params: float) -> float:
 
 
 def step_time(chip: ChipSpec, precision: str, flops_per_sample: float, params: float, batch: float,
-              topo: Topology, p: PerformanceParams, dense_params: float | None = None) -> StepTime:
-    """Seconds per step on one device (module docstring); ``dense_params`` excludes embedding tables."""
+              topo: Topology, p: PerformanceParams, dense_params: float | None = None,
+              architecture: str | None = None) -> StepTime:
+    """Seconds per step on one device (module docstring); ``dense_params`` excludes embedding tables;
+    ``architecture`` (one of :data:`ARCHITECTURES`) scales the matrix and memory-bound time by its fitted factor."""
     dense_params = params if dense_params is None else dense_params
     peak, path, _ = peak_for(chip, precision)
     u = {"fp32": p.u_fp32, "tf32": p.u_tf32, "amp": p.u_amp}[path] * (peak / REFERENCE_PEAK_TFLOPS) ** -p.peak_exponent
@@ -238,9 +258,10 @@ def step_time(chip: ChipSpec, precision: str, flops_per_sample: float, params: f
     u = min(MAX_UTILISATION, u)
     bandwidth = chip.memory_bandwidth_gbs * 1e9 * p.bandwidth_efficiency
     work = batch * flops_per_sample
-    math_s = work / (peak * 1e12 * u)
+    speed = p.architecture_factor(architecture)
+    math_s = work / (peak * 1e12 * u * speed)
     traffic = p.amp_traffic if precision == "amp" else 1.0
-    memory_s = work * traffic / (intensity(p, dense_params) * bandwidth)
+    memory_s = work * traffic / (intensity(p, dense_params) * bandwidth * speed)
     update_s = params * UPDATE_BYTES_PER_PARAM / bandwidth
     comm = allreduce_seconds(chip, topo, params * GRADIENT_BYTES_PER_PARAM, p.link_efficiency) \
         if topo.count > 1 else 0.0
@@ -271,11 +292,11 @@ def calibrated(chip: ChipSpec, p: PerformanceParams) -> bool:
 
 def training_throughput(chip: ChipSpec, precision: str, flops_per_sample: float, params: float, batch: float,
                         topo: Topology, p: PerformanceParams | None = None,
-                        dense_params: float | None = None) -> Throughput:
+                        dense_params: float | None = None, architecture: str | None = None) -> Throughput:
     """Samples/s of data-parallel training (module docstring); ``precision`` is fp32, tf32 or amp."""
     p = p or load_params()
     peak, _, notes = peak_for(chip, precision)
-    step = step_time(chip, precision, flops_per_sample, params, batch, topo, p, dense_params)
+    step = step_time(chip, precision, flops_per_sample, params, batch, topo, p, dense_params, architecture)
     rate = topo.count * batch / step.total
     widen = 1.0 if calibrated(chip, p) else p.uncalibrated_widening
     utilisation = rate * flops_per_sample / (topo.count * peak * 1e12)

@@ -44,13 +44,15 @@ def _fragment(text: str, start: int, pos: int) -> str:
     return frag if len(frag) <= MAX_FRAGMENT else frag[: MAX_FRAGMENT - 1] + "…"
 
 
-def syntax_error(text: str, pos: int, problem: str, start: int | None = None, *, fragment: str | None = None) -> QueryError:
+def syntax_error(text: str, pos: int, problem: str, start: int | None = None, *, fragment: str | None = None,
+                 kind: str = "other") -> QueryError:
+    """``kind`` names the problem for clients that say it in other words (``expected_operator``, ...)."""
     frag = _fragment(text, pos if start is None else start, pos) if fragment is None else fragment
     shown = f" near '{frag}'" if frag else ""
     return QueryError(
         "syntax_error",
         f"Syntax error at position {pos}{shown}: {problem}",
-        {"position": pos, "text": frag},
+        {"position": pos, "text": frag, "problem": kind},
     )
 
 
@@ -67,6 +69,7 @@ def _unquote(text: str, start: int, raw: str) -> str:
                 f"unknown escape '\\{char}' in a quoted value. Inside quotes only \\\\, \\\" and \\' are "
                 "escapes; write a literal backslash as \\\\.",
                 fragment=raw if len(raw) <= MAX_FRAGMENT else raw[: MAX_FRAGMENT - 1] + "…",
+                kind="unknown_escape",
             )
         return char
 
@@ -87,9 +90,10 @@ def tokenize(text: str) -> list[Token]:
                     pos,
                     f"unterminated quoted value; close it with a matching {char}.",
                     fragment=rest if len(rest) <= MAX_FRAGMENT else rest[: MAX_FRAGMENT - 1] + "…",
+                    kind="unterminated_quote",
                 )
             # The only other unmatched character is a lone "!".
-            raise syntax_error(text, pos, "unexpected '!'. Use '!=' for 'not equal'.")
+            raise syntax_error(text, pos, "unexpected '!'. Use '!=' for 'not equal'.", kind="lone_bang")
         kind = match.lastgroup
         assert kind is not None
         raw = match.group()

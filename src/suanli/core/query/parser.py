@@ -46,12 +46,14 @@ def _parse_terms(text: str, tokens: list[Token]) -> list[_RawCondition]:
                 tok.start,
                 f"'{tok.raw}' follows the previous value without a space. Separate conditions with "
                 "whitespace, and quote values that contain special characters.",
+                kind="missing_space",
             )
         if tok.kind != "word" or not IDENT_RE.fullmatch(tok.raw):
             raise syntax_error(
                 text,
                 tok.start,
                 f"expected a field name, found '{tok.raw}'. Write conditions as FIELD OP VALUE, e.g. chip=A800.",
+                kind="expected_field",
             )
         field_tok = tok
         i += 1
@@ -62,6 +64,7 @@ def _parse_terms(text: str, tokens: list[Token]) -> list[_RawCondition]:
                 field_tok.start,
                 f"'{field_tok.raw}' is not a condition: expected an operator ({_OPS_TEXT}) after it but {found}. "
                 "Write conditions as FIELD OP VALUE, e.g. chip=A800; to search for a value, name its field.",
+                kind="expected_operator",
             )
         op_tok = tokens[i]
         i += 1
@@ -77,6 +80,7 @@ def _parse_terms(text: str, tokens: list[Token]) -> list[_RawCondition]:
                     f"Put a value after the operator, e.g. {field_tok.raw}{op_tok.raw}VALUE "
                     '(quote it if it contains spaces or any of , = < > ! " \').',
                     start=field_tok.start,
+                    kind="expected_value",
                 )
             values.append(tokens[i])
             i += 1
@@ -288,6 +292,7 @@ def parse_query(
                     text,
                     term.start,
                     "only one sort is allowed; remove the extra sort=... (use sort=FIELD, sort=-FIELD or sort=FIELD:desc).",
+                    kind="two_sorts",
                 )
             sort = _parse_sort(term, table)
         else:

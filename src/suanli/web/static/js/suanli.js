@@ -27,23 +27,29 @@
       apply();
     });
   }
-  // Compare: at most data-max boxes ticked; the count is shown in [data-compare-count].
+  // Compare: at most data-max boxes ticked (picks kept from earlier searches included); the count is shown
+  // in [data-compare-count]; the Compare button needs two.
   function initCompare(root) {
-    var form = document.getElementById("compare-form");
-    if (!form) return;
-    var max = parseInt(form.dataset.max || "4", 10);
+    var bar = document.getElementById("compare-form");
+    if (!bar) return;
+    var max = parseInt(bar.dataset.max || "4", 10);
     function update() {
-      var boxes = document.querySelectorAll("input[form=compare-form][name=ids]");
-      var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length +
-        form.querySelectorAll("input[type=hidden][name=ids]").length;  // picked on an earlier search
+      var boxes = document.querySelectorAll("input[data-compare-box]");
+      var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
       boxes.forEach(function (b) { b.disabled = !b.checked && ticked >= max; });
       document.querySelectorAll("[data-compare-count]").forEach(function (el) { el.textContent = ticked; });
-      var button = form.querySelector("button");
+      var button = bar.querySelector("button");
       if (button) button.disabled = ticked < 2;
     }
-    document.addEventListener("change", function (e) {
-      if (e.target && e.target.getAttribute("form") === "compare-form") update();
-    });
+    if (!document.body.dataset.compareWatch) {
+      document.body.dataset.compareWatch = "1";
+      document.addEventListener("change", function (e) {
+        if (!(e.target && e.target.hasAttribute && e.target.hasAttribute("data-compare-box"))) return;
+        update();
+        // a box outside the filter form (form="filters") does not bubble to it: search again with the pick
+        if (window.htmx && e.target.form && e.target.form.hasAttribute("hx-get")) window.htmx.trigger(e.target.form, "change");
+      });
+    }
     update();
   }
   function init(root) { initCharts(root); initKindSwitch(root); initCompare(root); }

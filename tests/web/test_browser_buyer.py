@@ -46,7 +46,7 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     total = int(re.sub(r"\D", "", page.inner_text("[data-testid=total]")))
     assert total > 20
     page.click("[data-testid=more]")
-    page.wait_for_function("document.querySelectorAll('[data-testid=product-row]').length > 20")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=product-row]').length > 20")
     assert rows.count() == min(40, total)
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "catalog-zh")
@@ -54,7 +54,7 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     # compare the first three: each tick searches again (htmx) and the pick moves to the compare bar
     for n in range(3):
         page.locator("[data-testid=compare-box]").first.click()
-        page.wait_for_function(f"document.querySelectorAll('[data-testid=pick]').length === {n + 1}")
+        page.wait_for_function(f"() => document.querySelectorAll('[data-testid=pick]').length === {n + 1}")
     assert page.inner_text("[data-compare-count]") == "3"
     page.click("[data-testid=compare]")
     page.wait_for_url(re.compile(r"/compare\?"))
@@ -162,7 +162,7 @@ def test_the_buyer_pages_work_in_english_and_on_a_phone(server, page, phone_page
     assert "Suggested billing" in page.inner_text("[data-testid=recommendation] >> nth=0")
     screenshot(page, "advisor-en")
     page.goto(base + "/price-index")
-    page.wait_for_function("document.querySelectorAll('[data-testid^=chart-] canvas').length == 2")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid^=chart-] canvas').length == 2")
     screenshot(page, "price-index-en")
     page.goto(base + "/lang/zh-CN?next=/price-index")
     assert page.inner_text("h1") == "算力价格指数"

@@ -55,7 +55,7 @@ def test_a_buyer_rents_a_container_logs_in_and_opens_jupyterlab(server, page, br
     assert link and "token=" in link
     lab = page.context.new_page()
     lab.goto(link)
-    lab.wait_for_function("document.title.includes('JupyterLab')", timeout=60_000)
+    lab.wait_for_function("() => document.title.includes('JupyterLab')", timeout=60_000)
     lab.close()
 
     page.click("[data-testid=release]")

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 def settled(page) -> None:
     """Wait until htmx has no request in flight (a search re-renders the catalog in place)."""
     page.wait_for_timeout(200)
-    page.wait_for_function("!document.querySelector('.htmx-request')")
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
     page.wait_for_load_state("networkidle")
 
 
@@ -56,7 +56,7 @@ def test_a_query_with_its_own_sort_works_in_the_browser_and_errors_say_where(ser
     page.goto(base + "/catalog")
     page.fill("[data-testid=q]", "chip=910B accelerators>=8 price<=100 sort=ppp")
     page.click("[data-testid=search]")
-    page.wait_for_function("document.querySelector('#f-sort').value === 'price_per_pflops'")
+    page.wait_for_function("() => document.querySelector('#f-sort').value === 'price_per_pflops'")
     settled(page)
     assert page.locator("[data-testid=error-q]").count() == 0  # the sort moved to the list
     assert page.input_value("[data-testid=q]") == "chip=910B accelerators>=8 price<=100"
@@ -66,7 +66,7 @@ def test_a_query_with_its_own_sort_works_in_the_browser_and_errors_say_where(ser
     # changing the list applies at once, without a second sort
     page.select_option("#f-sort", "price")
     settled(page)
-    page.wait_for_function("location.search.includes('sort=price&') || location.search.endsWith('sort=price')")
+    page.wait_for_function("() => location.search.includes('sort=price&') || location.search.endsWith('sort=price')")
     assert page.locator("[data-testid=error-q]").count() == 0
 
     page.fill("[data-testid=q]", "A800 foo")
@@ -80,14 +80,14 @@ def test_picks_survive_a_new_search_and_compare_buttons_have_their_own_columns(s
     page.goto(base + "/catalog?q=A800")
     for n in range(2):
         page.locator("[data-testid=compare-box]").first.click()
-        page.wait_for_function(f"document.querySelectorAll('[data-testid=pick]').length === {n + 1}")
+        page.wait_for_function(f"() => document.querySelectorAll('[data-testid=pick]').length === {n + 1}")
     # a new search through the filter form keeps them
     page.fill("[data-testid=q]", "昇腾 910B")
     page.click("[data-testid=search]")
     settled(page)
     assert page.locator("[data-testid=pick]").count() == 2
     page.locator("[data-testid=compare-box]").first.click()
-    page.wait_for_function("document.querySelectorAll('[data-testid=pick]').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=pick]').length === 3")
     page.select_option("#f-sort", "-pflops")  # any filter change searches again
     settled(page)
     assert page.locator("[data-testid=pick]").count() == 3

@@ -9,6 +9,7 @@ and PyPI's ``ray[default]``. When something is missing the fixtures FAIL and say
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -167,18 +168,21 @@ def slurm_jupyter(slurm_cluster: SlurmCluster) -> Iterator[str]:
         import jupyterlab
     except ImportError:
         pytest.fail("JupyterLab needed for the instance tests: pip install 'jupyterlab==4.6.6' (pyproject's dev extra)")
+    site = Path(jupyterlab.__file__).resolve().parents[1]
+    # The instance sandbox gives the job a private /tmp and /var/tmp: a venv under them (a checkout in /tmp) is not
+    # there for it, so it is bind-mounted read-only elsewhere.
+    hidden = any(Path(p).resolve() in (site, *site.parents) for p in ("/tmp", "/var/tmp"))
     own = f"{shlex.quote(sys.executable)} -m jupyterlab"
-    if _runs_as(slurm_cluster.user, own):
+    if not hidden and _runs_as(slurm_cluster.user, own):
         yield own
         return
     system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    site = Path(jupyterlab.__file__).resolve().parents[1]
     command = f"env PYTHONPATH={shlex.quote(str(site))} {system} -m jupyterlab"
-    mount = slurm_cluster.dir / "site-packages"
+    mount = Path(f"/run/suanli-test-site-packages-{os.getpid()}") if hidden else slurm_cluster.dir / "site-packages"
     mounted = False
     try:
-        if not _runs_as(slurm_cluster.user, command):
-            mount.mkdir(exist_ok=True)
+        if hidden or not _runs_as(slurm_cluster.user, command):
+            mount.mkdir(mode=0o755, exist_ok=True)
             subprocess.run(["mount", "--bind", "-o", "ro", str(site), str(mount)], check=True, timeout=30)
             mounted = True
             command = f"env PYTHONPATH={shlex.quote(str(mount))} {system} -m jupyterlab"
@@ -189,6 +193,9 @@ def slurm_jupyter(slurm_cluster: SlurmCluster) -> Iterator[str]:
     finally:
         if mounted:
             subprocess.run(["umount", str(mount)], timeout=30)
+            if hidden:
+                with contextlib.suppress(OSError):  # still busy while the last job's processes exit
+                    mount.rmdir()
 
 
 @pytest.fixture

@@ -133,7 +133,8 @@ def test_the_hash_covers_the_previous_hash() -> None:
 
 
 def test_secrets_in_details_are_refused_at_any_depth() -> None:
-    check_details({"amount_fen": 5, "reference": "r"})
-    for bad in ({"password": "x"}, {"new_password_hash": "x"}, {"outer": {"api_key": "k"}}, {"Token": 1}):
+    check_details({"amount_fen": 5, "reference": "r", "revoked_tokens": 2})
+    for bad in ({"password": "x"}, {"new_password_hash": "x"}, {"outer": {"api_key": "k"}}, {"Token": 1},
+                {"access_token": "t"}, {"credentials": {}}):
         with pytest.raises(SecretInDetails):
             check_details(bad)

@@ -19,8 +19,9 @@ from typing import Any
 GENESIS_HASH = "0" * 64
 """The "previous hash" of entry 1."""
 
-SECRET_WORDS = ("password", "secret", "token", "api_key", "credential", "private_key")
-"""Detail keys that would put a secret in the trail: refused (an audit trail is read by operators)."""
+SECRET_WORDS = ("password", "secret", "api_key", "credential", "private_key")
+"""Detail keys containing these, or naming a token (``token``, ``…_token``), would put a secret in the trail:
+refused (an audit trail is read by operators). Counts such as ``revoked_tokens`` are fine."""
 
 
 class SecretInDetails(ValueError):
@@ -35,7 +36,8 @@ def canonical_json(value: Any) -> str:
 def check_details(details: dict[str, Any]) -> None:
     """Refuse detail keys (at any depth) that name a secret."""
     for key, value in details.items():
-        if any(word in key.lower() for word in SECRET_WORDS):
+        name = key.lower()
+        if any(word in name for word in SECRET_WORDS) or name == "token" or name.endswith("_token"):
             raise SecretInDetails(f"audit details may not carry {key!r}")
         if isinstance(value, dict):
             check_details(value)

@@ -212,3 +212,20 @@ def test_operator_users_made_outside_a_request_are_recorded_without_an_actor(mar
     extra = quick_user(market.db, "operator")  # made in the database directly: no service, no entry
     assert entries(market) == []
     assert extra["email"]
+
+
+def test_orders_the_platform_ends_are_recorded(market: Market) -> None:
+    _seller, product = market.seller_with_product(price_on_demand_fen=3600, price_spot_floor_fen=None)
+    buyer = market.buyer(topup_fen=3_700_000)
+    leased = market.order(buyer, product).json()
+    reserved = market.order(buyer, product, mode="reserved", term_months=1).json()
+    market.clock.advance(40 * 86400)  # the lease outruns the money left; the reserved term is over
+    r = market.client.post("/api/v1/operator/metering/run", headers=market.operator["headers"])
+    assert r.status_code == 200, r.text
+    ended = {e["target"]: e for e in entries(market, action="order.ended")}
+    assert ended[f"order:{leased['id']}"]["details"]["reason"] == "out_of_funds"
+    assert ended[f"order:{reserved['id']}"]["details"] == {"reason": "term_ended",
+                                                           "charged_fen": reserved["charged"]["fen"]}
+    # the meter works in units of work of its own, whoever asked for the run: the platform is the actor
+    assert {(e["actor_user_id"], e["address"]) for e in ended.values()} == {(None, None)}
+    assert verification(market)["intact"]

@@ -423,6 +423,13 @@ def _audit_cancelled(session: Session, user: User, order: Order, released_fen: i
     audit.record(session, user, "order.cancelled", order_ref(order.id), {"released_fen": released_fen})
 
 
+def audit_order_ended(session: Session, order: Order) -> None:
+    """Record an order the platform ended (term over, preempted, out of funds, not delivered, instance failed);
+    no actor: the meter and the instance loop work in units of work of their own, not a user's request."""
+    audit.record(session, None, f"order.{order.status.value}", order_ref(order.id),
+                 {"reason": order.end_reason, "charged_fen": order.charged_fen})
+
+
 def extend_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID, body: ExtendIn,
                  idempotency_key: str | None = None) -> Order:
     """Extend a running reserved order by ``body.term_months`` at the product's current reserved price and term

@@ -109,4 +109,6 @@ def finish_draining(session: Session, now: dt.datetime) -> list[uuid.UUID]:
         if not has_work(session, cluster.id):
             _delete(session, cluster, now)
             deleted.append(cluster.id)
+    for cluster_id in deleted:  # after every cluster row's lock: the audit head is the last lock taken
+        audit.record(session, None, "cluster.deleted", f"cluster:{cluster_id}", {"drained": True})
     return deleted

@@ -130,9 +130,9 @@ class ChainReport:
 
 
 def verify(session: Session) -> ChainReport:
-    """Walk the whole chain. Call it at the start of a transaction: on PostgreSQL it reads one snapshot
-    (REPEATABLE READ), so appends committed meanwhile are not half seen."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Walk the whole chain. Give it a session that has not begun yet: on PostgreSQL it then reads one snapshot
+    (REPEATABLE READ), so appends committed meanwhile are not half seen (SQLite's read transaction is one already)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     head_row = session.execute(select(AuditChainHead.seq, AuditChainHead.hash)
                                .where(AuditChainHead.id == 1)).one_or_none()

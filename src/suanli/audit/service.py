@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from suanli.accounts.models import User
@@ -57,9 +57,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_entries_table, _head_table = AuditEntryRow.__table__, AuditChainHead.__table__
+# Built once, executed as Core statements (no ORM bulk path, no statement building per call): the order path
+# appends an entry per order (docs/benchmarks.md, "Audit trail").
+_LOCK_HEAD = select(_head_table.c.seq, _head_table.c.hash).where(_head_table.c.id == 1).with_for_update()
+_INSERT_ENTRY = insert(_entries_table)
+_MOVE_HEAD = update(_head_table).where(_head_table.c.id == 1).values(seq=bindparam("new_seq"),
+                                                                    hash=bindparam("new_hash"))
+
+
 def _locked_head(session: Session) -> tuple[int, str]:
-    query = select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1).with_for_update()
-    head = session.execute(query).one_or_none()
+    head = session.execute(_LOCK_HEAD).one_or_none()
     if head is None:  # a database emptied by hand (the migration makes the row): start the chain again
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
@@ -68,7 +76,7 @@ def _locked_head(session: Session) -> tuple[int, str]:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         session.execute(dialect_insert(AuditChainHead).values(id=1, seq=0, hash=GENESIS_HASH)
                         .on_conflict_do_nothing())
-        head = session.execute(query).one()
+        head = session.execute(_LOCK_HEAD).one()
     return int(head.seq), str(head.hash)
 
 
@@ -82,16 +90,17 @@ def record(session: Session, actor: User | None, action: str, target: str, detai
     check_details(plain)
     details_text = canonical_json(plain)
     at = utcnow()
+    user_id, org_id = (actor.id, actor.organization_id) if actor is not None else (None, None)
     seq, prev_hash = _locked_head(session)
-    entry = sealed(AuditEntry(seq=seq + 1, at=at, actor_user_id=str(actor.id) if actor else None,
-                              actor_org_id=str(actor.organization_id) if actor else None,
+    entry = sealed(AuditEntry(seq=seq + 1, at=at, actor_user_id=str(user_id) if user_id else None,
+                              actor_org_id=str(org_id) if org_id else None,
                               address=address[:100] if address else None, action=action, target=target[:200],
-                              details=json.loads(details_text), prev_hash=prev_hash))
-    session.execute(insert(AuditEntryRow).values(
-        seq=entry.seq, at=at, actor_user_id=actor.id if actor else None,
-        actor_org_id=actor.organization_id if actor else None, address=entry.address, action=action,
-        target=entry.target, details=details_text, prev_hash=prev_hash, hash=entry.hash))
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(seq=entry.seq, hash=entry.hash))
+                              details=plain, prev_hash=prev_hash))
+    session.execute(_INSERT_ENTRY, {
+        "seq": entry.seq, "at": at, "actor_user_id": user_id, "actor_org_id": org_id, "address": entry.address,
+        "action": action, "target": entry.target, "details": details_text, "prev_hash": prev_hash,
+        "hash": entry.hash})
+    session.execute(_MOVE_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
     return entry.seq
 
 

@@ -119,7 +119,10 @@ def list_entries(session: Session, *, limit: int = 50, before_seq: int | None = 
         query = query.where(AuditEntryRow.action == action)
     if organization_id is not None:
         query = query.where(AuditEntryRow.actor_org_id == organization_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if action is None and organization_id is None:  # every entry: the head knows how many without a scan
+        total = session.scalar(select(AuditChainHead.seq).where(AuditChainHead.id == 1)) or 0
+    else:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     if before_seq is not None:
         query = query.where(AuditEntryRow.seq < before_seq)
     rows = session.scalars(query.order_by(AuditEntryRow.seq.desc()).limit(limit))

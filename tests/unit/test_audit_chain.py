@@ -135,6 +135,6 @@ def test_the_hash_covers_the_previous_hash() -> None:
 def test_secrets_in_details_are_refused_at_any_depth() -> None:
     check_details({"amount_fen": 5, "reference": "r", "revoked_tokens": 2})
     for bad in ({"password": "x"}, {"new_password_hash": "x"}, {"outer": {"api_key": "k"}}, {"Token": 1},
-                {"access_token": "t"}, {"credentials": {}}):
+                {"access_token": "t"}, {"credentials": {}}, {"items": [{"ok": 1}, {"password": "x"}]}):
         with pytest.raises(SecretInDetails):
             check_details(bad)

@@ -39,8 +39,15 @@ def check_details(details: dict[str, Any]) -> None:
         name = key.lower()
         if any(word in name for word in SECRET_WORDS) or name == "token" or name.endswith("_token"):
             raise SecretInDetails(f"audit details may not carry {key!r}")
-        if isinstance(value, dict):
-            check_details(value)
+        _check_nested(value)
+
+
+def _check_nested(value: Any) -> None:
+    if isinstance(value, dict):
+        check_details(value)
+    elif isinstance(value, list):
+        for item in value:
+            _check_nested(item)
 
 
 def timestamp(at: dt.datetime) -> str:

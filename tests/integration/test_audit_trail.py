@@ -229,3 +229,36 @@ def test_orders_the_platform_ends_are_recorded(market: Market) -> None:
     # the meter works in units of work of its own, whoever asked for the run: the platform is the actor
     assert {(e["actor_user_id"], e["address"]) for e in ended.values()} == {(None, None)}
     assert verification(market)["intact"]
+
+
+def test_two_appending_threads_never_fork_the_chain(db) -> None:
+    """Straight through the service, no HTTP: two threads, each appending 40 entries in transactions of their
+    own (with a little work between the append and the commit, so the transactions overlap)."""
+    import threading
+
+    from suanli.audit.service import record, verify
+
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def append(name: str) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for n in range(40):
+                with db.unit_of_work() as session:
+                    record(session, None, "test.append", f"{name}:{n}", {"n": n})
+                    session.execute(select(AuditEntryRow.seq).limit(1))  # still holding the head
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=append, args=(name,)) for name in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    with db.unit_of_work(write=False) as session:
+        report = verify(session)
+        targets = set(session.scalars(select(AuditEntryRow.target)))
+    assert report.verification.intact and report.verification.checked == 80 and report.head.seq == 80
+    assert targets == {f"{name}:{n}" for name in "ab" for n in range(40)}

@@ -177,6 +177,17 @@ def test_tampering_through_sql_is_found_at_the_first_broken_entry(market: Market
     assert result["reason"]
 
 
+
+def test_without_its_head_the_trail_refuses_changes_instead_of_forking(market: Market) -> None:
+    _five_entries(market)
+    _sql(market, delete(AuditChainHead))
+    r = market.client.post("/api/v1/operator/topups", headers=market.operator["headers"], json={
+        "organization_id": market.buyer()["org_id"], "amount_fen": 100, "reference": "after-the-head"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "audit_head_missing", r.text
+    assert "suanli audit verify" in r.json()["error"]["message"]
+    assert len(entries(market)) == 5  # and the top-up was not stored either (checked by the market's ledger check)
+
+
 def test_an_inserted_entry_is_found(market: Market) -> None:
     _five_entries(market)
     with market.db.unit_of_work() as session:

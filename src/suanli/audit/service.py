@@ -29,6 +29,7 @@ from suanli.audit.models import AuditChainHead, AuditEntryRow
 from suanli.core.audit import (GENESIS_HASH, AuditEntry, ChainHead, Verification, canonical_json, check_details,
                                sealed, verify_chain)
 from suanli.db import utcnow
+from suanli.errors import Conflict
 
 ACTOR_KEY = "audit_actor"
 ADDRESS_KEY = "client_address"
@@ -68,7 +69,12 @@ _MOVE_HEAD = update(_head_table).where(_head_table.c.id == 1).values(seq=bindpar
 
 def _locked_head(session: Session) -> tuple[int, str]:
     head = session.execute(_LOCK_HEAD).one_or_none()
-    if head is None:  # a database emptied by hand (the migration makes the row): start the chain again
+    if head is None:  # the migration makes the row; without it and without entries (an emptied database) start again
+        if session.execute(select(_entries_table.c.seq).limit(1)).first() is not None:
+            # Removed by hand while entries exist: refuse rather than fork the chain or heal the tampering.
+            raise Conflict("The audit trail's chain head is missing, so nothing can be recorded. An operator runs "
+                           "`suanli audit verify` and restores the audit tables from a backup.",
+                           code="audit_head_missing")
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert

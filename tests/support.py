@@ -8,6 +8,7 @@ import warnings
 from decimal import Decimal
 from typing import Any
 
+from suanli.audit.models import AuditChainHead, AuditEntryRow
 from suanli.accounts.models import AccessToken, AuthThrottle, Organization, Role
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
@@ -24,7 +25,8 @@ PASSWORD = "correct-horse-battery"
 PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 """Creates and drops the test databases (conftest), and lets tests watch or disturb a database's backends."""
 # Deleted after every test, children first.
-TABLES_TO_CLEAN = (StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
+TABLES_TO_CLEAN = (AuditEntryRow, AuditChainHead,
+                   StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
                    AccessToken, AuthThrottle, SshKey, User, Organization)
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from suanli import __version__
 from suanli.accounts.endpoints import operator_router as accounts_operator_router, router as accounts_router
 from suanli.advisor.endpoints import router as advisor_router
+from suanli.audit.endpoints import router as audit_router
 from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
@@ -49,6 +50,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.include_router(instances_router)
     app.include_router(advisor_router)
     app.include_router(reports_router)
+    app.include_router(audit_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.accounts.models import Role, User
 from suanli.accounts.service import user_for_secret, valid_token
+from suanli.audit.service import set_request_context
 from suanli.db import Database
 from suanli.db_faults import MESSAGES, OUTCOMES, RETRY_AFTER_SECONDS, Fault
 from suanli.errors import DomainError, Forbidden, NotAuthenticated
@@ -38,6 +39,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
     GET/HEAD/OPTIONS requests are read-only units of work; others take the write lock up front on SQLite."""
     with get_database(request).unit_of_work(write=request.method not in _READ_METHODS) as session:
+        set_request_context(session, address=client_address(request))
         yield session
 
 
@@ -83,7 +85,9 @@ def optional_user(request: Request, session: DbSession, credentials: BearerCrede
     if credentials is None:
         return None
     check_token_before_writing(request, credentials.credentials)
-    return _user_of(session, credentials)
+    user = _user_of(session, credentials)
+    set_request_context(session, actor=user)  # who the audit trail names for this request's changes
+    return user
 
 
 def _signed_in(user: User | None) -> User:

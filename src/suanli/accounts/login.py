@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from suanli.audit.service import set_request_context
 from suanli.accounts import service
 from suanli.accounts.emails import lookup_form
 from suanli.accounts.models import User
@@ -124,6 +125,7 @@ def change_password(database: Database, *, current_password: str, new_password: 
     with database.unit_of_work() as session:
         user = _count(session, keys, stored if ok else None)
         if user is not None:
+            set_request_context(session, actor=user, address=address)
             revoked = service.set_password(session, user, new_hash, keep_token_id=keep_token_id)
             secret = None if keep_token_id is not None else service.issue_login_token(session, user, ttl)[0]
     if not ok:

@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from suanli import audit
 from suanli.accounts.emails import UnsafeEmail, lookup_form, normalize_email
 from suanli.accounts.models import AccessToken, Organization, Role, TokenKind, User
 from suanli.accounts.passwords import check_new_password
@@ -46,6 +47,8 @@ def add_member(session: Session, org: Organization, *, email: str, password: str
                 role=org.kind, organization_id=org.id)
     session.add(user)
     session.flush()
+    audit.record(session, None, "user.created", f"user:{user.id}",
+                 {"email": user.email, "role": user.role, "organization_id": org.id})
     return user
 
 
@@ -176,7 +179,10 @@ def set_password(session: Session, user: User, password_hash: str, *, keep_token
     is logged out everywhere. ``must_change``: a one-time password set by an operator. Returns tokens revoked."""
     user.password_hash = password_hash
     user.must_change_password = must_change
-    return revoke_all_tokens(session, user.id, except_id=keep_token_id)
+    revoked = revoke_all_tokens(session, user.id, except_id=keep_token_id)
+    audit.record(session, None, "user.password_reset" if must_change else "user.password_changed",
+                 f"user:{user.id}", {"revoked_tokens": revoked})  # never the password or its hash
+    return revoked
 
 
 def user_by_email(session: Session, email: str) -> User:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from suanli import audit
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Platform, Product, ProductKind,
                                    ProductStatus, ProductStockChange, Region)
@@ -161,6 +162,8 @@ def set_datacenter_status(session: Session, datacenter_id: uuid.UUID, status: Da
         datacenter.approved_at = utcnow()
     session.flush()
     refresh_datacenter_products(session, datacenter)
+    audit.record(session, None, f"datacenter.{status.value}", f"datacenter:{datacenter.id}",
+                 {"owner_org_id": datacenter.owner_org_id, "name": datacenter.name})
     return datacenter
 
 

@@ -5,5 +5,6 @@ from suanli.cli import trading as _trading  # noqa: E402,F401  (registers the tr
 from suanli.cli import jobs as _jobs  # noqa: E402,F401  (registers the jobs and clusters commands)
 from suanli.cli import advisor as _advisor  # noqa: E402,F401  (registers estimate and advise)
 from suanli.cli import instances as _instances  # noqa: E402,F401  (registers keys, images, instances and ssh)
+from suanli.cli import audit as _audit  # noqa: E402,F401  (registers audit verify and list)
 
 __all__ = ["app"]

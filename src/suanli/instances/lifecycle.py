@@ -195,7 +195,7 @@ def _begin_stop(session: Session, instance: Instance, now: dt.datetime, detail: 
 def _end_order_after_failure(session: Session, order_id: uuid.UUID, now: dt.datetime) -> None:
     """A per-second lease none of whose instances runs any more is ended now: billed up to now, the rest released.
     A reserved term is paid for: it stays, and the buyer (told) may ask the operator for a refund."""
-    from suanli.trading.service import close_order, finish_per_second, record_order_usage
+    from suanli.trading.service import audit_order_ended, close_order, finish_per_second, record_order_usage
 
     order = locked_order(session, order_id)
     if order is None or order.status is not OrderStatus.ACTIVE or order.mode is OrderMode.RESERVED:
@@ -206,6 +206,7 @@ def _end_order_after_failure(session: Session, order_id: uuid.UUID, now: dt.date
     close_order(session, order, OrderStatus.ENDED, now, EndReason.INSTANCE_FAILED)
     finish_per_second(session, order, now)
     record_order_usage(session, order, UsageEvent.STOP, now, note="instance_failed")
+    audit_order_ended(session, order)
 
 
 # ---------------------------------------------------------------- steps

@@ -22,6 +22,7 @@ import uuid
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
+from suanli import audit
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product
 from suanli.errors import Conflict
@@ -80,8 +81,10 @@ def delete_cluster(session: Session, user: User, datacenter_id: uuid.UUID, clust
     if has_work(session, cluster.id):
         cluster.state = ClusterState.DRAINING
         session.flush()
-        return cluster
-    _delete(session, cluster, now)
+    else:
+        _delete(session, cluster, now)
+    audit.record(session, user, f"cluster.{cluster.state.value}", f"cluster:{cluster.id}",
+                 {"datacenter_id": datacenter_id})
     return cluster
 
 
@@ -106,4 +109,6 @@ def finish_draining(session: Session, now: dt.datetime) -> list[uuid.UUID]:
         if not has_work(session, cluster.id):
             _delete(session, cluster, now)
             deleted.append(cluster.id)
+    for cluster_id in deleted:  # after every cluster row's lock: the audit head is the last lock taken
+        audit.record(session, None, "cluster.deleted", f"cluster:{cluster_id}", {"drained": True})
     return deleted

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from suanli import audit
 from suanli import backends
 from suanli.backends import outbound
 from suanli.accounts.models import Role, User
@@ -107,6 +108,9 @@ def register_cluster(session: Session, user: User, datacenter_id: uuid.UUID, bod
     session.flush()
     if body.product_ids:
         map_products(session, cluster, body.product_ids)
+    audit.record(session, user, "cluster.registered", f"cluster:{cluster.id}",  # credentials never
+                 {"datacenter_id": datacenter.id, "name": body.name, "kind": body.kind, "endpoint": body.endpoint,
+                  "product_ids": body.product_ids or []})
     return cluster
 
 

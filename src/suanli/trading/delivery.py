@@ -25,7 +25,7 @@ from suanli.trading.inventory import release_units
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.locks import lock_order
 from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode, OrderStatus, UsageEvent
-from suanli.trading.service import close_order, notify, order_ref, record_usage
+from suanli.trading.service import audit_order_ended, close_order, notify, order_ref, record_usage
 
 __all__ = ["locked_order", "refund_undelivered", "start_delivered"]
 
@@ -78,6 +78,7 @@ def refund_undelivered(session: Session, order_id: uuid.UUID, now: dt.datetime, 
                     .execution_options(synchronize_session=False))
     session.refresh(order)
     record_usage(session, order.id, UsageEvent.STOP, now, 0, 0, note="not_delivered")
+    audit_order_ended(session, order)
     notify(session, order.buyer_org_id, NotificationKind.DELIVERY_FAILED, order.id,
            f"订单 {order.id} 的实例未能交付（{reason_zh}），已全额退款，未产生任何费用。",
            f"Order {order.id} could not be delivered ({reason_en}); it was refunded in full and nothing was "

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Header, Query as Q, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from suanli.accounts.models import Role, User
+from suanli.audit.service import set_request_context
 from suanli.catalog.service import get_product
 from suanli.catalog.schemas import Money
 from suanli.core.billing import Clock
 from suanli.errors import Forbidden
 from suanli.db import Database
 from suanli.http import (BearerCredentials, CurrentUser, DbSession, OperatorUser, OptionalUser, SellerUser,
-                         authenticated_user, get_database)
+                         authenticated_user, client_address, get_database)
 from suanli.instances.lifecycle import kick as kick_instances
 from suanli.trading import invoices, jobs, service
 from suanli.trading.ledger_store import ledger_store
@@ -91,6 +92,7 @@ async def place_order(body: OrderIn, request: Request, credentials: BearerCreden
     def place() -> tuple[OrderOut, int]:
         with database.unit_of_work() as session:
             user = _buyer(authenticated_user(session, credentials))
+            set_request_context(session, actor=user, address=client_address(request))
             order, created = service.place_order(session, clock, user, body, idempotency_key)
             status = 201 if created and order.status is not OrderStatus.PENDING else 202 if created else 200
             return order_out(order), status

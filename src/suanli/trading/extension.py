@@ -24,6 +24,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from suanli import audit
 from suanli.accounts.models import User
 from suanli.catalog.models import Product
 from suanli.core import billing
@@ -115,6 +116,8 @@ def extend_reserved(session: Session, clock: billing.Clock, user: User, order_id
                     .execution_options(synchronize_session=False))
     session.refresh(order)
     record_order_usage(session, order, UsageEvent.EXTEND, now, note=_note(body.term_months, digest))
+    audit.record(session, user, "order.extended", order_ref(order.id),
+                 {"term_months": body.term_months, "price_fen": price, "ends_at": order.ends_at})
     return order
 
 

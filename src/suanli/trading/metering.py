@@ -26,8 +26,8 @@ from suanli.core.money import format_cny
 from suanli.trading.models import EndReason, NotificationKind, Order, OrderMode, OrderStatus, UsageEvent
 from suanli.trading.inventory import allocate_units, release_units
 from suanli.trading.locks import lock_order
-from suanli.trading.service import (close_order, finish_per_second, notify, order_ref, record_order_usage,
-                                    record_usage)
+from suanli.trading.service import (audit_order_ended, close_order, finish_per_second, notify, order_ref,
+                                    record_order_usage, record_usage)
 
 METER_STOP_MARGIN_SECONDS = 120
 """A per-second order is stopped when the money left covers no more than this; run the meter more often
@@ -72,12 +72,14 @@ def meter(session: Session, order_id: uuid.UUID, now: dt.datetime, run: MeterRun
             close_order(session, order, OrderStatus.ENDED, order.ends_at, EndReason.TERM_ENDED)
             release_units(session, order.product_id, order.units)
             record_order_usage(session, order, UsageEvent.TERM_END, order.ends_at)
+            audit_order_ended(session, order)
             run.terms_ended += 1
     elif order.preempt_at is not None and order.preempt_at <= now:
         before = order.charged_fen
         close_order(session, order, OrderStatus.PREEMPTED, order.preempt_at, EndReason.PREEMPTED)
         finish_per_second(session, order, now)  # billed to the end of the notice at most (billed_seconds)
         record_order_usage(session, order, UsageEvent.PREEMPTED, order.preempt_at)
+        audit_order_ended(session, order)
         run.preempted += 1
         run.charged_fen += order.charged_fen - before
     else:
@@ -100,6 +102,7 @@ def meter_per_second(session: Session, order: Order, now: dt.datetime, run: Mete
         close_order(session, order, OrderStatus.ENDED, now, EndReason.OUT_OF_FUNDS)
         finish_per_second(session, order, now)
         record_order_usage(session, order, UsageEvent.STOP, now, note="out_of_funds")
+        audit_order_ended(session, order)
         notify(session, order.buyer_org_id, NotificationKind.LEASE_STOPPED, order.id,
                f"余额不足：订单 {order.id} 已停止，共计费 {format_cny(order.charged_fen)}。充值后可重新下单。",
                f"Your wallet ran low: order {order.id} was stopped, {format_cny(order.charged_fen)} charged in all. "

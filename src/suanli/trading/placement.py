@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from suanli import audit
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, Product
 from suanli.catalog.service import get_product
@@ -277,6 +278,10 @@ def _place_order(session: Session, clock: billing.Clock, buyer: User, body: Orde
         record_usage(session, order.id, UsageEvent.START, now, 0, order.charged_fen)
     if instances is not None:
         create_instances(session, order, instances, now)
+    audit.record(session, buyer, "order.placed", order_ref(order.id), {  # last: the audit head is the last lock
+        "product_id": order.product_id, "mode": order.mode, "units": order.units, "status": order.status,
+        "unit_price_fen": price, "held_fen": hold_fen, "charged_fen": order.charged_fen,
+        "seller_org_id": seller_org_id})
     return order, True
 
 

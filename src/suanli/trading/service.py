@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from suanli import audit
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import Product
 from suanli.core import billing
@@ -143,6 +144,8 @@ def update_settings(session: Session, body: SettingsPatch, now: dt.datetime) -> 
         setattr(settings, name, value)
     settings.updated_at = now
     session.flush()
+    audit.record(session, None, "settings.changed", "platform_settings",
+                 body.model_dump(exclude_unset=True, exclude_none=True))
     return settings
 
 
@@ -204,6 +207,9 @@ def topup(session: Session, body: TopupIn, now: dt.datetime) -> Topup:
     except ConflictingTransfer as exc:
         raise _reference_reused("top-up", body.reference, code="topup_reference_reused",
                                 used_for=f" ({exc.existing.amount_fen} fen to {exc.existing.credit.owner})") from None
+    if created:
+        audit.record(session, None, "money.topup", f"organization:{org.id}",
+                     {"amount_fen": body.amount_fen, "reference": body.reference})
     return Topup(org.id, body.amount_fen, body.reference, plan[0].id, created,
                  ledger_store.balance(session, buyer_available(str(org.id))))
 
@@ -230,6 +236,9 @@ def payout(session: Session, body: PayoutIn, now: dt.datetime) -> Payout:
         raise Conflict(f"{org.name} has {format_cny(exc.balance)} receivable; a payout of "
                        f"{format_cny(body.amount_fen)} would exceed it.", code="insufficient_receivable",
                        details={"receivable_fen": exc.balance, "amount_fen": body.amount_fen}) from None
+    if created:
+        audit.record(session, None, "money.payout", f"organization:{org.id}",
+                     {"amount_fen": body.amount_fen, "reference": body.reference})
     return Payout(org.id, body.amount_fen, body.reference, created,
                   ledger_store.balance(session, seller_receivable(str(org.id))))
 
@@ -366,6 +375,7 @@ def release_order(session: Session, clock: billing.Clock, user: User, order_id: 
     close_order(session, order, OrderStatus.ENDED, now, EndReason.RELEASED)
     finish_per_second(session, order, now)
     record_order_usage(session, order, UsageEvent.RELEASE, now)
+    audit.record(session, user, "order.released", order_ref(order.id), {"charged_fen": order.charged_fen})
     return order
 
 
@@ -380,12 +390,14 @@ def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: u
         close_order(session, order, OrderStatus.CANCELLED, now, EndReason.CANCELLED, from_status=order.status)
         if had_units:  # instances still being delivered: the units go back (product row before the ledger's)
             release_units(session, order.product_id, order.units)
+        released_fen = order.held_fen
         ledger_store.apply(session, plan_release(str(order.buyer_org_id), order.held_fen,
                                                  f"{order_ref(order.id)}:cancel"), at=now)
         session.execute(update(Order).where(Order.id == order.id).values(held_fen=0)
                         .execution_options(synchronize_session=False))
         session.refresh(order)
         record_usage(session, order.id, UsageEvent.STOP, now, 0, 0, note="cancelled")
+        _audit_cancelled(session, user, order, released_fen)
         return order
     if order.mode is OrderMode.RESERVED:
         raise Conflict("A reserved order is paid upfront for its term and cannot be cancelled.",
@@ -396,14 +408,26 @@ def cancel_order(session: Session, clock: billing.Clock, user: User, order_id: u
                        "start; release it instead (POST /api/v1/orders/{id}/release) to pay for the time used.",
                        code="cancel_window_passed", details={"grace_seconds": CANCEL_GRACE_SECONDS})
     close_order(session, order, OrderStatus.CANCELLED, now, EndReason.CANCELLED)
-    buyer_id = str(order.buyer_org_id)
+    buyer_id, released_fen = str(order.buyer_org_id), order.held_fen
     release_units(session, order.product_id, order.units)
     ledger_store.apply(session, plan_release(buyer_id, order.held_fen, order_ref(order.id)), at=now)
     session.execute(update(Order).where(Order.id == order.id).values(held_fen=0)
                     .execution_options(synchronize_session=False))
     session.refresh(order)
     record_usage(session, order.id, UsageEvent.STOP, now, 0, 0, note="cancelled")
+    _audit_cancelled(session, user, order, released_fen)
     return order
+
+
+def _audit_cancelled(session: Session, user: User, order: Order, released_fen: int) -> None:
+    audit.record(session, user, "order.cancelled", order_ref(order.id), {"released_fen": released_fen})
+
+
+def audit_order_ended(session: Session, order: Order) -> None:
+    """Record an order the platform ended (term over, preempted, out of funds, not delivered, instance failed);
+    no actor: the meter and the instance loop work in units of work of their own, not a user's request."""
+    audit.record(session, None, f"order.{order.status.value}", order_ref(order.id),
+                 {"reason": order.end_reason, "charged_fen": order.charged_fen})
 
 
 def extend_order(session: Session, clock: billing.Clock, user: User, order_id: uuid.UUID, body: ExtendIn,
@@ -450,6 +474,8 @@ def refund_order(session: Session, order_id: uuid.UUID, body: RefundIn, now: dt.
                     .values(refunded_fen=order.refunded_fen + body.amount_fen)
                     .execution_options(synchronize_session=False))
     session.refresh(order)
+    audit.record(session, None, "money.refund", order_ref(order.id),
+                 {"amount_fen": body.amount_fen, "reference": body.reference, "buyer_org_id": order.buyer_org_id})
     return order, True
 
 

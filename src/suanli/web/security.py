@@ -28,6 +28,7 @@ from suanli.accounts.models import Role, User
 from suanli.accounts.service import user_for_secret
 from suanli.config import Settings
 from suanli.errors import NotAuthenticated
+from suanli.audit.service import set_request_context
 from suanli.http import DbSession, check_token_before_writing
 
 SESSION_COOKIE = "suanli_session"
@@ -135,6 +136,7 @@ def load_web_user(request: Request, session: DbSession) -> User | None:
         except NotAuthenticated:
             request.state.stale_session = True
     request.state.user = user
+    set_request_context(session, actor=user)  # who the audit trail names for this page's changes
     request.state.page_user = None if user is None else PageUser(
         id=user.id, email=user.email, display_name=user.display_name, role=user.role,
         organization=OrganizationBrief(id=user.organization_id, name=user.organization.name))

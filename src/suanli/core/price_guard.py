@@ -38,9 +38,10 @@ CHECK_FIELDS = {ON_DEMAND_BELOW_INDEX: "price_on_demand_fen", ON_DEMAND_ABOVE_IN
 def unusual_price_checks(prices: GuardedPrices, index: PriceSummary | None,
                          thresholds: GuardThresholds) -> list[str]:
     """The checks ``prices`` fail. Against the index only for an accelerator product whose chip has one; the
-    reserved month against the product's own on-demand price always."""
+    reserved month against the product's own on-demand price always. An index whose median rounds to 0 fen is no
+    reference (every price would be "above" it)."""
     failed: list[str] = []
-    if index is not None and prices.accelerators > 0:
+    if index is not None and index.median > 0 and prices.accelerators > 0:
         # per accelerator-hour: price / accelerators compared with median × pct / 100, in integers
         def below(fen: int) -> bool:
             return fen * 100 < index.median * thresholds.low_pct * prices.accelerators

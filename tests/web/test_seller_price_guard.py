@@ -104,12 +104,12 @@ def test_operator_sets_the_thresholds_with_errors_next_to_the_fields(web, make, 
     page = web.get("/operator/settings").text
     assert 'name="price_guard_low_pct" type="number" value="20"' in page
     base = {"commission_percent": "5", "spot_notice_seconds": "300", "delivery_deadline_minutes": "60",
-            "price_guard_low_pct": "101", "price_guard_high_pct": "50", "price_guard_min_reserved_hours": ""}
+            "price_guard_low_pct": "101", "price_guard_high_pct": "50", "price_guard_min_reserved_hours": "745"}
     r = web.post("/operator/settings", base)
     assert r.status_code == 400
     assert errors_of(r.text) == {"price_guard_low_pct": zh("Must be at most %(le)s.", le="100"),
                                  "price_guard_high_pct": zh("Must be at least %(ge)s.", ge="100"),
-                                 "price_guard_min_reserved_hours": zh("This field is required.")}
+                                 "price_guard_min_reserved_hours": zh("Must be at most %(le)s.", le="744")}
     web.get("/operator/settings")
     r = web.post("/operator/settings", {**base, "price_guard_low_pct": "10", "price_guard_high_pct": "300",
                                         "price_guard_min_reserved_hours": "100"})
@@ -117,3 +117,10 @@ def test_operator_sets_the_thresholds_with_errors_next_to_the_fields(web, make, 
     settings = client.get("/api/v1/operator/settings", headers=operator["headers"]).json()
     assert (settings["price_guard_low_pct"], settings["price_guard_high_pct"],
             settings["price_guard_min_reserved_hours"]) == (10, 300, 100)
+    web.get("/operator/settings")  # a field left empty keeps its value
+    r = web.post("/operator/settings", {**base, "price_guard_low_pct": "", "price_guard_high_pct": "",
+                                        "price_guard_min_reserved_hours": "0"})
+    assert r.status_code == 303, errors_of(r.text)
+    settings = client.get("/api/v1/operator/settings", headers=operator["headers"]).json()
+    assert (settings["price_guard_low_pct"], settings["price_guard_high_pct"],
+            settings["price_guard_min_reserved_hours"]) == (10, 300, 0)

@@ -250,9 +250,6 @@ def save_settings(request: Request, session: DbSession, _operator: OperatorUser,
     commission = percent_to_bp(form.values.get("commission_percent"), "commission_percent", form, _, maximum=100)
     if commission is None and "commission_percent" not in form.errors:
         form.error("commission_percent", _(N_("This field is required.")))
-    for name in GUARD_FIELDS:
-        if not str(form.values.get(name) or "").strip():
-            form.error(name, _(N_("This field is required.")))
     typed = {name: form.values.get(name) for name in ["spot_notice_seconds", "delivery_deadline_minutes",
                                                       *GUARD_FIELDS]}
     body = validate(SettingsPatch, blank_to_none(typed)

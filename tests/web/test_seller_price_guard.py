@@ -86,7 +86,7 @@ def test_no_index_yet_is_said_and_only_the_reserved_month_is_checked(web, make):
               chip="Huawei Ascend 910B 64GB") in r.text
 
 
-def test_a_price_of_zero_or_less_says_it_must_be_more_than_zero(web, make):
+def test_prices_out_of_range_say_what_to_type(web, make):
     _, datacenter = seller_in(web, make)
     web.get("/seller/products/new")
     r = web.post("/seller/products/new", {**PRODUCT, "datacenter_id": datacenter["id"], "name": "x",
@@ -96,6 +96,11 @@ def test_a_price_of_zero_or_less_says_it_must_be_more_than_zero(web, make):
     assert errors_of(r.text) == {"price_on_demand": "价格须大于 0 元：请输入以元为单位的价格，例如 80 或 80.50。",
                                  "price_reserved_month": "价格须大于 0 元：请输入以元为单位的价格，例如 80 或 80.50。",
                                  "price_spot_floor": zh("Enter an amount in yuan, such as 80 or 80.50.")}
+    r = web.post("/seller/products/new", {**PRODUCT, "datacenter_id": datacenter["id"], "name": "x",
+                                          "price_on_demand": "1000000.01", "price_spot_floor": "",
+                                          "price_reserved_month": "100000000"})
+    assert r.status_code == 400
+    assert errors_of(r.text) == {"price_on_demand": "价格最多为 ¥1,000,000.00。"}  # said in yuan, not in fen
 
 
 def test_operator_sets_the_thresholds_with_errors_next_to_the_fields(web, make, client):

@@ -18,7 +18,7 @@ from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.web.forms import (Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
                               validate)
-from suanli.web.i18n import N_
+from suanli.web.i18n import N_, format_money
 from suanli.web.presenters import labeler, options
 from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import PostedForm, SellerUser
@@ -32,6 +32,9 @@ register_notices(product_created=N_("Your product is saved."), product_saved=N_(
 CHIP_REQUIRED = N_("An accelerator server needs a chip.")
 SPOT_ABOVE_ON_DEMAND = N_("The spot floor must not exceed the on-demand price.")
 PRICE_NOT_POSITIVE = N_("A price must be more than 0 yuan: type it in yuan, such as 80 or 80.50.")
+PRICE_TOO_HIGH = N_("A price can be at most %(max)s.")
+PRICE_MAX_FEN = {"price_on_demand_fen": 100_000_000, "price_reserved_month_fen": 10_000_000_000,
+                 "price_spot_floor_fen": 100_000_000}  # as HourlyFen and MonthlyFen in catalog.schemas
 PRODUCT_CODE_FIELDS = {"chip_required": "chip", "unknown_chip": "chip", "accelerators_required": "accelerators",
                        "chip_not_allowed": "chip", "spot_above_on_demand": "price_spot_floor",
                        "stock_below_allocated": "stock_units", "datacenter_not_found": "datacenter_id",
@@ -72,6 +75,10 @@ def _prices_and_discounts(form: Form, _: Any) -> dict[str, Any]:
     """The typed prices (CNY → fen) and discounts (% → basis points), checked against each other."""
     data: dict[str, Any] = {fen: cny_to_fen(form.values.get(typed), typed, form, _, zero=PRICE_NOT_POSITIVE)
                             for typed, fen in PRICE_FIELDS.items()}
+    for typed, fen in PRICE_FIELDS.items():  # the schema's bound is in fen; said here in yuan
+        if data[fen] is not None and data[fen] > PRICE_MAX_FEN[fen]:
+            form.error(typed, _(PRICE_TOO_HIGH, max=format_money(PRICE_MAX_FEN[fen])))
+            data[fen] = None
     if data["price_on_demand_fen"] is None and "price_on_demand" not in form.errors:
         form.error("price_on_demand", _(N_("This field is required.")))
     spot, on_demand = data["price_spot_floor_fen"], data["price_on_demand_fen"]

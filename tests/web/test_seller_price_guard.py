@@ -65,6 +65,7 @@ def test_the_edit_form_shows_the_index_and_guards_a_price_change(web, make, clie
                            price_reserved_month_fen=None, price_spot_floor_fen=None)
     page = web.get(f"/seller/products/{product['id']}").text
     assert "¥10.00" in re.search(r'data-testid="price-reference">([^<]*)<', page).group(1)
+    assert 'data-testid="unusual-price-flag"' not in page
     edit = {"name": "910B 改价", "stock_units": "4", "price_on_demand": "800", "price_reserved_month": "",
             "price_spot_floor": "", "discount_3": "", "discount_6": "", "discount_12": ""}
     r = web.post(f"/seller/products/{product['id']}", edit)
@@ -74,6 +75,8 @@ def test_the_edit_form_shows_the_index_and_guards_a_price_change(web, make, clie
     r = web.post(f"/seller/products/{product['id']}", {**edit, "confirm_unusual_price": "on"})
     assert r.status_code == 303, errors_of(r.text)
     assert client.get(f"/api/v1/products/{product['id']}").json()["prices"]["on_demand_hour"]["fen"] == 80000
+    flag = re.search(r'data-testid="unusual-price-flag">([^<]*)<', web.get(f"/seller/products/{product['id']}").text)
+    assert zh("On-demand price over the price index") in flag.group(1)
 
 
 def test_no_index_yet_is_said_and_only_the_reserved_month_is_checked(web, make):

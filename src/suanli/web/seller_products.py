@@ -22,7 +22,7 @@ from suanli.web.i18n import N_, format_money
 from suanli.web.presenters import labeler, options
 from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import PostedForm, SellerUser
-from suanli.web.seller_price_guard import CONFIRM_FIELD, price_reference, show_unusual_prices
+from suanli.web.seller_price_guard import CHECK_LABELS, CONFIRM_FIELD, price_reference, show_unusual_prices
 from suanli.web.seller import fail, seller_datacenters
 
 router = web_router(prefix="/seller/products")
@@ -185,7 +185,8 @@ def _edit_page(request: Request, session: DbSession, product: Product, datacente
     chip = catalog.get_chip(session, product.chip_key) if product.chip_key else None
     reference = price_reference(session, product.chip_key, product.accelerators, excluding=product.id)
     return render(request, "seller/product_edit.html", {"p": product, "dc": datacenter, "chip": chip, "form": form,
-                                                        "reference": reference, "label": labeler(request)},
+                                                        "reference": reference, "check_labels": CHECK_LABELS,
+                                                        "label": labeler(request)},
                   status_code=status_code)
 
 

@@ -93,6 +93,8 @@ class Factory:
                 "network_gbps": 200, "delivery": "batch", "stock_units": 4, "price_on_demand_fen": 8000,
                 "price_reserved_month_fen": 3_500_000, "price_spot_floor_fen": 3000}
         body.update(overrides)
+        # Tests of other things make products at any price; the price guard is tested in test_price_guard.py.
+        body.setdefault("confirm_unusual_price", True)
         r = self.client.post("/api/v1/products", headers=seller["headers"], json=body)
         assert r.status_code == 201, r.text
         return r.json()

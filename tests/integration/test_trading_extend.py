@@ -44,7 +44,8 @@ def test_extension_charges_the_current_price_and_discount_and_moves_the_end(mark
     assert order["charged"]["fen"] == first
     # The seller raises the price: the extension pays the price of the day, the first term keeps its snapshot.
     r = market.client.patch(f"/api/v1/products/{product['id']}", headers=seller["headers"],
-                            json={"price_reserved_month_fen": MONTHLY + 100_000})
+                            json={"price_reserved_month_fen": MONTHLY + 100_000,
+                                  "confirm_unusual_price": True})  # under 200 on-demand hours: the guard asks
     assert r.status_code == 200, r.text
     market.clock.advance(86_400 * 10)
     r = extend(market, buyer, order, 3)

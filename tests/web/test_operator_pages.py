@@ -74,7 +74,7 @@ def test_top_ups_validate_and_are_idempotent_on_the_reference(web, make, client)
     r = web.post("/operator/topups", {"organization_id": "", "amount": "-5", "reference": ""})
     assert r.status_code == 400
     assert errors_of(r.text) == {"organization_id": zh("This field is required."),
-                                 "amount": zh("Enter an amount in yuan, such as 80 or 80.50."),
+                                 "amount": zh("The amount must be more than 0 yuan: type it in yuan, such as 80 or 80.50."),
                                  "reference": zh("This field is required.")}
     r = web.post("/operator/topups", {"organization_id": seller_org, "amount": "100", "reference": "bad ref!"})
     assert r.status_code == 400 and set(errors_of(r.text)) == {"reference"}

@@ -66,6 +66,14 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page,
     page.fill("#f-price_spot_floor", "0.8")
     page.click("[data-testid=save-product]")
     page.wait_for_load_state("networkidle")
+    # Far under the A800's price index: said next to the prices, saved only once the seller confirms them.
+    assert page.locator("[data-testid=price-warning]").is_visible()
+    assert "价格指数" in page.locator("[data-testid=error-price_on_demand]").inner_text()
+    assert "¥" in page.locator("[data-testid=price-reference]").inner_text()
+    screenshot(page, "seller-product-price-warning", full_page=True)
+    page.check("[data-testid=confirm_unusual_price]")
+    page.click("[data-testid=save-product]")
+    page.wait_for_load_state("networkidle")
     assert "/seller/products/" in page.url and "notice=product_created" in page.url
     assert page.locator("[data-testid=notice]").inner_text() == "产品已保存。"
     product_id = page.url.split("?")[0].rsplit("/", 1)[1]

@@ -15,10 +15,11 @@ from suanli.catalog import service
 from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, DeliveryForm, Product, ProductKind,
                                    ProductStatus)
 from suanli.catalog.presenters import chip_out, datacenter_out, product_out, product_page, region_out
+from suanli.catalog.price_guard import flagged_products
 from suanli.catalog.price_index import price_index
 from suanli.catalog.schemas import (ChipOut, DatacenterIn, DatacenterOut, DatacenterPatch, Money, PriceIndexOut,
                                     PriceIndexRow, ProductIn, ProductOut, ProductPage, ProductPatch, ReadingOut,
-                                    RegionIn, RegionOut, StatsOut, UnderstoodOut)
+                                    RegionIn, RegionOut, StatsOut, UnderstoodOut, UnusualPriceOut)
 from suanli.catalog.free_words import Interpretation
 from suanli.core.query import Condition, Query, format_query
 from suanli.trading.service import order_figures
@@ -204,6 +205,15 @@ def unlist_product(product_id: uuid.UUID, user: SellerOrOperator, session: DbSes
 @router.post("/products/{product_id}/list", response_model=ProductOut)
 def list_product(product_id: uuid.UUID, user: SellerOrOperator, session: DbSession) -> ProductOut:
     return _one_product_out(session, service.set_product_status(session, user, product_id, ProductStatus.LISTED))
+
+
+@router.get("/operator/unusual-prices", response_model=list[UnusualPriceOut])
+def unusual_prices(_operator: OperatorUser, session: DbSession) -> list[UnusualPriceOut]:
+    """Operator: products whose seller confirmed prices far from the price index (or a reserved month below the
+    minimum of on-demand hours), most recently confirmed first (200 at most)."""
+    return [UnusualPriceOut(product=_one_product_out(session, f.product), checks=f.checks,
+                            confirmed_at=f.product.unusual_price_at)
+            for f in flagged_products(session)]
 
 
 # ---------------------------------------------------------------- price index and stats

@@ -187,6 +187,10 @@ class Product(Base):
     reserved_discount_3m_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reserved_discount_6m_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reserved_discount_12m_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unusual_price_checks: Mapped[str | None] = mapped_column(
+        String(200), default=None,
+        doc="The price-guard checks (comma-separated) its seller confirmed prices past; null when none failed.")
+    unusual_price_at: Mapped[dt.datetime | None] = mapped_column(default=None, doc="When they were confirmed.")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

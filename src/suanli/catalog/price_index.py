@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 
 from sqlalchemy import select
@@ -13,14 +14,18 @@ from suanli.core.price_stats import PriceSummary, summarize
 
 
 def price_index(session: Session, *, by_province: bool = False, chip: str | None = None,
-                province: str | None = None) -> list[tuple[ChipModel, str | None, PriceSummary]]:
-    """Listed on-demand prices per accelerator-hour, summarized per chip (and per province if asked)."""
+                province: str | None = None, excluding: uuid.UUID | None = None,
+                ) -> list[tuple[ChipModel, str | None, PriceSummary]]:
+    """Listed on-demand prices per accelerator-hour, summarized per chip (and per province if asked); without the
+    product ``excluding`` (a product is not measured against its own price)."""
     query = (select(Product.chip_key, Product.province, Product.price_per_accel_hour_fen)
              .where(Product.is_visible.is_(True), Product.price_per_accel_hour_fen.is_not(None)))
     if chip is not None:
         query = query.where(Product.chip_key == chip)
     if province is not None:
         query = query.where(Product.province == province)
+    if excluding is not None:
+        query = query.where(Product.id != excluding)
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for chip_key, prov, price in session.execute(query):
         groups[(chip_key, prov if by_province else None)].append(price)

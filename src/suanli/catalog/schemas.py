@@ -20,6 +20,9 @@ HourlyFen = Annotated[StrictInt, Field(gt=0, le=100_000_000)]
 MonthlyFen = Annotated[StrictInt, Field(gt=0, le=10_000_000_000)]
 # Reserved term discounts: basis points off monthly × units × months, per term of 3, 6 or 12 months (1: none).
 TermDiscounts = dict[Literal["3", "6", "12"], Annotated[StrictInt, Field(ge=0, le=5000)]]
+_CONFIRM_DESCRIPTION = ("The prices are meant even though they are far from the chip's price index (or the reserved "
+                        "month is below the operator's minimum of on-demand hours); without it such prices are "
+                        "refused with 422 price_needs_confirmation. The product is then flagged to operators.")
 _DISCOUNTS_DESCRIPTION = ('Reserved term discounts in basis points, e.g. {"3": 500, "6": 1000, "12": 2000} '
                           "(5 %, 10 %, 20 % off; 0 to 5000). Terms left out have none; 1 month never has one.")
 
@@ -127,6 +130,7 @@ class ProductIn(ProductSpecs):
     price_reserved_month_fen: MonthlyFen | None = Field(default=None, description="Per unit-month, in fen.")
     price_spot_floor_fen: HourlyFen | None = Field(default=None, description="Lowest spot bid per unit-hour, in fen.")
     reserved_discounts_bp: TermDiscounts = Field(default_factory=dict, description=_DISCOUNTS_DESCRIPTION)
+    confirm_unusual_price: bool = Field(default=False, description=_CONFIRM_DESCRIPTION)
 
     @model_validator(mode="after")
     def _spot_below_on_demand(self) -> ProductIn:
@@ -147,6 +151,7 @@ class ProductPatch(BaseModel):
                                                         "Replaces all three: a term left out goes back to none.")
     clear_reserved: bool = Field(default=False, description="Stop selling reserved terms.")
     clear_spot: bool = Field(default=False, description="Stop selling spot capacity.")
+    confirm_unusual_price: bool = Field(default=False, description=_CONFIRM_DESCRIPTION)
 
 
 class ComputeOut(BaseModel):
@@ -252,3 +257,12 @@ class StatsOut(BaseModel):
     sellers: int
     orders: int = Field(description="Orders placed, all billing modes.")
     gmv: Money = Field(description="Transaction volume: everything charged to buyers, less refunds.")
+
+
+class UnusualPriceOut(BaseModel):
+    """A product whose seller confirmed prices the price guard found unusual (operators)."""
+
+    product: ProductOut
+    checks: list[str] = Field(description="on_demand_below_index, on_demand_above_index, spot_below_index, "
+                                          "reserved_below_on_demand_hours.")
+    confirmed_at: dt.datetime

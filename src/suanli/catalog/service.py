@@ -13,6 +13,7 @@ from suanli import audit
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Platform, Product, ProductKind,
                                    ProductStatus, ProductStockChange, Region)
+from suanli.catalog.price_guard import guard_prices
 from suanli.catalog.schemas import DatacenterIn, DatacenterPatch, ProductIn, ProductPatch, RegionIn
 from suanli.core.chips import load_chip_table
 from suanli.core.compute import price_per_accelerator_hour_fen, price_per_pflops_hour_fen, unit_compute
@@ -227,12 +228,14 @@ def create_product(session: Session, seller: User, body: ProductIn, *, now: dt.d
     """A new product, in stock from ``now`` (default: the system clock's time) on."""
     datacenter = managed_datacenter(session, body.datacenter_id, seller)
     chip = _check_specs(session, body.kind, body.chip, body.accelerators)
-    fields: dict[str, Any] = body.model_dump(exclude={"chip", "datacenter_id", "reserved_discounts_bp"})
+    fields: dict[str, Any] = body.model_dump(exclude={"chip", "datacenter_id", "reserved_discounts_bp",
+                                                      "confirm_unusual_price"})
     now = now or utcnow()
     product = Product(platform_id=datacenter.platform_id, datacenter_id=datacenter.id,
                       chip_key=chip.key if chip else None, allocated_units=0, created_at=now, updated_at=now, **fields)
     set_term_discounts(product, body.reserved_discounts_bp)
     apply_product_copies(product, datacenter, chip)
+    guard_prices(session, product, confirmed=body.confirm_unusual_price, now=now)
     session.add(product)
     session.flush()
     record_stock(session, product, now)
@@ -294,9 +297,9 @@ def update_product(session: Session, user: User, product_id: uuid.UUID, body: Pr
     # between the check and the write.
     session.scalar(select(Product).where(Product.id == product.id).with_for_update(key_share=True)
                    .execution_options(populate_existing=True))
-    stock_before = product.stock_units
+    stock_before, prices_before = product.stock_units, _prices(product)
     changes = body.model_dump(exclude_unset=True, exclude_none=True,
-                              exclude={"clear_reserved", "clear_spot", "reserved_discounts_bp"})
+                              exclude={"clear_reserved", "clear_spot", "reserved_discounts_bp", "confirm_unusual_price"})
     for name, value in changes.items():
         setattr(product, name, value)
     if body.reserved_discounts_bp is not None:
@@ -310,12 +313,18 @@ def update_product(session: Session, user: User, product_id: uuid.UUID, body: Pr
                            details={"field": "price_spot_floor_fen"})
     if product.stock_units < product.allocated_units:
         raise stock_below_allocated(product.stock_units, product.allocated_units)
+    if _prices(product) != prices_before:  # stock, name or status alone: the prices were checked when set
+        guard_prices(session, product, confirmed=body.confirm_unusual_price, now=now or utcnow())
     chip = session.get(ChipModel, product.chip_key) if product.chip_key else None
     apply_product_copies(product, datacenter, chip)
     session.flush()
     if product.stock_units != stock_before:
         record_stock(session, product, now or utcnow())
     return product
+
+
+def _prices(product: Product) -> tuple[int, int | None, int | None]:
+    return product.price_on_demand_fen, product.price_reserved_month_fen, product.price_spot_floor_fen
 
 
 def stock_below_allocated(stock_units: int, allocated_units: int) -> Conflict:

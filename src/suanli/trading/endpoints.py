@@ -263,7 +263,9 @@ def trial_balance(_operator: OperatorUser, session: DbSession) -> TrialBalanceOu
 
 def _settings_out(s: PlatformSettings) -> SettingsOut:
     return SettingsOut(commission_bp=s.commission_bp, spot_notice_seconds=s.spot_notice_seconds,
-                       delivery_deadline_minutes=s.delivery_deadline_minutes, updated_at=s.updated_at)
+                       delivery_deadline_minutes=s.delivery_deadline_minutes,
+                       price_guard_low_pct=s.price_guard_low_pct, price_guard_high_pct=s.price_guard_high_pct,
+                       price_guard_min_reserved_hours=s.price_guard_min_reserved_hours, updated_at=s.updated_at)
 
 
 @router.get("/operator/settings", response_model=SettingsOut)
@@ -273,7 +275,8 @@ def get_settings(_operator: OperatorUser, session: DbSession) -> SettingsOut:
 
 @router.put("/operator/settings", response_model=SettingsOut)
 def put_settings(body: SettingsPatch, _operator: OperatorUser, session: DbSession, clock: AppClock) -> SettingsOut:
-    """Operator: change the commission (basis points, 500 = 5 %) for orders placed from now on."""
+    """Operator: change the commission (basis points, 500 = 5 %) for orders placed from now on, the spot notice,
+    the delivery deadline, and the price guard's thresholds (sellers' prices checked from now on)."""
     return _settings_out(service.update_settings(session, body, clock.now()))
 
 

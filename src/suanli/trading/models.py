@@ -219,6 +219,9 @@ class PlatformSettings(Base):
         CheckConstraint("commission_bp BETWEEN 0 AND 10000", name="commission_range"),
         CheckConstraint("spot_notice_seconds >= 0", name="notice_nonneg"),
         CheckConstraint("delivery_deadline_minutes BETWEEN 1 AND 10080", name="delivery_deadline_range"),
+        CheckConstraint("price_guard_low_pct BETWEEN 0 AND 100", name="price_guard_low_range"),
+        CheckConstraint("price_guard_high_pct BETWEEN 100 AND 100000", name="price_guard_high_range"),
+        CheckConstraint("price_guard_min_reserved_hours BETWEEN 0 AND 744", name="price_guard_reserved_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -227,9 +230,22 @@ class PlatformSettings(Base):
     delivery_deadline_minutes: Mapped[int] = mapped_column(
         Integer, default=60, server_default="60",
         doc="An instance not delivered this long after its lease was placed is refunded in full.")
+    price_guard_low_pct: Mapped[int] = mapped_column(
+        Integer, default=20, server_default="20",
+        doc="An on-demand or spot price per accelerator-hour below this % of its chip's index median needs the "
+            "seller's confirmation.")
+    price_guard_high_pct: Mapped[int] = mapped_column(
+        Integer, default=500, server_default="500",
+        doc="An on-demand price per accelerator-hour above this % of its chip's index median needs confirmation.")
+    price_guard_min_reserved_hours: Mapped[int] = mapped_column(
+        Integer, default=200, server_default="200",
+        doc="A reserved month cheaper than this many on-demand hours needs confirmation.")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 DEFAULT_COMMISSION_BP = 500  # 5 %
 DEFAULT_SPOT_NOTICE_SECONDS = 300
 DEFAULT_DELIVERY_DEADLINE_MINUTES = 60
+DEFAULT_PRICE_GUARD_LOW_PCT = 20
+DEFAULT_PRICE_GUARD_HIGH_PCT = 500
+DEFAULT_PRICE_GUARD_MIN_RESERVED_HOURS = 200

@@ -187,6 +187,12 @@ class SettingsOut(BaseModel):
     spot_notice_seconds: int
     delivery_deadline_minutes: int = Field(description="An instance not delivered this long after its lease was "
                                                        "placed is refunded in full.")
+    price_guard_low_pct: int = Field(description="A seller's on-demand or spot price per accelerator-hour below "
+                                                 "this % of its chip's index median needs their confirmation.")
+    price_guard_high_pct: int = Field(description="An on-demand price per accelerator-hour above this % of the "
+                                                  "median needs confirmation.")
+    price_guard_min_reserved_hours: int = Field(description="A reserved month cheaper than this many hours at "
+                                                            "the product's on-demand price needs confirmation.")
     updated_at: dt.datetime
 
 
@@ -195,6 +201,10 @@ class SettingsPatch(BaseModel):
     commission_bp: StrictInt | None = Field(default=None, ge=0, le=10_000)
     spot_notice_seconds: StrictInt | None = Field(default=None, ge=0, le=86_400)
     delivery_deadline_minutes: StrictInt | None = Field(default=None, ge=1, le=10_080)
+    price_guard_low_pct: StrictInt | None = Field(default=None, ge=0, le=100)
+    price_guard_high_pct: StrictInt | None = Field(default=None, ge=100, le=100_000)
+    price_guard_min_reserved_hours: StrictInt | None = Field(default=None, ge=0, le=744,
+                                                             description="744 hours: a 31-day month.")
 
 
 class MeterRunOut(BaseModel):

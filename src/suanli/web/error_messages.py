@@ -64,6 +64,8 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "accelerators_required": N_("An accelerator server has at least 1 accelerator per unit."),
     "chip_not_allowed": N_("Only accelerator servers have a chip."),
     "spot_above_on_demand": N_("The spot floor must not exceed the on-demand price."),
+    "price_needs_confirmation": N_("Some prices are far from the market. Check them; if they are right, confirm "
+                                   "them."),
     "stock_below_allocated": N_("More units than this are rented out now."),
     "product_not_found": N_("This product does not exist, or it is no longer listed."),
     "product_unavailable": N_("This product was just taken out of the catalog, so it cannot be ordered or "

@@ -140,8 +140,11 @@ def blank_to_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None and not (isinstance(v, str) and not v.strip())}
 
 
-def cny_to_fen(text: str | None, name: str, form: Form, _: Callable[..., str]) -> int | None:
-    """A CNY amount typed by a person (``80``, ``80.5``, ``¥1,080.00``) as integer fen; errors go next to ``name``."""
+def cny_to_fen(text: str | None, name: str, form: Form, _: Callable[..., str],
+               zero: str = N_("The amount must be more than 0 yuan: type it in yuan, such as 80 or 80.50.")
+               ) -> int | None:
+    """A CNY amount typed by a person (``80``, ``80.5``, ``¥1,080.00``) as integer fen; errors go next to ``name``
+    (``zero``: the msgid for 0 or less)."""
     if text is None or not str(text).strip():
         return None
     cleaned = str(text).strip().replace(",", "").replace("，", "").removeprefix("¥").removeprefix("￥")
@@ -150,8 +153,11 @@ def cny_to_fen(text: str | None, name: str, form: Form, _: Callable[..., str]) -
     except InvalidOperation:
         form.error(name, _(N_("Enter an amount in yuan, such as 80 or 80.50.")))
         return None
-    if not amount.is_finite() or amount <= 0:
+    if not amount.is_finite():
         form.error(name, _(N_("Enter an amount in yuan, such as 80 or 80.50.")))
+        return None
+    if amount <= 0:
+        form.error(name, _(zero))
         return None
     if amount * 100 != (amount * 100).to_integral_value():
         form.error(name, _(N_("At most %(decimal_places)s decimal places."), decimal_places="2"))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog import service as catalog
 from suanli.catalog.models import DatacenterStatus
+from suanli.catalog.price_guard import flagged_products
 from suanli.catalog.price_index import price_index
 from suanli.catalog.utilization import datacenter_status_counts, datacenter_utilization
 from suanli.core.ledger import AccountKind
@@ -37,6 +38,7 @@ from suanli.web.presenters import labeler
 from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import OperatorUser, PostedForm
 from suanli.web.seller import fail
+from suanli.web.seller_price_guard import CHECK_LABELS
 from suanli.web.seller_products import percent_to_bp
 
 router = web_router(prefix="/operator")
@@ -50,7 +52,9 @@ TOPUP_CODE_FIELDS = {"topup_reference_reused": "reference", "not_a_buyer": "orga
                      "organization_not_found": "organization_id"}
 TOPUP_FIELDS = ["organization_id", "amount", "reference"]
 BUYER_CHOICES = 50  # buyer organizations listed in the top-up form at once; more: search by name or email
-SETTINGS_FIELDS = ["commission_percent", "spot_notice_seconds", "delivery_deadline_minutes"]
+GUARD_FIELDS = ["price_guard_low_pct", "price_guard_high_pct", "price_guard_min_reserved_hours"]
+SETTINGS_FIELDS = ["commission_percent", "spot_notice_seconds", "delivery_deadline_minutes", *GUARD_FIELDS]
+UNUSUAL_PRICES_SHOWN = 50
 STATUS_FILTERS = ("pending", "approved", "suspended", "all")
 ACCOUNT_LABELS = {"buyer_available": N_("Buyer wallets (available)"), "buyer_held": N_("Buyer money held for orders"),
                   "seller_receivable": N_("Seller receivables"), "platform_commission": N_("Platform commission"),
@@ -69,6 +73,7 @@ def dashboard(request: Request, session: DbSession, _operator: OperatorUser,
     orders, gmv_fen = trading.order_figures(session)
     in_use = [u for u in utilization if u.stock_units]
     return render(request, "operator/dashboard.html", {
+        "unusual_prices": flagged_products(session, limit=UNUSUAL_PRICES_SHOWN), "check_labels": CHECK_LABELS,
         "stats": stats, "orders": orders, "gmv_fen": gmv_fen, "days": days,
         "period_gross_fen": sum(v.gross_fen for v in volume),
         "period_commission_fen": sum(v.commission_fen for v in volume),
@@ -234,7 +239,8 @@ def settings_page(request: Request, session: DbSession, _operator: OperatorUser)
     percent = format(settings.commission_bp / 100, ".2f").rstrip("0").rstrip(".")
     return _settings_page(request, session, Form(values={
         "commission_percent": percent, "spot_notice_seconds": str(settings.spot_notice_seconds),
-        "delivery_deadline_minutes": str(settings.delivery_deadline_minutes)}))
+        "delivery_deadline_minutes": str(settings.delivery_deadline_minutes),
+        **{name: str(getattr(settings, name)) for name in GUARD_FIELDS}}))
 
 
 @router.post("/settings")
@@ -244,9 +250,9 @@ def save_settings(request: Request, session: DbSession, _operator: OperatorUser,
     commission = percent_to_bp(form.values.get("commission_percent"), "commission_percent", form, _, maximum=100)
     if commission is None and "commission_percent" not in form.errors:
         form.error("commission_percent", _(N_("This field is required.")))
-    body = validate(SettingsPatch, blank_to_none({"spot_notice_seconds": form.values.get("spot_notice_seconds"),
-                                                  "delivery_deadline_minutes":
-                                                      form.values.get("delivery_deadline_minutes")})
+    typed = {name: form.values.get(name) for name in ["spot_notice_seconds", "delivery_deadline_minutes",
+                                                      *GUARD_FIELDS]}
+    body = validate(SettingsPatch, blank_to_none(typed)
                     | {"commission_bp": commission}, form, _, {"commission_bp": "commission_percent"})
     if body is None or not form.ok:
         return _settings_page(request, session, form, status_code=400)

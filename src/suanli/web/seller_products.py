@@ -18,10 +18,11 @@ from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.web.forms import (Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
                               validate)
-from suanli.web.i18n import N_
+from suanli.web.i18n import N_, format_money
 from suanli.web.presenters import labeler, options
 from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import PostedForm, SellerUser
+from suanli.web.seller_price_guard import CHECK_LABELS, CONFIRM_FIELD, price_reference, show_unusual_prices
 from suanli.web.seller import fail, seller_datacenters
 
 router = web_router(prefix="/seller/products")
@@ -30,6 +31,10 @@ register_notices(product_created=N_("Your product is saved."), product_saved=N_(
                  product_listed=N_("The product is listed again."))
 CHIP_REQUIRED = N_("An accelerator server needs a chip.")
 SPOT_ABOVE_ON_DEMAND = N_("The spot floor must not exceed the on-demand price.")
+PRICE_NOT_POSITIVE = N_("A price must be more than 0 yuan: type it in yuan, such as 80 or 80.50.")
+PRICE_TOO_HIGH = N_("A price can be at most %(max)s.")
+PRICE_MAX_FEN = {"price_on_demand_fen": 100_000_000, "price_reserved_month_fen": 10_000_000_000,
+                 "price_spot_floor_fen": 100_000_000}  # as HourlyFen and MonthlyFen in catalog.schemas
 PRODUCT_CODE_FIELDS = {"chip_required": "chip", "unknown_chip": "chip", "accelerators_required": "accelerators",
                        "chip_not_allowed": "chip", "spot_above_on_demand": "price_spot_floor",
                        "stock_below_allocated": "stock_units", "datacenter_not_found": "datacenter_id",
@@ -42,7 +47,7 @@ FIELD_MAP = {**{fen: typed for typed, fen in PRICE_FIELDS.items()},
              **{f"reserved_discounts_bp.{t}": f"discount_{t}" for t in TERMS}}
 SPEC_FIELDS = ["datacenter_id", "kind", "chip", "accelerators", "vcpus", "memory_gib", "disk_gib", "network_gbps",
                "delivery"]
-EDIT_FIELDS = ["name", "stock_units", *PRICE_FIELDS, *(f"discount_{t}" for t in TERMS)]
+EDIT_FIELDS = ["name", "stock_units", *PRICE_FIELDS, *(f"discount_{t}" for t in TERMS), CONFIRM_FIELD]
 NEW_FIELDS = [*SPEC_FIELDS, *EDIT_FIELDS, "listed"]
 
 
@@ -68,8 +73,12 @@ def percent_to_bp(text: Any, name: str, form: Form, _: Any, maximum: int = 50) -
 
 def _prices_and_discounts(form: Form, _: Any) -> dict[str, Any]:
     """The typed prices (CNY → fen) and discounts (% → basis points), checked against each other."""
-    data: dict[str, Any] = {fen: cny_to_fen(form.values.get(typed), typed, form, _)
+    data: dict[str, Any] = {fen: cny_to_fen(form.values.get(typed), typed, form, _, zero=PRICE_NOT_POSITIVE)
                             for typed, fen in PRICE_FIELDS.items()}
+    for typed, fen in PRICE_FIELDS.items():  # the schema's bound is in fen; said here in yuan
+        if data[fen] is not None and data[fen] > PRICE_MAX_FEN[fen]:
+            form.error(typed, _(PRICE_TOO_HIGH, max=format_money(PRICE_MAX_FEN[fen])))
+            data[fen] = None
     if data["price_on_demand_fen"] is None and "price_on_demand" not in form.errors:
         form.error("price_on_demand", _(N_("This field is required.")))
     spot, on_demand = data["price_spot_floor_fen"], data["price_on_demand_fen"]
@@ -78,7 +87,14 @@ def _prices_and_discounts(form: Form, _: Any) -> dict[str, Any]:
         data["price_spot_floor_fen"] = None  # said next to the field; the schema need not say it again on top
     discounts = {t: percent_to_bp(form.values.get(f"discount_{t}"), f"discount_{t}", form, _) for t in TERMS}
     data["reserved_discounts_bp"] = {t: bp for t, bp in discounts.items() if bp}
+    data[CONFIRM_FIELD] = bool(form.values.get(CONFIRM_FIELD))
     return data
+
+
+def _refused(form: Form, exc: DomainError, _: Any, on_demand_fen: int) -> None:
+    """Unusual prices: a warning next to each and the box to confirm them; any other refusal as usual."""
+    if not show_unusual_prices(form, exc, _, on_demand_fen):
+        fail(form, exc, _, PRODUCT_CODE_FIELDS)
 
 
 def _choices(request: Request, session: DbSession, user: Any) -> dict[str, Any]:
@@ -110,7 +126,9 @@ def products(request: Request, session: DbSession, user: SellerUser):
 
 
 def _new_page(request: Request, session: DbSession, user: Any, form: Form, status_code: int = 200):
-    return render(request, "seller/product_new.html", {"form": form, **_choices(request, session, user)},
+    reference = price_reference(session, form.values.get("chip"), form.values.get("accelerators"))
+    return render(request, "seller/product_new.html", {"form": form, "reference": reference,
+                                                       **_choices(request, session, user)},
                   status_code=status_code)
 
 
@@ -144,7 +162,7 @@ def create_product(request: Request, session: DbSession, user: SellerUser, poste
             with attempt(session):
                 product = catalog.create_product(session, user, body)
         except DomainError as exc:
-            fail(form, exc, _, PRODUCT_CODE_FIELDS)
+            _refused(form, exc, _, body.price_on_demand_fen)
     if not form.ok or body is None:
         return _new_page(request, session, user, form, status_code=400)
     return redirect(f"/seller/products/{product.id}", notice="product_created")
@@ -165,8 +183,11 @@ def _bp_text(bp: int) -> str:
 def _edit_page(request: Request, session: DbSession, product: Product, datacenter: Datacenter, form: Form,
                status_code: int = 200):
     chip = catalog.get_chip(session, product.chip_key) if product.chip_key else None
+    reference = price_reference(session, product.chip_key, product.accelerators, excluding=product.id)
     return render(request, "seller/product_edit.html", {"p": product, "dc": datacenter, "chip": chip, "form": form,
-                                                        "label": labeler(request)}, status_code=status_code)
+                                                        "reference": reference, "check_labels": CHECK_LABELS,
+                                                        "label": labeler(request)},
+                  status_code=status_code)
 
 
 @router.get("/{product_id}")
@@ -207,7 +228,7 @@ def save_product(request: Request, session: DbSession, user: SellerUser, product
             with attempt(session):
                 catalog.update_product(session, user, product_id, body)
         except DomainError as exc:
-            fail(form, exc, _, PRODUCT_CODE_FIELDS)
+            _refused(form, exc, _, body.price_on_demand_fen or product.price_on_demand_fen)
     if not form.ok or body is None:
         session.refresh(product)
         return _edit_page(request, session, product, datacenter, form, status_code=400)

@@ -64,6 +64,8 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "accelerators_required": N_("An accelerator server has at least 1 accelerator per unit."),
     "chip_not_allowed": N_("Only accelerator servers have a chip."),
     "spot_above_on_demand": N_("The spot floor must not exceed the on-demand price."),
+    "audit_head_missing": N_("The platform's audit trail is damaged, so this change was not made. Tell the platform "
+                             "operator (suanli audit verify)."),
     "price_needs_confirmation": N_("Some prices are far from the market. Check them; if they are right, confirm "
                                    "them."),
     "stock_below_allocated": N_("More units than this are rented out now."),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 import warnings
 from decimal import Decimal
 from typing import Any
+
+import httpx
 
 from suanli.audit.models import AuditChainHead, AuditEntryRow
 from suanli.accounts.models import AccessToken, AuthThrottle, Organization, Role
@@ -103,3 +106,21 @@ class Factory:
 
 def cny(value: str) -> Decimal:
     return Decimal(value)
+
+
+def wait_until_serving(process: Any, base_url: str, log: Any, stop: Any, timeout: float = 60.0) -> None:
+    """Wait until a started `suanli serve` answers /healthz; if it exits or stays silent, ``stop()`` it and raise
+    with the end of its log (``log``: the log file's path)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"suanli serve exited: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(base_url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop()
+    raise RuntimeError(f"suanli serve did not answer within {timeout:.0f} s: "
+                       f"{log.read_text(errors='replace')[-3000:]}")

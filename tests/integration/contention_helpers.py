@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from support import PG_ADMIN_URL
+from support import PG_ADMIN_URL, wait_until_serving
 
 
 def free_port() -> int:
@@ -61,18 +61,8 @@ def start_server(database_url: str, home: Path, *, workers: int = 2, meter_secon
                                 str(port), "--workers", str(workers)], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                                start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"suanli serve exited: {server.log_text()[-3000:]}")
-        try:
-            if httpx.get(server.base_url + "/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    server.stop()
-    raise RuntimeError(f"suanli serve did not answer within 60 s: {server.log_text()[-3000:]}")
+    wait_until_serving(process, server.base_url, log, server.stop)
+    return server
 
 
 CLIENT = r'''

@@ -10,12 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from support import wait_until_serving
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,18 +131,8 @@ def start_server(home: Path) -> Server:
     process = subprocess.Popen([suanli, "serve", "--port", str(port)], env=env, stdout=log.open("wb"),
                                stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", home, env, process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"suanli serve exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(server.base_url + "/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    server.stop()
-    raise RuntimeError(f"suanli serve did not answer within 60 s: {log.read_text()[-3000:]}")
+    wait_until_serving(process, server.base_url, log, server.stop)
+    return server
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:

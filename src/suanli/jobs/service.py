@@ -185,8 +185,8 @@ def _pinned_products(session: Session, wanted: list[uuid.UUID]) -> list[str]:
 
 def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
     if user.role is not Role.BUYER:
-        raise InvalidInput("Only buyer accounts submit jobs (they are billed to the buyer's wallet).",
-                           code="wrong_role")
+        raise Forbidden("Only buyer accounts submit jobs (they are billed to the buyer's wallet).",
+                        code="wrong_role", details={"required_roles": [Role.BUYER.value]})
     resources, constraints = body.resources, body.constraints
     chip_key = None
     if resources.chip is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
@@ -14,7 +14,7 @@ from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
-from suanli.http import DbSession, install_error_handlers
+from suanli.http import DbSession, install_error_handlers, reject_unknown_query_parameters
 from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
 from suanli.middleware import BodyLimit, SecurityHeaders
@@ -42,15 +42,10 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
-    app.include_router(accounts_router)
-    app.include_router(accounts_operator_router)
-    app.include_router(catalog_router)
-    app.include_router(trading_router)
-    app.include_router(jobs_router)
-    app.include_router(instances_router)
-    app.include_router(advisor_router)
-    app.include_router(reports_router)
-    app.include_router(audit_router)
+    # Every API operation refuses query parameters it does not declare (400 with the valid ones).
+    for router in (accounts_router, accounts_operator_router, catalog_router, trading_router, jobs_router,
+                   instances_router, advisor_router, reports_router, audit_router):
+        app.include_router(router, dependencies=[Depends(reject_unknown_query_parameters)])
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:

@@ -21,6 +21,11 @@ class DomainError(Exception):
         self.details = details or {}
 
 
+class UnknownQueryParameter(DomainError):
+    status = 400
+    code = "unknown_query_parameter"
+
+
 class InvalidInput(DomainError):
     status = 422
     code = "invalid_input"

@@ -22,7 +22,7 @@ from suanli.accounts.service import user_for_secret, valid_token
 from suanli.audit.service import set_request_context
 from suanli.db import Database
 from suanli.db_faults import MESSAGES, OUTCOMES, RETRY_AFTER_SECONDS, Fault
-from suanli.errors import DomainError, Forbidden, NotAuthenticated
+from suanli.errors import DomainError, Forbidden, NotAuthenticated, UnknownQueryParameter
 
 log = logging.getLogger("suanli.http")
 
@@ -59,6 +59,39 @@ _bearer = HTTPBearer(auto_error=False, description="A login token from /api/v1/a
 
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+_query_names: dict[int, frozenset[str]] = {}
+
+
+def _declared_query_parameters(route: Any) -> frozenset[str]:
+    """The query parameters an API route declares, its dependencies' included (by their wire names)."""
+    names = _query_names.get(id(route))
+    if names is None:
+        found: set[str] = set()
+        pending = [route.dependant]
+        while pending:
+            dependant = pending.pop()
+            found.update(param.alias for param in dependant.query_params)
+            pending.extend(dependant.dependencies)
+        names = _query_names[id(route)] = frozenset(found)
+    return names
+
+
+def reject_unknown_query_parameters(request: Request) -> None:
+    """A router dependency of the API: a query parameter the operation does not know is a 400 naming the valid
+    ones, never silently ignored (``?available=true`` must not look like a filter that held)."""
+    route = request.scope.get("route")
+    if getattr(route, "dependant", None) is None or not request.query_params:
+        return
+    declared = _declared_query_parameters(route)
+    unknown = sorted(set(request.query_params.keys()) - declared)
+    if unknown:
+        valid = sorted(declared)
+        raise UnknownQueryParameter(
+            f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown[:10])}. "
+            + (f"This operation takes: {', '.join(valid)}." if valid else "This operation takes none."),
+            details={"unknown": unknown[:50], "valid": valid})
 
 
 def client_address(request: Request) -> str:

@@ -354,3 +354,29 @@ def test_validation_error_lists_every_field_with_a_message(client):
     assert fields == {"email", "password", "role", "display_name", "organization_name"}
     assert all(e["message"] and e["type"] for e in error["details"]["errors"])
     assert error["message"].startswith("Some fields are invalid.")
+
+
+@pytest.mark.parametrize(("path", "unknown", "valid"), [
+    ("/api/v1/products?available=true", ["available"], "available_only"),  # a filter that would silently not hold
+    ("/api/v1/products?chip=a800&sortby=price&Limit=5", ["Limit", "sortby"], "sort"),
+    ("/api/v1/chips?vendor=nvidia", ["vendor"], None),  # an operation that takes no query parameters
+    ("/api/v1/price-index?by_province=true&x=1", ["x"], "by_province"),
+])
+def test_unknown_query_parameters_are_a_400_naming_the_valid_ones(client, path, unknown, valid):
+    r = client.get(path)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "unknown_query_parameter"
+    assert error["details"]["unknown"] == unknown
+    if valid is None:
+        assert error["details"]["valid"] == [] and "takes none" in error["message"]
+    else:
+        assert valid in error["details"]["valid"] and valid in error["message"]
+
+
+def test_known_query_parameters_and_authenticated_operations_still_work(client, make):
+    buyer = make.user("buyer")
+    assert client.get("/api/v1/products?chip=a800&limit=5&sort=price").status_code == 200
+    assert client.get("/api/v1/orders?limit=5&offset=0", headers=buyer["headers"]).status_code == 200
+    r = client.get("/api/v1/orders?status=active&bogus=1", headers=buyer["headers"])
+    assert r.status_code == 400 and r.json()["error"]["details"]["unknown"] == ["bogus"]

@@ -29,6 +29,8 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "insufficient_funds": N_("Your wallet does not cover this: it needs %(needed_fen)s and has %(available_fen)s "
                              "available. Top up, or choose fewer units or a shorter term."),
     "invalid_query": N_("The search text is not valid."),
+    "unknown_query_parameter": N_("The address has a parameter this page does not take: %(unknown)s. Remove it "
+                                  "and try again."),
     # accounts
     "invalid_credentials": N_("Wrong email or password."),
     "email_taken": N_("An account with this email exists already; log in instead."),

@@ -228,11 +228,12 @@ def _nested_coverage(fpm, items, split: str) -> float:
 
 
 def _ratio_errors(items) -> list[float]:
-    """|estimated ratio / measured ratio - 1| for every pair of chips on the same model, precision, GPUs, batch."""
+    """|estimated ratio / measured ratio - 1| for every pair of chips on the same model, precision, GPUs and batch,
+    measured by the same publisher (the same software)."""
     cells: dict[tuple, dict[str, object]] = defaultdict(dict)
     for h in items:
         r = h.row
-        cells[(r.model, r.precision, r.count, r.batch)].setdefault(r.chip.key, h)
+        cells[(r.family, r.model, r.precision, r.count, r.batch)].setdefault(r.chip.key, h)
     errors = []
     for cell in cells.values():
         chips = sorted(cell)

@@ -292,6 +292,22 @@ CHIPS: tuple[ChipDef, ...] = (
         remark=("row 'NVIDIA P100' chosen (NVIDIA P100 PCIe 16GB datasheet figures, the variant "
                 "rented in clouds); fp16 from source FP16 column: no tensor cores, packed FP16 at 2x FP32"),
     ),
+    ChipDef(
+        key="p100-sxm2",
+        source_name="NVIDIA Tesla P100 SXM2",
+        name="NVIDIA P100 SXM2 16GB",
+        vendor="NVIDIA",
+        form_factor="sxm",
+        # The NVLink variant in DGX-1, the server of the published P100 training benchmarks. No tensor cores.
+        fp16_column="half",
+        remark="fp16 from source FP16 column: no tensor cores, packed FP16 at 2x FP32",
+        fixes=(
+            fill("memory_gib", 16, "memory 16 GB filled from NVIDIA Tesla P100 datasheet"),
+            fill("memory_bandwidth_gbs", 732, "bandwidth 732 GB/s filled from NVIDIA Tesla P100 datasheet"),
+            fill("interconnect_gbs", 160, "interconnect 160 GB/s (NVLink 1, 4 links) filled from NVIDIA Tesla P100 "
+                 "datasheet"),
+        ),
+    ),
     # --- NVIDIA datacenter variants and older / inference parts ------------------------------------
     ChipDef(
         key="h100-pcie",

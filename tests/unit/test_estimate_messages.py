@@ -48,6 +48,7 @@ ENGLISH_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
 ALLOWED |= {word for chip in CHIPS for word in ENGLISH_WORD.findall(chip.name)}
 ALLOWED |= {word for model in REFERENCE_MODELS.values() for word in ENGLISH_WORD.findall(model.name)}
+ALLOWED |= {"model", *REFERENCE_MODELS}  # the API's model parameter and the keys it takes
 
 
 def english_left(text: str) -> list[str]:
@@ -91,6 +92,7 @@ def workloads() -> Iterator[LLMTraining | LLMInference | GenericTraining | Refer
     for model in ("gnmt", "tacotron2", "ncf"):
         yield GenericTraining(model=model, batch_size=1024)
     yield GenericTraining(model="resnet50", flops_per_sample=4.09e9, batch_size=64)  # a forward count
+    yield GenericTraining(flops_per_sample=4.1e9, params_m=25.6, batch_size=64)  # an unnamed model card's forward count
     yield GenericTraining(flops_per_sample=1e8, params_m=110, batch_size=64)  # below 2 x the parameters
     yield GenericTraining(flops_per_sample=1e9)  # parameters and batch not given
     for architecture in ("cnn", "transformer", "rnn", "recommendation", "gan", "speech"):  # with and without a factor

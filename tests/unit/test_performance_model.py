@@ -217,3 +217,54 @@ def test_a_stated_data_pipeline_rate_caps_the_estimate_per_server():
         free.samples_per_s
     with pytest.raises(ValueError, match="input_samples_per_s"):
         GenericTraining(**job, input_samples_per_s=0)
+
+
+def test_an_unnamed_models_forward_count_is_recognised_as_a_model_cards_figure():
+    # 4.1e9 is what ResNet-50's model card calls "4.1 GFLOPs": forward multiply-adds, not training FLOPs
+    est = estimate(GenericTraining(flops_per_sample=4.1e9, params_m=25.6, batch_size=64), V100, 1)
+    warned = [str(n) for n in est.notes if "forward multiply-add count" in str(n)]
+    assert len(warned) == 1 and "ResNet-50" in warned[0] and "2.45e+10" in warned[0] and "model=resnet50" in warned[0]
+    # real training FLOPs (6 x that) raise no such note
+    est = estimate(GenericTraining(flops_per_sample=2.45e10, params_m=25.6, batch_size=64), V100, 1)
+    assert not any("forward multiply-add count" in str(n) for n in est.notes)
+
+
+def test_older_generation_models_and_the_dgx1_p100_are_described():
+    from suanli.core.chips import resolve_chip
+
+    sxm2 = resolve_chip("Tesla P100 SXM2")
+    assert sxm2 is not None and sxm2.key == "p100-sxm2" and resolve_chip("P100").key == "p100"
+    assert sxm2.interconnect_gbs and sxm2.fp32_tflops > P100.fp32_tflops
+    assert peak_for(sxm2, "amp")[1] == "fp32"  # Pascal has no tensor cores: mixed precision on the vector units
+    for key in ("resnet152", "inception_v3", "vgg16", "alexnet"):
+        model = reference_model(key)
+        assert model.architecture == "cnn" and model.image_side in (224, 299)
+        est = estimate(GenericTraining(model=key, batch_size=64, precision="fp32"), K80, 8)
+        assert est.samples_per_s_low < est.samples_per_s < est.samples_per_s_high
+    assert reference_model("Inception-v3").key == "inception_v3"
+
+
+def test_every_published_measurement_row_resolves_to_a_chip_model_and_topology():
+    import csv
+    from pathlib import Path
+
+    from suanli.core.chips import get_chip as chip_of
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    files = sorted(data.glob("dl_training_*.csv"))
+    assert {f.name for f in files} >= {"dl_training_measurements.csv", "dl_training_nvidia_dle.csv",
+                                      "dl_training_tf_benchmarks.csv"}
+    for path in files:
+        if path.name == "dl_training_domestic.csv":
+            continue
+        with path.open(encoding="utf-8", newline="") as fh:
+            for rec in csv.DictReader(fh):
+                assert rec["source"], path.name
+                chip = chip_of(rec["chip"])
+                reference_model(rec["model"])
+                assert rec["precision"] in ("fp32", "tf32", "amp")
+                count, servers = int(rec["count"]), int(rec["servers"])
+                per_server = int(rec["gpus_per_server"]) if rec.get("gpus_per_server") else None
+                topo = topology(chip, count, servers=servers, gpus_per_server=per_server)
+                assert topo.servers * topo.gpus_per_server >= count
+                assert float(rec["samples_per_s"]) > 0 and float(rec["batch_per_device"]) > 0

@@ -85,3 +85,22 @@ def test_when_nothing_fits_the_other_ecosystems_are_named_in_the_pages_language(
     assert "英伟达 CUDA、华为昇腾 CANN、海光 DTK" in page and "cuda, cann" not in page
     page = html.unescape(web.get(f"/advisor?{query}&lang=en").text)
     assert "Other ecosystems have options: NVIDIA CUDA, Huawei Ascend CANN, Hygon DTK." in page
+
+
+def test_the_memory_saving_recipes_are_inputs_of_the_page_and_reach_the_estimate(web: WebClient, make, offers):
+    # an 8B full fine-tune: with 8-bit paged moments and offload the page says so, in Chinese by default
+    query = ("kind=llm_finetune&params_b=8&tokens=10000000&method=full&optimizer=paged_adamw8bit&cpu_offload=true"
+             "&deadline_hours=48&ecosystems=cuda")
+    r = web.get(f"/advisor?{query}")
+    assert r.status_code == 200
+    page = html.unescape(r.text)
+    assert "优化器" in page and 'data-testid="cpu-offload" checked' in r.text
+    assert '<option value="paged_adamw8bit" selected' in r.text
+    notes = " ".join(notes_of(r.text, "note"))
+    assert "paged_adamw8bit" in notes and CJK.search(notes)
+    english = " ".join(notes_of(web.get(f"/advisor?{query}&lang=en").text, "note"))
+    assert "8-bit optimizer moments" in english and "host memory" in english
+    # without the recipes, no such note
+    plain = " ".join(notes_of(web.get("/advisor?kind=llm_finetune&params_b=8&tokens=10000000&method=full"
+                                      "&deadline_hours=48&ecosystems=cuda&lang=en").text, "note"))
+    assert "8-bit optimizer moments" not in plain

@@ -67,7 +67,7 @@ class LLMInferenceIn(_Workload):
 class DLTrainingIn(_Workload):
     kind: Literal["dl_training"]
     model: str | None = Field(None, description="A reference model instead of flops_per_sample/params_m: "
-                              "resnet50, resnet18, resnet18_cifar, ssd300, bert_base, bert_large, gnmt, ncf, "
+                              "resnet50, resnet18, resnet18_cifar, resnet152, inception_v3, vgg16, alexnet, ssd300, bert_base, bert_large, gnmt, ncf, "
                               "transformerxl_base, transformerxl_large, tacotron2, waveglow, gpt2.")
     flops_per_sample: float | None = Field(None, description="Training FLOPs per sample (forward + backward, ~6 x "
                                            "the forward multiply-adds a model card calls 'FLOPs'); FLOPs, not GFLOPs.")

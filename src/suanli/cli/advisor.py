@@ -101,7 +101,7 @@ ReferenceChip = Annotated[str | None, Opt("--reference-chip", help="gpu_hours: t
 CoreHours = Annotated[float | None, Opt("--core-hours", help="cpu: CPU core-hours of work")]
 MemoryGib = Annotated[float | None, Opt("--memory-gib", help="cpu: GiB of RAM the job needs")]
 Model = Annotated[str | None, Opt(help="dl_training: a reference model instead of --flops-per-sample (resnet50, "
-                                       "resnet18, resnet18_cifar, ssd300, bert_base, bert_large, gnmt, ncf, "
+                                       "resnet18, resnet18_cifar, resnet152, inception_v3, vgg16, alexnet, ssd300, bert_base, bert_large, gnmt, ncf, "
                                        "transformerxl_base, transformerxl_large, tacotron2, waveglow, gpt2)")]
 ParamsM = Annotated[float | None, Opt("--params-m", help="dl_training: model parameters, millions")]
 BatchSize = Annotated[int | None, Opt("--batch-size", help="dl_training: samples per device per step")]

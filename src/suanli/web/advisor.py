@@ -34,14 +34,15 @@ KIND_LABELS = {"llm_finetune": N_("Fine-tune a language model"), "llm_pretrain":
                "gpu_hours": N_("GPU hours measured on a known card"), "cpu": N_("CPU computing")}
 # The workload's fields per kind (form field → wire field of the workload).
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "llm_pretrain": ("params_b", "tokens"), "llm_finetune": ("params_b", "tokens", "method"),
+    "llm_pretrain": ("params_b", "tokens", "optimizer", "cpu_offload"),
+    "llm_finetune": ("params_b", "tokens", "method", "optimizer", "cpu_offload"),
     "llm_inference": ("params_b", "target_tokens_per_s", "context_len"),
     "dl_training": ("model", "architecture", "flops_per_sample", "params_m", "batch_size", "precision", "samples",
                     "epochs", "input_samples_per_s"),
     "gpu_hours": ("gpu_hours", "reference_chip"),
     "cpu": ("core_hours", "memory_gib"),
 }
-FORM_FIELDS = ("kind", "params_b", "tokens", "method", "target_tokens_per_s", "context_len", "flops_per_sample",
+FORM_FIELDS = ("kind", "params_b", "tokens", "method", "optimizer", "cpu_offload", "target_tokens_per_s", "context_len", "flops_per_sample",
                "samples", "epochs", "input_samples_per_s", "model", "architecture", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
                "budget_cny", "provinces", "ecosystems", "smoke")
 EXAMPLE = {"kind": "llm_finetune", "params_b": "7", "tokens": "100000000", "method": "lora",
@@ -154,6 +155,9 @@ def _page(request: Request, session: DbSession, values: dict[str, Any], *, submi
         "kind_options": [(k, _(KIND_LABELS[k])) for k in WORKLOAD_KINDS if k in KIND_LABELS],
         "kind_fields": KIND_FIELDS, "ecosystems": [(k, label("ecosystem", k)) for k in ECOSYSTEMS],
         "method_options": [("lora", "LoRA"), ("qlora", "QLoRA"), ("full", _("Full fine-tuning"))],
+        "optimizer_options": [("adamw", _("AdamW (8 bytes of moments per parameter)")),
+                              ("adamw8bit", _("8-bit AdamW (2 bytes per parameter)")),
+                              ("paged_adamw8bit", _("Paged 8-bit AdamW (spills to host memory)"))],
         "chip_options": [(c.key, c.name) for c in load_chip_table().values()],
         "model_options": [("", _("None: I give FLOPs per sample"))] + [(m.key, m.name) for m in REFERENCE_MODELS.values()],
         "precision_options": [("fp32", "FP32"), ("tf32", "TF32"), ("amp", _("Mixed precision (AMP)"))],

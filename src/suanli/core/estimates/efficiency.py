@@ -220,7 +220,8 @@ CHIP_FAMILY: Mapping[str, str] = MappingProxyType({
     "l40": "nvidia-ada-pcie", "l20": "nvidia-ada-pcie", "l4": "nvidia-ada-pcie", "rtx6000-ada": "nvidia-ada-pcie",
     "a40": "nvidia-ada-pcie", "a10": "nvidia-ada-pcie", "a10g": "nvidia-ada-pcie", "rtx-a6000": "nvidia-ada-pcie",
     "rtx4090": "nvidia-consumer", "rtx3090": "nvidia-consumer", "rtx2080ti": "nvidia-consumer",
-    "t4": "nvidia-legacy-pcie", "p100": "nvidia-legacy-pcie", "k80": "nvidia-legacy-pcie",
+    "t4": "nvidia-legacy-pcie", "p100": "nvidia-legacy-pcie", "p100-sxm2": "nvidia-legacy-pcie",
+    "k80": "nvidia-legacy-pcie",
     "quadro-rtx6000": "nvidia-legacy-pcie", "quadro-rtx8000": "nvidia-legacy-pcie",
     "ascend-910b": "ascend", "ascend-910b3": "ascend", "ascend-910b4": "ascend", "ascend-910": "ascend",
     "hygon-dcu-z100": "hygon-dcu",
@@ -233,8 +234,8 @@ _ECOSYSTEM_FAMILY = {"cann": "ascend", "dtk": "hygon-dcu", "neuware": "cambricon
 #: Chips with FP8 tensor cores (Hopper, Ada Lovelace).
 FP8_CHIPS = frozenset({"h200", "h100", "h800", "h20", "h100-pcie", "l40", "l20", "l4", "rtx6000-ada", "rtx4090"})
 #: NVIDIA chips without BF16 tensor cores (BF16 arrived with Ampere; NVIDIA A100 whitepaper).
-NO_BF16_CHIPS = frozenset({"v100", "v100-16gb", "v100-pcie", "t4", "p100", "k80", "rtx2080ti", "quadro-rtx6000",
-                           "quadro-rtx8000"})
+NO_BF16_CHIPS = frozenset({"v100", "v100-16gb", "v100-pcie", "t4", "p100", "p100-sxm2", "k80", "rtx2080ti",
+                           "quadro-rtx6000", "quadro-rtx8000"})
 #: Chips whose BF16 support our specification sources do not confirm.
 _BF16_UNCONFIRMED = frozenset({"hygon-dcu-z100", "kunlunxin-r200"})
 

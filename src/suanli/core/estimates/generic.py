@@ -10,7 +10,7 @@ from suanli.core.chips import ChipSpec, get_chip
 from suanli.core.estimates.efficiency import NO_BF16_CHIPS, chip_family, peak_tflops, scaling_efficiency
 from suanli.core.estimates.performance import (PRECISION_ALIASES, Topology, has_fabric, load_params, pcie_gbs,
                                                topology, training_throughput)
-from suanli.core.estimates.reference_models import reference_model
+from suanli.core.estimates.reference_models import REFERENCE_MODELS, ReferenceModel, reference_model
 from suanli.core.estimates.result import Estimate, _ecosystem_notes
 from suanli.core.messages import Message, msg
 from suanli.core.workloads import GenericTraining, ReferenceGpuHours
@@ -68,6 +68,11 @@ def _describe(w: GenericTraining) -> _Described:
     if ref is not None and w.flops_per_sample is not None and abs(w.flops_per_sample / ref.forward_macs - 1) < 0.1:
         notes.append(msg("flops_per_sample equals %(model)s's forward multiply-adds: training FLOPs are 6 x that "
                          "(%(flops)s)", model=ref.name, flops=f"{ref.flops_per_sample:.3g}"))
+    elif ref is None and w.flops_per_sample is not None and (look_alike := _forward_count_of(flops)) is not None:
+        notes.append(msg("flops_per_sample (%(given)s) is the forward multiply-add count a model card gives for "
+                         "%(model)s, not its training FLOPs: if that is your model, give 6 x that (%(flops)s) or "
+                         "model=%(key)s", given=f"{flops:.3g}", model=look_alike.name,
+                         flops=f"{look_alike.flops_per_sample:.3g}", key=look_alike.key))
     if w.batch_size is not None:
         batch = w.batch_size
     else:
@@ -83,6 +88,15 @@ def _describe(w: GenericTraining) -> _Described:
     architecture = w.architecture or (ref.architecture if ref else None)
     return _Described(float(flops), float(params), max(float(params) - embeddings, 0.0), batch,
                       ref.unit if ref else "sample", tuple(notes), architecture)
+
+
+def _forward_count_of(flops: float) -> ReferenceModel | None:
+    """The reference model whose forward multiply-adds (what model cards call "GFLOPs") are within 5% of ``flops``,
+    if any: a sign the number typed is not training FLOPs."""
+    for model in REFERENCE_MODELS.values():
+        if abs(flops / model.forward_macs - 1.0) <= 0.05:
+            return model
+    return None
 
 
 def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: int | None = None) -> Estimate:

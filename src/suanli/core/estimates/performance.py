@@ -64,7 +64,7 @@ from suanli.core.workloads import DL_ARCHITECTURES
 PRECISION_ALIASES = {"fp32": "fp32", "tf32": "tf32", "amp": "amp", "mixed": "amp", "fp16": "amp", "bf16": "amp",
                      "fp16_amp": "amp", "bf16_amp": "amp"}
 #: Chips without FP16 tensor / cube units: their "amp" runs on the vector units.
-NO_TENSOR_CORES = frozenset({"k80", "p100", "hygon-dcu-z100"})
+NO_TENSOR_CORES = frozenset({"k80", "p100", "p100-sxm2", "hygon-dcu-z100"})
 UPDATE_BYTES_PER_PARAM = 24.0
 GRADIENT_BYTES_PER_PARAM = 4.0
 DEFAULT_GPUS_PER_SERVER = 8

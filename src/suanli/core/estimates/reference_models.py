@@ -8,6 +8,10 @@ throughput; ``bench/data/DL_MEASUREMENTS.md`` shows the arithmetic for the bench
 Sources of the architectures:
 - ResNet-50/ResNet-18 (He et al. 2016): 4.09 / 1.82 G multiply-adds forward at 224x224 (torchvision);
   ResNet-18 on CIFAR-10 (32x32, 3x3 stem): 0.56 G multiply-adds.
+- ResNet-152 (He et al. 2016): 11.5 G multiply-adds at 224x224, 60.2M parameters; Inception v3 (Szegedy et al.
+  2016): 5.72 G at 299x299, 23.8M; VGG-16 (Simonyan & Zisserman 2015): 15.5 G at 224x224, 138M (124M of them
+  in the fully connected layers); AlexNet, the one-tower variant of tf_cnn_benchmarks / torchvision (Krizhevsky
+  2014): 0.71 G at 224x224, 61.1M (torchvision's counts).
 - SSD300 with a ResNet-50 backbone (NVIDIA DeepLearningExamples "SSD300 v1.1"): layer3 at stride 1 on 38x38,
   no layer4, extra feature layers and 3x3 heads (4 or 6 boxes x 85 outputs): ~20.6 G multiply-adds forward.
 - BERT base / large (Devlin et al. 2019) fine-tuned on SQuAD at sequence 384: 2·N_non-embedding + 4·L·s·h
@@ -95,6 +99,12 @@ REFERENCE_MODELS: Mapping[str, ReferenceModel] = MappingProxyType({m.key: m for 
     _model("resnet50", "ResNet-50 (ImageNet, 224x224)", "image", 25.6e6, 4.09e9, 256, "224x224", architecture="cnn"),
     _model("resnet18", "ResNet-18 (ImageNet, 224x224)", "image", 11.7e6, 1.82e9, 256, "224x224", architecture="cnn"),
     _model("resnet18_cifar", "ResNet-18 (CIFAR-10, 32x32)", "image", 11.2e6, 0.56e9, 128, "32x32", architecture="cnn"),
+    _model("resnet152", "ResNet-152 (ImageNet, 224x224)", "image", 60.2e6, 11.5e9, 64, "224x224", architecture="cnn"),
+    _model("inception_v3", "Inception v3 (ImageNet, 299x299)", "image", 23.8e6, 5.72e9, 64, "299x299",
+           architecture="cnn"),
+    _model("vgg16", "VGG-16 (ImageNet, 224x224)", "image", 138e6, 15.5e9, 64, "224x224", architecture="cnn"),
+    _model("alexnet", "AlexNet (ImageNet, 224x224, one-tower)", "image", 61.1e6, 0.71e9, 512, "224x224",
+           architecture="cnn"),
     _model("ssd300", "SSD300 v1.1, ResNet-50 backbone (COCO, 300x300)", "image", 22.9e6, 20.6e9, 64, "300x300",
            architecture="cnn"),
     _model("bert_base", "BERT base, SQuAD fine-tuning (seq 384)", "sequence", 110e6,

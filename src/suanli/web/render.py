@@ -53,7 +53,12 @@ def environment(locale: str) -> Environment:
 
 def url_with(request: Request, **changes: Any) -> str:
     """This page's URL with query parameters changed (None removes one)."""
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    return address_with(request.url.path, request.query_params.multi_items(), **changes)
+
+
+def address_with(path: str, params: Any, **changes: Any) -> str:
+    """``path`` with the query ``params`` (pairs), some changed (None removes one)."""
+    params = [(k, v) for k, v in params if k not in changes]
     for key, value in changes.items():
         if value is None:
             continue
@@ -62,7 +67,7 @@ def url_with(request: Request, **changes: Any) -> str:
         else:
             params.append((key, str(value)))
     query = urlencode(params)
-    return request.url.path + (f"?{query}" if query else "")
+    return path + (f"?{query}" if query else "")
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200,

@@ -111,3 +111,50 @@ def test_bulk_list_and_unlist_and_refusals_next_to_the_form(web, make, client):
     assert r.status_code == 400 and 'data-testid="form-error"' in r.text
     assert client.get(f"/api/v1/products/{foreign['id']}").json()["listed"] is True
     assert client.get(f"/api/v1/products/{ids[0]}").json()["listed"] is True  # all or nothing
+
+
+def test_order_and_job_lists_search_sort_and_page_with_the_same_helper(web, make, client):
+    """Buyer's orders, seller's incoming orders and buyer's jobs: words of a name, a sort, and the pager's links
+    keep both (web/listing.py)."""
+    seller = make.user("seller")
+    dc = make.datacenter(seller)
+    a800 = make.product(seller, dc, name="A800 甲", stock_units=200)
+    h100 = make.product(seller, dc, name="H100 乙", chip="h100", stock_units=200)
+    buyer, operator = make.user("buyer"), make.user("operator")
+    org = client.get("/api/v1/auth/me", headers=buyer["headers"]).json()["organization"]["id"]
+    client.post("/api/v1/operator/topups", headers=operator["headers"],
+                json={"organization_id": org, "amount_fen": 900_000_000, "reference": "t-lists"})
+    placed = []
+    for n in range(52):
+        product = a800 if n % 13 else h100  # 4 orders of the H100, 48 of the A800
+        r = client.post("/api/v1/orders", headers=buyer["headers"],
+                        json={"product_id": product["id"], "mode": "on_demand", "units": 1 + n % 3})
+        assert r.status_code == 201, r.text
+        placed.append(r.json())
+    web.login(buyer["email"], PASSWORD)
+    page = web.get("/account/orders").text
+    assert "共 52 个订单" in page and page.count('href="/account/orders/') >= 50
+    following = re.search(r'href="(/account/orders\?offset=50)"', page)
+    assert following, "no link to the next 50"
+    only_h100 = web.get("/account/orders?q=h100").text
+    assert "共 4 个订单" in only_h100 and "A800 甲" not in only_h100
+    held = web.get("/account/orders?q=A800&sort=-held").text
+    assert "共 48 个订单" in held
+    next_link = re.search(r'href="(/account/orders\?[^"]*offset=50[^"]*)"', held)
+    assert next_link is None  # 48 fit one page
+    assert web.get("/account/orders?sort=sideways").status_code == 422
+
+    web.login(seller["email"], PASSWORD)
+    incoming = web.get("/seller/orders?q=H100&sort=created").text
+    assert "共 4 个订单" in incoming
+
+    for name in ("训练 resnet", "推理 llama"):
+        r = client.post("/api/v1/jobs", headers=buyer["headers"], json={
+            "name": name, "command": "echo hi", "resources": {"accelerators": 8, "chip": "a800"},
+            "max_runtime_minutes": 30})
+        assert r.status_code == 201, r.text
+    web.login(buyer["email"], PASSWORD)
+    jobs = web.get("/account/jobs?q=llama").text
+    assert "推理 llama" in jobs and "训练 resnet" not in jobs and "共 1 个作业" in jobs
+    by_name = web.get("/account/jobs?sort=name").text
+    assert by_name.index("推理 llama") < by_name.index("训练 resnet")

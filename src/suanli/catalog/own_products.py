@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from suanli.accounts.models import User
 from suanli.catalog import search as catalog_search
 from suanli.catalog.models import Datacenter, Product, ProductKind, ProductStatus
+from suanli.db import contains_words
 from suanli.errors import DomainError
 
 OWN_SORTS: dict[str, tuple[Any, ...]] = {
@@ -36,9 +37,7 @@ def _text_conditions(session: Session, text: str) -> list[Any]:
     if understood is not None and understood.query.conditions and understood.query.sort is None:
         resolver = catalog_search.Resolver(session)
         return [catalog_search.condition_sql(c, resolver) for c in understood.query.conditions]
-    words = [w for w in text.split() if w]
-    escaped = [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words]
-    return [Product.name.ilike(f"%{w}%", escape="\\") for w in escaped]
+    return contains_words(Product.name, text)
 
 
 def own_products(session: Session, user: User, *, text: str | None = None, datacenter_id: uuid.UUID | None = None,

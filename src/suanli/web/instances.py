@@ -23,6 +23,7 @@ from suanli.trading.models import Order, OrderStatus
 from suanli.web.forms import Form, attempt, error_message, form_values, translator
 from suanli.web.i18n import N_
 from suanli.web.presenters import labeler
+from suanli.web.listing import CONSOLE_PAGE_SIZE
 from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm, SellerUser
 
@@ -33,7 +34,7 @@ register_notices(ssh_key_added=N_("Your SSH key is added. Machines you rent from
                  instance_refused=N_("The lease is cancelled and refunded in full; the buyer is told your reason."))
 KEY_FIELDS = ["public_key", "name"]
 DELIVER_FIELDS = ["ssh_host", "ssh_port", "ssh_user", "host_key_fingerprints", "password", "jupyter_url", "note"]
-SELLER_PAGE = 50
+SELLER_PAGE = CONSOLE_PAGE_SIZE
 
 
 # ---------------------------------------------------------------- buyer: SSH keys

@@ -148,6 +148,12 @@ def test_order_and_job_lists_search_sort_and_page_with_the_same_helper(web, make
     incoming = web.get("/seller/orders?q=H100&sort=created").text
     assert "共 4 个订单" in incoming
 
+    web.login(operator["email"], PASSWORD)
+    everything = web.get("/operator/orders?q=A800").text  # the operator sees every organization's orders
+    assert "共 48 个订单" in everything and everything.count('data-testid="order-line"') == 48
+    assert web.get("/operator/orders?status=cancelled").text.count('data-testid="order-line"') == 0
+    assert web.get("/operator/orders").text.count('data-testid="order-line"') == 50
+
     for name in ("训练 resnet", "推理 llama"):
         r = client.post("/api/v1/jobs", headers=buyer["headers"], json={
             "name": name, "command": "echo hi", "resources": {"accelerators": 8, "chip": "a800"},

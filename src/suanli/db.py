@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
@@ -49,6 +50,16 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+def contains_words(column: Any, text: str | None) -> list[Any]:
+    """Conditions that ``column`` contains each word of ``text`` (any case; ``%`` and ``_`` are plain
+    characters): the console lists' name search."""
+    out = []
+    for word in (text or "").split()[:10]:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        out.append(column.ilike(f"%{escaped}%", escape="\\"))
+    return out
 
 
 def utcnow() -> dt.datetime:

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suanli.core.compute import price_per_accelerator_hour_fen, price_per_pflops_hour_fen, unit_compute
-from suanli.core.money import cny_to_fen, fen_to_cny, format_cny, round_fen
+from suanli.core.money import cny_to_fen, fen_to_cny, format_cny, round_fen, scale_fen
 from suanli.core.price_stats import quantile_fen, summarize
 
 
@@ -66,3 +66,21 @@ def test_quantile_lies_between_its_neighbours(prices, q):
     data = sorted(prices)
     value = quantile_fen(data, Fraction(q))
     assert data[0] <= value <= data[-1]
+
+
+@pytest.mark.parametrize(("fen", "percent", "expected"), [
+    (8000, Decimal("10"), 8800), (8010, Decimal("10"), 8811), (6400, Decimal("7.5"), 6880),
+    (5, Decimal("10"), 6),  # 5.5 fen rounds half-up
+    (5, Decimal("-10"), 5),  # 4.5 fen rounds half-up to 5
+    (100, Decimal("-90"), 10), (1, Decimal("-90"), 1),  # never below 1 fen
+    (1_000_000, Decimal("500"), 6_000_000),
+])
+def test_a_price_changed_by_a_percentage_rounds_half_up_to_the_fen(fen, percent, expected):
+    assert scale_fen(fen, percent) == expected
+
+
+@given(st.integers(1, 10**10), st.decimals(min_value=-90, max_value=500, places=2))
+def test_a_percentage_change_keeps_the_order_of_prices(fen, percent):
+    """Scaling two prices by one percentage never swaps them (a spot floor stays under its on-demand price)."""
+    assert scale_fen(fen, percent) <= scale_fen(fen + 1, percent)
+    assert scale_fen(fen, percent) >= 1

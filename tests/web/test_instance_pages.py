@@ -109,6 +109,13 @@ def test_ordering_a_machine_on_the_product_page_and_delivering_it_by_hand(web: W
     assert done.status_code == 303, text_of(done.text)[:1500]
     after = seller_web.get("/seller/instances")
     assert 'data-testid="nothing-waiting"' in after.text and "ssh -p 30022" not in after.text
+    # the list of every machine searches, filters and sorts on the server (web/listing.py)
+    machines = 'data-testid="instances"'
+    assert instance_id in seller_web.get("/seller/instances?state=running&sort=created").text.split(machines)[1]
+    assert instance_id not in seller_web.get("/seller/instances?state=stopped").text.split(machines)[1]
+    assert instance_id not in seller_web.get("/seller/instances?q=nothing-like-it").text.split(machines)[1]
+    assert instance_id in seller_web.get("/seller/instances?q=容器实例").text.split(machines)[1]
+    assert seller_web.get("/seller/instances?sort=biggest").status_code == 422
 
     delivered = web.get(order_url)
     assert 'data-state="running"' in delivered.text and "运行中" in delivered.text

@@ -99,7 +99,7 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page,
     page.wait_for_load_state("networkidle")
     assert httpx.get(f"{server.base_url}/api/v1/products/{product_id}", timeout=30).json()["listed"] is True
 
-    page.goto(f"{server.base_url}/seller/products?lang=en")
+    page.goto(f"{server.base_url}/seller/products?lang=en&sort=-updated")  # 50 a page: the last changed first
     assert name in page.inner_text("[data-testid=products]") and "In the catalog" in page.content()
     screenshot(page, "seller-products-en")
 

@@ -18,8 +18,9 @@ from suanli.catalog.presenters import chip_out, datacenter_out, product_out, pro
 from suanli.catalog.price_guard import flagged_products
 from suanli.catalog.price_index import price_index
 from suanli.catalog.schemas import (ChipOut, DatacenterIn, DatacenterOut, DatacenterPatch, Money, PriceIndexOut,
-                                    PriceIndexRow, ProductIn, ProductOut, ProductPage, ProductPatch, ReadingOut,
-                                    RegionIn, RegionOut, StatsOut, UnderstoodOut, UnusualPriceOut)
+                                    PriceIndexRow, ProductBulkIn, ProductBulkOut, ProductIn, ProductOut, ProductPage,
+                                    ProductPatch, ReadingOut, RegionIn, RegionOut, StatsOut, UnderstoodOut,
+                                    UnusualPriceOut)
 from suanli.catalog.free_words import Interpretation
 from suanli.core.query import Condition, Query, format_query
 from suanli.trading.service import order_figures
@@ -189,6 +190,15 @@ def get_product(product_id: uuid.UUID, session: DbSession, viewer: OptionalUser)
 def create_product(body: ProductIn, seller: SellerOrOperator, session: DbSession) -> ProductOut:
     """Seller: list a product in one of your data centers."""
     return _one_product_out(session, service.create_product(session, seller, body))
+
+
+@router.post("/products/bulk", response_model=ProductBulkOut)
+def bulk_change_products(body: ProductBulkIn, user: SellerOrOperator, session: DbSession) -> ProductBulkOut:
+    """Seller: change up to 200 of your products at once: prices by a percentage (`price_change_pct`), listing
+    (`status`), or both. All or nothing. Prices far from the price index need `confirm_unusual_price: true`, as
+    for one product (422 `price_needs_confirmation` names each product and its checks)."""
+    changed = service.bulk_change_products(session, user, body)
+    return ProductBulkOut(changed=len(changed), products=[_one_product_out(session, p) for p in changed])
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut)

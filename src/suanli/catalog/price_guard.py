@@ -65,25 +65,72 @@ def confirmation_details(checks: list[str], reference: PriceSummary | None, thre
         "confirm_with": {"confirm_unusual_price": True}}
 
 
+@dataclass(frozen=True)
+class PriceReview:
+    """A product's prices (as about to be saved) against its chip's index and the operator's thresholds."""
+
+    prices: GuardedPrices
+    reference: PriceSummary | None
+    thresholds: GuardThresholds
+    checks: list[str]  # those failed; empty: nothing unusual
+
+    def words(self) -> str:
+        t = self.thresholds
+        return "; ".join(_CHECK_WORDS[c].format(low=t.low_pct, high=t.high_pct, hours=t.min_reserved_hours)
+                         for c in self.checks)
+
+    def details(self) -> dict[str, Any]:
+        return confirmation_details(self.checks, self.reference, self.thresholds, self.prices)
+
+
+def review_prices(session: Session, product: Product, prices: GuardedPrices | None = None,
+                  thresholds: GuardThresholds | None = None) -> PriceReview:
+    """Review ``prices`` (default: the product's own) for ``product``; its own listing is not part of the index."""
+    thresholds = thresholds or guard_thresholds(session)
+    reference = chip_reference(session, product.chip_key, excluding=product.id)
+    prices = prices or GuardedPrices(accelerators=product.accelerators, on_demand_fen=product.price_on_demand_fen,
+                                     reserved_month_fen=product.price_reserved_month_fen,
+                                     spot_floor_fen=product.price_spot_floor_fen)
+    return PriceReview(prices, reference, thresholds, unusual_price_checks(prices, reference, thresholds))
+
+
+def flag_prices(product: Product, checks: list[str], now: dt.datetime) -> None:
+    """Flag the product for operators with the checks its seller confirmed past (or clear the flag)."""
+    product.unusual_price_checks = ",".join(checks) if checks else None
+    product.unusual_price_at = now if checks else None
+
+
 def guard_prices(session: Session, product: Product, *, confirmed: bool, now: dt.datetime) -> None:
     """Check ``product``'s prices (as about to be saved); raise 422 ``price_needs_confirmation`` when some are
     unusual and not ``confirmed``; else flag the product with the checks confirmed past (or clear the flag)."""
-    thresholds = guard_thresholds(session)
-    reference = chip_reference(session, product.chip_key, excluding=product.id)
-    prices = GuardedPrices(accelerators=product.accelerators, on_demand_fen=product.price_on_demand_fen,
-                           reserved_month_fen=product.price_reserved_month_fen,
-                           spot_floor_fen=product.price_spot_floor_fen)
-    checks = unusual_price_checks(prices, reference, thresholds)
-    if checks and not confirmed:
-        words = "; ".join(_CHECK_WORDS[c].format(low=thresholds.low_pct, high=thresholds.high_pct,
-                                                 hours=thresholds.min_reserved_hours) for c in checks)
+    review = review_prices(session, product)
+    if review.checks and not confirmed:
+        reference = review.reference
         median = f" (median ¥{fen_to_cny(reference.median)} per accelerator-hour)" if reference else ""
-        raise InvalidInput(f"These prices are far from the market{median}: {words}. Check them (a monthly price is "
-                           "per unit and month, an hourly one per unit and hour); if they are right, send the "
-                           "request again with confirm_unusual_price: true.", code="price_needs_confirmation",
-                           details=confirmation_details(checks, reference, thresholds, prices))
-    product.unusual_price_checks = ",".join(checks) if checks else None
-    product.unusual_price_at = now if checks else None
+        raise InvalidInput(f"These prices are far from the market{median}: {review.words()}. Check them (a monthly "
+                           "price is per unit and month, an hourly one per unit and hour); if they are right, send "
+                           "the request again with confirm_unusual_price: true.", code="price_needs_confirmation",
+                           details=review.details())
+    flag_prices(product, review.checks, now)
+
+
+def guard_bulk_prices(reviews: list[tuple[Product, PriceReview]], *, confirmed: bool) -> None:
+    """The price guard of a change to many products: the same checks and the same confirmation as one product's,
+    all of them answered at once. Raises 422 ``price_needs_confirmation`` naming each unusual product (its checks,
+    reference and thresholds as for one product) unless ``confirmed``."""
+    unusual = [(product, review) for product, review in reviews if review.checks]
+    if not unusual or confirmed:
+        return
+    checks = [c for c in CHECK_FIELDS if any(c in review.checks for _p, review in unusual)]
+    names = "; ".join(f"{product.name}: {review.words()}" for product, review in unusual[:5])
+    more = f" and {len(unusual) - 5} more" if len(unusual) > 5 else ""
+    raise InvalidInput(f"{len(unusual)} of the {len(reviews)} products would have prices far from the market "
+                       f"({names}{more}). Check them; if they are right, send the request again with "
+                       "confirm_unusual_price: true.", code="price_needs_confirmation",
+                       details={"checks": checks, "fields": sorted({CHECK_FIELDS[c] for c in checks}),
+                                "products": [{"product_id": str(product.id), "name": product.name, **review.details()}
+                                             for product, review in unusual],
+                                "confirm_with": {"confirm_unusual_price": True}})
 
 
 @dataclass(frozen=True)

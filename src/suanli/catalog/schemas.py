@@ -154,6 +154,31 @@ class ProductPatch(BaseModel):
     confirm_unusual_price: bool = Field(default=False, description=_CONFIRM_DESCRIPTION)
 
 
+BULK_MAX_PRODUCTS = 200
+
+
+class ProductBulkIn(BaseModel):
+    """One change to many of the caller's products at once: all of them change, or none does."""
+
+    model_config = ConfigDict(extra="forbid")
+    product_ids: list[uuid.UUID] = Field(min_length=1, max_length=BULK_MAX_PRODUCTS,
+                                         description="The products to change (your own), up to 200.")
+    price_change_pct: Decimal | None = Field(
+        default=None, ge=-90, le=500, decimal_places=2,
+        description="Change the on-demand, reserved and spot prices by this percentage (5 is 5 % more, -10 is "
+                    "10 % less), each rounded half-up to the fen.")
+    status: ProductStatus | None = Field(default=None, description="listed or unlisted.")
+    confirm_unusual_price: bool = Field(default=False, description=_CONFIRM_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ProductBulkIn:
+        if self.price_change_pct is None and self.status is None:
+            raise ValueError("give price_change_pct, status or both")
+        if self.price_change_pct == 0:
+            raise ValueError("price_change_pct 0 changes nothing; leave it out")
+        return self
+
+
 class ComputeOut(BaseModel):
     fp16_pflops: float = Field(description="Dense FP16/BF16 PFLOPS of one unit.")
     fp32_tflops: float = Field(description="FP32 TFLOPS of one unit.")
@@ -266,3 +291,8 @@ class UnusualPriceOut(BaseModel):
     checks: list[str] = Field(description="on_demand_below_index, on_demand_above_index, spot_below_index, "
                                           "reserved_below_on_demand_hours.")
     confirmed_at: dt.datetime
+
+
+class ProductBulkOut(BaseModel):
+    changed: int = Field(description="How many products changed.")
+    products: list[ProductOut]

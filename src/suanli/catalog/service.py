@@ -13,9 +13,11 @@ from suanli import audit
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Platform, Product, ProductKind,
                                    ProductStatus, ProductStockChange, Region)
-from suanli.catalog.price_guard import guard_prices
-from suanli.catalog.schemas import DatacenterIn, DatacenterPatch, ProductIn, ProductPatch, RegionIn
+from suanli.catalog.price_guard import flag_prices, guard_bulk_prices, guard_prices, review_prices
+from suanli.catalog.schemas import DatacenterIn, DatacenterPatch, ProductBulkIn, ProductIn, ProductPatch, RegionIn
 from suanli.core.chips import load_chip_table
+from suanli.core.money import scale_fen
+from suanli.core.price_guard import GuardedPrices
 from suanli.core.compute import price_per_accelerator_hour_fen, price_per_pflops_hour_fen, unit_compute
 from suanli.db import utcnow
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -297,7 +299,7 @@ def update_product(session: Session, user: User, product_id: uuid.UUID, body: Pr
     # between the check and the write.
     session.scalar(select(Product).where(Product.id == product.id).with_for_update(key_share=True)
                    .execution_options(populate_existing=True))
-    stock_before, prices_before = product.stock_units, _prices(product)
+    stock_before, prices_before, before = product.stock_units, _prices(product), _audited(product)
     changes = body.model_dump(exclude_unset=True, exclude_none=True,
                               exclude={"clear_reserved", "clear_spot", "reserved_discounts_bp", "confirm_unusual_price"})
     for name, value in changes.items():
@@ -320,7 +322,68 @@ def update_product(session: Session, user: User, product_id: uuid.UUID, body: Pr
     session.flush()
     if product.stock_units != stock_before:
         record_stock(session, product, now or utcnow())
+    _record_change(session, user, product, before)
     return product
+
+
+def _audited(product: Product) -> dict[str, Any]:
+    """What a change to a product is audited for: its prices and whether it is listed."""
+    return {"price_on_demand_fen": product.price_on_demand_fen,
+            "price_reserved_month_fen": product.price_reserved_month_fen,
+            "price_spot_floor_fen": product.price_spot_floor_fen, "status": product.status.value}
+
+
+def _record_change(session: Session, user: User, product: Product, before: dict[str, Any], **extra: Any) -> None:
+    """An audit entry ``product.changed`` with each audited value that changed as [before, after] (none if none
+    did). Called last in a change, after its other writes (audit.record takes the last lock)."""
+    after = _audited(product)
+    changes = {name: [before[name], value] for name, value in after.items() if before[name] != value}
+    if changes:
+        audit.record(session, user, "product.changed", f"product:{product.id}", {"changes": changes, **extra})
+
+
+def bulk_change_products(session: Session, user: User, body: ProductBulkIn, *,
+                         now: dt.datetime | None = None) -> list[Product]:
+    """Change many of the caller's products at once: their prices by a percentage and/or their listing. All or
+    nothing: one product the caller may not change, or unusual prices not confirmed, and none changes. The price
+    guard reviews every new price against the price index as it was before the change (the same checks and the
+    same ``confirm_unusual_price`` as one product's change); each changed product is audited as one change is."""
+    now = now or utcnow()
+    ids = list(dict.fromkeys(body.product_ids))
+    owned = [managed_product(session, product_id, user) for product_id in ids]
+    # Locked in one statement, in id order (as trading locks products), and re-read.
+    locked = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(ids)).order_by(Product.id)
+                                               .with_for_update(key_share=True)
+                                               .execution_options(populate_existing=True))}
+    products = [(locked[product.id], datacenter) for product, datacenter in owned]
+    befores = {product.id: _audited(product) for product, _d in products}
+    if body.price_change_pct is not None:
+        reviews = []
+        for product, _datacenter in products:
+            scaled = GuardedPrices(
+                accelerators=product.accelerators,
+                on_demand_fen=scale_fen(product.price_on_demand_fen, body.price_change_pct),
+                reserved_month_fen=None if product.price_reserved_month_fen is None
+                else scale_fen(product.price_reserved_month_fen, body.price_change_pct),
+                spot_floor_fen=None if product.price_spot_floor_fen is None
+                else scale_fen(product.price_spot_floor_fen, body.price_change_pct))
+            reviews.append((product, review_prices(session, product, scaled)))
+        guard_bulk_prices(reviews, confirmed=body.confirm_unusual_price)
+        for product, review in reviews:
+            product.price_on_demand_fen = review.prices.on_demand_fen
+            product.price_reserved_month_fen = review.prices.reserved_month_fen
+            product.price_spot_floor_fen = review.prices.spot_floor_fen
+            flag_prices(product, review.checks, now)
+    for product, datacenter in products:
+        if body.status is not None:
+            product.status = body.status
+        product.updated_at = now
+        chip = session.get(ChipModel, product.chip_key) if product.chip_key else None
+        apply_product_copies(product, datacenter, chip)
+    session.flush()
+    for product, _datacenter in products:
+        _record_change(session, user, product, befores[product.id], bulk=len(products))
+    return [product for product, _d in products]
 
 
 def _prices(product: Product) -> tuple[int, int | None, int | None]:

@@ -37,3 +37,9 @@ def cny_to_fen(amount: Decimal | int | str) -> int:
 def round_fen(value: Decimal) -> int:
     """A Decimal number of fen rounded half-up to a whole fen."""
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def scale_fen(fen: int, percent: Decimal) -> int:
+    """``fen`` changed by ``percent`` (``Decimal("5")`` is 5 % more, ``Decimal("-10")`` 10 % less), rounded half-up
+    to a whole fen and never below 1 fen (a price is never free)."""
+    return max(1, round_fen(Decimal(fen) * (Decimal(100) + percent) / Decimal(100)))

@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from suanli import backends
 from suanli.accounts.models import Role, User
+from suanli.catalog.models import Product
 from suanli.backends.instances import InvalidInstanceSpec, check_ports
 from suanli.core.billing import Clock
 from suanli.core.messages import Text, msg, render, to_json
+from suanli.db import contains_words
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.instances.images import OfferedImage, choose_image
 from suanli.instances.keys import keys_for_order
@@ -155,10 +157,20 @@ def _visible(user: User):
     return query
 
 
+INSTANCE_SORTS: dict[str, tuple[Any, ...]] = {
+    "-created": (Instance.created_at.desc(), Instance.order_id, Instance.unit_index),
+    "created": (Instance.created_at, Instance.order_id, Instance.unit_index),
+}
+
+
 def list_instances(session: Session, user: User, *, state: InstanceState | None = None,
-                   order_id: uuid.UUID | None = None, live: bool = False, limit: int = 50,
-                   offset: int = 0) -> tuple[list[Instance], int]:
+                   order_id: uuid.UUID | None = None, live: bool = False, text: str | None = None,
+                   sort: str = "-created", limit: int = 50, offset: int = 0) -> tuple[list[Instance], int]:
+    """A page of the machines ``user`` may see, newest first (or by ``sort``); ``text``: words of the product's
+    name."""
     query = _visible(user)
+    if text and text.strip():
+        query = query.where(Instance.product_id.in_(select(Product.id).where(*contains_words(Product.name, text))))
     if state is not None:
         query = query.where(Instance.state == state)
     if live:
@@ -166,8 +178,7 @@ def list_instances(session: Session, user: User, *, state: InstanceState | None 
     if order_id is not None:
         query = query.where(Instance.order_id == order_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(session.scalars(query.order_by(Instance.created_at.desc(), Instance.order_id,
-                                               Instance.unit_index).limit(limit).offset(offset)))
+    rows = list(session.scalars(query.order_by(*INSTANCE_SORTS[sort]).limit(limit).offset(offset)))
     return rows, int(total)
 
 

@@ -23,6 +23,7 @@ from suanli.config import CLUSTER_ALLOWED_NETWORKS
 from suanli.core.billing import Clock
 from suanli.core.chips import resolve_chip
 from suanli.core.messages import msg
+from suanli.db import contains_words
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.jobs.credentials import UnreadableCredentials
 from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobState,
@@ -246,13 +247,22 @@ def _visible_jobs(user: User):
                                              .where(Datacenter.owner_org_id == user.organization_id)))
 
 
-def list_jobs(session: Session, user: User, *, state: JobState | None = None, limit: int = 50,
-              offset: int = 0) -> tuple[list[Job], int]:
+JOB_SORTS: dict[str, tuple[Any, ...]] = {
+    "-submitted": (Job.submitted_at.desc(), Job.id.desc()), "submitted": (Job.submitted_at, Job.id),
+    "name": (Job.name, Job.id),
+}
+
+
+def list_jobs(session: Session, user: User, *, state: JobState | None = None, text: str | None = None,
+              sort: str = "-submitted", limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
+    """A page of the jobs ``user`` may see, newest first (or by ``sort``); ``text``: words of the job's name."""
     query = _visible_jobs(user)
     if state is not None:
         query = query.where(Job.state == state)
+    if text and text.strip():
+        query = query.where(*contains_words(Job.name, text))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    jobs = list(session.scalars(query.order_by(Job.submitted_at.desc(), Job.id.desc()).limit(limit).offset(offset)))
+    jobs = list(session.scalars(query.order_by(*JOB_SORTS[sort]).limit(limit).offset(offset)))
     return jobs, int(total)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ from suanli.core.ledger import (AccountKind, ConflictingTransfer, InsufficientFu
                                 buyer_available, plan_hold, plan_payout, plan_refund, plan_release, plan_settle,
                                 plan_topup, seller_receivable)
 from suanli.core.money import format_cny
+from suanli.db import contains_words
 from suanli.errors import Conflict, InvalidInput, NotFound
 from suanli.ids import new_id
 from suanli.trading.inventory import release_units
@@ -274,14 +276,23 @@ def visible_orders_query(user: User):
     return query
 
 
-def list_orders(session: Session, user: User, *, status: OrderStatus | None = None, limit: int = 50,
-                offset: int = 0) -> tuple[list[Order], int]:
+ORDER_SORTS: dict[str, tuple[Any, ...]] = {
+    "-created": (Order.created_at.desc(), Order.id.desc()), "created": (Order.created_at, Order.id),
+    "-charged": (Order.charged_fen.desc(), Order.id.desc()), "-held": (Order.held_fen.desc(), Order.id.desc()),
+}
+
+
+def list_orders(session: Session, user: User, *, status: OrderStatus | None = None, text: str | None = None,
+                sort: str = "-created", limit: int = 50, offset: int = 0) -> tuple[list[Order], int]:
+    """A page of the orders ``user`` may see, newest first (or by ``sort``), and how many match; ``text``: words
+    of the product's name."""
     query = visible_orders_query(user)
     if status is not None:
         query = query.where(Order.status == status)
+    if text and text.strip():
+        query = query.where(Order.product_id.in_(select(Product.id).where(*contains_words(Product.name, text))))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    orders = list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
-                                  .offset(offset)))
+    orders = list(session.scalars(query.order_by(*ORDER_SORTS[sort]).limit(limit).offset(offset)))
     return orders, int(total)
 
 

@@ -33,7 +33,7 @@ log = logging.getLogger("suanli.web")
 STATIC_DIR = Path(__file__).parent / "static"
 _NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz", "/static/")
 # Modules of this package that are helpers, not pages.
-_HELPERS = frozenset({"i18n", "security", "render", "forms", "presenters", "catalogs"})
+_HELPERS = frozenset({"i18n", "security", "render", "forms", "presenters", "catalogs", "listing"})
 
 
 def is_page(request: Request) -> bool:

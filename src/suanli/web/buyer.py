@@ -25,6 +25,7 @@ from suanli.web.confirm import Confirmation, confirm_page, confirmed
 from suanli.web.i18n import N_, format_money
 from suanli.web.instances import order_instances_context
 from suanli.web.presenters import labeler, options
+from suanli.web.listing import ListingQuery
 from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm
 
@@ -34,6 +35,13 @@ register_notices(order_released=N_("The lease is released: the seconds used are 
                  order_cancelled=N_("The order is cancelled, free of charge."),
                  order_extended=N_("The reservation is extended."))
 PAGE = 20
+ORDER_SORT_LABELS = {"-created": N_("Newest first"), "created": N_("Oldest first"), "-charged": N_("Most charged"),
+                     "-held": N_("Most held")}
+
+
+def order_sort_options(_: Any) -> list[tuple[str, str]]:
+    """The sorts of an order list (the buyer's and the seller's), in the page's language."""
+    return [(key, _(text)) for key, text in ORDER_SORT_LABELS.items()]
 
 
 def order_names(session: Session, orders: list[Order]) -> dict[str, dict[Any, str]]:
@@ -76,12 +84,15 @@ def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: Pag
 
 
 @router.get("/orders")
-def orders(request: Request, session: DbSession, buyer: BuyerUser, status: str | None = None, offset: PageOffset = 0):
+def orders(request: Request, session: DbSession, buyer: BuyerUser, listing: ListingQuery, status: str | None = None):
     wanted = OrderStatus(status) if status in OrderStatus._value2member_map_ else None
-    rows, total = trading.list_orders(session, buyer, status=wanted, limit=PAGE, offset=max(0, offset))
+    sort = listing.sorted_by(trading.ORDER_SORTS, "-created")
+    rows, total = trading.list_orders(session, buyer, status=wanted, text=listing.q, sort=sort, limit=listing.limit,
+                                      offset=listing.offset)
     _ = translator(request)
     return render(request, "buyer/orders.html", {
-        "orders": rows, "total": total, "offset": max(0, offset), "limit": PAGE, "status": wanted,
+        "orders": rows, "total": total, "offset": listing.offset, "limit": listing.limit, "status": wanted,
+        "listing": listing, "sort": sort, "sort_options": order_sort_options(_),
         "names": order_names(session, rows), "label": labeler(request),
         "status_options": options(request, "order_status", blank=_(N_("All orders")))})
 

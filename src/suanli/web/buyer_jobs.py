@@ -22,23 +22,28 @@ from suanli.trading.endpoints import get_clock
 from suanli.web.forms import Form, attempt, translator
 from suanli.web.i18n import N_
 from suanli.web.presenters import labeler, options
-from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
+from suanli.web.listing import ListingQuery
+from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm
 
 router = web_router(prefix="/account/jobs")
 register_notices(job_cancelled=N_("The job is cancelled."),
                  job_submitted=N_("The job is submitted: the scheduler places it within seconds."))
-PAGE = 20
+JOB_SORT_LABELS = {"-submitted": N_("Newest first"), "submitted": N_("Oldest first"), "name": N_("Name")}
 LOG_TAIL = 200
 
 
 @router.get("")
-def job_list(request: Request, session: DbSession, buyer: BuyerUser, state: str | None = None, offset: PageOffset = 0):
+def job_list(request: Request, session: DbSession, buyer: BuyerUser, listing: ListingQuery, state: str | None = None):
     wanted = JobState(state) if state in JobState._value2member_map_ else None
-    rows, total = jobs.list_jobs(session, buyer, state=wanted, limit=PAGE, offset=max(0, offset))
+    sort = listing.sorted_by(jobs.JOB_SORTS, "-submitted")
+    rows, total = jobs.list_jobs(session, buyer, state=wanted, text=listing.q, sort=sort, limit=listing.limit,
+                                 offset=listing.offset)
     _ = translator(request)
     return render(request, "buyer/jobs.html", {
-        "jobs": jobs.jobs_out(session, rows, viewer=buyer), "total": total, "offset": max(0, offset), "limit": PAGE,
+        "jobs": jobs.jobs_out(session, rows, viewer=buyer), "total": total, "offset": listing.offset,
+        "limit": listing.limit, "listing": listing, "sort": sort,
+        "sort_options": [(key, _(text)) for key, text in JOB_SORT_LABELS.items()],
         "state": wanted, "label": labeler(request),
         "state_options": options(request, "job_state", blank=_(N_("All jobs")))})
 

@@ -23,7 +23,8 @@ from suanli.trading.models import Order, OrderStatus
 from suanli.web.forms import Form, attempt, error_message, form_values, translator
 from suanli.web.i18n import N_
 from suanli.web.presenters import labeler
-from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
+from suanli.web.listing import Listing, ListingQuery
+from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, PostedForm, SellerUser
 
 router = web_router()
@@ -33,7 +34,6 @@ register_notices(ssh_key_added=N_("Your SSH key is added. Machines you rent from
                  instance_refused=N_("The lease is cancelled and refunded in full; the buyer is told your reason."))
 KEY_FIELDS = ["public_key", "name"]
 DELIVER_FIELDS = ["ssh_host", "ssh_port", "ssh_user", "host_key_fingerprints", "password", "jupyter_url", "note"]
-SELLER_PAGE = 50
 
 
 # ---------------------------------------------------------------- buyer: SSH keys
@@ -103,21 +103,34 @@ def order_instances(order_id: uuid.UUID, request: Request, session: DbSession, b
 
 # ---------------------------------------------------------------- seller: delivering by hand
 
+INSTANCE_SORT_LABELS = {"-created": N_("Newest first"), "created": N_("Oldest first")}
+
+
 def _seller_page(request: Request, session: DbSession, seller: Any, forms: dict[str, Form] | None = None,
-                 status_code: int = 200, offset: int = 0):
+                 status_code: int = 200, listing: Listing | None = None, state: str | None = None):
+    listing = listing or Listing(q="", sort=None, offset=0)
+    sort = listing.sorted_by(instances.INSTANCE_SORTS, "-created")
+    wanted = InstanceState(state) if state in InstanceState._value2member_map_ else None
     waiting, _w = instances.list_instances(session, seller, state=InstanceState.PROVISIONING, limit=200)
     waiting = [i for i in waiting if i.delivery is DeliveryMethod.MANUAL]
-    recent, total = instances.list_instances(session, seller, limit=SELLER_PAGE, offset=max(0, offset))
+    recent, total = instances.list_instances(session, seller, state=wanted, text=listing.q, sort=sort,
+                                             limit=listing.limit, offset=listing.offset)
+    _ = translator(request)
+    label = labeler(request)
     return render(request, "seller/instances.html", {
         "waiting": [instances.instance_out(i, seller) for i in waiting],
         "recent": [instances.instance_out(i, seller) for i in recent], "total": total,
-        "offset": max(0, offset), "limit": SELLER_PAGE, "forms": forms or {}, "label": labeler(request)},
-        status_code=status_code)
+        "offset": listing.offset, "limit": listing.limit, "forms": forms or {}, "label": label,
+        "listing": listing, "sort": sort, "state": wanted.value if wanted else "",
+        "sort_options": [(key, _(text)) for key, text in INSTANCE_SORT_LABELS.items()],
+        "state_options": [("", _(N_("All machines")))] + [(s.value, label("instance_state", s.value))
+                                                          for s in InstanceState]}, status_code=status_code)
 
 
 @router.get("/seller/instances")
-def seller_instances(request: Request, session: DbSession, seller: SellerUser, offset: PageOffset = 0):
-    return _seller_page(request, session, seller, offset=offset)
+def seller_instances(request: Request, session: DbSession, seller: SellerUser, listing: ListingQuery,
+                     state: str | None = None):
+    return _seller_page(request, session, seller, listing=listing, state=state)
 
 
 @router.post("/seller/instances/{instance_id}/deliver")

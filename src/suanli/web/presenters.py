@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,3 +141,12 @@ def product_view(session: Session, product_id: Any, viewer: Any = None) -> Any:
     datacenter = session.get_one(Datacenter, product.datacenter_id)
     chip = session.get(ChipModel, product.chip_key) if product.chip_key else None
     return product_out(product, datacenter, chip)
+
+
+def short_chip_name(chip: Any) -> str:
+    """A chip's name for a dense table: without its maker, a GeForce/Quadro line name and the memory the
+    table shows in its own column (``NVIDIA GeForce RTX 4090 24GB`` → ``RTX 4090``)."""
+    name = chip.name.removeprefix(chip.vendor + " ")
+    for line in ("GeForce ", "Quadro "):
+        name = name.replace(line, "")
+    return re.sub(r"\s+\d+GB$", "", name)

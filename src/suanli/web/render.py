@@ -15,10 +15,11 @@ from starlette.requests import Request
 
 from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_number, gettext_for,
                              request_locale, say, translations)
+from suanli.web.presenters import short_chip_name
 from suanli.web.security import csrf_token, finish_response, load_web_user, peek_web_user
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-STATIC_VERSION = "2"  # bump to make browsers fetch changed CSS/JS (the URLs carry ?v=)
+STATIC_VERSION = "3"  # bump to make browsers fetch changed CSS/JS (the URLs carry ?v=)
 
 
 MAX_OFFSET = 1_000_000
@@ -45,14 +46,19 @@ def environment(locale: str) -> Environment:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(money=format_money, datetime=format_datetime, number=format_number,
                        hours=lambda h: format_hours(h, locale), date=lambda d: format_datetime(d, time=False),
-                       say=lambda v: say(v, locale))
+                       say=lambda v: say(v, locale), short_chip=short_chip_name)
     env.globals.update(locale=locale, html_lang="zh-CN" if locale == ZH else "en", static_version=STATIC_VERSION)
     return env
 
 
 def url_with(request: Request, **changes: Any) -> str:
     """This page's URL with query parameters changed (None removes one)."""
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    return address_with(request.url.path, request.query_params.multi_items(), **changes)
+
+
+def address_with(path: str, params: Any, **changes: Any) -> str:
+    """``path`` with the query ``params`` (pairs), some changed (None removes one)."""
+    params = [(k, v) for k, v in params if k not in changes]
     for key, value in changes.items():
         if value is None:
             continue
@@ -61,7 +67,7 @@ def url_with(request: Request, **changes: Any) -> str:
         else:
             params.append((key, str(value)))
     query = urlencode(params)
-    return request.url.path + (f"?{query}" if query else "")
+    return path + (f"?{query}" if query else "")
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200,

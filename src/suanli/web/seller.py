@@ -29,7 +29,9 @@ from suanli.web.i18n import N_
 from suanli.web.operator_charts import (utilization_chart, utilization_height, utilization_history_chart,
                                         volume_chart)
 from suanli.web.presenters import labeler
-from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
+from suanli.web.buyer import order_sort_options
+from suanli.web.listing import ListingQuery
+from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import PostedForm, SellerUser
 
 router = web_router(prefix="/seller")
@@ -47,7 +49,6 @@ register_notices(cluster_registered=N_("The cluster is registered. The scheduler
 CODE_FIELDS = {"datacenter_exists": "name", "region_not_found": "region_id"}
 CLUSTER_FIELDS = ["name", "kind", "endpoint", "user", "token", "product_ids"]
 DATACENTER_FIELDS = ["name", "region_id", "tier", "pue", "green_power_pct"]
-ORDERS_PAGE = 50
 
 
 def fail(form: Form, exc: DomainError, _: Any, code_fields: dict[str, str] | None = None) -> None:
@@ -197,16 +198,19 @@ def change_cluster(request: Request, session: DbSession, user: SellerUser, datac
 # ---------------------------------------------------------------- incoming orders
 
 @router.get("/orders")
-def orders(request: Request, session: DbSession, user: SellerUser, status: OrderStatus | None = None,
-           offset: PageOffset = 0):
-    rows, total = trading.list_orders(session, user, status=status, limit=ORDERS_PAGE, offset=offset)
+def orders(request: Request, session: DbSession, user: SellerUser, listing: ListingQuery,
+           status: OrderStatus | None = None):
+    sort = listing.sorted_by(trading.ORDER_SORTS, "-created")
+    rows, total = trading.list_orders(session, user, status=status, text=listing.q, sort=sort, limit=listing.limit,
+                                      offset=listing.offset)
     ids = {o.product_id for o in rows}
     names = dict(session.execute(select(Product.id, Product.name).where(Product.id.in_(ids))).all()) if ids else {}
     label = labeler(request)
     _ = translator(request)
     status_options = [("", _(N_("All orders")))] + [(s.value, label("order_status", s.value)) for s in OrderStatus]
     return render(request, "seller/orders.html", {
-        "orders": rows, "total": total, "offset": offset, "limit": ORDERS_PAGE, "names": names,
+        "orders": rows, "total": total, "offset": listing.offset, "limit": listing.limit, "names": names,
+        "listing": listing, "sort": sort, "sort_options": order_sort_options(_),
         "status": status.value if status else "", "status_options": status_options, "label": label})
 
 

@@ -8,19 +8,23 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from urllib.parse import parse_qsl
+
 from fastapi import Request
-from sqlalchemy import select
 
 from suanli.catalog import service as catalog
 from suanli.catalog.models import Datacenter, Product, ProductKind, ProductStatus
-from suanli.catalog.schemas import ProductIn, ProductPatch
+from suanli.catalog.own_products import DEFAULT_OWN_SORT, OWN_SORTS, own_products
+from suanli.catalog.schemas import BULK_MAX_PRODUCTS, ProductBulkIn, ProductIn, ProductPatch
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.web.forms import (Form, attempt, blank_to_none, cny_to_fen, form_values, translator,
                               validate)
 from suanli.web.i18n import N_, format_money
 from suanli.web.presenters import labeler, options
-from suanli.web.render import redirect, register_notices, render, web_router
+from suanli.web.listing import Listing, ListingQuery, listing_query
+from suanli.web.render import (MAX_OFFSET, address_with, redirect, register_notices, render, safe_next,
+                               web_router)
 from suanli.web.security import PostedForm, SellerUser
 from suanli.web.seller_price_guard import CHECK_LABELS, CONFIRM_FIELD, price_reference, show_unusual_prices
 from suanli.web.seller import fail, seller_datacenters
@@ -28,7 +32,10 @@ from suanli.web.seller import fail, seller_datacenters
 router = web_router(prefix="/seller/products")
 register_notices(product_created=N_("Your product is saved."), product_saved=N_("Your changes are saved."),
                  product_unlisted=N_("The product is taken out of the catalog. Running orders go on."),
-                 product_listed=N_("The product is listed again."))
+                 product_listed=N_("The product is listed again."),
+                 products_repriced=N_("The prices of the products you ticked are changed."),
+                 products_listed=N_("The products you ticked are listed."),
+                 products_unlisted=N_("The products you ticked are taken out of the catalog. Running orders go on."))
 CHIP_REQUIRED = N_("An accelerator server needs a chip.")
 SPOT_ABOVE_ON_DEMAND = N_("The spot floor must not exceed the on-demand price.")
 PRICE_NOT_POSITIVE = N_("A price must be more than 0 yuan: type it in yuan, such as 80 or 80.50.")
@@ -110,19 +117,130 @@ def _choices(request: Request, session: DbSession, user: Any) -> dict[str, Any]:
         "has_datacenters": bool(datacenters), "label": label}
 
 
-def _list_rows(session: DbSession, user: Any) -> list[tuple[Product, Datacenter]]:
-    rows = session.execute(select(Product, Datacenter).join(Datacenter, Datacenter.id == Product.datacenter_id)
-                           .where(Datacenter.owner_org_id == user.organization_id)
-                           .order_by(Datacenter.name, Product.created_at, Product.id))
-    return [(product, datacenter) for product, datacenter in rows]
+LIST_FILTERS = ("datacenter", "status", "kind")
+SORT_LABELS = {"datacenter": N_("Data center"), "name": N_("Name"), "price": N_("Price, lowest first"),
+               "-price": N_("Price, highest first"), "-updated": N_("Last changed"), "-stock": N_("Most stock")}
+BULK_FIELDS = ["ids", "price_change_pct", "action", "back", CONFIRM_FIELD]
+
+
+def _list_filters(params: dict[str, str], session: DbSession, user: Any) -> dict[str, Any]:
+    """The list's own filters from the address; a value the list does not have is ignored (shown as "any")."""
+    datacenters = {str(d.id): d for d in seller_datacenters(session, user)}
+    wanted = {name: params.get(name) or "" for name in LIST_FILTERS}
+    return {"datacenter_id": datacenters[wanted["datacenter"]].id if wanted["datacenter"] in datacenters else None,
+            "status": ProductStatus(wanted["status"]) if wanted["status"] in set(ProductStatus) else None,
+            "kind": ProductKind(wanted["kind"]) if wanted["kind"] in set(ProductKind) else None,
+            "values": wanted, "datacenters": list(datacenters.values())}
+
+
+def _products_page(request: Request, session: DbSession, user: Any, listing: Listing, address: str,
+                   bulk: Form | None = None, status_code: int = 200):
+    """The list at ``address`` (its path and query: this page's, or the one a bulk change came from)."""
+    _ = translator(request)
+    label = labeler(request)
+    sort = listing.sorted_by(OWN_SORTS, DEFAULT_OWN_SORT)
+    path, _sep, query = address.partition("?")
+    params = parse_qsl(query)
+    filters = _list_filters(dict(params), session, user)
+    rows, total = own_products(session, user, text=listing.q, datacenter_id=filters["datacenter_id"],
+                               status=filters["status"], kind=filters["kind"], sort=sort, limit=listing.limit,
+                               offset=listing.offset)
+    bulk = bulk or Form(values={})
+    picked = bulk.values.get("ids") or []
+    return render(request, "seller/products.html", {
+        "products": [p for p, _d in rows], "dc_names": {d.id: d.name for _p, d in rows}, "show_dc": True,
+        "total": total, "offset": listing.offset, "limit": listing.limit, "listing": listing, "sort": sort,
+        "filters": filters["values"], "bulk": bulk, "picked": picked if isinstance(picked, list) else [picked],
+        "back": address, "url_with": lambda **changes: address_with(path, params, **changes),
+        "check_labels": CHECK_LABELS, "bulk_max": BULK_MAX_PRODUCTS,
+        "sort_options": [(key, _(text)) for key, text in SORT_LABELS.items()],
+        "datacenter_options": [("", _(N_("All data centers")))] + [(str(d.id), d.name) for d in filters["datacenters"]],
+        "status_options": [("", _(N_("Listed or not"))), ("listed", _(N_("Listed"))), ("unlisted", _(N_("Unlisted")))],
+        "kind_options": options(request, "kind", blank=_(N_("Any kind"))),
+        "has_datacenters": bool(filters["datacenters"]), "label": label}, status_code=status_code)
 
 
 @router.get("")
-def products(request: Request, session: DbSession, user: SellerUser):
-    rows = _list_rows(session, user)
-    return render(request, "seller/products.html", {
-        "products": [p for p, _d in rows], "dc_names": {d.id: d.name for _p, d in rows}, "show_dc": True,
-        "has_datacenters": bool(seller_datacenters(session, user)), "label": labeler(request)})
+def products(request: Request, session: DbSession, user: SellerUser, listing: ListingQuery):
+    address = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return _products_page(request, session, user, listing, address)
+
+
+BULK_ACTIONS = {"price": None, "list": ProductStatus.LISTED, "unlist": ProductStatus.UNLISTED}
+
+
+@router.post("/bulk")
+def bulk_change(request: Request, session: DbSession, user: SellerUser, posted: PostedForm):
+    """Many products at once (the boxes ticked on the list): prices by a percentage, or listed / unlisted. Unusual
+    prices are named product by product with the box to confirm them, as on one product's form."""
+    _ = translator(request)
+    form = Form(values=form_values(posted, BULK_FIELDS))
+    ids = form.values.get("ids") or []
+    ids = ids if isinstance(ids, list) else [ids]
+    form.values["ids"] = ids
+    back = safe_next(form.values.get("back"), "/seller/products")
+    if back.partition("?")[0] != "/seller/products":  # back to the list it came from, never elsewhere
+        back = "/seller/products"
+    action = form.values.get("action")
+    if action not in BULK_ACTIONS:
+        form.top.append(_(N_("Choose what to change.")))
+    if not ids:
+        form.top.append(_(N_("Tick the products to change first.")))
+    percent = None
+    if action == "price":
+        percent = percent_change(form.values.get("price_change_pct"), form, _)
+    body = None
+    if form.ok:
+        body = validate(ProductBulkIn, {"product_ids": ids, "price_change_pct": percent,
+                                        "status": BULK_ACTIONS[action],
+                                        CONFIRM_FIELD: bool(form.values.get(CONFIRM_FIELD))}, form, _,
+                        {"product_ids": "ids"})
+    if body is not None and form.ok:
+        try:
+            with attempt(session):
+                changed = catalog.bulk_change_products(session, user, body)
+        except DomainError as exc:
+            if exc.code == "price_needs_confirmation":
+                form.values["unusual"] = exc.details["products"]
+                form.values["needs_confirmation"] = True
+                form.values[CONFIRM_FIELD] = ""
+                form.error("price_change_pct", _(N_("Some new prices are far from the price index: check them "
+                                                   "below; if they are right, tick the confirmation.")))
+            else:
+                fail(form, exc, _)
+    if not form.ok or body is None:
+        return _bulk_again(request, session, user, back, form)
+    notice = {"price": "products_repriced", "list": "products_listed", "unlist": "products_unlisted"}[action]
+    return redirect(back + ("&" if "?" in back else "?") + f"changed={len(changed)}", notice=notice)
+
+
+def _bulk_again(request: Request, session: DbSession, user: Any, back: str, form: Form):
+    """The list the bulk change came from (its address kept in ``back``), with the refusal and the ticks kept."""
+    params = dict(parse_qsl(back.partition("?")[2]))
+    offset = params.get("offset", "")
+    listing = listing_query(q=params.get("q"), sort=params.get("sort"),
+                            offset=min(int(offset), MAX_OFFSET) if offset.isdigit() else 0)
+    return _products_page(request, session, user, listing, back, bulk=form, status_code=400)
+
+
+def percent_change(text: Any, form: Form, _: Any) -> Decimal | None:
+    """A price change typed as a percentage (``5``, ``-7.5``, ``+10%``), -90 to +500 %."""
+    raw = str(text or "").strip().removesuffix("%").strip()
+    if not raw:
+        form.error("price_change_pct", _(N_("Type the change in percent, such as 5 or -10.")))
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        form.error("price_change_pct", _(N_("Type the change in percent, such as 5 or -10.")))
+        return None
+    if not value.is_finite() or not Decimal(-90) <= value <= Decimal(500) or value == 0:
+        form.error("price_change_pct", _(N_("A change from %(min)s %% to +%(max)s %%, not 0."), min=-90, max=500))
+        return None
+    if value != value.quantize(Decimal("0.01")):
+        form.error("price_change_pct", _(N_("At most %(decimal_places)s decimal places."), decimal_places="2"))
+        return None
+    return value
 
 
 def _new_page(request: Request, session: DbSession, user: Any, form: Form, status_code: int = 200):

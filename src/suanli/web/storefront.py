@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import Query, Request
@@ -63,9 +63,38 @@ class CatalogFilters(BaseModel):
     available_only: bool = False
     sort: str | None = Field(default=None, max_length=40)
     cursor: str | None = Field(default=None, max_length=500)
+    tab: Literal["accelerator", "cpu", "storage", "all"] | None = None
 
 
 _FILTER_NAMES = list(CatalogFilters.model_fields)
+# The catalog's tabs: what buyers come for first (accelerator servers, cheapest compute first), then CPU servers,
+# storage, and everything. A tab is a product kind ("all": any), each with the sort it opens on.
+TABS = {"accelerator": N_("Accelerator servers"), "cpu": N_("CPU servers"), "storage": N_("Storage"),
+        "all": N_("All products")}
+TAB_SORTS = {"accelerator": "price_per_pflops", "cpu": "price", "storage": "price", "all": "price"}
+# What a new tab keeps of the search: the filters every kind has (a chip or a sort by compute would empty a CPU tab).
+TAB_KEEPS = ("q", "province", "hub", "delivery", "mode", "max_price", "available_only", "ids")
+
+
+def catalog_tab(filters: CatalogFilters, understood: Any) -> str:
+    """The tab a search is in: the kind the search text names (``CPU``, ``kind=storage``: the words win, so a buyer
+    who types them sees them); else as asked (``tab``, else ``kind``); else accelerator servers."""
+    named = [c for c in understood.query.conditions if c.field == "kind"] if understood else []
+    if named:
+        return named[0].values[0] if named[0].op == "=" and len(named[0].values) == 1 else "all"
+    if filters.tab:
+        return filters.tab
+    if filters.kind:
+        return filters.kind.value
+    return "accelerator"
+
+
+def tab_links(request: Request, current: str) -> list[tuple[str, str, str, bool]]:
+    """(tab, label, URL, current) for each tab; a URL keeps the filters every kind has."""
+    _ = translator(request)
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k in TAB_KEEPS and v]
+    return [(tab, _(label), "/catalog?" + urlencode([("tab", tab), *kept]), tab == current)
+            for tab, label in TABS.items()]
 
 
 def _search(request: Request, session: DbSession, params: dict[str, Any]) -> tuple[Form, Any, Any]:
@@ -86,20 +115,28 @@ def _search(request: Request, session: DbSession, params: dict[str, Any]) -> tup
                 form.values["q"] = understood.without_sort()
         query = understood.query_text if understood else None
         sort = None if understood and understood.query.sort else filters.sort
-        page = search_products(session, **{**filters.model_dump(), "q": query, "sort": sort}, limit=PAGE_SIZE)
+        tab = catalog_tab(filters, understood)
+        form.values["tab"] = tab
+        per_compute = sort is not None and sort.lstrip("-").split(":")[0] in catalog_search.NULLABLE_SORTS
+        if (not sort or (per_compute and tab in ("cpu", "storage"))) and not (understood and understood.query.sort):
+            sort = form.values["sort"] = TAB_SORTS[tab]  # CPU and storage have no price per compute to sort by
+        text_kind = understood is not None and any(c.field == "kind" for c in understood.query.conditions)
+        kind = None if tab == "all" or text_kind else ProductKind(tab)
+        wanted = {**filters.model_dump(exclude={"tab"}), "q": query, "sort": sort, "kind": kind}
+        page = search_products(session, **wanted, limit=PAGE_SIZE)
     except DomainError as exc:  # the query language's and the resolver's errors belong to the query box
         form.error("q", search_problem(request, exc, _))
         return form, None, understood
     return form, page, understood
 
 
-def _catalog_context(request: Request, session: DbSession, page: Any) -> dict[str, Any]:
+def _catalog_context(request: Request, session: DbSession, page: Any, tab: str) -> dict[str, Any]:
     index = chip_index(request, session)
     _ = translator(request)
     items: list[ProductOut] = page.items if page else []
     return {"page": page, "positions": {p.id: position_of(p, index, _) for p in items}, "label": labeler(request),
             "more_url": _more_url(request, page.next_cursor) if page and page.next_cursor else None,
-            "selected": _selected(request)}
+            "selected": _selected(request), "tab": tab}
 
 
 def _picked(request: Request, session: DbSession, selected: list[str]) -> list[tuple[str, str, str]]:
@@ -154,7 +191,8 @@ def catalog_page(request: Request, session: DbSession):
     chips = catalog.list_chips(session)
     regions = list(session.scalars(select(Region)))
     _ = translator(request)
-    context = _catalog_context(request, session, page)
+    tab = form.values.get("tab") or "accelerator"
+    context = _catalog_context(request, session, page, tab)
     sort_options = options(request, "sort")
     if form.values.get("sort") and form.values["sort"] not in dict(sort_options):  # a sort the list lacks (sort=memory)
         sort_options.append((form.values["sort"], form.values["sort"]))
@@ -165,7 +203,7 @@ def catalog_page(request: Request, session: DbSession):
         "province_options": [("", _(N_("Anywhere")))] + [(p, p) for p in sorted({r.province for r in regions})],
         "hub_options": [("", _(N_("Any hub")))] + [(h, h) for h in sorted({r.hub for r in regions})],
         "ecosystem_options": options(request, "ecosystem", blank=_(N_("Any ecosystem"))),
-        "kind_options": options(request, "kind", blank=_(N_("Any kind"))),
+        "tabs": tab_links(request, tab),
         "delivery_options": options(request, "delivery", blank=_(N_("Any delivery"))),
         "mode_options": options(request, "mode", blank=_(N_("Any billing mode"))),
         "sort_options": sort_options, "compare_max": COMPARE_MAX,
@@ -182,7 +220,8 @@ def _status(request: Request, form: Form) -> int:
 def catalog_rows(request: Request, session: DbSession):
     """htmx: the next page of results, and the next "more" button."""
     form, page, _understood = _search(request, session, _params(request))
-    return render(request, "storefront/_rows.html", {"form": form, **_catalog_context(request, session, page)},
+    tab = form.values.get("tab") or "accelerator"
+    return render(request, "storefront/_rows.html", {"form": form, **_catalog_context(request, session, page, tab)},
                   status_code=_status(request, form))
 
 

@@ -52,7 +52,17 @@
     }
     update();
   }
-  function init(root) { initCharts(root); initKindSwitch(root); initCompare(root); }
+  // A box with data-pick-all="F" ticks or clears every box of form F on the page (the seller's bulk changes).
+  function initPickAll(root) {
+    root.querySelectorAll("input[data-pick-all]").forEach(function (all) {
+      all.addEventListener("change", function () {
+        document.querySelectorAll('input[form="' + all.dataset.pickAll + '"][name=ids]').forEach(function (b) {
+          b.checked = all.checked;
+        });
+      });
+    });
+  }
+  function init(root) { initCharts(root); initKindSwitch(root); initCompare(root); initPickAll(root); }
   document.addEventListener("DOMContentLoaded", function () {
     // On a phone, long filter panels start folded (the search box stays open).
     if (window.innerWidth < 860) {

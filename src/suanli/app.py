@@ -22,6 +22,7 @@ from suanli.trading.endpoints import router as trading_router
 from suanli.http_retry import RetryDatabaseFaults
 from suanli.web import database_fault, mount_web
 from suanli.trading.report_endpoints import router as reports_router
+from suanli.trading.ledger_endpoints import router as ledger_router
 
 
 def create_app(database: Database | None = None, settings: Settings | None = None,
@@ -50,6 +51,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.include_router(instances_router)
     app.include_router(advisor_router)
     app.include_router(reports_router)
+    app.include_router(ledger_router)
     app.include_router(audit_router)
 
     @app.get("/healthz", tags=["ops"])

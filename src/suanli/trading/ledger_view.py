@@ -113,14 +113,14 @@ def _movements(session: Session, org_id: uuid.UUID):
 
 def organization_ledger(session: Session, org_id: uuid.UUID, *, order_id: uuid.UUID | None = None,
                         day: dt.date | None = None) -> list[DescribedRow]:
-    """The organization's ledger rows, newest first, each described. With ``order_id`` and ``day`` (a Beijing
-    day): that order's meter readings of that day one by one (the drill-down of a grouped row); their balances
-    are then the running sum of the readings alone, from 0."""
+    """The organization's ledger rows, newest first, each described. With ``order_id``: that order's rows alone;
+    with ``day`` too (a Beijing day), that order's meter readings of that day one by one (the drill-down of a
+    grouped row). Narrowed, the balances are the running sum of the rows shown, from 0."""
     movements = _movements(session, org_id)
     if order_id is not None:
         prefix = f"order:{order_id}"
-        movements = [m for m in movements if (m.ref == prefix or m.ref.startswith(prefix + ":"))
-                     and (day is None or beijing_day(m.at) == day)]
+        movements = [m for m in movements if (m.ref == prefix or m.ref.startswith(prefix + ":")) and (
+            day is None or m.ref.startswith(prefix + ":tick:") and beijing_day(m.at) == day)]
         rows = ledger_rows(movements, group_ticks=day is None)
     else:
         rows = ledger_rows(movements)

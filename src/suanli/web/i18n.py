@@ -135,6 +135,18 @@ def format_datetime(value: dt.datetime | None, *, time: bool = True) -> str:
     return local.strftime("%Y-%m-%d %H:%M" if time else "%Y-%m-%d")
 
 
+def format_period(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    """``2026-11-28 16:00–16:30`` (one Beijing day), ``2026-11-28 16:00 – 2026-12-01 09:00``, ``2026-11-28 16:00 –``
+    (no end yet); ``—`` without a start."""
+    if start is None:
+        return "—"
+    first = format_datetime(start)
+    if end is None:
+        return f"{first} –"
+    last = format_datetime(end)
+    return f"{first}–{last[11:]}" if last[:10] == first[:10] else f"{first} – {last}"
+
+
 def format_number(value: float | int | None, digits: int = 0) -> str:
     if value is None:
         return "—"

@@ -146,7 +146,7 @@ DOMAIN_MESSAGES: dict[str, str] = {
                                   "smaller amount, or settle with the seller first."),
     "invalid_period": N_("A period is a month written YYYY-MM, such as 2026-11."),
     "invalid_days": N_("The number of days asked for is out of range; ask for fewer days."),
-    "invoice_not_found": N_("This invoice does not exist, or it is not yours."),
+    "invoice_not_found": N_("This statement does not exist, or it is not yours."),
     # the advisor and job templates
     "invalid_workload": N_("The workload is not described correctly; check its fields."),
     "nothing_feasible": N_("Nothing fits this deadline and budget, so there is nothing to launch."),

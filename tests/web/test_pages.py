@@ -260,9 +260,12 @@ def test_login_and_register_errors_are_shown_next_to_their_fields(web: WebClient
                                        "organization_name": "Lab", "role": "buyer"})
     assert r.status_code == 400
     assert 'data-testid="error-email">This does not have the expected format.' in r.text
-    assert 'data-testid="error-password">This field is required.' in r.text
+    assert 'data-testid="error-password">Too short: at least 8 characters.' in r.text  # the rule, not "required"
     assert 'data-testid="error-display_name">This field is required.' in r.text
     assert 'value="Lab"' in r.text  # what was typed stays
+    r = web.post("/register?lang=zh-CN", {"email": "a@example.cn", "password": "short", "display_name": "X",
+                                          "organization_name": "Lab", "role": "buyer"})
+    assert 'data-testid="error-password">太短：至少 8 个字符。' in r.text
     r = web.post("/register?lang=en", {"email": shop["buyer"]["email"], "password": "long-enough-pw",
                                        "display_name": "X", "organization_name": "Another lab", "role": "buyer"})
     assert r.status_code == 400 and "An account with this email exists already" in r.text

@@ -43,6 +43,7 @@ LABELS: dict[str, dict[str, str]] = {
     "cluster_state": {"active": N_("Active"), "disabled": N_("Disabled"), "draining": N_("Draining: deleted once "
                                                                                           "its work has ended"),
                       "deleted": N_("Deleted")},
+    "cluster_kind": {"local": N_("Platform sandbox"), "slurm": N_("Slurm cluster"), "ray": N_("Ray cluster")},
     "transfer": {"topup": N_("Top-up"), "hold": N_("Hold"), "capture": N_("Charge"), "release": N_("Release"),
                  "refund": N_("Refund"), "payout": N_("Payout"), "commission": N_("Commission")},
     "ledger_row": {"topup": N_("Top-up"), "hold": N_("Hold"), "charge": N_("Charge"),

@@ -45,6 +45,7 @@ def environment(locale: str) -> Environment:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(money=format_money, datetime=format_datetime, number=format_number,
                        hours=lambda h: format_hours(h, locale), date=lambda d: format_datetime(d, time=False),
+                       datetime_seconds=lambda d: format_datetime(d, seconds=True),
                        say=lambda v: say(v, locale))
     env.globals.update(period=format_period, locale=locale, html_lang="zh-CN" if locale == ZH else "en",
                        static_version=STATIC_VERSION)

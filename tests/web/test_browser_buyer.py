@@ -1,5 +1,5 @@
 """A buyer in a real browser (Debian's Chromium), against a real `suanli serve` with the demo network: search,
-compare, order, see the lease, release it, see the invoice; and a job launched from the advisor. The screenshots
+compare, order, see the lease, release it, see the statement (账单); and a job launched from the advisor. The screenshots
 go to docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def wait_for_text(page, selector: str, pattern: str, timeout: float = 60.0) -> s
     raise AssertionError(f"{selector} still shows {text!r}, not /{pattern}/, after {timeout:.0f} s")
 
 
-def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, page):
+def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server, page):
     base = server.base_url
     login(page, base, DEMO_BUYER)
     assert page.url.endswith("/account")

@@ -11,7 +11,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -162,6 +162,9 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
     assert sum(line["amount"]["fen"] for line in detail["lines"]) == detail["totals"]["charges"]["fen"] == spent
     table = invoke("invoices", "--period", period)
     assert table.exit_code == 0 and "topup" in table.output and "demo-initial-topup" in table.output
+    topup_at = next(t for t in detail["topups"] if t["reference"] == "demo-initial-topup")["at"]
+    beijing = datetime.fromisoformat(topup_at).astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    assert "statement" in table.output and beijing in table.output  # Beijing time, as the title says
     target = home / "invoice.csv"
     written = invoke("invoices", "--period", period, "--csv", str(target))
     assert written.exit_code == 0, written.output

@@ -165,6 +165,11 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
     topup_at = next(t for t in detail["topups"] if t["reference"] == "demo-initial-topup")["at"]
     beijing = datetime.fromisoformat(topup_at).astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
     assert "statement" in table.output and beijing in table.output  # Beijing time, as the title says
+    rows = json.loads(invoke("ledger", "--json", "--limit", "500").output)
+    assert rows["items"][0]["balance"]["fen"] == wallet_json()["available"]["fen"] + wallet_json()["held"]["fen"]
+    shown = invoke("ledger", "--limit", "5")
+    assert shown.exit_code == 0 and "ledger (" in shown.output
+    assert f"¥{rows['items'][0]['balance']['cny']}" in shown.output and rows["items"][-1]["kind"] == "topup"
     target = home / "invoice.csv"
     written = invoke("invoices", "--period", period, "--csv", str(target))
     assert written.exit_code == 0, written.output

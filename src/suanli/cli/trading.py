@@ -104,6 +104,30 @@ def wallet(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
 
 
 @app.command()
+def ledger(limit: Annotated[int, typer.Option(min=1, max=500, help="How many rows, newest first")] = 20,
+           order: Annotated[str | None, typer.Option(help="Only this order's rows")] = None,
+           day: Annotated[str | None, typer.Option(help="With --order: that Beijing day's meter readings, "
+                                                    "one by one (YYYY-MM-DD)")] = None,
+           api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Your ledger as people read it: one row per event, meter readings summed per order and Beijing day, the
+    running balance on every row (the newest is your wallet)."""
+    data = api(api_url, "GET", "/api/v1/ledger/rows", limit=limit, order_id=order, day=day)
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"ledger ({data['total']} rows; times in Beijing time)")
+    for column in ("time", "kind", "what", "amount", "balance"):
+        table.add_column(column, justify="right" if column in ("amount", "balance") else "left",
+                         no_wrap=column != "what")
+    for r in data["items"]:
+        what = " · ".join(x for x in (r["product_name"], r["order_id"] and f"order {r['order_id'][:8]}",
+                                      r["readings"] > 1 and f"{r['readings']} readings", r["reference"]) if x)
+        amount = cny(r["change"]) if r["change"]["fen"] else f"held {cny(r['held_change'])}"
+        table.add_row(_beijing(r["at"])[:16], r["kind"], what, amount, cny(r["balance"]))
+    console.print(table)
+
+
+@app.command()
 def topup(organization_id: str, amount_cny: str,
           reference: Annotated[str, typer.Option("--reference", help="The payment's reference (unique).")],
           api_url: ApiUrl = None) -> None:

@@ -22,6 +22,7 @@ from suanli.trading.endpoints import router as trading_router
 from suanli.http_retry import RetryDatabaseFaults
 from suanli.web import database_fault, mount_web
 from suanli.trading.report_endpoints import router as reports_router
+from suanli.trading.ledger_endpoints import router as ledger_router
 
 
 def create_app(database: Database | None = None, settings: Settings | None = None,
@@ -44,7 +45,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     # Every API operation refuses query parameters it does not declare (400 with the valid ones).
     for router in (accounts_router, accounts_operator_router, catalog_router, trading_router, jobs_router,
-                   instances_router, advisor_router, reports_router, audit_router):
+                   instances_router, advisor_router, reports_router, ledger_router, audit_router):
         app.include_router(router, dependencies=[Depends(reject_unknown_query_parameters)])
 
     @app.get("/healthz", tags=["ops"])

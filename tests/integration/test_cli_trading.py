@@ -11,7 +11,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -162,6 +162,14 @@ def test_buyer_rents_reserves_bids_releases_and_reads_the_invoice(home):
     assert sum(line["amount"]["fen"] for line in detail["lines"]) == detail["totals"]["charges"]["fen"] == spent
     table = invoke("invoices", "--period", period)
     assert table.exit_code == 0 and "topup" in table.output and "demo-initial-topup" in table.output
+    topup_at = next(t for t in detail["topups"] if t["reference"] == "demo-initial-topup")["at"]
+    beijing = datetime.fromisoformat(topup_at).astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    assert "statement" in table.output and beijing in table.output  # Beijing time, as the title says
+    rows = json.loads(invoke("ledger", "--json", "--limit", "500").output)
+    assert rows["items"][0]["balance"]["fen"] == wallet_json()["available"]["fen"] + wallet_json()["held"]["fen"]
+    shown = invoke("ledger", "--limit", "5")
+    assert shown.exit_code == 0 and "ledger (" in shown.output
+    assert f"¥{rows['items'][0]['balance']['cny']}" in shown.output and rows["items"][-1]["kind"] == "topup"
     target = home / "invoice.csv"
     written = invoke("invoices", "--period", period, "--csv", str(target))
     assert written.exit_code == 0, written.output

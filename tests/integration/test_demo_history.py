@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import uuid
 import warnings
 from collections import defaultdict
@@ -21,7 +22,7 @@ from sqlalchemy import delete, func, select
 
 from suanli.accounts.models import Organization, User
 from suanli.accounts.service import authenticate
-from suanli.catalog.models import Datacenter, Product
+from suanli.catalog.models import Datacenter, Product, Region
 from suanli.catalog.utilization import datacenter_utilization
 from suanli.core.ledger import AccountKind, Ledger, TransferKind
 from suanli.db import Database
@@ -45,20 +46,27 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # the pages read the syste
 class Loaded:
     db: Database
     report: HistoryReport
+    history_seconds: float = 0.0  # how long playing the history took (the README states an upper bound)
 
 
 def _load(database: Database) -> HistoryReport:
+    return _timed_load(database)[0]
+
+
+def _timed_load(database: Database) -> tuple[HistoryReport, float]:
     with database.unit_of_work() as session:
         load_demo(session)
-        return load_history(session, NOW)
+        started = time.monotonic()
+        report = load_history(session, NOW)
+        return report, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
 def loaded(backend: Database) -> Iterator[Loaded]:
     """The demo network and its history, loaded once per backend; the tables are emptied afterwards."""
-    report = _load(backend)
+    report, seconds = _timed_load(backend)
     try:
-        yield Loaded(backend, report)
+        yield Loaded(backend, report, seconds)
     finally:
         with backend.unit_of_work() as session:
             for table in TABLES_TO_CLEAN:
@@ -288,7 +296,23 @@ def test_the_readme_says_what_the_demo_does(loaded):
     assert abs(orders - loaded.report.orders) <= orders * 0.1, (orders, loaded.report.orders)
     running = int(re.search(r"about (\d+) orders still run", text).group(1))
     assert abs(running - loaded.report.active_orders) <= running * 0.15, (running, loaded.report.active_orders)
-    network = re.search(r"(\d+) data centers \(\d+ in the Wuhu cluster\), ([\d,]+) products", text)
+    network = re.search(r"(\d+) data centers \((\d+) in the Wuhu cluster\), ([\d,]+) products, (\d+) chip models",
+                        text)
     with loaded.db.unit_of_work(write=False) as session:
         assert int(network.group(1)) == session.scalar(select(func.count()).select_from(Datacenter))
-        assert int(network.group(2).replace(",", "")) == session.scalar(select(func.count()).select_from(Product))
+        wuhu = select(func.count()).select_from(Datacenter).join(Region, Region.id == Datacenter.region_id)
+        assert int(network.group(2)) == session.scalar(wuhu.where(Region.cluster == "芜湖集群"))
+        assert int(network.group(3).replace(",", "")) == session.scalar(select(func.count()).select_from(Product))
+        chips = select(func.count(func.distinct(Product.chip_key))).where(Product.chip_key.is_not(None))
+        assert int(network.group(4)) == session.scalar(chips)
+        # the demo buyer's wallet takes no part in the history: its top-up is its only transfer
+        demo_buyer = session.scalar(select(User.organization_id).where(User.email == DEMO_ACCOUNTS[0].email))
+        own = select(LedgerAccount.id).where(LedgerAccount.owner_org_id == demo_buyer)
+        assert session.execute(select(LedgerTransfer.kind, LedgerTransfer.amount_fen).where(
+            LedgerTransfer.debit_account_id.in_(own) | LedgerTransfer.credit_account_id.in_(own))).all() == [
+            (TransferKind.TOPUP, DEMO_TOPUP_FEN)]
+    wallet = re.search(r"The demo buyer's own wallet \(¥([\d,]+)\) takes no part in the history", text)
+    assert wallet and int(wallet.group(1).replace(",", "")) * 100 == DEMO_TOPUP_FEN
+    # "in under N s": an upper bound (this machine is shared and slow; the bound holds with room to spare)
+    bound = int(re.search(r"seeded, in under (\d+) s\)", text).group(1))
+    assert loaded.history_seconds <= bound, (loaded.history_seconds, bound)

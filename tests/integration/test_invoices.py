@@ -278,8 +278,19 @@ def test_invoice_csv_and_access(market):
         text = r.content.decode("utf-8-sig")
         rows = list(csv.reader(io.StringIO(text)))
         line = next(row for row in rows if row and row[0] == order["id"])
-        assert line[1] == "昇腾 910B ×8 裸金属" and line[-1] == "20.00"
-        assert ["total", "charges_cny", "20.00"] in rows and ["topup", ] != rows
+        assert line[1] == "昇腾 910B ×8 裸金属" and line[3] == "按需" and line[-1] == "20.00"
+        assert rows[0][0] == "账单" and rows[5][0] == "订单号" and ["合计", "消费（元）", "20.00"] in rows
+        assert "invoice" not in r.headers["content-disposition"] and "statement-2026-11.csv" in \
+            r.headers["content-disposition"]
+    english = market.client.get(url + "?format=csv&lang=en", headers=buyer["headers"])
+    rows = list(csv.reader(io.StringIO(english.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "Statement" and rows[3][2] == "Beijing time (UTC+8)"
+    assert rows[3][3:] == ["2026-11-01 00:00:00", "2026-12-01 00:00:00"]  # the month's bounds, Beijing time
+    assert ["Total", "Charges (CNY)", "20.00"] in rows and "on demand" in next(r for r in rows if r and r[0] == order["id"])
+    topup = next(r for r in rows if r and r[0] == "top-up")
+    assert topup[2] == "2026-11-28 16:00:00"  # START, 08:00 UTC, in Beijing time
+    by_header = market.client.get(url + "?format=csv", headers={**buyer["headers"], "Accept-Language": "en-US,en"})
+    assert by_header.content.decode("utf-8-sig").startswith("Statement,")
     assert market.client.get(url, headers=market.operator["headers"]).status_code == 200
     other = market.buyer()
     r = market.client.get(url, headers=other["headers"])

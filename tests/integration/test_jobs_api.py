@@ -81,6 +81,10 @@ def test_a_failing_job_fails_with_its_exit_code_and_is_billed(market, tmp_path):
     done = wait_job(market, buyer, job["id"], {"succeeded", "failed"})
     assert done["state"] == "failed" and done["exit_code"] == 3
     assert order_of(market, buyer, done["order_id"])["status"] == "ended"
+    # it ran, whether a round saw it running or not: it has a start; its end is worded once, translatably
+    assert done["started_at"] is not None and done["started_at"] <= done["ended_at"]
+    assert done["state_detail"] == "failed (exit code 3)", done["state_detail"]
+    assert done["state_detail_message"] == {"msg": "failed (exit code %(code)s)", "args": {"code": "3"}}
 
 
 def test_an_unplaceable_job_says_why(market, tmp_path):

@@ -144,3 +144,17 @@ def test_qlora_is_offered_only_where_bitsandbytes_exists():
         with pytest.raises(ValueError, match="method: must be one of lora; got 'qlora'"):
             TEMPLATES[template_id].resolve({"method": "qlora"})
     assert TEMPLATES["batch-inference-dtk"].resolve()["engine"] == "transformers"
+
+
+def test_the_runtime_logs_in_beijing_time_whatever_the_nodes_zone(capsys, monkeypatch):
+    import time
+
+    import suanli.templates
+
+    path = Path(suanli.templates.__file__).parent / "scripts" / "suanli_runtime.py"
+    spec = importlib.util.spec_from_file_location("suanli_runtime_under_test", path)
+    runtime = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runtime)
+    monkeypatch.setattr(time, "time", lambda: 1_796_660_703.0)  # 2026-12-07 16:25:03 UTC
+    runtime.log("step 1")
+    assert capsys.readouterr().out == "[00:25:03 UTC+8] step 1\n"

@@ -1,5 +1,5 @@
 """A buyer in a real browser (Debian's Chromium), against a real `suanli serve` with the demo network: search,
-compare, order, see the lease, release it, see the invoice; and a job launched from the advisor. The screenshots
+compare, order, see the lease, release it, see the statement (账单); and a job launched from the advisor. The screenshots
 go to docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def wait_for_text(page, selector: str, pattern: str, timeout: float = 60.0) -> s
     raise AssertionError(f"{selector} still shows {text!r}, not /{pattern}/, after {timeout:.0f} s")
 
 
-def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, page):
+def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server, page):
     base = server.base_url
     login(page, base, DEMO_BUYER)
     assert page.url.endswith("/account")
@@ -104,16 +104,16 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_invoice(server, p
     charged = page.inner_text("[data-testid=charged]")
     assert charged not in ("¥0.00", "—")
 
-    # the invoice of this month has the line, and the CSV downloads
-    page.goto(base + "/account/invoices")
-    page.locator("[data-testid=invoice-row] a").first.click()
+    # the statement (账单) of this month has the line, and the CSV downloads under that name
+    page.goto(base + "/account/statements")
+    page.locator("[data-testid=statement-row] a").first.click()
     page.wait_for_load_state("networkidle")
-    lines = page.inner_text("[data-testid=invoice-lines]")
+    lines = page.inner_text("[data-testid=statement-lines]")
     assert product_name in lines
     screenshot(page, "invoice-zh")
     with page.expect_download() as download:
-        page.click("[data-testid=invoice-csv]")
-    assert download.value.suggested_filename.startswith("invoice-")
+        page.click("[data-testid=statement-csv]")
+    assert download.value.suggested_filename.startswith("账单-")
 
     # the unit went back to the seller's pool
     page.goto(product_url)

@@ -10,8 +10,8 @@ from babel.messages.pofile import read_po
 
 from suanli.catalog.schemas import Money
 from suanli.web.catalogs import extract_messages
-from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, gettext_for, merged_catalog,
-                             normalize_locale, po_files)
+from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_period, gettext_for,
+                             merged_catalog, normalize_locale, po_files)
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -66,6 +66,15 @@ def test_dates_are_shown_in_china_standard_time():
     assert format_datetime(at) == "2026-12-01 01:05"
     assert format_datetime(at, time=False) == "2026-12-01"
     assert format_datetime(None) == "—"
+
+
+def test_periods_are_shown_in_beijing_time_once_per_day():
+    start = dt.datetime(2026, 11, 30, 15, 30, tzinfo=dt.UTC)  # 23:30 in Beijing
+    assert format_period(start, start + dt.timedelta(minutes=20)) == "2026-11-30 23:30–23:50"
+    assert format_period(start, start + dt.timedelta(hours=1)) == "2026-11-30 23:30 – 2026-12-01 00:30"
+    assert format_period(start, None) == "2026-11-30 23:30 –"
+    assert format_period(None, start) == "—"
+    assert format_datetime(start, seconds=True) == "2026-11-30 23:30:00"
 
 
 def test_hours_read_naturally_in_both_languages():

@@ -83,8 +83,9 @@ def test_a_placed_jobs_reason_and_attempt_read_in_chinese_and_in_english(web: We
     assert not re.search(r"[A-Za-z]{2,}", re.sub(UUID, "", why)), why  # the chip, ids, money and numbers only
     page = text_of(html)
     assert ENGLISH_REASON not in page and "the only feasible offer" not in page and "(English)" not in page
-    assert "提交到集群 broken（local）失败：" in section(html, "attempts") and "submit to cluster" not in page
-    assert section(html, "state-detail") in ("已调度，正在提交到集群", "已提交到 local 集群 good")
+    assert "提交到集群 broken（平台沙箱）失败：" in section(html, "attempts") and "submit to cluster" not in page
+    assert section(html, "state-detail") in ("已调度，正在提交到集群", "已提交到平台沙箱集群 good")
+    assert section(html, "cluster-kind") == "平台沙箱"
 
     html = web.get(f"/account/jobs/{placed_job['placed']}?lang=en").text
     assert section(html, "placement-reason") == text_of(reason).strip()

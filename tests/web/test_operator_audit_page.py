@@ -3,7 +3,9 @@ a broken chain shown as broken."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import datetime as dt
+
+from sqlalchemy import select, update
 from support import PASSWORD
 from test_operator_pages import a_reserved_sale
 
@@ -22,6 +24,10 @@ def test_the_audit_page_shows_the_trail_and_whether_it_is_intact(web, make, clie
     assert "哈希链完整" in text
     assert f"order:{order['id']}" in text and "order.placed" in text and "money.topup" in text
     assert buyer["email"] in text and "testclient" in text
+    with db.unit_of_work() as session:  # times in Beijing time, to the second, like every page
+        first = session.scalar(select(AuditEntryRow.at).where(AuditEntryRow.seq == 1))
+    shown = (first.replace(tzinfo=first.tzinfo or dt.UTC) + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+    assert "时间（北京时间）" in text and shown in text and "UTC" not in text
 
     only_topups = web.get("/operator/audit?action=money.topup").text
     assert "money.topup" in only_topups and f"order:{order['id']}" not in only_topups

@@ -260,9 +260,12 @@ def test_login_and_register_errors_are_shown_next_to_their_fields(web: WebClient
                                        "organization_name": "Lab", "role": "buyer"})
     assert r.status_code == 400
     assert 'data-testid="error-email">This does not have the expected format.' in r.text
-    assert 'data-testid="error-password">This field is required.' in r.text
+    assert 'data-testid="error-password">Too short: at least 8 characters.' in r.text  # the rule, not "required"
     assert 'data-testid="error-display_name">This field is required.' in r.text
     assert 'value="Lab"' in r.text  # what was typed stays
+    r = web.post("/register?lang=zh-CN", {"email": "a@example.cn", "password": "short", "display_name": "X",
+                                          "organization_name": "Lab", "role": "buyer"})
+    assert 'data-testid="error-password">太短：至少 8 个字符。' in r.text
     r = web.post("/register?lang=en", {"email": shop["buyer"]["email"], "password": "long-enough-pw",
                                        "display_name": "X", "organization_name": "Another lab", "role": "buyer"})
     assert r.status_code == 400 and "An account with this email exists already" in r.text
@@ -345,11 +348,14 @@ def test_order_release_and_invoice_through_the_pages(db, make, shop):
     assert r.status_code == 303
     page = text_of(web.get(r.headers["location"]).text)
     assert "已结束" in page and "已释放" in page and "¥60.00" in page
-    invoices = web.get("/account/invoices").text
-    period = re.search(r'href="/account/invoices/(\d{4}-\d{2})"', invoices).group(1)
-    invoice = web.get(f"/account/invoices/{period}")
-    assert "A800 ×8 经济型" in invoice.text and 'data-testid="invoice-line"' in invoice.text
-    csv = web.get(f"/account/invoices/{period}/csv")
+    statements = web.get("/account/statements").text
+    period = re.search(r'href="/account/statements/(\d{4}-\d{2})"', statements).group(1)
+    statement = web.get(f"/account/statements/{period}")
+    assert "A800 ×8 经济型" in statement.text and 'data-testid="statement-line"' in statement.text
+    assert "账单" in statement.text and "发票" not in statement.text.replace("不是发票", "")
+    old = web.get(f"/account/invoices/{period}?lang=en", follow_redirects=False)  # the old address still works
+    assert old.status_code == 308 and old.headers["location"] == f"/account/statements/{period}?lang=en"
+    csv = web.get(f"/account/statements/{period}/csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert "A800 ×8 经济型" in csv.content.decode("utf-8-sig")
     r = web.post(order_url + "/release", {"confirmed": "1"})  # released already: explained, not a 500
@@ -476,7 +482,7 @@ def test_error_pages_are_friendly_in_both_languages_and_the_api_keeps_json(web: 
     assert r.status_code == 404 and "Page not found" in r.text
     assert web.get(f"/products/{uuid.uuid4()}").status_code == 404
     assert web.get("/products/not-an-id").status_code == 404
-    assert web.get("/account/invoices/not-a-month", follow_redirects=False).status_code == 303
+    assert web.get("/account/statements/not-a-month", follow_redirects=False).status_code == 303
     api = web.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -99,6 +100,30 @@ def wallet(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     for key in ("available", "held", "receivable"):
         if data[key] is not None:
             table.add_row(key, cny(data[key]))
+    console.print(table)
+
+
+@app.command()
+def ledger(limit: Annotated[int, typer.Option(min=1, max=500, help="How many rows, newest first")] = 20,
+           order: Annotated[str | None, typer.Option(help="Only this order's rows")] = None,
+           day: Annotated[str | None, typer.Option(help="With --order: that Beijing day's meter readings, "
+                                                    "one by one (YYYY-MM-DD)")] = None,
+           api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+    """Your ledger as people read it: one row per event, meter readings summed per order and Beijing day, the
+    running balance on every row (the newest is your wallet)."""
+    data = api(api_url, "GET", "/api/v1/ledger/rows", limit=limit, order_id=order, day=day)
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"ledger ({data['total']} rows; times in Beijing time)")
+    for column in ("time", "kind", "what", "amount", "balance"):
+        table.add_column(column, justify="right" if column in ("amount", "balance") else "left",
+                         no_wrap=column != "what")
+    for r in data["items"]:
+        what = " · ".join(x for x in (r["product_name"], r["order_id"] and f"order {r['order_id'][:8]}",
+                                      r["readings"] > 1 and f"{r['readings']} readings", r["reference"]) if x)
+        amount = cny(r["change"]) if r["change"]["fen"] else f"held {cny(r['held_change'])}"
+        table.add_row(_beijing(r["at"])[:16], r["kind"], what, amount, cny(r["balance"]))
     console.print(table)
 
 
@@ -315,20 +340,29 @@ def order_cancel(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False)
 
 # ---------------------------------------------------------------- invoices and notifications
 
+def _beijing(iso: str) -> str:
+    """An API time (ISO 8601, UTC) as ``2026-11-28 16:00:00`` in Beijing time, like the pages and the CSV."""
+    at = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
 @app.command()
 def invoices(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Standard Time)")] = None,
-             csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the period's invoice as CSV "
+             csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the period's statement as CSV "
                                                                       "(needs --period)")] = None,
              api_url: ApiUrl = None, as_json: AsJson = False) -> None:
-    """Your invoices: one per month with activity; with --period, that month's lines."""
+    """Your monthly statements (账单): one per month with activity; with --period, that month's lines (Beijing time)."""
     if csv_file is not None and period is None:
-        fail("--csv needs --period YYYY-MM (which month's invoice to write).")
+        fail("--csv needs --period YYYY-MM (which month's statement to write).")
     listed = api(api_url, "GET", "/api/v1/invoices", period=period)
     if period is None:
         if as_json:
             print_json(listed)
             return
-        table = Table(title="invoices")
+        table = Table(title="statements (账单)")
         table.add_column("id", no_wrap=True)
         table.add_column("period")
         table.add_column("lines", justify="right")
@@ -347,14 +381,14 @@ def invoices(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Sta
     if csv_file is not None:
         content = api(api_url, "GET", f"/api/v1/invoices/{invoice_id}", format="csv")
         csv_file.write_bytes(content)
-        console.print(f"[green]✓[/] invoice {invoice_id} written to {csv_file}")
+        console.print(f"[green]✓[/] statement {invoice_id} written to {csv_file}")
         return
     data = api(api_url, "GET", f"/api/v1/invoices/{invoice_id}")
     if as_json:
         print_json(data)
         return
     seller = data["role"] == "seller"
-    table = Table(title=f"invoice {data['id']} · {data['organization_name']} · {data['period']} (UTC+8)")
+    table = Table(title=f"statement {data['id']} · {data['organization_name']} · {data['period']} (Beijing time)")
     for column in ("order", "product", "data center", "mode", "units", "term/seconds", "unit price"):
         table.add_column(column, justify="right" if column in ("units", "term/seconds", "unit price") else "left")
     for column in (("gross", "commission", "net") if seller else ("amount",)):
@@ -368,7 +402,7 @@ def invoices(period: Annotated[str | None, typer.Option(help="YYYY-MM (China Sta
     console.print(table)
     for section in ("topups", "refunds", "payouts"):
         for e in data[section]:
-            console.print(f"{section[:-1]:8} {e['reference']:30} {e['at'][:19].replace('T', ' ')}  {cny(e['amount'])}")
+            console.print(f"{section[:-1]:8} {e['reference']:30} {_beijing(e['at'])}  {cny(e['amount'])}")
     console.print("  ".join(f"[bold]{k}[/] {cny(v)}" for k, v in data["totals"].items()))
 
 

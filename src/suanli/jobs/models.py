@@ -12,7 +12,8 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, CheckConstraint, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        func)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanli.core import messages
@@ -162,6 +163,22 @@ def detail_values(detail: messages.Text) -> dict[str, Any]:
     """The values of a job's ``state_detail`` columns for ``detail``: the English text (what the API and the CLI
     show) and its translatable form (what the web pages show, :mod:`suanli.core.messages`)."""
     return {"state_detail": messages.render(detail)[:2000], "state_detail_message": messages.to_json(detail)}
+
+
+def kind_word(kind: ClusterKind) -> messages.Message | str:
+    """A cluster's kind inside an engine sentence: ``local`` as a word the pages translate (the platform's own
+    sandbox), the others (slurm, ray: names) as they are."""
+    return messages.msg("local") if kind is ClusterKind.LOCAL else kind.value
+
+
+def end_values(state: JobState, detail: messages.Text, now: dt.datetime, exit_code: int | None) -> dict[str, Any]:
+    """The values of a job that ends in ``state``. One that exited (an exit code) ran, whether a round saw it
+    running or not (a short job can end between two rounds): it keeps its start, or gets the time it was handed to
+    the cluster, so a page never shows a job that ran without a start time."""
+    values = {"state": state, **detail_values(detail), "ended_at": now, "exit_code": exit_code}
+    if exit_code is not None:
+        values["started_at"] = func.coalesce(Job.started_at, Job.scheduled_at)
+    return values
 
 
 class StrayRun(Base):

@@ -48,7 +48,7 @@ from suanli.db import Database
 from suanli.errors import DomainError
 from suanli.jobs.clusters import contacted_clusters, finish_draining
 from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobMode,
-                                JobState, detail_values)
+                                JobState, detail_values, end_values, kind_word)
 from suanli.jobs import strays
 from suanli.jobs.service import make_backend
 from suanli.scheduling.failover import next_placement
@@ -219,7 +219,7 @@ def end_placed_job(session: Session, clock: Clock, job: Job, state: JobState, de
     now = clock.now()
     result = session.execute(update(Job).where(Job.id == job.id, Job.state.in_(ACTIVE_STATES),
                                                Job.attempt == job.attempt)
-                             .values(state=state, **detail_values(detail), ended_at=now, exit_code=exit_code)
+                             .values(**end_values(state, detail, now, exit_code))
                              .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False
@@ -311,7 +311,7 @@ def _watch_one(database: Database, clock: Clock, job: Job, cluster: Cluster | No
         if status.state is backends.JobState.LOST:
             what = unreachable or (_clip(status.detail) if status.detail else msg("the job is gone"))
             reason = msg("lost on cluster %(cluster)s (%(kind)s): %(detail)s", cluster=cluster.name,
-                         kind=cluster.kind.value, detail=what)
+                         kind=kind_word(cluster.kind), detail=what)
             if requeue(session, clock, job, "lost", reason, cluster_failed=True):
                 _mark_unhealthy(session, cluster.id, f"a job was lost: {status.detail}"[:500], now)
                 summary.requeued.append({"job_id": str(job.id), "reason": str(reason)})
@@ -535,7 +535,7 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
     except Exception as exc:  # a backend error, or the cluster's machine failing (e.g. OSError)
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         reason = msg("submit to cluster %(cluster)s (%(kind)s) failed: %(error)s", cluster=cluster.name,
-                     kind=cluster.kind.value, error=_clip(message))
+                     kind=kind_word(cluster.kind), error=_clip(message))
         with database.unit_of_work() as session:
             job = session.get_one(Job, job_id)
             requeue(session, clock, job, "submit_failed", reason, charge=False)
@@ -545,7 +545,7 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
         done = session.execute(update(Job).where(Job.id == job_id, Job.state == JobState.SCHEDULED, Job.attempt == n)
                                .values(backend_job_id=backend_job_id,
                                        **detail_values(msg("submitted to %(kind)s cluster %(cluster)s",
-                                                           kind=cluster.kind.value, cluster=cluster.name)))
+                                                           kind=kind_word(cluster.kind), cluster=cluster.name)))
                                .execution_options(synchronize_session=False))
         if done.rowcount != 1:  # cancelled while it was being submitted: stop it there too
             job = session.get_one(Job, job_id)

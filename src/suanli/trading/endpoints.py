@@ -21,6 +21,7 @@ from suanli.instances.lifecycle import kick as kick_instances
 from suanli.trading import invoices, jobs, service
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.placement import quote_order
+from suanli.trading.statement_csv import statement_csv, statement_disposition
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, OrderStatus, PlatformSettings
 from suanli.trading.schemas import (AccountOut, ExtendIn, LedgerEntryOut, LedgerEntryPage, MeterRunOut, OrderIn, OrderOut,
                                     OrderPage, PayoutIn, PayoutOut, QuoteOut, RefundIn, SettingsOut, SettingsPatch,
@@ -358,14 +359,18 @@ def list_invoices(user: CurrentUser, session: DbSession,
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv or "
                                                                           "Accept: text/csv"}})
 def get_invoice(invoice_id: str, user: CurrentUser, session: DbSession, request: Request,
-                format: Annotated[Literal["json", "csv"] | None, Q()] = None):
-    """One invoice, `<organization id>:<YYYY-MM>`: lines per order, top-ups, refunds, payouts and totals. CSV
-    (UTF-8 with BOM, amounts in CNY) with `?format=csv` or `Accept: text/csv`."""
+                format: Annotated[Literal["json", "csv"] | None, Q()] = None,
+                lang: Annotated[Literal["zh-CN", "en"] | None, Q(description="The CSV's language; default: "
+                                                                         "Accept-Language, else zh-CN")] = None):
+    """One monthly statement (账单; not a tax invoice), `<organization id>:<YYYY-MM>`: lines per order, top-ups,
+    refunds, payouts and totals. CSV (UTF-8 with BOM, amounts in CNY, times in Beijing time, column names in
+    `lang`) with `?format=csv` or `Accept: text/csv`."""
     invoice = invoices.get_invoice(session, user, invoice_id)
     if _wants_csv(request, format):
-        filename = f"invoice-{invoice.period}-{invoice.organization_id}.csv"
-        return Response(invoices.invoice_csv(invoice), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        language = lang or ("en" if request.headers.get("accept-language", "").lower().startswith("en")
+                            else "zh-CN")
+        return Response(statement_csv(invoice, language), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": statement_disposition(invoice, language)})
     return invoice_out(invoice)
 
 

@@ -21,7 +21,6 @@ Seller invoice
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import uuid
 from collections import defaultdict
@@ -33,8 +32,6 @@ from sqlalchemy.orm import Session
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import Datacenter, Product
 from suanli.core.ledger import AccountKind, TransferKind
-from suanli.core.money import fen_to_cny
-from suanli.core.spreadsheet import SafeCsvWriter
 from suanli.errors import InvalidInput, NotFound
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, UsageRecord
 
@@ -364,43 +361,3 @@ def seller_payouts(session: Session, org_id: uuid.UUID) -> list[MoneyEntry]:
                                   LedgerTransfer.kind == TransferKind.PAYOUT)
                            .order_by(LedgerTransfer.seq.desc()))
     return [MoneyEntry(_reference(ref), int(amount), at) for ref, amount, at in rows]
-
-
-# ---------------------------------------------------------------- CSV
-
-def _cny(fen: int) -> str:
-    return f"{fen_to_cny(fen):.2f}"
-
-
-def invoice_csv(invoice: Invoice) -> str:
-    """The invoice as CSV: UTF-8 with a byte-order mark (so Excel reads the Chinese), amounts in CNY."""
-    out = io.StringIO()
-    w = SafeCsvWriter(out, lineterminator="\r\n")  # names and references are users' text: no formulas
-    seller = invoice.role is Role.SELLER
-    w.writerow(["发票 invoice", invoice.id])
-    w.writerow(["组织 organization", invoice.organization_name, str(invoice.organization_id)])
-    w.writerow(["角色 role", invoice.role.value])
-    w.writerow(["账期 period", invoice.period, "Asia/Shanghai (UTC+8)",
-                invoice.period_start.isoformat(), invoice.period_end.isoformat()])
-    w.writerow([])
-    header = ["order_id", "product", "datacenter", "mode", "units", "term_months", "seconds", "unit_price_cny",
-              "unit_price_per"]
-    header += ["gross_cny", "commission_cny", "net_cny"] if seller else ["amount_cny"]
-    w.writerow(header)
-    for line in invoice.lines:
-        row = [str(line.order_id), line.product_name, line.datacenter_name, line.mode.value, line.units,
-               line.term_months or "", "" if line.seconds is None else line.seconds, _cny(line.unit_price_fen),
-               line.unit_price_per]
-        row += ([_cny(line.amount_fen), _cny(line.commission_fen), _cny(line.net_fen)] if seller
-                else [_cny(line.amount_fen)])
-        w.writerow(row)
-    for title, entries in (("topups", invoice.topups), ("refunds", invoice.refunds), ("payouts", invoice.payouts)):
-        if entries:
-            w.writerow([])
-            w.writerow([title, "reference", "at", "amount_cny"])
-            for e in entries:
-                w.writerow([title[:-1], e.reference, e.at.isoformat(), _cny(e.amount_fen)])
-    w.writerow([])
-    for name, value in invoice.totals().items():
-        w.writerow(["total", name.removesuffix("_fen") + "_cny", _cny(value)])
-    return "\ufeff" + out.getvalue()

@@ -12,18 +12,17 @@ from sqlalchemy.orm import Session
 from suanli.catalog.models import Datacenter, Product
 from suanli.core import billing
 from suanli.core.billing import RESERVED_TERMS_MONTHS
-from suanli.core.ledger import AccountKind
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading import service as trading
 from suanli.trading.endpoints import get_clock
-from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import Order, OrderMode, OrderStatus
 from suanli.trading.schemas import ExtendIn
 from suanli.web.forms import Form, attempt, form_values, translator, validate
 from suanli.web.confirm import Confirmation, confirm_page, confirmed
 from suanli.web.i18n import N_, format_money
 from suanli.web.instances import order_instances_context
+from suanli.web.money_pages import ledger_context
 from suanli.web.presenters import labeler, options
 from suanli.web.listing import ListingQuery
 from suanli.web.render import PageOffset, redirect, register_notices, render, web_router
@@ -54,33 +53,16 @@ def order_names(session: Session, orders: list[Order]) -> dict[str, dict[Any, st
                                                 .where(Datacenter.id.in_(dc_ids))).all()) if dc_ids else {}}
 
 
-def _signed_amount(transfer: Any, accounts: dict[Any, Any], org_id: uuid.UUID) -> int:
-    """What a transfer did to the buyer's available balance: + money in, - money out (0: between held and
-    charged, or not the wallet)."""
-    debit, credit = accounts[transfer.debit_account_id], accounts[transfer.credit_account_id]
-    amount = int(transfer.amount_fen)
-    if credit.owner_org_id == org_id and credit.kind == AccountKind.BUYER_AVAILABLE:
-        return amount
-    if debit.owner_org_id == org_id and debit.kind == AccountKind.BUYER_AVAILABLE:
-        return -amount
-    return 0
-
-
 @router.get("")
 def overview(request: Request, session: DbSession, buyer: BuyerUser, offset: PageOffset = 0):
     """Wallet (available, held) and the organization's ledger entries."""
     offset = max(0, offset)
     wallet = trading.wallet(session, buyer)
-    rows, total, accounts = ledger_store.entries_for(session, buyer.organization_id, limit=PAGE, offset=offset)
-    entries = [{"at": t.created_at, "kind": t.kind, "ref": t.ref, "amount": int(t.amount_fen),
-                "wallet_change": _signed_amount(t, accounts, buyer.organization_id),
-                "held": accounts[t.credit_account_id].kind == AccountKind.BUYER_HELD} for t in rows]
     running, _running_total = trading.list_orders(session, buyer, status=OrderStatus.ACTIVE, limit=5)
     notes, _n = trading.list_notifications(session, buyer, unread=True, limit=5)
     return render(request, "buyer/overview.html", {
-        "wallet": wallet, "entries": entries, "total": total, "offset": offset, "limit": PAGE,
-        "running": running, "names": order_names(session, running), "notifications": notes,
-        "label": labeler(request)})
+        "wallet": wallet, **ledger_context(request, session, buyer.organization_id, offset, order_url="/account/orders"),
+        "running": running, "names": order_names(session, running), "notifications": notes})
 
 
 @router.get("/orders")

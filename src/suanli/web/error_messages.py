@@ -147,8 +147,9 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "insufficient_receivable": N_("The seller's receivable of %(receivable_fen)s does not cover this. Choose a "
                                   "smaller amount, or settle with the seller first."),
     "invalid_period": N_("A period is a month written YYYY-MM, such as 2026-11."),
+    "invalid_day": N_("Enter a day as YYYY-MM-DD, such as 2026-12-07."),
     "invalid_days": N_("The number of days asked for is out of range; ask for fewer days."),
-    "invoice_not_found": N_("This invoice does not exist, or it is not yours."),
+    "invoice_not_found": N_("This statement does not exist, or it is not yours."),
     # the advisor and job templates
     "invalid_workload": N_("The workload is not described correctly; check its fields."),
     "nothing_feasible": N_("Nothing fits this deadline and budget, so there is nothing to launch."),

@@ -63,9 +63,14 @@ def _ctx_text(value: Any) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
+_TOO_SHORT = N_("Too short: at least %(min_length)s characters.")
+
+
 def error_message(error: Mapping[str, Any], _: Callable[..., str]) -> str:
     template = _TYPE_MESSAGES.get(str(error.get("type", "")), N_("This value is not valid."))
     ctx = {k: _ctx_text(v) for k, v in (error.get("ctx") or {}).items()}
+    if error.get("type") == "string_too_short" and ctx.get("min_length") not in (None, "1") and error.get("input"):
+        template = _TOO_SHORT  # typed, but shorter than the rule (a password: 8): say the rule, not "required"
     try:
         return _(template, **ctx)
     except (KeyError, ValueError):

@@ -125,14 +125,26 @@ def format_money(value: Any, *, sign: bool = False) -> str:
     return ("+" + text) if sign and fen > 0 else text
 
 
-def format_datetime(value: dt.datetime | None, *, time: bool = True) -> str:
-    """China Standard Time, ``2026-11-28 14:05`` (or only the date); ``—`` for none."""
+def format_datetime(value: dt.datetime | None, *, time: bool = True, seconds: bool = False) -> str:
+    """China Standard Time, ``2026-11-28 14:05`` (``seconds``: ``14:05:09``; or only the date); ``—`` for none."""
     if value is None:
         return "—"
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     local = value.astimezone(CST)
-    return local.strftime("%Y-%m-%d %H:%M" if time else "%Y-%m-%d")
+    return local.strftime(("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") if time else "%Y-%m-%d")
+
+
+def format_period(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    """``2026-11-28 16:00–16:30`` (one Beijing day), ``2026-11-28 16:00 – 2026-12-01 09:00``, ``2026-11-28 16:00 –``
+    (no end yet); ``—`` without a start."""
+    if start is None:
+        return "—"
+    first = format_datetime(start)
+    if end is None:
+        return f"{first} –"
+    last = format_datetime(end)
+    return f"{first}–{last[11:]}" if last[:10] == first[:10] else f"{first} – {last}"
 
 
 def format_number(value: float | int | None, digits: int = 0) -> str:

@@ -7,7 +7,7 @@ from fastapi import Request
 from sqlalchemy import select
 
 from suanli.accounts.models import Organization, Role
-from suanli.core.ledger import seller_receivable
+from suanli.core.ledger import TransferKind, seller_receivable
 from suanli.http import DbSession
 from suanli.trading import service as trading
 from suanli.trading.ledger_store import ledger_store
@@ -16,7 +16,8 @@ from suanli.web.confirm import Confirmation
 from suanli.web.forms import Form, translator
 from suanli.web.i18n import N_, format_money
 from suanli.web.operator import MoneyMovement, record_money
-from suanli.web.render import register_notices, render, web_router
+from suanli.web.money_pages import operator_events_context
+from suanli.web.render import PageOffset, register_notices, render, web_router
 from suanli.web.security import OperatorUser, PostedForm
 
 router = web_router(prefix="/operator")
@@ -29,13 +30,14 @@ def _receivable_fen(session: DbSession, organization_id: object) -> int:
     return ledger_store.balance(session, seller_receivable(str(organization_id)))
 
 
-def _payouts_page(request: Request, session: DbSession, form: Form, status_code: int = 200):
+def _payouts_page(request: Request, session: DbSession, form: Form, status_code: int = 200, offset: int = 0):
     _ = translator(request)
+    made = operator_events_context(request, session, TransferKind.PAYOUT, offset)
     sellers = session.execute(select(Organization.id, Organization.name).where(Organization.kind == Role.SELLER)
                               .order_by(Organization.name, Organization.id)).all()
     owed = [(str(i), name, _receivable_fen(session, i)) for i, name in sellers]
     return render(request, "operator/payouts.html", {
-        "form": form, "owed": [o for o in owed if o[2] > 0],
+        **made, "kind": "payout", "form": form, "owed": [o for o in owed if o[2] > 0],
         "org_options": [("", _(N_("Choose a seller organization")))]
         + [(i, f"{name} · {format_money(fen)}") for i, name, fen in owed]}, status_code=status_code)
 
@@ -62,8 +64,8 @@ PAYOUTS = MoneyMovement(PayoutIn, trading.payout, PAYOUT_CODE_FIELDS, _payouts_p
 
 
 @router.get("/payouts")
-def payouts(request: Request, session: DbSession, _operator: OperatorUser):
-    return _payouts_page(request, session, Form(values={}))
+def payouts(request: Request, session: DbSession, _operator: OperatorUser, offset: PageOffset = 0):
+    return _payouts_page(request, session, Form(values={}), offset=offset)
 
 
 @router.post("/payouts")

@@ -13,8 +13,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from starlette.requests import Request
 
-from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_number, gettext_for,
-                             request_locale, say, translations)
+from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_number, format_period,
+                             gettext_for, request_locale, say, translations)
 from suanli.web.presenters import short_chip_name
 from suanli.web.security import csrf_token, finish_response, load_web_user, peek_web_user
 
@@ -46,8 +46,10 @@ def environment(locale: str) -> Environment:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(money=format_money, datetime=format_datetime, number=format_number,
                        hours=lambda h: format_hours(h, locale), date=lambda d: format_datetime(d, time=False),
+                       datetime_seconds=lambda d: format_datetime(d, seconds=True),
                        say=lambda v: say(v, locale), short_chip=short_chip_name)
-    env.globals.update(locale=locale, html_lang="zh-CN" if locale == ZH else "en", static_version=STATIC_VERSION)
+    env.globals.update(period=format_period, locale=locale, html_lang="zh-CN" if locale == ZH else "en",
+                       static_version=STATIC_VERSION)
     return env
 
 

@@ -183,7 +183,7 @@ class LocalBackend(LocalInstances):
             return JobStatus(JobState.SUCCEEDED, 0)
         if state.get("time_limit_minutes") and (code == _TIMEOUT_EXIT or result.get("time_limit")):
             return JobStatus(JobState.FAILED, code, f"time limit of {state['time_limit_minutes']} min reached")
-        return JobStatus(JobState.FAILED, code, f"exited with code {code}")
+        return JobStatus(JobState.FAILED, code)  # the exit code says it all (the scheduler words it, translatable)
 
     def logs(self, backend_job_id: str, tail: int | None = None) -> str:
         run = self._job(backend_job_id)

@@ -23,8 +23,13 @@ except ImportError:  # pragma: no cover - depends on the machine
     np = None
 
 
+BEIJING_OFFSET_SECONDS = 8 * 3600  # the platform shows every time in Beijing time (UTC+8), whatever the node's zone
+
+
 def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+    """``[20:05:03 UTC+8] message``: Beijing time, like the pages around the log."""
+    now = time.gmtime(time.time() + BEIJING_OFFSET_SECONDS)
+    print(f"[{time.strftime('%H:%M:%S', now)} UTC+8] {message}", flush=True)
 
 
 def visible_devices() -> dict[str, list[str]]:

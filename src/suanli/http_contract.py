@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import inspect
 import textwrap
 import types
@@ -90,14 +91,29 @@ def _own_function(value: Any) -> Callable[..., Any] | None:
     return None
 
 
+def _local_imports(tree: ast.AST) -> dict[str, Any]:
+    """Names a function imports inside itself (``from suanli.x import f``, kept local against import cycles)."""
+    names: dict[str, Any] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("suanli") and not node.level:
+            try:
+                module = importlib.import_module(node.module)
+            except ImportError:
+                continue
+            for alias in node.names:
+                names[alias.asname or alias.name] = getattr(module, alias.name, None)
+    return names
+
+
 @functools.cache
 def _direct(func: Callable[..., Any]) -> tuple[frozenset[tuple[int, str]], tuple[Callable[..., Any], ...]]:
-    """(status, code) pairs ``func`` raises itself, and the suanli functions it calls."""
+    """(status, code) pairs ``func`` raises itself, and the suanli functions it calls or passes on."""
     tree = _source_tree(func)
     if tree is None:
         return frozenset(), ()
     namespace = {**vars(inspect.getmodule(func) or types.ModuleType("none")),
                  **inspect.getclosurevars(func).nonlocals}
+    namespace.update(_local_imports(tree))
     raised: set[tuple[int, str]] = set()
     callees: list[Callable[..., Any]] = []
     for node in ast.walk(tree):
@@ -105,8 +121,9 @@ def _direct(func: Callable[..., Any]) -> tuple[frozenset[tuple[int, str]], tuple
             error = _resolve(node.exc.func, namespace)
             if isinstance(error, type) and issubclass(error, DomainError):
                 raised.add((error.status, _literal_code(node.exc) or error.code))
-        elif isinstance(node, ast.Call):
-            callee = _own_function(_resolve(node.func, namespace))
+        elif isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
+            # Called, or handed on to be called (``run_in_threadpool(place, ...)``): followed either way.
+            callee = _own_function(_resolve(node, namespace))
             if callee is not None and callee is not func:
                 callees.append(callee)
     return frozenset(raised), tuple(callees)
@@ -139,6 +156,11 @@ def _dependencies(dependant: Dependant) -> Iterable[Dependant]:
 def _has_inputs(dependant: Dependant) -> bool:
     return any((d.path_params or d.query_params or d.header_params or d.cookie_params or d.body_params)
                for d in (dependant, *_dependencies(dependant)))
+
+
+def _reads_caller_optionally(route: APIRoute) -> bool:
+    names = {getattr(d.call, "__name__", "") for d in _dependencies(route.dependant)}
+    return "optional_user" in names and "current_user" not in names
 
 
 def operation_errors(route: APIRoute) -> dict[int, set[str]]:
@@ -190,6 +212,10 @@ def declare_error_responses(router: APIRouter) -> None:
         for status, codes in sorted(errors.items()):
             _merge(responses, status, codes)
         route.responses = responses
+        if _reads_caller_optionally(route):
+            # Signed in or not (what you see may differ): the OpenAPI says no credentials is a valid request too
+            # (FastAPI appends this to the bearer requirement it writes: [{"HTTPBearer": []}, {}]).
+            route.openapi_extra = {**(route.openapi_extra or {}), "security": [{}]}
         route.response_fields = {
             status: create_model_field(name=f"Response_{status}_{route.unique_id}", type_=entry["model"],
                                        mode="serialization")

@@ -115,7 +115,15 @@ def _explicit_conditions(**params: object) -> list[Condition]:
     return out
 
 
-@router.get("/products", response_model=ProductPage)
+# Query-language errors (core.query.QueryError's codes, free_words' unknown_word) reach the client as 400 through
+# search.invalid(), with codes the reading of raise statements cannot see.
+_QUERY_ERRORS = {400: {"description": "The query or a filter could not be read",
+                       "x-error-codes": ["invalid_cursor", "invalid_operator", "invalid_query", "invalid_sort",
+                                         "invalid_value", "out_of_range", "syntax_error", "unknown_field",
+                                         "unknown_word"]}}
+
+
+@router.get("/products", response_model=ProductPage, responses=_QUERY_ERRORS)
 def search_products(
     session: DbSession,
     q: Annotated[str | None, Q(max_length=1000, description="Query language, e.g. `chip=A800 accelerators>=8 "
@@ -218,7 +226,8 @@ def unusual_prices(_operator: OperatorUser, session: DbSession) -> list[UnusualP
 
 # ---------------------------------------------------------------- price index and stats
 
-@router.get("/price-index", response_model=PriceIndexOut)
+@router.get("/price-index", response_model=PriceIndexOut,
+            responses={400: {"description": "No such chip or province", "x-error-codes": ["invalid_value"]}})
 def get_price_index(session: DbSession, by_province: bool = False,
                     chip: Annotated[str | None, Q(max_length=60)] = None,
                     province: Annotated[str | None, Q(max_length=40)] = None) -> PriceIndexOut:

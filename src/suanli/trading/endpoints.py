@@ -29,6 +29,9 @@ from suanli.trading.schemas import (AccountOut, ExtendIn, LedgerEntryOut, Ledger
                                     MoneyEntryOut, NotificationOut, NotificationPage, PayoutEntriesOut,
                                     RevenueOut, RevenueRowOut, UsageOut, UsageRecordOut)
 
+# A month, as invoices.parse_period reads it (years 2000-2999), stated in the OpenAPI.
+PERIOD_PATTERN = r"^2\d{3}-(0[1-9]|1[0-2])$"
+
 router = APIRouter(prefix="/api/v1", tags=["trading"])
 
 
@@ -344,7 +347,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 
 @router.get("/invoices", response_model=list[InvoiceSummaryOut])
 def list_invoices(user: CurrentUser, session: DbSession,
-                  period: Annotated[str | None, Q(description="YYYY-MM (China Standard Time)")] = None,
+                  period: Annotated[str | None, Q(pattern=PERIOD_PATTERN, description="YYYY-MM (China Standard Time)")] = None,
                   organization_id: Annotated[uuid.UUID | None, Q(description="Operators: another "
                                                                              "organization's")] = None
                   ) -> list[InvoiceSummaryOut]:
@@ -386,7 +389,7 @@ def _revenue_rows(rows: list[invoices.RevenueRow]) -> list[RevenueRowOut]:
 
 @router.get("/seller/revenue", response_model=RevenueOut)
 def seller_revenue(user: SellerUser, session: DbSession, clock: AppClock,
-                   period: Annotated[str | None, Q(description="YYYY-MM (China Standard Time); default: "
+                   period: Annotated[str | None, Q(pattern=PERIOD_PATTERN, description="YYYY-MM (China Standard Time); default: "
                                                                "this month")] = None) -> RevenueOut:
     """Seller: gross sales, the platform's commission and your net earnings in a month, by data center and by
     product."""

@@ -56,10 +56,11 @@ def register(body: RegisterRequest, session: DbSession, request: Request) -> Use
 
 class PasswordForm(OAuth2PasswordRequestForm):
     """The OAuth2 password form, with what it requires in the OpenAPI: a form field sent empty is read as missing,
-    so username and password are at least one character."""
+    so username and password are at least one character; grant_type, if sent, is `password` (a form has no null).
+    """
 
     def __init__(self, username: Annotated[str, Form(min_length=1)], password: Annotated[str, Form(min_length=1)],
-                 grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+                 grant_type: Annotated[str, Form(pattern="^password$")] = "password",
                  scope: Annotated[str, Form()] = "", client_id: Annotated[str | None, Form()] = None,
                  client_secret: Annotated[str | None, Form()] = None) -> None:
         super().__init__(grant_type=grant_type, username=username, password=password, scope=scope,

@@ -123,6 +123,11 @@ _QUERY_ERRORS = {400: {"description": "The query or a filter could not be read",
                                          "unknown_word"]}}
 
 
+# What max_price takes, in the OpenAPI (pydantic writes any string for a Decimal): CNY, at most 2 decimals, ≤ 1e6.
+_MAX_PRICE_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^(1000000(\.0{1,2})?|[0-9]{1,6}(\.[0-9]{1,2})?)$"},
+                               {"type": "null"}]}
+
+
 @router.get("/products", response_model=ProductPage, responses=_QUERY_ERRORS)
 def search_products(
     session: DbSession,
@@ -141,8 +146,9 @@ def search_products(
     hub: Annotated[str | None, Q(max_length=40)] = None,
     datacenter_id: uuid.UUID | None = None,
     delivery: DeliveryForm | None = None,
-    mode: Annotated[str | None, Q(max_length=20, description="on_demand, reserved or spot")] = None,
-    max_price: Annotated[Decimal | None, Q(ge=0, le=1_000_000, decimal_places=2,
+    mode: Annotated[str | None, Q(max_length=20, json_schema_extra={"enum": ["on_demand", "reserved", "spot"]},
+                                  description="on_demand, reserved or spot")] = None,
+    max_price: Annotated[Decimal | None, Q(ge=0, le=1_000_000, decimal_places=2, json_schema_extra=_MAX_PRICE_SCHEMA,
                                            description="On-demand CNY per unit-hour")] = None,
     available_only: bool = False,
     sort: Annotated[str | None, Q(max_length=40, description="price, price_per_pflops, price_per_accel, pflops, "

@@ -44,8 +44,8 @@ class OrderIn(BaseModel):
 
 class ExtendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    term_months: ReservedTerm = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's current "
-                                         "reserved price and term discount, paid upfront.")
+    term_months: ReservedTerm = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's "
+                                            "current reserved price and term discount, paid upfront.")
 
 
 class QuoteOut(BaseModel):

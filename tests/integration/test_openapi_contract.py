@@ -16,6 +16,7 @@ Bounded and deterministic: ``CONTRACT_EXAMPLES`` drawn examples per operation, d
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from typing import Any
@@ -108,14 +109,17 @@ class Callers:
 
 
 def _contract_app() -> Any:
-    """The app over an SQLite file, built at import (schemathesis makes one test per operation from its schema); the
-    database is migrated and the demo loaded by the ``contract_database`` fixture, before the first call."""
+    """The app over an SQLite file, built at import: schemathesis makes one test per operation from its schema (its
+    lazy ``from_fixture`` schema fails under pytest 9). The database is migrated and the demo loaded by the
+    ``callers`` fixture, before the first call."""
     import tempfile
 
     from suanli.app import create_app
 
-    database = Database(f"sqlite:///{tempfile.mkdtemp(prefix='suanli-contract-')}/suanli.db")
+    directory = tempfile.mkdtemp(prefix="suanli-contract-")
+    database = Database(f"sqlite:///{directory}/suanli.db")
     app = create_app(database)
+    app.state.contract_directory = directory  # removed by the ``callers`` fixture (empty if no test ran)
     app.state.roles = {(method, route.path): roles_needed(route) for route in app.routes
                        if isinstance(route, APIRoute) for method in route.methods}
     return app
@@ -133,6 +137,7 @@ def callers() -> Any:
         load_demo(session)
     yield Callers(database)
     database.dispose()
+    shutil.rmtree(APP.state.contract_directory, ignore_errors=True)
     if os.environ.get("SUANLI_CONTRACT_TIMES"):
         for name, seconds in sorted(SECONDS_PER_OPERATION.items(), key=lambda item: -item[1])[:15]:
             print(f"{seconds:6.1f} s  {name}")

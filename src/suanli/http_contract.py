@@ -188,11 +188,12 @@ def operation_errors(route: APIRoute) -> dict[int, set[str]]:
 def _merge(responses: dict[int | str, Any], status: int, codes: set[str]) -> None:
     entry = dict(responses.get(status) or responses.get(str(status)) or {})
     responses.pop(str(status), None)
+    codes = codes | set(entry.get(ERROR_CODES_KEY, ()))
     listed = ", ".join(f"`{code}`" for code in sorted(codes))
-    said = entry.get("description")
-    entry["description"] = f"{said} ({listed})" if said else f"{_STATUS_TITLES.get(status, 'Error')}: {listed}"
+    said = entry.get("description") or _STATUS_TITLES.get(status, "Error")
+    entry["description"] = f"{said}: {listed}" if listed else said
     entry.setdefault("model", ErrorResponse)
-    entry[ERROR_CODES_KEY] = sorted(codes | set(entry.get(ERROR_CODES_KEY, ())))
+    entry[ERROR_CODES_KEY] = sorted(codes)
     responses[status] = entry
 
 

@@ -51,7 +51,7 @@ def _rule_schema_cannot_state(error: dict[str, Any]) -> bool:
 
 @schemathesis.check
 def valid_requests_pass_or_meet_a_documented_rule(ctx: Any, response: Any, case: Any) -> bool | None:
-    """``positive_data_acceptance``, where a 400/422 passes only for a rule the schema cannot state: its error code
+    """``positive_data_acceptance``, where a 400/402/422 passes only for a rule the schema cannot state: its code
     is one the operation documents for that status (``x-error-codes``), and it is not a field-level
     ``validation_error`` (that one is a rule the schema could and should state), unless JSON Schema cannot state
     it either (``_rule_schema_cannot_state``). Domain rules (``common_password``, a reserved order without a term)
@@ -59,7 +59,7 @@ def valid_requests_pass_or_meet_a_documented_rule(ctx: Any, response: Any, case:
     try:
         return positive_data_acceptance(ctx, response, case)
     except Exception:
-        if response.status_code not in (400, 422):
+        if response.status_code not in (400, 402, 422):
             raise
         error = (response.json() or {}).get("error", {})
         operation = APP.openapi()["paths"][case.operation.path][case.method.lower()]

@@ -29,6 +29,9 @@ from suanli.trading.schemas import (AccountOut, ExtendIn, LedgerEntryOut, Ledger
                                     MoneyEntryOut, NotificationOut, NotificationPage, PayoutEntriesOut,
                                     RevenueOut, RevenueRowOut, UsageOut, UsageRecordOut)
 
+# The wallet does not cover the order (raised in the ledger's own terms, so declared here).
+_NOT_COVERED = {"description": "The wallet does not cover it", "x-error-codes": ["insufficient_funds"]}
+
 # A month, as invoices.parse_period reads it (years 2000-2999), stated in the OpenAPI.
 PERIOD_PATTERN = r"^2\d{3}-(0[1-9]|1[0-2])$"
 
@@ -75,7 +78,7 @@ def order_out(order: Order) -> OrderOut:
                                              "the order placed then."},
                         202: {"description": "Pending: spot orders were given notice; the order starts (and is "
                                              "charged) when their units are free. Its money is held meanwhile."},
-                        402: {"description": "insufficient_funds"}, 409: {"description": "insufficient_stock, "
+                        402: _NOT_COVERED, 409: {"description": "insufficient_stock, "
                                                                                           "mode_not_offered"}})
 async def place_order(body: OrderIn, request: Request, credentials: BearerCredentials, clock: AppClock,
                       response: Response,
@@ -159,7 +162,7 @@ def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: DbSession, clo
 
 
 @router.post("/orders/{order_id}/extend", response_model=OrderOut,
-             responses={402: {"description": "insufficient_funds"},
+             responses={402: _NOT_COVERED,
                         409: {"description": "not_extendable (on-demand and spot leases run until released), "
                                              "order_not_active, mode_not_offered, idempotency_key_reused"}})
 def extend_order(order_id: uuid.UUID, body: ExtendIn, user: CurrentUser, session: DbSession, clock: AppClock,

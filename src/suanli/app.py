@@ -15,6 +15,7 @@ from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
 from suanli.http import DbSession, install_error_handlers, reject_unknown_query_parameters
+from suanli.http_contract import declare_error_responses
 from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
 from suanli.middleware import BodyLimit, SecurityHeaders
@@ -43,9 +44,11 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
-    # Every API operation refuses query parameters it does not declare (400 with the valid ones).
+    # Every API operation declares its 4xx/5xx in the OpenAPI (read from what it raises) and refuses query
+    # parameters it does not declare (400 with the valid ones).
     for router in (accounts_router, accounts_operator_router, catalog_router, trading_router, jobs_router,
                    instances_router, advisor_router, reports_router, ledger_router, audit_router):
+        declare_error_responses(router)
         app.include_router(router, dependencies=[Depends(reject_unknown_query_parameters)])
 
     @app.get("/healthz", tags=["ops"])
@@ -53,6 +56,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": app.state.database.engine.dialect.name}
 
+    declare_error_responses(app.router)
     # Pages last: their error handlers wrap the JSON ones, answering page URLs in HTML.
     mount_web(app)
     # Database contention is outlived by running the request again; a database that stays busy or away is a 503.

@@ -149,6 +149,7 @@ def require_role(*roles: Role):
                             code="wrong_role", details={"required_roles": [r.value for r in roles]})
         return user
 
+    dependency.roles = roles  # read by the OpenAPI error declarations (http_contract) and the contract test
     return dependency
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from suanli.accounts import service
@@ -54,9 +54,22 @@ def register(body: RegisterRequest, session: DbSession, request: Request) -> Use
     return user_out(user)
 
 
+class PasswordForm(OAuth2PasswordRequestForm):
+    """The OAuth2 password form, with what it requires in the OpenAPI: a form field sent empty is read as missing,
+    so username and password are at least one character; grant_type, if sent, is `password` (a form has no null).
+    """
+
+    def __init__(self, username: Annotated[str, Form(min_length=1)], password: Annotated[str, Form(min_length=1)],
+                 grant_type: Annotated[str, Form(pattern="^password$")] = "password",
+                 scope: Annotated[str, Form()] = "", client_id: Annotated[str | None, Form()] = None,
+                 client_secret: Annotated[str | None, Form()] = None) -> None:
+        super().__init__(grant_type=grant_type, username=username, password=password, scope=scope,
+                         client_id=client_id, client_secret=client_secret)
+
+
 @router.post("/token", response_model=TokenOut,
              responses={429: {"description": "too_many_attempts: wait `Retry-After` seconds"}})
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> TokenOut:
+def token(form: Annotated[PasswordForm, Depends()], request: Request) -> TokenOut:
     """OAuth2 password flow: `username` is the email. Wrong passwords are throttled per account and address
     (429 `too_many_attempts` with `Retry-After`; docs/security.md, "Accounts")."""
     _user, secret = log_in(get_database(request), email=form.username, password=form.password,
@@ -75,7 +88,8 @@ def logout(credentials: BearerCredentials, session: DbSession, request: Request)
 
 
 @router.post("/password", response_model=PasswordChangedOut,
-             responses={429: {"description": "too_many_attempts: wait `Retry-After` seconds"}})
+             responses={429: {"description": "too_many_attempts: wait `Retry-After` seconds"}},
+             openapi_extra={"security": [{}]})  # or no token: an email + one-time password
 def password(body: PasswordChange, credentials: BearerCredentials, request: Request) -> PasswordChangedOut:
     """Change your password: with your token and current password, or (after an operator reset it) with your email
     and the one-time password. Every other login token and API key of yours is revoked."""

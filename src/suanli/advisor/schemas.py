@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from suanli.core.workloads import CpuJob, GenericTraining, LLMInference, LLMTraining, ReferenceGpuHours
+from suanli.core.workloads import (MAX_PARAMS_B, CpuJob, GenericTraining, LLMInference, LLMTraining,
+                                   ReferenceGpuHours)
 from suanli.errors import InvalidInput
 
 FINETUNE_METHODS = ("full", "lora", "qlora")
@@ -26,7 +27,7 @@ class _Workload(BaseModel):
 
 class LLMPretrainIn(_Workload):
     kind: Literal["llm_pretrain"]
-    params_b: float = Field(description="Model parameters, billions.")
+    params_b: float = Field(gt=0, le=MAX_PARAMS_B, description="Model parameters, billions.")
     tokens: int | None = None
     dataset_tokens: int | None = None
     epochs: float | None = None
@@ -51,7 +52,7 @@ class LLMFinetuneIn(LLMPretrainIn):
 
 class LLMInferenceIn(_Workload):
     kind: Literal["llm_inference"]
-    params_b: float
+    params_b: float = Field(gt=0, le=MAX_PARAMS_B)
     precision: str = "bf16"
     context_len: int = 4096
     target_tokens_per_s: float | None = None
@@ -234,12 +235,22 @@ def parse_budget(value: Any) -> Decimal | None:
     return amount
 
 
+# What parse_budget takes, in the OpenAPI (pydantic writes any string for a Decimal): more than 0 and at most 10^12
+# CNY, at most 2 decimals; written as a string, or a whole number. (It also reads "¥2,000" and 1999.5: lenient.)
+BUDGET_SCHEMA = {"anyOf": [
+    {"type": "string", "pattern": r"^([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"},
+    {"type": "integer", "minimum": 1, "maximum": 10**12}, {"type": "null"}]}
+
+
 class RecommendIn(_WithWorkload):
     deadline_hours: float = Field(..., gt=0, le=24 * 365 * 3, description="The run must finish within this "
                                   "(central estimate); for llm_inference, the serving window priced.")
-    budget_cny: Decimal | None = Field(None, description="Most to spend, CNY as a decimal string (\"2000\", \"1999.50\").")
+    budget_cny: Decimal | None = Field(None, json_schema_extra=BUDGET_SCHEMA,
+                                       description="Most to spend, CNY as a decimal string (\"2000\", \"1999.50\").")
     provinces: list[str] = Field(default_factory=list, max_length=40)
-    ecosystems: list[str] = Field(default_factory=lambda: ["cuda", "cann", "dtk", "neuware", "xpu"], min_length=1)
+    ecosystems: list[str] = Field(default_factory=lambda: ["cuda", "cann", "dtk", "neuware", "xpu"], min_length=1,
+                                  json_schema_extra={"items": {"type": "string",  # any case is read; the schema
+                                                               "enum": ["cuda", "cann", "dtk", "neuware", "xpu"]}})
     limit: int = Field(10, ge=1, le=100)
 
     @field_validator("budget_cny", mode="before")

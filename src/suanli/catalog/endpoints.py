@@ -116,7 +116,20 @@ def _explicit_conditions(**params: object) -> list[Condition]:
     return out
 
 
-@router.get("/products", response_model=ProductPage)
+# Query-language errors (core.query.QueryError's codes, free_words' unknown_word) reach the client as 400 through
+# search.invalid(), with codes the reading of raise statements cannot see.
+_QUERY_ERRORS = {400: {"description": "The query or a filter could not be read",
+                       "x-error-codes": ["invalid_cursor", "invalid_operator", "invalid_query", "invalid_sort",
+                                         "invalid_value", "out_of_range", "syntax_error", "unknown_field",
+                                         "unknown_word"]}}
+
+
+# What max_price takes, in the OpenAPI (pydantic writes any string for a Decimal): CNY, at most 2 decimals, ≤ 1e6.
+_MAX_PRICE_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^(1000000(\.0{1,2})?|[0-9]{1,6}(\.[0-9]{1,2})?)$"},
+                               {"type": "null"}]}
+
+
+@router.get("/products", response_model=ProductPage, responses=_QUERY_ERRORS)
 def search_products(
     session: DbSession,
     q: Annotated[str | None, Q(max_length=1000, description="Query language, e.g. `chip=A800 accelerators>=8 "
@@ -134,8 +147,9 @@ def search_products(
     hub: Annotated[str | None, Q(max_length=40)] = None,
     datacenter_id: uuid.UUID | None = None,
     delivery: DeliveryForm | None = None,
-    mode: Annotated[str | None, Q(max_length=20, description="on_demand, reserved or spot")] = None,
-    max_price: Annotated[Decimal | None, Q(ge=0, le=1_000_000, decimal_places=2,
+    mode: Annotated[str | None, Q(max_length=20, json_schema_extra={"enum": ["on_demand", "reserved", "spot"]},
+                                  description="on_demand, reserved or spot")] = None,
+    max_price: Annotated[Decimal | None, Q(ge=0, le=1_000_000, decimal_places=2, json_schema_extra=_MAX_PRICE_SCHEMA,
                                            description="On-demand CNY per unit-hour")] = None,
     available_only: bool = False,
     sort: Annotated[str | None, Q(max_length=40, description="price, price_per_pflops, price_per_accel, pflops, "
@@ -228,7 +242,8 @@ def unusual_prices(_operator: OperatorUser, session: DbSession) -> list[UnusualP
 
 # ---------------------------------------------------------------- price index and stats
 
-@router.get("/price-index", response_model=PriceIndexOut)
+@router.get("/price-index", response_model=PriceIndexOut,
+            responses={400: {"description": "No such chip or province", "x-error-codes": ["invalid_value"]}})
 def get_price_index(session: DbSession, by_province: bool = False,
                     chip: Annotated[str | None, Q(max_length=60)] = None,
                     province: Annotated[str | None, Q(max_length=40)] = None) -> PriceIndexOut:

@@ -30,6 +30,12 @@ from suanli.trading.schemas import (AccountOut, ExtendIn, LedgerEntryOut, Ledger
                                     MoneyEntryOut, NotificationOut, NotificationPage, PayoutEntriesOut,
                                     RevenueOut, RevenueRowOut, UsageOut, UsageRecordOut)
 
+# The wallet does not cover the order (raised in the ledger's own terms, so declared here).
+_NOT_COVERED = {"description": "The wallet does not cover it", "x-error-codes": ["insufficient_funds"]}
+
+# A month, as invoices.parse_period reads it (years 2000-2999), stated in the OpenAPI.
+PERIOD_PATTERN = r"^2\d{3}-(0[1-9]|1[0-2])$"
+
 router = APIRouter(prefix="/api/v1", tags=["trading"])
 
 
@@ -73,7 +79,7 @@ def order_out(order: Order) -> OrderOut:
                                              "the order placed then."},
                         202: {"description": "Pending: spot orders were given notice; the order starts (and is "
                                              "charged) when their units are free. Its money is held meanwhile."},
-                        402: {"description": "insufficient_funds"}, 409: {"description": "insufficient_stock, "
+                        402: _NOT_COVERED, 409: {"description": "insufficient_stock, "
                                                                                           "mode_not_offered"}})
 async def place_order(body: OrderIn, request: Request, credentials: BearerCredentials, clock: AppClock,
                       response: Response,
@@ -157,7 +163,7 @@ def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: DbSession, clo
 
 
 @router.post("/orders/{order_id}/extend", response_model=OrderOut,
-             responses={402: {"description": "insufficient_funds"},
+             responses={402: _NOT_COVERED,
                         409: {"description": "not_extendable (on-demand and spot leases run until released), "
                                              "order_not_active, mode_not_offered, idempotency_key_reused"}})
 def extend_order(order_id: uuid.UUID, body: ExtendIn, user: CurrentUser, session: DbSession, clock: AppClock,
@@ -345,7 +351,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 
 @router.get("/invoices", response_model=list[InvoiceSummaryOut])
 def list_invoices(user: CurrentUser, session: DbSession,
-                  period: Annotated[str | None, Q(description="YYYY-MM (China Standard Time)")] = None,
+                  period: Annotated[str | None, Q(pattern=PERIOD_PATTERN, description="YYYY-MM (China Standard Time)")] = None,
                   organization_id: Annotated[uuid.UUID | None, Q(description="Operators: another "
                                                                              "organization's")] = None
                   ) -> list[InvoiceSummaryOut]:
@@ -391,7 +397,7 @@ def _revenue_rows(rows: list[invoices.RevenueRow]) -> list[RevenueRowOut]:
 
 @router.get("/seller/revenue", response_model=RevenueOut)
 def seller_revenue(user: SellerUser, session: DbSession, clock: AppClock,
-                   period: Annotated[str | None, Q(description="YYYY-MM (China Standard Time); default: "
+                   period: Annotated[str | None, Q(pattern=PERIOD_PATTERN, description="YYYY-MM (China Standard Time); default: "
                                                                "this month")] = None) -> RevenueOut:
     """Seller: gross sales, the platform's commission and your net earnings in a month, by data center and by
     product."""

@@ -16,12 +16,17 @@ Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
                                              pattern=r"^[A-Za-z0-9._:/-]+$")]
 
 
+# The reserved terms (core.billing.RESERVED_TERMS_MONTHS), an enum in the OpenAPI; a strict int (True, 3.0 or "3"
+# is no term: a Literal would take them), checked against the terms where the order is placed (422 invalid_term).
+ReservedTerm = Annotated[StrictInt, Field(json_schema_extra={"enum": [1, 3, 6, 12]})]
+
+
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: uuid.UUID
     mode: OrderMode
     units: StrictInt = Field(ge=1, le=100_000, description="How many units of the product to rent.")
-    term_months: StrictInt | None = Field(default=None, description="Reserved only: 1, 3, 6 or 12 months.")
+    term_months: ReservedTerm | None = Field(default=None, description="Reserved only: 1, 3, 6 or 12 months.")
     bid_hourly_fen: StrictInt | None = Field(default=None, gt=0, le=100_000_000,
                                        description="Spot only: your price per unit-hour, in fen, at or above "
                                                    "the seller's floor.")
@@ -39,8 +44,8 @@ class OrderIn(BaseModel):
 
 class ExtendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    term_months: StrictInt = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's current "
-                                         "reserved price and term discount, paid upfront.")
+    term_months: ReservedTerm = Field(description="Reserved orders: 1, 3, 6 or 12 more months, at the product's "
+                                            "current reserved price and term discount, paid upfront.")
 
 
 class QuoteOut(BaseModel):

@@ -95,6 +95,7 @@ class Market:
         self.elim_static: dict[tuple, tuple] = {}
         self.elim_shapes: dict[tuple, tuple] = {}
         self.largest_free_cache: dict[tuple, int] = {}
+        self.reservable: dict[tuple, list[tuple[int, int, tuple, str]]] = {}  # job signature -> offers to reserve
 
     def reset_cursors(self) -> None:
         """A new round: every class may have free units from its first offer on."""

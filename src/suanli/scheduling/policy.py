@@ -70,6 +70,7 @@ from suanli.scheduling.rules import PRODUCTION, Rules
 # The value types live in (and are imported from) suanli.scheduling.model.
 __all__ = [
     "Market",
+    "job_candidates",
     "queue_order",
     "schedule_round",
     "units_needed",
@@ -130,7 +131,9 @@ class _Round:
             if len(free) != len(offers):
                 raise ValueError(f"free: {len(free)} values for {len(offers)} offers")
             self.free = list(free)
-        # Per offer, made when the round first touches the offer (most rounds touch few offers).
+        # Per offer, made when the round first touches the offer (most rounds touch few offers). A source of
+        # releases may also answer start_minute itself for offers the round has not touched (the replay).
+        self._release_source = releases if hasattr(releases, "start_minute") else None
         self.releases: LazyLists = (LazyLists(lambda i: list(offers[i].releases)) if releases is None
                                     else LazyLists(lambda i: list(releases[i])))
         self.spot_jobs: defaultdict[int, list[RunningSpot]] = defaultdict(list)
@@ -295,23 +298,36 @@ class _Round:
         available = self.free[i]
         if available >= units:
             return 0
+        if self._release_source is not None and i not in self.releases.lists:
+            return self._release_source.start_minute(i, units - available)
         for minute, released in sorted(self.releases[i]):
             available += released
             if available >= units:
                 return minute
         return None
 
+    def reservable(self, job: JobRequest) -> list[tuple[int, int, tuple, str]]:
+        """(offer index, units, score, product id) of the offers the job could use but for their free units:
+        where it may reserve (static, so cached per job signature)."""
+        key = _signature(self, job)
+        cached = self.market.reservable.get(key)
+        if cached is None:
+            cached = self.market.reservable[key] = [
+                (i, units, self.score(job, cls, self.price[i] * units), self.pid[i])
+                for _bound, cls, units in self.candidates(job) for i in cls.od
+                if self.passes_all_but_capacity(job, i, units)]
+        return cached
+
     def reserve(self, job: JobRequest) -> Reservation | None:
         best = None
-        for _bound, cls, units in self.candidates(job):
-            for i in cls.od:
-                if self.free[i] >= units or not self.passes_all_but_capacity(job, i, units):
-                    continue
-                start = self.start_minute(i, units)
-                price = self.price[i] * units
-                key = (start is None, start or 0, self.score(job, cls, price), self.pid[i])
-                if best is None or key < best[0]:
-                    best = (key, i, units, start)
+        free = self.free
+        for i, units, score, pid in self.reservable(job):
+            if free[i] >= units:
+                continue
+            start = self.start_minute(i, units)
+            key = (start is None, start or 0, score, pid)
+            if best is None or key < best[0]:
+                best = (key, i, units, start)
         if best is None:
             return None
         _key, i, units, start = best
@@ -420,23 +436,38 @@ def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpo
 
 
 def _signature(st: _Round, job: JobRequest) -> tuple:
-    """Everything that decides whether a job fits (not its id or its place in the queue): its candidate classes
-    with the units it needs on each (one cached list per distinct need), its places, price limit, runtime (for
-    the reservation) and blocklists."""
+    """Everything but the runtime that decides whether a job fits (not its id or its place in the queue): its
+    candidate classes with the units it needs on each (one cached list per distinct need), its places, price
+    limit and blocklists. The runtime matters only on the reserved offer: see :func:`_fit_key`."""
     mine = job.__dict__.get("_signature")  # (market, signature), cached like the candidates
     if mine is not None and mine[0] is st.market:
         return mine[1]
     sig = (id(st.candidates(job)), job.provinces, job.datacenters, job.products, job.price_limit_fen,
-           job.max_runtime_minutes, job.blocked_offers, job.blocked_clusters)
+           job.blocked_offers, job.blocked_clusters)
     job.__dict__["_signature"] = (st.market, sig)
     return sig
+
+
+def _fit_key(st: _Round, sig: tuple, job: JobRequest) -> tuple:
+    """The key under which a failure to fit is remembered: the signature alone while the round has no
+    reservation (then jobs of one signature fit the same offers whatever their runtime), with the runtime once
+    it has one (a job known to end before the head starts may use the reserved offer). A failure remembered
+    before the reservation stays valid after it: the reservation only takes room away."""
+    return sig if st._res_index < 0 else (sig, job.max_runtime_minutes)
+
+
+def job_candidates(market: Market, job: JobRequest) -> list[tuple[tuple, OfferClass, int]]:
+    """(score lower bound, class, units) for the classes passing the job's static constraints, best bound first:
+    the list every round of ``market`` uses for the job (cached per job shape)."""
+    return _Round(market, ()).candidates(job)
 
 
 def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market,
                    running_spot: Iterable[RunningSpot] = (), repair_budget: int = 2_000,
                    search_limit: int = SEARCH_LIMIT, *, rules: Rules = PRODUCTION,
                    free: Sequence[int] | None = None,
-                   releases: Sequence[Sequence[tuple[int, int]]] | None = None) -> RoundResult:
+                   releases: Sequence[Sequence[tuple[int, int]]] | None = None,
+                   fragmentation: FragmentationTarget | None = None) -> RoundResult:
     """Place the queued jobs on ``offers`` for one round (see the module docstring for the algorithm).
 
     ``running_spot`` are spot jobs running now, which on-demand jobs may preempt. ``repair_budget``
@@ -446,7 +477,8 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     larger rounds use the bounded local search; 0 turns the whole-round search off. ``rules`` choose the policy
     (:mod:`suanli.scheduling.rules`; the platform's is ``PRODUCTION``). ``offers`` may be a :class:`Market`
     built once for many rounds, with this round's ``free`` units and ``releases`` per offer (default: the
-    offers' own). Returns the placements (in the order decided), the jobs that could not be placed with the
+    offers' own). ``fragmentation`` is the workload the ``fgd`` fit packs against (default: this round's queue; a
+    caller that gives the round only part of its queue passes the whole queue's). Returns the placements (in the order decided), the jobs that could not be placed with the
     reason, the spot jobs preempted (requeue them) and the head job's reservation, if any.
     """
     jobs = queue_order(queue)
@@ -459,7 +491,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     if not rules.improve:
         search_limit = 0
     if rules.fit == "fgd":
-        st.target = FragmentationTarget(jobs)
+        st.target = fragmentation if fragmentation is not None else FragmentationTarget(jobs)
     placements: dict[str, Placement] = {}
     unplaceable: list[Unplaceable] = []
     preemptions: list[Preemption] = []
@@ -474,7 +506,8 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             unplaceable.append(_waiting(job, st, waiting_behind))
             continue
         sig = _signature(st, job)
-        known_full = sig in full  # a job with the same needs found no room since the last units were freed
+        # a job with the same needs found no room since the last units were freed
+        known_full = sig in full or (st._res_index >= 0 and (sig, job.max_runtime_minutes) in full)
         if known_full and st.repair_budget <= 0 and not rules.explain:
             continue  # the fast path of the replay's long queues: nothing can change for this job
         if not known_full:
@@ -484,12 +517,13 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 st.take(job, best[2], best[3], best[4])
                 placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
                 continue
-            full.add(sig)
+            full.add(_fit_key(st, sig, job))
         moved = None
-        if no_room.get(sig) != len(placements):  # placements since its last try may be movable now
+        room_key = (sig, job.max_runtime_minutes)
+        if no_room.get(room_key) != len(placements):  # placements since its last try may be movable now
             moved = relocate(st, job)
             if moved is None:
-                no_room[sig] = len(placements)
+                no_room[room_key] = len(placements)
         if moved is not None:
             i, units, price, cls, other, alt = moved
             st.take(job, i, units, price)
@@ -559,13 +593,14 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             if job.id in placements:
                 continue
             sig = _signature(st, job)
-            top = st.best_two(job) if sig not in full and (st.reservation is None
-                                                           or st.reservation.job_id != job.id) else []
+            known_full = sig in full or (st._res_index >= 0 and (sig, job.max_runtime_minutes) in full)
+            top = st.best_two(job) if not known_full and (st.reservation is None
+                                                          or st.reservation.job_id != job.id) else []
             if top:
                 st.take(job, top[0][2], top[0][3], top[0][4])
                 placements[job.id] = placement_for(job, st, top[0], top[1] if len(top) > 1 else None)
-            else:
-                full.add(sig)
+            elif st.reservation is None or st.reservation.job_id != job.id:
+                full.add(_fit_key(st, sig, job))
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
 

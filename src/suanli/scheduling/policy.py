@@ -338,6 +338,17 @@ class _Round:
         self._res_released = sum(u for t, u in self.releases[i] if start is not None and t <= start)
         return self.reservation
 
+    def may_use_reserved(self, job: JobRequest) -> bool:
+        """Whether the reserved offer has room the job may take (by units and the reservation; the rest of
+        its constraints are not checked)."""
+        i = self._res_index
+        cands = self.candidates(job)
+        units_by_class = self.market.units_by_class.get(id(cands))
+        if units_by_class is None:
+            units_by_class = self.market.units_by_class[id(cands)] = {cls: units for _b, cls, units in cands}
+        units = units_by_class.get(self.class_of[i])
+        return units is not None and self.free[i] >= units and self.reservation_allows(job, units)
+
     def reservation_allows(self, job: JobRequest, units: int) -> bool:
         """May ``job`` take ``units`` of the reserved offer without delaying the head job?"""
         res = self.reservation
@@ -448,12 +459,29 @@ def _signature(st: _Round, job: JobRequest) -> tuple:
     return sig
 
 
-def _fit_key(st: _Round, sig: tuple, job: JobRequest) -> tuple:
-    """The key under which a failure to fit is remembered: the signature alone while the round has no
-    reservation (then jobs of one signature fit the same offers whatever their runtime), with the runtime once
-    it has one (a job known to end before the head starts may use the reserved offer). A failure remembered
-    before the reservation stays valid after it: the reservation only takes room away."""
-    return sig if st._res_index < 0 else (sig, job.max_runtime_minutes)
+_ELSEWHERE = "elsewhere"
+
+
+def _remember_full(st: _Round, full: set[tuple], sig: tuple, job: JobRequest) -> None:
+    """Remember that a job of signature ``sig`` found no room. Without a reservation, jobs of one signature fit
+    the same offers whatever their runtime, so the signature is enough; with one, a job known to end before the
+    head starts may still use the reserved offer: the failure is remembered for this runtime, and as "no room
+    anywhere but the reserved offer" for the signature. A failure remembered before the reservation stays valid
+    after it: the reservation only takes room away."""
+    if st._res_index < 0:
+        full.add(sig)
+    else:
+        full.add((sig, job.max_runtime_minutes))
+        full.add((sig, _ELSEWHERE))
+
+
+def _known_full(st: _Round, full: set[tuple], sig: tuple, job: JobRequest) -> bool:
+    """A job with the same needs found no room since the last units were freed (see :func:`_remember_full`)."""
+    if sig in full:
+        return True
+    if st._res_index < 0:
+        return False
+    return (sig, job.max_runtime_minutes) in full or ((sig, _ELSEWHERE) in full and not st.may_use_reserved(job))
 
 
 def job_candidates(market: Market, job: JobRequest) -> list[tuple[tuple, OfferClass, int]]:
@@ -506,8 +534,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             unplaceable.append(_waiting(job, st, waiting_behind))
             continue
         sig = _signature(st, job)
-        # a job with the same needs found no room since the last units were freed
-        known_full = sig in full or (st._res_index >= 0 and (sig, job.max_runtime_minutes) in full)
+        known_full = _known_full(st, full, sig, job)
         if known_full and st.repair_budget <= 0 and not rules.explain:
             continue  # the fast path of the replay's long queues: nothing can change for this job
         if not known_full:
@@ -517,7 +544,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 st.take(job, best[2], best[3], best[4])
                 placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
                 continue
-            full.add(_fit_key(st, sig, job))
+            _remember_full(st, full, sig, job)
         moved = None
         room_key = (sig, job.max_runtime_minutes)
         if no_room.get(room_key) != len(placements):  # placements since its last try may be movable now
@@ -593,14 +620,13 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             if job.id in placements:
                 continue
             sig = _signature(st, job)
-            known_full = sig in full or (st._res_index >= 0 and (sig, job.max_runtime_minutes) in full)
-            top = st.best_two(job) if not known_full and (st.reservation is None
-                                                          or st.reservation.job_id != job.id) else []
+            top = st.best_two(job) if not _known_full(st, full, sig, job) and (
+                st.reservation is None or st.reservation.job_id != job.id) else []
             if top:
                 st.take(job, top[0][2], top[0][3], top[0][4])
                 placements[job.id] = placement_for(job, st, top[0], top[1] if len(top) > 1 else None)
             elif st.reservation is None or st.reservation.job_id != job.id:
-                full.add(_fit_key(st, sig, job))
+                _remember_full(st, full, sig, job)
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
 

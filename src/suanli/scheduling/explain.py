@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from suanli.core.messages import Message, join, msg
 from suanli.core.money import format_cny
-from suanli.scheduling.model import CONSTRAINTS, JobRequest, Mode, Reservation
+from suanli.scheduling.model import CONSTRAINTS, JobRequest, Mode, Reservation, Unplaceable
 
 if TYPE_CHECKING:  # pragma: no cover
     from suanli.scheduling.policy import _Round
 
-__all__ = ["describe_job", "eliminations", "unplaceable_message"]
+__all__ = ["describe_job", "eliminations", "explained", "unplaceable_message", "waiting_behind_head"]
 
 
 _BIG = 1 << 62  # stands for "no spot price" in sorted price lists
@@ -338,3 +338,16 @@ def unplaceable_message(job: JobRequest, counts: dict[str, int], total: int, hel
             clauses.append(msg("reserved %(units)s units of %(offer)s in %(minutes)s min", units=reserved.units,
                                offer=reserved.offer_id, minutes=reserved.start_minute))
     return join(clauses)
+
+
+def waiting_behind_head(job: JobRequest, st: _Round, head: JobRequest) -> Unplaceable:
+    """Backfill ``none`` (strict FIFO): ``job`` is not considered while ``head`` waits."""
+    return Unplaceable(job_id=job.id, eliminated={}, offers_considered=len(st.offers),
+                       reason_message=msg("waiting behind job %(job)s (no backfill)", job=head.id))
+
+
+def explained(job: JobRequest, st: _Round) -> Unplaceable:
+    """A job left unplaced, explained against the round's final state (after a search placed the head job)."""
+    counts, held = st.explain(job)
+    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))

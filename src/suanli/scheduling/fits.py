@@ -67,7 +67,7 @@ def best_two_by_fit(st: _Round, job: JobRequest, exclude: int = -1) -> list[tupl
         if spot:
             order, start = sorted(cls.spot), 0
         else:
-            order, start = cls.by_index, cls.idx_start
+            order, start = st.live_by_index(cls), cls.idx_start
             while start < len(order) and free[order[start]] == 0:
                 start += 1
             cls.idx_start = start

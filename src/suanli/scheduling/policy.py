@@ -46,7 +46,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from suanli.core.messages import msg
-from suanli.scheduling.explain import describe_job, eliminations, unplaceable_message
+from suanli.scheduling.explain import describe_job, eliminations, explained, unplaceable_message, waiting_behind_head
 from suanli.scheduling.fits import FragmentationTarget, best_two_by_fit
 from suanli.scheduling.gang import find_gang, gang_placement
 from suanli.scheduling.market import LazyLists, Market, OfferClass
@@ -65,6 +65,9 @@ from suanli.scheduling.model import (
     RunningSpot,
     Unplaceable,
 )
+from suanli.scheduling.no_room import known_full as _known_full
+from suanli.scheduling.no_room import remember_full as _remember_full
+from suanli.scheduling.no_room import signature as _signature
 from suanli.scheduling.rules import PRODUCTION, Rules
 
 # The value types live in (and are imported from) suanli.scheduling.model.
@@ -131,6 +134,12 @@ class _Round:
             if len(free) != len(offers):
                 raise ValueError(f"free: {len(free)} values for {len(offers)} offers")
             self.free = list(free)
+        # Offers that had free units when the round began, per class (price order / order given), made when the
+        # round first looks at the class: only these can have room during the round (moves give back only units
+        # taken in the round; preemption, which frees more, widens them).
+        self._had_free = self.free[:]
+        self._live_od: dict[OfferClass, list[int]] = {}
+        self._live_idx: dict[OfferClass, list[int]] = {}
         # Per offer, made when the round first touches the offer (most rounds touch few offers). A source of
         # releases may also answer start_minute itself for offers the round has not touched (the replay).
         self._release_source = releases if hasattr(releases, "start_minute") else None
@@ -207,6 +216,22 @@ class _Round:
         job.__dict__["_candidates"] = (self.market, out)
         return out
 
+    def live_od(self, cls: OfferClass) -> list[int]:
+        """The class's healthy offers by price, among those with free units when the round began."""
+        got = self._live_od.get(cls)
+        if got is None:
+            had = self._had_free
+            got = self._live_od[cls] = [i for i in cls.od if had[i]]
+        return got
+
+    def live_by_index(self, cls: OfferClass) -> list[int]:
+        """The class's healthy offers in the order given, among those with free units when the round began."""
+        got = self._live_idx.get(cls)
+        if got is None:
+            had = self._had_free
+            got = self._live_idx[cls] = [i for i in cls.by_index if had[i]]
+        return got
+
     def score(self, job: JobRequest, cls: OfferClass, price: int) -> tuple:
         if job.objective is Objective.COST:
             return (price,)
@@ -232,7 +257,7 @@ class _Round:
         for bound, cls, units in self.candidates(job):
             if second is not None and bound > second[0]:
                 break
-            order = cls.spot if spot else cls.od
+            order = cls.spot if spot else self.live_od(cls)
             start = cls.spot_start if spot else cls.od_start
             n = len(order)
             while start < n and free[order[start]] == 0:
@@ -414,6 +439,9 @@ class _Round:
             self.free[i] += v.units
         if self.spot_units[i] <= 0:
             self.spot_offers.discard(i)
+        self._had_free[i] = max(self._had_free[i], self.free[i])
+        self._live_od.pop(cls, None)
+        self._live_idx.pop(cls, None)
         cls.od_start = cls.spot_start = cls.idx_start = 0
         return i, units, victims, cls, price
 
@@ -444,44 +472,6 @@ def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpo
                 chosen[k] = r
                 break
     return chosen
-
-
-def _signature(st: _Round, job: JobRequest) -> tuple:
-    """Everything but the runtime that decides whether a job fits (not its id or its place in the queue): its
-    candidate classes with the units it needs on each (one cached list per distinct need), its places, price
-    limit and blocklists. The runtime matters only on the reserved offer: see :func:`_fit_key`."""
-    mine = job.__dict__.get("_signature")  # (market, signature), cached like the candidates
-    if mine is not None and mine[0] is st.market:
-        return mine[1]
-    sig = (id(st.candidates(job)), job.provinces, job.datacenters, job.products, job.price_limit_fen,
-           job.blocked_offers, job.blocked_clusters)
-    job.__dict__["_signature"] = (st.market, sig)
-    return sig
-
-
-_ELSEWHERE = "elsewhere"
-
-
-def _remember_full(st: _Round, full: set[tuple], sig: tuple, job: JobRequest) -> None:
-    """Remember that a job of signature ``sig`` found no room. Without a reservation, jobs of one signature fit
-    the same offers whatever their runtime, so the signature is enough; with one, a job known to end before the
-    head starts may still use the reserved offer: the failure is remembered for this runtime, and as "no room
-    anywhere but the reserved offer" for the signature. A failure remembered before the reservation stays valid
-    after it: the reservation only takes room away."""
-    if st._res_index < 0:
-        full.add(sig)
-    else:
-        full.add((sig, job.max_runtime_minutes))
-        full.add((sig, _ELSEWHERE))
-
-
-def _known_full(st: _Round, full: set[tuple], sig: tuple, job: JobRequest) -> bool:
-    """A job with the same needs found no room since the last units were freed (see :func:`_remember_full`)."""
-    if sig in full:
-        return True
-    if st._res_index < 0:
-        return False
-    return (sig, job.max_runtime_minutes) in full or ((sig, _ELSEWHERE) in full and not st.may_use_reserved(job))
 
 
 def job_candidates(market: Market, job: JobRequest) -> list[tuple[tuple, OfferClass, int]]:
@@ -531,7 +521,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         if waiting_behind is not None:
             if not rules.explain:
                 break
-            unplaceable.append(_waiting(job, st, waiting_behind))
+            unplaceable.append(waiting_behind_head(job, st, waiting_behind))
             continue
         sig = _signature(st, job)
         known_full = _known_full(st, full, sig, job)
@@ -546,11 +536,10 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 continue
             _remember_full(st, full, sig, job)
         moved = None
-        room_key = (sig, job.max_runtime_minutes)
-        if no_room.get(room_key) != len(placements):  # placements since its last try may be movable now
-            moved = relocate(st, job)
+        if no_room.get(sig) != len(placements):  # placements since its last try may be movable now
+            moved = relocate(st, job)  # (what it finds does not depend on the job's runtime)
             if moved is None:
-                no_room[room_key] = len(placements)
+                no_room[sig] = len(placements)
         if moved is not None:
             i, units, price, cls, other, alt = moved
             st.take(job, i, units, price)
@@ -596,7 +585,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         moves, head_placed = searched
         if head_placed:  # the head job fits after all: no reservation to keep
             st.reservation, st._res_index = None, -1
-            unplaceable = [_explained(by_id[u.job_id], st) for u in unplaceable]
+            unplaceable = [explained(by_id[u.job_id], st) for u in unplaceable]
         moves_made = moves_made or bool(moves)
         for job, entry in moves:
             placements[job.id] = searched_placement(job, st, entry, placements.get(job.id))
@@ -642,18 +631,6 @@ def _unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
     return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
                        reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
                                                          reserved))
-
-
-def _waiting(job: JobRequest, st: _Round, head: JobRequest) -> Unplaceable:
-    """Backfill ``none`` (strict FIFO): ``job`` is not considered while ``head`` waits."""
-    return Unplaceable(job_id=job.id, eliminated={}, offers_considered=len(st.offers),
-                       reason_message=msg("waiting behind job %(job)s (no backfill)", job=head.id))
-
-
-def _explained(job: JobRequest, st: _Round) -> Unplaceable:
-    counts, held = st.explain(job)
-    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
 
 
 def describe(job: JobRequest) -> str:

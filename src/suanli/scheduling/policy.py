@@ -218,18 +218,17 @@ class _Round:
 
     def live_od(self, cls: OfferClass) -> list[int]:
         """The class's healthy offers by price, among those with free units when the round began."""
-        got = self._live_od.get(cls)
-        if got is None:
-            had = self._had_free
-            got = self._live_od[cls] = [i for i in cls.od if had[i]]
-        return got
+        return self._live(self._live_od, cls, cls.od)
 
     def live_by_index(self, cls: OfferClass) -> list[int]:
         """The class's healthy offers in the order given, among those with free units when the round began."""
-        got = self._live_idx.get(cls)
+        return self._live(self._live_idx, cls, cls.by_index)
+
+    def _live(self, cache: dict[OfferClass, list[int]], cls: OfferClass, order: list[int]) -> list[int]:
+        got = cache.get(cls)
         if got is None:
             had = self._had_free
-            got = self._live_idx[cls] = [i for i in cls.by_index if had[i]]
+            got = cache[cls] = [i for i in order if had[i]]
         return got
 
     def score(self, job: JobRequest, cls: OfferClass, price: int) -> tuple:

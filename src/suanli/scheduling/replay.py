@@ -14,8 +14,10 @@ The cluster
 The clock
     Events are arrivals (``submit_time_s``) and completions (start + ``duration_s``). At each instant,
     completions free their units first, then arrivals join the queue, then, if the queue is not empty and
-    something changed, one round runs over the whole queue (in submission order; with ``fair_share``, the jobs
-    of the organization allocated the fewest accelerator-seconds so far first, then in submission order). A
+    something changed, one round runs (in submission order; with ``fair_share``, the jobs of the organization
+    allocated the fewest accelerator-seconds so far first, then in submission order). The round is given only
+    the jobs that may start (:mod:`suanli.scheduling.waiting`; for the baselines the same decisions as a round
+    over the whole queue, which ``ReplayOptions.whole_queue`` and the fair-share order still give it). A
     job's ``max_runtime_minutes`` is its duration rounded up to the minute (a perfect runtime estimate), and a
     running job's release time is its end, so EASY backfilling knows when the head job can start.
 Jobs that can never run
@@ -330,8 +332,19 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
             result = schedule_round(given, market, rules=rules, free=free,
                                     releases=releases if rules.backfill == "easy" else None,
                                     fragmentation=waiting.fragmentation() if rules.fit == "fgd" else None)
-            rounds += 1
             res = result.reservation
+            if res is not None and res.start_minute is not None and len(given) < len(queue):
+                # Jobs short enough to end before the head starts may use the reserved offer: give the round
+                # those it was not given (the head and its reservation stay the same: every job before the
+                # head was given), and run it again.
+                i = market.index_of[res.offer_id]
+                extra = waiting.short_enough(i, free[i], res.start_minute, {index[g.id] for g in given})
+                if extra:
+                    given = given + extra
+                    result = schedule_round(given, market, rules=rules, free=free, releases=releases,
+                                            fragmentation=waiting.fragmentation() if rules.fit == "fgd" else None)
+                    res = result.reservation
+            rounds += 1
             head = None if res is None else (index[res.job_id], market.index_of[res.offer_id])
             for p in result.placements:
                 k = index[p.job_id]
@@ -360,8 +373,8 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
             if rules.backfill != "none" or len(result.placements) < len(given) or len(given) < prefix:
                 break
             prefix *= 2
-        if not heap and pos == n_jobs and queue:  # pragma: no cover - every job left fits the idle cluster
-            raise AssertionError(f"jobs {sorted(jobs[k].id for k in queue)[:5]} fit the idle cluster but were not placed")
+    if queue:  # pragma: no cover - every job left fits the idle cluster
+        raise AssertionError(f"jobs {sorted(jobs[k].id for k in queue)[:5]} fit the idle cluster but were not placed")
     return _result(options, jobs, nodes, outcomes, total_acc, first, area, sat_area, sat_time, rounds, gangs,
                    time.perf_counter() - t0)
 

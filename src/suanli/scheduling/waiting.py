@@ -15,12 +15,19 @@ looked at. A round is then given:
   jobs placed in the round only gives back units they took), and the ``+ 1`` is the one that waits;
 * of a group too large for any one server (a gang), every job;
 * the first waiting job of the queue not given for the reasons above (it cannot start, so with the whole queue
-  the head job - the first that waits, which EASY reserves for and strict FIFO stops at - is it or a job
-  before it) and the previous round's head job; the previously reserved offer counts as freed, since the
-  reservation that kept jobs off it is recomputed.
+  the head job - the first that waits, which EASY reserves for - is it or a job before it) and the previous
+  round's head job; the previously reserved offer counts as freed, since the reservation that kept jobs off
+  it is recomputed;
+* after the round, if it reserved an offer for the head job from minute ``s``: the jobs that could use that
+  offer by ending before ``s`` (:meth:`WaitingJobs.short_enough`, from a list per group sorted by runtime),
+  however many jobs of their group before them could not; the replay then runs the round again with them (it
+  decides the same head and reservation: every job before the head was given).
 
-Every other job would have been skipped by the round anyway, so for the baselines (no relocation, no search)
-the decisions are exactly those of a round over the whole queue (``tests/unit/test_replay.py`` checks it). The
+Strict FIFO (nothing starts behind the first job that waits) is simpler: the replay gives its round the first
+jobs of the queue, more while every job given starts.
+
+Every other job would have failed in the round anyway, so for the baselines (no relocation, no search) the
+decisions are exactly those of a round over the whole queue (``tests/unit/test_replay.py`` checks it). The
 production policy's relocations and whole-round search only move jobs placed in the same round, which gives
 back no room to a job left out, so it cannot place them either; what can differ is that its search, bounded by
 the size of a round, now runs on rounds it skipped when they carried the whole queue. The platform gives its
@@ -30,6 +37,7 @@ engine often. The fragmentation target of ``fgd`` is the whole queue's, kept her
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Iterable
 
@@ -41,14 +49,19 @@ from suanli.scheduling.policy import job_candidates
 __all__ = ["WaitingJobs"]
 
 
+def _runtime(request: JobRequest) -> int:
+    return request.max_runtime_minutes if request.max_runtime_minutes is not None else 1 << 62
+
+
 class _Group:
     """Waiting jobs with identical needs, in queue order (placed jobs are dropped lazily from the front)."""
 
-    __slots__ = ("gang", "jobs")
+    __slots__ = ("by_runtime", "gang", "jobs")
 
     def __init__(self, gang: bool) -> None:
         self.gang = gang
         self.jobs: deque[int] = deque()
+        self.by_runtime: list[tuple[int, int]] = []  # (max_runtime_minutes, key) of its waiting jobs, sorted
 
 
 class WaitingJobs:
@@ -83,6 +96,7 @@ class WaitingJobs:
             for _bound, cls, units in candidates:
                 self._users.setdefault(cls, []).append((group, units))
         group.jobs.append(k)
+        insort(group.by_runtime, (_runtime(request), k))
         self._group_of[k] = group
         self.requests[k] = request
         self._arrived.append(k)
@@ -92,7 +106,8 @@ class WaitingJobs:
     def remove(self, k: int) -> None:
         """``k`` started (its group forgets it when it reaches the front)."""
         request = self.requests.pop(k)
-        del self._group_of[k]
+        group = self._group_of.pop(k)
+        group.by_runtime.pop(bisect_left(group.by_runtime, (_runtime(request), k)))
         if request.accelerators:
             self.shapes[(request.accelerators, request.chip)] -= 1
 
@@ -139,6 +154,21 @@ class WaitingJobs:
                 chosen[k] = None
                 break
         return [self.requests[k] for k in chosen]
+
+    def short_enough(self, i: int, free_units: int, minutes: int, given: set[int]) -> list[JobRequest]:
+        """Waiting jobs not in ``given`` that could use offer ``i`` (``free_units`` free) by ending within
+        ``minutes``: a round's head job reserved ``i`` from then on, and a job that ends before may still use it
+        however many jobs of its group before it could not."""
+        out = []
+        for group, units in self._users.get(self.market.class_of[i], ()):
+            if units > free_units or group.gang:
+                continue
+            for runtime, k in group.by_runtime:
+                if runtime > minutes:
+                    break
+                if k not in given:
+                    out.append(self.requests[k])
+        return out
 
     def may_start_reset(self) -> None:
         """A round ran: forget the arrivals and the freed offers."""

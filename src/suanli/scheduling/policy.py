@@ -253,10 +253,11 @@ class _Round:
         res_i = self._res_index
         cost = job.objective is Objective.COST
         first = second = None  # (score, pid, i, units, price, cls)
+        live = self._live_od
         for bound, cls, units in self.candidates(job):
             if second is not None and bound > second[0]:
                 break
-            order = cls.spot if spot else self.live_od(cls)
+            order = cls.spot if spot else (live.get(cls) or self.live_od(cls))
             start = cls.spot_start if spot else cls.od_start
             n = len(order)
             while start < n and free[order[start]] == 0:

@@ -20,8 +20,9 @@ from suanli.scheduling.model import CONSTRAINTS, JobRequest, Mode, Reservation, 
 
 if TYPE_CHECKING:  # pragma: no cover
     from suanli.scheduling.policy import _Round
+    from suanli.scheduling.rules import Rules
 
-__all__ = ["describe_job", "eliminations", "explained", "unplaceable_message", "waiting_behind_head"]
+__all__ = ["describe_job", "eliminations", "explained", "unplaceable_message", "unplaced", "waiting_behind_head"]
 
 
 _BIG = 1 << 62  # stands for "no spot price" in sorted price lists
@@ -351,3 +352,16 @@ def explained(job: JobRequest, st: _Round) -> Unplaceable:
     counts, held = st.explain(job)
     return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
                        reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
+
+
+def unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
+    """A job the round could not place: why, and the head job's reservation if this is the first on-demand job
+    that waits for capacity (EASY backfill)."""
+    reserved = None
+    may_reserve = job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
+    counts, held = st.explain(job)
+    if may_reserve and counts["capacity_busy"] > 0:
+        reserved = st.reserve(job)
+    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
+                                                         reserved))

@@ -45,8 +45,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from suanli.core.messages import msg
-from suanli.scheduling.explain import describe_job, eliminations, explained, unplaceable_message, waiting_behind_head
+from suanli.scheduling.explain import describe_job, eliminations, explained, unplaced, waiting_behind_head
+from suanli.scheduling.victims import choose_victims
 from suanli.scheduling.fits import FragmentationTarget, best_two_by_fit
 from suanli.scheduling.gang import find_gang, gang_placement
 from suanli.scheduling.market import LazyLists, Market, OfferClass
@@ -425,7 +425,7 @@ class _Round:
             deficit = units - self.free[i]
             if self.spot_units[i] < deficit or not self.passes_all_but_capacity(job, i, units):
                 continue
-            victims = _choose_victims(self.spot_jobs[i], deficit)
+            victims = choose_victims(self.spot_jobs[i], deficit)
             price = self.price[i] * units
             key = (len(victims), sum(v.bid_hourly_fen for v in victims), self.score(job, cls, price), self.pid[i])
             if best is None or key < best[0]:
@@ -448,30 +448,6 @@ class _Round:
     def explain(self, job: JobRequest) -> tuple[dict[str, int], int]:
         """Offers eliminated per constraint for a job that could not be placed, and how many are held."""
         return eliminations(self, job)
-
-
-def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpot]:
-    """The fewest spot jobs whose units cover ``deficit``; among those, a greedy pass for cheaper bids."""
-    by_size = sorted(running, key=lambda r: (-r.units, r.bid_hourly_fen, r.job_id))
-    chosen: list[RunningSpot] = []
-    covered = 0
-    for r in by_size:
-        if covered >= deficit:
-            break
-        chosen.append(r)
-        covered += r.units
-    # Same count, cheaper: swap a chosen victim for a cheaper unchosen one while the units still cover.
-    rest = sorted((r for r in running if r not in chosen), key=lambda r: (r.bid_hourly_fen, -r.units, r.job_id))
-    for k in sorted(range(len(chosen)), key=lambda k: -chosen[k].bid_hourly_fen):
-        for r in rest:
-            if r.bid_hourly_fen < chosen[k].bid_hourly_fen and covered - chosen[k].units + r.units >= deficit:
-                covered += r.units - chosen[k].units
-                rest.remove(r)
-                rest.append(chosen[k])
-                rest.sort(key=lambda x: (x.bid_hourly_fen, -x.units, x.job_id))
-                chosen[k] = r
-                break
-    return chosen
 
 
 def job_candidates(market: Market, job: JobRequest) -> list[tuple[tuple, OfferClass, int]]:
@@ -569,7 +545,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 placements[job.id] = gang_placement(job, st, parts, price, cls)
                 continue
         if rules.explain:
-            unplaceable.append(_unplaced(job, st, rules))
+            unplaceable.append(unplaced(job, st, rules))
         elif job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None:
             st.reserve(job)
         if rules.backfill == "none" and job.mode is Mode.ON_DEMAND:
@@ -618,19 +594,6 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 _remember_full(st, full, sig, job)
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
-
-
-def _unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
-    """A job the round could not place: why, and the head job's reservation if this is the first on-demand job
-    that waits for capacity (EASY backfill)."""
-    reserved = None
-    may_reserve = job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
-    counts, held = st.explain(job)
-    if may_reserve and counts["capacity_busy"] > 0:
-        reserved = st.reserve(job)
-    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
-                                                         reserved))
 
 
 def describe(job: JobRequest) -> str:

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 from suanli.core.messages import Message, join, msg
 from suanli.core.money import format_cny
-from suanli.scheduling.model import CONSTRAINTS, JobRequest, Mode, Reservation
+from suanli.scheduling.model import CONSTRAINTS, JobRequest, Mode, Reservation, Unplaceable
 
 if TYPE_CHECKING:  # pragma: no cover
     from suanli.scheduling.policy import _Round
+    from suanli.scheduling.rules import Rules
 
-__all__ = ["describe_job", "eliminations", "unplaceable_message"]
+__all__ = ["describe_job", "eliminations", "explained", "unplaceable_message", "unplaced", "waiting_behind_head"]
 
 
 _BIG = 1 << 62  # stands for "no spot price" in sorted price lists
@@ -338,3 +339,29 @@ def unplaceable_message(job: JobRequest, counts: dict[str, int], total: int, hel
             clauses.append(msg("reserved %(units)s units of %(offer)s in %(minutes)s min", units=reserved.units,
                                offer=reserved.offer_id, minutes=reserved.start_minute))
     return join(clauses)
+
+
+def waiting_behind_head(job: JobRequest, st: _Round, head: JobRequest) -> Unplaceable:
+    """Backfill ``none`` (strict FIFO): ``job`` is not considered while ``head`` waits."""
+    return Unplaceable(job_id=job.id, eliminated={}, offers_considered=len(st.offers),
+                       reason_message=msg("waiting behind job %(job)s (no backfill)", job=head.id))
+
+
+def explained(job: JobRequest, st: _Round) -> Unplaceable:
+    """A job left unplaced, explained against the round's final state (after a search placed the head job)."""
+    counts, held = st.explain(job)
+    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
+
+
+def unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
+    """A job the round could not place: why, and the head job's reservation if this is the first on-demand job
+    that waits for capacity (EASY backfill)."""
+    reserved = None
+    may_reserve = job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
+    counts, held = st.explain(job)
+    if may_reserve and counts["capacity_busy"] > 0:
+        reserved = st.reserve(job)
+    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
+                                                         reserved))

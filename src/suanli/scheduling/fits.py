@@ -24,8 +24,12 @@ class FragmentationTarget:
     """The target workload of FGD: how common each (accelerators, chip) request is in the round's queue, and the
     fragmentation of an offer with ``free`` units against it, in accelerators (memoised per class and value)."""
 
-    def __init__(self, jobs: Iterable[JobRequest]) -> None:
-        counts = Counter((j.accelerators, j.chip) for j in jobs if j.accelerators)
+    def __init__(self, jobs: Iterable[JobRequest] = (), counts: Counter | None = None) -> None:
+        """From the queued ``jobs``, or from ``counts`` of queued jobs per (accelerators, chip) kept by a caller
+        that follows its queue incrementally (the replay)."""
+        if counts is None:
+            counts = Counter((j.accelerators, j.chip) for j in jobs if j.accelerators)
+        counts = +counts  # shapes no longer queued (count 0) carry no weight
         total = sum(counts.values()) or 1
         self.shapes = [(acc, chip, n / total) for (acc, chip), n in counts.items()]
         self._memo: dict[tuple, float] = {}
@@ -63,7 +67,7 @@ def best_two_by_fit(st: _Round, job: JobRequest, exclude: int = -1) -> list[tupl
         if spot:
             order, start = sorted(cls.spot), 0
         else:
-            order, start = cls.by_index, cls.idx_start
+            order, start = st.live_by_index(cls), cls.idx_start
             while start < len(order) and free[order[start]] == 0:
                 start += 1
             cls.idx_start = start

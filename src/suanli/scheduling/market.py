@@ -95,6 +95,8 @@ class Market:
         self.elim_static: dict[tuple, tuple] = {}
         self.elim_shapes: dict[tuple, tuple] = {}
         self.largest_free_cache: dict[tuple, int] = {}
+        self.units_by_class: dict[int, dict[OfferClass, int]] = {}  # id of a ``cands`` list -> units per class
+        self.reservable: dict[tuple, list[tuple[int, int, tuple, str]]] = {}  # job signature -> offers to reserve
 
     def reset_cursors(self) -> None:
         """A new round: every class may have free units from its first offer on."""

@@ -45,8 +45,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from suanli.core.messages import msg
-from suanli.scheduling.explain import describe_job, eliminations, unplaceable_message
+from suanli.scheduling.explain import describe_job, eliminations, explained, unplaced, waiting_behind_head
+from suanli.scheduling.victims import choose_victims
 from suanli.scheduling.fits import FragmentationTarget, best_two_by_fit
 from suanli.scheduling.gang import find_gang, gang_placement
 from suanli.scheduling.market import LazyLists, Market, OfferClass
@@ -65,11 +65,15 @@ from suanli.scheduling.model import (
     RunningSpot,
     Unplaceable,
 )
+from suanli.scheduling.no_room import known_full as _known_full
+from suanli.scheduling.no_room import remember_full as _remember_full
+from suanli.scheduling.no_room import signature as _signature
 from suanli.scheduling.rules import PRODUCTION, Rules
 
 # The value types live in (and are imported from) suanli.scheduling.model.
 __all__ = [
     "Market",
+    "job_candidates",
     "queue_order",
     "schedule_round",
     "units_needed",
@@ -130,7 +134,15 @@ class _Round:
             if len(free) != len(offers):
                 raise ValueError(f"free: {len(free)} values for {len(offers)} offers")
             self.free = list(free)
-        # Per offer, made when the round first touches the offer (most rounds touch few offers).
+        # Offers that had free units when the round began, per class (price order / order given), made when the
+        # round first looks at the class: only these can have room during the round (moves give back only units
+        # taken in the round; preemption, which frees more, widens them).
+        self._had_free = self.free[:]
+        self._live_od: dict[OfferClass, list[int]] = {}
+        self._live_idx: dict[OfferClass, list[int]] = {}
+        # Per offer, made when the round first touches the offer (most rounds touch few offers). A source of
+        # releases may also answer start_minute itself for offers the round has not touched (the replay).
+        self._release_source = releases if hasattr(releases, "start_minute") else None
         self.releases: LazyLists = (LazyLists(lambda i: list(offers[i].releases)) if releases is None
                                     else LazyLists(lambda i: list(releases[i])))
         self.spot_jobs: defaultdict[int, list[RunningSpot]] = defaultdict(list)
@@ -204,6 +216,21 @@ class _Round:
         job.__dict__["_candidates"] = (self.market, out)
         return out
 
+    def live_od(self, cls: OfferClass) -> list[int]:
+        """The class's healthy offers by price, among those with free units when the round began."""
+        return self._live(self._live_od, cls, cls.od)
+
+    def live_by_index(self, cls: OfferClass) -> list[int]:
+        """The class's healthy offers in the order given, among those with free units when the round began."""
+        return self._live(self._live_idx, cls, cls.by_index)
+
+    def _live(self, cache: dict[OfferClass, list[int]], cls: OfferClass, order: list[int]) -> list[int]:
+        got = cache.get(cls)
+        if got is None:
+            had = self._had_free
+            got = cache[cls] = [i for i in order if had[i]]
+        return got
+
     def score(self, job: JobRequest, cls: OfferClass, price: int) -> tuple:
         if job.objective is Objective.COST:
             return (price,)
@@ -226,10 +253,11 @@ class _Round:
         res_i = self._res_index
         cost = job.objective is Objective.COST
         first = second = None  # (score, pid, i, units, price, cls)
+        live = self._live_od
         for bound, cls, units in self.candidates(job):
             if second is not None and bound > second[0]:
                 break
-            order = cls.spot if spot else cls.od
+            order = cls.spot if spot else (live.get(cls) or self.live_od(cls))
             start = cls.spot_start if spot else cls.od_start
             n = len(order)
             while start < n and free[order[start]] == 0:
@@ -295,23 +323,36 @@ class _Round:
         available = self.free[i]
         if available >= units:
             return 0
+        if self._release_source is not None and i not in self.releases.lists:
+            return self._release_source.start_minute(i, units - available)
         for minute, released in sorted(self.releases[i]):
             available += released
             if available >= units:
                 return minute
         return None
 
+    def reservable(self, job: JobRequest) -> list[tuple[int, int, tuple, str]]:
+        """(offer index, units, score, product id) of the offers the job could use but for their free units:
+        where it may reserve (static, so cached per job signature)."""
+        key = _signature(self, job)
+        cached = self.market.reservable.get(key)
+        if cached is None:
+            cached = self.market.reservable[key] = [
+                (i, units, self.score(job, cls, self.price[i] * units), self.pid[i])
+                for _bound, cls, units in self.candidates(job) for i in cls.od
+                if self.passes_all_but_capacity(job, i, units)]
+        return cached
+
     def reserve(self, job: JobRequest) -> Reservation | None:
         best = None
-        for _bound, cls, units in self.candidates(job):
-            for i in cls.od:
-                if self.free[i] >= units or not self.passes_all_but_capacity(job, i, units):
-                    continue
-                start = self.start_minute(i, units)
-                price = self.price[i] * units
-                key = (start is None, start or 0, self.score(job, cls, price), self.pid[i])
-                if best is None or key < best[0]:
-                    best = (key, i, units, start)
+        free = self.free
+        for i, units, score, pid in self.reservable(job):
+            if free[i] >= units:
+                continue
+            start = self.start_minute(i, units)
+            key = (start is None, start or 0, score, pid)
+            if best is None or key < best[0]:
+                best = (key, i, units, start)
         if best is None:
             return None
         _key, i, units, start = best
@@ -321,6 +362,17 @@ class _Round:
         self._res_long = 0
         self._res_released = sum(u for t, u in self.releases[i] if start is not None and t <= start)
         return self.reservation
+
+    def may_use_reserved(self, job: JobRequest) -> bool:
+        """Whether the reserved offer has room the job may take (by units and the reservation; the rest of
+        its constraints are not checked)."""
+        i = self._res_index
+        cands = self.candidates(job)
+        units_by_class = self.market.units_by_class.get(id(cands))
+        if units_by_class is None:
+            units_by_class = self.market.units_by_class[id(cands)] = {cls: units for _b, cls, units in cands}
+        units = units_by_class.get(self.class_of[i])
+        return units is not None and self.free[i] >= units and self.reservation_allows(job, units)
 
     def reservation_allows(self, job: JobRequest, units: int) -> bool:
         """May ``job`` take ``units`` of the reserved offer without delaying the head job?"""
@@ -373,7 +425,7 @@ class _Round:
             deficit = units - self.free[i]
             if self.spot_units[i] < deficit or not self.passes_all_but_capacity(job, i, units):
                 continue
-            victims = _choose_victims(self.spot_jobs[i], deficit)
+            victims = choose_victims(self.spot_jobs[i], deficit)
             price = self.price[i] * units
             key = (len(victims), sum(v.bid_hourly_fen for v in victims), self.score(job, cls, price), self.pid[i])
             if best is None or key < best[0]:
@@ -387,6 +439,9 @@ class _Round:
             self.free[i] += v.units
         if self.spot_units[i] <= 0:
             self.spot_offers.discard(i)
+        self._had_free[i] = max(self._had_free[i], self.free[i])
+        self._live_od.pop(cls, None)
+        self._live_idx.pop(cls, None)
         cls.od_start = cls.spot_start = cls.idx_start = 0
         return i, units, victims, cls, price
 
@@ -395,48 +450,18 @@ class _Round:
         return eliminations(self, job)
 
 
-def _choose_victims(running: list[RunningSpot], deficit: int) -> list[RunningSpot]:
-    """The fewest spot jobs whose units cover ``deficit``; among those, a greedy pass for cheaper bids."""
-    by_size = sorted(running, key=lambda r: (-r.units, r.bid_hourly_fen, r.job_id))
-    chosen: list[RunningSpot] = []
-    covered = 0
-    for r in by_size:
-        if covered >= deficit:
-            break
-        chosen.append(r)
-        covered += r.units
-    # Same count, cheaper: swap a chosen victim for a cheaper unchosen one while the units still cover.
-    rest = sorted((r for r in running if r not in chosen), key=lambda r: (r.bid_hourly_fen, -r.units, r.job_id))
-    for k in sorted(range(len(chosen)), key=lambda k: -chosen[k].bid_hourly_fen):
-        for r in rest:
-            if r.bid_hourly_fen < chosen[k].bid_hourly_fen and covered - chosen[k].units + r.units >= deficit:
-                covered += r.units - chosen[k].units
-                rest.remove(r)
-                rest.append(chosen[k])
-                rest.sort(key=lambda x: (x.bid_hourly_fen, -x.units, x.job_id))
-                chosen[k] = r
-                break
-    return chosen
-
-
-def _signature(st: _Round, job: JobRequest) -> tuple:
-    """Everything that decides whether a job fits (not its id or its place in the queue): its candidate classes
-    with the units it needs on each (one cached list per distinct need), its places, price limit, runtime (for
-    the reservation) and blocklists."""
-    mine = job.__dict__.get("_signature")  # (market, signature), cached like the candidates
-    if mine is not None and mine[0] is st.market:
-        return mine[1]
-    sig = (id(st.candidates(job)), job.provinces, job.datacenters, job.products, job.price_limit_fen,
-           job.max_runtime_minutes, job.blocked_offers, job.blocked_clusters)
-    job.__dict__["_signature"] = (st.market, sig)
-    return sig
+def job_candidates(market: Market, job: JobRequest) -> list[tuple[tuple, OfferClass, int]]:
+    """(score lower bound, class, units) for the classes passing the job's static constraints, best bound first:
+    the list every round of ``market`` uses for the job (cached per job shape)."""
+    return _Round(market, ()).candidates(job)
 
 
 def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market,
                    running_spot: Iterable[RunningSpot] = (), repair_budget: int = 2_000,
                    search_limit: int = SEARCH_LIMIT, *, rules: Rules = PRODUCTION,
                    free: Sequence[int] | None = None,
-                   releases: Sequence[Sequence[tuple[int, int]]] | None = None) -> RoundResult:
+                   releases: Sequence[Sequence[tuple[int, int]]] | None = None,
+                   fragmentation: FragmentationTarget | None = None) -> RoundResult:
     """Place the queued jobs on ``offers`` for one round (see the module docstring for the algorithm).
 
     ``running_spot`` are spot jobs running now, which on-demand jobs may preempt. ``repair_budget``
@@ -446,7 +471,8 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     larger rounds use the bounded local search; 0 turns the whole-round search off. ``rules`` choose the policy
     (:mod:`suanli.scheduling.rules`; the platform's is ``PRODUCTION``). ``offers`` may be a :class:`Market`
     built once for many rounds, with this round's ``free`` units and ``releases`` per offer (default: the
-    offers' own). Returns the placements (in the order decided), the jobs that could not be placed with the
+    offers' own). ``fragmentation`` is the workload the ``fgd`` fit packs against (default: this round's queue; a
+    caller that gives the round only part of its queue passes the whole queue's). Returns the placements (in the order decided), the jobs that could not be placed with the
     reason, the spot jobs preempted (requeue them) and the head job's reservation, if any.
     """
     jobs = queue_order(queue)
@@ -459,7 +485,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     if not rules.improve:
         search_limit = 0
     if rules.fit == "fgd":
-        st.target = FragmentationTarget(jobs)
+        st.target = fragmentation if fragmentation is not None else FragmentationTarget(jobs)
     placements: dict[str, Placement] = {}
     unplaceable: list[Unplaceable] = []
     preemptions: list[Preemption] = []
@@ -471,10 +497,10 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         if waiting_behind is not None:
             if not rules.explain:
                 break
-            unplaceable.append(_waiting(job, st, waiting_behind))
+            unplaceable.append(waiting_behind_head(job, st, waiting_behind))
             continue
         sig = _signature(st, job)
-        known_full = sig in full  # a job with the same needs found no room since the last units were freed
+        known_full = _known_full(st, full, sig, job)
         if known_full and st.repair_budget <= 0 and not rules.explain:
             continue  # the fast path of the replay's long queues: nothing can change for this job
         if not known_full:
@@ -484,10 +510,10 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 st.take(job, best[2], best[3], best[4])
                 placements[job.id] = placement_for(job, st, best, top[1] if len(top) > 1 else None)
                 continue
-            full.add(sig)
+            _remember_full(st, full, sig, job)
         moved = None
         if no_room.get(sig) != len(placements):  # placements since its last try may be movable now
-            moved = relocate(st, job)
+            moved = relocate(st, job)  # (what it finds does not depend on the job's runtime)
             if moved is None:
                 no_room[sig] = len(placements)
         if moved is not None:
@@ -519,7 +545,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 placements[job.id] = gang_placement(job, st, parts, price, cls)
                 continue
         if rules.explain:
-            unplaceable.append(_unplaced(job, st, rules))
+            unplaceable.append(unplaced(job, st, rules))
         elif job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None:
             st.reserve(job)
         if rules.backfill == "none" and job.mode is Mode.ON_DEMAND:
@@ -535,7 +561,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
         moves, head_placed = searched
         if head_placed:  # the head job fits after all: no reservation to keep
             st.reservation, st._res_index = None, -1
-            unplaceable = [_explained(by_id[u.job_id], st) for u in unplaceable]
+            unplaceable = [explained(by_id[u.job_id], st) for u in unplaceable]
         moves_made = moves_made or bool(moves)
         for job, entry in moves:
             placements[job.id] = searched_placement(job, st, entry, placements.get(job.id))
@@ -559,40 +585,15 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             if job.id in placements:
                 continue
             sig = _signature(st, job)
-            top = st.best_two(job) if sig not in full and (st.reservation is None
-                                                           or st.reservation.job_id != job.id) else []
+            top = st.best_two(job) if not _known_full(st, full, sig, job) and (
+                st.reservation is None or st.reservation.job_id != job.id) else []
             if top:
                 st.take(job, top[0][2], top[0][3], top[0][4])
                 placements[job.id] = placement_for(job, st, top[0], top[1] if len(top) > 1 else None)
-            else:
-                full.add(sig)
+            elif st.reservation is None or st.reservation.job_id != job.id:
+                _remember_full(st, full, sig, job)
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
     return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
-
-
-def _unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
-    """A job the round could not place: why, and the head job's reservation if this is the first on-demand job
-    that waits for capacity (EASY backfill)."""
-    reserved = None
-    may_reserve = job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
-    counts, held = st.explain(job)
-    if may_reserve and counts["capacity_busy"] > 0:
-        reserved = st.reserve(job)
-    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
-                                                         reserved))
-
-
-def _waiting(job: JobRequest, st: _Round, head: JobRequest) -> Unplaceable:
-    """Backfill ``none`` (strict FIFO): ``job`` is not considered while ``head`` waits."""
-    return Unplaceable(job_id=job.id, eliminated={}, offers_considered=len(st.offers),
-                       reason_message=msg("waiting behind job %(job)s (no backfill)", job=head.id))
-
-
-def _explained(job: JobRequest, st: _Round) -> Unplaceable:
-    counts, held = st.explain(job)
-    return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
 
 
 def describe(job: JobRequest) -> str:

@@ -14,8 +14,10 @@ The cluster
 The clock
     Events are arrivals (``submit_time_s``) and completions (start + ``duration_s``). At each instant,
     completions free their units first, then arrivals join the queue, then, if the queue is not empty and
-    something changed, one round runs over the whole queue (in submission order; with ``fair_share``, the jobs
-    of the organization allocated the fewest accelerator-seconds so far first, then in submission order). A
+    something changed, one round runs (in submission order; with ``fair_share``, the jobs of the organization
+    allocated the fewest accelerator-seconds so far first, then in submission order). The round is given only
+    the jobs that may start (:mod:`suanli.scheduling.waiting`; for the baselines the same decisions as a round
+    over the whole queue, which ``ReplayOptions.whole_queue`` and the fair-share order still give it). A
     job's ``max_runtime_minutes`` is its duration rounded up to the minute (a perfect runtime estimate), and a
     running job's release time is its end, so EASY backfilling knows when the head job can start.
 Jobs that can never run
@@ -40,6 +42,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from itertools import islice
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -50,6 +53,7 @@ from suanli.scheduling.model import JobRequest, Offer
 from suanli.scheduling.policy import schedule_round
 from suanli.scheduling.rules import POLICIES, PRODUCTION, Rules
 from suanli.scheduling.traces import TraceJob, TraceNode
+from suanli.scheduling.waiting import WaitingJobs
 
 __all__ = ["SLOWDOWN_BOUND_S", "JobOutcome", "OrgStats", "ReplayOptions", "ReplayResult", "node_offers",
            "percentile", "replay"]
@@ -76,6 +80,9 @@ class ReplayOptions:
 
     policy: str = "suanli"
     fair_share: bool = False
+    whole_queue: bool = False
+    """Give every round the whole queue instead of the jobs that may start (:mod:`.waiting`); slower, the same
+    decisions for the baselines (the tests compare the two)."""
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -192,15 +199,35 @@ def _request(job: TraceJob, seq: int, priority: int = 0) -> JobRequest:
                       submit_seq=seq, priority=priority)
 
 
-class _ReleasesAt:
-    """An offer's releases at ``now``: (minutes from now, units) of each job running on it, computed when the
-    round asks (EASY backfilling looks at few offers)."""
+class _Releases:
+    """Each offer's releases at the round's ``now``: (minutes from now, units) of each job running on it, made
+    when the round asks (EASY backfilling looks at few offers). ``start_minute`` answers the reservation's
+    question without the list: the end time at which the offer's releases cover a deficit does not depend on
+    ``now``, so it is kept per (offer, deficit) until a job starts or ends there (:meth:`changed`)."""
 
-    def __init__(self, running_on: list[dict[int, tuple[float, int]]], now: float) -> None:
-        self.running_on, self.now = running_on, now
+    def __init__(self, running_on: list[dict[int, tuple[float, int]]]) -> None:
+        self.running_on = running_on
+        self.now = 0.0
+        self._ends: dict[int, dict[int, float | None]] = {}  # offer -> deficit -> end time covering it
 
     def __getitem__(self, i: int) -> list[tuple[int, int]]:
         return [(max(0, math.ceil((end - self.now) / 60)), units) for end, units in self.running_on[i].values()]
+
+    def changed(self, i: int) -> None:
+        self._ends.pop(i, None)
+
+    def start_minute(self, i: int, deficit: int) -> int | None:
+        by_deficit = self._ends.setdefault(i, {})
+        if deficit not in by_deficit:
+            end, released = None, 0
+            for t, units in sorted(self.running_on[i].values()):
+                released += units
+                if released >= deficit:
+                    end = t
+                    break
+            by_deficit[deficit] = end
+        end = by_deficit[deficit]
+        return None if end is None else max(0, math.ceil((end - self.now) / 60))
 
 
 class _NeverFits:
@@ -235,10 +262,14 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
     never = _NeverFits(market, totals)
     free = list(totals)
     running_on: list[dict[int, tuple[float, int]]] = [{} for _ in offers]  # job -> (end, units)
+    releases = _Releases(running_on)
     index = {j.id: k for k, j in enumerate(jobs)}
     order = sorted(range(len(jobs)), key=lambda k: (jobs[k].submit_time_s, k))
     seq_of = {k: s for s, k in enumerate(order)}
-    queue: dict[int, JobRequest] = {}
+    waiting = WaitingJobs(market)
+    queue = waiting.requests
+    first_waiting = 0  # position in ``order`` of the first job still waiting (or not yet arrived)
+    head: tuple[int, int] | None = None  # the last round's head job and reserved offer (EASY)
     outcomes: list[JobOutcome | None] = [None] * len(jobs)
     parts_of: dict[int, list[tuple[int, int]]] = {}
     org_usage: dict[str, float] = defaultdict(float)  # accelerator-seconds allocated so far (fair share)
@@ -256,14 +287,14 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
             sat_area += allocated * dt
             sat_time += dt
         prev = now
-        changed = False
         while heap and heap[0][0] <= now:
             _end, k = heapq.heappop(heap)
             for i, units in parts_of.pop(k):
                 free[i] += units
                 del running_on[i][k]
+                releases.changed(i)
                 allocated -= units * apu[i]
-            changed = True
+                waiting.freed(i)
         while pos < n_jobs and jobs[order[pos]].submit_time_s <= now:
             k = order[pos]
             pos += 1
@@ -273,45 +304,77 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
                 j = jobs[k]
                 outcomes[k] = JobOutcome(j.id, j.org, j.submit_time_s, j.duration_s, j.accelerators, dropped=reason)
             else:
-                queue[k] = request
-                changed = True
+                waiting.add(k, request)
             if progress is not None and (pos % step == 0 or pos == n_jobs):
                 progress(pos, n_jobs)
-        if not (queue and changed):
+        if not (queue and waiting.changed()):
             continue
+        if head is not None:
+            waiting.freed(head[1])  # the reservation is recomputed: the units it held may be taken
         if options.fair_share:
             for k, request in queue.items():
                 priority = -round(org_usage[jobs[k].org])
                 if request.priority != priority:
                     queue[k] = replace(request, priority=priority)
-        releases = _ReleasesAt(running_on, now) if rules.backfill == "easy" else None
-        result = schedule_round(queue.values(), market, rules=rules, free=free, releases=releases)
-        rounds += 1
-        for p in result.placements:
-            k = index[p.job_id]
-            del queue[k]
-            j = jobs[k]
-            parts = [(market.index_of[pid], units) for pid, units in (p.parts or ((p.offer_id, p.units),))]
-            end = now + j.duration_s
-            acc = 0
-            price = Decimal(0)
-            for i, units in parts:
-                free[i] -= units
-                running_on[i][k] = (end, units)
-                acc += units * apu[i]
-                price += unit_fen[i] * units
-            allocated += acc
-            org_usage[j.org] += acc * j.duration_s
-            gangs += bool(p.parts)
-            parts_of[k] = parts
-            heapq.heappush(heap, (end, k))
-            cost = int((price * Decimal(repr(j.duration_s)) / 3600).to_integral_value(ROUND_HALF_UP))
-            outcomes[k] = JobOutcome(j.id, j.org, j.submit_time_s, j.duration_s, j.accelerators, start_s=now,
-                                     nodes=tuple(offers[i].product_id for i, _u in parts),
-                                     datacenter=offers[parts[0][0]].datacenter_id, allocated_accelerators=acc,
-                                     cost_fen=cost)
-        if not heap and pos == n_jobs and queue:  # pragma: no cover - every job left fits the idle cluster
-            raise AssertionError(f"jobs {sorted(jobs[k].id for k in queue)[:5]} fit the idle cluster but were not placed")
+        prefix = 16  # strict FIFO: rounds over the queue's first jobs, longer while every job given starts
+        while queue:
+            while first_waiting < pos and order[first_waiting] not in queue:
+                first_waiting += 1
+            in_order = (order[p] for p in range(first_waiting, pos))
+            if options.fair_share or options.whole_queue:
+                given = list(queue.values())
+            elif rules.backfill == "none":  # nothing starts behind the first job that waits: a prefix is exact
+                given = [queue[k] for k in islice((k for k in in_order if k in queue), prefix)]
+            else:
+                given = waiting.may_start(free, in_order, None if head is None else head[0])
+            waiting.may_start_reset()
+            releases.now = now
+            result = schedule_round(given, market, rules=rules, free=free,
+                                    releases=releases if rules.backfill == "easy" else None,
+                                    fragmentation=waiting.fragmentation() if rules.fit == "fgd" else None)
+            res = result.reservation
+            if res is not None and res.start_minute is not None and len(given) < len(queue):
+                # Jobs short enough to end before the head starts may use the reserved offer: give the round
+                # those it was not given (the head and its reservation stay the same: every job before the
+                # head was given), and run it again.
+                i = market.index_of[res.offer_id]
+                extra = waiting.short_enough(i, free[i], res.start_minute, {index[g.id] for g in given})
+                if extra:
+                    given = given + extra
+                    result = schedule_round(given, market, rules=rules, free=free, releases=releases,
+                                            fragmentation=waiting.fragmentation() if rules.fit == "fgd" else None)
+                    res = result.reservation
+            rounds += 1
+            head = None if res is None else (index[res.job_id], market.index_of[res.offer_id])
+            for p in result.placements:
+                k = index[p.job_id]
+                waiting.remove(k)
+                j = jobs[k]
+                parts = [(market.index_of[pid], units) for pid, units in (p.parts or ((p.offer_id, p.units),))]
+                end = now + j.duration_s
+                acc = 0
+                price = Decimal(0)
+                for i, units in parts:
+                    free[i] -= units
+                    running_on[i][k] = (end, units)
+                    releases.changed(i)
+                    acc += units * apu[i]
+                    price += unit_fen[i] * units
+                allocated += acc
+                org_usage[j.org] += acc * j.duration_s
+                gangs += bool(p.parts)
+                parts_of[k] = parts
+                heapq.heappush(heap, (end, k))
+                cost = int((price * Decimal(repr(j.duration_s)) / 3600).to_integral_value(ROUND_HALF_UP))
+                outcomes[k] = JobOutcome(j.id, j.org, j.submit_time_s, j.duration_s, j.accelerators, start_s=now,
+                                         nodes=tuple(offers[i].product_id for i, _u in parts),
+                                         datacenter=offers[parts[0][0]].datacenter_id,
+                                         allocated_accelerators=acc, cost_fen=cost)
+            if rules.backfill != "none" or len(result.placements) < len(given) or len(given) < prefix:
+                break
+            prefix *= 2
+    if queue:  # pragma: no cover - every job left fits the idle cluster
+        raise AssertionError(f"jobs {sorted(jobs[k].id for k in queue)[:5]} fit the idle cluster but were not placed")
     return _result(options, jobs, nodes, outcomes, total_acc, first, area, sat_area, sat_time, rounds, gangs,
                    time.perf_counter() - t0)
 

@@ -88,6 +88,8 @@ RULES: dict[tuple[str, str], Rule] = {
         "delivery": "batch", "stock_units": 1, "price_on_demand_fen": 6000, "confirm_unusual_price": True}),
     ("GET", "/api/v1/products/{product_id}"): rule(*EVERYONE, public=True),
     ("PATCH", "/api/v1/products/{product_id}"): rule(SELLER, OPERATOR, owned=True, body={"stock_units": 3}),
+    ("POST", "/api/v1/products/bulk"): rule(SELLER, OPERATOR, owned=True, body={
+        "product_ids": ["{product_id}"], "status": "listed"}),
     ("POST", "/api/v1/products/{product_id}/list"): rule(SELLER, OPERATOR, owned=True),
     ("POST", "/api/v1/products/{product_id}/unlist"): rule(SELLER, OPERATOR, owned=True),
     ("GET", "/api/v1/products/{product_id}/images"): rule(*EVERYONE, public=True),
@@ -108,6 +110,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/ledger/entries"): rule(*EVERYONE),
     ("GET", "/api/v1/invoices"): rule(*EVERYONE),
     ("GET", "/api/v1/invoices/{invoice_id}"): rule(BUYER, OPERATOR, owned=True),
+    ("GET", "/api/v1/ledger/rows"): rule(*EVERYONE),
+    ("GET", "/api/v1/payouts"): rule(SELLER, OPERATOR),
+    ("GET", "/api/v1/refunds"): rule(*EVERYONE),
     ("GET", "/api/v1/notifications"): rule(*EVERYONE),
     ("POST", "/api/v1/notifications/read"): rule(*EVERYONE, body={"ids": []}),
     ("GET", "/api/v1/seller/orders"): rule(SELLER),

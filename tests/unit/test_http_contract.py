@@ -49,8 +49,9 @@ def test_dependencies_and_inputs_bring_their_statuses(spec: dict[str, Any]) -> N
     assert {"not_authenticated", "invalid_token", "token_expired"} <= set(operator_only["401"])
     assert operator_only["413"] == ["body_too_large"] and "malformed_json" in operator_only["400"]
     assert "validation_error" in operator_only["422"]
-    # A read with no inputs and no caller: only the database can fail it.
-    assert _errors(spec, "GET", "/api/v1/chips") == {"503": ["database_busy", "database_unavailable"]}
+    # A read with no inputs and no caller: only the database can fail it, and a query parameter it does not take.
+    assert _errors(spec, "GET", "/api/v1/chips") == {"400": ["unknown_query_parameter"],
+                                                      "503": ["database_busy", "database_unavailable"]}
 
 
 def test_every_error_answer_has_the_error_model(spec: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
+from suanli.federation.endpoints import (federation_v1, operator_router as federation_operator_router,
+                                         public_router as federation_public_router)
 from suanli.http import DbSession, install_error_handlers
 from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
@@ -51,6 +53,9 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     app.include_router(advisor_router)
     app.include_router(reports_router)
     app.include_router(audit_router)
+    app.include_router(federation_operator_router)
+    app.include_router(federation_public_router)
+    app.include_router(federation_v1)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -130,6 +131,11 @@ def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or
 
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
+    if (host, port) != (settings.host, settings.port) and not os.environ.get("SUANLI_FEDERATION_BASE_URL"):
+        # The workers read the settings again: the federation base URL must be where this server listens.
+        os.environ["SUANLI_FEDERATION_BASE_URL"] = f"http://{host}:{port}"
+        settings = load_settings()
+    federation_identity(settings)
     meter = start_meter(settings.meter_interval_seconds)
     from suanli.cli.jobs import start_scheduler
 
@@ -142,6 +148,21 @@ def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or
         for thread in (meter, scheduler, instances):
             if thread is not None:
                 thread.stop()
+
+
+def federation_identity(settings) -> None:
+    """Make this platform's federation identity (key pair under SUANLI_HOME) at first start; say which key signs."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from suanli.federation.peers import current_key, ensure_identity
+
+    try:
+        with _database().unit_of_work() as session:
+            key = current_key(session, ensure_identity(session, settings))
+    except SQLAlchemyError:
+        console.print("[dim]federation identity not made: run `suanli db upgrade` first[/]")
+        return
+    console.print(f"[dim]federation: {settings.federation_base_url}/federation/v1, key {key.key_id}[/]")
 
 
 def start_background(interval_seconds: int, thread_class: type, *, off: str, on: str):

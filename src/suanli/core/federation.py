@@ -78,7 +78,8 @@ def key_id(raw_public_key: bytes) -> str:
 # ---------------------------------------------------------------- signatures: what must be covered, and when
 
 REQUIRED_REQUEST_COMPONENTS = ("@method", "@target-uri", "content-digest")
-REQUIRED_RESPONSE_COMPONENTS = ("@status", "content-digest", '"@method";req', '"@target-uri";req')
+REQUIRED_RESPONSE_COMPONENTS = ("@status", "content-digest", '"@method";req', '"@target-uri";req',
+                                '"signature";req;key="fed"')
 SIGNATURE_MAX_AGE_SECONDS = 300
 """A signature older than this is stale; the nonce store keeps nonces at least this long."""
 SIGNATURE_MAX_SKEW_SECONDS = 30
@@ -99,8 +100,8 @@ def signature_time_problem(created: int, now: float, *, max_age: int = SIGNATURE
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _GROUP = r"[a-z0-9_.]{1,40}-\d{1,4}x-[a-z_]{1,16}"
-CID_PATTERN = re.compile(rf"^cid:(?P<platform>{_UUID})/(?:(?P<datacenter>{_UUID})/(?P<product>{_UUID})"
-                         rf"|region-(?P<region>{_UUID})/(?P<group>{_GROUP}))$")
+CID_PATTERN = re.compile(rf"^cid:(?P<platform_id>{_UUID})/(?:(?P<datacenter_id>{_UUID})/(?P<product_id>{_UUID})"
+                         rf"|region-(?P<region_id>{_UUID})/(?P<group>{_GROUP}))$")
 
 
 @dataclass(frozen=True)

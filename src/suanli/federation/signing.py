@@ -97,9 +97,17 @@ def response_headers(*, status: int, headers: dict[str, str], body: bytes, reque
     """``headers`` with the response's Content-Digest, Signature-Input and Signature added."""
     out = CaseInsensitiveDict(headers)
     request = _Request(request_method, request_url, request_headers)
-    sign(_Response(status, out, request), key_id=key_id, private_key=private_key, body=body,
-         covers=_RESPONSE_COVERS)
+    # An answer to a request without a readable signature (refused as such) binds to its method and target only.
+    covers = _RESPONSE_COVERS if _has_signature(request_headers) else _RESPONSE_COVERS[:3]
+    sign(_Response(status, out, request), key_id=key_id, private_key=private_key, body=body, covers=covers)
     return dict(out.items())
+
+
+def _has_signature(headers: Any) -> bool:
+    try:
+        return LABEL in http_sf.parse(CaseInsensitiveDict(headers.items())["signature"].encode(), tltype="dictionary")
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
 
 
 def _component(name: str, params: dict[str, Any]) -> str:

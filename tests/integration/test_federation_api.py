@@ -124,6 +124,9 @@ def test_adding_peers_checks_the_card_the_scopes_and_the_address(fed, monkeypatc
     assert (r.status_code, code(r)) == (409, "peer_exists")
     buyer = fed["make"].user("buyer")
     assert client.get(f"{OPS}/peers", headers=buyer["headers"]).status_code == 403
+    r = client.post(f"{OPS}/peers/{peer.id}/sync", headers=buyer["headers"])
+    assert (r.status_code, code(r)) == (403, "wrong_role")
+    assert client.post(f"{OPS}/peers/{peer.id}/sync").status_code == 401
 
 
 def test_signed_requests_pass_and_every_bad_one_is_refused_with_its_code(fed):

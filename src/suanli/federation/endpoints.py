@@ -24,7 +24,12 @@ from suanli.federation.guard import SignedRoute, peer_with
 from suanli.federation.models import FederationKey, FederationPeer, RemoteOffer
 from suanli.federation.schemas import (ChangesV1, ChangeV1, IdentityOut, IdentityV1, PeerIn, PeerOut, PolicyIn,
                                        PolicyOut, RemoteOfferOut, RemoteOffersOut, ShareIn, SharesOut, SyncOut)
-from suanli.http import DbSession, OperatorUser, ReadSession
+from fastapi.security import HTTPAuthorizationCredentials
+
+from suanli.accounts.models import Role
+from suanli.db import Database
+from suanli.errors import Forbidden
+from suanli.http import BearerCredentials, DbSession, OperatorUser, ReadSession, authenticated_user
 
 V1_TAG = "federation v1 (signed, between platforms)"
 federation_v1 = APIRouter(prefix="/federation/v1", tags=[V1_TAG], route_class=SignedRoute)
@@ -127,10 +132,21 @@ def revoke_peer(operator: OperatorUser, peer_id: uuid.UUID, session: DbSession) 
     return _set_status(operator, session, peer_id, PeerStatus.REVOKED)
 
 
+def _check_operator(database: Database, credentials: HTTPAuthorizationCredentials | None) -> None:
+    with database.unit_of_work(write=False) as session:
+        user = authenticated_user(session, credentials)
+        if user.role != Role.OPERATOR:
+            raise Forbidden(f"This needs an operator account; you are signed in as a {user.role.value}.",
+                            code="wrong_role", details={"required_roles": [Role.OPERATOR.value]})
+
+
 @operator_router.post("/peers/{peer_id}/sync", response_model=SyncOut)
-async def sync_peer(_operator: OperatorUser, peer_id: uuid.UUID, request: Request) -> SyncOut:
-    """Operator: pull the peer's keys and its catalog changes since the last sync (each page stored as it comes)."""
+async def sync_peer(peer_id: uuid.UUID, request: Request, credentials: BearerCredentials) -> SyncOut:
+    """Operator: pull the peer's keys and its catalog changes since the last sync (each page stored as it comes).
+    No unit of work spans the calls to the peer (on SQLite it would hold the write lock meanwhile): the operator
+    is checked in a read-only one, and each page is stored in its own."""
     app = request.app
+    await run_in_threadpool(_check_operator, app.state.database, credentials)
     report = await run_in_threadpool(catalog.sync_peer, app.state.database, app.state.settings, peer_id)
     return SyncOut.model_validate(report)
 

@@ -126,6 +126,12 @@ def publish(session: Session, settings: Settings, now: dt.datetime | None = None
     return identity.feed_seq
 
 
+def feed_head(session: Session, settings: Settings) -> int:
+    """The number of the feed's last change (0: nothing published yet)."""
+    identity = session.get(FederationIdentity, local_platform(session, settings.platform_name).id)
+    return identity.feed_seq if identity is not None else 0
+
+
 def changes(session: Session, after: int, limit: int) -> tuple[list[FederationPublished], bool]:
     """The feed's changes after ``after``, oldest first, and whether more follow."""
     rows = list(session.scalars(select(FederationPublished).where(FederationPublished.seq > after)

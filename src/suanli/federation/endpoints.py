@@ -53,10 +53,16 @@ def identity_v1(_peer: AnyPeer, request: Request, session: ReadSession) -> Ident
 def catalog_changes(_peer: CatalogPeer, request: Request, session: ReadSession,
                     after: Annotated[int, Q(ge=0, description="The last change the peer stored (0: all).")] = 0,
                     limit: Annotated[int, Q(ge=1, le=catalog.FEED_PAGE_MAX)] = 500) -> ChangesV1:
-    """The shared catalog's changes after ``after``, oldest first (peer scope ``catalog``)."""
-    settings = request.app.state.settings
-    with request.app.state.database.unit_of_work() as writing:  # a write of its own: this is a GET
-        head = catalog.publish(writing, settings, request.app.state.clock.now())
+    """The shared catalog's changes after ``after``, oldest first (peer scope ``catalog``). The feed is brought up
+    to date when a peer starts from 0 or asks from the head; the pages of a sync in progress (0 < after < head)
+    are read from the feed as it is, so a full sync of a large catalog computes the offers once, not per page."""
+    settings, database = request.app.state.settings, request.app.state.database
+    # Units of work of their own, before the request's session reads (on SQLite its snapshot starts then).
+    with database.unit_of_work(write=False) as reading:
+        head = catalog.feed_head(reading, settings)
+    if after == 0 or after >= head:
+        with database.unit_of_work() as writing:
+            head = catalog.publish(writing, settings, request.app.state.clock.now())
     rows, more = catalog.changes(session, after, limit)
     platform = local_platform(session, settings.platform_name)
     return ChangesV1(platform_id=platform.id, head=head, more=more,

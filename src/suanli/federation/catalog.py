@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from suanli.catalog.models import Datacenter, Product, ProductStatus, Region
@@ -85,45 +85,55 @@ def set_policy(session: Session, settings: Settings, *, price_disclosure: str | 
 
 def _shared_products(session: Session) -> list[SharedProduct]:
     rows = session.execute(
-        select(Product, Datacenter.name, Datacenter.region_id, Region.province, Region.city)
+        select(Product.id, Product.datacenter_id, Datacenter.name, Datacenter.region_id, Region.province, Region.city,
+               Product.name, Product.kind, Product.chip_key, Product.accelerators, Product.vcpus, Product.memory_gib,
+               Product.delivery, Product.stock_units - Product.allocated_units, Product.price_on_demand_fen,
+               Product.status, Product.is_visible)
         .join(FederationShare, FederationShare.product_id == Product.id)
         .join(Datacenter, Datacenter.id == Product.datacenter_id)
         .join(Region, Region.id == Datacenter.region_id)).all()
-    return [SharedProduct(product_id=p.id, datacenter_id=p.datacenter_id, datacenter_name=dc_name, region_id=region_id,
-                          province=province, city=city, name=p.name, kind=p.kind.value, chip_key=p.chip_key,
-                          accelerators=p.accelerators, vcpus=p.vcpus, memory_gib=p.memory_gib,
-                          delivery=p.delivery.value, free_units=p.stock_units - p.allocated_units,
-                          price_on_demand_fen=p.price_on_demand_fen,
-                          listed=p.status == ProductStatus.LISTED and p.is_visible)
-            for p, dc_name, region_id, province, city in rows]
+    return [SharedProduct(product_id=r[0], datacenter_id=r[1], datacenter_name=r[2], region_id=r[3], province=r[4],
+                          city=r[5], name=r[6], kind=r[7].value, chip_key=r[8], accelerators=r[9], vcpus=r[10],
+                          memory_gib=r[11], delivery=r[12].value, free_units=r[13], price_on_demand_fen=r[14],
+                          listed=r[15] == ProductStatus.LISTED and r[16])
+            for r in rows]
+
+
+WITHDRAWN = ""
+"""The content hash of a withdrawn offer."""
 
 
 def publish(session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
-    """Bring the feed up to date with the shared products; the number of its last change."""
+    """Bring the feed up to date with the shared products; the number of its last change. Compares content hashes
+    only (no stored offer is read back) and writes the changes in bulk."""
     now = now or _now()
     platform = local_platform(session, settings.platform_name)
     identity = identity_row(session, platform)
     session.refresh(identity, with_for_update=True)
     offers = build_offers(platform.id, _shared_products(session), PriceDisclosure(identity.price_disclosure),
                           Aggregation(identity.aggregation))
-    published = {row.cid: row for row in session.scalars(select(FederationPublished))}
+    published = {cid: digest for cid, digest in session.execute(select(FederationPublished.cid,
+                                                                        FederationPublished.content_hash))}
+    seq = identity.feed_seq
+    inserts, updates = [], []
     for cid, offer in offers.items():
         digest = content_hash(offer)
-        row = published.get(cid)
-        if row is not None and row.content_hash == digest and row.offer is not None:
+        if published.get(cid) == digest:
             continue
-        identity.feed_seq += 1
-        if row is None:
-            session.add(FederationPublished(cid=cid, seq=identity.feed_seq, content_hash=digest, offer=offer,
-                                            changed_at=now))
-        else:
-            row.seq, row.content_hash, row.offer, row.changed_at = identity.feed_seq, digest, offer, now
-    for cid, row in published.items():
-        if cid not in offers and row.offer is not None:
-            identity.feed_seq += 1
-            row.seq, row.content_hash, row.offer, row.changed_at = identity.feed_seq, "", None, now
+        seq += 1
+        row = {"cid": cid, "seq": seq, "content_hash": digest, "offer": offer, "changed_at": now}
+        (updates if cid in published else inserts).append(row)
+    for cid, digest in published.items():
+        if cid not in offers and digest != WITHDRAWN:
+            seq += 1
+            updates.append({"cid": cid, "seq": seq, "content_hash": WITHDRAWN, "offer": None, "changed_at": now})
+    if inserts:
+        session.execute(insert(FederationPublished), inserts)
+    if updates:
+        session.execute(update(FederationPublished), updates)
+    identity.feed_seq = seq
     session.flush()
-    return identity.feed_seq
+    return seq
 
 
 def feed_head(session: Session, settings: Settings) -> int:
@@ -202,18 +212,22 @@ def _checked_page(data: dict[str, Any], peer_id: uuid.UUID, cursor: int) -> _Pag
 
 
 def _store_page(session: Session, peer_id: uuid.UUID, page: _PageIn, now: dt.datetime) -> int:
+    held = {row.cid: row for row in session.scalars(
+        select(RemoteOffer).where(RemoteOffer.cid.in_([c.cid for c in page.changes])))} if page.changes else {}
     for change in page.changes:
         if change.offer is None:
-            session.execute(delete(RemoteOffer).where(RemoteOffer.cid == change.cid))
+            if change.cid in held:
+                session.delete(held.pop(change.cid))
             continue
         offer = change.offer.model_dump()
-        row = session.get(RemoteOffer, change.cid)
+        row = held.get(change.cid)
         values = dict(platform_id=peer_id, province=offer["province"], chip=offer["chip"],
                       accelerators=offer["accelerators"], price_low_fen=offer["price_low_fen"],
                       available_units=offer["available_units"], offer=offer, source_seq=change.seq,
                       changed_at=change.changed_at, synced_at=now)
         if row is None:
-            session.add(RemoteOffer(cid=change.cid, **values))
+            held[change.cid] = RemoteOffer(cid=change.cid, **values)
+            session.add(held[change.cid])
         else:
             for name, value in values.items():
                 setattr(row, name, value)

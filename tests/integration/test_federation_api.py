@@ -250,3 +250,40 @@ def test_the_change_feed_publishes_shared_products_incrementally_under_the_polic
     assert gone["offer"] is None and gone["cid"] == regional[0]["cid"]
     page = send(fed, peer.request("/federation/v1/catalog/changes?after=0&limit=1")).json()
     assert len(page["changes"]) == 1 and page["more"] is True
+
+
+def test_a_peers_rotated_key_is_learned_from_the_endorsement_its_requests_carry(fed):
+    import base64
+    import json
+
+    from suanli.core.federation import endorsement_message
+    from suanli.federation.peers import ENDORSEMENT_HEADER
+
+    identity(fed)
+    peer = Peer()
+    add(fed, peer)
+    old_key, old_kid = peer.key, peer.kid
+
+    def rotate(endorser: Ed25519PrivateKey) -> str:
+        peer.key = Ed25519PrivateKey.generate()
+        public = keys.public_text(peer.key.public_key())
+        peer.kid = key_id(keys.raw_public(peer.key.public_key()))
+        signature = endorser.sign(endorsement_message(peer.id, peer.kid, public))
+        return base64.urlsafe_b64encode(json.dumps({
+            "platform_id": str(peer.id), "key_id": peer.kid, "public_key": public, "endorsed_by": old_kid,
+            "endorsement": base64.b64encode(signature).decode()}).encode()).decode()
+
+    forged = rotate(Ed25519PrivateKey.generate())  # "endorsed" by a key that is not the old one
+    request = peer.request("/federation/v1/identity")
+    request.headers[ENDORSEMENT_HEADER] = forged
+    assert code(send(fed, request)) == "unknown_key"
+
+    header = rotate(old_key)
+    request = peer.request("/federation/v1/identity")
+    assert code(send(fed, request)) == "unknown_key"  # without the endorsement: not known yet
+    request = peer.request("/federation/v1/identity")
+    request.headers[ENDORSEMENT_HEADER] = header
+    assert send(fed, request).status_code == 200
+    assert send(fed, peer.request("/federation/v1/identity")).status_code == 200  # stored: no header needed now
+    [listed] = fed["client"].get(f"{OPS}/peers", headers=fed["op"]).json()
+    assert listed["key_ids"] == [old_kid, peer.kid]

@@ -194,6 +194,16 @@ def test_three_platforms_federate_their_catalogs_and_refuse_what_they_must(platf
     [left] = [o for o in anhui.ok("GET", "/api/v1/federation/offers")["items"] if o["origin_platform"] == "贵州算力平台"]
     assert (left["cid"].endswith(dear["id"]), left["price_exact_fen"]) == (True, 7000)
 
+    # Rotation: 贵州 makes a new key and signs with it at once; 安徽 learns it at its next sync, because 贵州's old
+    # key (which 安徽 trusts) endorsed it.
+    old_kid = next(k["key_id"] for k in guizhou.card["keys"] if k["valid_until"] is None)
+    guizhou.card = guizhou.ok("POST", f"{OPS}/keys/rotate")
+    new_kid = next(k["key_id"] for k in guizhou.card["keys"] if k["valid_until"] is None)
+    assert new_kid != old_kid
+    assert anhui.ok("POST", f"{OPS}/peers/{guizhou.card['id']}/sync")["changes_applied"] == 0
+    held = next(p for p in anhui.ok("GET", f"{OPS}/peers") if p["id"] == guizhou.card["id"])["key_ids"]
+    assert {old_kid, new_kid} <= set(held)
+
     # A missing scope: 内蒙古 lets 贵州 order, not read its catalog.
     refused = guizhou.call("POST", f"{OPS}/peers/{neimenggu.card['id']}/sync")
     assert refused.status_code == 502 and refused.json()["error"]["details"]["peer_code"] == "scope_missing"

@@ -15,6 +15,7 @@ from suanli.core.federation import (Aggregation, ComputeId, PriceDisclosure, Sha
                                     content_hash, key_id, offer_group, parse_scopes, price_band,
                                     signature_time_problem)
 from suanli.federation import signing
+from suanli.federation import keys
 from suanli.federation.keys import raw_public
 from suanli.federation.signing import SignatureRefused
 from suanli.ids import new_id
@@ -182,3 +183,35 @@ def test_offers_per_datacenter_with_exact_prices_and_per_region_with_bands():
     # Stable identifiers and hashes: the same shares give the same offers.
     again = build_offers(platform, products, PriceDisclosure.BAND, Aggregation.REGION)
     assert content_hash(again[cid]) == content_hash(offer)
+
+
+def test_a_rotated_key_is_learned_only_through_an_endorsement_by_a_trusted_key():
+    import base64
+
+    from suanli.core.federation import endorsement_message
+    from suanli.federation.peers import IdentityIn, endorsed_keys
+
+    platform = new_id()
+    old, mid, new, rogue = (Ed25519PrivateKey.generate() for _ in range(4))
+
+    def entry(key, endorser=None, signer=None):
+        public = keys.public_text(key.public_key())
+        kid = key_id(keys.raw_public(key.public_key()))
+        row = {"key_id": kid, "public_key": public, "valid_until": None}
+        if endorser is not None:
+            signature = (signer or endorser).sign(endorsement_message(platform, kid, public))
+            row.update(endorsed_by=key_id(keys.raw_public(endorser.public_key())),
+                       endorsement=base64.b64encode(signature).decode())
+        return row
+
+    trusted = {entry(old)["key_id"]: entry(old)["public_key"]}
+    chain = IdentityIn.model_validate({"id": platform, "name": "p", "base_url": "https://p.example.cn",
+                                       "keys": [entry(new, mid), entry(mid, old), entry(rogue)]})
+    learned = endorsed_keys(chain, trusted)
+    assert set(learned) == {entry(old)["key_id"], entry(mid)["key_id"], entry(new)["key_id"]}  # not the rogue
+    forged = IdentityIn.model_validate({"id": platform, "name": "p", "base_url": "https://p.example.cn",
+                                        "keys": [entry(rogue, old, signer=rogue)]})
+    assert endorsed_keys(forged, trusted) == trusted
+    other_platform = IdentityIn.model_validate({"id": new_id(), "name": "q", "base_url": "https://q.example.cn",
+                                                "keys": [entry(mid, old)]})
+    assert endorsed_keys(other_platform, trusted) == trusted  # an endorsement names its platform

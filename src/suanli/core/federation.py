@@ -75,6 +75,12 @@ def key_id(raw_public_key: bytes) -> str:
     return hashlib.sha256(raw_public_key).hexdigest()[:KEY_ID_LENGTH]
 
 
+def endorsement_message(platform_id: uuid.UUID, new_key_id: str, new_public_key: str) -> bytes:
+    """What a platform's previous key signs when it rotates: "this new key is mine". A peer that trusts the previous
+    key learns the new one from the platform's identity document, without a new exchange out of band."""
+    return f"suanli-federation-key:{platform_id}:{new_key_id}:{new_public_key}".encode()
+
+
 # ---------------------------------------------------------------- signatures: what must be covered, and when
 
 REQUIRED_REQUEST_COMPONENTS = ("@method", "@target-uri", "content-digest")

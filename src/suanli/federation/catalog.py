@@ -241,7 +241,7 @@ def sync_peer(database: Database, settings: Settings, peer_id: uuid.UUID) -> dic
         peer = get_peer(session, peer_id)
         platform, cursor = peer.platform, peer.feed_cursor
         session.expunge(platform)
-    identity = read_identity(signed_get(database, settings, platform, "/federation/v1/identity"))
+    identity = read_identity(signed_get(database, settings, platform, "/federation/v1/identity", endorsed=True))
     if identity.id != platform.id:
         raise PeerFailed("The peer answered with another platform's identity.", code="peer_response_refused",
                          details={"reason": "identity_mismatch"})

@@ -20,11 +20,20 @@ from suanli.core.federation import signature_time_problem
 from suanli.db import Database
 from suanli.errors import DomainError
 from suanli.federation import keys, signing
-from suanli.federation.peers import platform_keys, signing_key
+from suanli.federation.peers import ENDORSEMENT_HEADER, endorsement_header, platform_keys, signing_key
 from suanli.federation.signing import SignatureRefused
 
 TIMEOUT_SECONDS = 15.0
 _CODE = re.compile(r"^[a-z_]{1,60}$")
+
+
+def _with_endorsed_keys(body: bytes, known: dict[str, str]) -> dict[str, str]:
+    from suanli.federation.peers import endorsed_keys, read_identity
+
+    try:
+        return endorsed_keys(read_identity(json.loads(body)), known)
+    except (ValueError, DomainError):
+        return known
 
 
 class PeerFailed(DomainError):
@@ -33,14 +42,19 @@ class PeerFailed(DomainError):
 
 
 def signed_get(database: Database, settings: Settings, platform: Platform, path: str,
-               params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """GET ``path`` of a peer's federation API; the verified JSON answer."""
+               params: dict[str, Any] | None = None, *, endorsed: bool = False) -> dict[str, Any]:
+    """GET ``path`` of a peer's federation API; the verified JSON answer. ``endorsed`` (the identity document): an
+    answer signed by a key this platform does not hold yet is accepted when the document shows that key endorsed
+    by one it holds (the peer rotated its key)."""
     with database.unit_of_work(write=False) as session:
         kid, private = signing_key(session, settings)
+        endorsement = endorsement_header(session, settings)
         known = {k.key_id: k.public_key for k in platform_keys(session, platform.id)}
     base = (platform.base_url or "").rstrip("/")
     with http_client(base, kind="federation", timeout=TIMEOUT_SECONDS) as client:
         request = client.build_request("GET", path, params=params)
+        if endorsement:
+            request.headers[ENDORSEMENT_HEADER] = endorsement
         signing.sign_request(request, key_id=kid, private_key=private, body=b"")
         try:
             response = client.send(request)
@@ -50,6 +64,8 @@ def signed_get(database: Database, settings: Settings, platform: Platform, path:
     body = response.content
     try:
         answer = signing.signature_params(response.headers)
+        if answer.key_id not in known and endorsed:
+            known = _with_endorsed_keys(body, known)
         if answer.key_id not in known:
             raise SignatureRefused("unknown_key", "the peer signed with a key this platform does not hold")
         problem = signature_time_problem(answer.created, time.time())

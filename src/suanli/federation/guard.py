@@ -28,7 +28,7 @@ from suanli.db import Database
 from suanli.errors import DomainError
 from suanli.federation import keys, signing
 from suanli.federation.models import FederationKey, FederationNonce, FederationPeer
-from suanli.federation.peers import peer_scopes, signing_key
+from suanli.federation.peers import ENDORSEMENT_HEADER, learn_endorsed_key, peer_scopes, signing_key
 from suanli.federation.signing import SignatureRefused
 
 
@@ -45,6 +45,11 @@ def authenticate(database: Database, *, method: str, url: str, headers: Any, bod
     params = signing.signature_params(headers)
     with database.unit_of_work(write=False) as session:
         key = session.get(FederationKey, params.key_id)
+    if key is None and headers.get(ENDORSEMENT_HEADER):
+        with database.unit_of_work() as session:  # a peer's rotated-in key, endorsed by a key held here
+            key = session.get(FederationKey, params.key_id) or \
+                learn_endorsed_key(session, headers.get(ENDORSEMENT_HEADER), params.key_id, now)
+    with database.unit_of_work(write=False) as session:
         peer = session.get(FederationPeer, key.platform_id) if key is not None else None
         if key is None or peer is None:
             raise SignatureRefused("unknown_key", "No peer of this platform has that key; its operator must add "

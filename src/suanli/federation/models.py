@@ -54,6 +54,9 @@ class FederationKey(Base):
     public_key: Mapped[str] = mapped_column(String(64), doc="Raw 32-byte key, base64.")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     valid_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    endorsed_by: Mapped[str | None] = mapped_column(String(32), default=None,
+                                                    doc="The key it replaced, which signed ``endorsement``.")
+    endorsement: Mapped[str | None] = mapped_column(String(100), default=None, doc="Ed25519 signature, base64.")
 
 
 class FederationNonce(Base):

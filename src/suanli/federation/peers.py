@@ -10,6 +10,7 @@ import json
 import uuid
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from suanli.catalog.models import Platform
 from suanli.catalog.service import local_platform
 from suanli.config import Settings
-from suanli.core.federation import PeerStatus, Scope, key_id, parse_scopes
+from suanli.core.federation import PeerStatus, Scope, endorsement_message, key_id, parse_scopes
 from suanli.errors import Conflict, InvalidInput, NotFound
 from suanli.federation import keys
 from suanli.federation.models import FederationIdentity, FederationKey, FederationPeer
@@ -52,9 +53,15 @@ def ensure_identity(session: Session, settings: Settings) -> Platform:
     return platform
 
 
-def _add_local_key(session: Session, settings: Settings, platform: Platform) -> FederationKey:
+def _add_local_key(session: Session, settings: Settings, platform: Platform,
+                   previous: FederationKey | None = None) -> FederationKey:
+    """A new key of this platform; endorsed by ``previous`` (its private key signs the new key's id and public key)."""
     kid, public = keys.generate(settings.home)
     row = FederationKey(key_id=kid, platform_id=platform.id, public_key=keys.public_text(public))
+    if previous is not None:
+        signature = keys.load_private(settings.home, previous.key_id).sign(
+            endorsement_message(platform.id, kid, row.public_key))
+        row.endorsed_by, row.endorsement = previous.key_id, base64.b64encode(signature).decode()
     session.add(row)
     session.flush()
     return row
@@ -81,11 +88,12 @@ def rotate_key(session: Session, settings: Settings, now: dt.datetime | None = N
     now = now or _now()
     platform = ensure_identity(session, settings)
     grace_end = now + dt.timedelta(hours=settings.federation_key_grace_hours)
+    previous = current_key(session, platform)
     for row in platform_keys(session, platform.id, now):
         if row.valid_until is None:
             row.valid_until = grace_end
     session.flush()
-    return _add_local_key(session, settings, platform)
+    return _add_local_key(session, settings, platform, previous)
 
 
 def signing_key(session: Session, settings: Settings) -> tuple[str, Any]:
@@ -98,6 +106,49 @@ def signing_key(session: Session, settings: Settings) -> tuple[str, Any]:
     return row.key_id, keys.load_private(settings.home, row.key_id)
 
 
+ENDORSEMENT_HEADER = "Suanli-Key-Endorsement"
+"""Sent with every request signed by a rotated-in key: the key and its endorsement by the key it replaced, so a peer
+that holds only the old key learns the new one from the request itself (``learn_endorsed_key``)."""
+
+
+def endorsement_header(session: Session, settings: Settings) -> str | None:
+    platform = local_platform(session, settings.platform_name)
+    row = current_key(session, platform)
+    if row is None or row.endorsement is None:
+        return None
+    data = {"platform_id": str(platform.id), "key_id": row.key_id, "public_key": row.public_key,
+            "endorsed_by": row.endorsed_by, "endorsement": row.endorsement}
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def learn_endorsed_key(session: Session, header: str | None, wanted_key_id: str,
+                       now: dt.datetime) -> FederationKey | None:
+    """The key ``wanted_key_id`` from a request's endorsement header, stored for its platform when a valid key of
+    that platform (held here) endorsed it; None otherwise."""
+    if not header or len(header) > 2000:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        platform_id = uuid.UUID(str(data["platform_id"]))
+        offered = _KeyIn.model_validate({k: data.get(k) for k in ("key_id", "public_key", "endorsed_by",
+                                                                   "endorsement")})
+    except (ValueError, KeyError, TypeError, ValidationError):
+        return None
+    endorser = session.get(FederationKey, offered.endorsed_by or "")
+    if offered.key_id != wanted_key_id or endorser is None or endorser.platform_id != platform_id or \
+            (endorser.valid_until is not None and endorser.valid_until <= now):
+        return None
+    identity = IdentityIn(id=platform_id, name="-", base_url="https://-", keys=[offered])
+    if offered.key_id not in endorsed_keys(identity, {endorser.key_id: endorser.public_key}):
+        return None
+    if key_id(keys.raw_public(keys.parse_public(offered.public_key))) != offered.key_id:
+        return None
+    row = FederationKey(key_id=offered.key_id, platform_id=platform_id, public_key=offered.public_key)
+    session.add(row)
+    session.flush()
+    return row
+
+
 # ---------------------------------------------------------------- the identity document and the peer card
 
 def identity_document(session: Session, platform: Platform, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -105,7 +156,8 @@ def identity_document(session: Session, platform: Platform, now: dt.datetime | N
     return {"id": str(platform.id), "name": platform.name, "province": platform.province,
             "base_url": platform.base_url,
             "keys": [{"key_id": k.key_id, "public_key": k.public_key,
-                      "valid_until": k.valid_until.isoformat() if k.valid_until else None}
+                      "valid_until": k.valid_until.isoformat() if k.valid_until else None,
+                      "endorsed_by": k.endorsed_by, "endorsement": k.endorsement}
                      for k in platform_keys(session, platform.id, now)]}
 
 
@@ -120,6 +172,8 @@ class _KeyIn(BaseModel):
     key_id: str = Field(min_length=32, max_length=32)
     public_key: str = Field(max_length=64)
     valid_until: dt.datetime | None = None
+    endorsed_by: str | None = Field(default=None, max_length=32)
+    endorsement: str | None = Field(default=None, max_length=100)
 
 
 class IdentityIn(BaseModel):
@@ -158,6 +212,29 @@ def read_card(card: str) -> IdentityIn:
         raise InvalidInput("The peer card is cut or garbled; copy the whole line again.",
                            code="invalid_peer_card") from None
     return read_identity(data)
+
+
+def endorsed_keys(identity: IdentityIn, trusted: dict[str, str]) -> dict[str, str]:
+    """``trusted`` (key id → public key) with the identity's keys that a trusted key endorsed, directly or through
+    a chain of rotations. Keys nobody trusted endorsed are left out."""
+    known = dict(trusted)
+    pending = [k for k in identity.keys if k.key_id not in known]
+    progress = True
+    while pending and progress:
+        progress = False
+        for k in list(pending):
+            if k.endorsed_by in known and k.endorsement:
+                try:
+                    keys.parse_public(known[k.endorsed_by]).verify(
+                        base64.b64decode(k.endorsement, validate=True),
+                        endorsement_message(identity.id, k.key_id, k.public_key))
+                except (ValueError, InvalidSignature):
+                    pending.remove(k)
+                    continue
+                known[k.key_id] = k.public_key
+                pending.remove(k)
+                progress = True
+    return known
 
 
 def store_peer_keys(session: Session, platform_id: uuid.UUID, identity: IdentityIn) -> None:

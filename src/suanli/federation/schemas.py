@@ -19,6 +19,8 @@ class KeyOut(BaseModel):
     key_id: str
     public_key: str
     valid_until: dt.datetime | None
+    endorsed_by: str | None = None
+    endorsement: str | None = None
 
 
 class IdentityOut(BaseModel):
@@ -110,6 +112,9 @@ class FederationKeyV1(BaseModel):
     key_id: str
     public_key: str
     valid_until: dt.datetime | None
+    endorsed_by: str | None = None
+    """The key this one replaced, which signed ``endorsement`` (core.federation.endorsement_message)."""
+    endorsement: str | None = None
 
 
 class IdentityV1(BaseModel):

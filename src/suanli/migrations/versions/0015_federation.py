@@ -51,6 +51,8 @@ def upgrade() -> None:
     sa.Column('public_key', sa.String(length=64), nullable=False),
     sa.Column('created_at', suanli.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('valid_until', suanli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('endorsed_by', sa.String(length=32), nullable=True),
+    sa.Column('endorsement', sa.String(length=100), nullable=True),
     sa.ForeignKeyConstraint(['platform_id'], ['platforms.id'], name=op.f('fk_federation_keys_platform_id_platforms')),
     sa.PrimaryKeyConstraint('key_id', name=op.f('pk_federation_keys'))
     )

@@ -102,6 +102,12 @@ def test_identity_is_made_once_with_a_private_key_file_only_its_owner_reads(fed)
     assert first["keys"][0]["public_key"] not in key_file.read_text()  # the file is the private key (PEM)
 
 
+def test_a_platform_without_a_key_yet_still_answers_signed(fed):
+    refused = fed["client"].get("/federation/v1/identity")  # nothing made the identity before this request
+    assert (refused.status_code, code(refused)) == (401, "signature_missing") and "signature" in refused.headers
+    assert signing.signature_params(refused.headers).key_id == identity(fed)["keys"][0]["key_id"]
+
+
 def test_adding_peers_checks_the_card_the_scopes_and_the_address(fed, monkeypatch):
     client, op = fed["client"], fed["op"]
     r = client.post(f"{OPS}/peers", headers=op, json={"card": "not a card at all", "scopes": ["catalog"]})

@@ -25,10 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from suanli.core.federation import SIGNATURE_MAX_AGE_SECONDS, SIGNATURE_MAX_SKEW_SECONDS, Scope, PeerStatus, \
     signature_time_problem
 from suanli.db import Database
-from suanli.errors import DomainError
+from suanli.errors import Conflict, DomainError
 from suanli.federation import keys, signing
 from suanli.federation.models import FederationKey, FederationNonce, FederationPeer
-from suanli.federation.peers import ENDORSEMENT_HEADER, learn_endorsed_key, peer_scopes, signing_key
+from suanli.federation.peers import (ENDORSEMENT_HEADER, ensure_identity, learn_endorsed_key, peer_scopes,
+                                    signing_key)
 from suanli.federation.signing import SignatureRefused
 
 
@@ -108,8 +109,13 @@ def _error(status: int, code: str, message: str, details: dict[str, Any] | None 
 
 def _signed(request: Request, response: Response) -> Response:
     app = request.app
-    with app.state.database.unit_of_work(write=False) as session:
-        kid, private = signing_key(session, app.state.settings)
+    try:
+        with app.state.database.unit_of_work(write=False) as session:
+            kid, private = signing_key(session, app.state.settings)
+    except Conflict:  # no key yet (a server that was never started with `suanli serve`): made now
+        with app.state.database.unit_of_work() as session:
+            ensure_identity(session, app.state.settings)
+            kid, private = signing_key(session, app.state.settings)
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     signed = signing.response_headers(status=response.status_code, headers=headers, body=response.body,
                                       request_method=request.method, request_url=canonical_url(request),

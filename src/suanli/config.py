@@ -10,6 +10,7 @@
 | SUANLI_PLATFORM_PROVINCE | 安徽 (the platform's province, told to federated peers) |
 | SUANLI_FEDERATION_BASE_URL | http://$SUANLI_HOST:$SUANLI_PORT (where peers reach this platform's /federation/v1) |
 | SUANLI_FEDERATION_KEY_GRACE_HOURS | 72 (a rotated-out federation key stays valid this long) |
+| SUANLI_FEDERATION_SYNC_INTERVAL_SECONDS | 300 (`suanli serve` pulls every active peer's catalog changes this often; 0: off) |
 | SUANLI_TOKEN_TTL_HOURS| 12 (lifetime of a login token)            |
 | SUANLI_METER_INTERVAL_SECONDS | 30 (`suanli serve` meters running orders this often; 0: off) |
 | SUANLI_DB_POOL_SIZE   | 10 (PostgreSQL connections per API worker process; requests beyond it wait for one) |
@@ -52,6 +53,7 @@ class Settings:
     platform_province: str = "安徽"
     federation_base_url: str = "http://127.0.0.1:8000"
     federation_key_grace_hours: int = 72
+    federation_sync_interval_seconds: int = 300
 
     @property
     def is_sqlite(self) -> bool:
@@ -115,4 +117,5 @@ def load_settings() -> Settings:
         platform_province=os.environ.get("SUANLI_PLATFORM_PROVINCE") or "安徽",
         federation_base_url=base_url,
         federation_key_grace_hours=_int_env("SUANLI_FEDERATION_KEY_GRACE_HOURS", 72, 0, 24 * 365),
+        federation_sync_interval_seconds=_int_env("SUANLI_FEDERATION_SYNC_INTERVAL_SECONDS", 300, 0, 86400),
     )

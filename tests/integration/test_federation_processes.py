@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class Platform:
     process: subprocess.Popen[bytes] | None = None
     token: str = ""
     card: dict[str, Any] = field(default_factory=dict)
+    sync_interval: int = 0
 
     @property
     def url(self) -> str:
@@ -48,7 +50,8 @@ class Platform:
         env = {**os.environ, "SUANLI_HOME": str(self.home), "SUANLI_PORT": str(self.port),
                "SUANLI_HOST": "127.0.0.1", "SUANLI_PLATFORM_NAME": self.name, "SUANLI_PLATFORM_PROVINCE": self.province,
                "SUANLI_METER_INTERVAL_SECONDS": "0", "SUANLI_SCHEDULER_INTERVAL_SECONDS": "0",
-               "SUANLI_INSTANCE_INTERVAL_SECONDS": "0", "SUANLI_CLUSTER_ALLOWED_NETWORKS": "127.0.0.0/8"}
+               "SUANLI_INSTANCE_INTERVAL_SECONDS": "0", "SUANLI_CLUSTER_ALLOWED_NETWORKS": "127.0.0.0/8",
+               "SUANLI_FEDERATION_SYNC_INTERVAL_SECONDS": str(self.sync_interval)}
         for name in ("SUANLI_DATABASE_URL", "SUANLI_API_URL", "SUANLI_TOKEN", "SUANLI_FEDERATION_BASE_URL"):
             env.pop(name, None)
         return env
@@ -106,7 +109,7 @@ def _token(platform: Platform, email: str) -> str:
 def platforms(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("federation")
     started = [Platform("安徽省算力调度平台", "安徽", root / "anhui"), Platform("贵州算力平台", "贵州", root / "guizhou"),
-               Platform("内蒙古算力平台", "内蒙古", root / "neimenggu")]
+               Platform("内蒙古算力平台", "内蒙古", root / "neimenggu", sync_interval=2)]
     try:
         with ThreadPoolExecutor(3) as pool:
             yield list(pool.map(_set_up, started))
@@ -208,6 +211,10 @@ def test_three_platforms_federate_their_catalogs_and_refuse_what_they_must(platf
     refused = guizhou.call("POST", f"{OPS}/peers/{neimenggu.card['id']}/sync")
     assert refused.status_code == 502 and refused.json()["error"]["details"]["peer_code"] == "scope_missing"
 
+    # 内蒙古's `suanli serve` syncs its peers by itself (every 2 s here): 贵州's one shared offer arrives unasked.
+    _wait_for(lambda: [o["price_exact_fen"] for o in neimenggu.ok("GET", "/api/v1/federation/offers")["items"]]
+              == [7000])
+
     _forged_replayed_tampered(anhui, guizhou)
 
     # Revocation: 贵州 revokes 安徽; 安徽's next sync is refused by 贵州's server.
@@ -217,6 +224,13 @@ def test_three_platforms_federate_their_catalogs_and_refuse_what_they_must(platf
     assert refused.status_code == 502, refused.text
     assert refused.json()["error"]["code"] == "peer_refused"
     assert refused.json()["error"]["details"]["peer_code"] == "peer_revoked"
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within 60 s"
+        time.sleep(0.5)
 
 
 def _signed_by_anhui(anhui: Platform, target: Platform, path: str, body: bytes = b"",

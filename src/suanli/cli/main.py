@@ -141,11 +141,12 @@ def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or
 
     scheduler = start_scheduler(settings.scheduler_interval_seconds)
     instances = start_instance_loop(settings.instance_interval_seconds)
+    federation_sync = start_federation_sync(settings.federation_sync_interval_seconds)
     console.print(f"[bold]suanli[/] serving on [link]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     try:
         uvicorn.run("suanli.asgi:app", host=host, port=port, workers=workers, log_level="info")
     finally:
-        for thread in (meter, scheduler, instances):
+        for thread in (meter, scheduler, instances, federation_sync):
             if thread is not None:
                 thread.stop()
 
@@ -188,6 +189,16 @@ def start_instance_loop(interval_seconds: int):
                             off="instance loop off (SUANLI_INSTANCE_INTERVAL_SECONDS=0): leased machines are not "
                                 "started or stopped by this server",
                             on=f"delivering leased machines (instance loop every {interval_seconds} s)")
+
+
+def start_federation_sync(interval_seconds: int):
+    """The federation sync loop: pulls every active peer's catalog changes (``federation.sync_loop``)."""
+    from suanli.federation.sync_loop import FederationSyncThread
+
+    return start_background(interval_seconds, FederationSyncThread,
+                            off="federation sync off (SUANLI_FEDERATION_SYNC_INTERVAL_SECONDS=0): run "
+                                "`suanli federation peers sync PEER_ID`",
+                            on=f"syncing federated peers' catalogs every {interval_seconds} s")
 
 
 def start_meter(interval_seconds: int):

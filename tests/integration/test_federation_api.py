@@ -128,6 +128,8 @@ def test_adding_peers_checks_the_card_the_scopes_and_the_address(fed, monkeypatc
     assert (added["status"], added["scopes"], added["key_ids"]) == ("active", ["catalog", "jobs"], [peer.kid])
     r = client.post(f"{OPS}/peers", headers=op, json={"card": peer.card, "scopes": ["catalog"]})
     assert (r.status_code, code(r)) == (409, "peer_exists")
+    [entry] = client.get("/api/v1/operator/audit", headers=op, params={"action": "federation.peer_added"}).json()["items"]
+    assert (entry["target"], entry["details"]) == (f"platform:{peer.id}", {"scopes": "catalog,jobs"})
     buyer = fed["make"].user("buyer")
     assert client.get(f"{OPS}/peers", headers=buyer["headers"]).status_code == 403
     r = client.post(f"{OPS}/peers/{peer.id}/sync", headers=buyer["headers"])

@@ -308,7 +308,7 @@ def set_peer_status(session: Session, peer_id: uuid.UUID, status: PeerStatus) ->
     """Suspend (refused until resumed), resume or revoke (refused for good) a peer."""
     peer = get_peer(session, peer_id)
     if peer.status == PeerStatus.REVOKED and status != PeerStatus.REVOKED:
-        raise Conflict("A revoked peer stays revoked; add it again with a new card if you trust it again.",
+        raise Conflict("A revoked peer stays revoked.",
                        code="peer_revoked")
     if peer.status != status:
         peer.status, peer.status_changed_at = status.value, _now()

@@ -21,7 +21,7 @@ from suanli.catalog.service import local_platform
 from suanli.core.federation import PeerStatus, Scope
 from suanli.federation import catalog, peers
 from suanli.federation.guard import SignedRoute, peer_with
-from suanli.federation.models import FederationKey, FederationPeer, RemoteOffer
+from suanli.federation.models import FederationKey, FederationPeer
 from suanli.federation.schemas import (ChangesV1, ChangeV1, IdentityOut, IdentityV1, PeerIn, PeerOut, PolicyIn,
                                        PolicyOut, RemoteOfferOut, RemoteOffersOut, ShareIn, SharesOut, SyncOut)
 from fastapi.security import HTTPAuthorizationCredentials
@@ -200,17 +200,6 @@ def remove_share(operator: OperatorUser, product_id: uuid.UUID, request: Request
 
 # ---------------------------------------------------------------- remote offers
 
-def _offer_out(row: RemoteOffer, now: dt.datetime) -> RemoteOfferOut:
-    o = row.offer
-    return RemoteOfferOut(cid=row.cid, origin_platform_id=row.platform_id, origin_platform=row.platform.name,
-                          origin_province=row.platform.province, name=o["name"], datacenter=o.get("datacenter"),
-                          province=o["province"], city=o["city"], chip=o.get("chip"), accelerators=o["accelerators"],
-                          delivery=o["delivery"], available_units=o["available_units"],
-                          price_exact_fen=o.get("price_exact_fen"), price_low_fen=o["price_low_fen"],
-                          price_high_fen=o["price_high_fen"], changed_at=row.changed_at, synced_at=row.synced_at,
-                          age_seconds=max(0, int((now - row.synced_at).total_seconds())))
-
-
 @public_router.get("/offers", response_model=RemoteOffersOut)
 def remote_offers(request: Request, session: ReadSession,
                   chip: Annotated[str | None, Q(max_length=40, description="Chip key, e.g. a800")] = None,
@@ -221,4 +210,4 @@ def remote_offers(request: Request, session: ReadSession,
     rows = catalog.search_remote(session, chip=chip, province=province, min_accelerators=min_accelerators,
                                  limit=limit)
     now = request.app.state.clock.now()
-    return RemoteOffersOut(items=[_offer_out(r, now) for r in rows])
+    return RemoteOffersOut(items=[RemoteOfferOut.of(r, now) for r in rows])

@@ -101,6 +101,18 @@ class RemoteOfferOut(BaseModel):
     age_seconds: int
     """Freshness: how long ago this platform last heard from the origin about it."""
 
+    @classmethod
+    def of(cls, row: Any, now: dt.datetime) -> RemoteOfferOut:
+        """From a stored ``RemoteOffer`` (its origin platform loaded)."""
+        o = row.offer
+        return cls(cid=row.cid, origin_platform_id=row.platform_id, origin_platform=row.platform.name,
+                   origin_province=row.platform.province, name=o["name"], datacenter=o.get("datacenter"),
+                   province=o["province"], city=o["city"], chip=o.get("chip"), accelerators=o["accelerators"],
+                   delivery=o["delivery"], available_units=o["available_units"],
+                   price_exact_fen=o.get("price_exact_fen"), price_low_fen=o["price_low_fen"],
+                   price_high_fen=o["price_high_fen"], changed_at=row.changed_at, synced_at=row.synced_at,
+                   age_seconds=max(0, int((now - row.synced_at).total_seconds())))
+
 
 class RemoteOffersOut(BaseModel):
     items: list[RemoteOfferOut]

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -206,6 +207,13 @@ def test_three_platforms_federate_their_catalogs_and_refuse_what_they_must(platf
     assert anhui.ok("POST", f"{OPS}/peers/{guizhou.card['id']}/sync")["changes_applied"] == 0
     held = next(p for p in anhui.ok("GET", f"{OPS}/peers") if p["id"] == guizhou.card["id"])["key_ids"]
     assert {old_kid, new_kid} <= set(held)
+
+    # 贵州's feed behind 安徽's cursor (as after 贵州 restored its database from an old backup): the next sync forgets
+    # 贵州's offers and reads its feed again from the start.
+    with sqlite3.connect(anhui.home / "suanli.db") as db:
+        db.execute("UPDATE federation_peers SET feed_cursor = 1000000")
+    report = anhui.ok("POST", f"{OPS}/peers/{guizhou.card['id']}/sync")
+    assert (report["restarted"], report["offers_held"], report["cursor"]) == (True, 1, 4)
 
     # A missing scope: 内蒙古 lets 贵州 order, not read its catalog.
     refused = guizhou.call("POST", f"{OPS}/peers/{neimenggu.card['id']}/sync")

@@ -42,7 +42,7 @@ def identity(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
 @federation_app.command("rotate")
 def rotate(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     """Make a new key; the old one stays valid for SUANLI_FEDERATION_KEY_GRACE_HOURS (peers learn the new key at
-    their next sync)."""
+    their next sync, or from this platform's next request to them)."""
     _print_identity(api(api_url, "POST", f"{PREFIX}/keys/rotate"), as_json)
 
 

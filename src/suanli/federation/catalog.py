@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from suanli.catalog.models import Datacenter, Product, ProductStatus, Region
@@ -247,11 +247,19 @@ def sync_peer(database: Database, settings: Settings, peer_id: uuid.UUID) -> dic
                          details={"reason": "identity_mismatch"})
     with database.unit_of_work() as session:
         store_peer_keys(session, platform.id, identity)
-    applied, pages = 0, 0
+    applied, pages, restarted = 0, 0, False
     while True:
         data = signed_get(database, settings, platform, "/federation/v1/catalog/changes",
                           {"after": cursor, "limit": FEED_PAGE_MAX})
         page = _checked_page(data, platform.id, cursor)
+        if page.head < cursor and not restarted:
+            # The peer's feed is behind what was stored from it (its database was restored from a backup): forget
+            # its offers and read its feed again from the start.
+            with database.unit_of_work() as session:
+                session.execute(delete(RemoteOffer).where(RemoteOffer.platform_id == platform.id))
+                get_peer(session, peer_id).feed_cursor = 0
+            cursor, restarted = 0, True
+            continue
         now = _now()
         with database.unit_of_work() as session:
             last = _store_page(session, platform.id, page, now)
@@ -265,7 +273,7 @@ def sync_peer(database: Database, settings: Settings, peer_id: uuid.UUID) -> dic
         held = session.scalar(select(func.count()).select_from(RemoteOffer)
                               .where(RemoteOffer.platform_id == platform.id))
     return {"peer_id": str(platform.id), "changes_applied": applied, "pages": pages, "cursor": cursor,
-            "offers_held": held}
+            "offers_held": held, "restarted": restarted}
 
 
 # ---------------------------------------------------------------- remote offers in search

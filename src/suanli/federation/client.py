@@ -23,7 +23,8 @@ from suanli.federation import keys, signing
 from suanli.federation.peers import ENDORSEMENT_HEADER, endorsement_header, platform_keys, signing_key
 from suanli.federation.signing import SignatureRefused
 
-TIMEOUT_SECONDS = 15.0
+TIMEOUT_SECONDS = 120.0
+"""A feed page that starts a sync may wait for the peer to bring its feed up to date (seconds for 100,000 offers)."""
 _CODE = re.compile(r"^[a-z_]{1,60}$")
 
 

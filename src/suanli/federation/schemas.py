@@ -76,6 +76,8 @@ class SyncOut(BaseModel):
     pages: int
     cursor: int
     offers_held: int
+    restarted: bool = False
+    """The peer's feed was behind the stored cursor (restored from a backup): read again from the start."""
 
 
 # ---------------------------------------------------------------- remote offers, as search shows them

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import delete
 
+from suanli.catalog.models import Platform
 from suanli.db import Database
 from suanli.migrate import upgrade
 from support import PG_ADMIN_URL, TABLES_TO_CLEAN, Factory
@@ -75,6 +76,7 @@ def db(backend: Database) -> Iterator[Database]:
     with backend.unit_of_work() as session:
         for table in TABLES_TO_CLEAN:
             session.execute(delete(table))
+        session.execute(delete(Platform).where(Platform.is_local.is_(False)))  # federation's peers
 
 
 @pytest.fixture

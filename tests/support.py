@@ -16,6 +16,8 @@ from suanli.accounts.models import AccessToken, AuthThrottle, Organization, Role
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
 from suanli.db import Database
+from suanli.federation.models import (FederationIdentity, FederationKey, FederationNonce, FederationPeer,
+                                      FederationPublished, FederationShare, RemoteOffer)
 from suanli.instances.models import DatacenterImage, Instance, SshKey
 from suanli.jobs.models import Cluster, Job, StrayRun
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Notification, Order, PlatformSettings, UsageRecord
@@ -28,7 +30,8 @@ PASSWORD = "correct-horse-battery"
 PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 """Creates and drops the test databases (conftest), and lets tests watch or disturb a database's backends."""
 # Deleted after every test, children first.
-TABLES_TO_CLEAN = (AuditEntryRow, AuditChainHead,
+TABLES_TO_CLEAN = (AuditEntryRow, AuditChainHead, RemoteOffer, FederationPublished, FederationShare, FederationNonce,
+                   FederationKey, FederationPeer, FederationIdentity,
                    StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
                    AccessToken, AuthThrottle, SshKey, User, Organization)

@@ -14,6 +14,8 @@ from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
+from suanli.federation.endpoints import (federation_v1, operator_router as federation_operator_router,
+                                        public_router as federation_public_router)
 from suanli.http import DbSession, install_error_handlers, reject_unknown_query_parameters
 from suanli.http_contract import declare_error_responses
 from suanli.instances.endpoints import router as instances_router
@@ -47,9 +49,12 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     # Every API operation declares its 4xx/5xx in the OpenAPI (read from what it raises) and refuses query
     # parameters it does not declare (400 with the valid ones).
     for router in (accounts_router, accounts_operator_router, catalog_router, trading_router, jobs_router,
-                   instances_router, advisor_router, reports_router, ledger_router, audit_router):
+                   instances_router, advisor_router, reports_router, ledger_router, audit_router,
+                   federation_operator_router, federation_public_router):
         declare_error_responses(router)
         app.include_router(router, dependencies=[Depends(reject_unknown_query_parameters)])
+    # The signed federation API between platforms: its own versioned schemas and error answers (docs/federation.md).
+    app.include_router(federation_v1)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:

@@ -7,11 +7,15 @@
 | SUANLI_HOST           | 127.0.0.1                                 |
 | SUANLI_PORT           | 8000                                      |
 | SUANLI_PLATFORM_NAME  | 安徽省算力调度平台 (shown in the UI, used by federation later) |
+| SUANLI_PLATFORM_PROVINCE | 安徽 (the platform's province, told to federated peers) |
+| SUANLI_FEDERATION_BASE_URL | http://$SUANLI_HOST:$SUANLI_PORT (where peers reach this platform's /federation/v1) |
+| SUANLI_FEDERATION_KEY_GRACE_HOURS | 72 (a rotated-out federation key stays valid this long) |
+| SUANLI_FEDERATION_SYNC_INTERVAL_SECONDS | 300 (`suanli serve` pulls every active peer's catalog changes this often; 0: off) |
 | SUANLI_TOKEN_TTL_HOURS| 12 (lifetime of a login token)            |
 | SUANLI_METER_INTERVAL_SECONDS | 30 (`suanli serve` meters running orders this often; 0: off) |
 | SUANLI_DB_POOL_SIZE   | 10 (PostgreSQL connections per API worker process; requests beyond it wait for one) |
 | SUANLI_INSTANCE_INTERVAL_SECONDS | 2 (`suanli serve` starts, watches and stops leased machines this often; 0: off) |
-| SUANLI_CLUSTER_ALLOWED_NETWORKS | empty (comma-separated CIDRs clusters may be reached on although not public, e.g. `10.20.0.0/16`) |
+| SUANLI_CLUSTER_ALLOWED_NETWORKS | empty (comma-separated CIDRs clusters and federation peers may be reached on although not public, e.g. `10.20.0.0/16`) |
 | SUANLI_MAX_BODY_BYTES | 1048576 (largest request body accepted; larger: 413 body_too_large) |
 | SUANLI_REGISTRATIONS_PER_HOUR | 20 (account registrations accepted per client address per hour; more: 429) |
 """
@@ -46,6 +50,10 @@ class Settings:
     cluster_allowed_networks: tuple[IPNetwork, ...] = ()
     max_body_bytes: int = 1024 * 1024
     registrations_per_hour: int = 20
+    platform_province: str = "安徽"
+    federation_base_url: str = "http://127.0.0.1:8000"
+    federation_key_grace_hours: int = 72
+    federation_sync_interval_seconds: int = 300
 
     @property
     def is_sqlite(self) -> bool:
@@ -86,11 +94,17 @@ def load_settings() -> Settings:
         )
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    host = os.environ.get("SUANLI_HOST") or "127.0.0.1"
+    port = _int_env("SUANLI_PORT", 8000, 1, 65535)
+    base_url = (os.environ.get("SUANLI_FEDERATION_BASE_URL") or f"http://{host}:{port}").rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise SettingsError(f"SUANLI_FEDERATION_BASE_URL={base_url!r} is not an http(s) URL; set it to the URL "
+                            "peers reach this platform on, e.g. https://suanli.example.cn.")
     return Settings(
         home=home,
         database_url=url,
-        host=os.environ.get("SUANLI_HOST") or "127.0.0.1",
-        port=_int_env("SUANLI_PORT", 8000, 1, 65535),
+        host=host,
+        port=port,
         platform_name=os.environ.get("SUANLI_PLATFORM_NAME") or "安徽省算力调度平台",
         token_ttl_hours=_int_env("SUANLI_TOKEN_TTL_HOURS", 12, 1, 24 * 90),
         meter_interval_seconds=_int_env("SUANLI_METER_INTERVAL_SECONDS", 30, 0, 3600),
@@ -100,4 +114,8 @@ def load_settings() -> Settings:
         cluster_allowed_networks=cluster_allowed_networks(),
         max_body_bytes=_int_env("SUANLI_MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 ** 3),
         registrations_per_hour=_int_env("SUANLI_REGISTRATIONS_PER_HOUR", 20, 1, 1_000_000),
+        platform_province=os.environ.get("SUANLI_PLATFORM_PROVINCE") or "安徽",
+        federation_base_url=base_url,
+        federation_key_grace_hours=_int_env("SUANLI_FEDERATION_KEY_GRACE_HOURS", 72, 0, 24 * 365),
+        federation_sync_interval_seconds=_int_env("SUANLI_FEDERATION_SYNC_INTERVAL_SECONDS", 300, 0, 86400),
     )

@@ -52,13 +52,16 @@ class ProductStatus(enum.StrEnum):
 
 
 class Platform(Base):
-    """A compute platform. This one is ``is_local``; federation adds peers later."""
+    """A compute platform: this one (``is_local``) or a federated peer (``suanli.federation``)."""
 
     __tablename__ = "platforms"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     is_local: Mapped[bool] = mapped_column(default=False)
+    province: Mapped[str | None] = mapped_column(String(40), default=None)
+    base_url: Mapped[str | None] = mapped_column(String(300), default=None,
+                                                 doc="Where its federation API is reached (/federation/v1/...).")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

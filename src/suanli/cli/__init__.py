@@ -6,5 +6,6 @@ from suanli.cli import jobs as _jobs  # noqa: E402,F401  (registers the jobs and
 from suanli.cli import advisor as _advisor  # noqa: E402,F401  (registers estimate and advise)
 from suanli.cli import instances as _instances  # noqa: E402,F401  (registers keys, images, instances and ssh)
 from suanli.cli import audit as _audit  # noqa: E402,F401  (registers audit verify and list)
+from suanli.cli import federation as _federation  # noqa: E402,F401  (registers the federation commands)
 
 __all__ = ["app"]

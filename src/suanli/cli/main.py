@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -130,18 +131,39 @@ def serve(host: Annotated[str | None, typer.Option(help="Default: SUANLI_HOST or
 
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
+    if (host, port) != (settings.host, settings.port) and not os.environ.get("SUANLI_FEDERATION_BASE_URL"):
+        # The workers read the settings again: the federation base URL must be where this server listens.
+        os.environ["SUANLI_FEDERATION_BASE_URL"] = f"http://{host}:{port}"
+        settings = load_settings()
+    federation_identity(settings)
     meter = start_meter(settings.meter_interval_seconds)
     from suanli.cli.jobs import start_scheduler
 
     scheduler = start_scheduler(settings.scheduler_interval_seconds)
     instances = start_instance_loop(settings.instance_interval_seconds)
+    federation_sync = start_federation_sync(settings.federation_sync_interval_seconds)
     console.print(f"[bold]suanli[/] serving on [link]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     try:
         uvicorn.run("suanli.asgi:app", host=host, port=port, workers=workers, log_level="info")
     finally:
-        for thread in (meter, scheduler, instances):
+        for thread in (meter, scheduler, instances, federation_sync):
             if thread is not None:
                 thread.stop()
+
+
+def federation_identity(settings) -> None:
+    """Make this platform's federation identity (key pair under SUANLI_HOME) at first start; say which key signs."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from suanli.federation.peers import current_key, ensure_identity
+
+    try:
+        with _database().unit_of_work() as session:
+            key = current_key(session, ensure_identity(session, settings))
+    except SQLAlchemyError:
+        console.print("[dim]federation identity not made: run `suanli db upgrade` first[/]")
+        return
+    console.print(f"[dim]federation: {settings.federation_base_url}/federation/v1, key {key.key_id}[/]")
 
 
 def start_background(interval_seconds: int, thread_class: type, *, off: str, on: str):
@@ -167,6 +189,16 @@ def start_instance_loop(interval_seconds: int):
                             off="instance loop off (SUANLI_INSTANCE_INTERVAL_SECONDS=0): leased machines are not "
                                 "started or stopped by this server",
                             on=f"delivering leased machines (instance loop every {interval_seconds} s)")
+
+
+def start_federation_sync(interval_seconds: int):
+    """The federation sync loop: pulls every active peer's catalog changes (``federation.sync_loop``)."""
+    from suanli.federation.sync_loop import FederationSyncThread
+
+    return start_background(interval_seconds, FederationSyncThread,
+                            off="federation sync off (SUANLI_FEDERATION_SYNC_INTERVAL_SECONDS=0): run "
+                                "`suanli federation peers sync PEER_ID`",
+                            on=f"syncing federated peers' catalogs every {interval_seconds} s")
 
 
 def start_meter(interval_seconds: int):

@@ -189,6 +189,35 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "invalid_access_details": N_("An access detail is not valid: check the host, user, port, fingerprints and the "
                                  "JupyterLab address (http or https)."),
     "reason_required": N_("Say why; the buyer is told."),
+    # federation: peers, keys and the signed API between platforms
+    "invalid_peer_card": N_("This is not a peer card. Ask the peer's operator for the whole line that "
+                            "`suanli federation identity` prints."),
+    "invalid_peer_identity": N_("The peer's identity is not valid (its keys do not match their ids, or a field is "
+                                "missing)."),
+    "unknown_scope": N_("Unknown scope; the scopes are %(valid_values)s."),
+    "peer_is_self": N_("This card is this platform's own."),
+    "endpoint_invalid": N_("The peer's address is not a valid http(s) URL, or its host cannot be resolved."),
+    "peer_exists": N_("This platform is a peer already."),
+    "key_of_another_platform": N_("This key belongs to another platform."),
+    "peer_not_found": N_("There is no such peer."),
+    "peer_revoked": N_("This peer is revoked, for good."),
+    "peer_suspended": N_("This peer is suspended for now."),
+    "federation_not_set_up": N_("This platform has no federation key yet: run `suanli federation identity` once."),
+    "invalid_policy": N_("Choose how much to show: %(valid_values)s."),
+    "peer_unreachable": N_("The peer platform could not be reached. Try again later."),
+    "peer_response_refused": N_("The peer's answer was not signed as it must be, so none of it was used."),
+    "peer_refused": N_("The peer platform refused the request (%(peer_code)s)."),
+    "signature_missing": N_("The request is not signed."),
+    "signature_malformed": N_("The request's signature cannot be read."),
+    "signature_incomplete": N_("The request's signature does not cover all it must."),
+    "signature_invalid": N_("The request's signature does not match it."),
+    "unknown_key": N_("The request is signed with a key no peer of this platform has."),
+    "key_expired": N_("The request is signed with a key whose grace period is over."),
+    "signature_expired": N_("The request's signature is too old."),
+    "signature_from_future": N_("The request's signature is dated in the future."),
+    "body_tampered": N_("The request's body was changed after it was signed."),
+    "signature_replayed": N_("This signed request was received before."),
+    "scope_missing": N_("The peer may not do this here (a scope is missing)."),
 }
 
 

@@ -180,6 +180,21 @@ def _params(request: Request) -> dict[str, Any]:
     return {name: request.query_params.get(name) for name in _FILTER_NAMES}
 
 
+REMOTE_OFFERS_SHOWN = 10
+
+
+def _remote_offers(request: Request, session: DbSession, form: Form) -> list[Any]:
+    """The cheapest offers of federated platforms for the chip and province asked for (docs/federation.md)."""
+    from suanli.federation.catalog import search_remote
+    from suanli.federation.schemas import RemoteOfferOut
+
+    rows = search_remote(session, chip=form.values.get("chip") or None,
+                         province=form.values.get("province") or None, min_accelerators=None,
+                         limit=REMOTE_OFFERS_SHOWN)
+    now = request.app.state.clock.now()
+    return [RemoteOfferOut.of(r, now) for r in rows]
+
+
 @router.get("/catalog")
 def catalog_page(request: Request, session: DbSession):
     if request.query_params.get("compare"):  # the filter form's "Compare" button: its picks, side by side
@@ -207,6 +222,7 @@ def catalog_page(request: Request, session: DbSession):
         "delivery_options": options(request, "delivery", blank=_(N_("Any delivery"))),
         "mode_options": options(request, "mode", blank=_(N_("Any billing mode"))),
         "sort_options": sort_options, "compare_max": COMPARE_MAX,
+        "remote_offers": _remote_offers(request, session, form),
     })
     return render(request, "storefront/catalog.html", context, status_code=_status(request, form))
 

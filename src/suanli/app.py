@@ -14,7 +14,8 @@ from suanli.catalog.endpoints import router as catalog_router
 from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
-from suanli.federation.endpoints import (federation_v1, operator_router as federation_operator_router,
+from suanli.federation.endpoints import (federation_v1, federation_v1_openapi,
+                                        operator_router as federation_operator_router,
                                         public_router as federation_public_router)
 from suanli.http import DbSession, install_error_handlers, reject_unknown_query_parameters
 from suanli.http_contract import declare_error_responses
@@ -53,8 +54,13 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                    federation_operator_router, federation_public_router):
         declare_error_responses(router)
         app.include_router(router, dependencies=[Depends(reject_unknown_query_parameters)])
-    # The signed federation API between platforms: its own versioned schemas and error answers (docs/federation.md).
-    app.include_router(federation_v1)
+    # The signed federation API between platforms: its own versioned schemas and error answers
+    # (docs/federation.md), described in a document of its own, not in the public API's.
+    app.include_router(federation_v1, include_in_schema=False)
+
+    @app.get("/federation/v1/openapi.json", include_in_schema=False)
+    def federation_openapi() -> dict:
+        return federation_v1_openapi()
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: DbSession) -> dict[str, str]:

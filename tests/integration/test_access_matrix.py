@@ -135,6 +135,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/operator/audit"): rule(OPERATOR),
     ("GET", "/api/v1/operator/audit/verify"): rule(OPERATOR),
     ("POST", "/api/v1/operator/audit/verify"): rule(OPERATOR),
+    # federation: operators run the platform's identity, peers and sharing; the offers peers share are shown to all
+    ("POST", "/api/v1/operator/federation/identity"): rule(OPERATOR),
+    ("POST", "/api/v1/operator/federation/keys/rotate"): rule(OPERATOR),
+    ("GET", "/api/v1/operator/federation/peers"): rule(OPERATOR),
+    ("POST", "/api/v1/operator/federation/peers"): rule(OPERATOR, body={"card": "not-a-real-card-xxxx",
+                                                                          "scopes": ["catalog"]}),
+    ("POST", "/api/v1/operator/federation/peers/{peer_id}/suspend"): rule(OPERATOR),
+    ("POST", "/api/v1/operator/federation/peers/{peer_id}/resume"): rule(OPERATOR),
+    ("POST", "/api/v1/operator/federation/peers/{peer_id}/revoke"): rule(OPERATOR),
+    ("POST", "/api/v1/operator/federation/peers/{peer_id}/sync"): rule(OPERATOR),
+    ("GET", "/api/v1/operator/federation/policy"): rule(OPERATOR),
+    ("PUT", "/api/v1/operator/federation/policy"): rule(OPERATOR, body={"aggregation": "datacenter"}),
+    ("GET", "/api/v1/operator/federation/shares"): rule(OPERATOR),
+    ("POST", "/api/v1/operator/federation/shares"): rule(OPERATOR, body={"product_id": "{product_id}"}),
+    ("DELETE", "/api/v1/operator/federation/shares/{product_id}"): rule(OPERATOR),
     # jobs and instances: the buyer's own work (logs: the buyer's alone); sellers see the jobs in their data
     # centers without their commands, and deliver the instances of their own data centers
     ("POST", "/api/v1/jobs"): rule(BUYER, body={
@@ -204,7 +219,7 @@ def _build(market: Market, tmp_path: Any) -> World:
                 "operator": quick_user(market.db, "operator")["headers"]},
         path_values={"datacenter_id": datacenter_id, "product_id": product["id"], "order_id": order_id,
                      "instance_id": instance_id, "key_id": key_id, "cluster_id": cluster.json()["id"],
-                     "job_id": job_id, "invoice_id": invoice_id},
+                     "job_id": job_id, "invoice_id": invoice_id, "peer_id": str(uuid.uuid4())},
         body_values={"region_id": region_id, "datacenter_id": datacenter_id, "product_id": product["id"],
                      "seller_org_id": seller_a["org_id"],
                      "buyer_org_id": buyer_a["org_id"], "other_buyer_email": buyer_b["email"],

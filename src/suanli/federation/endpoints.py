@@ -36,6 +36,24 @@ federation_v1 = APIRouter(prefix="/federation/v1", tags=[V1_TAG], route_class=Si
 operator_router = APIRouter(prefix="/api/v1/operator/federation", tags=["federation"])
 public_router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 
+_v1_openapi: dict = {}
+
+
+def federation_v1_openapi() -> dict:
+    """The signed API's own OpenAPI document (served unsigned at ``/federation/v1/openapi.json``)."""
+    if not _v1_openapi:
+        from fastapi.openapi.utils import get_openapi
+
+        from suanli import __version__
+
+        _v1_openapi.update(get_openapi(
+            title="suanli federation API v1", version=f"v1 (suanli {__version__})", routes=federation_v1.routes,
+            description="Between platforms only. Every request and answer is signed with RFC 9421 HTTP Message "
+                        "Signatures (Ed25519) over @method, @target-uri and Content-Digest, with created and a "
+                        "nonce; see docs/federation.md."))
+    return _v1_openapi
+
+
 AnyPeer = Annotated[FederationPeer, Depends(peer_with(None))]
 CatalogPeer = Annotated[FederationPeer, Depends(peer_with(Scope.CATALOG))]
 

@@ -4,7 +4,7 @@
   every ``db`` test.
 - ``server``: one real ``suanli serve`` per session on a free port, over a fresh SQLite database with the demo
   network (30 data centers, local clusters, the demo accounts); ``browser``: Debian's Chromium through Playwright;
-  ``page``/``phone_page``: a fresh laptop-sized (1280×800) or phone-sized (375×812) tab, zh-CN. A missing Chromium
+  ``page``/``phone_page``: a fresh laptop-sized (1366×900) or phone-sized (390×844) tab, zh-CN. A missing Chromium
   fails these tests; ``SUANLI_TEST_SKIP_BROWSER=1`` skips them knowingly.
 """
 

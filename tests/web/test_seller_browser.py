@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from web_support import DEMO_PASSWORD, DEMO_SELLER, login, screenshot
+from web_support import DEMO_PASSWORD, DEMO_SELLER, LAPTOP, assert_fits_the_phone, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -80,7 +80,7 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page,
     screenshot(page, "seller-product-edit")
 
     # The public catalog, as a visitor sees it: the cheapest A800 server is this one.
-    visitor = page.context.browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    visitor = page.context.browser.new_context(viewport=LAPTOP, locale="zh-CN")
     try:
         shop = visitor.new_page()
         shop.goto(f"{server.base_url}/catalog?chip=a800&sort=price")
@@ -106,7 +106,6 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page,
     login(phone_page, server.base_url, DEMO_SELLER)
     for path, shot in (("/seller/products", "seller-products-phone"), ("/seller/revenue", "seller-revenue-phone")):
         phone_page.goto(server.base_url + path)
-        width = phone_page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"{path} is {width}px wide on a 375px phone: it scrolls sideways"
+        assert_fits_the_phone(phone_page, path)
         screenshot(phone_page, shot)
     assert chart_series_points(phone_page, "chart-revenue")[0] >= 1

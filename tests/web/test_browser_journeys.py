@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from web_support import DEMO_BUYER, LAPTOP, login, screenshot
+from web_support import DEMO_BUYER, LAPTOP, laptop_screenshot, login, screenshot
 
 pytestmark = pytest.mark.browser
 # A long fine-tuning with a lax deadline: the advisor suggests spot capacity at its floor price for some options.
@@ -43,8 +43,7 @@ def test_an_order_from_the_advisor_keeps_the_quoted_bid_and_the_preview_follows_
     page.fill("#f-quote_hours", "10")
     page.wait_for_function(f"() => document.querySelector('[data-testid=quote-total]').textContent"
                            f".replace(/,/g, '').includes('{bid * units * 10:.2f}')")
-    if page.viewport_size == LAPTOP:
-        screenshot(page, "advisor-order-bid-zh")
+    laptop_screenshot(page, "advisor-order-bid-zh")
 
     page.click("[data-testid=place-order]")
     page.wait_for_load_state("networkidle")

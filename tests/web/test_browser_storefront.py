@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from web_support import LAPTOP, screenshot
+from web_support import laptop_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -20,10 +20,6 @@ def settled(page) -> None:
     page.wait_for_timeout(200)
     page.wait_for_function("() => !document.querySelector('.htmx-request')")
     page.wait_for_load_state("networkidle")
-
-
-def on_laptop(page) -> bool:
-    return page.viewport_size == LAPTOP
 
 
 def open_filters(page) -> None:
@@ -48,8 +44,7 @@ def test_words_in_the_box_become_filters_the_buyer_can_remove(server, sized_page
     assert chips(page) == ["芯片：Huawei Ascend 910B 64GB", "每份加速卡数：≥ 8"]
     rows = page.locator("[data-testid=product-row]")
     assert rows.count() > 0 and all("910B" in t for t in rows.all_inner_texts())
-    if on_laptop(page):
-        screenshot(page, "catalog-words-zh")
+    laptop_screenshot(page, "catalog-words-zh")
     # removing a chip searches without those words
     page.locator("[data-testid=remove-filter]").nth(1).click()
     settled(page)
@@ -116,5 +111,4 @@ def test_picks_survive_a_new_search_and_compare_buttons_have_their_own_columns(s
     xs = [cells.nth(i).bounding_box()["x"] for i in range(3)]
     assert xs == sorted(xs) and len({round(x) for x in xs}) == 3, xs  # one column each, not stacked in the first
     assert page.locator("[data-testid=differs]").count() >= 2  # A800 against 910B: chip, price... differ
-    if on_laptop(page):
-        screenshot(page, "compare-differences-zh")
+    laptop_screenshot(page, "compare-differences-zh")

@@ -143,6 +143,11 @@ def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
     return path
 
 
+def laptop_screenshot(page: Any, name: str, *, full_page: bool = False) -> Path | None:
+    """The README's screenshots are the laptop's: a journey that also runs on a phone takes them once."""
+    return screenshot(page, name, full_page=full_page) if page.viewport_size == LAPTOP else None
+
+
 def login(page: Any, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:
     page.goto(f"{base_url}/login")
     page.fill("#f-email", email)

@@ -17,6 +17,10 @@ ADVICE = ("/advisor?kind=llm_finetune&params_b=7&tokens=100000000&method=lora&de
           "&ecosystems=cuda&ecosystems=cann")
 
 
+# An element whose text takes one line: not taller than one line of its own text.
+ONE_LINE = "e => e.getBoundingClientRect().height < 1.5 * parseFloat(getComputedStyle(e).lineHeight)"
+
+
 def cny(text: str) -> Decimal:
     return Decimal(re.search(r"¥([\d,]+\.\d\d)", text).group(1).replace(",", ""))
 
@@ -60,8 +64,13 @@ def test_an_order_from_the_advisor_keeps_the_quoted_bid_and_the_preview_follows_
 def test_on_a_phone_the_header_keeps_its_links_and_a_buy_bar_leads_to_the_order_form(server, sized_page):
     page, base = sized_page, server.base_url
     width = page.viewport_size["width"]
+    page.goto(base + "/")  # the platform's figures: each on one line, none cut or overflowing its box
+    for figure in page.locator(".stat b").all():
+        assert figure.evaluate(ONE_LINE) and figure.evaluate("b => b.scrollWidth <= b.clientWidth"), figure.inner_text()
     login(page, base, DEMO_BUYER)
     page.goto(base + "/catalog")
+    for price in page.locator("[data-testid=product-row] .price").all():  # "¥16.99/小时" never split
+        assert price.evaluate(ONE_LINE), price.inner_text()
     for link in page.locator("header.top a, header.top button").all():  # none cut off or scrolled out of view
         box = link.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (link.inner_text(), box, width)

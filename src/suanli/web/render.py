@@ -19,7 +19,7 @@ from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money
 from suanli.web.security import csrf_token, finish_response, load_web_user, peek_web_user
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-STATIC_VERSION = "2"  # bump to make browsers fetch changed CSS/JS (the URLs carry ?v=)
+STATIC_VERSION = "3"  # bump to make browsers fetch changed CSS/JS (the URLs carry ?v=)
 
 
 MAX_OFFSET = 1_000_000

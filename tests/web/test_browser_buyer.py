@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from web_support import DEMO_BUYER, login, screenshot
+from web_support import DEMO_BUYER, assert_fits_the_phone, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -170,8 +170,7 @@ def test_the_buyer_pages_work_in_english_and_on_a_phone(server, page, phone_page
     login(phone_page, base, DEMO_BUYER)
     for path in ("/account", "/catalog", "/advisor", "/price-index", "/account/orders"):
         phone_page.goto(base + path)
-        width = phone_page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"{path} is {width}px wide on a 375px phone: it scrolls sideways"
+        assert_fits_the_phone(phone_page, path)
     phone_page.goto(base + "/catalog")
     row = phone_page.locator("[data-testid=product-row]").first
     row.locator("a").first.click()

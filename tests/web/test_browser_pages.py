@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from web_support import screenshot
+from web_support import assert_fits_the_phone, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +27,5 @@ def test_home_in_both_languages_and_on_a_phone(server, page, phone_page):
 
     phone_page.goto(server.base_url + "/catalog")
     assert phone_page.locator("[data-testid=product-row]").count() >= 10
-    width = phone_page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"the catalog is {width}px wide on a 375px phone: it scrolls sideways"
+    assert_fits_the_phone(phone_page, "the catalog")
     screenshot(phone_page, "catalog-phone-zh")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from test_seller_browser import api_headers, chart_series_points
-from web_support import DEMO_OPERATOR, DEMO_SELLER, login, screenshot
+from web_support import DEMO_OPERATOR, DEMO_SELLER, assert_fits_the_phone, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -90,6 +90,5 @@ def test_an_operator_approves_a_data_center_and_reads_the_dashboard(server, page
     login(phone_page, server.base_url, DEMO_OPERATOR)
     phone_page.goto(server.base_url + "/operator")
     assert chart_series_points(phone_page, "chart-price-index")[0] >= 10
-    width = phone_page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"the dashboard is {width}px wide on a 375px phone: it scrolls sideways"
+    assert_fits_the_phone(phone_page, "the dashboard")
     screenshot(phone_page, "operator-dashboard-phone")

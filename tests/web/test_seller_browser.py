@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from web_support import DEMO_PASSWORD, DEMO_SELLER, login, screenshot
+from web_support import DEMO_PASSWORD, DEMO_SELLER, LAPTOP, assert_fits_the_phone, laptop_screenshot, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -38,11 +38,12 @@ def chart_series_points(page: Any, testid: str) -> list[int]:
     return points
 
 
-def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page, phone_page):
+def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, sized_page, phone_page):
+    page = sized_page  # the journey runs on a laptop and on a phone
     login(page, server.base_url, DEMO_SELLER)
     assert page.url.endswith("/seller")
     assert chart_series_points(page, "chart-utilization")[0] >= 1  # one bar per data center with stock
-    screenshot(page, "seller-overview")
+    laptop_screenshot(page, "seller-overview")
 
     name = f"8×A800 精选 {uuid.uuid4().hex[:4]}"
     page.locator("a[href='/seller/products/new']").first.click()
@@ -53,7 +54,10 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page,
     page.fill("#f-name", name)
     page.select_option("#f-chip", "a800")
     page.fill("#f-stock_units", "3")
-    page.fill("#f-price_on_demand", "1.23")  # the cheapest A800 server in the market
+    cheapest = httpx.get(f"{server.base_url}/api/v1/products", timeout=30, params={
+        "q": "chip=a800", "sort": "price", "limit": 1}).json()["items"][0]["prices"]["on_demand_hour"]["fen"]
+    price = f"{min(123, cheapest - 1) / 100:.2f}"  # the cheapest A800 server in the market (each run lists one)
+    page.fill("#f-price_on_demand", price)
     page.fill("#f-price_spot_floor", "2")  # a mistake: above the on-demand price
     page.fill("#f-price_reserved_month", "880")
     page.click("[data-testid=save-product]")
@@ -61,33 +65,34 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page,
     error = page.locator("[data-testid=error-price_spot_floor]")
     assert error.inner_text() == "竞价底价不能高于按需价格。"
     assert page.input_value("#f-name") == name  # what was typed is kept
-    screenshot(page, "seller-product-form-error", full_page=True)
+    laptop_screenshot(page, "seller-product-form-error", full_page=True)
 
-    page.fill("#f-price_spot_floor", "0.8")
+    page.fill("#f-price_spot_floor", "0.5")
     page.click("[data-testid=save-product]")
     page.wait_for_load_state("networkidle")
     # Far under the A800's price index: said next to the prices, saved only once the seller confirms them.
     assert page.locator("[data-testid=price-warning]").is_visible()
     assert "价格指数" in page.locator("[data-testid=error-price_on_demand]").inner_text()
     assert "¥" in page.locator("[data-testid=price-reference]").inner_text()
-    screenshot(page, "seller-product-price-warning", full_page=True)
+    laptop_screenshot(page, "seller-product-price-warning", full_page=True)
     page.check("[data-testid=confirm_unusual_price]")
     page.click("[data-testid=save-product]")
     page.wait_for_load_state("networkidle")
     assert "/seller/products/" in page.url and "notice=product_created" in page.url
     assert page.locator("[data-testid=notice]").inner_text() == "产品已保存。"
     product_id = page.url.split("?")[0].rsplit("/", 1)[1]
-    screenshot(page, "seller-product-edit")
+    laptop_screenshot(page, "seller-product-edit")
 
     # The public catalog, as a visitor sees it: the cheapest A800 server is this one.
-    visitor = page.context.browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    visitor = page.context.browser.new_context(viewport=LAPTOP, locale="zh-CN")
     try:
         shop = visitor.new_page()
         shop.goto(f"{server.base_url}/catalog?chip=a800&sort=price")
         first = shop.locator("[data-testid=product-row]").first
         assert first.get_attribute("data-product-id") == product_id
-        assert name in first.inner_text() and "¥1.23" in first.inner_text()
-        screenshot(shop, "seller-product-in-catalog")
+        assert name in first.inner_text() and f"¥{price}" in first.inner_text()
+        if page.viewport_size == LAPTOP:
+            screenshot(shop, "seller-product-in-catalog")
     finally:
         visitor.close()
 
@@ -101,12 +106,11 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, page,
 
     page.goto(f"{server.base_url}/seller/products?lang=en&sort=-updated")  # 50 a page: the last changed first
     assert name in page.inner_text("[data-testid=products]") and "In the catalog" in page.content()
-    screenshot(page, "seller-products-en")
+    laptop_screenshot(page, "seller-products-en")
 
     login(phone_page, server.base_url, DEMO_SELLER)
     for path, shot in (("/seller/products", "seller-products-phone"), ("/seller/revenue", "seller-revenue-phone")):
         phone_page.goto(server.base_url + path)
-        width = phone_page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"{path} is {width}px wide on a 375px phone: it scrolls sideways"
+        assert_fits_the_phone(phone_page, path)
         screenshot(phone_page, shot)
     assert chart_series_points(phone_page, "chart-revenue")[0] >= 1

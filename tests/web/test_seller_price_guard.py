@@ -70,7 +70,7 @@ def test_the_edit_form_shows_the_index_and_guards_a_price_change(web, make, clie
             "price_spot_floor": "", "discount_3": "", "discount_6": "", "discount_12": ""}
     r = web.post(f"/seller/products/{product['id']}", edit)
     assert r.status_code == 400
-    assert errors_of(r.text) == {"price_on_demand": zh(ABOVE_INDEX, pct=500, median=format_money(8000))}
+    assert errors_of(r.text) == {"price_on_demand": zh(ABOVE_INDEX, pct="500%", median=format_money(8000))}
     assert client.get(f"/api/v1/products/{product['id']}").json()["prices"]["on_demand_hour"]["fen"] == 8000
     r = web.post(f"/seller/products/{product['id']}", {**edit, "confirm_unusual_price": "on"})
     assert r.status_code == 303, errors_of(r.text)

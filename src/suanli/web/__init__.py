@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from suanli.db_faults import RETRY_AFTER_SECONDS, Fault
 from suanli.errors import DomainError
@@ -31,7 +31,7 @@ from suanli.web.security import CsrfRejected, LoginRequired, WrongRole
 
 log = logging.getLogger("suanli.web")
 STATIC_DIR = Path(__file__).parent / "static"
-_NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz", "/static/")
+_NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz", "/static/", "/favicon.ico")
 # Modules of this package that are helpers, not pages.
 _HELPERS = frozenset({"i18n", "security", "render", "forms", "presenters", "catalogs", "listing"})
 
@@ -48,6 +48,13 @@ def page_modules() -> list[str]:
 
 def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """The icon browsers ask for at the root whatever the page links (the pages link it too)."""
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
     for name in page_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         router = getattr(module, "router", None)

@@ -125,6 +125,21 @@ def format_money(value: Any, *, sign: bool = False) -> str:
     return ("+" + text) if sign and fen > 0 else text
 
 
+def format_rate(value: Any, per: str) -> str:
+    """A price per unit, written one way on every page: ``¥16.99/小时``, ``¥8,000.00/month`` (no spaces around
+    the slash; the pages keep it on one line with the ``money`` class)."""
+    return f"{format_money(value)}/{per}"
+
+
+def format_percent(value: float | int | Decimal | None, digits: int = 2) -> str:
+    """A percentage, written one way on every page: ``5%``, ``12.5%``, ``0.35%`` (at most ``digits`` decimals,
+    no trailing zeros, no space before the sign); ``—`` for none."""
+    if value is None:
+        return "—"
+    text = f"{Decimal(str(value)):.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+    return ("0" if text in ("-0", "") else text) + "%"
+
+
 def format_datetime(value: dt.datetime | None, *, time: bool = True, seconds: bool = False) -> str:
     """China Standard Time, ``2026-11-28 14:05`` (``seconds``: ``14:05:09``; or only the date); ``—`` for none."""
     if value is None:

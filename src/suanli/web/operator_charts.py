@@ -56,12 +56,12 @@ def utilization_chart(rows: Sequence[DatacenterUtilization], _: Callable[..., st
     """Horizontal bars: the share of each data center's units rented out now, the busiest first."""
     rows = sorted((r for r in rows if r.stock_units), key=lambda r: (-(r.ratio or 0), r.name))
     return _base(
-        tooltip={"trigger": "axis", "axisPointer": {"type": "shadow"}, "valueFormatter": "{value} %"},
-        xAxis={"type": "value", "max": 100, "axisLabel": {"formatter": "{value} %"}},
+        tooltip={"trigger": "axis", "axisPointer": {"type": "shadow"}, "valueFormatter": "{value}%"},
+        xAxis={"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
         yAxis={"type": "category", "inverse": True, "data": [r.name for r in rows],
                "axisLabel": {"width": 120, "overflow": "truncate"}},
         series=[{"name": _(N_("Units rented out")), "type": "bar", "data": [percent(r.ratio) for r in rows],
-                 "label": {"show": True, "position": "right", "formatter": "{c} %"}}])
+                 "label": {"show": True, "position": "right", "formatter": "{c}%"}}])
 
 
 def utilization_height(rows: Sequence[DatacenterUtilization]) -> int:
@@ -74,9 +74,9 @@ def utilization_history_chart(history: Sequence[UtilizationHistory], days: Seque
     """One line per data center: the share of its units occupied by orders on each day."""
     return _base(
         legend={"top": 0, "type": "scroll"},
-        tooltip={"trigger": "axis", "valueFormatter": "{value} %"},
+        tooltip={"trigger": "axis", "valueFormatter": "{value}%"},
         xAxis={"type": "category", "data": [d.strftime("%m-%d") for d in days]},
-        yAxis={"type": "value", "min": 0, "max": 100, "axisLabel": {"formatter": "{value} %"}},
+        yAxis={"type": "value", "min": 0, "max": 100, "axisLabel": {"formatter": "{value}%"}},
         series=[{"name": h.name, "type": "line", "smooth": True, "connectNulls": False,
                  "data": [percent(r) for r in h.ratios]} for h in history])
 

@@ -13,8 +13,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from starlette.requests import Request
 
-from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_number, format_period,
-                             gettext_for, request_locale, say, translations)
+from suanli.web.chart_tables import chart_table
+from suanli.web.i18n import (EN, ZH, format_datetime, format_hours, format_money, format_number, format_percent,
+                             format_period, format_rate, gettext_for, request_locale, say, translations)
 from suanli.web.presenters import short_chip_name
 from suanli.web.security import csrf_token, finish_response, load_web_user, peek_web_user
 
@@ -38,16 +39,23 @@ def web_router(*, own_transaction: bool = False, **kwargs: Any) -> APIRouter:
                      **kwargs)
 
 
+def quantity(text: str) -> Markup:
+    """A number with its unit, kept on one line (Chinese text may otherwise break inside "小时")."""
+    return Markup('<span class="qty">%s</span>') % text
+
+
 @cache
 def environment(locale: str) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
                       undefined=StrictUndefined)
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(money=format_money, datetime=format_datetime, number=format_number,
-                       hours=lambda h: format_hours(h, locale), date=lambda d: format_datetime(d, time=False),
+    env.filters.update(money=format_money, rate=format_rate, percent=format_percent, datetime=format_datetime,
+                       number=format_number,
+                       hours=lambda h: quantity(format_hours(h, locale)), date=lambda d: format_datetime(d, time=False),
                        datetime_seconds=lambda d: format_datetime(d, seconds=True),
-                       say=lambda v: say(v, locale), short_chip=short_chip_name)
+                       say=lambda v: say(v, locale), short_chip=short_chip_name,
+                       chart_table=lambda option: chart_table(option, translations(locale).gettext))
     env.globals.update(period=format_period, locale=locale, html_lang="zh-CN" if locale == ZH else "en",
                        static_version=STATIC_VERSION)
     return env

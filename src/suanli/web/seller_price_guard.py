@@ -15,12 +15,12 @@ from suanli.core.price_guard import (CHECK_FIELDS, ON_DEMAND_ABOVE_INDEX, ON_DEM
 from suanli.core.price_stats import PriceSummary
 from suanli.errors import DomainError
 from suanli.web.forms import Form
-from suanli.web.i18n import N_, format_money
+from suanli.web.i18n import N_, format_money, format_percent
 
 CONFIRM_FIELD = "confirm_unusual_price"
-BELOW_INDEX = N_("This is under %(pct)s %% of the price index median (%(median)s per unit-hour for this server). "
+BELOW_INDEX = N_("This is under %(pct)s of the price index median (%(median)s per unit-hour for this server). "
                  "Check it; if it is right, tick the confirmation below.")
-ABOVE_INDEX = N_("This is over %(pct)s %% of the price index median (%(median)s per unit-hour for this server). "
+ABOVE_INDEX = N_("This is over %(pct)s of the price index median (%(median)s per unit-hour for this server). "
                  "Check it; if it is right, tick the confirmation below.")
 RESERVED_BELOW_HOURS = N_("A month at this price costs less than %(hours)s hours at your on-demand price "
                           "(%(minimum)s). A reserved price is per unit and month. Check it; if it is right, tick the "
@@ -75,9 +75,9 @@ def show_unusual_prices(form: Form, exc: DomainError, _: Any, on_demand_fen: int
             message = _(RESERVED_BELOW_HOURS, hours=thresholds["min_reserved_hours"],
                         minimum=format_money(on_demand_fen * thresholds["min_reserved_hours"]))
         elif check == ON_DEMAND_ABOVE_INDEX:
-            message = _(ABOVE_INDEX, pct=thresholds["high_pct"], median=median)
+            message = _(ABOVE_INDEX, pct=format_percent(thresholds["high_pct"]), median=median)
         else:
-            message = _(BELOW_INDEX, pct=thresholds["low_pct"], median=median)
+            message = _(BELOW_INDEX, pct=format_percent(thresholds["low_pct"]), median=median)
         form.error(field, message)
     form.values["needs_confirmation"] = True
     form.values[CONFIRM_FIELD] = ""

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.accounts.models import Role, User
 from suanli.accounts.service import user_for_secret, valid_token
+from suanli.advisor.schemas import WORKLOAD_KINDS
 from suanli.audit.service import set_request_context
 from suanli.db import Database
 from suanli.db_faults import MESSAGES, OUTCOMES, RETRY_AFTER_SECONDS, Fault
@@ -173,7 +174,11 @@ MAX_REPORTED_ERRORS = 20
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
+    """The field an error names, as the client wrote it: without the request part (body, query ...) and without the
+    tag pydantic puts after a discriminated union (``workload.llm_finetune.tokens`` is ``workload.tokens``)."""
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [p for i, p in enumerate(parts)
+             if not (0 < i < len(parts) - 1 and parts[i - 1] == "workload" and p in WORKLOAD_KINDS)]
     return ".".join(parts) or str(loc[0] if loc else "request")
 
 

@@ -188,7 +188,13 @@ def test_estimate_other_kinds(client):
     r = client.post("/api/v1/estimates", json={"workload": {"kind": "llm_inference", "params_b": 7,
                                                             "target_tokens_per_s": 100}, "chip": "4090", "count": 1})
     assert r.status_code == 200 and r.json()["estimate"]["tokens_per_s"] > 0
+    # a bound the schema states: validation_error naming the field (without the kind pydantic puts in the path)
     r = client.post("/api/v1/estimates", json={"workload": {**LORA_7B, "tokens": 0}, "chip": "a800"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    assert [e["field"] for e in r.json()["error"]["details"]["errors"]] == ["workload.tokens"]
+    # a rule across fields stays the core's: invalid_workload naming the field
+    r = client.post("/api/v1/estimates", json={"workload": {**LORA_7B, "dataset_tokens": 10**6, "epochs": 2},
+                                               "chip": "a800"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_workload"
     assert r.json()["error"]["details"]["field"] == "workload.tokens"
 

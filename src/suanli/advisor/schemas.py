@@ -1,8 +1,12 @@
 """Advisor wire models: workloads as a discriminated union on ``kind``, converted to the core dataclasses.
 
-Pydantic checks shapes and types; the core dataclasses (:mod:`suanli.core.workloads`) check meaning
-(ranges, combinations). A core ``ValueError`` ("field: message") becomes a 422 ``invalid_workload``
-naming the field (:func:`to_core`).
+Every single-field rule of the core dataclasses (:mod:`suanli.core.workloads`) that JSON Schema can state is stated
+here too, from the core's own constants (bounds, choices), so the OpenAPI says what the API enforces and an
+out-of-range value is a 422 ``validation_error`` naming the field. The core keeps its checks (it is used without
+these models) and alone checks what a schema cannot state: rules across fields (tokens or dataset_tokens + epochs,
+qlora without fp8, prompt + output within the context, embedding parameters within the parameters), names resolved
+against tables (``model``, ``reference_chip``, ``architecture`` with its synonyms and any case). Those come back as a
+422 ``invalid_workload`` naming the field (:func:`to_core`).
 """
 
 from __future__ import annotations
@@ -13,12 +17,28 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from suanli.core.workloads import (MAX_PARAMS_B, CpuJob, GenericTraining, LLMInference, LLMTraining,
-                                   ReferenceGpuHours)
+from suanli.core.workloads import (GENERIC_PRECISIONS, LLM_INFERENCE_PRECISIONS, LLM_OPTIMIZERS,
+                                   LLM_TRAINING_METHODS, LLM_TRAINING_PRECISIONS, MAX_BATCH_SIZE, MAX_CONCURRENCY,
+                                   MAX_EPOCHS, MAX_FLOPS_PER_SAMPLE, MAX_GPUS_PER_SERVER, MAX_HOURS, MAX_KV_HEADS,
+                                   MAX_LATENCY_MS, MAX_LORA_RANK, MAX_MEMORY_GIB, MAX_MICRO_BATCH, MAX_NETWORK_GBPS,
+                                   MAX_PARAMS_B, MAX_PARAMS_M, MAX_RATE, MAX_SAMPLES, MAX_SEQ, MAX_SERVERS,
+                                   MAX_TOKENS, MAX_VOCAB, MIN_FLOPS_PER_SAMPLE, MIN_VOCAB, REFERENCE_PRECISIONS,
+                                   CpuJob, GenericTraining, LLMInference, LLMTraining, ReferenceGpuHours,
+                                   check_flops_per_sample)
 from suanli.errors import InvalidInput
 
-FINETUNE_METHODS = ("full", "lora", "qlora")
+FINETUNE_METHODS = tuple(m for m in LLM_TRAINING_METHODS if m != "pretrain")
 WORKLOAD_KINDS = ("llm_pretrain", "llm_finetune", "llm_inference", "dl_training", "gpu_hours", "cpu")
+
+
+def one_of(choices: tuple[str, ...]) -> Any:
+    """``Literal[...]`` of a core tuple of choices: an enum in the OpenAPI, checked by pydantic."""
+    return Literal[choices]  # type: ignore[valid-type]
+
+
+def _strip_field(error: ValueError) -> str:
+    """A core message without its leading ``field:`` (pydantic names the field itself)."""
+    return str(error).partition(": ")[2] or str(error)
 
 
 class _Workload(BaseModel):
@@ -28,15 +48,17 @@ class _Workload(BaseModel):
 class LLMPretrainIn(_Workload):
     kind: Literal["llm_pretrain"]
     params_b: float = Field(gt=0, le=MAX_PARAMS_B, description="Model parameters, billions.")
-    tokens: int | None = None
-    dataset_tokens: int | None = None
-    epochs: float | None = None
-    seq_len: int = 2048
-    precision: str = "bf16"
-    micro_batch: int = 1
+    tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Training tokens processed, summed over "
+                               "epochs (or dataset_tokens and epochs, not both).")
+    dataset_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="With epochs, instead of tokens "
+                                       f"(dataset_tokens x epochs at most {MAX_TOKENS:g}).")
+    epochs: float | None = Field(None, gt=0, le=MAX_EPOCHS)
+    seq_len: int = Field(2048, ge=1, le=MAX_SEQ)
+    precision: one_of(LLM_TRAINING_PRECISIONS) = "bf16"  # type: ignore[valid-type]
+    micro_batch: int = Field(1, ge=1, le=MAX_MICRO_BATCH)
     gradient_checkpointing: bool = True
-    vocab_size: int | None = None
-    optimizer: str = Field("adamw", description="adamw, adamw8bit or paged_adamw8bit (memory: 8 / 2 / 2 bytes per "
+    vocab_size: int | None = Field(None, ge=MIN_VOCAB, le=MAX_VOCAB)
+    optimizer: one_of(LLM_OPTIMIZERS) = Field("adamw", description="adamw, adamw8bit or paged_adamw8bit (memory: 8 / 2 / 2 bytes per "
                            "parameter of moments; paged spills to host memory).")
     master_weights: bool = Field(True, description="Keep an FP32 master copy of the weights (false: pure BF16).")
     optimizer_in_backward: bool = Field(False, description="Apply each layer's update in the backward pass "
@@ -46,23 +68,25 @@ class LLMPretrainIn(_Workload):
 
 class LLMFinetuneIn(LLMPretrainIn):
     kind: Literal["llm_finetune"]  # type: ignore[assignment]
-    method: str = Field("lora", description="full, lora or qlora")
-    lora_rank: int = 16
+    method: one_of(FINETUNE_METHODS) = Field("lora", description="full, lora or qlora (qlora: precision bf16 "  # type: ignore[valid-type]
+                                             "or fp16).")
+    lora_rank: int = Field(16, ge=1, le=MAX_LORA_RANK)
 
 
 class LLMInferenceIn(_Workload):
     kind: Literal["llm_inference"]
     params_b: float = Field(gt=0, le=MAX_PARAMS_B)
-    precision: str = "bf16"
-    context_len: int = 4096
-    target_tokens_per_s: float | None = None
-    requests_per_s: float | None = None
-    output_tokens_per_request: int | None = None
-    prompt_tokens: int | None = None
-    concurrency: int = 1
-    latency_ms_per_token: float | None = None
-    kv_heads: int | None = None
-    vocab_size: int | None = None
+    precision: one_of(LLM_INFERENCE_PRECISIONS) = "bf16"  # type: ignore[valid-type]
+    context_len: int = Field(4096, ge=1, le=MAX_SEQ)
+    target_tokens_per_s: float | None = Field(None, gt=0, le=MAX_RATE, description="Or requests_per_s, not both.")
+    requests_per_s: float | None = Field(None, gt=0, le=MAX_RATE, description="Needs output_tokens_per_request.")
+    output_tokens_per_request: int | None = Field(None, ge=1, le=MAX_SEQ, description="At most context_len.")
+    prompt_tokens: int | None = Field(None, ge=1, le=MAX_SEQ, description="Needs output_tokens_per_request; "
+                                      "prompt + output at most context_len.")
+    concurrency: int = Field(1, ge=1, le=MAX_CONCURRENCY)
+    latency_ms_per_token: float | None = Field(None, gt=0, le=MAX_LATENCY_MS)
+    kv_heads: int | None = Field(None, ge=1, le=MAX_KV_HEADS)
+    vocab_size: int | None = Field(None, ge=MIN_VOCAB, le=MAX_VOCAB)
 
 
 class DLTrainingIn(_Workload):
@@ -71,40 +95,61 @@ class DLTrainingIn(_Workload):
                               "resnet50, resnet18, resnet18_cifar, resnet152, inception_v3, vgg16, alexnet, ssd300, bert_base, bert_large, gnmt, ncf, "
                               "transformerxl_base, transformerxl_large, tacotron2, waveglow, gpt2.")
     flops_per_sample: float | None = Field(None, description="Training FLOPs per sample (forward + backward, ~6 x "
-                                           "the forward multiply-adds a model card calls 'FLOPs'); FLOPs, not GFLOPs.")
-    params_m: float | None = Field(None, description="Model parameters, millions.")
-    params_b: float | None = Field(None, description="Model parameters, billions (instead of params_m).")
-    embedding_params_m: float | None = Field(None, description="Of those, millions in looked-up embedding tables "
-                                             "(vocabulary or user/item tables; default 0).")
-    batch_size: int | None = Field(None, description="Samples per device per step (default: the model's usual, "
-                                   "else 32).")
-    samples: int | None = Field(None, description="Samples per epoch; without it only samples/s is estimated.")
-    epochs: int = 1
-    precision: str = Field("fp32", description="fp32, tf32, or amp (mixed precision; also mixed, fp16, bf16).")
-    image_size: int | None = Field(None, description="With model: input side in pixels (rescales its FLOPs).")
-    seq_len: int | None = Field(None, description="With model: sequence length in tokens (rescales its FLOPs).")
-    servers: int | None = Field(None, description="Servers the devices are spread over (default: 8 per server).")
-    gpus_per_server: int | None = Field(None, description="Devices per server (default 8).")
-    network_gbps: float | None = Field(None, description="Network per server, Gb/s (default: 200 per device for "
-                                       "NVLink/HCCS servers, 50 for PCIe servers).")
-    model_memory_gib: float | None = None
+                                           "the forward multiply-adds a model card calls 'FLOPs'); FLOPs, not GFLOPs.",
+                                           json_schema_extra={"minimum": MIN_FLOPS_PER_SAMPLE,
+                                                              "maximum": MAX_FLOPS_PER_SAMPLE})
+    params_m: float | None = Field(None, gt=0, le=MAX_PARAMS_M, description="Model parameters, millions.")
+    params_b: float | None = Field(None, gt=0, le=MAX_PARAMS_B, description="Model parameters, billions (instead "
+                                   "of params_m, not both).")
+    embedding_params_m: float | None = Field(None, ge=0, description="Of those, millions in looked-up embedding "
+                                             "tables (vocabulary or user/item tables; default 0).")
+    batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE, description="Samples per device per step "
+                                   "(default: the model's usual, else 32).")
+    samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Samples per epoch; without it only "
+                                "samples/s is estimated.")
+    epochs: int = Field(1, ge=1, le=MAX_EPOCHS)
+    precision: one_of(GENERIC_PRECISIONS) = Field("fp32", description="fp32, tf32, or amp (mixed precision; "  # type: ignore[valid-type]
+                                                  "also mixed, fp16, bf16).")
+    image_size: int | None = Field(None, ge=1, le=MAX_SEQ, description="With model: input side in pixels "
+                                   "(rescales its FLOPs).")
+    seq_len: int | None = Field(None, ge=1, le=MAX_SEQ, description="With model: sequence length in tokens "
+                                "(rescales its FLOPs).")
+    servers: int | None = Field(None, ge=1, le=MAX_SERVERS, description="Servers the devices are spread over "
+                                "(default: 8 per server).")
+    gpus_per_server: int | None = Field(None, ge=1, le=MAX_GPUS_PER_SERVER, description="Devices per server "
+                                        "(default 8).")
+    network_gbps: float | None = Field(None, gt=0, le=MAX_NETWORK_GBPS, description="Network per server, Gb/s "
+                                       "(default: 200 per device for NVLink/HCCS servers, 50 for PCIe servers).")
+    model_memory_gib: float | None = Field(None, gt=0, le=MAX_MEMORY_GIB)
     architecture: str | None = Field(None, description="cnn, transformer, rnn (also lstm, gru), recommendation "
                                      "(also embedding), gan or speech; a named model brings its own.")
-    input_samples_per_s: float | None = Field(None, description="Samples/s one server's data pipeline (loading, "
-                                              "decoding, augmentation) delivers; the estimate never exceeds it.")
+    input_samples_per_s: float | None = Field(None, gt=0, le=MAX_RATE, description="Samples/s one server's data "
+                                              "pipeline (loading, decoding, augmentation) delivers; the estimate "
+                                              "never exceeds it.")
+
+    @field_validator("flops_per_sample")
+    @classmethod
+    def _flops(cls, value: float | None) -> float | None:
+        # The core's check, so a value below the minimum gets its hint (GFLOPs typed as FLOPs) as a field error.
+        if value is not None:
+            try:
+                check_flops_per_sample(value)
+            except ValueError as exc:
+                raise ValueError(_strip_field(exc)) from None
+        return value
 
 
 class GpuHoursIn(_Workload):
     kind: Literal["gpu_hours"]
-    gpu_hours: float
+    gpu_hours: float = Field(gt=0, le=MAX_HOURS)
     reference_chip: str
-    precision: str = "bf16"
+    precision: one_of(REFERENCE_PRECISIONS) = "bf16"  # type: ignore[valid-type]
 
 
 class CpuIn(_Workload):
     kind: Literal["cpu"]
-    core_hours: float
-    memory_gib: float
+    core_hours: float = Field(gt=0, le=MAX_HOURS)
+    memory_gib: float = Field(gt=0, le=MAX_MEMORY_GIB)
 
 
 #: Fields that belong to one kind only: a workload that names one of them under another kind (or no kind) is
@@ -183,8 +228,6 @@ def to_core(w: Any) -> CoreWorkload:
         if w.kind == "llm_pretrain":
             return LLMTraining(method="pretrain", **data)
         if w.kind == "llm_finetune":
-            if data["method"] not in FINETUNE_METHODS:
-                raise ValueError(f"method: must be one of {', '.join(FINETUNE_METHODS)}; got {data['method']!r}")
             return LLMTraining(**data)
         if w.kind == "llm_inference":
             return LLMInference(**data)

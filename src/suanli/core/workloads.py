@@ -40,6 +40,8 @@ __all__ = [
     "LLM_TRAINING_METHODS",
     "LLM_TRAINING_PRECISIONS",
     "MAX_PARAMS_B",
+    "REFERENCE_PRECISIONS",
+    "check_flops_per_sample",
     "CpuJob",
     "GenericTraining",
     "LLMInference",
@@ -59,17 +61,31 @@ DL_ARCHITECTURE_ALIASES = {"lstm": "rnn", "gru": "rnn", "embedding": "recommenda
                            "recsys": "recommendation", "audio": "speech", "tts": "speech", "vision": "cnn",
                            "conv": "cnn"}
 
+# Single-field bounds: the core checks them, and the advisor's wire models (suanli.advisor.schemas) state the same
+# constants in the OpenAPI, so the two cannot drift.
 MIN_FLOPS_PER_SAMPLE = 1000.0  # below this it is a unit mistake (GFLOPs typed as FLOPs), not a model
+MAX_FLOPS_PER_SAMPLE = 1e20
 MAX_PARAMS_B = 2000.0  # 2 trillion parameters: beyond any dense model anyone rents compute for
-_MAX_TOKENS = 10**15  # a quadrillion training tokens: ~60x the largest public pretraining run
-_MAX_SEQ = 1 << 20  # 1,048,576-token context
-_MAX_BATCH = 65_536
-_MAX_CONCURRENCY = 1_000_000
-_MAX_EPOCHS = 10_000
-_MAX_HOURS = 1e9
-_MAX_MEMORY_GIB = 1e7
-_MAX_RATE = 1e12
-
+MAX_PARAMS_M = MAX_PARAMS_B * 1000
+MAX_TOKENS = 10**15  # a quadrillion training tokens: ~60x the largest public pretraining run
+MAX_SEQ = 1 << 20  # 1,048,576-token context
+MAX_MICRO_BATCH = 65_536
+MAX_BATCH_SIZE = 1 << 26
+MAX_LORA_RANK = 4096
+MIN_VOCAB, MAX_VOCAB = 256, 2_000_000
+MAX_CONCURRENCY = 1_000_000
+MAX_LATENCY_MS = 1e6
+MAX_KV_HEADS = 1024
+MAX_EPOCHS = 10_000
+MAX_SAMPLES = 10**13
+MAX_HOURS = 1e9
+MAX_MEMORY_GIB = 1e7
+MAX_RATE = 1e12  # tokens/s, requests/s, samples/s
+MAX_SERVERS = 4096
+MAX_GPUS_PER_SERVER = 64
+MAX_NETWORK_GBPS = 1e5
+#: The arithmetic a reference run (``gpu_hours``) ran in.
+REFERENCE_PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "fp32", "tf32", "fp8")
 
 def _fail(name: str, message: str) -> ValueError:
     return ValueError(f"{name}: {message}")
@@ -114,9 +130,22 @@ def _params_b(value: object) -> float:
     return number
 
 
+def check_flops_per_sample(value: object) -> float:
+    """Training FLOPs per sample: > 0, at most :data:`MAX_FLOPS_PER_SAMPLE`, and not below
+    :data:`MIN_FLOPS_PER_SAMPLE` (GFLOPs typed as FLOPs, or the forward figure of a model card: the message says
+    how to convert)."""
+    flops = _positive("flops_per_sample", value, MAX_FLOPS_PER_SAMPLE)
+    if flops < MIN_FLOPS_PER_SAMPLE:
+        raise _fail("flops_per_sample", f"{flops:g} FLOPs per sample is implausibly small: "
+                                        f"did you mean {flops:g}e9 x 6 = {flops * 6e9:.3g}? The unit is "
+                                        "FLOPs, not GFLOPs, and training FLOPs (forward + backward) are "
+                                        "about 6 x the forward GFLOPs (multiply-adds) a model card lists")
+    return flops
+
+
 def _optional_vocab(value: object) -> None:
     if value is not None:
-        _integer("vocab_size", value, 256, 2_000_000)
+        _integer("vocab_size", value, MIN_VOCAB, MAX_VOCAB)
 
 
 @dataclass(frozen=True)
@@ -173,19 +202,19 @@ class LLMTraining:
         if self.tokens is not None:
             if self.dataset_tokens is not None or self.epochs is not None:
                 raise _fail("tokens", "give either tokens or dataset_tokens + epochs, not both")
-            _integer("tokens", self.tokens, 1, _MAX_TOKENS)
+            _integer("tokens", self.tokens, 1, MAX_TOKENS)
         else:
             if self.dataset_tokens is None or self.epochs is None:
                 raise _fail("tokens", "required (or give dataset_tokens and epochs)")
-            _integer("dataset_tokens", self.dataset_tokens, 1, _MAX_TOKENS)
-            _positive("epochs", self.epochs, _MAX_EPOCHS)
-            if self.dataset_tokens * float(self.epochs) > _MAX_TOKENS:
-                raise _fail("epochs", f"dataset_tokens x epochs must be <= {_MAX_TOKENS:g} tokens")
+            _integer("dataset_tokens", self.dataset_tokens, 1, MAX_TOKENS)
+            _positive("epochs", self.epochs, MAX_EPOCHS)
+            if self.dataset_tokens * float(self.epochs) > MAX_TOKENS:
+                raise _fail("epochs", f"dataset_tokens x epochs must be <= {MAX_TOKENS:g} tokens")
             if self.dataset_tokens * float(self.epochs) < 1:
                 raise _fail("epochs", "dataset_tokens x epochs must be at least one token")
-        _integer("seq_len", self.seq_len, 1, _MAX_SEQ)
-        _integer("micro_batch", self.micro_batch, 1, _MAX_BATCH)
-        _integer("lora_rank", self.lora_rank, 1, 4096)
+        _integer("seq_len", self.seq_len, 1, MAX_SEQ)
+        _integer("micro_batch", self.micro_batch, 1, MAX_MICRO_BATCH)
+        _integer("lora_rank", self.lora_rank, 1, MAX_LORA_RANK)
         if not isinstance(self.gradient_checkpointing, bool):
             raise _fail("gradient_checkpointing",
                         f"must be true or false, got {self.gradient_checkpointing!r}")
@@ -236,22 +265,22 @@ class LLMInference:
     def __post_init__(self) -> None:
         _params_b(self.params_b)
         _choice("precision", self.precision, LLM_INFERENCE_PRECISIONS)
-        _integer("context_len", self.context_len, 1, _MAX_SEQ)
+        _integer("context_len", self.context_len, 1, MAX_SEQ)
         if self.target_tokens_per_s is not None and self.requests_per_s is not None:
             raise _fail("target_tokens_per_s", "give either target_tokens_per_s or requests_per_s, not both")
         if self.target_tokens_per_s is not None:
-            _positive("target_tokens_per_s", self.target_tokens_per_s, _MAX_RATE)
+            _positive("target_tokens_per_s", self.target_tokens_per_s, MAX_RATE)
         if self.requests_per_s is not None:
-            _positive("requests_per_s", self.requests_per_s, _MAX_RATE)
+            _positive("requests_per_s", self.requests_per_s, MAX_RATE)
             if self.output_tokens_per_request is None:
                 raise _fail("output_tokens_per_request", "required with requests_per_s")
         if self.output_tokens_per_request is not None:
-            _integer("output_tokens_per_request", self.output_tokens_per_request, 1, _MAX_SEQ)
+            _integer("output_tokens_per_request", self.output_tokens_per_request, 1, MAX_SEQ)
             if self.output_tokens_per_request > self.context_len:
                 raise _fail("output_tokens_per_request",
                             f"{self.output_tokens_per_request} exceeds context_len {self.context_len}")
         if self.prompt_tokens is not None:
-            _integer("prompt_tokens", self.prompt_tokens, 1, _MAX_SEQ)
+            _integer("prompt_tokens", self.prompt_tokens, 1, MAX_SEQ)
             if self.output_tokens_per_request is None:
                 raise _fail("output_tokens_per_request", "required with prompt_tokens (prefill is charged "
                                                          "per generated token)")
@@ -259,11 +288,11 @@ class LLMInference:
                 raise _fail("prompt_tokens", f"prompt_tokens + output_tokens_per_request = "
                                              f"{self.prompt_tokens + self.output_tokens_per_request} "
                                              f"exceeds context_len {self.context_len}")
-        _integer("concurrency", self.concurrency, 1, _MAX_CONCURRENCY)
+        _integer("concurrency", self.concurrency, 1, MAX_CONCURRENCY)
         if self.latency_ms_per_token is not None:
-            _positive("latency_ms_per_token", self.latency_ms_per_token, 1e6)
+            _positive("latency_ms_per_token", self.latency_ms_per_token, MAX_LATENCY_MS)
         if self.kv_heads is not None:
-            _integer("kv_heads", self.kv_heads, 1, 1024)
+            _integer("kv_heads", self.kv_heads, 1, MAX_KV_HEADS)
         _optional_vocab(self.vocab_size)
 
     @property
@@ -335,22 +364,17 @@ class GenericTraining:
             raise _fail("flops_per_sample", "dl_training needs the training FLOPs per sample (with params_m), or "
                                             "a model name (model: resnet50, bert_base, ...)")
         if self.flops_per_sample is not None:
-            flops = _positive("flops_per_sample", self.flops_per_sample, 1e20)
-            if flops < MIN_FLOPS_PER_SAMPLE:
-                raise _fail("flops_per_sample", f"{self.flops_per_sample:g} FLOPs per sample is implausibly small: "
-                                                f"did you mean {flops:g}e9 x 6 = {flops * 6e9:.3g}? The unit is "
-                                                "FLOPs, not GFLOPs, and training FLOPs (forward + backward) are "
-                                                "about 6 x the forward GFLOPs (multiply-adds) a model card lists")
+            check_flops_per_sample(self.flops_per_sample)
         if self.samples is not None:
-            _integer("samples", self.samples, 1, 10**13)
-        _integer("epochs", self.epochs, 1, _MAX_EPOCHS)
+            _integer("samples", self.samples, 1, MAX_SAMPLES)
+        _integer("epochs", self.epochs, 1, MAX_EPOCHS)
         _choice("precision", self.precision, GENERIC_PRECISIONS)
         if self.model_memory_gib is not None:
-            _positive("model_memory_gib", self.model_memory_gib, _MAX_MEMORY_GIB)
+            _positive("model_memory_gib", self.model_memory_gib, MAX_MEMORY_GIB)
         if self.params_m is not None and self.params_b is not None:
             raise _fail("params_m", "give params_m or params_b, not both")
         if self.params_m is not None:
-            _positive("params_m", self.params_m, MAX_PARAMS_B * 1000)
+            _positive("params_m", self.params_m, MAX_PARAMS_M)
         if self.params_b is not None:
             _params_b(self.params_b)
         if self.embedding_params_m is not None:
@@ -360,13 +384,13 @@ class GenericTraining:
             if self.params is not None and self.embedding_params_m * 1e6 > self.params:
                 raise _fail("embedding_params_m", "cannot exceed the model's parameters")
         if self.batch_size is not None:
-            _integer("batch_size", self.batch_size, 1, 1 << 26)
+            _integer("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
         for name in ("image_size", "seq_len"):
             value = getattr(self, name)
             if value is not None:
                 if self.model is None:
                     raise _fail(name, "only rescales a named model; with flops_per_sample give the FLOPs at your size")
-                _integer(name, value, 1, _MAX_SEQ)
+                _integer(name, value, 1, MAX_SEQ)
         if self.architecture is not None:
             if not isinstance(self.architecture, str):
                 raise _fail("architecture", f"must be one of {', '.join(DL_ARCHITECTURES)}; got {self.architecture!r}")
@@ -374,13 +398,13 @@ class GenericTraining:
             object.__setattr__(self, "architecture",
                                _choice("architecture", DL_ARCHITECTURE_ALIASES.get(word, word), DL_ARCHITECTURES))
         if self.input_samples_per_s is not None:
-            _positive("input_samples_per_s", self.input_samples_per_s, 1e12)
+            _positive("input_samples_per_s", self.input_samples_per_s, MAX_RATE)
         if self.servers is not None:
-            _integer("servers", self.servers, 1, 4096)
+            _integer("servers", self.servers, 1, MAX_SERVERS)
         if self.gpus_per_server is not None:
-            _integer("gpus_per_server", self.gpus_per_server, 1, 64)
+            _integer("gpus_per_server", self.gpus_per_server, 1, MAX_GPUS_PER_SERVER)
         if self.network_gbps is not None:
-            _positive("network_gbps", self.network_gbps, 1e5)
+            _positive("network_gbps", self.network_gbps, MAX_NETWORK_GBPS)
 
     @property
     def params(self) -> float | None:
@@ -413,7 +437,7 @@ class ReferenceGpuHours:
     precision: str = "bf16"
 
     def __post_init__(self) -> None:
-        _positive("gpu_hours", self.gpu_hours, _MAX_HOURS)
+        _positive("gpu_hours", self.gpu_hours, MAX_HOURS)
         if not isinstance(self.reference_chip, str) or not self.reference_chip.strip():
             raise _fail("reference_chip", f"must name a chip, got {self.reference_chip!r}")
         from suanli.core.chips import load_chip_table, resolve_chip
@@ -423,7 +447,7 @@ class ReferenceGpuHours:
             raise _fail("reference_chip", f"unknown chip {self.reference_chip!r}; known chips: "
                                           f"{', '.join(load_chip_table())}")
         object.__setattr__(self, "reference_chip", chip.key)
-        _choice("precision", self.precision, ("bf16", "fp16", "fp32", "tf32", "fp8"))
+        _choice("precision", self.precision, REFERENCE_PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -434,8 +458,8 @@ class CpuJob:
     memory_gib: float
 
     def __post_init__(self) -> None:
-        _positive("core_hours", self.core_hours, _MAX_HOURS)
-        _positive("memory_gib", self.memory_gib, _MAX_MEMORY_GIB)
+        _positive("core_hours", self.core_hours, MAX_HOURS)
+        _positive("memory_gib", self.memory_gib, MAX_MEMORY_GIB)
 
 
 Workload = LLMTraining | LLMInference | GenericTraining | ReferenceGpuHours | CpuJob

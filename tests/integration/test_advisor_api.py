@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
 
 from suanli.core.chips import load_chip_table
+from suanli.core.workloads import MAX_EPOCHS, MAX_PARAMS_B, MAX_SEQ
 
 LORA_7B = {"kind": "llm_finetune", "method": "lora", "params_b": 7, "tokens": 100_000_000}
 
@@ -197,6 +199,24 @@ def test_estimate_other_kinds(client):
                                                "chip": "a800"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_workload"
     assert r.json()["error"]["details"]["field"] == "workload.tokens"
+
+
+@pytest.mark.parametrize(("workload", "field"), [
+    ({"kind": "dl_training", "model": "resnet50", "epochs": MAX_EPOCHS + 1}, "epochs"),
+    ({"kind": "dl_training", "model": "resnet50", "epochs": 10**9}, "epochs"),
+    ({"kind": "llm_inference", "params_b": math.nextafter(MAX_PARAMS_B, math.inf)}, "params_b"),
+    ({"kind": "llm_inference", "params_b": 7, "context_len": MAX_SEQ + 1}, "context_len"),
+    ({"kind": "llm_finetune", "params_b": 7, "tokens": 10**8, "lora_rank": 0}, "lora_rank"),
+    ({"kind": "gpu_hours", "gpu_hours": 10, "reference_chip": "a100", "precision": "fp64"}, "precision"),
+    ({"kind": "cpu", "core_hours": 10, "memory_gib": 0}, "memory_gib"),
+])
+def test_a_value_just_outside_a_bound_the_schema_states_is_a_validation_error_naming_it(client, workload, field):
+    r = client.post("/api/v1/estimates", json={"workload": workload, "chip": "a100"})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [e["field"] for e in error["details"]["errors"]] == [f"workload.{field}"]
+    assert f"workload.{field}: " in error["message"]
 
 
 def test_dl_training_estimate_gives_samples_per_second_range_utilisation_and_bottleneck(client):

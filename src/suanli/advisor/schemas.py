@@ -41,6 +41,15 @@ def _strip_field(error: ValueError) -> str:
     return str(error).partition(": ")[2] or str(error)
 
 
+# The core's choices as types (mypy cannot read a Literal built from a tuple: hence the ignores where they are used).
+TrainingPrecision = one_of(LLM_TRAINING_PRECISIONS)
+Optimizer = one_of(LLM_OPTIMIZERS)
+FinetuneMethod = one_of(FINETUNE_METHODS)
+InferencePrecision = one_of(LLM_INFERENCE_PRECISIONS)
+GenericPrecision = one_of(GENERIC_PRECISIONS)
+ReferencePrecision = one_of(REFERENCE_PRECISIONS)
+
+
 class _Workload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,12 +63,12 @@ class LLMPretrainIn(_Workload):
                                        f"(dataset_tokens x epochs at most {MAX_TOKENS:g}).")
     epochs: float | None = Field(None, gt=0, le=MAX_EPOCHS)
     seq_len: int = Field(2048, ge=1, le=MAX_SEQ)
-    precision: one_of(LLM_TRAINING_PRECISIONS) = "bf16"  # type: ignore[valid-type]
+    precision: TrainingPrecision = "bf16"  # type: ignore[valid-type]
     micro_batch: int = Field(1, ge=1, le=MAX_MICRO_BATCH)
     gradient_checkpointing: bool = True
     vocab_size: int | None = Field(None, ge=MIN_VOCAB, le=MAX_VOCAB)
-    optimizer: one_of(LLM_OPTIMIZERS) = Field("adamw", description="adamw, adamw8bit or paged_adamw8bit (memory: 8 / 2 / 2 bytes per "
-                           "parameter of moments; paged spills to host memory).")
+    optimizer: Optimizer = Field("adamw", description="adamw, adamw8bit or paged_adamw8bit (memory: "  # type: ignore[valid-type]
+                                 "8 / 2 / 2 bytes per parameter of moments; paged spills to host memory).")
     master_weights: bool = Field(True, description="Keep an FP32 master copy of the weights (false: pure BF16).")
     optimizer_in_backward: bool = Field(False, description="Apply each layer's update in the backward pass "
                                         "(gradients never all held).")
@@ -68,15 +77,14 @@ class LLMPretrainIn(_Workload):
 
 class LLMFinetuneIn(LLMPretrainIn):
     kind: Literal["llm_finetune"]  # type: ignore[assignment]
-    method: one_of(FINETUNE_METHODS) = Field("lora", description="full, lora or qlora (qlora: precision bf16 "  # type: ignore[valid-type]
-                                             "or fp16).")
+    method: FinetuneMethod = Field("lora", description="full, lora or qlora (qlora: precision bf16 or fp16).")  # type: ignore[valid-type]
     lora_rank: int = Field(16, ge=1, le=MAX_LORA_RANK)
 
 
 class LLMInferenceIn(_Workload):
     kind: Literal["llm_inference"]
     params_b: float = Field(gt=0, le=MAX_PARAMS_B)
-    precision: one_of(LLM_INFERENCE_PRECISIONS) = "bf16"  # type: ignore[valid-type]
+    precision: InferencePrecision = "bf16"  # type: ignore[valid-type]
     context_len: int = Field(4096, ge=1, le=MAX_SEQ)
     target_tokens_per_s: float | None = Field(None, gt=0, le=MAX_RATE, description="Or requests_per_s, not both.")
     requests_per_s: float | None = Field(None, gt=0, le=MAX_RATE, description="Needs output_tokens_per_request.")
@@ -108,8 +116,8 @@ class DLTrainingIn(_Workload):
     samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Samples per epoch; without it only "
                                 "samples/s is estimated.")
     epochs: int = Field(1, ge=1, le=MAX_EPOCHS)
-    precision: one_of(GENERIC_PRECISIONS) = Field("fp32", description="fp32, tf32, or amp (mixed precision; "  # type: ignore[valid-type]
-                                                  "also mixed, fp16, bf16).")
+    precision: GenericPrecision = Field("fp32", description="fp32, tf32, or amp (mixed precision; also "  # type: ignore[valid-type]
+                                        "mixed, fp16, bf16).")
     image_size: int | None = Field(None, ge=1, le=MAX_SEQ, description="With model: input side in pixels "
                                    "(rescales its FLOPs).")
     seq_len: int | None = Field(None, ge=1, le=MAX_SEQ, description="With model: sequence length in tokens "
@@ -143,7 +151,7 @@ class GpuHoursIn(_Workload):
     kind: Literal["gpu_hours"]
     gpu_hours: float = Field(gt=0, le=MAX_HOURS)
     reference_chip: str
-    precision: one_of(REFERENCE_PRECISIONS) = "bf16"  # type: ignore[valid-type]
+    precision: ReferencePrecision = "bf16"  # type: ignore[valid-type]
 
 
 class CpuIn(_Workload):

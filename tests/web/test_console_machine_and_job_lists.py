@@ -97,6 +97,8 @@ def test_a_buyer_s_machines_are_paged_searched_filtered_and_sorted(web, make, tm
     web.login(market["second"]["email"], PASSWORD)
     assert sorted(machine_rows(web.get("/account/instances").text)) == sorted(theirs["machines"])
     assert web.get("/operator/instances").status_code == 403
+    english = web.get("/account/instances?lang=en").text
+    assert "2 machines" in english and "Every machine your leases deliver." in english
 
 
 def test_the_operator_sees_every_organization_s_machines(web, make, tmp_path):
@@ -113,6 +115,8 @@ def test_the_operator_sees_every_organization_s_machines(web, make, tmp_path):
     assert machine_rows(web.get(f"/operator/instances?q={one}").text) == [one]
     assert "共 0 台机器" in web.get("/operator/instances?state=running").text
     assert web.get("/operator/instances?sort=sideways").status_code == 422
+    english = web.get("/operator/instances?q=H100&lang=en").text
+    assert "3 machines" in english and "Words of the product's, image's or organization's name" in english
 
 
 def test_the_operator_s_jobs_list_searches_every_organization(web, make, client):
@@ -147,6 +151,7 @@ def test_the_operator_s_jobs_list_searches_every_organization(web, make, client)
     assert r.status_code == 200, r.text
     assert job_rows(web.get("/operator/jobs?state=cancelled").text) == [submitted["second"][1]]
     assert web.get("/operator/jobs?sort=sideways").status_code == 422
+    assert "53 jobs" in web.get("/operator/jobs?lang=en").text
 
     web.login(first["email"], PASSWORD)
     assert web.get("/operator/jobs").status_code == 403

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import stat
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -52,14 +53,29 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+def search_words(text: str | None) -> list[str]:
+    """The words of a console list's search box (at most 10)."""
+    return (text or "").split()[:10]
+
+
+def contains_word(column: Any, word: str) -> Any:
+    """A condition that ``column`` contains ``word`` (any case; ``%`` and ``_`` are plain characters)."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+def is_id(column: Any, word: str) -> list[Any]:
+    """``[column == word]`` when ``word`` is a whole id (a UUID), else nothing: a search box finds a row by its id."""
+    try:
+        return [column == uuid.UUID(word)]
+    except ValueError:
+        return []
+
+
 def contains_words(column: Any, text: str | None) -> list[Any]:
     """Conditions that ``column`` contains each word of ``text`` (any case; ``%`` and ``_`` are plain
     characters): the console lists' name search."""
-    out = []
-    for word in (text or "").split()[:10]:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        out.append(column.ilike(f"%{escaped}%", escape="\\"))
-    return out
+    return [contains_word(column, word) for word in search_words(text)]
 
 
 def utcnow() -> dt.datetime:

@@ -29,12 +29,12 @@ PAGES: dict[str, tuple[str, ...]] = {
                   "/products/{product_id}"),
     "buyer": ("/account", "/account/orders", "/account/orders/{order_id}",
               "/account/invoices", "/account/invoices/{period}", "/account/jobs", "/account/jobs/{job_id}",
-              "/account/keys", "/password"),
+              "/account/instances", "/account/keys", "/password"),
     "seller": ("/seller", "/seller/datacenters", "/seller/datacenters/{datacenter_id}", "/seller/orders",
                "/seller/revenue", "/seller/products", "/seller/products/new", "/seller/products/{product_id}",
                "/seller/instances"),
     "operator": ("/operator", "/operator/datacenters", "/operator/topups", "/operator/settings", "/operator/ledger",
-                 "/operator/audit", "/operator/payouts"),
+                 "/operator/audit", "/operator/payouts", "/operator/jobs", "/operator/instances"),
 }
 # Views that are not a route of their own but a state of a page: filled in, answered (after a click), or an error.
 STATES: dict[str, tuple[tuple[str, str | None], ...]] = {

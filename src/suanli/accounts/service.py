@@ -13,7 +13,7 @@ from suanli.accounts.emails import UnsafeEmail, lookup_form, normalize_email
 from suanli.accounts.models import AccessToken, Organization, Role, TokenKind, User
 from suanli.accounts.passwords import check_new_password
 from suanli.accounts.security import hash_password, new_secret, secret_hash, verify_against_nothing, verify_password
-from suanli.db import utcnow
+from suanli.db import contains_word, utcnow
 from suanli.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 
 
@@ -190,3 +190,8 @@ def user_by_email(session: Session, email: str) -> User:
     if user is None:
         raise NotFound(f"There is no account with email {email}.", code="user_not_found")
     return user
+
+
+def organizations_named(word: str):
+    """The ids of the organizations whose name contains ``word`` (a console list's search by organization)."""
+    return select(Organization.id).where(contains_word(Organization.name, word))

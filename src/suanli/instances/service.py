@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from suanli import backends
 from suanli.accounts.models import Role, User
+from suanli.accounts.service import organizations_named
 from suanli.catalog.models import Product
 from suanli.backends.instances import InvalidInstanceSpec, check_ports
 from suanli.core.billing import Clock
 from suanli.core.messages import Text, msg, render, to_json
-from suanli.db import contains_words
+from suanli.db import contains_word, is_id, search_words
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.instances.images import OfferedImage, choose_image
 from suanli.instances.keys import keys_for_order
@@ -166,11 +167,16 @@ INSTANCE_SORTS: dict[str, tuple[Any, ...]] = {
 def list_instances(session: Session, user: User, *, state: InstanceState | None = None,
                    order_id: uuid.UUID | None = None, live: bool = False, text: str | None = None,
                    sort: str = "-created", limit: int = 50, offset: int = 0) -> tuple[list[Instance], int]:
-    """A page of the machines ``user`` may see, newest first (or by ``sort``); ``text``: words of the product's
-    name."""
+    """A page of the machines ``user`` may see, newest first (or by ``sort``); ``text``: words each of which is in
+    the product's name, the image's name or the buyer's or seller's organization name, or is the machine's or its
+    order's id."""
     query = _visible(user)
-    if text and text.strip():
-        query = query.where(Instance.product_id.in_(select(Product.id).where(*contains_words(Product.name, text))))
+    for word in search_words(text):
+        orgs = organizations_named(word)
+        query = query.where(or_(Instance.product_id.in_(select(Product.id).where(contains_word(Product.name, word))),
+                                contains_word(Instance.image_key, word), Instance.buyer_org_id.in_(orgs),
+                                Instance.seller_org_id.in_(orgs), *is_id(Instance.id, word),
+                                *is_id(Instance.order_id, word)))
     if state is not None:
         query = query.where(Instance.state == state)
     if live:

@@ -10,20 +10,21 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from suanli import audit
 from suanli import backends
 from suanli.backends import outbound
 from suanli.accounts.models import Role, User
+from suanli.accounts.service import organizations_named
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product
 from suanli.catalog.service import managed_datacenter
 from suanli.config import CLUSTER_ALLOWED_NETWORKS
 from suanli.core.billing import Clock
 from suanli.core.chips import resolve_chip
 from suanli.core.messages import msg
-from suanli.db import contains_words
+from suanli.db import contains_word, is_id, search_words
 from suanli.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.jobs.credentials import UnreadableCredentials
 from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobState,
@@ -255,12 +256,14 @@ JOB_SORTS: dict[str, tuple[Any, ...]] = {
 
 def list_jobs(session: Session, user: User, *, state: JobState | None = None, text: str | None = None,
               sort: str = "-submitted", limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
-    """A page of the jobs ``user`` may see, newest first (or by ``sort``); ``text``: words of the job's name."""
+    """A page of the jobs ``user`` may see, newest first (or by ``sort``); ``text``: words each of which is in the
+    job's name or its buyer organization's name, or is the job's id."""
     query = _visible_jobs(user)
     if state is not None:
         query = query.where(Job.state == state)
-    if text and text.strip():
-        query = query.where(*contains_words(Job.name, text))
+    for word in search_words(text):
+        query = query.where(or_(contains_word(Job.name, word), Job.buyer_org_id.in_(organizations_named(word)),
+                                *is_id(Job.id, word)))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = list(session.scalars(query.order_by(*JOB_SORTS[sort]).limit(limit).offset(offset)))
     return jobs, int(total)

@@ -28,13 +28,14 @@ PAGES: dict[str, tuple[str, ...]] = {
     "anonymous": ("/", "/catalog", "/compare", "/price-index", "/advisor", "/login", "/register",
                   "/products/{product_id}"),
     "buyer": ("/account", "/account/orders", "/account/orders/{order_id}",
-              "/account/invoices", "/account/invoices/{period}", "/account/jobs", "/account/jobs/{job_id}",
+              "/account/statements", "/account/statements/{period}", "/account/jobs", "/account/jobs/{job_id}",
               "/account/instances", "/account/keys", "/password"),
     "seller": ("/seller", "/seller/datacenters", "/seller/datacenters/{datacenter_id}", "/seller/orders",
                "/seller/revenue", "/seller/products", "/seller/products/new", "/seller/products/{product_id}",
-               "/seller/instances"),
+               "/seller/instances", "/seller/ledger", "/seller/payouts", "/seller/refunds"),
     "operator": ("/operator", "/operator/datacenters", "/operator/topups", "/operator/settings", "/operator/ledger",
-                 "/operator/audit", "/operator/payouts", "/operator/jobs", "/operator/instances"),
+                 "/operator/audit", "/operator/payouts", "/operator/jobs", "/operator/instances",
+                 "/operator/orders", "/operator/refunds"),
 }
 # Views that are not a route of their own but a state of a page: filled in, answered (after a click), or an error.
 STATES: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -48,7 +49,9 @@ NOT_PAGES = {
     "/catalog/rows": "htmx: the rows of /catalog (checked inside it)",
     "/products/{product_id}/quote": "htmx: the price preview of the product page (checked inside it)",
     "/account/jobs/{job_id}/logs": "htmx: the log lines of the job page (checked inside it)",
-    "/account/invoices/{period}/csv": "a CSV download",
+    "/account/statements/{period}/csv": "a CSV download",
+    "/account/invoices": "the statements' old address: redirects (308) to /account/statements",
+    "/account/invoices/{rest:path}": "the statements' old addresses: redirect (308) under /account/statements",
     "/account/orders/{order_id}/instances": "htmx: the machines of the order page (checked inside it)",
 }
 LOGINS = {"buyer": DEMO_BUYER, "seller": DEMO_SELLER, "operator": DEMO_OPERATOR}

@@ -135,7 +135,8 @@ def search_problem(request: Request, exc: DomainError, _: Any) -> str:
                  field=details["field"])
         valid = [str(v) for v in details.get("valid_values") or []]
         if valid:
-            text += _(N_("Valid values: %(values)s."), values=", ".join(valid[:30]))
+            # Every chip (about 45 today): a cut list could leave out the very maker the buyer looks for.
+            text += _(N_("Valid values: %(values)s."), values=", ".join(valid[:80]))
     elif exc.code == "out_of_range" and details.get("min") is not None and details.get("max") is not None:
         text = _(N_("%(value)s is out of range for “%(field)s”: it must be between %(min)s and %(max)s."),
                  value=details.get("value", ""), field=details.get("field", ""), min=details["min"],

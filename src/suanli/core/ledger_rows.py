@@ -16,9 +16,11 @@ Running balance
     seller's receivable. ``held_fen`` is the part of it held for running orders. Both are exact running sums of
     integer fen from ``opening`` over the rows in the order they are returned, so every row's balance is the
     previous row's plus its change, and the last row's is the opening plus every movement: the wallet's balance
-    when the movements are all of the organization's transfers. A grouped row stands where its *last* reading
-    was, so rows of other orders between its readings show a balance that has not yet had this day's readings
-    taken off — higher than it was at that moment, never lower (never below zero).
+    when the movements are all of the organization's transfers. A grouped row of charges (a buyer's readings)
+    stands where its *last* reading was, and one of earnings (a seller's readings) where its *first* was, so the
+    rows between its readings show a balance that has had this day's charges not yet taken off, or its earnings
+    already added — higher than it was at that moment, never lower (never below zero: a seller's payout between
+    two readings of a day does not show the receivable going negative).
 """
 
 from __future__ import annotations
@@ -140,16 +142,24 @@ def ledger_rows(movements: Iterable[Movement], *, opening_fen: int = 0, opening_
                 group_ticks: bool = True) -> list[LedgerRow]:
     """Rows of ``movements`` (oldest first), oldest first, with running balances from the opening ones.
 
-    Each row is placed where its last movement was; see the module's docstring."""
+    A row of charges is placed where its last movement was, one of earnings where its first was; see the
+    module's docstring."""
     groups: dict[tuple, list[Movement]] = {}
+    first_seen: dict[tuple, int] = {}
     last_seen: dict[tuple, int] = {}
     for position, movement in enumerate(movements):
         key = _group_key(movement, group_ticks)
         groups.setdefault(key, []).append(movement)
+        first_seen.setdefault(key, position)
         last_seen[key] = position
+
+    def place(key: tuple) -> int:
+        earns = sum(m.change_fen for m in groups[key]) > 0
+        return first_seen[key] if earns else last_seen[key]
+
     rows: list[LedgerRow] = []
     balance, held = opening_fen, opening_held_fen
-    for key in sorted(groups, key=last_seen.__getitem__):
+    for key in sorted(groups, key=place):
         members = groups[key]
         change = sum(m.change_fen for m in members)
         held_change = sum(m.held_change_fen for m in members)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 import uuid
 import warnings
@@ -109,6 +111,18 @@ class Factory:
 
 def cny(value: str) -> Decimal:
     return Decimal(value)
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """End a `suanli serve` started with ``start_new_session=True`` and everything it started: SIGTERM to its
+    process group, SIGKILL after 15 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
 
 
 def wait_until_serving(process: Any, base_url: str, log: Any, stop: Any, timeout: float = 60.0) -> None:

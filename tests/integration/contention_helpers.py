@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from support import PG_ADMIN_URL, wait_until_serving
+from support import PG_ADMIN_URL, stop_process_group, wait_until_serving
 
 
 def free_port() -> int:
@@ -34,13 +33,7 @@ class Server:
     log: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process_group(self.process)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from suanli.federation import keys, signing
 from contention_helpers import free_port
-from support import PASSWORD, wait_until_serving
+from support import PASSWORD, stop_process_group, wait_until_serving
 
 SUANLI = shutil.which("suanli", path=str(Path(sys.executable).parent)) or "suanli"
 OPS = "/api/v1/operator/federation"
@@ -69,13 +68,8 @@ class Platform:
         wait_until_serving(self.process, self.url, log, self.stop)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        if self.process is not None:
+            stop_process_group(self.process)
 
     def call(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token or self.token}"}

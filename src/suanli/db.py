@@ -60,8 +60,7 @@ def search_words(text: str | None) -> list[str]:
 
 def contains_word(column: Any, word: str) -> Any:
     """A condition that ``column`` contains ``word`` (any case; ``%`` and ``_`` are plain characters)."""
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")
+    return column.icontains(word, autoescape=True)
 
 
 def is_id(column: Any, word: str) -> list[Any]:

@@ -25,7 +25,7 @@ class Listing:
     limit: int = CONSOLE_PAGE_SIZE
 
     def sorted_by(self, sorts: dict[str, object] | list[str], default: str) -> str:
-        """The sort asked for, if the list has it (400 ``invalid_sort`` with the valid ones if not), else
+        """The sort asked for, if the list has it (422 ``invalid_sort`` with the valid ones if not), else
         ``default``."""
         if not self.sort:
             return default

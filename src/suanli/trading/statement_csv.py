@@ -15,7 +15,6 @@ from suanli.core.money import fen_to_cny
 from suanli.core.spreadsheet import SafeCsvWriter
 from suanli.trading.invoices import CHINA_TZ, Invoice
 
-LANGUAGES = ("zh-CN", "en")
 
 _WORDS: dict[str, tuple[str, str]] = {  # key → (zh-CN, en)
     "statement": ("账单", "Statement"), "organization": ("组织", "Organization"), "role": ("角色", "Role"),

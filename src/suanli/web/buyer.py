@@ -33,7 +33,6 @@ register_notices(order_released=N_("The lease is released: the seconds used are 
                                    "back in your wallet."),
                  order_cancelled=N_("The order is cancelled, free of charge."),
                  order_extended=N_("The reservation is extended."))
-PAGE = 20
 ORDER_SORT_LABELS = {"-created": N_("Newest first"), "created": N_("Oldest first"), "-charged": N_("Most charged"),
                      "-held": N_("Most held")}
 

@@ -110,7 +110,7 @@ def operator_events_context(request: Request, session: Session, kind: TransferKi
     roles = (Role.SELLER,) if kind is TransferKind.PAYOUT else (Role.BUYER, Role.SELLER)
     return {**events_context(request, session, kind, offset,
                              organization_id=_uuid(request.query_params.get("org"))),
-            "org_options": organization_options(session, request, roles)}
+            "filter_org_options": organization_options(session, request, roles)}
 
 
 @router.get("/operator/refunds")

@@ -62,12 +62,10 @@ _bearer = HTTPBearer(auto_error=False, description="A login token from /api/v1/a
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-_query_names: dict[int, frozenset[str]] = {}
-
-
 def _declared_query_parameters(route: Any) -> frozenset[str]:
-    """The query parameters an API route declares, its dependencies' included (by their wire names)."""
-    names = _query_names.get(id(route))
+    """The query parameters an API route declares, its dependencies' included (by their wire names); worked out
+    once and kept on the route (a cache keyed by ``id(route)`` could hand a freed route's names to a new one)."""
+    names = getattr(route, "suanli_query_names", None)
     if names is None:
         found: set[str] = set()
         pending = [route.dependant]
@@ -75,7 +73,7 @@ def _declared_query_parameters(route: Any) -> frozenset[str]:
             dependant = pending.pop()
             found.update(param.alias for param in dependant.query_params)
             pending.extend(dependant.dependencies)
-        names = _query_names[id(route)] = frozenset(found)
+        names = route.suanli_query_names = frozenset(found)
     return names
 
 
@@ -142,13 +140,18 @@ async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> 
     return _signed_in(user)
 
 
+def check_role(user: User, *roles: Role) -> User:
+    """``user``, if it has one of ``roles``; else 403 ``wrong_role`` naming them."""
+    if user.role not in roles:
+        wanted = " or ".join(r.value for r in roles)
+        raise Forbidden(f"This needs a {wanted} account; you are signed in as a {user.role.value}.",
+                        code="wrong_role", details={"required_roles": [r.value for r in roles]})
+    return user
+
+
 def require_role(*roles: Role):
     async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
-        if user.role not in roles:
-            wanted = " or ".join(r.value for r in roles)
-            raise Forbidden(f"This needs a {wanted} account; you are signed in as a {user.role.value}.",
-                            code="wrong_role", details={"required_roles": [r.value for r in roles]})
-        return user
+        return check_role(user, *roles)
 
     dependency.roles = roles  # read by the OpenAPI error declarations (http_contract) and the contract test
     return dependency

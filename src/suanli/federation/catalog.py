@@ -23,17 +23,13 @@ from suanli.catalog.service import local_platform
 from suanli.config import Settings
 from suanli.core.federation import (Aggregation, ComputeId, PriceDisclosure, SharedProduct, build_offers,
                                     content_hash)
-from suanli.db import Database
+from suanli.db import Database, utcnow
 from suanli.errors import InvalidInput, NotFound
 from suanli.federation.client import PeerFailed, signed_get
 from suanli.federation.models import FederationIdentity, FederationPeer, FederationPublished, FederationShare, RemoteOffer
 from suanli.federation.peers import get_peer, identity_row, read_identity, store_peer_keys
 
 FEED_PAGE_MAX = 1000
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 # ---------------------------------------------------------------- what the operator shares, and how
@@ -76,7 +72,7 @@ def set_policy(session: Session, settings: Settings, *, price_disclosure: str | 
         raise InvalidInput(str(exc), code="invalid_policy",
                            details={"valid_values": [*(p.value for p in PriceDisclosure),
                                                      *(a.value for a in Aggregation)]}) from None
-    identity.updated_at = _now()
+    identity.updated_at = utcnow()
     session.flush()
     return {"price_disclosure": identity.price_disclosure, "aggregation": identity.aggregation}
 
@@ -106,7 +102,7 @@ WITHDRAWN = ""
 def publish(session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
     """Bring the feed up to date with the shared products; the number of its last change. Compares content hashes
     only (no stored offer is read back) and writes the changes in bulk."""
-    now = now or _now()
+    now = now or utcnow()
     platform = local_platform(session, settings.platform_name)
     identity = identity_row(session, platform)
     session.refresh(identity, with_for_update=True)
@@ -260,7 +256,7 @@ def sync_peer(database: Database, settings: Settings, peer_id: uuid.UUID) -> dic
                 get_peer(session, peer_id).feed_cursor = 0
             cursor, restarted = 0, True
             continue
-        now = _now()
+        now = utcnow()
         with database.unit_of_work() as session:
             last = _store_page(session, platform.id, page, now)
             peer = get_peer(session, peer_id)

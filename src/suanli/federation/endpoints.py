@@ -28,8 +28,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from suanli.accounts.models import Role
 from suanli.db import Database
-from suanli.errors import Forbidden
-from suanli.http import BearerCredentials, DbSession, OperatorUser, ReadSession, authenticated_user
+
+from suanli.http import BearerCredentials, DbSession, OperatorUser, ReadSession, authenticated_user, check_role
 
 V1_TAG = "federation v1 (signed, between platforms)"
 federation_v1 = APIRouter(prefix="/federation/v1", tags=[V1_TAG], route_class=SignedRoute)
@@ -158,10 +158,7 @@ def revoke_peer(operator: OperatorUser, peer_id: uuid.UUID, session: DbSession) 
 
 def _check_operator(database: Database, credentials: HTTPAuthorizationCredentials | None) -> None:
     with database.unit_of_work(write=False) as session:
-        user = authenticated_user(session, credentials)
-        if user.role != Role.OPERATOR:
-            raise Forbidden(f"This needs an operator account; you are signed in as a {user.role.value}.",
-                            code="wrong_role", details={"required_roles": [Role.OPERATOR.value]})
+        check_role(authenticated_user(session, credentials), Role.OPERATOR)
 
 
 @operator_router.post("/peers/{peer_id}/sync", response_model=SyncOut)
@@ -196,8 +193,9 @@ def _shares_out(session: Session, request: Request) -> SharesOut:
 
 
 @operator_router.get("/shares", response_model=SharesOut)
-def list_shares(_operator: OperatorUser, session: ReadSession) -> SharesOut:
-    return SharesOut(product_ids=catalog.shared_product_ids(session), feed_head=0)
+def list_shares(_operator: OperatorUser, request: Request, session: ReadSession) -> SharesOut:
+    return SharesOut(product_ids=catalog.shared_product_ids(session),
+                     feed_head=catalog.feed_head(session, request.app.state.settings))
 
 
 @operator_router.post("/shares", response_model=SharesOut)

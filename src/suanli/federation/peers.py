@@ -18,16 +18,13 @@ from sqlalchemy.orm import Session
 from suanli.catalog.models import Platform
 from suanli.catalog.service import local_platform
 from suanli.config import Settings
+from suanli.db import utcnow
 from suanli.core.federation import PeerStatus, Scope, endorsement_message, key_id, parse_scopes
 from suanli.errors import Conflict, InvalidInput, NotFound
 from suanli.federation import keys
 from suanli.federation.models import FederationIdentity, FederationKey, FederationPeer
 
 CARD_PREFIX = "suanli-peer:"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def identity_row(session: Session, platform: Platform) -> FederationIdentity:
@@ -75,7 +72,7 @@ def current_key(session: Session, platform: Platform) -> FederationKey | None:
 
 def platform_keys(session: Session, platform_id: uuid.UUID, now: dt.datetime | None = None) -> list[FederationKey]:
     """A platform's keys still valid at ``now``: the current one and those in their grace period."""
-    now = now or _now()
+    now = now or utcnow()
     rows = session.scalars(select(FederationKey).where(FederationKey.platform_id == platform_id)
                            .order_by(FederationKey.created_at)).all()
     return [k for k in rows if k.valid_until is None or k.valid_until > now]
@@ -85,7 +82,7 @@ def rotate_key(session: Session, settings: Settings, now: dt.datetime | None = N
     """A new current key; the keys it replaces stay valid for ``federation_key_grace_hours``, so peers that have
     not fetched the new one yet still accept what they signed (peers learn it from ``/federation/v1/identity``
     at their next sync)."""
-    now = now or _now()
+    now = now or utcnow()
     platform = ensure_identity(session, settings)
     grace_end = now + dt.timedelta(hours=settings.federation_key_grace_hours)
     previous = current_key(session, platform)
@@ -311,7 +308,7 @@ def set_peer_status(session: Session, peer_id: uuid.UUID, status: PeerStatus) ->
         raise Conflict("A revoked peer stays revoked.",
                        code="peer_revoked")
     if peer.status != status:
-        peer.status, peer.status_changed_at = status.value, _now()
+        peer.status, peer.status_changed_at = status.value, utcnow()
     session.flush()
     return peer
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import statistics
@@ -42,7 +43,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from suanli.core.chips import ChipSpec, get_chip  # noqa: E402
+from suanli.core.chips import ChipSpec, get_chip, load_chip_table  # noqa: E402
 from suanli.core.estimates.performance import (GRADIENT_BYTES_PER_PARAM, MAX_UTILISATION,  # noqa: E402
                                                MIN_DENSE_PARAMS, REFERENCE_PEAK_TFLOPS, UPDATE_BYTES_PER_PARAM,
                                                PerformanceParams, allreduce_seconds, is_geforce, peak_for,
@@ -302,7 +303,18 @@ class HeldOut:
 
 
 def group_of(row: Measurement, split: str) -> str:
-    return row.chip.key if split == "chip" else row.model
+    """The held-out group of a row. A chip is held out with its memory variants (same vendor and peaks: V100 16 GB
+    and 32 GB, A100 40 GB and 80 GB), so a left-out chip's twin never stays in the fit."""
+    if split != "chip":
+        return row.model
+    return "+".join(_twins(row.chip.vendor, row.chip.fp16_tflops, row.chip.fp32_tflops))
+
+
+@functools.cache
+def _twins(vendor: str, fp16_tflops: float, fp32_tflops: float) -> tuple[str, ...]:
+    """The keys of the chips of the table with these peaks (one silicon, its memory variants)."""
+    return tuple(sorted(key for key, spec in load_chip_table().items()
+                        if (spec.vendor, spec.fp16_tflops, spec.fp32_tflops) == (vendor, fp16_tflops, fp32_tflops)))
 
 
 def cross_validate(rows: Sequence[Measurement], split: str) -> list[HeldOut]:

@@ -125,7 +125,7 @@ class WaitingJobs:
     def may_start(self, free: list[int], in_order: Iterable[int], head: int | None = None) -> list[JobRequest]:
         """The jobs a round must be given (see the module docstring), in no particular order. ``in_order``
         iterates the waiting keys in queue order (from the first: only as far as the first job not otherwise
-        given is read); ``head`` is the previous round's head job. Resets the arrivals and the freed offers."""
+        given is read); ``head`` is the previous round's head job. Call :meth:`may_start_reset` after the round."""
         chosen = dict.fromkeys(k for k in self._arrived if k in self.requests)
         room: dict[_Group, int] = {}
         class_of = self.market.class_of

@@ -93,6 +93,12 @@ def test_payouts_and_refunds_pages_per_role(market):
     assert get(market, market.operator, "/api/v1/payouts?since=2026-11-28&until=2026-11-28")["total"] == 1
     assert get(market, market.operator, "/api/v1/payouts?since=2026-11-29")["total"] == 0
     assert get(market, buyer, "/api/v1/payouts", status=403)["error"]["code"] == "not_a_seller"
+    # Naming another organization is an operator's filter: a seller naming one is refused, not shown its own list.
+    assert get(market, seller, f"/api/v1/payouts?organization_id={other_seller['org_id']}",
+               status=404)["error"]["code"] == "organization_not_found"
+    assert get(market, seller, f"/api/v1/payouts?organization_id={seller['org_id']}")["total"] == 1
+    assert get(market, buyer, f"/api/v1/refunds?organization_id={seller['org_id']}",
+               status=404)["error"]["code"] == "organization_not_found"
 
     seller_rows = get(market, seller, "/api/v1/ledger/rows")["items"]
     assert [r["kind"] for r in seller_rows] == ["payout", "refund", "charge"]

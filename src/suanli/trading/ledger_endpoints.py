@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query as Q
 from suanli.accounts.models import Role
 from suanli.catalog.schemas import Money
 from suanli.core.ledger import TransferKind
-from suanli.errors import Forbidden
+from suanli.errors import Forbidden, NotFound
 from suanli.http import CurrentUser, DbSession
 from suanli.trading.ledger_schemas import LedgerRowOut, LedgerRowPage, MoneyEventOut, MoneyEventPage
 from suanli.trading.ledger_view import DescribedRow, MoneyEvent, money_events, organization_ledger, parse_day
@@ -50,7 +50,11 @@ def money_event_out(e: MoneyEvent) -> MoneyEventOut:
 
 def money_event_page(user, session, kind: TransferKind, organization_id: uuid.UUID | None, since: str | None,
                      until: str | None, limit: int, offset: int) -> MoneyEventPage:
-    """Operators: every organization's (or ``organization_id``'s); sellers: their own; buyers: their refunds."""
+    """Operators: every organization's (or ``organization_id``'s); sellers: their own; buyers: their refunds. A
+    seller or buyer naming another organization is refused, not answered with its own list as if it were that one."""
+    if user.role is not Role.OPERATOR and organization_id not in (None, user.organization_id):
+        raise NotFound(f"You have no {kind.value}s of organization {organization_id}: only operators may name "
+                       "another organization; leave organization_id out for your own.", code="organization_not_found")
     if user.role is Role.OPERATOR:
         scope = {"organization_id": organization_id}
     elif user.role is Role.SELLER:

@@ -34,7 +34,7 @@ from suanli.catalog.service import backdate_initial_stock
 from suanli.core.billing import ManualClock
 from suanli.core.ledger import seller_receivable
 from suanli.errors import DomainError
-from suanli.trading.invoices import CHINA_TZ
+from suanli.core.china_time import CHINA_TZ
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.metering import MeterRun, meter
 from suanli.trading.models import Order, OrderMode, OrderStatus

@@ -15,7 +15,8 @@ from suanli.catalog.service import backdate_initial_stock
 
 from suanli.core.billing import charge_for_seconds, reserved_price
 from suanli.core.ledger import commission_fen
-from suanli.trading.reports import day_start, occupied_seconds_per_day
+from suanli.core.china_time import day_start
+from suanli.trading.reports import occupied_seconds_per_day
 
 # START is 2026-11-28 08:00 UTC = 16:00 China Standard Time.
 DAY1, DAY2 = dt.date(2026, 11, 28), dt.date(2026, 11, 29)

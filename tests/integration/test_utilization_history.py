@@ -17,7 +17,8 @@ from suanli.accounts.models import User
 from suanli.catalog.models import ProductStockChange
 from suanli.catalog.schemas import ProductIn, ProductPatch
 from suanli.catalog.service import backdate_initial_stock, create_product, update_product
-from suanli.trading.reports import day_start, last_days, stock_intervals, utilization_history
+from suanli.core.china_time import day_start
+from suanli.trading.reports import last_days, stock_intervals, utilization_history
 
 # START is 2026-11-28 08:00 UTC = 16:00 China Standard Time on DAY1.
 DAY0, DAY1, DAY2 = dt.date(2026, 11, 27), dt.date(2026, 11, 28), dt.date(2026, 11, 29)

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from suanli.core.ledger import (Ledger, TransferKind, buyer_available, buyer_held, plan_capture, plan_hold,
                                 plan_payout, plan_refund, plan_settle, plan_topup, seller_receivable)
-from suanli.core.ledger_rows import BEIJING, Movement, RowKind, beijing_day, ledger_rows, movement_of, order_id_of
+from suanli.core.china_time import CHINA_TZ, china_day
+from suanli.core.ledger_rows import Movement, RowKind, ledger_rows, movement_of, order_id_of
 
 BUYER, SELLER = "org-buyer", "org-seller"
 START = dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.UTC)  # 23:00 in Beijing: the first hour crosses a Beijing day
@@ -114,10 +115,10 @@ def test_meter_rows_are_one_per_order_and_beijing_day(plan):
     meter = [r for r in rows if r.kind is RowKind.METER]
     keys = [(r.order_id, r.day) for r in meter]
     assert len(keys) == len(set(keys))
-    readings = {(order_id_of(m.ref), beijing_day(m.at), m.ref) for m in raw if ":tick:" in m.ref}
+    readings = {(order_id_of(m.ref), china_day(m.at), m.ref) for m in raw if ":tick:" in m.ref}
     assert sum(r.count for r in meter) == len(readings)
     for row in meter:
-        assert {beijing_day(m.at) for m in row.movements} == {row.day}
+        assert {china_day(m.at) for m in row.movements} == {row.day}
     assert not any(":tick:" in r.ref for r in rows if r.kind is not RowKind.METER)
     ungrouped = ledger_rows(raw, group_ticks=False)
     assert sum(1 for r in ungrouped if ":tick:" in r.ref) == len(readings)
@@ -152,7 +153,7 @@ def test_readings_group_per_beijing_day_not_utc_day():
     rows = ledger_rows(raw, opening_fen=100)
     assert [(r.count, r.change_fen, r.balance_fen, r.day) for r in rows] == [
         (1, -5, 95, dt.date(2026, 11, 30)), (2, -8, 87, dt.date(2026, 12, 1))]
-    assert rows[1].first_at.astimezone(BEIJING).hour == 0
+    assert rows[1].first_at.astimezone(CHINA_TZ).hour == 0
 
 
 def test_refs_name_their_order():

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from suanli.core.china_time import CHINA_TZ
 from suanli.cli.client import ApiClient, ApiError, credentials_path, store_credentials, stored_credentials
 from suanli.cli.main import (ApiUrl, AsJson, api, app, cny, cny_arg, console, err, explain, fail, print_json,
                              user_app)
@@ -343,10 +344,9 @@ def order_cancel(order_id: str, api_url: ApiUrl = None, as_json: AsJson = False)
 def _beijing(iso: str) -> str:
     """An API time (ISO 8601, UTC) as ``2026-11-28 16:00:00`` in Beijing time, like the pages and the CSV."""
     at = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 @app.command()

@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from suanli.core.ledger import AccountKind, AccountRef, Transfer, TransferKind
+from suanli.core.china_time import china_day
 
-BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
-"""China Standard Time (Asia/Shanghai): UTC+8 all year."""
 
 _TICK = re.compile(r"^order:([^:]+):tick:\d+$")
 _ORDER = re.compile(r"^order:([^:]+)(?::|$)")
@@ -81,7 +80,7 @@ class LedgerRow:
     @property
     def day(self) -> dt.date:
         """The Beijing day of the row's last movement."""
-        return self.last_at.astimezone(BEIJING).date()
+        return china_day(self.last_at)
 
 
 _OWN_MONEY = frozenset({AccountKind.BUYER_AVAILABLE, AccountKind.BUYER_HELD, AccountKind.SELLER_RECEIVABLE})
@@ -111,10 +110,6 @@ def order_id_of(ref: str) -> str | None:
     return match.group(1) if match else None
 
 
-def beijing_day(at: dt.datetime) -> dt.date:
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    return at.astimezone(BEIJING).date()
 
 
 def _event_kind(kinds: set[TransferKind]) -> RowKind:
@@ -134,7 +129,7 @@ def _event_kind(kinds: set[TransferKind]) -> RowKind:
 def _group_key(m: Movement, group_ticks: bool) -> tuple:
     tick = _TICK.match(m.ref) if group_ticks else None
     if tick is not None:
-        return ("meter", tick.group(1), beijing_day(m.at))
+        return ("meter", tick.group(1), china_day(m.at))
     return ("event", m.ref, m.at)
 
 

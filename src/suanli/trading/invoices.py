@@ -31,12 +31,11 @@ from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import Datacenter, Product
+from suanli.core.china_time import CHINA_TZ
 from suanli.core.ledger import AccountKind, TransferKind
 from suanli.errors import InvalidInput, NotFound
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, UsageRecord
 
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
-"""China Standard Time (Asia/Shanghai): UTC+8 all year (no daylight saving since 1991)."""
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 

@@ -19,7 +19,8 @@ from suanli.accounts.models import Organization
 from suanli.audit.models import AuditEntryRow
 from suanli.catalog.models import Product
 from suanli.core.ledger import Transfer, TransferKind
-from suanli.core.ledger_rows import BEIJING, LedgerRow, RowKind, beijing_day, ledger_rows, movement_of
+from suanli.core.china_time import china_day, day_start
+from suanli.core.ledger_rows import LedgerRow, RowKind, ledger_rows, movement_of
 from suanli.errors import InvalidInput
 from suanli.trading.ledger_store import account_ref
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order
@@ -120,7 +121,7 @@ def organization_ledger(session: Session, org_id: uuid.UUID, *, order_id: uuid.U
     if order_id is not None:
         prefix = f"order:{order_id}"
         movements = [m for m in movements if (m.ref == prefix or m.ref.startswith(prefix + ":")) and (
-            day is None or m.ref.startswith(prefix + ":tick:") and beijing_day(m.at) == day)]
+            day is None or m.ref.startswith(prefix + ":tick:") and china_day(m.at) == day)]
         rows = ledger_rows(movements, group_ticks=day is None)
     else:
         rows = ledger_rows(movements)
@@ -185,9 +186,9 @@ def money_events(session: Session, kind: TransferKind, *, organization_id: uuid.
     side = LedgerTransfer.debit_account_id if kind is TransferKind.PAYOUT else LedgerTransfer.credit_account_id
     condition = [LedgerTransfer.kind == kind]
     if since is not None:
-        condition.append(LedgerTransfer.created_at >= _day_start(since))
+        condition.append(LedgerTransfer.created_at >= day_start(since))
     if until is not None:
-        condition.append(LedgerTransfer.created_at < _day_start(until + dt.timedelta(days=1)))
+        condition.append(LedgerTransfer.created_at < day_start(until + dt.timedelta(days=1)))
     for org in (organization_id, seller_org_id):
         if org is not None:
             mine = select(LedgerAccount.id).where(LedgerAccount.owner_org_id == org)
@@ -218,6 +219,4 @@ def money_events(session: Session, kind: TransferKind, *, organization_id: uuid.
     return out, int(total)
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=BEIJING).astimezone(dt.UTC)
 

@@ -31,20 +31,11 @@ from suanli.accounts.models import Organization
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange
 from suanli.core.ledger import AccountKind, TransferKind
 from suanli.errors import InvalidInput
-from suanli.trading.invoices import CHINA_TZ, seller_commission_legs
+from suanli.core.china_time import china_day, day_start
+from suanli.trading.invoices import seller_commission_legs
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode
 
 MAX_DAYS = 366
-
-
-def china_day(at: dt.datetime) -> dt.date:
-    """The calendar day (China Standard Time) ``at`` falls on."""
-    return at.astimezone(CHINA_TZ).date()
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """Midnight China Standard Time starting ``day``, in UTC."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ).astimezone(dt.UTC)
 
 
 def last_days(now: dt.datetime, days: int) -> list[dt.date]:

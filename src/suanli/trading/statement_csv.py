@@ -13,7 +13,8 @@ import io
 from suanli.accounts.models import Role
 from suanli.core.money import fen_to_cny
 from suanli.core.spreadsheet import SafeCsvWriter
-from suanli.trading.invoices import CHINA_TZ, Invoice
+from suanli.core.china_time import CHINA_TZ
+from suanli.trading.invoices import Invoice
 
 
 _WORDS: dict[str, tuple[str, str]] = {  # key → (zh-CN, en)

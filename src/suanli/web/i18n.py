@@ -20,6 +20,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from starlette.requests import Request
 
+from suanli.core.china_time import CHINA_TZ
 from suanli.core import messages
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -30,7 +31,6 @@ LOCALES = (ZH, EN)
 LANG_COOKIE = "lang"
 _ALIASES = {"zh-cn": ZH, "zh": ZH, "zh_cn": ZH, "zh-hans": ZH, "en": EN, "en-us": EN, "en_us": EN, "en-gb": EN}
 # China Standard Time: what every date on the pages is shown in (invoices use CST months too).
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 def normalize_locale(code: str | None) -> str | None:
@@ -146,7 +146,7 @@ def format_datetime(value: dt.datetime | None, *, time: bool = True, seconds: bo
         return "—"
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    local = value.astimezone(CST)
+    local = value.astimezone(CHINA_TZ)
     return local.strftime(("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") if time else "%Y-%m-%d")
 
 

@@ -74,8 +74,22 @@ class RayHead:
         self.pid: int | None = None
         self.dashboard_url: str | None = None
 
-    def start(self, timeout: float = 180.0) -> str:
-        """Start the head and wait until its Jobs API answers; returns the dashboard URL."""
+    def start(self, timeout: float = 180.0, attempts: int = 3) -> str:
+        """Start the head and wait until its Jobs API answers; returns the dashboard URL.
+
+        Ray gives its raylet a fixed 30 s to register with the GCS (``ray/_private/node.py``, not configurable) and
+        exits with "timed out during startup" when a loaded machine is slower; that start is retried, on new ports,
+        up to ``attempts`` times. Any other exit fails at once."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError as exc:
+                if attempt == attempts or "timed out during startup" not in str(exc):
+                    raise
+                self.stop()  # what the failed start left of its session (GCS, dashboard) goes before the next
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> str:
         exe = ray_executable()
         self.dir.mkdir(parents=True, exist_ok=True)
         temp = self.dir / "ray"  # unix socket paths must stay short: keep DIR short

@@ -29,8 +29,11 @@ serve: $(STAMP)
 	$(BIN)/suanli serve
 
 ## The whole suite: SQLite and the local PostgreSQL server; real Slurm and Ray clusters started by the tests.
+## Two workers (pytest-xdist), tests that share a module's server or the real clusters kept on one worker
+## (tests/conftest.py); `make test TEST_WORKERS=0` runs it in one process. The 25 slowest tests are listed at the end.
+TEST_WORKERS ?= 2
 test: $(DEV)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 bench: $(DEV)
 	$(BIN)/python bench/catalog_search.py

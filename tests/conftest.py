@@ -90,3 +90,28 @@ def client(db: Database) -> TestClient:
 def make(client: TestClient, db: Database) -> Factory:
     return Factory(client, db)
 
+
+
+# Running in parallel (`make test` runs two pytest-xdist workers, `--dist loadgroup`): a test is sent to either
+# worker on its own, except that tests sharing something expensive stay together on one worker, so it is started
+# once: every test of a module with a module-scoped fixture (a CLI server, federation processes, a demo), and every
+# test on the real clusters (one Slurm, one Ray head: two of each would only compete for the same two cores).
+# Session fixtures other than these (the databases, the browser's demo server) are per worker.
+CLUSTER_FIXTURES = frozenset({"slurm_cluster", "slurm_jupyter", "ray_cluster"})
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    names = set(getattr(item, "fixturenames", ()))
+    if names & CLUSTER_FIXTURES:
+        return "real-clusters"
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    if any(d.scope == "module" for defs in definitions.values() for d in defs):
+        return item.nodeid.split("::", 1)[0]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = _xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

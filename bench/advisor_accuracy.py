@@ -33,6 +33,7 @@ Deep-learning training (``--dl``)
 
 Usage
     .venv/bin/python bench/advisor_accuracy.py [--llm | --dl] [--csv bench/data/measurements.csv] [--check]
+    .venv/bin/python bench/advisor_accuracy.py --score bench/data/performance_model_second_pass.json
 
 ``--check`` exits with status 1 when a target is missed (LLM: median absolute error <= 25%; DL training, held out:
 median <= 20%, >= 60% within 25%, chip ratios median <= 15%, >= 80% inside the range).
@@ -190,6 +191,30 @@ def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = 
     return all(targets.values())
 
 
+def score_report(params_path: Path) -> None:
+    """The error of a packaged parameter file (no refit) on each measurement file: how a model fitted before a
+    file existed does on it (the "never fitted first" figures of docs/benchmarks.md)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import fit_performance_model as fpm
+    from suanli.core.estimates.performance import PerformanceParams
+
+    params = PerformanceParams.from_json(json.loads(params_path.read_text(encoding="utf-8"))["params"])
+    print(f"## `{params_path.name}` scored on each measurement file (no refit)")
+    print()
+    print("| file | rows | median abs error | within ±25% | inside the stated range |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for path in fpm.DATA:
+        ratios = [fpm.predict(row, params) / row.measured for row in fpm.load_rows([path])]
+        errors = [abs(r - 1.0) for r in ratios]
+        inside = sum(params.range_low <= 1.0 / r <= params.range_high for r in ratios)
+        print(f"| {path.name} | {len(ratios)} | {statistics.median(errors):.1%} | "
+              f"{sum(e <= 0.25 for e in errors) / len(errors):.0%} | {inside / len(ratios):.0%} |")
+    print()
+    print(f"A file the parameters were fitted on ({params_path.name}: `summary.fit_rows` rows) gives the fit error, "
+          "not accuracy; only files added after the fit are held out.")
+    print()
+
+
 def _domestic_report() -> None:
     """Published domestic-accelerator measurements, never used in a fit, through the public estimate()."""
     from suanli.core.workloads import GenericTraining
@@ -255,7 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("chip", "model"), help="--dl: only this held-out split (quicker)")
     parser.add_argument("--no-architecture", action="store_true",
                         help="--dl: describe the models without their architecture class")
+    parser.add_argument("--score", type=Path, metavar="PARAMS_JSON",
+                        help="score a packaged parameter file on each measurement file, without refitting "
+                             "(bench/data/performance_model_second_pass.json: the model fitted before the NVIDIA "
+                             "and TensorFlow files were added)")
     args = parser.parse_args(argv)
+    if args.score:
+        score_report(args.score)
+        return 0
     ok = True
     if not args.llm:
         ok = dl_report((args.split,) if args.split else ("chip", "model"), architecture=not args.no_architecture)

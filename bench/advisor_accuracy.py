@@ -130,7 +130,8 @@ def median_abs(rows: list[Row]) -> float:
     return statistics.median(abs(r.error) for r in rows)
 
 
-def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = True) -> bool:
+def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = True,
+              layer_types: tuple[str, ...] | None = None) -> bool:
     """Held-out accuracy of the training performance model; prints Markdown, returns whether every target is met.
 
     ``splits`` narrows the evaluation to one split (quicker while iterating); ``architecture=False`` describes the
@@ -139,6 +140,8 @@ def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = 
     import fit_performance_model as fpm
 
     fpm.USE_ARCHITECTURE = architecture
+    if layer_types is not None:
+        fpm.FITTED_LAYER_TYPES = layer_types
     rows = fpm.load_rows()
     held = {split: fpm.cross_validate(rows, split) for split in splits}
     print("## Deep-learning training: held-out accuracy of the performance model")
@@ -284,13 +287,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="score a packaged parameter file on each measurement file, without refitting "
                              "(bench/data/performance_model_second_pass.json: the model fitted before the NVIDIA "
                              "and TensorFlow files were added)")
+    parser.add_argument("--fit-layer-types", metavar="TYPES",
+                        help="--dl: also fit a speed factor for these layer types (comma-separated: conv3x3, conv, "
+                             "dense, attention, recurrent; the packaged model fits none)")
     args = parser.parse_args(argv)
     if args.score:
         score_report(args.score)
         return 0
     ok = True
     if not args.llm:
-        ok = dl_report((args.split,) if args.split else ("chip", "model"), architecture=not args.no_architecture)
+        layer_types = tuple(t.strip() for t in args.fit_layer_types.split(",") if t.strip()) \
+            if args.fit_layer_types else None
+        ok = dl_report((args.split,) if args.split else ("chip", "model"), architecture=not args.no_architecture,
+                       layer_types=layer_types)
         if args.dl:
             return 1 if args.check and not ok else 0
     rows = evaluate(args.csv)

@@ -109,11 +109,6 @@ def test_estimate_dl_training_prints_samples_per_second_and_infers_the_kind(tmp_
         data = json.loads(invoke("estimate", "--chip", "A10G", "--flops-per-sample", "1.5e8", "--params-m", "28",
                                  "--architecture", "tts", "--precision", "amp", "--json").output)
         assert any("speech models: the measured models" in n for n in data["estimate"]["notes"])
-        # the FLOPs by layer type
-        data = json.loads(invoke("estimate", "--chip", "A10G", "--flops-per-sample", "1.5e8", "--params-m", "28",
-                                 "--layer-mix", "recurrent=0.7,attention=0.1", "--json").output)
-        assert any("layer mix recurrent 70%, dense 20%, attention 10%" in n for n in data["estimate"]["notes"])
-        assert "--layer-mix" in help_text and "conv3x3=0.5,conv=0.5" in help_text
         # nothing says what to estimate: the kinds, dl_training first, instead of a missing LLM field
         result = invoke("estimate", "--chip", "A100")
         assert result.exit_code == 1 and "--kind dl_training" in re.sub(r"\s+", " ", result.output)

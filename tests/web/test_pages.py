@@ -409,10 +409,6 @@ def test_the_advisor_takes_a_training_jobs_architecture_and_data_pipeline_rate(w
     assert "约占加速卡峰值 FLOPs 的" in r.text  # the FLOPs utilisation of each option
     r = web.get(query + "&architecture=capsule")
     assert r.status_code == 400 and "architecture" in r.text
-    r = web.get(query + "&layer_mix=conv3x3%3D0.5%2Cconv%3D0.5")
-    assert r.status_code == 200 and 'name="layer_mix"' in r.text and "层类型构成" in r.text
-    r = web.get(query + "&layer_mix=conv%3D2")
-    assert r.status_code == 400 and "layer_mix" in r.text
 
 
 def test_launching_from_the_advisor_needs_a_buyer_and_makes_a_job(web: WebClient, make, shop, tmp_path):

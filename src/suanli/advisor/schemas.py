@@ -23,8 +23,8 @@ from suanli.core.workloads import (GENERIC_PRECISIONS, LLM_INFERENCE_PRECISIONS,
                                    MAX_LATENCY_MS, MAX_LORA_RANK, MAX_MEMORY_GIB, MAX_MICRO_BATCH, MAX_NETWORK_GBPS,
                                    MAX_PARAMS_B, MAX_PARAMS_M, MAX_RATE, MAX_SAMPLES, MAX_SEQ, MAX_SERVERS,
                                    MAX_TOKENS, MAX_VOCAB, MIN_FLOPS_PER_SAMPLE, MIN_VOCAB, REFERENCE_PRECISIONS,
-                                   DL_LAYER_TYPES, CpuJob, GenericTraining, LLMInference, LLMTraining,
-                                   ReferenceGpuHours, check_flops_per_sample, check_layer_mix)
+                                   CpuJob, GenericTraining, LLMInference, LLMTraining, ReferenceGpuHours,
+                                   check_flops_per_sample)
 from suanli.errors import InvalidInput
 
 FINETUNE_METHODS = tuple(m for m in LLM_TRAINING_METHODS if m != "pretrain")
@@ -48,7 +48,6 @@ FinetuneMethod = one_of(FINETUNE_METHODS)
 InferencePrecision = one_of(LLM_INFERENCE_PRECISIONS)
 GenericPrecision = one_of(GENERIC_PRECISIONS)
 ReferencePrecision = one_of(REFERENCE_PRECISIONS)
-LayerType = one_of(DL_LAYER_TYPES)
 
 
 class _Workload(BaseModel):
@@ -135,21 +134,6 @@ class DLTrainingIn(_Workload):
     input_samples_per_s: float | None = Field(None, gt=0, le=MAX_RATE, description="Samples/s one server's data "
                                               "pipeline (loading, decoding, augmentation) delivers; the estimate "
                                               "never exceeds it.")
-    layer_mix: dict[LayerType, Annotated[float, Field(ge=0, le=1)]] | str | None = Field(  # type: ignore[valid-type]
-        None, description="Shares of the training FLOPs by layer type, together at most 1 (the rest is dense): "
-        "conv3x3 (3x3 stride-1 convolutions), conv (other convolutions), dense (linear/MLP layers, a transformer's "
-        "projections), attention (score and context products), recurrent (LSTM/GRU cells); as an object or as text "
-        "\"conv3x3=0.5,conv=0.5\". Default: the named model's own, else the architecture's typical mix.")
-
-    @field_validator("layer_mix")
-    @classmethod
-    def _layer_mix(cls, value: dict[str, float] | str | None) -> dict[str, float] | str | None:
-        if value is not None:
-            try:
-                check_layer_mix(value)
-            except ValueError as exc:
-                raise ValueError(_strip_field(exc)) from None
-        return value
 
     @field_validator("flops_per_sample")
     @classmethod
@@ -182,7 +166,7 @@ KIND_OF_FIELD: dict[str, str] = {
     **{f: "dl_training" for f in ("flops_per_sample", "samples", "model", "params_m", "embedding_params_m",
                                   "batch_size", "image_size",
                                   "servers", "gpus_per_server", "network_gbps", "model_memory_gib",
-                                  "architecture", "input_samples_per_s", "layer_mix")},
+                                  "architecture", "input_samples_per_s")},
     **{f: "llm_inference" for f in ("context_len", "target_tokens_per_s", "requests_per_s",
                                     "output_tokens_per_request", "prompt_tokens", "concurrency",
                                     "latency_ms_per_token", "kv_heads")},

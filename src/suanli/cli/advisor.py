@@ -24,7 +24,7 @@ Opt = typer.Option
 #: The kind an option implies when --kind is not given (the first that matches wins).
 KIND_HINTS = (("dl_training", ("model", "flops_per_sample", "samples", "params_m", "batch_size", "image_size",
                                "servers", "gpus_per_server", "network_gbps", "model_memory_gib", "architecture",
-                               "input_samples_per_s", "layer_mix")),
+                               "input_samples_per_s")),
               ("llm_inference", ("context_len", "target_tokens_per_s", "concurrency")),
               ("gpu_hours", ("gpu_hours", "reference_chip")), ("cpu", ("core_hours",)))
 
@@ -69,7 +69,7 @@ def _rate(r: float | None) -> str:
 
 WORKLOAD_OPTIONS = """method params_b tokens seq_len precision micro_batch lora_rank context_len target_tokens_per_s
 concurrency flops_per_sample samples epochs model_memory_gib gpu_hours reference_chip core_hours memory_gib model
-params_m batch_size image_size servers gpus_per_server network_gbps architecture input_samples_per_s layer_mix optimizer
+params_m batch_size image_size servers gpus_per_server network_gbps architecture input_samples_per_s optimizer
 master_weights optimizer_in_backward cpu_offload gradient_checkpointing""".split()
 
 
@@ -113,9 +113,6 @@ Architecture = Annotated[str | None, Opt(help="dl_training: cnn, transformer, rn
                                               "or speech (a --model brings its own)")]
 InputSamplesPerS = Annotated[float | None, Opt("--input-samples-per-s", help="dl_training: samples/s one server's "
                                                                              "data pipeline delivers (a cap)")]
-LayerMix = Annotated[str | None, Opt("--layer-mix", help="dl_training: shares of the FLOPs by layer type, 0-1 each, "
-                                                        "the rest dense: conv3x3, conv, dense, attention, recurrent "
-                                                        "(e.g. conv3x3=0.5,conv=0.5; a --model brings its own)")]
 Optimizer = Annotated[str | None, Opt(help="LLM training: adamw (8 bytes/parameter of moments), adamw8bit (2) or "
                                            "paged_adamw8bit (2, spills to host memory)")]
 MasterWeights = Annotated[bool | None, Opt("--master-weights/--no-master-weights",
@@ -169,7 +166,7 @@ def estimate_cmd(
         core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
         batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
         gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, architecture: Architecture = None,
-        input_samples_per_s: InputSamplesPerS = None, layer_mix: LayerMix = None, optimizer: Optimizer = None,
+        input_samples_per_s: InputSamplesPerS = None, optimizer: Optimizer = None,
         master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
         cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         api_url: ApiUrl = None, as_json: AsJson = False) -> None:
@@ -233,7 +230,7 @@ def advise_cmd(
         core_hours: CoreHours = None, memory_gib: MemoryGib = None, model: Model = None, params_m: ParamsM = None,
         batch_size: BatchSize = None, image_size: ImageSize = None, servers: Servers = None,
         gpus_per_server: GpusPerServer = None, network_gbps: NetworkGbps = None, architecture: Architecture = None,
-        input_samples_per_s: InputSamplesPerS = None, layer_mix: LayerMix = None, optimizer: Optimizer = None,
+        input_samples_per_s: InputSamplesPerS = None, optimizer: Optimizer = None,
         master_weights: MasterWeights = None, optimizer_in_backward: OptimizerInBackward = None,
         cpu_offload: CpuOffload = None, gradient_checkpointing: GradientCheckpointing = None,
         launch: Annotated[int | None, Opt("--launch", min=1, help="Submit option RANK as a job (needs `suanli "

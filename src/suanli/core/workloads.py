@@ -43,7 +43,6 @@ __all__ = [
     "MAX_PARAMS_B",
     "REFERENCE_PRECISIONS",
     "check_flops_per_sample",
-    "check_layer_mix",
     "CpuJob",
     "GenericTraining",
     "LLMInference",
@@ -62,9 +61,9 @@ DL_ARCHITECTURES: tuple[str, ...] = ("cnn", "transformer", "rnn", "recommendatio
 DL_ARCHITECTURE_ALIASES = {"lstm": "rnn", "gru": "rnn", "embedding": "recommendation", "recommender": "recommendation",
                            "recsys": "recommendation", "audio": "speech", "tts": "speech", "vision": "cnn",
                            "conv": "cnn"}
-#: Layer types a model's training FLOPs divide into (``layer_mix``): 3x3 stride-1 convolutions (cuDNN runs them
-#: with Winograd transforms), other convolutions (1x1, 5x5, 7x7, strided, 1-D), dense layers (linear / MLP /
-#: the projections of a transformer), attention's score and context products, recurrent cells (LSTM/GRU steps).
+#: Layer types a model's training FLOPs divide into (the reference models' ``layer_mix``): 3x3 stride-1
+#: convolutions (cuDNN runs them with Winograd transforms), other convolutions (1x1, 5x5, 7x7, strided, 1-D), dense
+#: layers (linear / MLP / a transformer's projections), attention's score and context products, recurrent cells.
 DL_LAYER_TYPES: tuple[str, ...] = ("conv3x3", "conv", "dense", "attention", "recurrent")
 
 # Single-field bounds: the core checks them, and the advisor's wire models (suanli.advisor.schemas) state the same
@@ -147,42 +146,6 @@ def check_flops_per_sample(value: object) -> float:
                                         "FLOPs, not GFLOPs, and training FLOPs (forward + backward) are "
                                         "about 6 x the forward GFLOPs (multiply-adds) a model card lists")
     return flops
-
-
-def check_layer_mix(value: object) -> tuple[tuple[str, float], ...]:
-    """Shares of the training FLOPs by layer type (:data:`DL_LAYER_TYPES`), as a mapping or as text
-    ("conv3x3=0.5, conv=0.5"): each share in [0, 1], together at most 1; what is left is ``dense``. Returns the
-    sorted (type, share) pairs that sum to 1."""
-    if isinstance(value, str):
-        pairs: dict[str, object] = {}
-        for part in value.replace("，", ",").split(","):
-            if not part.strip():
-                continue
-            name, sep, share = part.partition("=")
-            if not sep:
-                raise _fail("layer_mix", f"write type=share pairs such as conv3x3=0.5,conv=0.5; got {part.strip()!r}")
-            try:
-                pairs[name.strip().casefold()] = float(share)
-            except ValueError:
-                raise _fail("layer_mix", f"the share of {name.strip()} must be a number, got {share.strip()!r}") \
-                    from None
-        value = pairs
-    if not isinstance(value, dict) or not value:
-        raise _fail("layer_mix", f"give shares of the FLOPs by layer type ({', '.join(DL_LAYER_TYPES)}), "
-                                 f"e.g. conv3x3=0.5,conv=0.5; got {value!r}")
-    shares: dict[str, float] = {}
-    for name, share in value.items():
-        if name not in DL_LAYER_TYPES:
-            raise _fail("layer_mix", f"unknown layer type {name!r}: one of {', '.join(DL_LAYER_TYPES)}")
-        number = _number("layer_mix", share)
-        if not 0.0 <= number <= 1.0:
-            raise _fail("layer_mix", f"the share of {name} must be between 0 and 1, got {share!r}")
-        shares[name] = number
-    total = sum(shares.values())
-    if total > 1.0 + 1e-6:
-        raise _fail("layer_mix", f"the shares add up to {total:g}, more than 1")
-    shares["dense"] = shares.get("dense", 0.0) + max(0.0, 1.0 - total)
-    return tuple(sorted((k, v / max(total, 1.0)) for k, v in shares.items() if v > 0))
 
 
 def _optional_vocab(value: object) -> None:
@@ -370,8 +333,6 @@ class GenericTraining:
     ``model_memory_gib`` is what one device needs (weights, optimizer state, activations); without it memory fit
     is not checked. ``architecture`` (:data:`DL_ARCHITECTURES`; also lstm, gru, embedding, recommender, ...) names
     the model's class; a named model brings its own. Classes with a fitted factor (speech) scale the achieved speed.
-    ``layer_mix`` gives the shares of the FLOPs by layer type (:data:`DL_LAYER_TYPES`; the rest is dense), each type
-    with its fitted speed; without it a named model brings its own, a class its typical mix.
     ``input_samples_per_s`` is what one server's data pipeline (loading, decoding, augmentation) delivers: the
     estimate never exceeds it times the servers.
     """
@@ -393,7 +354,6 @@ class GenericTraining:
     network_gbps: float | None = None
     architecture: str | None = None
     input_samples_per_s: float | None = None
-    layer_mix: tuple[tuple[str, float], ...] | dict[str, float] | str | None = None
 
     def __post_init__(self) -> None:
         from suanli.core.estimates.reference_models import reference_model
@@ -444,9 +404,6 @@ class GenericTraining:
                                _choice("architecture", DL_ARCHITECTURE_ALIASES.get(word, word), DL_ARCHITECTURES))
         if self.input_samples_per_s is not None:
             _positive("input_samples_per_s", self.input_samples_per_s, MAX_RATE)
-        if self.layer_mix is not None:
-            mix = dict(self.layer_mix) if isinstance(self.layer_mix, tuple) else self.layer_mix
-            object.__setattr__(self, "layer_mix", check_layer_mix(mix))
         if self.servers is not None:
             _integer("servers", self.servers, 1, MAX_SERVERS)
         if self.gpus_per_server is not None:

@@ -37,13 +37,13 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "llm_pretrain": ("params_b", "tokens", "optimizer", "cpu_offload"),
     "llm_finetune": ("params_b", "tokens", "method", "optimizer", "cpu_offload"),
     "llm_inference": ("params_b", "target_tokens_per_s", "context_len"),
-    "dl_training": ("model", "architecture", "layer_mix", "flops_per_sample", "params_m", "batch_size", "precision",
-                    "samples", "epochs", "input_samples_per_s"),
+    "dl_training": ("model", "architecture", "flops_per_sample", "params_m", "batch_size", "precision", "samples",
+                    "epochs", "input_samples_per_s"),
     "gpu_hours": ("gpu_hours", "reference_chip"),
     "cpu": ("core_hours", "memory_gib"),
 }
 FORM_FIELDS = ("kind", "params_b", "tokens", "method", "optimizer", "cpu_offload", "target_tokens_per_s", "context_len", "flops_per_sample",
-               "samples", "epochs", "input_samples_per_s", "model", "architecture", "layer_mix", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
+               "samples", "epochs", "input_samples_per_s", "model", "architecture", "params_m", "batch_size", "precision", "gpu_hours", "reference_chip", "core_hours", "memory_gib", "deadline_hours",
                "budget_cny", "provinces", "ecosystems", "smoke")
 EXAMPLE = {"kind": "llm_finetune", "params_b": "7", "tokens": "100000000", "method": "lora",
            "deadline_hours": "24", "budget_cny": "2000", "ecosystems": list(ECOSYSTEMS)}

@@ -87,20 +87,8 @@ def _describe(w: GenericTraining) -> _Described:
     else:
         embeddings = 0.0
     architecture = w.architecture or (ref.architecture if ref else None)
-    layer_mix = _layer_mix(w, ref, architecture)
     return _Described(float(flops), float(params), max(float(params) - embeddings, 0.0), batch,
-                      ref.unit if ref else "sample", tuple(notes), architecture, layer_mix)
-
-
-def _layer_mix(w: GenericTraining, ref: ReferenceModel | None,
-               architecture: str | None) -> tuple[tuple[str, float], ...]:
-    """The FLOP shares by layer type: the workload's, else the named model's, else its class's typical mix."""
-    if w.layer_mix is not None:
-        assert isinstance(w.layer_mix, tuple)
-        return w.layer_mix
-    if ref is not None and (w.architecture is None or w.architecture == ref.architecture):
-        return ref.layer_mix
-    return ARCHITECTURE_LAYER_MIX.get(architecture, ()) if architecture else ()
+                      ref.unit if ref else "sample", tuple(notes), architecture, ref.layer_mix if ref else ())
 
 
 def _forward_count_of(flops: float) -> ReferenceModel | None:
@@ -137,8 +125,7 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
         fits = needed <= chip.memory_gib
         parts = {"weights": 0.0, "gradients": 0.0, "optimizer": 0.0, "activations": float(w.model_memory_gib),
                  "kv_cache": 0.0, "overhead": 1.0}
-    notes = list(tp.notes) + list(described.notes) + _architecture_notes(described.architecture) \
-        + _layer_mix_notes(described.layer_mix)
+    notes = list(tp.notes) + list(described.notes) + _architecture_notes(described.architecture)
     if w.precision == "bf16" and chip.key in NO_BF16_CHIPS:
         notes.append(msg("bf16: %(chip)s has no BF16 tensor cores; mixed precision there means fp16 with loss "
                          "scaling, which is what this estimate assumes", chip=chip.name))
@@ -193,13 +180,6 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
     )
 
 
-#: The typical FLOP shares of a class, for a model described by its class only (its reference models' mixes:
-#: ResNet-50 for cnn, BERT for transformer, GNMT for rnn, NCF for recommendation, a DCGAN's strided convolutions).
-ARCHITECTURE_LAYER_MIX: dict[str, tuple[tuple[str, float], ...]] = {
-    "cnn": (("conv", 0.55), ("conv3x3", 0.45)), "transformer": (("attention", 0.07), ("dense", 0.93)),
-    "rnn": (("attention", 0.05), ("dense", 0.25), ("recurrent", 0.70)), "recommendation": (("dense", 1.0),),
-    "gan": (("conv", 1.0),)}
-
 #: Architecture classes in words (translatable).
 ARCHITECTURE_WORDS = {"cnn": msg("convolutional networks"), "transformer": msg("Transformers"),
                       "rnn": msg("recurrent networks"), "recommendation": msg("recommendation models"),
@@ -217,16 +197,6 @@ def _architecture_notes(architecture: str | None) -> list[Message]:
                     architecture=ARCHITECTURE_WORDS[architecture])]
     return [msg("%(architecture)s: the measured models of this class reach %(factor)s x the speed their FLOPs "
                 "imply (fitted class factor)", architecture=ARCHITECTURE_WORDS[architecture], factor=f"{factor:.2f}")]
-
-
-def _layer_mix_notes(layer_mix: tuple[tuple[str, float], ...]) -> list[Message]:
-    if not layer_mix:
-        return [msg("layer mix not given: every FLOP at the speed fitted over all measured models (give layer_mix, "
-                    "e.g. conv3x3=0.5,conv=0.5, or the architecture)")]
-    speed = load_params().layer_speed(layer_mix)
-    mix = ", ".join(f"{kind} {share:.0%}" for kind, share in sorted(layer_mix, key=lambda pair: -pair[1]))
-    return [msg("layer mix %(mix)s: %(speed)s x the speed of the average measured model per FLOP (fitted speed "
-                "per layer type)", mix=mix, speed=f"{speed:.2f}")]
 
 
 def _link_words(chip: ChipSpec, topo: Topology) -> Message:

@@ -44,7 +44,11 @@ measurements not used in the fit fall inside [low, high] (checked nested, per sp
 
 - **Architecture class** (optional input, :data:`ARCHITECTURES`): a fitted factor divides the matrix and memory-bound
   time of the classes whose measured models share their efficiency (today: speech); the other classes, and a model
-  whose class is not given, run at the global fractions. Chips of a family with no measurement in the
+  whose class is not given, run at the global fractions.
+- **Layer types** (:data:`LAYER_TYPES`): ``layer_mix`` gives a model's FLOP shares by layer type (the reference
+  models carry theirs) and a fitted factor per type would divide its share of the matrix and memory-bound time
+  (``layer_speed``). None is packaged: fitted, every variant made the held-out models worse (docs/benchmarks.md), so
+  every type runs at the global fractions. Chips of a family with no measurement in the
 calibration data get a wider range (``uncalibrated_widening``).
 """
 

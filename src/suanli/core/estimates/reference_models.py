@@ -31,6 +31,14 @@ Sources of the architectures:
   multiply-adds per audio sample.
 - GPT-2 small (Radford et al. 2019), 124M parameters at sequence 1024: 6·N + 6·L·s·h per token.
 
+``layer_mix`` splits the forward multiply-adds by layer type (performance.LAYER_TYPES), from the same layer
+counts: ``conv3x3`` is 3x3 stride-1 convolution (the bottleneck 3x3s of a ResNet, ~45-50%; all of VGG-16; AlexNet's
+conv3-5, 51%), ``conv`` every other convolution (1x1, strided, 5x5/7x7/11x11, Inception's 1x7/7x1, WaveGlow's
+dilated 1-D and Tacotron 2's postnet), ``attention`` the score and context products (BERT base 7.7% at sequence 384,
+BERT large 5.9%, Transformer-XL 11-12% with its relative terms, GPT-2 7.1%), ``recurrent`` the LSTM cells (GNMT 70%,
+Tacotron 2 76%), ``dense`` the rest (projections, MLPs, softmax heads). The ResNet, Inception and SSD shares are
+rounded estimates from their block structure, not exact counts.
+
 ``embedding_params`` are looked-up tables (BERT's token/position embeddings, GNMT's source and target embeddings,
 NCF's user and item factors, Transformer-XL's adaptive input, GPT-2's token embedding): they are updated and
 all-reduced but do no matrix work, so the performance model leaves them out of the model's width.

@@ -33,6 +33,7 @@ Deep-learning training (``--dl``)
 
 Usage
     .venv/bin/python bench/advisor_accuracy.py [--llm | --dl] [--csv bench/data/measurements.csv] [--check]
+    .venv/bin/python bench/advisor_accuracy.py --score bench/data/performance_model_second_pass.json
 
 ``--check`` exits with status 1 when a target is missed (LLM: median absolute error <= 25%; DL training, held out:
 median <= 20%, >= 60% within 25%, chip ratios median <= 15%, >= 80% inside the range).
@@ -129,7 +130,8 @@ def median_abs(rows: list[Row]) -> float:
     return statistics.median(abs(r.error) for r in rows)
 
 
-def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = True) -> bool:
+def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = True,
+              layer_types: tuple[str, ...] | None = None) -> bool:
     """Held-out accuracy of the training performance model; prints Markdown, returns whether every target is met.
 
     ``splits`` narrows the evaluation to one split (quicker while iterating); ``architecture=False`` describes the
@@ -138,6 +140,8 @@ def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = 
     import fit_performance_model as fpm
 
     fpm.USE_ARCHITECTURE = architecture
+    if layer_types is not None:
+        fpm.FITTED_LAYER_TYPES = layer_types
     rows = fpm.load_rows()
     held = {split: fpm.cross_validate(rows, split) for split in splits}
     print("## Deep-learning training: held-out accuracy of the performance model")
@@ -188,6 +192,30 @@ def dl_report(splits: tuple[str, ...] = ("chip", "model"), architecture: bool = 
         print(f"- {name}: {'met' if met else 'NOT met'}")
     print()
     return all(targets.values())
+
+
+def score_report(params_path: Path) -> None:
+    """The error of a packaged parameter file (no refit) on each measurement file: how a model fitted before a
+    file existed does on it (the "never fitted first" figures of docs/benchmarks.md)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import fit_performance_model as fpm
+    from suanli.core.estimates.performance import PerformanceParams
+
+    params = PerformanceParams.from_json(json.loads(params_path.read_text(encoding="utf-8"))["params"])
+    print(f"## `{params_path.name}` scored on each measurement file (no refit)")
+    print()
+    print("| file | rows | median abs error | within ±25% | inside the stated range |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for path in fpm.DATA:
+        ratios = [fpm.predict(row, params) / row.measured for row in fpm.load_rows([path])]
+        errors = [abs(r - 1.0) for r in ratios]
+        inside = sum(params.range_low <= 1.0 / r <= params.range_high for r in ratios)
+        print(f"| {path.name} | {len(ratios)} | {statistics.median(errors):.1%} | "
+              f"{sum(e <= 0.25 for e in errors) / len(errors):.0%} | {inside / len(ratios):.0%} |")
+    print()
+    print(f"A file the parameters were fitted on ({params_path.name}: `summary.fit_rows` rows) gives the fit error, "
+          "not accuracy; only files added after the fit are held out.")
+    print()
 
 
 def _domestic_report() -> None:
@@ -255,10 +283,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("chip", "model"), help="--dl: only this held-out split (quicker)")
     parser.add_argument("--no-architecture", action="store_true",
                         help="--dl: describe the models without their architecture class")
+    parser.add_argument("--score", type=Path, metavar="PARAMS_JSON",
+                        help="score a packaged parameter file on each measurement file, without refitting "
+                             "(bench/data/performance_model_second_pass.json: the model fitted before the NVIDIA "
+                             "and TensorFlow files were added)")
+    parser.add_argument("--fit-layer-types", metavar="TYPES",
+                        help="--dl: also fit a speed factor for these layer types (comma-separated: conv3x3, conv, "
+                             "dense, attention, recurrent; the packaged model fits none)")
     args = parser.parse_args(argv)
+    if args.score:
+        score_report(args.score)
+        return 0
     ok = True
     if not args.llm:
-        ok = dl_report((args.split,) if args.split else ("chip", "model"), architecture=not args.no_architecture)
+        layer_types = tuple(t.strip() for t in args.fit_layer_types.split(",") if t.strip()) \
+            if args.fit_layer_types else None
+        ok = dl_report((args.split,) if args.split else ("chip", "model"), architecture=not args.no_architecture,
+                       layer_types=layer_types)
         if args.dl:
             return 1 if args.check and not ok else 0
     rows = evaluate(args.csv)

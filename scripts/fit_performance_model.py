@@ -87,6 +87,13 @@ FITTED_ARCHITECTURES = frozenset({"speech"})
 #: models (a new model's error is not drawn from the same spread); 7.5th/92.5th cover >= 80% in both nested splits.
 RANGE_QUANTILES = (0.075, 0.925)
 USE_ARCHITECTURE = True
+USE_LAYER_MIX = True
+LAYER_PREFIX = "layer_"
+#: Layer types whose speed factor is fitted (ridge-shrunk toward 1 like the architecture factors): none. Every
+#: variant tried made the held-out models worse (leave-one-model-out median 30.9% with none; 34.8% with attention
+#: alone, 37.4% with conv3x3 alone, 43.0% with conv3x3, conv, attention and recurrent: docs/benchmarks.md), as the
+#: class factors did. ``bench/advisor_accuracy.py --dl --fit-layer-types ...`` evaluates a variant.
+FITTED_LAYER_TYPES: tuple[str, ...] = ()
 LOG_SCALED = {"intensity", "step_overhead_s"}
 SEED = 2026
 LOSS_SCALE = 0.2  # Cauchy loss on log(estimate / measured): rows off by far more than 20% barely pull the fit
@@ -110,6 +117,7 @@ class Measurement:
     architecture: str | None = None
     gpus_per_server: int | None = None  # None: the default (8 per server)
     network_gbps: float | None = None  # None: the default for the chip's kind of server
+    layer_mix: tuple[tuple[str, float], ...] = ()
 
     @property
     def family(self) -> str:
@@ -134,24 +142,27 @@ def load_rows(paths: Sequence[Path] = DATA) -> list[Measurement]:
                     model.params - model.embedding_params, float(rec["samples_per_s"]), rec["setup"],
                     model.architecture if fitted else None,
                     int(rec["gpus_per_server"]) if rec.get("gpus_per_server") else None,
-                    float(rec["network_gbps"]) if rec.get("network_gbps") else None))
+                    float(rec["network_gbps"]) if rec.get("network_gbps") else None,
+                    model.layer_mix if USE_LAYER_MIX else ()))
     return rows
 
 
 def params_from(values: dict[str, float]) -> PerformanceParams:
     factors = tuple(sorted((n[len(ARCH_PREFIX):], math.exp(v)) for n, v in values.items()
                            if n.startswith(ARCH_PREFIX)))
-    plain = {n: v for n, v in values.items() if not n.startswith(ARCH_PREFIX)}
+    layers = tuple(sorted((n[len(LAYER_PREFIX):], math.exp(v)) for n, v in values.items()
+                          if n.startswith(LAYER_PREFIX)))
+    plain = {n: v for n, v in values.items() if not n.startswith((ARCH_PREFIX, LAYER_PREFIX))}
     return PerformanceParams(bandwidth_efficiency=BANDWIDTH_EFFICIENCY, range_low=1.0, range_high=1.0,
                              uncalibrated_widening=UNCALIBRATED_WIDENING, calibrated_chips=(),
-                             architecture_factors=factors, **plain)
+                             architecture_factors=factors, layer_factors=layers, **plain)
 
 
 def predict(row: Measurement, p: PerformanceParams) -> float:
     """Samples/s of ``row``'s configuration by the core model."""
     topo = row.topology()
     step = step_time(row.chip, row.precision, row.flops, row.params, row.batch, topo, p, row.dense_params,
-                     row.architecture)
+                     row.architecture, row.layer_mix)
     return row.count * row.batch / step.total
 
 
@@ -175,6 +186,18 @@ class Mirror:
         self.architectures = sorted({r.architecture for r in rows if r.architecture})
         self.arch_index = np.array([self.architectures.index(r.architecture) if r.architecture else -1
                                     for r in rows])
+        self.layer_types = sorted({t for r in rows for t, _ in r.layer_mix} & set(FITTED_LAYER_TYPES))
+        # shares of each fitted layer type per row (normalised); rows without a mix run at speed 1
+        self.mixed = np.array([bool(r.layer_mix) for r in rows])
+        self.shares = np.zeros((len(rows), len(self.layer_types)))
+        self.unfitted_share = np.zeros(len(rows))
+        for i, r in enumerate(rows):
+            total = sum(s for _, s in r.layer_mix) or 1.0
+            for t, s in r.layer_mix:
+                if t in self.layer_types:
+                    self.shares[i, self.layer_types.index(t)] = s / total
+                else:
+                    self.unfitted_share[i] += s / total
         # all-reduce seconds at link efficiency 1 (it scales as 1/efficiency, latency aside: the latency terms are
         # kept separately)
         self.comm_bytes = np.zeros(len(rows))
@@ -193,6 +216,10 @@ class Mirror:
         u = np.minimum(MAX_UTILISATION, np.where(self.geforce_tensor_path, u * v["geforce_tensor"], u))
         logs = np.array([v.get(ARCH_PREFIX + a, 0.0) for a in self.architectures] + [0.0])
         speed = np.exp(logs[self.arch_index])
+        if self.layer_types:
+            inverse = np.exp(-np.array([v.get(LAYER_PREFIX + t, 0.0) for t in self.layer_types]))
+            slowness = self.shares @ inverse + self.unfitted_share
+            speed = speed * np.where(self.mixed, 1.0 / np.where(self.mixed, slowness, 1.0), 1.0)
         math_s = self.work / (self.peak * u * speed)
         intensity = v["intensity"] * (self.dense / 1e8) ** v["intensity_exponent"]
         memory_s = self.work * np.where(self.amp, v["amp_traffic"], 1.0) / (intensity * self.bw * speed)
@@ -203,13 +230,15 @@ class Mirror:
 
     def loss(self, v: dict[str, float]) -> float:
         r = np.log(self.rate(v) / self.measured) / LOSS_SCALE
-        shrink = sum(v.get(ARCH_PREFIX + a, 0.0) ** 2 for a in self.architectures)
+        shrink = sum(v.get(ARCH_PREFIX + a, 0.0) ** 2 for a in self.architectures) \
+            + sum(v.get(LAYER_PREFIX + t, 0.0) ** 2 for t in self.layer_types)
         return float(np.mean(np.log1p(r * r))) + ARCH_SHRINK * shrink
 
 
 def check_mirror(rows: Sequence[Measurement], p: PerformanceParams) -> None:
     values = {n: getattr(p, n) for n in NAMES}
     values.update({ARCH_PREFIX + a: math.log(f) for a, f in p.architecture_factors})
+    values.update({LAYER_PREFIX + t: math.log(f) for t, f in p.layer_factors})
     fast = Mirror(rows).rate(values)
     slow = np.array([predict(r, p) for r in rows])
     worst = float(np.max(np.abs(fast / slow - 1.0)))
@@ -218,7 +247,7 @@ def check_mirror(rows: Sequence[Measurement], p: PerformanceParams) -> None:
 
 
 def _bounds(name: str) -> tuple[float, float]:
-    return ARCH_BOUNDS if name.startswith(ARCH_PREFIX) else BOUNDS[name]
+    return ARCH_BOUNDS if name.startswith((ARCH_PREFIX, LAYER_PREFIX)) else BOUNDS[name]
 
 
 def _from_unit(x: np.ndarray, names: Sequence[str] = NAMES) -> dict[str, float]:
@@ -263,7 +292,8 @@ def fit(rows: Sequence[Measurement], starts: int = 6, iterations: int = 1500) ->
     """The constants minimising the loss on ``rows``: seeded random restarts of an annealed search, then
     Nelder-Mead from the best."""
     mirror = Mirror(rows)
-    names = NAMES + tuple(ARCH_PREFIX + a for a in mirror.architectures)
+    names = NAMES + tuple(ARCH_PREFIX + a for a in mirror.architectures) \
+        + tuple(LAYER_PREFIX + t for t in mirror.layer_types)
 
     def f(x: np.ndarray) -> float:
         return mirror.loss(_from_unit(x, names))

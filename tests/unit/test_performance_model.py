@@ -9,7 +9,7 @@ import pytest
 
 from suanli.core.chips import get_chip
 from suanli.core.estimates import REFERENCE_MODELS, estimate, load_params, reference_model, training_throughput
-from suanli.core.estimates.performance import peak_for, step_time, topology
+from suanli.core.estimates.performance import LAYER_TYPES, peak_for, step_time, topology
 from suanli.core.workloads import GenericTraining
 
 A100, V100, H100, T4, K80, P100 = (get_chip(k) for k in ("a100", "v100-16gb", "h100", "t4", "k80", "p100"))
@@ -268,3 +268,28 @@ def test_every_published_measurement_row_resolves_to_a_chip_model_and_topology()
                 topo = topology(chip, count, servers=servers, gpus_per_server=per_server)
                 assert topo.servers * topo.gpus_per_server >= count
                 assert float(rec["samples_per_s"]) > 0 and float(rec["batch_per_device"]) > 0
+
+
+def test_each_layer_types_fitted_speed_scales_its_share_of_the_work():
+    from dataclasses import replace
+
+    p = replace(load_params(), layer_factors=(("conv3x3", 2.0), ("recurrent", 0.5)), architecture_factors=())
+    topo = topology(A100, 1)
+
+    def math_s(mix):
+        return step_time(A100, "amp", 1e10, 25e6, 64, topo, p, layer_mix=mix).math
+
+    plain = math_s(None)
+    assert math_s((("dense", 1.0),)) == pytest.approx(plain)  # no factor: the global fractions
+    assert math_s((("conv3x3", 1.0),)) == pytest.approx(plain / 2)
+    assert math_s((("recurrent", 1.0),)) == pytest.approx(plain * 2)
+    assert math_s((("conv3x3", 0.5), ("dense", 0.5))) == pytest.approx(plain * (0.25 + 0.5))
+
+
+def test_every_reference_model_has_its_flops_by_layer_type_and_no_packaged_factor_changes_them():
+    for key, model in REFERENCE_MODELS.items():
+        assert model.layer_mix and sum(s for _, s in model.layer_mix) == pytest.approx(1.0), key
+        assert {kind for kind, _ in model.layer_mix} <= set(LAYER_TYPES), key
+    p = load_params()
+    assert p.layer_factors == ()  # none fitted: every variant made held-out models worse (docs/benchmarks.md)
+    assert p.layer_speed(reference_model("vgg16").layer_mix) == 1.0

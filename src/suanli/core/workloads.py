@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DL_ARCHITECTURES",
+    "DL_LAYER_TYPES",
     "GENERIC_PRECISIONS",
     "LLM_INFERENCE_PRECISIONS",
     "LLM_OPTIMIZERS",
@@ -60,6 +61,10 @@ DL_ARCHITECTURES: tuple[str, ...] = ("cnn", "transformer", "rnn", "recommendatio
 DL_ARCHITECTURE_ALIASES = {"lstm": "rnn", "gru": "rnn", "embedding": "recommendation", "recommender": "recommendation",
                            "recsys": "recommendation", "audio": "speech", "tts": "speech", "vision": "cnn",
                            "conv": "cnn"}
+#: Layer types a model's training FLOPs divide into (the reference models' ``layer_mix``): 3x3 stride-1
+#: convolutions (cuDNN runs them with Winograd transforms), other convolutions (1x1, 5x5, 7x7, strided, 1-D), dense
+#: layers (linear / MLP / a transformer's projections), attention's score and context products, recurrent cells.
+DL_LAYER_TYPES: tuple[str, ...] = ("conv3x3", "conv", "dense", "attention", "recurrent")
 
 # Single-field bounds: the core checks them, and the advisor's wire models (suanli.advisor.schemas) state the same
 # constants in the OpenAPI, so the two cannot drift.

@@ -33,6 +33,7 @@ class _Described:
     unit: str
     notes: tuple[Message, ...]
     architecture: str | None = None
+    layer_mix: tuple[tuple[str, float], ...] = ()
 
 
 def _describe(w: GenericTraining) -> _Described:
@@ -87,7 +88,7 @@ def _describe(w: GenericTraining) -> _Described:
         embeddings = 0.0
     architecture = w.architecture or (ref.architecture if ref else None)
     return _Described(float(flops), float(params), max(float(params) - embeddings, 0.0), batch,
-                      ref.unit if ref else "sample", tuple(notes), architecture)
+                      ref.unit if ref else "sample", tuple(notes), architecture, ref.layer_mix if ref else ())
 
 
 def _forward_count_of(flops: float) -> ReferenceModel | None:
@@ -106,7 +107,8 @@ def _estimate_generic(w: GenericTraining, chip: ChipSpec, count: int, servers: i
     topo = topology(chip, count, servers=servers if servers is not None else w.servers,
                     gpus_per_server=w.gpus_per_server, network_gbps=w.network_gbps)
     tp = training_throughput(chip, precision, described.flops_per_sample, described.params, described.batch, topo,
-                             dense_params=described.dense_params, architecture=described.architecture)
+                             dense_params=described.dense_params, architecture=described.architecture,
+                             layer_mix=described.layer_mix)
     step = tp.step
     rate, low, high, utilisation = tp.samples_per_s, tp.samples_per_s_low, tp.samples_per_s_high, tp.flops_utilisation
     capped = False

@@ -44,7 +44,11 @@ measurements not used in the fit fall inside [low, high] (checked nested, per sp
 
 - **Architecture class** (optional input, :data:`ARCHITECTURES`): a fitted factor divides the matrix and memory-bound
   time of the classes whose measured models share their efficiency (today: speech); the other classes, and a model
-  whose class is not given, run at the global fractions. Chips of a family with no measurement in the
+  whose class is not given, run at the global fractions.
+- **Layer types** (:data:`LAYER_TYPES`): ``layer_mix`` gives a model's FLOP shares by layer type (the reference
+  models carry theirs) and a fitted factor per type would divide its share of the matrix and memory-bound time
+  (``layer_speed``). None is packaged: fitted, every variant made the held-out models worse (docs/benchmarks.md), so
+  every type runs at the global fractions. Chips of a family with no measurement in the
 calibration data get a wider range (``uncalibrated_widening``).
 """
 
@@ -58,7 +62,7 @@ from importlib import resources
 
 from suanli.core.chips import ChipSpec
 from suanli.core.messages import Message, msg
-from suanli.core.workloads import DL_ARCHITECTURES
+from suanli.core.workloads import DL_ARCHITECTURES, DL_LAYER_TYPES
 
 #: Training precisions of the performance model, and the words users write for them.
 PRECISION_ALIASES = {"fp32": "fp32", "tf32": "tf32", "amp": "amp", "mixed": "amp", "fp16": "amp", "bf16": "amp",
@@ -76,6 +80,8 @@ BOTTLENECKS = ("compute", "memory_bandwidth", "interconnect", "overhead")
 #: Architecture classes a user can name; those with measurements that agree have a fitted factor on the matrix and
 #: memory-bound time (``architecture_factors``), the others run at the global fractions.
 ARCHITECTURES = DL_ARCHITECTURES
+#: Layer types a model's FLOPs divide into (``layer_mix``: the share of each); each has a fitted speed factor.
+LAYER_TYPES = DL_LAYER_TYPES
 
 
 @dataclass(frozen=True)
@@ -102,22 +108,35 @@ class PerformanceParams:
     #: (architecture, factor) pairs: the architecture's achieved speed on matrix and memory-bound work relative to
     #: the global fractions (1 for an architecture without measurements).
     architecture_factors: tuple[tuple[str, float], ...] = ()
+    #: (layer type, factor) pairs: the speed of a layer type's FLOPs relative to the global fractions.
+    layer_factors: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_json(cls, data: dict) -> PerformanceParams:
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["calibrated_chips"] = tuple(values["calibrated_chips"])
         values["architecture_factors"] = tuple(sorted(data.get("architecture_factors", {}).items()))
+        values["layer_factors"] = tuple(sorted(data.get("layer_factors", {}).items()))
         return cls(**values)
 
     def to_json(self) -> dict:
         out = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
         out["architecture_factors"] = dict(self.architecture_factors)
+        out["layer_factors"] = dict(self.layer_factors)
         return out
 
     def architecture_factor(self, architecture: str | None) -> float:
         """The fitted factor of ``architecture`` (1 when it is not given or has no measurements)."""
         return dict(self.architecture_factors).get(architecture, 1.0) if architecture else 1.0
+
+    def layer_speed(self, layer_mix: tuple[tuple[str, float], ...] | None) -> float:
+        """The speed of a model with FLOP shares ``layer_mix`` relative to the global fractions: 1 / sum of
+        share / factor (1 without a mix, or for layer types without a fitted factor)."""
+        if not layer_mix:
+            return 1.0
+        factors = dict(self.layer_factors)
+        total = sum(share for _, share in layer_mix)
+        return total / sum(share / factors.get(kind, 1.0) for kind, share in layer_mix)
 
 
 @functools.cache
@@ -247,7 +266,8 @@ def intensity(p: PerformanceParams, dense_params: float) -> float:
 
 def step_time(chip: ChipSpec, precision: str, flops_per_sample: float, params: float, batch: float,
               topo: Topology, p: PerformanceParams, dense_params: float | None = None,
-              architecture: str | None = None) -> StepTime:
+              architecture: str | None = None,
+              layer_mix: tuple[tuple[str, float], ...] | None = None) -> StepTime:
     """Seconds per step on one device (module docstring); ``dense_params`` excludes embedding tables;
     ``architecture`` (one of :data:`ARCHITECTURES`) scales the matrix and memory-bound time by its fitted factor."""
     dense_params = params if dense_params is None else dense_params
@@ -258,7 +278,7 @@ def step_time(chip: ChipSpec, precision: str, flops_per_sample: float, params: f
     u = min(MAX_UTILISATION, u)
     bandwidth = chip.memory_bandwidth_gbs * 1e9 * p.bandwidth_efficiency
     work = batch * flops_per_sample
-    speed = p.architecture_factor(architecture)
+    speed = p.architecture_factor(architecture) * p.layer_speed(layer_mix)
     math_s = work / (peak * 1e12 * u * speed)
     traffic = p.amp_traffic if precision == "amp" else 1.0
     memory_s = work * traffic / (intensity(p, dense_params) * bandwidth * speed)
@@ -292,11 +312,13 @@ def calibrated(chip: ChipSpec, p: PerformanceParams) -> bool:
 
 def training_throughput(chip: ChipSpec, precision: str, flops_per_sample: float, params: float, batch: float,
                         topo: Topology, p: PerformanceParams | None = None,
-                        dense_params: float | None = None, architecture: str | None = None) -> Throughput:
+                        dense_params: float | None = None, architecture: str | None = None,
+                        layer_mix: tuple[tuple[str, float], ...] | None = None) -> Throughput:
     """Samples/s of data-parallel training (module docstring); ``precision`` is fp32, tf32 or amp."""
     p = p or load_params()
     peak, _, notes = peak_for(chip, precision)
-    step = step_time(chip, precision, flops_per_sample, params, batch, topo, p, dense_params, architecture)
+    step = step_time(chip, precision, flops_per_sample, params, batch, topo, p, dense_params, architecture,
+                     layer_mix)
     rate = topo.count * batch / step.total
     widen = 1.0 if calibrated(chip, p) else p.uncalibrated_widening
     utilisation = rate * flops_per_sample / (topo.count * peak * 1e12)

@@ -31,6 +31,14 @@ Sources of the architectures:
   multiply-adds per audio sample.
 - GPT-2 small (Radford et al. 2019), 124M parameters at sequence 1024: 6·N + 6·L·s·h per token.
 
+``layer_mix`` splits the forward multiply-adds by layer type (performance.LAYER_TYPES), from the same layer
+counts: ``conv3x3`` is 3x3 stride-1 convolution (the bottleneck 3x3s of a ResNet, ~45-50%; all of VGG-16; AlexNet's
+conv3-5, 51%), ``conv`` every other convolution (1x1, strided, 5x5/7x7/11x11, Inception's 1x7/7x1, WaveGlow's
+dilated 1-D and Tacotron 2's postnet), ``attention`` the score and context products (BERT base 7.7% at sequence 384,
+BERT large 5.9%, Transformer-XL 11-12% with its relative terms, GPT-2 7.1%), ``recurrent`` the LSTM cells (GNMT 70%,
+Tacotron 2 76%), ``dense`` the rest (projections, MLPs, softmax heads). The ResNet, Inception and SSD shares are
+rounded estimates from their block structure, not exact counts.
+
 ``embedding_params`` are looked-up tables (BERT's token/position embeddings, GNMT's source and target embeddings,
 NCF's user and item factors, Transformer-XL's adaptive input, GPT-2's token embedding): they are updated and
 all-reduced but do no matrix work, so the performance model leaves them out of the model's width.
@@ -76,6 +84,8 @@ class ReferenceModel:
     samples_per_item: float = 1.0  # samples in one batch element (tokens per sentence pair, frames per clip, ...)
     embedding_params: float = 0.0  # parameters in looked-up embedding tables (not multiplied)
     architecture: str | None = None  # the performance model's architecture class (performance.ARCHITECTURES)
+    #: Shares of the forward multiply-adds by layer type (performance.LAYER_TYPES), from the architecture.
+    layer_mix: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if abs(self.flops_per_sample - 6.0 * self.forward_macs) > 1e-6 * self.flops_per_sample:
@@ -84,9 +94,10 @@ class ReferenceModel:
 
 def _model(key: str, name: str, unit: str, params: float, forward_macs: float, default_batch: int,
            sample_shape: str, samples_per_item: float = 1.0, embedding_params: float = 0.0, *,
-           architecture: str) -> ReferenceModel:
+           architecture: str, mix: dict[str, float] | None = None) -> ReferenceModel:
+    layer_mix = tuple(sorted((mix or {"conv": 1.0}).items()))
     return ReferenceModel(key, name, unit, params, 6.0 * forward_macs, forward_macs, default_batch, sample_shape,
-                          samples_per_item, embedding_params, architecture)
+                          samples_per_item, embedding_params, architecture, layer_mix)
 
 
 def _per_token_transformer(non_embedding: float, layers: int, seq: int, hidden: int, *, causal: bool) -> float:
@@ -96,40 +107,56 @@ def _per_token_transformer(non_embedding: float, layers: int, seq: int, hidden: 
 
 
 REFERENCE_MODELS: Mapping[str, ReferenceModel] = MappingProxyType({m.key: m for m in (
-    _model("resnet50", "ResNet-50 (ImageNet, 224x224)", "image", 25.6e6, 4.09e9, 256, "224x224", architecture="cnn"),
-    _model("resnet18", "ResNet-18 (ImageNet, 224x224)", "image", 11.7e6, 1.82e9, 256, "224x224", architecture="cnn"),
-    _model("resnet18_cifar", "ResNet-18 (CIFAR-10, 32x32)", "image", 11.2e6, 0.56e9, 128, "32x32", architecture="cnn"),
-    _model("resnet152", "ResNet-152 (ImageNet, 224x224)", "image", 60.2e6, 11.5e9, 64, "224x224", architecture="cnn"),
+    _model("resnet50", "ResNet-50 (ImageNet, 224x224)", "image", 25.6e6, 4.09e9, 256, "224x224", architecture="cnn",
+           mix={"conv3x3": 0.45, "conv": 0.55}),
+    _model("resnet18", "ResNet-18 (ImageNet, 224x224)", "image", 11.7e6, 1.82e9, 256, "224x224", architecture="cnn",
+           mix={"conv3x3": 0.80, "conv": 0.20}),
+    _model("resnet18_cifar", "ResNet-18 (CIFAR-10, 32x32)", "image", 11.2e6, 0.56e9, 128, "32x32", architecture="cnn",
+           mix={"conv3x3": 0.95, "conv": 0.05}),
+    _model("resnet152", "ResNet-152 (ImageNet, 224x224)", "image", 60.2e6, 11.5e9, 64, "224x224", architecture="cnn",
+           mix={"conv3x3": 0.50, "conv": 0.50}),
     _model("inception_v3", "Inception v3 (ImageNet, 299x299)", "image", 23.8e6, 5.72e9, 64, "299x299",
-           architecture="cnn"),
-    _model("vgg16", "VGG-16 (ImageNet, 224x224)", "image", 138e6, 15.5e9, 64, "224x224", architecture="cnn"),
+           architecture="cnn",
+           mix={"conv3x3": 0.40, "conv": 0.60}),
+    _model("vgg16", "VGG-16 (ImageNet, 224x224)", "image", 138e6, 15.5e9, 64, "224x224", architecture="cnn",
+           mix={"conv3x3": 0.992, "dense": 0.008}),
     _model("alexnet", "AlexNet (ImageNet, 224x224, one-tower)", "image", 61.1e6, 0.71e9, 512, "224x224",
-           architecture="cnn"),
+           architecture="cnn",
+           mix={"conv3x3": 0.51, "conv": 0.41, "dense": 0.08}),
     _model("ssd300", "SSD300 v1.1, ResNet-50 backbone (COCO, 300x300)", "image", 22.9e6, 20.6e9, 64, "300x300",
-           architecture="cnn"),
+           architecture="cnn",
+           mix={"conv3x3": 0.50, "conv": 0.50}),
     _model("bert_base", "BERT base, SQuAD fine-tuning (seq 384)", "sequence", 110e6,
            384 * _per_token_transformer(85.0e6, 12, 384, 768, causal=False), 32, "384 tokens",
-           embedding_params=23.8e6, architecture="transformer"),
+           embedding_params=23.8e6, architecture="transformer",
+           mix={"dense": 0.923, "attention": 0.077}),
     _model("bert_large", "BERT large, SQuAD fine-tuning (seq 384)", "sequence", 335e6,
            384 * _per_token_transformer(302e6, 24, 384, 1024, causal=False), 16, "384 tokens",
-           embedding_params=31.8e6, architecture="transformer"),
+           embedding_params=31.8e6, architecture="transformer",
+           mix={"dense": 0.941, "attention": 0.059}),
     _model("gnmt", "GNMT v2 (WMT16 en-de), per source+target token", "token", 160e6, (46e6 + 85e6) / 2, 12800,
-           "~50 tokens per sentence pair", samples_per_item=50, embedding_params=66.2e6, architecture="rnn"),
+           "~50 tokens per sentence pair", samples_per_item=50, embedding_params=66.2e6, architecture="rnn",
+           mix={"recurrent": 0.70, "dense": 0.25, "attention": 0.05}),
     _model("ncf", "NCF / NeuMF (MovieLens-20M), per (user, item) sample", "sample", 31.8e6, 0.107e6, 1 << 20, "-",
-           embedding_params=31.7e6, architecture="recommendation"),
+           embedding_params=31.7e6, architecture="recommendation",
+           mix={"dense": 1.0}),
     _model("transformerxl_base", "Transformer-XL base (WikiText-103), per token", "token", 151e6,
            41e6 + 3 * 410 * 410 * 16 + 3.0 * 384 * 410 * 16 + 10e6,
-           6144, "192 + 192 memory", samples_per_item=192, embedding_params=110e6, architecture="transformer"),
+           6144, "192 + 192 memory", samples_per_item=192, embedding_params=110e6, architecture="transformer",
+           mix={"dense": 0.887, "attention": 0.113}),
     _model("transformerxl_large", "Transformer-XL large (WikiText-103), per token", "token", 285e6,
            245e6 + 3 * 1024 * 1024 * 18 + 3.0 * 768 * 1024 * 18 + 20e6,
-           6144, "384 + 384 memory", samples_per_item=384, embedding_params=40e6, architecture="transformer"),
+           6144, "384 + 384 memory", samples_per_item=384, embedding_params=40e6, architecture="transformer",
+           mix={"dense": 0.883, "attention": 0.117}),
     _model("tacotron2", "Tacotron 2 (LJSpeech), per mel frame", "frame", 28.2e6, 24.4e6, 48 * 570,
-           "~570 mel frames per clip", samples_per_item=570, architecture="speech"),
+           "~570 mel frames per clip", samples_per_item=570, architecture="speech",
+           mix={"recurrent": 0.76, "conv": 0.22, "attention": 0.02}),
     _model("waveglow", "WaveGlow (LJSpeech, 256 channels), per audio sample", "sample", 87.9e6, 10.2e6, 8 * 8000,
            "8,000-sample segments", samples_per_item=8000, architecture="speech"),
     _model("gpt2", "GPT-2 small (seq 1024), per token", "token", 124e6,
            _per_token_transformer(85e6, 12, 1024, 768, causal=True) + 38.6e6, 8192, "1024 tokens",
-           samples_per_item=1024, embedding_params=38.6e6, architecture="transformer"),
+           samples_per_item=1024, embedding_params=38.6e6, architecture="transformer",
+           mix={"dense": 0.929, "attention": 0.071}),
 )})
 
 

@@ -232,9 +232,29 @@ def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
               state=JobState.QUEUED, **detail_values(msg("waiting for the scheduler")), attempt=0, attempts=[],
               order_ids=[], cancel_requested=False, submitted_at=now,
               seq=int(now.timestamp() * 1_000_000))
+    _refuse_if_never_fits(session, job)
     session.add(job)
     session.flush()
     return job
+
+
+def _refuse_if_never_fits(session: Session, job: Job) -> None:
+    """A job asking more accelerators than any one cluster of any data center holds, even with every unit free,
+    could never run (a gang stays on one cluster of one data center): 422 ``job_too_large`` at once instead of a
+    job that waits for ever. A job no product matches at all (chip, region...) is queued and explained instead:
+    sellers may list one."""
+    from suanli.jobs.placing import job_request, load_offers
+    from suanli.scheduling.gang import never_fits
+
+    too_large = never_fits(job_request(job), load_offers(session))
+    if too_large is not None:
+        largest, datacenter = too_large
+        raise InvalidInput(f"No data center can run {job.accelerators} accelerators for this job at once: the most "
+                           f"one cluster holds is {largest} (in {datacenter}). A job runs on the servers of one "
+                           "cluster of one data center; ask for fewer accelerators or split the work.",
+                           code="job_too_large", details={"field": "resources.accelerators",
+                                                          "largest_accelerators": largest,
+                                                          "datacenter": datacenter})
 
 
 def _visible_jobs(user: User):

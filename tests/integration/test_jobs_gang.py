@@ -62,6 +62,8 @@ def test_a_job_larger_than_any_product_runs_as_one_gang_across_products(market, 
     orders = orders_of(market, buyer, placed)
     assert sorted((o["product_id"], o["units"], o["status"]) for o in orders) == \
         sorted([(products[0]["id"], 2, "active"), (products[1]["id"], 1, "active")])
+    assert sorted((x["product_id"], x["units"], x["order_id"]) for x in p["parts"]) == \
+        sorted((o["product_id"], o["units"], o["id"]) for o in orders)
     assert [market.allocated(x) for x in products] == [2, 1]
     assert market.wallet(buyer)["held"]["fen"] == charge_for_seconds(8000, 3, 120 * 60)
 
@@ -86,7 +88,7 @@ def test_a_job_on_several_units_of_one_product_runs_one_rank_per_server(market, 
     job = submit(market, buyer, command=RANK_LINE, resources={"accelerators": 16, "chip": "A800"})
     run_round(market)
     placed = get_job(market, buyer, job["id"])
-    assert placed["placement"]["units"] == 2 and len(placed["order_ids"]) == 1
+    assert placed["placement"]["units"] == 2 and len(placed["order_ids"]) == 1 and placed["placement"]["parts"] == []
     assert placed["placement"]["reason"].startswith("gang of 2 servers in "), placed["placement"]["reason"]
     done = wait_job(market, buyer, job["id"], {"succeeded", "failed"})
     assert done["state"] == "succeeded", done

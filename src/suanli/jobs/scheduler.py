@@ -17,9 +17,11 @@ skipped; SQLite: a per-process lock, SQLite itself runs one writer at a time):
    (``preempted``). Each placement: claim the job (``UPDATE jobs SET state='scheduled' WHERE id=… AND state IN
    ('queued','preempted')``) and place its trading order (the hold) in one transaction; then submit to the
    backend. A failed submit cancels the order (nothing charged), records the attempt, blocks the offer and tries
-   the next-best offer (``scheduling.failover.next_placement``), up to ``TRIES_PER_ROUND`` times. A job that
+   the next-best offer (``scheduling.failover.next_placement``), up to ``placing.TRIES_PER_ROUND`` times. A job that
    cannot be placed keeps the policy's explanation (offers eliminated per constraint). Only ``active`` clusters
-   of approved data centers take new work.
+   of approved data centers take new work. This step is ``jobs.placing``; a job larger than one server is a gang
+   (``jobs.gangs``: one order per product, all in the claim's transaction; one rank per server). Ending and
+   requeueing placed jobs (their orders released or cancelled) is ``jobs.ending``.
 4. **Drain.** Draining clusters whose jobs and instances have all ended are deleted (``jobs.clusters``).
 
 Each job's change is its own unit of work; no transaction is held open while a backend is called. Two schedulers
@@ -48,14 +50,13 @@ from suanli.jobs.clusters import contacted_clusters, finish_draining
 from suanli.jobs.ending import clip, end_placed_job, requeue
 from suanli.jobs.gangs import current_order_ids
 from suanli.jobs.models import ACTIVE_STATES, Cluster, Job, JobState, detail_values, kind_word
-from suanli.jobs.placing import TRIES_PER_ROUND, job_request, load_offers, place
+from suanli.jobs.placing import place
 from suanli.jobs.service import make_backend
 from suanli.trading.models import Order, OrderStatus
 
 log = logging.getLogger("suanli.scheduler")
 
-__all__ = ["TRIES_PER_ROUND", "RoundSummary", "SchedulerThread", "end_placed_job", "job_request", "load_offers",
-           "requeue", "run_round"]
+__all__ = ["RoundSummary", "SchedulerThread", "end_placed_job", "requeue", "run_round"]
 
 UNHEALTHY_AFTER = 2
 """Failed health checks in a row that take a cluster out of placement."""

@@ -383,7 +383,7 @@ def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User)
                      "product_name": product_name, "cluster_id": job.cluster_id,
                      "backend": kind.value, "units": job.units or 0,
                      "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or "",
-                     "reason_message": job.placement_reason_message}
+                     "reason_message": job.placement_reason_message, "parts": job.placement_parts or []}
     unplaceable = None if job.unplaceable is None else {"reason_message": None, **job.unplaceable}
     return {
         "id": job.id, "name": job.name, "state": job.state, "state_detail": job.state_detail,

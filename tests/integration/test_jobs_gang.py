@@ -6,21 +6,19 @@ never place a gang twice nor over-allocate its products."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jobs_helpers import get_job, order_of, register_cluster, run_round, submit, wait_job
+from jobs_helpers import get_job, order_of, race_rounds, register_cluster, run_round, submit, wait_job
 from sqlalchemy import select
 from trading_helpers import Market, checked_market
 
 from suanli.backends.local.backend import LocalBackend
 from suanli.core.billing import charge_for_seconds
 from suanli.jobs.models import Job
-from suanli.jobs.scheduler import run_round as scheduler_round
 from suanli.trading.models import Order, OrderStatus
 
 RANK_LINE = 'echo "rank=$RANK world=$WORLD_SIZE node=$NODE_RANK cuda=[$CUDA_VISIBLE_DEVICES]"'
@@ -165,22 +163,7 @@ def test_racing_rounds_place_one_gang_once_and_never_over_allocate(market, tmp_p
     _, products, _ = gang_site(market, tmp_path, stocks=(2, 1))
     buyers = [market.buyer(topup_fen=100_000) for _ in range(3)]
     jobs = [submit(market, b, command="sleep 300", resources={"accelerators": 24, "chip": "A800"}) for b in buyers]
-    barrier = threading.Barrier(4)
-    results, errors = [], []
-
-    def worker() -> None:
-        try:
-            barrier.wait(timeout=30)
-            results.append(scheduler_round(market.db, market.clock, lock=use_lock))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    results = race_rounds(market, 4, lock=use_lock)
     placed = [p["job_id"] for r in results for p in r.placed]
     assert len(placed) == 1 and placed[0] in {j["id"] for j in jobs}  # the stock holds one gang, placed once
     assert [market.allocated(x) for x in products] == [2, 1]
@@ -191,7 +174,7 @@ def test_racing_rounds_place_one_gang_once_and_never_over_allocate(market, tmp_p
                 assert statuses == [OrderStatus.ACTIVE, OrderStatus.ACTIVE]  # every part, or ...
             else:
                 assert OrderStatus.ACTIVE not in statuses  # ... none
-    r = market.client.post(f"/api/v1/jobs/{placed[0]}/cancel",
-                           headers=next(b for b, j in zip(buyers, jobs, strict=True) if j["id"] == placed[0])["headers"])
+    owner = next(b for b, j in zip(buyers, jobs, strict=True) if j["id"] == placed[0])
+    r = market.client.post(f"/api/v1/jobs/{placed[0]}/cancel", headers=owner["headers"])
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
     assert [market.allocated(x) for x in products] == [0, 0]

@@ -248,6 +248,7 @@ def _spec_fields(job: Job, product: Product, p: Placement, kind: ClusterKind, at
         "chip": product.chip_key if accelerators else None, "nodes": nodes,
         # local is not a real GPU pool: the job sees devices 0..n-1 of this machine (see docs/scheduling.md)
         "device_indices": tuple(range(accelerators * nodes)) if kind is ClusterKind.LOCAL else (),
-        "vcpus": max(1, -(-job.vcpus // nodes)), "memory_gib": (job.memory_gib / nodes) or None,
+        "vcpus": max(1, -(-job.vcpus // nodes)),
+        "memory_gib": (job.memory_gib / nodes if nodes > 1 else job.memory_gib) or None,
         "time_limit_minutes": job.max_runtime_minutes, "attempt": attempt,
     }

@@ -108,3 +108,22 @@ def test_a_round_never_takes_more_than_is_free_and_every_gang_is_whole(frees, si
         assert units <= by_id[pid].free_units
     placed = {p.job_id for p in result.placements}
     assert placed | {u.job_id for u in result.unplaceable} == {j.id for j in jobs}
+
+
+def test_the_cli_shows_a_gangs_servers_by_product_in_a_table(monkeypatch):
+    from typer.testing import CliRunner
+
+    import suanli.cli.jobs as cli_jobs
+    from suanli.cli.main import app
+
+    job = {"id": "j1", "name": "big", "state": "running", "state_detail": "running", "constraints": {},
+           "placement": {"datacenter_name": "芜湖", "product_name": "A800 ×8", "backend": "local", "units": 3,
+                         "hourly_price_fen": 24000, "reason": "gang of 3 servers in 芜湖, all or nothing",
+                         "parts": [{"product_id": "p-one", "units": 2, "order_id": "o-one"},
+                                   {"product_id": "p-two", "units": 1, "order_id": "o-two"}]},
+           "unplaceable": None, "attempts": [], "exit_code": None, "order_id": "o-one"}
+    monkeypatch.setattr(cli_jobs, "api", lambda *_a, **_k: job)
+    out = CliRunner().invoke(app, ["jobs", "show", "j1"], env={"COLUMNS": "200"}).output
+    assert "servers by product" in out
+    rows = [line.split() for line in out.splitlines() if "p-one" in line or "p-two" in line]
+    assert [[c for c in row if c not in "│┃"] for row in rows] == [["p-one", "2", "o-one"], ["p-two", "1", "o-two"]]

@@ -246,6 +246,19 @@ def _refuse_if_never_fits(session: Session, job: Job) -> None:
     from suanli.jobs.placing import job_request, load_offers
     from suanli.scheduling.gang import never_fits
 
+    if not job.accelerators:
+        return
+    per_cluster = (select(func.sum(Product.stock_units * Product.accelerators).label("held"))
+                   .join(Cluster, Cluster.id == Product.cluster_id)
+                   .join(Datacenter, Datacenter.id == Product.datacenter_id)
+                   .where(Product.is_visible.is_(True), Cluster.state == ClusterState.ACTIVE,
+                          Datacenter.status == DatacenterStatus.APPROVED)
+                   .group_by(Product.cluster_id))
+    if job.chip_key is not None:
+        per_cluster = per_cluster.where(Product.chip_key == job.chip_key)
+    largest = session.scalar(select(func.max(per_cluster.subquery().c.held)))
+    if largest is None or largest >= job.accelerators:
+        return  # no product of its chip yet (queued and explained), or a cluster large enough: the round decides
     too_large = never_fits(job_request(job), load_offers(session))
     if too_large is not None:
         largest, datacenter = too_large

@@ -17,7 +17,7 @@ What it measures
 
 Usage
     .venv/bin/python bench/scheduler_speed.py [--jobs 10000] [--datacenters 300] [--accelerators 50000]
-                                              [--repeat 3] [--sweep] [--seed 1]
+                                              [--repeat 3] [--sweep] [--gangs] [--seed 1]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 from suanli.core.chips import load_chip_table
 from suanli.scheduling.model import JobRequest, Offer, RunningSpot
 from suanli.scheduling.policy import schedule_round
+from suanli.scheduling.rules import PRODUCTION, Rules
 
 PROVINCES = ("北京", "天津", "河北", "山西", "内蒙古", "辽宁", "吉林", "黑龙江", "上海", "江苏", "浙江", "安徽",
              "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "广西", "海南", "重庆", "四川", "贵州",
@@ -142,15 +143,31 @@ def make_running_spot(offers: list[Offer], seed: int = 3) -> list[RunningSpot]:
     return out
 
 
-def time_round(jobs, offers, running, repeat: int) -> tuple[float, object]:
-    schedule_round(jobs[: min(len(jobs), 500)], offers, running)  # warm-up
+def time_round(jobs, offers, running, repeat: int, rules: Rules = PRODUCTION) -> tuple[float, object]:
+    schedule_round(jobs[: min(len(jobs), 500)], offers, running, rules=rules)  # warm-up
     best = float("inf")
     result = None
     for _ in range(repeat):
         t0 = time.perf_counter()
-        result = schedule_round(jobs, offers, running)
+        result = schedule_round(jobs, offers, running, rules=rules)
         best = min(best, time.perf_counter() - t0)
     return best, result
+
+
+def gang_cost(jobs, offers, running, repeat: int) -> tuple[float, float]:
+    """CPU seconds of one round without and with gangs (the platform's rules), best of ``repeat`` each, the two
+    alternating (gang, plain, plain, gang, ...) so neither pays for the other's garbage or a warmer cache."""
+    import gc
+    from dataclasses import replace
+
+    best = {False: float("inf"), True: float("inf")}
+    order = [True, False, False, True] * ((repeat + 1) // 2)
+    for gang in order[: 2 * repeat]:
+        gc.collect()
+        t0 = time.process_time()
+        schedule_round(jobs, offers, running, rules=replace(PRODUCTION, gang=gang))
+        best[gang] = min(best[gang], time.process_time() - t0)
+    return best[False], best[True]
 
 
 def naive_round(jobs: list[JobRequest], offers: list[Offer]) -> tuple[float, int]:
@@ -196,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sweep", action="store_true", help="also time 1k..20k jobs and plot")
+    ap.add_argument("--gangs", action="store_true", help="also compare the CPU time of a round with gangs on (the "
+                                                         "platform's rules) and off")
     args = ap.parse_args(argv)
 
     print(f"machine: {machine()}")
@@ -213,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     naive_s, naive_placed = naive_round(jobs, offers)
     print(f"in-process baseline (every job scans every offer, no repair or explanations): {naive_s * 1000:.0f} ms, "
           f"{naive_placed:,} placed; schedule_round / baseline = {seconds / naive_s:.2f}")
+    if args.gangs:
+        plain, gang = gang_cost(jobs, offers, running, args.repeat)
+        print(f"gangs on (the platform's rules) vs off, CPU per round: {gang * 1000:.0f} ms vs {plain * 1000:.0f} ms "
+              f"= {gang / plain:.3f}x")
     print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.sweep:
         sizes = (1_000, 2_000, 5_000, 10_000, 20_000)

@@ -76,6 +76,7 @@ def _short_tmpdir(prefix: str) -> Path:
 class SlurmCluster:
     dir: Path
     port: int
+    nodes: int = 1
     url: str = ""
     user: str = ""
     token: str = ""
@@ -94,7 +95,7 @@ class SlurmCluster:
         return result.stdout
 
     def start(self) -> None:
-        out = self._harness("start", str(self.dir), str(self.port))
+        out = self._harness("start", str(self.dir), str(self.port), str(self.nodes))
         line = out.strip().splitlines()[-1]
         values = dict(item.split("=", 1) for item in line.split())
         self.url, self.user, self.token, self.conf = (values["SLURMRESTD_URL"], values["SLURM_USER"],
@@ -130,6 +131,16 @@ class SlurmCluster:
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[SlurmCluster]:
+    yield from _slurm_cluster(1)
+
+
+@pytest.fixture(scope="session")
+def slurm_gang_cluster() -> Iterator[SlurmCluster]:
+    """A real Slurm of two nodes (two slurmd on this host, 4 fake A800 each) for multi-node gang jobs."""
+    yield from _slurm_cluster(2)
+
+
+def _slurm_cluster(nodes: int) -> Iterator[SlurmCluster]:
     if SKIP_CLUSTERS:
         pytest.skip("SUANLI_TEST_SKIP_CLUSTERS=1: real Slurm not started")
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
@@ -140,7 +151,7 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
     if os.geteuid() != 0:
         pytest.fail("the Slurm harness starts munged and slurmd, which needs root "
                     "(or set SUANLI_TEST_SKIP_CLUSTERS=1 to skip these tests knowingly)")
-    cluster = SlurmCluster(_short_tmpdir("suanli-slurm-"), _port_block(3))
+    cluster = SlurmCluster(_short_tmpdir("suanli-slurm-"), _port_block(2 + nodes), nodes)
     started = time.monotonic()
     try:
         cluster.start()

@@ -145,3 +145,27 @@ def _slurm_job_ended(slurm_cluster, job_id: str) -> bool:
     except RuntimeError as exc:
         return "Invalid job id" in str(exc)
     return any(f"JobState={state}" in shown for state in ("CANCELLED", "NODE_FAIL"))
+
+
+def test_a_gang_through_a_two_node_slurm(market, slurm_gang_cluster) -> None:
+    """A job of 8 A800 on a product of 4-A800 servers: 2 units, one order, one Slurm job over both nodes."""
+    seller, product = market.seller_with_product(accelerators=4, vcpus=1, memory_gib=1, stock_units=2,
+                                                 price_on_demand_fen=6000)
+    register_cluster(market, seller, product["datacenter"]["id"], [product], slurm_gang_cluster.url, kind="slurm",
+                     name="slurm2", credentials={"user": slurm_gang_cluster.user, "token": slurm_gang_cluster.token},
+                     options={"shared_dir": str(slurm_gang_cluster.jobs_dir), "timeout": 3})
+    buyer = market.buyer(topup_fen=100_000)
+    job = submit(market, buyer, command='echo "rank=$RANK world=$WORLD_SIZE host=$SLURMD_NODENAME '
+                                        'cuda=[$CUDA_VISIBLE_DEVICES]"',
+                 resources={"accelerators": 8, "chip": "A800"})
+    placed = wait_job(market, buyer, job["id"], {"scheduled", "running", "succeeded"})
+    assert placed["placement"]["units"] == 2 and placed["placement"]["reason"].startswith("gang of 2 servers")
+    market.clock.advance(60)
+    done = wait_job(market, buyer, job["id"], {"succeeded", "failed"}, pause=0.5)
+    assert done["state"] == "succeeded", done
+    logs = market.client.get(f"/api/v1/jobs/{job['id']}/logs", headers=buyer["headers"]).json()["logs"]
+    ranks = sorted(line for line in logs.splitlines() if line.startswith("rank="))
+    assert ranks == ["rank=0 world=2 host=gang1 cuda=[0,1,2,3]", "rank=1 world=2 host=gang2 cuda=[0,1,2,3]"], logs
+    order = order_of(market, buyer, done["order_id"])
+    assert order["units"] == 2 and order["charged"]["fen"] == charge_for_seconds(6000, 2, 60)
+    assert market.allocated(product) == 0

@@ -2,6 +2,8 @@
 # A real single-node Slurm 22.05 (Debian's slurm-wlm) with 8 fake A800 GPUs and slurmrestd over TCP with JWT auth.
 #   tests/harness/slurm.sh start DIR PORT   -> prints "SLURMRESTD_URL=... SLURM_USER=... SLURM_JWT=... SLURM_CONF=..."
 #                                              (slurmrestd on PORT, slurmctld on PORT+1, slurmd on PORT+2)
+#   tests/harness/slurm.sh start DIR PORT N -> the same with N nodes (N > 1: N slurmd on this host, named gang1..N,
+#                                              on PORT+2 .. PORT+1+N, 4 fake A800 each; for multi-node gang jobs)
 #   tests/harness/slurm.sh stop DIR         -> cancels this cluster's jobs, stops its daemons, ends what is left
 #   tests/harness/slurm.sh kill DIR         -> SIGKILLs its daemons only, like a crash (running jobs' slurmstepd
 #                                              live on, as on a real node); `start DIR PORT` again recovers state
@@ -12,6 +14,8 @@ cmd=${1:?start|stop|kill}; dir=${2:?DIR}; port=${3:-16820}
 host=$(hostname -s)
 conf="$dir/slurm.conf"
 daemons="slurmrestd slurmd slurmctld"
+# a multi-node cluster's slurmd are one per node (their names in DIR/nodes, their pid files slurmd-<node>.pid)
+if [ -s "$dir/nodes" ]; then daemons="slurmrestd $(sed 's/^/slurmd-/' "$dir/nodes" | tr '\n' ' ')slurmctld"; fi
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 pid_of() { [ -f "$dir/$1.pid" ] && cat "$dir/$1.pid" || true; }
@@ -90,6 +94,26 @@ pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
 # gres device files must be character devices: make them like /dev/null (1,3)
 for i in 0 1 2 3 4 5 6 7; do [ -c "$dir/fakegpu$i" ] || { rm -f "$dir/fakegpu$i"; mknod "$dir/fakegpu$i" c 1 3; }; done
 ctl_port=$((port + 1)); d_port=$((port + 2))
+node_count=${4:-1}
+if [ "$node_count" -gt 1 ]; then
+  : > "$dir/nodes"
+  node_lines=""; gres_lines=""
+  for k in $(seq 1 "$node_count"); do
+    echo "gang$k" >> "$dir/nodes"; mkdir -p "$dir/spool-gang$k"
+    for i in 0 1 2 3; do [ -c "$dir/fakegpu-gang$k-$i" ] || mknod "$dir/fakegpu-gang$k-$i" c 1 3; done
+    node_lines+="NodeName=gang$k NodeHostname=$host Port=$((d_port + k - 1)) CPUs=1 RealMemory=1000 Gres=gpu:a800:4 State=UNKNOWN"$'\n'
+    gres_lines+="NodeName=gang$k Name=gpu Type=a800 File=$dir/fakegpu-gang$k-[0-3]"$'\n'
+  done
+  daemons="slurmrestd $(sed 's/^/slurmd-/' "$dir/nodes" | tr '\n' ' ')slurmctld"
+  partition_nodes=$(paste -sd, "$dir/nodes")
+  slurmd_files="SlurmdSpoolDir=$dir/spool-%n"$'\n'"SlurmdPidFile=$dir/slurmd-%n.pid"$'\n'"SlurmdLogFile=$dir/log/slurmd-%n.log"
+else
+  rm -f "$dir/nodes"
+  node_lines="NodeName=$host CPUs=$(nproc) RealMemory=4000 Gres=gpu:a800:8 State=UNKNOWN"
+  gres_lines="NodeName=$host Name=gpu Type=a800 File=$dir/fakegpu[0-7]"
+  partition_nodes=$host
+  slurmd_files="SlurmdSpoolDir=$dir/spool"$'\n'"SlurmdPidFile=$dir/slurmd.pid"$'\n'"SlurmdLogFile=$dir/log/slurmd.log"
+fi
 
 cat > "$conf" <<CONF
 ClusterName=suanli
@@ -109,28 +133,31 @@ GresTypes=gpu
 ReturnToService=2
 MpiDefault=none
 StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
+$slurmd_files
 SlurmctldPidFile=$dir/slurmctld.pid
-SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
 JobCompType=jobcomp/none
-NodeName=$host CPUs=$(nproc) RealMemory=4000 Gres=gpu:a800:8 State=UNKNOWN
-PartitionName=gpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
+$node_lines
+PartitionName=gpu Nodes=$partition_nodes Default=YES MaxTime=INFINITE State=UP
 CONF
 cat > "$dir/gres.conf" <<CONF
 AutoDetect=off
-NodeName=$host Name=gpu Type=a800 File=$dir/fakegpu[0-7]
+$gres_lines
 CONF
 chmod 644 "$conf" "$dir/gres.conf"
 
 export SLURM_CONF="$conf"
 slurmctld -f "$conf"
-slurmd -f "$conf"
+if [ -s "$dir/nodes" ]; then
+  while read -r node; do slurmd -f "$conf" -N "$node"; done < "$dir/nodes"
+else
+  slurmd -f "$conf"
+fi
+nodes_idle() { [ "$(sinfo -h -N -o %T 2>/dev/null | grep -cE '^(idle|mixed)')" -ge "$node_count" ]; }
 for _ in $(seq 1 30); do
-  sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed)' && break; sleep 1
+  nodes_idle && break; sleep 1
 done
-sinfo -h -o %T | grep -qE '^(idle|mixed)' || { echo "slurm node not idle:" >&2; sinfo >&2; tail -20 "$dir/log/slurmctld.log" >&2; exit 4; }
+nodes_idle || { echo "slurm nodes not idle:" >&2; sinfo >&2; tail -20 "$dir/log/slurmctld.log" >&2; exit 4; }
 
 id -u slurmrest >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin slurmrest
 # slurmrestd refuses tokens for root: jobs are submitted (and run) as this unprivileged user.

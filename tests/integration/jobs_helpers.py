@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,30 @@ def run_round(market: Market) -> dict[str, Any]:
     summary = r.json()
     assert not summary["errors"], summary
     return summary
+
+
+def race_rounds(market: Market, threads: int, *, lock: bool) -> list[Any]:
+    """``threads`` scheduler rounds started at the same moment (``lock=False``: without the round lock, so only the
+    conditional claims keep a job from being placed twice); their summaries."""
+    from suanli.jobs.scheduler import run_round as scheduler_round
+
+    barrier = threading.Barrier(threads)
+    results, errors = [], []
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=30)
+            results.append(scheduler_round(market.db, market.clock, lock=lock))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    started = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join(timeout=120)
+    assert not errors, errors
+    return results
 
 
 def get_job(market: Market, user: dict[str, Any], job_id: str) -> dict[str, Any]:

@@ -5,19 +5,17 @@ double placement when scheduler rounds race."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs_helpers import get_job, order_of, register_cluster, run_round, submit, wait_job, wait_pid
+from jobs_helpers import get_job, order_of, race_rounds, register_cluster, run_round, submit, wait_job, wait_pid
 from sqlalchemy import func, select
 from trading_helpers import Market, checked_market, quick_user
 
 from suanli.core.billing import charge_for_seconds
 from suanli.jobs.models import Job
-from suanli.jobs.scheduler import run_round as scheduler_round
 from suanli.trading.models import Order
 
 
@@ -99,9 +97,9 @@ def test_an_unplaceable_job_says_why(market, tmp_path):
     assert job["unplaceable"]["eliminated"] == {"region": 2}
     assert job["unplaceable"]["offers_considered"] == 2
     assert "not placed" in job["state_detail"]
-    too_big = submit(market, buyer, resources={"accelerators": 64, "chip": "A800"})
-    run_round(market)
-    assert get_job(market, buyer, too_big["id"])["unplaceable"]["eliminated"] == {"count": 2}
+    # larger than any cluster even idle (each site holds 32 A800): refused at submit (see test_jobs_gang.py)
+    too_big = submit(market, buyer, expect=422, resources={"accelerators": 64, "chip": "A800"})
+    assert too_big["error"]["code"] == "job_too_large"
 
 
 def test_cancel_a_running_job_charges_the_seconds_used(market, tmp_path):
@@ -319,22 +317,7 @@ def test_concurrent_rounds_place_each_job_exactly_once(market, tmp_path, use_loc
     _, product, _ = site(market, tmp_path, stock_units=20, accelerators=1)
     buyers = [market.buyer(topup_fen=100_000) for _ in range(3)]
     jobs = [submit(market, buyers[i % 3], command="true") for i in range(8)]
-    barrier = threading.Barrier(4)
-    results, errors = [], []
-
-    def worker() -> None:
-        try:
-            barrier.wait(timeout=30)
-            results.append(scheduler_round(market.db, market.clock, lock=use_lock))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    results = race_rounds(market, 4, lock=use_lock)
     placed = [p["job_id"] for r in results for p in r.placed]
     assert sorted(placed) == sorted(j["id"] for j in jobs)  # every job exactly once
     if use_lock and not market.db.is_sqlite:

@@ -123,3 +123,33 @@ def test_a_job_stored_before_the_translatable_text_still_shows_its_english_text(
     assert "submit to cluster broken (local) failed: " in section(html, "attempts")
     html = web.get(f"/account/jobs/{placed_job['placed']}?lang=en").text
     assert reason in html.replace("&#39;", "'")
+
+
+def test_a_gang_shows_its_servers_by_product_in_chinese(web: WebClient, make, tmp_path):
+    seller, operator, buyer = make.user("seller"), make.user("operator"), make.user("buyer")
+    dc = make.datacenter(seller, name="庆阳一号数据中心")
+    products = [make.product(seller, dc, stock_units=n) for n in (2, 1)]
+    r = make.client.post(f"/api/v1/datacenters/{dc['id']}/clusters", headers=operator["headers"],
+                         json={"name": "gang", "kind": "local", "endpoint": str(tmp_path / "jobs"),
+                               "product_ids": [p["id"] for p in products]})
+    assert r.status_code == 201, r.text
+    org = make.client.get("/api/v1/auth/me", headers=buyer["headers"]).json()["organization"]["id"]
+    r = make.client.post("/api/v1/operator/topups", headers=operator["headers"],
+                         json={"organization_id": org, "amount_fen": 1_000_000, "reference": f"t-{uuid.uuid4().hex}"})
+    assert r.status_code == 201, r.text
+    r = make.client.post("/api/v1/jobs", headers=buyer["headers"], json={
+        "name": "gang", "command": "sleep 60", "resources": {"accelerators": 24, "chip": "a800"},
+        "max_runtime_minutes": 30})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    r = make.client.post("/api/v1/operator/scheduler/run", headers=operator["headers"])
+    assert r.status_code == 200 and [p["job_id"] for p in r.json()["placed"]] == [job_id], r.text
+    job = make.client.get(f"/api/v1/jobs/{job_id}", headers=buyer["headers"]).json()
+    web.login(buyer["email"], PASSWORD)
+    html = web.get(f"/account/jobs/{job_id}").text
+    assert section(html, "gang-parts") == "2 台服务器 · 1 台服务器"
+    for part in job["placement"]["parts"]:
+        assert f'href="/account/orders/{part["order_id"]}"' in html
+    assert "在 庆阳一号数据中心 的 3 台服务器上成组运行" in section(html, "placement-reason")
+    r = make.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=buyer["headers"])
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"

@@ -14,6 +14,7 @@ the whole cluster died, or the cluster forgot the job). A lost job is the schedu
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import inspect
 import re
@@ -25,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "FEATURES",
+    "GANG_ENV",
     "VISIBLE_DEVICES_ENV",
     "Backend",
     "BackendError",
@@ -117,6 +119,7 @@ FEATURES: Mapping[str, str] = MappingProxyType(
         "memory_limit": "the backend enforces memory_gib",
         "status_after_restart": "status() still answers for jobs submitted before suanli restarted",
         "instances": "starts instances (SSH, JupyterLab, exposed ports) for leases: backends.instances",
+        "multi_node": "runs a gang: one job on several servers at once, all or nothing (JobSpec.nodes > 1)",
     }
 )
 
@@ -224,6 +227,12 @@ class JobSpec:
     promises; a backend enforces them where it can (``capabilities``). ``attempt`` numbers re-submissions of the same suanli job: a backend
     uses ``(job_id, attempt)`` to name the run, so submitting the same attempt twice is idempotent where the
     backend can check it (``local``, ``ray``).
+
+    ``nodes`` > 1 makes a gang: the job runs as ``nodes`` ranks on as many servers, all or nothing, each rank
+    with ``accelerators`` of its own (so ``device_indices`` lists ``nodes x accelerators`` devices, rank by rank)
+    and :data:`GANG_ENV` set (``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``, ``RANK``, ``NODE_RANK``,
+    ``LOCAL_RANK``) as ``torchrun`` and most launchers read them. If one rank fails or is lost the backend stops the
+    others and reports the run failed (or lost).
     """
 
     job_id: str
@@ -241,6 +250,7 @@ class JobSpec:
     time_limit_minutes: int | None = None
     attempt: int = 1
     max_processes: int = 4096
+    nodes: int = 1
 
     def __post_init__(self) -> None:
         if not _JOB_ID.fullmatch(self.job_id):
@@ -264,11 +274,14 @@ class JobSpec:
                 raise InvalidJobSpec(f"file {name!r} content must be text")
         if self.accelerators < 0:
             raise InvalidJobSpec("accelerators must be >= 0")
+        if self.nodes < 1:
+            raise InvalidJobSpec("nodes must be >= 1")
         indices = tuple(self.device_indices)
         object.__setattr__(self, "device_indices", indices)
         if indices:
-            if len(indices) != self.accelerators:
-                raise InvalidJobSpec(f"{len(indices)} device indices given for {self.accelerators} accelerators")
+            if len(indices) != self.accelerators * self.nodes:
+                raise InvalidJobSpec(f"{len(indices)} device indices given for {self.accelerators * self.nodes} "
+                                     "accelerators")
             if len(set(indices)) != len(indices) or min(indices) < 0:
                 raise InvalidJobSpec(f"device indices {list(indices)} must be distinct and >= 0")
         if self.vcpus < 1:
@@ -294,6 +307,24 @@ class JobSpec:
     def visible_devices_var(self) -> str:
         assert self.ecosystem is not None
         return visible_devices_var(self.ecosystem)
+
+    def rank(self, rank: int, master_addr: str, master_port: int) -> JobSpec:
+        """Rank ``rank`` of a gang as a one-node spec of its own: its devices, and the gang's variables."""
+        if not 0 <= rank < self.nodes:
+            raise InvalidJobSpec(f"rank {rank} of a gang of {self.nodes}")
+        k = self.accelerators
+        env = {**self.env, **gang_env(self.nodes, rank, master_addr, master_port)}
+        return dataclasses.replace(self, nodes=1, env=env, device_indices=self.device_indices[rank * k:(rank + 1) * k])
+
+
+GANG_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "NODE_RANK", "LOCAL_RANK", "SUANLI_NODES")
+"""The variables every rank of a gang sees (one rank per server: ``LOCAL_RANK`` is 0)."""
+
+
+def gang_env(nodes: int, rank: int | str, master_addr: str, master_port: int | str) -> dict[str, str]:
+    """The :data:`GANG_ENV` values of one rank (``rank`` may be a shell expression, e.g. ``$SLURM_NODEID``)."""
+    return {"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port), "WORLD_SIZE": str(nodes),
+            "RANK": str(rank), "NODE_RANK": str(rank), "LOCAL_RANK": "0", "SUANLI_NODES": str(nodes)}
 
 
 # ----------------------------------------------------------------------------------------------- protocol

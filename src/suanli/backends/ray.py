@@ -104,6 +104,9 @@ class RayBackend:
                                "memory, so suanli rents whole chips",
             "time_limit": "Ray jobs have no time limit; suanli's scheduler must stop jobs that overrun",
             "memory_limit": "entrypoint_memory is a scheduling hint in Ray, not an enforced limit",
+            "multi_node": "not implemented: a gang would need a placement group of one bundle per server "
+                          "(STRICT_SPREAD) and a driver starting one rank in each; a Ray job's entrypoint runs on "
+                          "one node",
         })
 
     def health(self) -> Health:
@@ -116,6 +119,9 @@ class RayBackend:
         return Health(True, f"Ray {reported}" if _VERSION.fullmatch(reported) else "Ray (version not reported)")
 
     def submit(self, spec: JobSpec) -> str:
+        if spec.nodes > 1:  # the scheduler records the failed submit and places the gang elsewhere
+            raise InvalidJobSpec(f"a gang of {spec.nodes} servers cannot run here: "
+                                 f"{self.capabilities().reason('multi_node')}", kind=self.kind)
         submission_id = f"suanli-{spec.run_name}"
         resource = self.accelerator_resources.get(spec.ecosystem or "cuda")
         if spec.accelerators and resource is None:

@@ -20,6 +20,12 @@ Working directory and logs. v0.0.38 has no endpoint for a job's output, so:
 
 Instances (SSH and JupyterLab in an allocation, for leases) are ``slurm_instances.SlurmInstances``, mixed in here.
 
+A gang (``JobSpec.nodes`` > 1) is one batch job with ``--nodes=N`` (GRES, CPUs and memory per node): its batch
+script writes the rank's script, copies it to every node (``srun --bcast``) and runs it once per node
+(``--ntasks-per-node=1``) with ``RANK``/``NODE_RANK`` from ``SLURM_PROCID``/``SLURM_NODEID``, ``WORLD_SIZE`` and
+``MASTER_ADDR`` (the first node) set; ``--kill-on-bad-exit=1`` stops every rank when one fails, and the job fails
+with that rank's exit code: all or nothing.
+
 Jobs are submitted with ``no_requeue``: when a node fails, Slurm ends the job as ``NODE_FAIL`` (``lost``
 here) instead of requeueing it behind suanli's back, so suanli's scheduler decides where it runs next.
 """
@@ -53,7 +59,7 @@ from suanli.backends.base import (
 from suanli.backends.instances import InstanceSpec
 from suanli.backends.slurm_instances import SANDBOXES, SlurmInstances, parse_port_range
 
-__all__ = ["SlurmBackend"]
+__all__ = ["SlurmBackend", "gang_script"]
 
 API = "/slurm/v0.0.38"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -219,6 +225,8 @@ class SlurmBackend(SlurmInstances):
             output = f"{self.remote_dir.rstrip('/')}/suanli-{run}.log"
             script = render_job_script(spec, workdir=f"{self.remote_dir.rstrip('/')}/{run}", embed_files=True,
                                        derive_visible_from="CUDA_VISIBLE_DEVICES")
+        if spec.nodes > 1:
+            script = gang_script(spec, script)
         env = {"PATH": self.path, "LANG": "C.UTF-8", **spec.env, "SUANLI_JOB_ID": spec.job_id,
                "SUANLI_ATTEMPT": str(spec.attempt)}
         job: dict[str, Any] = {
@@ -297,6 +305,8 @@ class SlurmBackend(SlurmInstances):
     def _resource_fields(self, spec: JobSpec | InstanceSpec) -> dict[str, Any]:
         """CPUs, memory, accelerators (GRES) and partition of a job or an instance, as v0.0.38 job fields."""
         fields: dict[str, Any] = {"cpus_per_task": spec.vcpus}
+        if getattr(spec, "nodes", 1) > 1:  # a gang: GRES, CPUs and memory are per node (sbatch --nodes)
+            fields["nodes"] = str(spec.nodes)
         if spec.accelerators:
             fields["gres"] = self._gres(spec)
         if spec.memory_gib is not None:
@@ -408,3 +418,27 @@ class _SlurmUnavailable(_SlurmErrors, BackendUnavailable):
     """slurmrestd answered, but the controller behind it did not."""
 
     reason_text = "slurmctld not answering"
+
+
+def gang_script(spec: JobSpec, rank_script: str) -> str:
+    """The batch script of a gang: every node runs ``rank_script`` (the one-node script of the job) as one rank,
+    with the gang's variables (:data:`suanli.backends.base.GANG_ENV`); one failing rank ends them all."""
+    import base64
+    import zlib
+
+    first, _, rest = rank_script.partition("\n")
+    rank = f"{first}\nexport RANK=\"$SLURM_PROCID\" NODE_RANK=\"$SLURM_NODEID\" LOCAL_RANK=0\n{rest}"
+    encoded = base64.b64encode(rank.encode()).decode()
+    wrapped = "\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
+    port = 29500 + zlib.crc32(spec.run_name.encode()) % 10000
+    n = spec.nodes
+    return "\n".join([
+        "#!/bin/bash", f"# suanli job {spec.job_id} attempt {spec.attempt}: a gang of {n} ranks, one per node",
+        'rank_script=$(mktemp "${TMPDIR:-/tmp}/suanli-rank-XXXXXX") || exit 111',
+        "base64 -d > \"$rank_script\" <<'SUANLI_EOF'", wrapped, "SUANLI_EOF",
+        'chmod 700 "$rank_script"',
+        'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        f"export MASTER_ADDR MASTER_PORT={port} WORLD_SIZE={n} SUANLI_NODES={n}",
+        f'srun --nodes={n} --ntasks={n} --ntasks-per-node=1 --kill-on-bad-exit=1 --bcast="$rank_script" '
+        '"$rank_script"',
+        "code=$?", 'rm -f "$rank_script"', "exit $code", ""])

@@ -132,6 +132,13 @@ def show(job_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
         console.print(f"placed on {p['datacenter_name']} / {p['product_name']} ({p['backend']} cluster), "
                       f"{p['units']} unit(s) at {_yuan(p['hourly_price_fen'])}/h")
         console.print(f"  why: {p['reason']}")
+        if p.get("parts"):  # a gang across products: one order each
+            table = Table(title="servers by product (one order each)")
+            for col in ("product", "servers", "order"):
+                table.add_column(col)
+            for part in p["parts"]:
+                table.add_row(part["product_id"], str(part["units"]), part["order_id"])
+            console.print(table)
     if job.get("unplaceable"):
         u = job["unplaceable"]
         counts = ", ".join(f"{k} {v}" for k, v in u["eliminated"].items())

@@ -150,6 +150,10 @@ class Job(Base):
                                                           doc="placement_reason, translatable (messages.to_json).")
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"), default=None)
     order_ids: Mapped[list[str]] = mapped_column(JSON, default=list, doc="Every order placed for the job.")
+    placement_parts: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]",
+        doc="A gang on several products: {product_id, units, order_id} per product, one order each (empty: the "
+            "placement is one product's units and its order is order_id).")
     backend_job_id: Mapped[str | None] = mapped_column(String(200), default=None)
     exit_code: Mapped[int | None] = mapped_column(default=None)
     cancel_requested: Mapped[bool] = mapped_column(default=False)

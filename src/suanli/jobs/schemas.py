@@ -136,6 +136,12 @@ class AttemptOut(BaseModel):
     kind: Literal["submit_failed", "lost", "preempted", "placement_failed"]
 
 
+class PlacementPart(BaseModel):
+    product_id: uuid.UUID
+    units: int
+    order_id: uuid.UUID
+
+
 class PlacementOut(BaseModel):
     datacenter_id: uuid.UUID
     datacenter_name: str | None
@@ -147,6 +153,8 @@ class PlacementOut(BaseModel):
     hourly_price_fen: int
     reason: str
     reason_message: MessageJson = _message_field("reason")
+    parts: list[PlacementPart] = Field(default_factory=list, description="A gang across products: the units and "
+                                       "the order of each product (empty: the placement is one product's units).")
 
 
 class JobOut(BaseModel):

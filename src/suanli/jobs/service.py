@@ -232,9 +232,42 @@ def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
               state=JobState.QUEUED, **detail_values(msg("waiting for the scheduler")), attempt=0, attempts=[],
               order_ids=[], cancel_requested=False, submitted_at=now,
               seq=int(now.timestamp() * 1_000_000))
+    _refuse_if_never_fits(session, job)
     session.add(job)
     session.flush()
     return job
+
+
+def _refuse_if_never_fits(session: Session, job: Job) -> None:
+    """A job asking more accelerators than any one cluster of any data center holds, even with every unit free,
+    could never run (a gang stays on one cluster of one data center): 422 ``job_too_large`` at once instead of a
+    job that waits for ever. A job no product matches at all (chip, region...) is queued and explained instead:
+    sellers may list one."""
+    from suanli.jobs.placing import job_request, load_offers
+    from suanli.scheduling.gang import never_fits
+
+    if not job.accelerators:
+        return
+    per_cluster = (select(func.sum(Product.stock_units * Product.accelerators).label("held"))
+                   .join(Cluster, Cluster.id == Product.cluster_id)
+                   .join(Datacenter, Datacenter.id == Product.datacenter_id)
+                   .where(Product.is_visible.is_(True), Cluster.state == ClusterState.ACTIVE,
+                          Datacenter.status == DatacenterStatus.APPROVED)
+                   .group_by(Product.cluster_id))
+    if job.chip_key is not None:
+        per_cluster = per_cluster.where(Product.chip_key == job.chip_key)
+    largest = session.scalar(select(func.max(per_cluster.subquery().c.held)))
+    if largest is None or largest >= job.accelerators:
+        return  # no product of its chip yet (queued and explained), or a cluster large enough: the round decides
+    too_large = never_fits(job_request(job), load_offers(session))
+    if too_large is not None:
+        largest, datacenter = too_large
+        raise InvalidInput(f"No data center can run {job.accelerators} accelerators for this job at once: the most "
+                           f"one cluster holds is {largest} (in {datacenter}). A job runs on the servers of one "
+                           "cluster of one data center; ask for fewer accelerators or split the work.",
+                           code="job_too_large", details={"field": "resources.accelerators",
+                                                          "largest_accelerators": largest,
+                                                          "datacenter": datacenter})
 
 
 def _visible_jobs(user: User):
@@ -363,7 +396,7 @@ def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User)
                      "product_name": product_name, "cluster_id": job.cluster_id,
                      "backend": kind.value, "units": job.units or 0,
                      "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or "",
-                     "reason_message": job.placement_reason_message}
+                     "reason_message": job.placement_reason_message, "parts": job.placement_parts or []}
     unplaceable = None if job.unplaceable is None else {"reason_message": None, **job.unplaceable}
     return {
         "id": job.id, "name": job.name, "state": job.state, "state_detail": job.state_detail,

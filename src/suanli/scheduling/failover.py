@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from suanli.core.messages import Message, msg
 from suanli.scheduling.model import Attempt, JobRequest, Offer, Placement, RunningSpot, Unplaceable
 from suanli.scheduling.policy import schedule_round
+from suanli.scheduling.rules import PRODUCTION, Rules
 
 __all__ = ["Attempt", "blocked_for", "failure_message", "failure_reason", "next_placement"]
 
@@ -32,13 +33,13 @@ def blocked_for(job: JobRequest, attempts: Iterable[Attempt]) -> JobRequest:
 
 
 def next_placement(job: JobRequest, offers: Sequence[Offer], attempts: Iterable[Attempt] = (),
-                   running_spot: Iterable[RunningSpot] = ()) -> Placement | Unplaceable:
+                   running_spot: Iterable[RunningSpot] = (), *, rules: Rules = PRODUCTION) -> Placement | Unplaceable:
     """The best place for ``job`` that none of ``attempts`` has failed on (see module docstring).
 
     Returns a :class:`Placement` (it may preempt spot jobs: see ``Placement.preempted``) or an
     :class:`Unplaceable` whose ``eliminated["blocked"]`` counts the offers excluded by the attempts.
     """
-    result = schedule_round([blocked_for(job, attempts)], offers, running_spot)
+    result = schedule_round([blocked_for(job, attempts)], offers, running_spot, rules=rules)
     return result.placements[0] if result.placements else result.unplaceable[0]
 
 

@@ -7,23 +7,30 @@ candidates; in each, the parts take the offers with the most free units first (f
 cheapest. The data center chosen is the cheapest in total (fit ``objective``), else the one with the fewest
 servers. Either every part is placed or none. The reserved offer of the head job is never a part.
 
-The platform's job model rents one product per job (one trading order), so it runs with ``Rules.gang`` off;
-the trace replay turns it on.
+A gang stays on one cluster of its data center (offers are grouped by data center and cluster): the platform
+starts it as one multi-node run there (Slurm ``--nodes``, local ranks), and the replay's data centers are one
+cluster each. How many servers a part is depends on the offer (``Offer.unit_is_server``): a platform product's
+unit is a machine (one rank per unit), a replay node is one machine whose units are its GPUs.
+
+Both the platform (``jobs.scheduler``) and the trace replay run with ``Rules.gang`` on. :func:`never_fits` tells a
+job that no cluster could hold even idle (refused at submit) from one that waits for capacity.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from suanli.core.messages import msg
+from suanli.core.messages import Message, msg
 from suanli.core.money import format_cny
-from suanli.scheduling.model import JobRequest, Mode, Placement
+from suanli.scheduling.model import JobRequest, Mode, Offer, Placement
 
 if TYPE_CHECKING:  # pragma: no cover
     from suanli.scheduling.market import OfferClass
     from suanli.scheduling.policy import _Round
 
-__all__ = ["find_gang", "gang_placement"]
+__all__ = ["find_gang", "gang_placement", "gang_reason", "never_fits"]
 
 
 def _passes_static(st: _Round, job: JobRequest, i: int) -> bool:
@@ -44,10 +51,10 @@ def find_gang(st: _Round, job: JobRequest) -> tuple[list[tuple[int, int]], int, 
     limit = job.price_limit_fen
     best = None
     for _bound, cls, units in candidates:
-        by_dc: dict[str, list[int]] = {}
+        by_dc: dict[tuple[str, str], list[int]] = {}
         for i in (cls.spot if spot else cls.od):
             if st.free[i] > 0 and _passes_static(st, job, i):
-                by_dc.setdefault(st.dc[i], []).append(i)
+                by_dc.setdefault((st.dc[i], st.cluster[i]), []).append(i)
         for dc, members in by_dc.items():
             if sum(st.free[i] for i in members) < units:
                 continue
@@ -77,10 +84,44 @@ def gang_placement(job: JobRequest, st: _Round, parts: list[tuple[int, int]], pr
     first = parts[0][0]
     units = sum(k for _i, k in parts)
     offer = st.offers[first]
-    reason = (msg("gang of %(servers)s servers in %(datacenter)s, all or nothing: %(what)s at %(price)s/h",
-                  servers=len(parts), datacenter=offer.datacenter_name or offer.datacenter_id,
-                  what=f"{units * cls.apu}×{cls.chip}", price=format_cny(price)),
-              msg("no single server can hold the job"))
+    servers = units if offer.unit_is_server else len(parts)
+    reason = (gang_reason(servers, offer, units * cls.apu, cls.chip, price), msg("no single server can hold the job"))
     return Placement(job_id=job.id, offer_id=st.pid[first], datacenter_id=st.dc[first], cluster_id=st.cluster[first],
                      units=units, accelerators=units * cls.apu, hourly_price_fen=price, mode=job.mode,
                      reason_message=reason, parts=tuple((st.pid[i], k) for i, k in parts))
+
+
+def gang_reason(servers: int, offer: Offer, accelerators: int, chip: str, price: int) -> Message:
+    """The clause that says a job runs as a gang: how many servers, where, what, at what price per hour."""
+    return msg("gang of %(servers)s servers in %(datacenter)s, all or nothing: %(what)s at %(price)s/h",
+               servers=servers, datacenter=offer.datacenter_name or offer.datacenter_id,
+               what=f"{accelerators}×{chip}", price=format_cny(price))
+
+
+def never_fits(job: JobRequest, offers: Sequence[Offer]) -> tuple[int, str] | None:
+    """For a job asking accelerators that no cluster of any data center could hold even with every unit free:
+    ``(the most accelerators of a kind the job accepts that one cluster holds, that data center's name)``.
+    None when some offer, or a gang on one cluster, could hold it once capacity frees, and when no offer passes
+    the job's static constraints at all (chip, memory, region...: the scheduler's explanation says which; the
+    catalog may yet list one). Prices and health are not considered: they change."""
+    from suanli.scheduling.policy import _Round
+
+    if not job.accelerators:
+        return None
+    idle = [dataclasses.replace(o, free_units=o.total_units or 0, healthy=True, releases=()) for o in offers]
+    st = _Round(idle, ())
+    largest: tuple[int, str] | None = None
+    for _bound, cls, units in st.candidates(job):
+        held: dict[tuple[str, str], int] = {}
+        for i in cls.members:
+            if st.allowed_place(job, i):
+                key = (st.dc[i], st.cluster[i])
+                held[key] = held.get(key, 0) + st.total[i]
+        for key, total in held.items():
+            if total >= units:
+                return None
+            offer = next(idle[i] for i in cls.members if (st.dc[i], st.cluster[i]) == key)
+            accelerators = total * cls.apu
+            if largest is None or accelerators > largest[0]:
+                largest = (accelerators, offer.datacenter_name or offer.datacenter_id)
+    return largest

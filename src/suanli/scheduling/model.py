@@ -83,7 +83,9 @@ class Offer:
     size, which tells "never fits here" (count) from "busy now" (capacity_busy). ``releases`` lists
     ``(minutes_from_now, units)`` that running jobs will free by their maximum runtime; it lets the
     scheduler compute when a reserved job can start (EASY backfill). ``spot_floor_fen`` is the
-    lowest spot price per unit-hour, ``None`` when the product is not sold as spot.
+    lowest spot price per unit-hour, ``None`` when the product is not sold as spot. ``unit_is_server``: each
+    unit is a machine of its own (the platform's products: a job on several units runs one rank per unit);
+    False: the offer is one machine and its units are parts of it (the replay's nodes, whose units are GPUs).
     """
 
     product_id: str
@@ -106,6 +108,7 @@ class Offer:
     # What the reasons call the data center and the product (their ids when not given).
     datacenter_name: str = ""
     product_name: str = ""
+    unit_is_server: bool = False
 
     def __post_init__(self) -> None:
         for name in ("accel_memory_gib", "accelerators_per_unit", "vcpus_per_unit", "memory_gib_per_unit",

@@ -114,6 +114,8 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "bid_required": N_("A spot order or job needs a bid: the most you will pay per hour. Enter one, or choose "
                        "another billing mode."),
     "bid_not_applicable": N_("A bid applies to spot only. Leave it empty, or choose spot."),
+    "job_too_large": N_("No data center can run this many accelerators at once: the most one cluster holds is "
+                        "%(largest_accelerators)s (in %(datacenter)s). Ask for fewer, or split the work."),
     "bid_below_floor": N_("Your bid is below the seller's spot floor price of %(floor_fen)s per unit-hour."),
     "invalid_job": N_("The job cannot run as written. Check its name, command, environment variables and files."),
     "job_not_found": N_("This job does not exist, or it is not yours."),

@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from suanli.backends.local.sandbox import DEFAULT_PATH, HOME, LOGIN_USER, RUN_FI
 __all__ = ["LocalBackend"]
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.[0-9]+")
+_GANG_ID = re.compile(r"(?P<run>[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.[0-9]+)\.gang(?P<nodes>[0-9]{1,4})")
 _TIMEOUT_EXIT = 124  # coreutils timeout's exit status when the limit was reached
 MAX_LOG_READ = 16 * 1024 * 1024
 DEADLINE_SLACK_SECONDS = 30  # the supervisor's hard stop, behind the sandbox's own `timeout`
@@ -97,6 +99,9 @@ class LocalBackend(LocalInstances):
             "fractional_gpus": "devices are handed out whole by index; two runs on one device would share its "
                                "memory with no isolation",
         }
+        notes_gang = ("a gang runs one sandboxed run per rank on this machine, all or nothing (a rank that fails "
+                      "stops the others); each rank has a network of its own, so ranks cannot connect to each "
+                      "other: it tests a gang's lifecycle, it does not train across ranks")
         if not self.cgroups.limits_memory:
             unsupported["memory_limit"] = (f"no memory cgroup on this machine ({self.cgroups.reason}); RLIMIT_AS "
                                            "would limit address space, not memory")
@@ -108,6 +113,7 @@ class LocalBackend(LocalInstances):
             "gpu_isolation": "only the allocated device files are bound into the run's sandbox, and the "
                              "ecosystem's visible-devices variable names them",
             "instances": self.image_note(),
+            "multi_node": notes_gang,
         }
         return Capabilities(self.kind, unsupported, {k: v for k, v in notes.items() if k not in unsupported})
 
@@ -135,7 +141,28 @@ class LocalBackend(LocalInstances):
         return Health(True, f"{self.base_dir} writable, {free_gib:.1f} GiB free; limits: {self.cgroups.describe()}")
 
     def submit(self, spec: JobSpec) -> str:
-        run = RunDir(self.base_dir / spec.run_name)
+        if spec.nodes > 1:
+            return self._submit_gang(spec)
+        return self._submit_run(spec, spec.run_name)
+
+    def _submit_gang(self, spec: JobSpec) -> str:
+        """One run per rank (``<job>.<attempt>.<rank>``), all or nothing: a rank that cannot start stops the ranks
+        started before it. The gang's id is ``<job>.<attempt>.gang<nodes>``."""
+        gang_id = f"{spec.run_name}.gang{spec.nodes}"
+        low, high = self.port_range
+        port = low + zlib.crc32(spec.run_name.encode()) % (high - low + 1)  # rank 0's, named the same every time
+        started: list[str] = []
+        try:
+            for rank in range(spec.nodes):
+                started.append(self._submit_run(spec.rank(rank, self.public_host, port), f"{spec.run_name}.{rank}"))
+        except BaseException:
+            for name in started:
+                RunDir(self.base_dir / name).end("cancelled", self.grace_seconds)
+            raise
+        return gang_id
+
+    def _submit_run(self, spec: JobSpec, run_name: str) -> str:
+        run = RunDir(self.base_dir / run_name)
         if run.state() is not None:
             return run.name  # this attempt was already started: submitting it again is a no-op
         if spec.accelerators and not spec.device_indices:
@@ -161,6 +188,9 @@ class LocalBackend(LocalInstances):
         return run.name
 
     def status(self, backend_job_id: str) -> JobStatus:
+        ranks = self._gang(backend_job_id)
+        if ranks is not None:
+            return self._gang_status(ranks)
         run = self._job(backend_job_id)
         state = run.state()
         if state is None:
@@ -185,13 +215,38 @@ class LocalBackend(LocalInstances):
             return JobStatus(JobState.FAILED, code, f"time limit of {state['time_limit_minutes']} min reached")
         return JobStatus(JobState.FAILED, code)  # the exit code says it all (the scheduler words it, translatable)
 
+    def _gang_status(self, ranks: list[str]) -> JobStatus:
+        """A gang's state: running while every rank runs; succeeded when all did; else the first rank that did
+        not succeed says how the gang ended, and the other ranks are stopped (all or nothing)."""
+        statuses = [self.status(name) for name in ranks]
+        for rank, status in enumerate(statuses):
+            if status.terminal and status.state is not JobState.SUCCEEDED:
+                for name, other in zip(ranks, statuses, strict=True):
+                    if not other.terminal:
+                        self.cancel(name)
+                detail = f"rank {rank} of {len(ranks)}: {status.detail or status.state.value}"
+                if any(not other.terminal for other in statuses):
+                    detail += "; the other ranks were stopped"
+                return JobStatus(status.state, status.exit_code, detail)
+        if all(s.state is JobState.SUCCEEDED for s in statuses):
+            return JobStatus(JobState.SUCCEEDED, 0, f"{len(ranks)} ranks succeeded")
+        return JobStatus(JobState.RUNNING, detail=f"{len(ranks)} ranks")
+
     def logs(self, backend_job_id: str, tail: int | None = None) -> str:
+        ranks = self._gang(backend_job_id)
+        if ranks is not None:
+            return "".join(f"==> rank {k} <==\n{self.logs(name, tail)}" for k, name in enumerate(ranks))
         run = self._job(backend_job_id)
         if run.state() is None:
             raise BackendError(f"no job {backend_job_id} under {self.base_dir}", kind=self.kind)
         return tail_lines(run.logs(MAX_LOG_READ).decode("utf-8", errors="replace"), tail)
 
     def cancel(self, backend_job_id: str) -> None:
+        ranks = self._gang(backend_job_id)
+        if ranks is not None:
+            for name in ranks:
+                self.cancel(name)
+            return
         run = self._job(backend_job_id)
         run.end("cancelled", self.grace_seconds)
         self._reap()
@@ -221,6 +276,14 @@ class LocalBackend(LocalInstances):
         if _RUN_NAME.fullmatch(run_id):
             return RunDir(self.base_dir / run_id)
         return self._instance_run(run_id)
+
+    @staticmethod
+    def _gang(backend_job_id: str) -> list[str] | None:
+        """The runs of a gang's ranks, or None when ``backend_job_id`` is one run."""
+        match = _GANG_ID.fullmatch(backend_job_id)
+        if match is None:
+            return None
+        return [f"{match['run']}.{rank}" for rank in range(int(match["nodes"]))]
 
     def _job(self, backend_job_id: str) -> RunDir:
         if not _RUN_NAME.fullmatch(backend_job_id):

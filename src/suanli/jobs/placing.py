@@ -1,0 +1,254 @@
+"""Placing queued jobs (step 3 of a scheduler round, ``jobs.scheduler``): the queue and the offers go to the pure
+policy; each placement claims its job and places its order(s) in one transaction, then submits to the backend, with
+failover to the next-best offer when the submit fails. Gangs (``jobs.gangs``): a job larger than one server gets one
+order per product and runs as one rank per unit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from suanli import backends
+from suanli.accounts.models import User
+from suanli.catalog.models import Datacenter, DatacenterStatus, Product
+from suanli.core.billing import Clock
+from suanli.core.messages import msg, to_json
+from suanli.db import Database
+from suanli.errors import DomainError
+from suanli.jobs.ending import cancel_on_backend, clip, requeue
+from suanli.jobs.gangs import PLATFORM_RULES, launch_shape, parts_column, place_part_orders, with_gang_reason
+from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobMode,
+                                JobState, detail_values, kind_word)
+from suanli.jobs.service import make_backend
+from suanli.scheduling.failover import next_placement
+from suanli.scheduling.model import JobRequest, Offer, Placement, RunningSpot, Unplaceable
+from suanli.scheduling.policy import schedule_round
+from suanli.trading.models import Order, OrderStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from suanli.jobs.scheduler import RoundSummary
+
+TRIES_PER_ROUND = 3
+"""Placements tried per job per round when submits fail (each failure blocks that offer for the job)."""
+
+def _province(name: str) -> str:
+    from suanli.jobs.service import _normalize_province
+
+    return _normalize_province(name)
+
+
+def load_offers(session: Session) -> list[Offer]:
+    """Every visible product on an active cluster of an approved data center, as an offer with its free units."""
+    pending = dict(session.execute(select(Order.product_id, func.sum(Order.units))
+                                   .where(Order.status == OrderStatus.PENDING).group_by(Order.product_id)).all())
+    rows = session.execute(select(Product, Cluster.healthy, Datacenter.name)
+                           .join(Cluster, Cluster.id == Product.cluster_id)
+                           .join(Datacenter, Datacenter.id == Product.datacenter_id)
+                           .where(Product.is_visible.is_(True), Cluster.state == ClusterState.ACTIVE,
+                                  Datacenter.status == DatacenterStatus.APPROVED).order_by(Product.id)).all()
+    offers = []
+    for product, healthy, datacenter_name in rows:
+        free = max(0, product.stock_units - product.allocated_units - int(pending.get(product.id) or 0))
+        offers.append(Offer(
+            product_id=str(product.id), datacenter_id=str(product.datacenter_id), cluster_id=str(product.cluster_id),
+            province=_province(product.province), chip_key=product.chip_key or "", ecosystem=product.ecosystem or "",
+            accel_memory_gib=product.accel_memory_gib or 0, fp16_tflops=product.fp16_tflops or 0.0,
+            accelerators_per_unit=product.accelerators, vcpus_per_unit=product.vcpus,
+            memory_gib_per_unit=product.memory_gib, free_units=free,
+            price_per_unit_hour_fen=product.price_on_demand_fen, spot_floor_fen=product.price_spot_floor_fen,
+            healthy=bool(healthy), total_units=max(free, product.stock_units), datacenter_name=datacenter_name,
+            product_name=product.name, unit_is_server=True))
+    return offers
+
+
+def job_request(job: Job) -> JobRequest:
+    blocked_offers, blocked_clusters = set(), set()
+    for a in job.attempts or []:
+        if not a.get("blocks"):
+            continue
+        (blocked_clusters if a.get("cluster_failed") else blocked_offers).add(
+            a["cluster_id"] if a.get("cluster_failed") else a["offer_id"])
+    return JobRequest(
+        id=str(job.id), accelerators=job.accelerators, chip=job.chip_key, ecosystems=frozenset(job.ecosystems or ()),
+        min_accel_memory_gib=job.min_accel_memory_gib, min_fp16_tflops=job.min_fp16_tflops, vcpus=job.vcpus,
+        memory_gib=job.memory_gib, provinces=frozenset(job.provinces or ()),
+        datacenters=frozenset(job.datacenter_ids or ()), products=frozenset(job.product_ids or ()),
+        max_hourly_price_fen=job.max_hourly_price_fen,
+        objective=job.objective.value, mode=job.mode.value, bid_hourly_fen=job.bid_hourly_fen,
+        max_runtime_minutes=job.max_runtime_minutes, submit_seq=job.seq, blocked_offers=frozenset(blocked_offers),
+        blocked_clusters=frozenset(blocked_clusters))
+
+
+def _running_spot(session: Session) -> list[RunningSpot]:
+    """Spot jobs running now, one entry per product they hold (every part of a gang: evicting one part requeues
+    the whole gang)."""
+    jobs = session.scalars(select(Job).where(Job.state.in_(ACTIVE_STATES), Job.mode == JobMode.SPOT,
+                                             Job.product_id.is_not(None)))
+    running = []
+    for j in jobs:
+        parts = [(p["product_id"], p["units"]) for p in j.placement_parts or []] or [(str(j.product_id), j.units or 1)]
+        for product_id, units in parts:
+            running.append(RunningSpot(job_id=str(j.id), offer_id=product_id, units=units,
+                                       bid_hourly_fen=j.bid_hourly_fen or 0))
+    return running
+
+
+def place(database: Database, clock: Clock, summary: RoundSummary) -> None:
+    with database.unit_of_work(write=False) as session:
+        queue = list(session.scalars(select(Job).where(Job.state.in_(WAITING_STATES)).order_by(Job.seq, Job.id)))
+        if not queue:
+            return
+        offers = load_offers(session)
+        running = _running_spot(session)
+    requests = [job_request(j) for j in queue]
+    result = schedule_round(requests, offers, running, rules=PLATFORM_RULES)
+    for pre in {p.job_id: p for p in result.preemptions}.values():  # a gang's parts: requeued once
+        _preempt(database, clock, uuid.UUID(pre.job_id), pre.for_job_id, summary)
+    by_product = {o.product_id: o for o in offers}
+    asked = {r.id: r.accelerators for r in requests}
+    for placement in result.placements:
+        placement = with_gang_reason(placement, by_product, asked[placement.job_id])
+        try:
+            _place_with_failover(database, clock, placement, summary)
+        except Exception as exc:
+            log.exception("placing job %s failed", placement.job_id)
+            summary.errors.append(f"job {placement.job_id}: {type(exc).__name__}: {exc}")
+    for unplaceable in result.unplaceable:
+        _record_unplaceable(database, unplaceable, summary)
+
+
+def _preempt(database: Database, clock: Clock, job_id: uuid.UUID, for_job_id: str, summary: RoundSummary) -> None:
+    with database.unit_of_work() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.state not in ACTIVE_STATES:
+            return
+        if requeue(session, clock, job, "preempted",
+                   msg("spot capacity taken by on-demand job %(job)s", job=for_job_id), cancel_backend=True):
+            summary.preempted.append(str(job_id))
+
+
+def _record_unplaceable(database: Database, u: Unplaceable, summary: RoundSummary) -> None:
+    explanation = {"eliminated": {k: v for k, v in u.eliminated.items() if v}, "message": u.message,
+                   "reason_message": to_json(u.reason_message), "offers_considered": u.offers_considered}
+    with database.unit_of_work() as session:
+        session.execute(update(Job).where(Job.id == uuid.UUID(u.job_id), Job.state.in_(WAITING_STATES))
+                        .values(unplaceable=explanation,
+                                **detail_values(msg("not placed: %(why)s", why=u.reason_message)))
+                        .execution_options(synchronize_session=False))
+    summary.unplaceable.append({"job_id": u.job_id, **explanation})
+
+
+def _place_with_failover(database: Database, clock: Clock, placement: Placement, summary: RoundSummary) -> None:
+    job_id = uuid.UUID(placement.job_id)
+    for _ in range(TRIES_PER_ROUND):
+        outcome = _place_one(database, clock, job_id, placement, summary)
+        if outcome != "retry":
+            return
+        with database.unit_of_work(write=False) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state not in WAITING_STATES:
+                return
+            request, offers, running = job_request(job), load_offers(session), _running_spot(session)
+        nxt = next_placement(request, offers, (), running, rules=PLATFORM_RULES)
+        if isinstance(nxt, Unplaceable):
+            _record_unplaceable(database, nxt, summary)
+            return
+        for victim in nxt.preempted:
+            _preempt(database, clock, uuid.UUID(victim), nxt.job_id, summary)
+        placement = with_gang_reason(nxt, {o.product_id: o for o in offers}, request.accelerators)
+
+
+def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement, summary: RoundSummary) -> str:
+    """Claim the job and place its order (one transaction), then submit it. ``placed``, ``skip`` (someone else has
+    it, or the order could not be placed: the next round tries again) or ``retry`` (the submit failed)."""
+    now = clock.now()
+    with database.unit_of_work() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.state not in WAITING_STATES:
+            return "skip"
+        n = job.attempt + 1
+        claimed = session.execute(
+            update(Job).where(Job.id == job.id, Job.state.in_(WAITING_STATES), Job.attempt == job.attempt)
+            .values(state=JobState.SCHEDULED, attempt=n, datacenter_id=uuid.UUID(p.datacenter_id),
+                    product_id=uuid.UUID(p.offer_id), cluster_id=uuid.UUID(p.cluster_id), units=p.units,
+                    hourly_price_fen=p.hourly_price_fen, placement_reason=p.reason[:2000],
+                    placement_reason_message=to_json(p.reason_message), unplaceable=None, scheduled_at=now,
+                    **detail_values(msg("placed; submitting to the cluster")))
+            .execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:
+            return "skip"  # another scheduler placed it first
+        buyer = session.get_one(User, job.buyer_user_id)
+        try:
+            with session.begin_nested():  # every part's order, or none
+                placed = place_part_orders(session, clock, buyer, job, p, n)
+        except DomainError as exc:
+            session.rollback()
+            with database.unit_of_work() as s2:
+                s2.execute(update(Job).where(Job.id == job_id, Job.state.in_(WAITING_STATES))
+                           .values(**detail_values(msg("not placed: the order failed: %(error)s",
+                                                       error=clip(exc.message))))
+                           .execution_options(synchronize_session=False))
+            summary.unplaceable.append({"job_id": str(job_id), "message": f"order failed: {exc.message}",
+                                        "eliminated": {}, "offers_considered": 0})
+            return "skip"
+        session.execute(update(Job).where(Job.id == job.id)
+                        .values(order_id=placed[0][2].id, placement_parts=parts_column(placed),
+                                order_ids=[*(job.order_ids or []), *(str(order.id) for _p, _u, order in placed)])
+                        .execution_options(synchronize_session=False))
+        session.refresh(job)
+        cluster = session.get_one(Cluster, job.cluster_id)
+        product = session.get_one(Product, job.product_id)
+        spec_fields = _spec_fields(job, product, p, cluster.kind, n)
+
+    try:
+        spec = backends.JobSpec(**spec_fields)
+        backend = make_backend(cluster)
+        try:
+            backend_job_id = backend.submit(spec)
+        finally:
+            backend.close()
+    except Exception as exc:  # a backend error, or the cluster's machine failing (e.g. OSError)
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        reason = msg("submit to cluster %(cluster)s (%(kind)s) failed: %(error)s", cluster=cluster.name,
+                     kind=kind_word(cluster.kind), error=clip(message))
+        with database.unit_of_work() as session:
+            job = session.get_one(Job, job_id)
+            requeue(session, clock, job, "submit_failed", reason, charge=False)
+        summary.requeued.append({"job_id": str(job_id), "reason": str(reason)})
+        return "retry"
+    with database.unit_of_work() as session:
+        done = session.execute(update(Job).where(Job.id == job_id, Job.state == JobState.SCHEDULED, Job.attempt == n)
+                               .values(backend_job_id=backend_job_id,
+                                       **detail_values(msg("submitted to %(kind)s cluster %(cluster)s",
+                                                           kind=kind_word(cluster.kind), cluster=cluster.name)))
+                               .execution_options(synchronize_session=False))
+        if done.rowcount != 1:  # cancelled while it was being submitted: stop it there too
+            job = session.get_one(Job, job_id)
+            job.backend_job_id = backend_job_id
+            cancel_on_backend(session, job, now)
+            session.expunge(job)
+            return "skip"
+    summary.placed.append({"job_id": str(job_id), "product_id": p.offer_id, "datacenter_id": p.datacenter_id,
+                           "cluster_id": p.cluster_id, "units": p.units, "backend_job_id": backend_job_id,
+                           "reason": p.reason})
+    return "placed"
+
+
+def _spec_fields(job: Job, product: Product, p: Placement, kind: ClusterKind, attempt: int) -> dict[str, Any]:
+    """The backend's job description: one run, or one rank per unit for a job larger than one server (a gang);
+    vCPUs and memory are per rank then, the job's share of each unit."""
+    nodes, accelerators = launch_shape(job.accelerators, p.units, product.accelerators, bool(p.parts))
+    if not job.accelerators:
+        accelerators = 0
+    return {
+        "job_id": str(job.id), "name": job.name, "command": job.command, "script": job.script,
+        "env": dict(job.env or {}), "files": dict(job.files or {}), "accelerators": accelerators,
+        "chip": product.chip_key if accelerators else None, "nodes": nodes,
+        # local is not a real GPU pool: the job sees devices 0..n-1 of this machine (see docs/scheduling.md)
+        "device_indices": tuple(range(accelerators * nodes)) if kind is ClusterKind.LOCAL else (),
+        "vcpus": max(1, -(-job.vcpus // nodes)),
+        "memory_gib": (job.memory_gib / nodes if nodes > 1 else job.memory_gib) or None,
+        "time_limit_minutes": job.max_runtime_minutes, "attempt": attempt,
+    }

@@ -12,7 +12,7 @@ Money is integer fen. Prices are per unit-month (reserved) or per unit-hour (on 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -179,7 +179,3 @@ def term_check(billing_mode: BillingMode, term_months: int | None, term_hours: i
         return "term_hours"
     return None
 
-
-def standing(quotes: Sequence[tuple[str, int, dt.datetime]]) -> list[Bid]:
-    """``(id, unit price, created)`` rows as bids."""
-    return [Bid(q_id, price, created) for q_id, price, created in quotes]

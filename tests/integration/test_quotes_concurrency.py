@@ -39,8 +39,11 @@ def _contracts(market: Market, request_id: str) -> int:
 @given(prices=st.tuples(st.integers(1, MAX_PRICE), st.integers(1, MAX_PRICE)))
 def test_two_accepts_at_once_exactly_one_wins_and_money_moves_once(market, prices):
     buyer = market.buyer(topup_fen=TOPUP)
-    request = posted(market, buyer)
-    offers = [quoted(market, *seller_with_datacenter(market), request["id"], unit_price_fen=price)
+    now = market.clock.now()  # each example starts where the one before left the clock
+    request = posted(market, buyer, earliest_start=(now + 10 * DAY).isoformat(),
+                     latest_start=(now + 20 * DAY).isoformat())
+    offers = [quoted(market, *seller_with_datacenter(market), request["id"], unit_price_fen=price,
+                     start_at=(now + 15 * DAY).isoformat(), deliver_by=(now + 14 * DAY).isoformat())
               for price in prices]
     answers = race(market, [lambda client, q=q: accept(market, buyer, request["id"], q["id"], client)
                             for q in offers])

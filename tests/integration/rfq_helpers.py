@@ -6,14 +6,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from trading_helpers import START, Market, quick_user
+from trading_helpers import START, Market, assert_ledger_consistent, quick_user
 
-from suanli.core.ledger import AccountKind, Ledger
 from suanli.jobs.models import Cluster
-from suanli.quotes.models import ContractStatus, QuoteContract, QuoteRequest, RequestStatus
-from suanli.trading.ledger_store import account_ref, ledger_store
-from suanli.trading.models import LedgerAccount, Order, OrderStatus
+
+assert_escrow_consistent = assert_ledger_consistent  # it counts requests' budgets and contracts' deposits
 
 DAY = timedelta(days=1)
 MAX_PRICE = 4_000_000  # per unit-month, fen
@@ -95,34 +92,6 @@ def contract(market: Market, user: dict[str, Any], contract_id: str) -> dict[str
     r = market.client.get(f"/api/v1/contracts/{contract_id}", headers=user["headers"])
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def assert_escrow_consistent(market: Market) -> None:
-    """The trial balance is balanced and agrees with a replay; every buyer's held money is exactly what its open
-    orders, open requests (their budgets) and contracts awaiting their start (their deposits) hold."""
-    r = market.client.get("/api/v1/operator/ledger/trial-balance", headers=market.operator["headers"])
-    assert r.status_code == 200 and r.json()["balanced"] is True, r.text
-    with market.db.unit_of_work(write=False) as session:
-        replayed = Ledger.replay(ledger_store.journal(session))
-        assert replayed.trial_balance().balanced
-        for account in session.scalars(select(LedgerAccount)):
-            assert replayed.balance(account_ref(account)) == account.balance_fen
-        held: dict[Any, int] = {}
-        for org, amount in session.execute(
-                select(Order.buyer_org_id, func.sum(Order.held_fen)).where(Order.status.in_(
-                    [OrderStatus.ACTIVE, OrderStatus.PENDING, OrderStatus.PROVISIONING])).group_by(Order.buyer_org_id)):
-            held[org] = held.get(org, 0) + int(amount)
-        for org, amount in session.execute(
-                select(QuoteRequest.buyer_org_id, func.sum(QuoteRequest.budget_fen))
-                .where(QuoteRequest.status == RequestStatus.OPEN).group_by(QuoteRequest.buyer_org_id)):
-            held[org] = held.get(org, 0) + int(amount)
-        for org, amount in session.execute(
-                select(QuoteContract.buyer_org_id, func.sum(QuoteContract.deposit_fen))
-                .where(QuoteContract.status.in_([ContractStatus.AWAITING_DELIVERY, ContractStatus.DELIVERED]))
-                .group_by(QuoteContract.buyer_org_id)):
-            held[org] = held.get(org, 0) + int(amount)
-        for account in session.scalars(select(LedgerAccount).where(LedgerAccount.kind == AccountKind.BUYER_HELD)):
-            assert account.balance_fen == held.get(account.owner_org_id, 0), account.owner_org_id
 
 
 def at(market: Market, when: Any) -> None:

@@ -35,7 +35,7 @@ register_notices(rfq_posted=N_("The request is posted: its budget is frozen in y
 
 STATUS_LABELS = {"open": N_("Open"), "awarded": N_("Awarded"), "cancelled": N_("Cancelled"), "expired": N_("Expired"),
                  "standing": N_("Standing"), "won": N_("Won"), "lost": N_("Lost"), "withdrawn": N_("Withdrawn"),
-                 "awaiting_delivery": N_("Awaiting delivery"), "delivered": N_("Delivered"),
+                 "awaiting_delivery": N_("Awaiting delivery"), "delivered": N_("Delivered, waiting for the start"),
                  "started": N_("Started"), "failed": N_("Failed: refunded")}
 MODE_LABELS = {"reserved": N_("Reserved (per month)"), "on_demand": N_("On demand (per hour)")}
 REQUEST_FIELDS = ["title", "chip", "min_fp16_tflops", "min_memory_gib", "accelerators", "units", "billing_mode",
@@ -155,8 +155,8 @@ def seller_requests(request: Request, session: DbSession, seller: SellerUser):
     mine, _total = contracts.contracts_for(session, seller, status=None, limit=100, offset=0)
     return render(request, "seller/rfqs.html", {
         "requests": requests, "total": total, "summaries": service.quote_summaries(session, [r.id for r in requests]),
-        "contracts": mine, "labels": _labels(request),
-        "products": _products_for(session, mine)})
+        "contracts": mine, "labels": _labels(request), "products": _products_for(session, mine), "form": Form(),
+        "seller_org": seller.organization_id})
 
 
 def _products_for(session: DbSession, mine: list[QuoteContract]) -> dict[uuid.UUID, list[Product]]:
@@ -238,5 +238,6 @@ def deliver(contract_id: uuid.UUID, request: Request, session: DbSession, seller
         return render(request, "seller/rfqs.html", {
             "requests": requests, "total": total,
             "summaries": service.quote_summaries(session, [r.id for r in requests]), "contracts": mine,
-            "labels": _labels(request), "products": _products_for(session, mine), "form": form}, status_code=409)
+            "labels": _labels(request), "products": _products_for(session, mine), "form": form,
+            "seller_org": seller.organization_id}, status_code=409)
     return redirect("/seller/rfqs", notice="contract_delivered")

@@ -109,7 +109,7 @@ def test_accepting_and_delivering_refuse_what_cannot_be(market):
     wrong_chip = build_capacity(market, seller, datacenter, chip="h800")
     assert _code(deliver(market, seller, signed["id"], wrong_chip["id"])) == (409, "capacity_mismatch")
     too_small = build_capacity(market, seller, datacenter, units=1)
-    assert _code(deliver(market, seller, signed["id"], too_small["id"])) == (409, "insufficient_stock")
+    assert _code(deliver(market, seller, signed["id"], too_small["id"])) == (409, "stock_below_contract")
     bare = market.make.product(seller, datacenter, stock_units=2)  # no cluster registered
     assert _code(deliver(market, seller, signed["id"], bare["id"])) == (409, "cluster_not_registered")
     assert market.client.get(f"/api/v1/contracts/{signed['id']}", headers=stranger["headers"]).status_code == 404

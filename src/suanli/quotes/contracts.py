@@ -115,7 +115,7 @@ def _check_capacity(session: Session, contract: QuoteContract, product: Product)
     if product.chip_key != quote.chip_key or product.accelerators < quote.accelerators:
         problems.append(("capacity_mismatch", f"the product is not {quote.accelerators} × {quote.chip_key} per unit"))
     if product.stock_units < contract.units:
-        problems.append(("insufficient_stock", f"the product has {product.stock_units} units in stock, the "
+        problems.append(("stock_below_contract", f"the product has {product.stock_units} units in stock, the "
                                                f"contract needs {contract.units}"))
     cluster = session.get(Cluster, product.cluster_id) if product.cluster_id is not None else None
     if cluster is None or cluster.state is not ClusterState.ACTIVE or cluster.deleted_at is not None:

@@ -36,7 +36,7 @@ _SHORTFALLS = {422: {"description": "The quote does not meet the request",
                      "x-error-codes": [s.value for s in rfq.Shortfall]}}
 _UNDELIVERABLE = {409: {"description": "The capacity cannot be delivered yet",
                         "x-error-codes": ["contract_not_awaiting_delivery", "delivery_overdue", "product_not_listed",
-                                          "capacity_mismatch", "insufficient_stock", "cluster_not_registered",
+                                          "capacity_mismatch", "stock_below_contract", "cluster_not_registered",
                                           "cluster_unhealthy"]}}
 
 

@@ -24,6 +24,7 @@ from suanli.accounts.models import Organization, Role, User
 from suanli.catalog.models import ChipModel, Datacenter, DatacenterStatus
 from suanli.catalog.service import get_chip
 from suanli.core import rfq
+from suanli.core.billing import RESERVED_TERMS_MONTHS
 from suanli.core.chips import resolve_chip
 from suanli.core.ledger import InsufficientFunds, plan_hold, plan_release
 from suanli.core.money import format_cny
@@ -67,10 +68,14 @@ def post_request(session: Session, now: dt.datetime, buyer: User, body: RequestI
     """Post a need; its budget is frozen in the buyer's wallet (402 ``insufficient_funds`` if it is not there)."""
     _require(buyer, Role.BUYER, "post requests for quotes")
     wrong_term = rfq.term_check(body.billing_mode, body.term_months, body.term_hours)
-    if wrong_term is not None:
-        raise InvalidInput("A reserved request needs term_months of 1, 3, 6 or 12 (and no term_hours); an on-demand "
-                           "request needs term_hours (and no term_months).", code="invalid_term",
-                           details={"field": wrong_term})
+    if wrong_term == "term_months":
+        raise InvalidInput("A reserved request needs term_months of 1, 3, 6 or 12; an on-demand request takes "
+                           "term_hours instead.", code="invalid_term",
+                           details={"field": wrong_term, "valid_values": list(RESERVED_TERMS_MONTHS)})
+    if wrong_term == "term_hours":
+        raise InvalidInput(f"An on-demand request needs term_hours (1 to {rfq.MAX_TERM_HOURS}); a reserved request "
+                           "takes term_months instead.", code="invalid_term_hours",
+                           details={"field": wrong_term, "max_hours": rfq.MAX_TERM_HOURS})
     chip = _chip(session, body.chip) if body.chip is not None else None
     if chip is None and body.min_fp16_tflops is None and body.min_memory_gib is None:
         raise InvalidInput("Name a chip, or the minimum FP16 TFLOPS and/or memory per accelerator you need.",

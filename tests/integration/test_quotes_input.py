@@ -28,8 +28,9 @@ def test_posting_refuses_bad_needs(market):
     assert _code(post(market, buyer, chip="H9000")) == (422, "unknown_chip")
     assert _code(post(market, buyer, chip=None)) == (422, "need_unspecified")
     assert _code(post(market, buyer, term_months=2)) == (422, "invalid_term")
-    assert _code(post(market, buyer, term_hours=10)) == (422, "invalid_term")
-    assert _code(post(market, buyer, billing_mode="on_demand")) == (422, "invalid_term")
+    assert _code(post(market, buyer, term_hours=10)) == (422, "invalid_term_hours")  # reserved takes months
+    assert _code(post(market, buyer, billing_mode="on_demand")) == (422, "invalid_term")  # on demand takes hours
+    assert _code(post(market, buyer, billing_mode="on_demand", term_months=None)) == (422, "invalid_term_hours")
     assert _code(post(market, buyer, latest_start=START.isoformat())) == (422, "invalid_window")
     assert _code(post(market, buyer, earliest_start=START.isoformat(),
                       latest_start=(START + DAY).isoformat())) == (422, "start_in_the_past")

@@ -18,6 +18,7 @@ from suanli.accounts.models import AccessToken, AuthThrottle, Organization, Role
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
 from suanli.db import Database
+from suanli.quotes.models import Quote, QuoteContract, QuoteRequest
 from suanli.federation.models import (FederationIdentity, FederationKey, FederationNonce, FederationPeer,
                                       FederationPublished, FederationShare, RemoteOffer)
 from suanli.instances.models import DatacenterImage, Instance, SshKey
@@ -33,7 +34,7 @@ PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres
 """Creates and drops the test databases (conftest), and lets tests watch or disturb a database's backends."""
 # Deleted after every test, children first.
 TABLES_TO_CLEAN = (AuditEntryRow, AuditChainHead, RemoteOffer, FederationPublished, FederationShare, FederationNonce,
-                   FederationKey, FederationPeer, FederationIdentity,
+                   FederationKey, FederationPeer, FederationIdentity, QuoteContract, Quote, QuoteRequest,
                    StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
                    AccessToken, AuthThrottle, SshKey, User, Organization)

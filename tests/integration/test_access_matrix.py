@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,14 @@ def rule(*roles: str, owned: bool = False, public: bool = False, body: dict[str,
 
 
 EVERYONE = (BUYER, SELLER, OPERATOR)
+
+_SOON = datetime.now(UTC) + timedelta(days=10)  # requests' start windows; the market's clock starts before
+RFQ_BODY = {"title": "t", "chip": "a800", "units": 1, "billing_mode": "on_demand", "term_hours": 1,
+            "earliest_start": _SOON.isoformat(), "latest_start": (_SOON + timedelta(days=5)).isoformat(),
+            "max_unit_price_fen": 1000}
+QUOTE_BODY = {"datacenter_id": "{datacenter_id}", "chip": "a800", "accelerators": 8, "presale": True,
+              "unit_price_fen": 900, "start_at": (_SOON + timedelta(days=1)).isoformat(),
+              "deliver_by": _SOON.isoformat(), "penalty_fen": 100}
 
 RULES: dict[tuple[str, str], Rule] = {
     # accounts: every signed-in user, each on their own account
@@ -123,6 +132,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/operator/dashboard"): rule(OPERATOR),
     ("GET", "/api/v1/operator/ledger/trial-balance"): rule(OPERATOR),
     ("POST", "/api/v1/operator/metering/run"): rule(OPERATOR),
+    # requests for quotes: buyers own their requests, sellers their quotes; contracts belong to both sides
+    ("POST", "/api/v1/rfqs"): rule(BUYER, body=RFQ_BODY),
+    ("GET", "/api/v1/rfqs"): rule(BUYER, OPERATOR),
+    ("GET", "/api/v1/rfqs/{rfq_id}"): rule(BUYER, OPERATOR, owned=True),
+    ("POST", "/api/v1/rfqs/{rfq_id}/accept"): rule(BUYER, owned=True, body={"quote_id": "{quote_id}"}),
+    ("POST", "/api/v1/rfqs/{rfq_id}/cancel"): rule(BUYER, owned=True),
+    ("GET", "/api/v1/seller/rfqs"): rule(SELLER),
+    ("GET", "/api/v1/seller/rfqs/{rfq_id}"): rule(SELLER),
+    ("POST", "/api/v1/seller/rfqs/{rfq_id}/quotes"): rule(SELLER, body=QUOTE_BODY),
+    ("POST", "/api/v1/seller/quotes/{quote_id}/withdraw"): rule(SELLER, owned=True),
+    ("POST", "/api/v1/seller/contracts/{contract_id}/deliver"): rule(SELLER, owned=True,
+                                                                    body={"product_id": "{product_id}"}),
+    ("GET", "/api/v1/contracts"): rule(*EVERYONE),
+    ("GET", "/api/v1/contracts/{contract_id}"): rule(*EVERYONE, owned=True),
+    ("POST", "/api/v1/operator/rfqs/sweep"): rule(OPERATOR),
     ("POST", "/api/v1/operator/orders/{order_id}/refunds"): rule(OPERATOR, body={
         "amount_fen": 1, "reason": "test", "reference": "refund-matrix"}),
     ("POST", "/api/v1/operator/payouts"): rule(OPERATOR, body={
@@ -210,6 +234,20 @@ def _build(market: Market, tmp_path: Any) -> World:
     invoice_id = invoices[0]["id"] if invoices else str(uuid.uuid4())
     region_id = market.client.get("/api/v1/regions").json()[0]["id"]
     market.make.datacenter(seller_b)
+    rfq_ids = []
+    for _ in range(2):
+        r = market.client.post("/api/v1/rfqs", headers=buyer_a["headers"], json=RFQ_BODY)
+        assert r.status_code == 201, r.text
+        rfq_ids.append(r.json()["id"])
+    quote_ids = []
+    for rfq_id in rfq_ids:
+        r = market.client.post(f"/api/v1/seller/rfqs/{rfq_id}/quotes", headers=seller_a["headers"],
+                               json=_fill(QUOTE_BODY, {"datacenter_id": datacenter_id}))
+        assert r.status_code == 201, r.text
+        quote_ids.append(r.json()["id"])
+    contract = market.client.post(f"/api/v1/rfqs/{rfq_ids[1]}/accept", headers=buyer_a["headers"],
+                                  json={"quote_id": quote_ids[1]})
+    assert contract.status_code == 201, contract.text
     return World(
         actors={"anonymous": None, "forged token": {"Authorization": "Bearer " + "x" * 43},
                 "buyer_a": buyer_a["headers"], "buyer_b": buyer_b["headers"],
@@ -219,11 +257,12 @@ def _build(market: Market, tmp_path: Any) -> World:
                 "operator": quick_user(market.db, "operator")["headers"]},
         path_values={"datacenter_id": datacenter_id, "product_id": product["id"], "order_id": order_id,
                      "instance_id": instance_id, "key_id": key_id, "cluster_id": cluster.json()["id"],
-                     "job_id": job_id, "invoice_id": invoice_id, "peer_id": str(uuid.uuid4())},
+                     "job_id": job_id, "invoice_id": invoice_id, "peer_id": str(uuid.uuid4()),
+                     "rfq_id": rfq_ids[0], "quote_id": quote_ids[0], "contract_id": contract.json()["id"]},
         body_values={"region_id": region_id, "datacenter_id": datacenter_id, "product_id": product["id"],
                      "seller_org_id": seller_a["org_id"],
                      "buyer_org_id": buyer_a["org_id"], "other_buyer_email": buyer_b["email"],
-                     "public_key": second_public_key},
+                     "public_key": second_public_key, "quote_id": quote_ids[0]},
     )
 
 

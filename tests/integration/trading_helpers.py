@@ -21,6 +21,7 @@ from suanli.core.billing import ManualClock
 from suanli.core.ledger import AccountKind, Ledger
 from suanli.db import Database
 from suanli.trading.ledger_store import account_ref, ledger_store
+from suanli.quotes.models import ContractStatus, QuoteContract, QuoteRequest, RequestStatus
 from suanli.trading.models import LedgerAccount, Order, OrderStatus
 
 with warnings.catch_warnings():
@@ -116,11 +117,19 @@ def assert_ledger_consistent(market: Market) -> None:
                                       .group_by(Order.product_id)).all())
         for product_id, allocated in session.execute(select(Product.id, Product.allocated_units)):
             assert allocated == (active.get(product_id) or 0), product_id
-        # Money held is exactly what open orders hold.
-        held = dict(session.execute(select(Order.buyer_org_id, func.sum(Order.held_fen))
-                                    .where(Order.status.in_([OrderStatus.ACTIVE, OrderStatus.PENDING,
-                                                             OrderStatus.PROVISIONING]))
-                                    .group_by(Order.buyer_org_id)).all())
+        # Money held is exactly what open orders hold, plus what is in escrow for requests for quotes: the budgets
+        # of open requests and the deposits of contracts not started yet (suanli.quotes).
+        held: dict[Any, int] = {}
+        for query in (
+                select(Order.buyer_org_id, func.sum(Order.held_fen)).where(Order.status.in_(
+                    [OrderStatus.ACTIVE, OrderStatus.PENDING, OrderStatus.PROVISIONING])).group_by(Order.buyer_org_id),
+                select(QuoteRequest.buyer_org_id, func.sum(QuoteRequest.budget_fen))
+                .where(QuoteRequest.status == RequestStatus.OPEN).group_by(QuoteRequest.buyer_org_id),
+                select(QuoteContract.buyer_org_id, func.sum(QuoteContract.deposit_fen))
+                .where(QuoteContract.status.in_([ContractStatus.AWAITING_DELIVERY, ContractStatus.DELIVERED]))
+                .group_by(QuoteContract.buyer_org_id)):
+            for org, amount in session.execute(query):
+                held[org] = held.get(org, 0) + int(amount)
         for account in session.scalars(select(LedgerAccount).where(LedgerAccount.kind == AccountKind.BUYER_HELD)):
             assert account.balance_fen == (held.get(account.owner_org_id) or 0), account.owner_org_id
 

@@ -7,6 +7,8 @@ The list of pages is checked against the routers: a new GET page route that this
 
 from __future__ import annotations
 
+import datetime as dt
+
 import importlib
 import re
 import uuid
@@ -29,10 +31,11 @@ PAGES: dict[str, tuple[str, ...]] = {
                   "/products/{product_id}"),
     "buyer": ("/account", "/account/orders", "/account/orders/{order_id}",
               "/account/statements", "/account/statements/{period}", "/account/jobs", "/account/jobs/{job_id}",
-              "/account/instances", "/account/keys", "/password"),
+              "/account/instances", "/account/keys", "/password", "/account/rfqs", "/account/rfqs/{rfq_id}"),
     "seller": ("/seller", "/seller/datacenters", "/seller/datacenters/{datacenter_id}", "/seller/orders",
                "/seller/revenue", "/seller/products", "/seller/products/new", "/seller/products/{product_id}",
-               "/seller/instances", "/seller/ledger", "/seller/payouts", "/seller/refunds"),
+               "/seller/instances", "/seller/ledger", "/seller/payouts", "/seller/refunds", "/seller/rfqs",
+               "/seller/rfqs/{rfq_id}"),
     "operator": ("/operator", "/operator/datacenters", "/operator/topups", "/operator/settings", "/operator/ledger",
                  "/operator/audit", "/operator/payouts", "/operator/jobs", "/operator/instances",
                  "/operator/orders", "/operator/refunds"),
@@ -94,11 +97,18 @@ def demo_ids(base_url: str) -> dict[str, str]:
                                                    "max_runtime_minutes": 5})
         assert r.status_code == 201, r.text
         jobs = [r.json()]
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)  # a small request for quotes, open to sellers
+    r = api.post("/rfqs", headers=buyer, json={
+        "title": "a11y", "chip": "a800", "units": 1, "billing_mode": "on_demand", "term_hours": 1,
+        "earliest_start": soon.isoformat(), "latest_start": (soon + dt.timedelta(days=5)).isoformat(),
+        "max_unit_price_fen": 1000})
+    assert r.status_code == 201, r.text
+    rfq_id = r.json()["id"]
     datacenter = api.get("/datacenters", headers=seller, params={"mine": "true"}).json()[0]
     seller_product = api.get(f"/datacenters/{datacenter['id']}/products", headers=seller).json()[0]
     return {"product_id": products[0]["id"], "compare_ids": ",".join(p["id"] for p in products),
             "order_id": orders[0]["id"], "job_id": jobs[0]["id"], "period": orders[0]["created_at"][:7],
-            "datacenter_id": datacenter["id"], "seller.product_id": seller_product["id"]}
+            "datacenter_id": datacenter["id"], "seller.product_id": seller_product["id"], "rfq_id": rfq_id}
 
 
 @pytest.fixture(scope="module")

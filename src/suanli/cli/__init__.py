@@ -7,5 +7,6 @@ from suanli.cli import advisor as _advisor  # noqa: E402,F401  (registers estima
 from suanli.cli import instances as _instances  # noqa: E402,F401  (registers keys, images, instances and ssh)
 from suanli.cli import audit as _audit  # noqa: E402,F401  (registers audit verify and list)
 from suanli.cli import federation as _federation  # noqa: E402,F401  (registers the federation commands)
+from suanli.cli import rfq as _rfq  # noqa: E402,F401  (registers requests for quotes and contracts)
 
 __all__ = ["app"]

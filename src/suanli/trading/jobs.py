@@ -55,6 +55,13 @@ class MeterThread(threading.Thread):
                 self.runs += 1
                 if result.stopped or result.failed or result.preempted:
                     log.info("meter: %s", result)
+                # Requests for quotes and pre-sale contracts come due on the same clock: auctions close,
+                # deliveries fail (refund and penalty), delivered contracts start.
+                from suanli.quotes.contracts import run_sweep
+
+                swept = run_sweep(self.database, self.clock)
+                if swept.auctions_awarded or swept.expired or swept.started or swept.failed or swept.errors:
+                    log.info("requests for quotes: %s", swept)
             except Exception:  # keep metering: the next run retries
                 log.exception("meter run failed")
 

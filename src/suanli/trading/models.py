@@ -192,6 +192,7 @@ class NotificationKind(enum.StrEnum):
     INSTANCE_READY = "instance_ready"
     DELIVERY_FAILED = "delivery_failed"
     INSTANCE_FAILED = "instance_failed"
+    RFQ = "rfq"  # a request for quotes or its contract changed (awarded, expired, delivered, started, failed)
 
 
 class Notification(Base):

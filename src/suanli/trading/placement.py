@@ -57,9 +57,15 @@ def _existing_order(session: Session, buyer: User, key: str, body: OrderIn) -> O
     return order
 
 
-def _price_and_amounts(product: Product, body: OrderIn) -> tuple[int, int, int]:
+def _price_and_amounts(product: Product, body: OrderIn, contract_price_fen: int | None = None) -> tuple[int, int, int]:
     """(unit price snapshot, fen to hold now, fen to charge now) for an order of ``product`` (a Product, or a row
-    with its price and discount attributes: ``_PRODUCT_FOR_ORDER``)."""
+    with its price and discount attributes: ``_PRODUCT_FOR_ORDER``). ``contract_price_fen``: the unit price a
+    contract fixed (``suanli.quotes``), used instead of the product's, with no reserved term discount."""
+    if contract_price_fen is not None and body.mode is OrderMode.RESERVED and body.term_months is not None:
+        total = billing.reserved_price(contract_price_fen, body.units, body.term_months, {})
+        return contract_price_fen, total, total
+    if contract_price_fen is not None and body.mode is OrderMode.ON_DEMAND:
+        return contract_price_fen, billing.minimum_prepay_fen(contract_price_fen, body.units), 0
     if body.mode is not OrderMode.RESERVED and body.term_months is not None:
         raise InvalidInput("term_months applies to reserved orders only.", code="term_not_applicable",
                            details={"field": "term_months"})
@@ -130,7 +136,7 @@ def insufficient_funds(needed: int, available: int, what: str) -> PaymentRequire
 
 def place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn,
                 idempotency_key: str | None = None, *, hold_seconds: int | None = None,
-                deliver_instances: bool = True) -> tuple[Order, bool]:
+                deliver_instances: bool = True, contract_price_fen: int | None = None) -> tuple[Order, bool]:
     """Place an order; ``(order, created)``. With an ``idempotency_key`` a repeat returns the first order.
 
     ``hold_seconds`` (on-demand and spot; the job scheduler passes a job's maximum runtime): hold that many seconds
@@ -140,11 +146,15 @@ def place_order(session: Session, clock: billing.Clock, buyer: User, body: Order
     placed ``provisioning`` (held, not billed) with its instances, and starts when they run. ``deliver_instances``
     False (the job scheduler, whose job is what runs on the units) places it ``active`` as any other order.
 
+    ``contract_price_fen`` (a pre-sale contract's start, ``suanli.quotes``): the unit price the contract fixed
+    instead of the product's.
+
     The key is not looked up first (the hot path: most orders are new): a repeat inserts no order (``ON CONFLICT
     DO NOTHING`` on the unique (buyer, key) index; the units it took are given back) and returns the first one,
     and a repeat that meets an error first (no stock, no money, the product gone) looks the key up then."""
     try:
-        return _place_order(session, clock, buyer, body, idempotency_key, hold_seconds, deliver_instances)
+        return _place_order(session, clock, buyer, body, idempotency_key, hold_seconds, deliver_instances,
+                            contract_price_fen)
     except DomainError:
         existing = None if idempotency_key is None else _existing_order(session, buyer, idempotency_key, body)
         if existing is None:
@@ -196,10 +206,11 @@ def _product_for_order(session: Session, product_id: uuid.UUID, buyer: User):
 
 
 def _place_order(session: Session, clock: billing.Clock, buyer: User, body: OrderIn, idempotency_key: str | None,
-                 hold_seconds: int | None, deliver_instances: bool) -> tuple[Order, bool]:
+                 hold_seconds: int | None, deliver_instances: bool,
+                 contract_price_fen: int | None = None) -> tuple[Order, bool]:
     product, commission_bp = _product_for_order(session, body.product_id, buyer)
     seller_org_id = product.seller_org_id
-    price, hold_fen, charge_fen = _price_and_amounts(product, body)
+    price, hold_fen, charge_fen = _price_and_amounts(product, body, contract_price_fen)
     instances = None
     if deliver_instances and delivers_instances(product.kind, product.delivery):
         instances = prepare_instances(session, product, buyer, body)  # 422s for image, ports, keys: nothing written

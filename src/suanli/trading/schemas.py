@@ -238,7 +238,8 @@ class UsageOut(BaseModel):
 
 class NotificationOut(BaseModel):
     id: uuid.UUID
-    kind: str = Field(description="low_balance, lease_stopped or preempted.")
+    kind: str = Field(description="low_balance, lease_stopped, preempted, instance_ready, delivery_failed, "
+                                  "instance_failed, or rfq (a request for quotes or its contract changed).")
     order_id: uuid.UUID | None
     message_zh: str
     message_en: str

@@ -170,9 +170,12 @@ def _mark_unhealthy(session: Session, cluster_id: uuid.UUID, detail: str, now: d
 
 # ---------------------------------------------------------------- ending and requeueing placed jobs
 
-def _clip(text: str | None, limit: int = 1000) -> str:
-    """Free text from a backend or another module (not translated): kept short enough for the columns."""
-    return (text or "")[:limit]
+def _clip(text: Text | None, limit: int = 1000) -> Text:
+    """Free text from a backend or another module (not translated): kept short enough for the columns. A sentence
+    the backend composed (a :class:`Message`, short by construction) stays translatable."""
+    if text is None or isinstance(text, str):
+        return (text or "")[:limit]
+    return text
 
 
 def _release(session: Session, clock: Clock, job: Job, *, charge: bool) -> None:

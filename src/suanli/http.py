@@ -23,7 +23,7 @@ from suanli.advisor.schemas import WORKLOAD_KINDS
 from suanli.audit.service import set_request_context
 from suanli.db import Database
 from suanli.db_faults import MESSAGES, OUTCOMES, RETRY_AFTER_SECONDS, Fault
-from suanli.errors import DomainError, Forbidden, NotAuthenticated, UnknownQueryParameter
+from suanli.errors import DomainError, Forbidden, InvalidInput, NotAuthenticated, UnknownQueryParameter
 
 log = logging.getLogger("suanli.http")
 
@@ -91,6 +91,17 @@ def reject_unknown_query_parameters(request: Request) -> None:
             f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown[:10])}. "
             + (f"This operation takes: {', '.join(valid)}." if valid else "This operation takes none."),
             details={"unknown": unknown[:50], "valid": valid})
+
+
+def chosen_sort(sort: str | None, sorts: dict[str, object] | list[str], default: str) -> str:
+    """The sort a list was asked for, if it has it (422 ``invalid_sort`` naming the valid ones if not), else
+    ``default``: the API's lists and the consoles' pages say the same."""
+    if not sort:
+        return default
+    if sort not in sorts:
+        raise InvalidInput(f"Unknown sort {sort!r}. Valid sorts: {', '.join(sorts)}.", code="invalid_sort",
+                           details={"value": sort, "valid_sort_fields": list(sorts)})
+    return sort
 
 
 def client_address(request: Request) -> str:

@@ -173,7 +173,7 @@ def test_a_time_limit_runs_the_job_under_timeout(local, new_spec) -> None:
     # coreutils timeout exits 124 when the limit is reached: reported as such
     job = local.submit(new_spec("exit 124", time_limit_minutes=1))
     status = wait_for(local, job, JobState.FAILED)
-    assert status.exit_code == 124 and "time limit of 1 min reached" in status.detail
+    assert status.exit_code == 124 and "time limit of 1 min reached" in str(status.detail)
 
 
 def test_the_supervisor_stops_a_run_at_its_hard_deadline(local) -> None:

@@ -133,7 +133,7 @@ def test_a_memory_hog_is_stopped_at_the_limit(local, new_spec) -> None:
     job = local.submit(new_spec("python3 hog.py", files={"hog.py": hog}, memory_gib=0.125))
     status = wait_for(local, job, JobState.FAILED, timeout=60)
     assert status.exit_code == 137  # SIGKILLed by the kernel's OOM killer in the run's memory cgroup
-    assert "killed by the memory limit of 0.125 GiB" in status.detail
+    assert "killed by the memory limit of 0.125 GiB" in str(status.detail)
     reached = [int(line) for line in local.logs(job).split() if line.isdigit()]
     assert reached and max(reached) <= 128  # MiB: it never got past the limit
 

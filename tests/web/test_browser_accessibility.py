@@ -38,13 +38,13 @@ PAGES: dict[str, tuple[str, ...]] = {
                "/seller/rfqs/{rfq_id}"),
     "operator": ("/operator", "/operator/datacenters", "/operator/topups", "/operator/settings", "/operator/ledger",
                  "/operator/audit", "/operator/payouts", "/operator/jobs", "/operator/instances",
-                 "/operator/orders", "/operator/refunds"),
+                 "/operator/orders", "/operator/refunds", "/operator/products"),
 }
 # Views that are not a route of their own but a state of a page: filled in, answered (after a click), or an error.
 STATES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "anonymous": (("/catalog?q=昇腾 910B 8卡", None), ("/compare?ids={compare_ids}", None), ("/no-such-page", None),
                   ("/advisor", "[data-testid=advise]")),
-    "buyer": (), "seller": (), "operator": (),
+    "buyer": (), "seller": (), "operator": (("/operator/products?flagged=yes&q=A800", None),),
 }
 # GET routes that answer something other than a page, and why they are not checked here.
 NOT_PAGES = {

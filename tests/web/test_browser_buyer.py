@@ -10,7 +10,8 @@ import time
 import httpx
 import pytest
 
-from web_support import DEMO_BUYER, assert_fits_the_phone, login, screenshot
+from test_browser_storefront import settled
+from web_support import DEMO_BUYER, PHONE, assert_fits_the_phone, laptop_screenshot, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -28,18 +29,26 @@ def wait_for_text(page, selector: str, pattern: str, timeout: float = 60.0) -> s
     raise AssertionError(f"{selector} still shows {text!r}, not /{pattern}/, after {timeout:.0f} s")
 
 
-def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server, page):
-    base = server.base_url
+def fits_on_a_phone(page, what: str) -> None:
+    """On the phone, the page as it is now scrolls only up and down."""
+    if page.viewport_size == PHONE:
+        assert_fits_the_phone(page, what)
+
+
+def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server, sized_page):
+    page, base = sized_page, server.base_url
     login(page, base, DEMO_BUYER)
     assert page.url.endswith("/account")
     available_before = page.inner_text("[data-testid=available]")
-    screenshot(page, "account-zh")
+    laptop_screenshot(page, "account-zh")
+    fits_on_a_phone(page, "account")
 
     # search with the query language, then page on with htmx
     page.goto(base + "/catalog")
     page.fill("[data-testid=q]", "chip=A800 accelerators>=8")
     page.click("[data-testid=search]")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(re.compile(r"[?&]q=chip"))  # the search re-renders the list in place (htmx)
+    settled(page)
     rows = page.locator("[data-testid=product-row]")
     assert rows.count() == 20
     assert "A800" in rows.first.inner_text()
@@ -49,7 +58,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server,
     page.wait_for_function("() => document.querySelectorAll('[data-testid=product-row]').length > 20")
     assert rows.count() == min(40, total)
     page.evaluate("window.scrollTo(0, 0)")
-    screenshot(page, "catalog-zh")
+    laptop_screenshot(page, "catalog-zh")
+    fits_on_a_phone(page, "catalog")
 
     # compare the first three: each tick searches again (htmx) and the pick moves to the compare bar
     for n in range(3):
@@ -61,7 +71,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server,
     page.wait_for_load_state("networkidle")
     table = page.locator("[data-testid=compare-table]")
     assert table.is_visible() and table.locator("tr").first.locator("td").count() == 3
-    screenshot(page, "compare-zh")
+    laptop_screenshot(page, "compare-zh")
+    fits_on_a_phone(page, "compare")
 
     # the compare table links to the product pages
     table.locator("a.btn").first.click()
@@ -77,7 +88,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server,
     product_url = page.url.split("#")[0]
     product_name = page.inner_text("[data-testid=product-name]")
     free_before = int(re.search(r"空闲 (\d+)", page.inner_text("[data-testid=available]")).group(1))
-    screenshot(page, "product-zh", full_page=True)
+    laptop_screenshot(page, "product-zh", full_page=True)
+    fits_on_a_phone(page, "product")
     page.select_option("#f-mode", "on_demand")
     page.fill("#f-units", "1")
     page.click("[data-testid=place-order]")
@@ -85,7 +97,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server,
     assert "/account/orders/" in page.url, page.inner_text("main")
     assert page.inner_text("[data-testid=notice]") == "下单成功。"
     assert page.inner_text("[data-testid=order-status]") == "运行中"
-    screenshot(page, "order-zh")
+    laptop_screenshot(page, "order-zh")
+    fits_on_a_phone(page, "order")
 
     # the lease is in the console; the wallet holds money for it
     page.goto(base + "/account")
@@ -110,7 +123,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server,
     page.wait_for_load_state("networkidle")
     lines = page.inner_text("[data-testid=statement-lines]")
     assert product_name in lines
-    screenshot(page, "invoice-zh")
+    laptop_screenshot(page, "invoice-zh")
+    fits_on_a_phone(page, "invoice")
     with page.expect_download() as download:
         page.click("[data-testid=statement-csv]")
     assert download.value.suggested_filename.startswith("账单-")
@@ -120,8 +134,8 @@ def test_buyer_searches_compares_orders_releases_and_reads_the_statement(server,
     assert int(re.search(r"空闲 (\d+)", page.inner_text("[data-testid=available]")).group(1)) == free_before
 
 
-def test_a_job_launched_from_the_advisor_runs_and_shows_its_placement_and_logs(server, page):
-    base = server.base_url
+def test_a_job_launched_from_the_advisor_runs_and_shows_its_placement_and_logs(server, sized_page):
+    page, base = sized_page, server.base_url
     login(page, base, DEMO_BUYER)
     page.goto(base + "/advisor")
     page.click("[data-testid=advise]")  # the example: LoRA fine-tuning of a 7B model within a day
@@ -131,13 +145,15 @@ def test_a_job_launched_from_the_advisor_runs_and_shows_its_placement_and_logs(s
     first = recs.first
     assert re.search(r"\d", first.locator("[data-testid=rec-hours]").inner_text())
     assert first.locator("[data-testid=rec-cost]").inner_text().startswith("¥")
-    screenshot(page, "advisor-zh")
+    laptop_screenshot(page, "advisor-zh")
+    fits_on_a_phone(page, "advisor")
 
     # launching asks first and offers the smoke test before the full job
     first.locator("[data-testid=rec-launch]").click()
     page.wait_for_selector("[data-testid=launch-confirm]")
     assert page.inner_text("[data-testid=confirm-hold]").startswith("¥")
-    screenshot(page, "advisor-launch-confirm-zh")
+    laptop_screenshot(page, "advisor-launch-confirm-zh")
+    fits_on_a_phone(page, "advisor-launch-confirm")
     page.click("[data-testid=launch-smoke]")
     page.wait_for_load_state("networkidle")
     assert "/account/jobs/" in page.url
@@ -147,7 +163,8 @@ def test_a_job_launched_from_the_advisor_runs_and_shows_its_placement_and_logs(s
     assert page.inner_text("[data-testid=placement-reason]").strip()
     page.wait_for_selector("[data-testid=logs]")
     assert page.inner_text("[data-testid=logs]").strip() not in ("", "暂无输出。", "…")
-    screenshot(page, "job-zh", full_page=True)
+    laptop_screenshot(page, "job-zh", full_page=True)
+    fits_on_a_phone(page, "job")
 
 
 def test_the_buyer_pages_work_in_english_and_on_a_phone(server, page, phone_page):

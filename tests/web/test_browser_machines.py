@@ -12,14 +12,14 @@ import subprocess
 import httpx
 import pytest
 
-from web_support import DEMO_BUYER, login, screenshot
+from web_support import DEMO_BUYER, PHONE, assert_fits_the_phone, laptop_screenshot, login
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(os.geteuid() != 0, reason="the local backend's sandbox needs root")]
 
 
-def test_a_buyer_rents_a_container_logs_in_and_opens_jupyterlab(server, page, browser):
-    base = server.base_url
+def test_a_buyer_rents_a_container_logs_in_and_opens_jupyterlab(server, sized_page):
+    page, base = sized_page, server.base_url
     login(page, base, DEMO_BUYER)
     found = httpx.get(base + "/api/v1/products", params={"q": "delivery=container kind=accelerator sort=price",
                                                          "limit": 1}).json()["items"][0]
@@ -40,7 +40,10 @@ def test_a_buyer_rents_a_container_logs_in_and_opens_jupyterlab(server, page, br
     assert match, command
     page.reload()
     assert page.inner_text("[data-testid=order-status]") == "运行中"
-    screenshot(page, "machine-zh")
+    laptop_screenshot(page, "machine-zh")
+    if page.viewport_size == PHONE:  # the SSH command and the JupyterLab button fit, and can be copied and clicked
+        assert_fits_the_phone(page, "the order page with its machine")
+        assert page.locator("[data-testid=jupyter-link]").is_visible()
 
     key = server.home / "demo-ssh" / "id_ed25519"
     out = subprocess.run(["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",

@@ -153,3 +153,26 @@ def test_a_gang_shows_its_servers_by_product_in_chinese(web: WebClient, make, tm
     assert "在 庆阳一号数据中心 的 3 台服务器上成组运行" in section(html, "placement-reason")
     r = make.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=buyer["headers"])
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
+
+
+def test_a_job_the_time_limit_ended_says_so_in_chinese(web: WebClient, make, placed_job, monkeypatch):
+    """The local backend's own sentence (the time limit reached) is translatable like the scheduler's: the failed
+    job's detail reads wholly in Chinese on the zh-CN page, in English on the English one and in the API."""
+    from suanli.backends.base import JobState, JobStatus
+    from suanli.backends.local.backend import LocalBackend
+    from suanli.core.messages import msg
+
+    def timed_out(self, backend_job_id: str) -> JobStatus:  # what LocalBackend.status says (tests/backends)
+        return JobStatus(JobState.FAILED, 124, msg("time limit of %(minutes)s min reached", minutes="30"))
+
+    monkeypatch.setattr(LocalBackend, "status", timed_out)
+    operator = make.user("operator")
+    r = make.client.post("/api/v1/operator/scheduler/run", headers=operator["headers"])
+    assert r.status_code == 200 and [f["job_id"] for f in r.json()["finished"]] == [placed_job["placed"]], r.text
+    job = make.client.get(f"/api/v1/jobs/{placed_job['placed']}", headers=placed_job["buyer"]["headers"]).json()
+    assert job["state"] == "failed" and job["state_detail"] == "failed (exit code 124): time limit of 30 min reached"
+    web.login(placed_job["buyer"]["email"], PASSWORD)
+    html = web.get(f"/account/jobs/{placed_job['placed']}").text
+    assert section(html, "state-detail") == "失败（退出码 124）：已达到 30 分钟的运行时限"
+    html = web.get(f"/account/jobs/{placed_job['placed']}?lang=en").text
+    assert section(html, "state-detail") == "failed (exit code 124): time limit of 30 min reached"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from test_seller_browser import api_headers, chart_series_points
-from web_support import DEMO_OPERATOR, DEMO_SELLER, assert_fits_the_phone, login, screenshot
+from web_support import DEMO_OPERATOR, DEMO_SELLER, PHONE, assert_fits_the_phone, laptop_screenshot, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,8 @@ def trade(base_url: str) -> None:
     assert r.status_code == 201, r.text
 
 
-def test_an_operator_approves_a_data_center_and_reads_the_dashboard(server, page, phone_page):
+def test_an_operator_approves_a_data_center_and_reads_the_dashboard(server, sized_page):
+    page, phone = sized_page, sized_page.viewport_size == PHONE
     seller = api_headers(server.base_url, DEMO_SELLER)
     regions = httpx.get(f"{server.base_url}/api/v1/regions", timeout=30).json()
     name = f"巢湖智算中心 {uuid.uuid4().hex[:4]}"
@@ -55,7 +56,7 @@ def test_an_operator_approves_a_data_center_and_reads_the_dashboard(server, page
     page.wait_for_load_state("networkidle")
     row = page.locator(f"[data-testid=dc-row][data-name='{name}']")
     assert row.count() == 1 and "待审核" in row.inner_text()
-    screenshot(page, "operator-datacenters-pending")
+    laptop_screenshot(page, "operator-datacenters-pending")
     row.locator("[data-testid=approve]").click()
     page.wait_for_load_state("networkidle")
     assert page.locator("[data-testid=notice]").is_visible()
@@ -77,18 +78,33 @@ def test_an_operator_approves_a_data_center_and_reads_the_dashboard(server, page
         "el => Math.max(...echarts.getInstanceByDom(el).getOption().series[0].data)")
     assert rented > 0
     assert chart_series_points(page, "chart-price-index")[0] >= 10  # a box per chip listed
-    screenshot(page, "operator-dashboard", full_page=True)
+    laptop_screenshot(page, "operator-dashboard", full_page=True)
+    if phone:
+        assert_fits_the_phone(page, "the dashboard")
+        screenshot(page, "operator-dashboard-phone")
     page.goto(server.base_url + "/operator?lang=en")
     assert chart_series_points(page, "chart-volume")[0] == 30
     assert "Platform dashboard" in page.inner_text("h1")
-    screenshot(page, "operator-dashboard-en")
+    laptop_screenshot(page, "operator-dashboard-en")
 
     page.goto(server.base_url + "/operator/ledger")
     assert "试算平衡" in page.inner_text("[data-testid=balanced]")
-    screenshot(page, "operator-ledger")
+    laptop_screenshot(page, "operator-ledger")
+    if phone:
+        assert_fits_the_phone(page, "the trial balance")
 
-    login(phone_page, server.base_url, DEMO_OPERATOR)
-    phone_page.goto(server.base_url + "/operator")
-    assert chart_series_points(phone_page, "chart-price-index")[0] >= 10
-    assert_fits_the_phone(phone_page, "the dashboard")
-    screenshot(phone_page, "operator-dashboard-phone")
+    # every product on the platform, searched in the words of the catalog, 50 a page, the state in the address
+    page.click("[data-testid=tab-products]")
+    page.wait_for_load_state("networkidle")
+    total = int("".join(c for c in page.inner_text("[data-testid=product-total]") if c.isdigit()))
+    assert total > 50 and page.locator("[data-testid=product-line]").count() == 50
+    page.fill("[data-testid=list-search]", "A800 8卡")
+    page.select_option("[data-testid=status-filter]", "listed")
+    page.click("[data-testid=filter]")
+    page.wait_for_load_state("networkidle")
+    assert "q=A800" in page.url and "status=listed" in page.url
+    lines = page.locator("[data-testid=product-line]")
+    assert 0 < lines.count() <= 50 and all("A800" in t for t in lines.all_inner_texts())
+    laptop_screenshot(page, "operator-products")
+    if phone:
+        assert_fits_the_phone(page, "the products list")

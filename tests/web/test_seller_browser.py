@@ -53,6 +53,8 @@ def test_a_seller_lists_a_product_that_then_appears_in_the_catalog(server, sized
     page.select_option("#f-datacenter_id", datacenter.get_attribute("value"))
     page.fill("#f-name", name)
     page.select_option("#f-chip", "a800")
+    # the chip's price index shows beside the prices as soon as the chip is chosen (htmx), before any saving
+    page.wait_for_function("() => /A800.*¥/.test(document.querySelector('[data-testid=price-reference]').textContent)")
     page.fill("#f-stock_units", "3")
     cheapest = httpx.get(f"{server.base_url}/api/v1/products", timeout=30, params={
         "q": "chip=a800", "sort": "price", "limit": 1}).json()["items"][0]["prices"]["on_demand_hour"]["fen"]

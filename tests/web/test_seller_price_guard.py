@@ -132,3 +132,22 @@ def test_operator_sets_the_thresholds_with_errors_next_to_the_fields(web, make, 
     settings = client.get("/api/v1/operator/settings", headers=operator["headers"]).json()
     assert (settings["price_guard_low_pct"], settings["price_guard_high_pct"],
             settings["price_guard_min_reserved_hours"]) == (10, 300, 0)
+
+
+def test_the_new_product_form_shows_the_chosen_chips_index_before_it_is_sent(web, make):
+    """What the form's htmx asks for when the chip or the count changes: the same page with that chip, whose
+    reference paragraph it swaps in beside the prices."""
+    seller, datacenter = seller_in(web, make)
+    market_of_910b(make, seller, datacenter)
+    blank = web.get("/seller/products/new").text
+    assert 'id="price-reference"' in blank and 'hx-select="#price-reference"' in blank
+    assert zh("Choose the chip: its price index shows here; every chip's is on the price index page.") in blank
+    chosen = web.get("/seller/products/new?chip=ascend-910b&accelerators=8")
+    assert chosen.status_code == 200
+    reference = re.search(r'<div id="price-reference"[^>]*>(.*?)</div>', chosen.text, re.S).group(1)
+    assert "Ascend 910B" in reference and "¥10.00" in reference and "¥9.00" in reference and "¥11.00" in reference
+    assert 'value="ascend-910b" selected' in chosen.text
+    assert "¥80.00" in web.get("/seller/products/new?chip=ascend-910b&accelerators=8").text  # median per 8-card unit
+    assert "Ascend" not in re.search(r'<div id="price-reference"[^>]*>(.*?)</div>',
+                                     web.get("/seller/products/new?chip=ascend-910b&accelerators=x").text,
+                                     re.S).group(1)  # a count that is not one: no reference, not an error

@@ -124,7 +124,7 @@ def start_server(home: Path) -> Server:
     process = subprocess.Popen([suanli, "serve", "--port", str(port)], env=env, stdout=log.open("wb"),
                                stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", home, env, process, log)
-    wait_until_serving(process, server.base_url, log, server.stop)
+    wait_until_serving(process, server.base_url, log, server.stop, timeout=180)  # a loaded CI machine: slow start
     return server
 
 

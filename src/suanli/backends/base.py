@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from suanli.core.messages import Text
+
 __all__ = [
     "FEATURES",
     "GANG_ENV",
@@ -92,9 +94,13 @@ class JobState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class JobStatus:
+    """A job's state on its cluster. ``detail``: the cluster's own words (plain text, shown as they are), or a
+    sentence the backend composes itself, kept translatable (:func:`suanli.core.messages.msg`) so that the job's
+    page says it in its language."""
+
     state: JobState
     exit_code: int | None = None
-    detail: str = ""
+    detail: Text = ""
 
     @property
     def terminal(self) -> bool:

@@ -1,5 +1,5 @@
-"""A seller's own products (listed or not), searched, filtered, sorted and paged on the server: for consoles that
-hold hundreds of products. The search text goes through the catalog's own reading (`catalog.search.understand`:
+"""The consoles' product lists: a seller's own products (listed or not), or every product on the platform for
+operators, searched, filtered, sorted and paged on the server: for consoles that hold hundreds of products. The search text goes through the catalog's own reading (`catalog.search.understand`:
 chips, places, ``8卡``, the query language) when it can be read so; otherwise it is part of a product's name."""
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ OWN_SORTS: dict[str, tuple[Any, ...]] = {
     "-stock": (Product.stock_units.desc(), Product.id),
 }
 DEFAULT_OWN_SORT = "datacenter"
+# operators also look for the prices sellers confirmed past the price guard, most recent first
+OPERATOR_SORTS: dict[str, tuple[Any, ...]] = {**OWN_SORTS,
+                                              "-flagged": (Product.unusual_price_at.desc().nulls_last(), Product.id)}
 
 
 def _text_conditions(session: Session, text: str) -> list[Any]:
@@ -45,7 +48,18 @@ def own_products(session: Session, user: User, *, text: str | None = None, datac
                  sort: str = DEFAULT_OWN_SORT, limit: int = 50, offset: int = 0,
                  ) -> tuple[list[tuple[Product, Datacenter]], int]:
     """One page of the caller's organization's products with their data centers, and how many match."""
-    where: list[Any] = [Datacenter.owner_org_id == user.organization_id]
+    return product_list(session, owner_org_id=user.organization_id, text=text, datacenter_id=datacenter_id,
+                        status=status, kind=kind, sort=sort, limit=limit, offset=offset)
+
+
+def product_list(session: Session, *, owner_org_id: uuid.UUID | None, text: str | None = None,
+                 datacenter_id: uuid.UUID | None = None, status: ProductStatus | None = None,
+                 kind: ProductKind | None = None, flagged: bool = False, sort: str = DEFAULT_OWN_SORT,
+                 limit: int = 50, offset: int = 0) -> tuple[list[tuple[Product, Datacenter]], int]:
+    """One page of products with their data centers, and how many match: those of the data centers of
+    ``owner_org_id``, or every one (``None``: for operators). ``flagged``: only those whose seller confirmed a
+    price the price guard found unusual. ``sort``: a key of :data:`OPERATOR_SORTS`."""
+    where: list[Any] = [] if owner_org_id is None else [Datacenter.owner_org_id == owner_org_id]
     if text and text.strip():
         where += _text_conditions(session, text.strip())
     if datacenter_id is not None:
@@ -54,7 +68,9 @@ def own_products(session: Session, user: User, *, text: str | None = None, datac
         where.append(Product.status == status)
     if kind is not None:
         where.append(Product.kind == kind)
+    if flagged:
+        where.append(Product.unusual_price_checks.is_not(None))
     joined = select(Product, Datacenter).join(Datacenter, Datacenter.id == Product.datacenter_id).where(*where)
     total = session.scalar(select(func.count()).select_from(joined.with_only_columns(Product.id).subquery())) or 0
-    rows = session.execute(joined.order_by(*OWN_SORTS[sort]).limit(limit).offset(offset))
+    rows = session.execute(joined.order_by(*OPERATOR_SORTS[sort]).limit(limit).offset(offset))
     return [(product, datacenter) for product, datacenter in rows], total

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query as Q, Response
 
 from suanli.catalog.service import get_product, managed_datacenter
 from suanli.core.images import IMAGES
-from suanli.http import CurrentUser, DbSession, OptionalUser, SellerOrOperator, SellerUser
+from suanli.http import CurrentUser, DbSession, OptionalUser, SellerOrOperator, SellerUser, chosen_sort
 from suanli.instances import images as image_service
 from suanli.instances import keys as key_service
 from suanli.instances import service
@@ -96,12 +96,22 @@ def set_datacenter_images(datacenter_id: uuid.UUID, body: DatacenterImagesIn, us
 @router.get("/instances", response_model=InstancePage)
 def list_instances(user: CurrentUser, session: DbSession, state: InstanceState | None = None,
                    order_id: uuid.UUID | None = None, live: bool = False,
+                   q: Annotated[str | None, Q(max_length=200, description="Words each of which is in the product's "
+                                                                          "name, the image's name or the buyer's or "
+                                                                          "seller's organization name, or is the "
+                                                                          "machine's or its order's id")] = None,
+                   sort: Annotated[str | None, Q(max_length=40,
+                                                 json_schema_extra={"enum": list(service.INSTANCE_SORTS)},
+                                                 description="-created (newest first, the default) or "
+                                                             "created")] = None,
                    limit: Annotated[int, Q(ge=1, le=200)] = 50,
                    offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> InstancePage:
     """Buyers: the machines their leases delivered, with how to reach them. Sellers: the instances in their data
-    centers (without access details). Operators: all (without access details). Newest first."""
-    rows, total = service.list_instances(session, user, state=state, order_id=order_id, live=live, limit=limit,
-                                         offset=offset)
+    centers (without access details). Operators: all (without access details). Newest first, or by ``sort``;
+    searched by ``q``."""
+    order = chosen_sort(sort, service.INSTANCE_SORTS, "-created")
+    rows, total = service.list_instances(session, user, state=state, order_id=order_id, live=live, text=q,
+                                         sort=order, limit=limit, offset=offset)
     return InstancePage(items=[InstanceOut(**service.instance_out(i, user)) for i in rows], total=total,
                         limit=limit, offset=offset)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query as Q, Request
 
 from suanli.core.billing import Clock
 from suanli.db import Database
-from suanli.http import CurrentUser, DbSession, OperatorUser, SellerOrOperator, get_database
+from suanli.http import CurrentUser, DbSession, OperatorUser, SellerOrOperator, chosen_sort, get_database
 from suanli.jobs import clusters, scheduler, service
 from suanli.jobs.models import JobState
 from suanli.jobs.schemas import ClusterIn, ClusterOut, ClusterProductsIn, JobIn, JobLogs, JobOut, JobPage
@@ -85,9 +85,18 @@ def submit_job(body: JobIn, user: CurrentUser, session: DbSession, clock: AppClo
 
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(user: CurrentUser, session: DbSession, state: JobState | None = None,
+              q: Annotated[str | None, Q(max_length=200, description="Words each of which is in the job's name or "
+                                                                     "its buyer organization's name, or is the "
+                                                                     "job's id")] = None,
+              sort: Annotated[str | None, Q(max_length=40, json_schema_extra={"enum": list(service.JOB_SORTS)},
+                                            description="-submitted (newest first, the default), submitted or "
+                                                        "name")] = None,
               limit: Annotated[int, Q(ge=1, le=200)] = 50, offset: Annotated[int, Q(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
-    jobs, total = service.list_jobs(session, user, state=state, limit=limit, offset=offset)
-    return {"items": service.jobs_out(session, jobs, viewer=user), "total": total}
+    """Buyers: their organization's jobs; sellers: the jobs placed in their data centers (without commands);
+    operators: all. Searched by ``q``, sorted by ``sort``, a page of ``limit`` from ``offset``."""
+    order = chosen_sort(sort, service.JOB_SORTS, "-submitted")
+    jobs, total = service.list_jobs(session, user, state=state, text=q, sort=order, limit=limit, offset=offset)
+    return {"items": service.jobs_out(session, jobs, viewer=user), "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

@@ -195,6 +195,8 @@ class JobOut(BaseModel):
 class JobPage(BaseModel):
     items: list[JobOut]
     total: int
+    limit: int
+    offset: int
 
 
 class JobLogs(BaseModel):

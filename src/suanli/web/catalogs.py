@@ -15,7 +15,7 @@ from babel.messages.extract import extract_from_dir
 WEB_DIR = Path(__file__).parent
 PACKAGE_DIR = WEB_DIR.parent
 # Engine code whose msg("...") sentences the pages translate: folder (relative to the package) → its .po area.
-ENGINE_AREAS = {"scheduling": "scheduling", "jobs": "scheduling", "core/estimates": "estimates",
+ENGINE_AREAS = {"scheduling": "scheduling", "jobs": "scheduling", "backends": "scheduling", "core/estimates": "estimates",
                 "advisor": "estimates", "trading": "trading", "instances": "instances"}
 METHOD_MAP = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",

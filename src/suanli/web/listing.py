@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from suanli.errors import InvalidInput
+from suanli.http import chosen_sort
 from suanli.web.render import PageOffset
 
 CONSOLE_PAGE_SIZE = 50
@@ -27,12 +27,7 @@ class Listing:
     def sorted_by(self, sorts: dict[str, object] | list[str], default: str) -> str:
         """The sort asked for, if the list has it (422 ``invalid_sort`` with the valid ones if not), else
         ``default``."""
-        if not self.sort:
-            return default
-        if self.sort not in sorts:
-            raise InvalidInput(f"Unknown sort {self.sort!r}. Valid sorts: {', '.join(sorts)}.", code="invalid_sort",
-                               details={"value": self.sort, "valid_sort_fields": list(sorts)})
-        return self.sort
+        return chosen_sort(self.sort, sorts, default)
 
 
 def listing_query(q: Annotated[str | None, Query(max_length=200)] = None,

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from suanli.catalog import service as catalog
 from suanli.catalog.models import Datacenter, Product, ProductKind, ProductStatus
@@ -251,9 +251,14 @@ def _new_page(request: Request, session: DbSession, user: Any, form: Form, statu
 
 
 @router.get("/new")
-def new_product(request: Request, session: DbSession, user: SellerUser, datacenter_id: str | None = None):
+def new_product(request: Request, session: DbSession, user: SellerUser, datacenter_id: str | None = None,
+                chip: Annotated[str | None, Query(max_length=60)] = None,
+                accelerators: Annotated[str | None, Query(max_length=10)] = None):
+    """The empty form; ``chip`` and ``accelerators`` prefill it (the form asks for the page again, htmx, to show the
+    chosen chip's price index beside the prices as the seller picks it)."""
     return _new_page(request, session, user, Form(values={
-        "datacenter_id": datacenter_id or "", "kind": "accelerator", "chip": "", "accelerators": "8", "vcpus": "96",
+        "datacenter_id": datacenter_id or "", "kind": "accelerator", "chip": chip or "",
+        "accelerators": accelerators or "8", "vcpus": "96",
         "memory_gib": "1024", "disk_gib": "4000", "network_gbps": "200", "delivery": "bare_metal",
         "stock_units": "1", "listed": "on"}))
 

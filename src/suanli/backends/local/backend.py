@@ -49,6 +49,7 @@ from suanli.backends.local.instances import LocalInstances
 from suanli.backends.local.limits import CgroupLimits, RunLimits, detect
 from suanli.backends.local.runs import REQUIRED_PROGRAMS, Launch, RunDir
 from suanli.backends.local.sandbox import DEFAULT_PATH, HOME, LOGIN_USER, RUN_FILES, check_device_paths, device_files
+from suanli.core.messages import msg
 
 __all__ = ["LocalBackend"]
 
@@ -201,10 +202,10 @@ class LocalBackend(LocalInstances):
         run.settle()
         result = run.read("result.json")
         if run.marked("cancelled"):
-            return JobStatus(JobState.CANCELLED, result and result.get("exit_code"), "cancelled")
+            return JobStatus(JobState.CANCELLED, result and result.get("exit_code"))
         if result is None:
-            return JobStatus(JobState.LOST, detail="the run's supervisor ended without recording an exit code "
-                                                   "(killed from outside, or the machine restarted)")
+            return JobStatus(JobState.LOST, detail=msg("the run's supervisor ended without recording an exit code "
+                                                       "(killed from outside, or the machine restarted)"))
         code = result.get("exit_code")
         failure = run.failure(state, result)
         if failure:
@@ -212,7 +213,8 @@ class LocalBackend(LocalInstances):
         if code == 0:
             return JobStatus(JobState.SUCCEEDED, 0)
         if state.get("time_limit_minutes") and (code == _TIMEOUT_EXIT or result.get("time_limit")):
-            return JobStatus(JobState.FAILED, code, f"time limit of {state['time_limit_minutes']} min reached")
+            return JobStatus(JobState.FAILED, code, msg("time limit of %(minutes)s min reached",
+                                                        minutes=str(state["time_limit_minutes"])))
         return JobStatus(JobState.FAILED, code)  # the exit code says it all (the scheduler words it, translatable)
 
     def _gang_status(self, ranks: list[str]) -> JobStatus:

@@ -32,6 +32,7 @@ from suanli.backends.local import supervisor
 from suanli.backends.local.claims import Claims
 from suanli.backends.local.limits import CgroupLimits, RunLimits
 from suanli.backends.local.sandbox import DEFAULT_PATH, HOME, bwrap_argv, etc_files, pasta_argv
+from suanli.core.messages import Text, msg
 
 __all__ = ["Launch", "RunDir"]
 
@@ -240,13 +241,14 @@ class RunDir:
             return False
 
     @staticmethod
-    def failure(state: dict[str, Any], result: dict[str, Any]) -> str | None:
+    def failure(state: dict[str, Any], result: dict[str, Any]) -> Text | None:
         """Why an ended run failed whatever its exit code says: its sandbox could not start, or the memory
         limit killed one of its processes."""
         if result.get("error"):
             return str(result["error"])
         if result.get("oom_kills"):
-            return f"killed by the memory limit of {state.get('memory_gib')} GiB (exit code {result.get('exit_code')})"
+            return msg("killed by the memory limit of %(memory)s GiB (exit code %(code)s)",
+                       memory=str(state.get("memory_gib")), code=str(result.get("exit_code")))
         return None
 
     def logs(self, limit: int) -> bytes:

@@ -40,6 +40,7 @@
       document.querySelectorAll("[data-compare-count]").forEach(function (el) { el.textContent = ticked; });
       var button = bar.querySelector("button");
       if (button) button.disabled = ticked < 2;
+      bar.classList.toggle("empty", ticked === 0);  // a phone keeps it in the list's flow until a pick
     }
     if (!document.body.dataset.compareWatch) {
       document.body.dataset.compareWatch = "1";

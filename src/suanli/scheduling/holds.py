@@ -35,8 +35,11 @@ class Hold:
         self.long = 0
 
     def ends_before(self, job: JobRequest) -> bool:
+        """Whether ``job`` surely ends before the hold starts. Both are whole minutes rounded up (a release at
+        ``start_minute`` comes after ``start_minute - 1`` minutes), so only a runtime of fewer minutes is sure: with
+        ``<=``, a job backfilled in every round could push the hold back by up to a minute each time, for ever."""
         start = self.reservation.start_minute
-        return start is not None and job.max_runtime_minutes is not None and job.max_runtime_minutes <= start
+        return start is not None and job.max_runtime_minutes is not None and job.max_runtime_minutes < start
 
     def allows(self, job: JobRequest, units: int) -> bool:
         """May ``job`` take ``units`` of the held offer without delaying the holder?"""

@@ -388,6 +388,11 @@ def load_offers(session: Session) -> list[Offer]:
     return offers
 
 
+def _epoch_s(at: dt.datetime) -> float:
+    """Seconds since the epoch (a naive time, as SQLite returns it, is UTC)."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)).timestamp()
+
+
 def job_request(job: Job) -> JobRequest:
     blocked_offers, blocked_clusters = set(), set()
     for a in job.attempts or []:
@@ -403,7 +408,7 @@ def job_request(job: Job) -> JobRequest:
         max_hourly_price_fen=job.max_hourly_price_fen,
         objective=job.objective.value, mode=job.mode.value, bid_hourly_fen=job.bid_hourly_fen,
         max_runtime_minutes=job.max_runtime_minutes, submit_seq=job.seq, blocked_offers=frozenset(blocked_offers),
-        blocked_clusters=frozenset(blocked_clusters))
+        blocked_clusters=frozenset(blocked_clusters), submitted_s=_epoch_s(job.submitted_at))
 
 
 def _running_spot(session: Session) -> list[RunningSpot]:
@@ -421,7 +426,7 @@ def place(database: Database, clock: Clock, summary: RoundSummary) -> None:
         offers = load_offers(session)
         running = _running_spot(session)
     requests = [job_request(j) for j in queue]
-    result = schedule_round(requests, offers, running)
+    result = schedule_round(requests, offers, running, now_s=_epoch_s(clock.now()))
     for pre in result.preemptions:
         _preempt(database, clock, uuid.UUID(pre.job_id), pre.for_job_id, summary)
     for placement in result.placements:

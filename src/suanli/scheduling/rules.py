@@ -82,10 +82,6 @@ POLICIES: dict[str, Rules] = {
     "cheapest-first": Rules(fit="objective", backfill="any", improve=False),
     "easy-backfill": Rules(fit="first-fit", backfill="easy", improve=False),
     "fgd": Rules(fit="fgd", backfill="any", improve=False),
-    "suanli-hold": Rules(reserve_after_s=60),
-    "suanli-hold0": Rules(reserve_after_s=0),
-    "suanli-hold10": Rules(reserve_after_s=10),
-    "suanli-hold-spare": Rules(reserve_after_s=60, spare_constrained=0.5),
 }
 """The policies the replay compares, by name; ``suanli`` is :data:`PRODUCTION`."""
 

@@ -103,3 +103,20 @@ def test_a_round_holds_an_offer_for_every_job_that_waited_past_the_bound_and_bac
                            now_s=1000)
     assert [r.job_id for r in plain.reservations] == ["head"]
     assert {p.job_id for p in plain.placements} == {"short", "long"}
+
+
+def test_the_platform_rules_explain_each_hold_and_validate_the_options():
+    offers = [_a800("n1", 2, ((30, 6),)), _a800("n2", 4, ((60, 4),))]
+    jobs = [JobRequest("head", accelerators=8, chip="a800", max_runtime_minutes=60, submit_seq=1, submitted_s=990),
+            JobRequest("old", accelerators=8, chip="a800", max_runtime_minutes=60, submit_seq=2, submitted_s=0),
+            JobRequest("short", accelerators=2, chip="a800", max_runtime_minutes=45, submit_seq=4)]
+    result = schedule_round(jobs, offers, rules=Rules(reserve_after_s=600), now_s=1000)  # explain, improve on
+    reserved = {u.job_id: (u.reserved.offer_id, u.reserved.start_minute) for u in result.unplaceable}
+    assert reserved == {"head": ("n1", 30), "old": ("n2", 60)}
+    assert "reserved 8 units of n2 in 60 min" in next(u.message for u in result.unplaceable if u.job_id == "old")
+    assert [(p.job_id, p.offer_id) for p in result.placements] == [("short", "n2")]
+    # without the round's time no job counts as waiting: the head only
+    assert [r.job_id for r in schedule_round(jobs, offers, rules=Rules(reserve_after_s=600)).reservations] == ["head"]
+    for bad in ({"reserve_after_s": -1}, {"max_reservations": 0}, {"spare_constrained": -0.1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Rules(**bad)

@@ -114,6 +114,9 @@ def test_the_platform_rules_explain_each_hold_and_validate_the_options():
     reserved = {u.job_id: (u.reserved.offer_id, u.reserved.start_minute) for u in result.unplaceable}
     assert reserved == {"head": ("n1", 30), "old": ("n2", 60)}
     assert "reserved 8 units of n2 in 60 min" in next(u.message for u in result.unplaceable if u.job_id == "old")
+    long = JobRequest("long", accelerators=2, chip="a800", max_runtime_minutes=600, submit_seq=5)
+    with_long = schedule_round([*jobs, long], offers, rules=Rules(reserve_after_s=600), now_s=1000)
+    assert with_long.unplaceable[-1].message.endswith("(2 held for waiting jobs)")  # not "held for job head"
     assert [(p.job_id, p.offer_id) for p in result.placements] == [("short", "n2")]
     # without the round's time no job counts as waiting: the head only
     assert [r.job_id for r in schedule_round(jobs, offers, rules=Rules(reserve_after_s=600)).reservations] == ["head"]

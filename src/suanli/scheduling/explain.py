@@ -325,6 +325,9 @@ def unplaceable_message(job: JobRequest, counts: dict[str, int], total: int, hel
         if held and reservation is not None:
             clauses.append(msg("%(n)s would fit once capacity frees (%(held)s held for job %(job)s)", n=busy,
                                held=held, job=reservation.job_id))
+        elif held:  # several holds (Rules.reserve_after_s): not all for one job
+            clauses.append(msg("%(n)s would fit once capacity frees (%(held)s held for waiting jobs)", n=busy,
+                               held=held))
         else:
             clauses.append(msg("%(n)s would fit once capacity frees", n=busy))
     else:
@@ -347,11 +350,16 @@ def waiting_behind_head(job: JobRequest, st: _Round, head: JobRequest) -> Unplac
                        reason_message=msg("waiting behind job %(job)s (no backfill)", job=head.id))
 
 
+def _only_hold(st: _Round) -> Reservation | None:
+    """The head job's reservation when it is the round's only hold (the offers held are then all its)."""
+    return st.reservation if len(st.holds) <= 1 else None
+
+
 def explained(job: JobRequest, st: _Round) -> Unplaceable:
     """A job left unplaced, explained against the round's final state (after a search placed the head job)."""
     counts, held = st.explain(job)
     return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, _only_hold(st), None))
 
 
 def unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
@@ -363,5 +371,5 @@ def unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
     if may_reserve and counts["capacity_busy"] > 0:
         reserved = st.reserve(job)
     return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, _only_hold(st),
                                                          reserved))

@@ -18,6 +18,7 @@ Usage
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from dataclasses import replace
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", default="A2,A4,B2,B4", help="workload (A/B) and cluster divisor, e.g. B4")
     ap.add_argument("--variants", default="production,spare-0.5,easy-backfill,best-fit")
     ap.add_argument("--limit", type=int, default=None, help="at most this many jobs per workload")
+    ap.add_argument("--no-reference", action="store_true", help="skip the reference loop (no ratio column)")
     args = ap.parse_args(argv)
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for setting in args.settings.split(","):
         name, work = by_letter[setting[0]]
         nodes = all_nodes[::int(setting[1:])]
-        _starts, ref_s = reference_loop(work, nodes)
+        ref_s = math.nan if args.no_reference else reference_loop(work, nodes)[1]
         print(f"\n### Workload {name}, gpuspec33: {len(work):,} jobs ({sum(1 for j in work if j.chip):,} constrained), "
               f"cluster 1/{setting[1:]}: {len(nodes)} nodes, {sum(n.accelerators for n in nodes):,} GPUs\n")
         print(f"Reference loop: {ref_s:.2f} s\n\n{TABLE_HEAD}")

@@ -470,8 +470,9 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     offers' own). ``fragmentation`` is the workload the ``fgd`` fit packs against (default: this round's queue; a
     caller that gives the round only part of its queue passes the whole queue's). ``now_s`` is the round's time
     against each job's ``submitted_s`` (``Rules.reserve_after_s``); ``constrained`` counts the waiting jobs per chip
-    they ask for by name (``Rules.spare_constrained``; default: this round's queue). Returns the placements (in the order decided), the jobs that could not be placed with the
-    reason, the spot jobs preempted (requeue them) and the head job's reservation, if any.
+    they ask for by name (``Rules.spare_constrained``; default: this round's queue). Returns the placements (in the
+    order decided), the jobs that could not be placed with the reason, the spot jobs preempted (requeue them), the
+    head job's reservation, if any, and every reservation (the head's first).
     """
     jobs = queue_order(queue)
     ids = [j.id for j in jobs]

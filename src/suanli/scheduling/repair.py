@@ -185,8 +185,8 @@ def reassign(st: _Round, jobs: list[JobRequest], placed: set[str], pinned: set[s
     with the head job taking part and its reserved offer open to all: if that places the head, the reservation
     is no longer needed (the second value is True: the caller drops it). Otherwise the head and every job on
     the reserved offer stay as they are and the reserved offer is not offered. Jobs that waited past
-    ``Rules.reserve_after_s`` and hold an offer never take part, and their offers are never offered. Returns (job, new entry) for
-    every job that moved or got placed, or None (nothing changed) when the round has more than ``limit``
+    ``Rules.reserve_after_s`` and hold an offer never take part, and their offers are never offered. Returns
+    (job, new entry) for every job that moved or got placed, or None (nothing changed) when the round has more than ``limit``
     job-offer pairs (the offers of the unit classes that match each job's chip, ecosystem, memory and compute).
     """
     where: dict[str, tuple[int, int, int]] = {}

@@ -166,8 +166,9 @@ class WaitingJobs:
 
     def short_enough(self, i: int, free_units: int, minutes: int, given: set[int]) -> list[JobRequest]:
         """Waiting jobs not in ``given`` that could use offer ``i`` (``free_units`` free) by ending in fewer than
-        ``minutes`` (:meth:`suanli.scheduling.holds.Hold.ends_before`): a round's head job reserved ``i`` from then on, and a job that ends before may still use it
-        however many jobs of its group before it could not."""
+        ``minutes`` (:meth:`suanli.scheduling.holds.Hold.ends_before`): a round reserved ``i`` from then on for a
+        waiting job, and a job that ends before may still use it however many jobs of its group before it could
+        not."""
         out = []
         for group, units in self._users.get(self.market.class_of[i], ()):
             if units > free_units or group.gang:

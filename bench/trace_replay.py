@@ -124,6 +124,19 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+TABLE_HEAD = ("| policy | delay mean s | p50 | p95 | p99 | max | JCT mean s | JCT p95 | slowdown | makespan s | "
+              "util % | alloc @sat % | cost | dropped | gangs | s | s / 10k jobs | × ref |\n|---|" + "---:|" * 17)
+
+
+def table_row(policy: str, r, ref_s: float) -> str:
+    """One row of the table (``TABLE_HEAD``): a replay's metrics, its time and the ratio to the reference loop."""
+    return (f"| {policy} | {fmt(r.delay_mean_s, 1)} | {fmt(r.delay_p50_s)} | {fmt(r.delay_p95_s)} | "
+            f"{fmt(r.delay_p99_s)} | {fmt(r.delay_max_s)} | {fmt(r.jct_mean_s)} | {fmt(r.jct_p95_s)} | "
+            f"{fmt(r.slowdown_mean, 2)} | {fmt(r.makespan_s)} | {r.utilisation_pct:.2f} | "
+            f"{fmt(r.allocation_at_saturation_pct, 2)} | {format_cny(r.cost_fen)} | {len(r.dropped)} | "
+            f"{r.gang_jobs} | {r.seconds:.1f} | {r.seconds * 10_000 / r.jobs:.1f} | {r.seconds / ref_s:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
@@ -150,20 +163,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"cluster 1/{k}: {len(nodes)} nodes, {gpus:,} GPUs\n")
             print(f"Reference loop (FIFO + first-fit backfill, plain Python): {ref_s:.2f} s "
                   f"({ref_s * 10_000 / len(work):.2f} s per 10,000 jobs)\n")
-            print("| policy | delay mean s | p50 | p95 | p99 | max | JCT mean s | JCT p95 | slowdown | makespan s | "
-                  "util % | alloc @sat % | cost | dropped | gangs | s | s / 10k jobs | × ref |")
-            print("|---|" + "---:|" * 17)
+            print(TABLE_HEAD)
             for policy in policies:
                 r = replay(work, nodes, ReplayOptions(policy=policy))
                 if policy == "first-fit":
                     same = all(o.start_s == ref_starts.get(o.id) for o in r.outcomes)
                     assert same, "the engine's first-fit and the reference loop disagree"
-                print(f"| {policy} | {fmt(r.delay_mean_s, 1)} | {fmt(r.delay_p50_s)} | {fmt(r.delay_p95_s)} | "
-                      f"{fmt(r.delay_p99_s)} | {fmt(r.delay_max_s)} | {fmt(r.jct_mean_s)} | {fmt(r.jct_p95_s)} | "
-                      f"{fmt(r.slowdown_mean, 2)} | {fmt(r.makespan_s)} | {r.utilisation_pct:.2f} | "
-                      f"{fmt(r.allocation_at_saturation_pct, 2)} | {format_cny(r.cost_fen)} | {len(r.dropped)} | "
-                      f"{r.gang_jobs} | {r.seconds:.1f} | {r.seconds * 10_000 / len(work):.1f} | "
-                      f"{r.seconds / ref_s:.2f} |", flush=True)
+                print(table_row(policy, r, ref_s), flush=True)
     return 0
 
 

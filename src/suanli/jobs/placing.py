@@ -5,6 +5,7 @@ order per product and runs as one rank per unit."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,11 @@ def load_offers(session: Session) -> list[Offer]:
     return offers
 
 
+def _epoch_s(at: dt.datetime) -> float:
+    """Seconds since the epoch (a naive time, as SQLite returns it, is UTC)."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)).timestamp()
+
+
 def job_request(job: Job) -> JobRequest:
     blocked_offers, blocked_clusters = set(), set()
     for a in job.attempts or []:
@@ -78,7 +84,7 @@ def job_request(job: Job) -> JobRequest:
         max_hourly_price_fen=job.max_hourly_price_fen,
         objective=job.objective.value, mode=job.mode.value, bid_hourly_fen=job.bid_hourly_fen,
         max_runtime_minutes=job.max_runtime_minutes, submit_seq=job.seq, blocked_offers=frozenset(blocked_offers),
-        blocked_clusters=frozenset(blocked_clusters))
+        blocked_clusters=frozenset(blocked_clusters), submitted_s=_epoch_s(job.submitted_at))
 
 
 def _running_spot(session: Session) -> list[RunningSpot]:
@@ -103,7 +109,7 @@ def place(database: Database, clock: Clock, summary: RoundSummary) -> None:
         offers = load_offers(session)
         running = _running_spot(session)
     requests = [job_request(j) for j in queue]
-    result = schedule_round(requests, offers, running, rules=PLATFORM_RULES)
+    result = schedule_round(requests, offers, running, rules=PLATFORM_RULES, now_s=_epoch_s(clock.now()))
     for pre in {p.job_id: p for p in result.preemptions}.values():  # a gang's parts: requeued once
         _preempt(database, clock, uuid.UUID(pre.job_id), pre.for_job_id, summary)
     by_product = {o.product_id: o for o in offers}

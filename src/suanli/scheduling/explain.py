@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from suanli.core.messages import Message, join, msg
 from suanli.core.money import format_cny
+from suanli.scheduling.holds import may_hold
 from suanli.scheduling.model import CONSTRAINTS, JobRequest, Mode, Reservation, Unplaceable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,9 +88,8 @@ def eliminations(st: _Round, job: JobRequest, exact: bool = False) -> tuple[dict
     counts = dict(fixed)
     counts.update(region=n_region, datacenter=n_dc, price=n_price, unhealthy=n_unhealthy, capacity_busy=n_busy)
     held = 0
-    i = st._res_index
-    if i >= 0 and n_busy:
-        # The reserved offer counts as held when it passes every static constraint and has room.
+    for i in st.holds if n_busy else ():
+        # A reserved offer counts as held when it passes every static constraint and has room.
         cls = st.class_of[i]
         units = _units(job, cls)
         per_unit = (st.floor if spot else st.price)[i]
@@ -99,7 +99,7 @@ def eliminations(st: _Round, job: JobRequest, exact: bool = False) -> tuple[dict
                 and cls.mem >= job.min_accel_memory_gib and cls.fp16 >= job.min_fp16_tflops
                 and (not provs or st.prov[i] in provs) and (not dcs or st.dc[i] in dcs)
                 and per_unit is not None and (limit is None or per_unit * units <= limit)):
-            held = 1
+            held += 1
     return counts, held
 
 
@@ -196,7 +196,7 @@ def _eliminations_exact(st: _Round, job: JobRequest) -> tuple[dict[str, int], in
     free, total, prov, dc, pid, cluster = st.free, st.total, st.prov, st.dc, st.pid, st.cluster
     healthy = st.healthy
     per_unit = st.floor if spot else st.price
-    res_i = st._res_index
+    holds = st.holds
     for cls in st.classes:
         if job.accelerators and (cls.apu <= 0 or (job.chip is not None and cls.chip != job.chip)):
             counts["chip"] += len(cls.members)
@@ -231,7 +231,7 @@ def _eliminations_exact(st: _Round, job: JobRequest) -> tuple[dict[str, int], in
                 counts["unhealthy"] += 1
             elif free[i] < units:
                 counts["capacity_busy"] += 1
-            elif i == res_i and not st.reservation_allows(job, units):
+            elif i in holds and not holds[i].allows(job, units):
                 counts["capacity_busy"] += 1
                 held += 1
             else:  # pragma: no cover - the job would have been placed
@@ -325,6 +325,9 @@ def unplaceable_message(job: JobRequest, counts: dict[str, int], total: int, hel
         if held and reservation is not None:
             clauses.append(msg("%(n)s would fit once capacity frees (%(held)s held for job %(job)s)", n=busy,
                                held=held, job=reservation.job_id))
+        elif held:  # several holds (Rules.reserve_after_s): not all for one job
+            clauses.append(msg("%(n)s would fit once capacity frees (%(held)s held for waiting jobs)", n=busy,
+                               held=held))
         else:
             clauses.append(msg("%(n)s would fit once capacity frees", n=busy))
     else:
@@ -347,21 +350,26 @@ def waiting_behind_head(job: JobRequest, st: _Round, head: JobRequest) -> Unplac
                        reason_message=msg("waiting behind job %(job)s (no backfill)", job=head.id))
 
 
+def _only_hold(st: _Round) -> Reservation | None:
+    """The head job's reservation when it is the round's only hold (the offers held are then all its)."""
+    return st.reservation if len(st.holds) <= 1 else None
+
+
 def explained(job: JobRequest, st: _Round) -> Unplaceable:
     """A job left unplaced, explained against the round's final state (after a search placed the head job)."""
     counts, held = st.explain(job)
     return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers),
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation, None))
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, _only_hold(st), None))
 
 
 def unplaced(job: JobRequest, st: _Round, rules: Rules) -> Unplaceable:
-    """A job the round could not place: why, and the head job's reservation if this is the first on-demand job
-    that waits for capacity (EASY backfill)."""
+    """A job the round could not place: why, and its reservation if it gets one (:func:`.holds.may_hold`: the
+    first on-demand job that waits for capacity, or one that waited past ``Rules.reserve_after_s``)."""
     reserved = None
-    may_reserve = job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None
+    may_reserve = may_hold(st, job)
     counts, held = st.explain(job)
     if may_reserve and counts["capacity_busy"] > 0:
         reserved = st.reserve(job)
     return Unplaceable(job_id=job.id, eliminated=counts, offers_considered=len(st.offers), reserved=reserved,
-                       reason_message=unplaceable_message(job, counts, len(st.offers), held, st.reservation,
+                       reason_message=unplaceable_message(job, counts, len(st.offers), held, _only_hold(st),
                                                          reserved))

@@ -59,7 +59,7 @@ def best_two_by_fit(st: _Round, job: JobRequest, exclude: int = -1) -> list[tupl
     arr = st.floor if spot else st.price
     limit = job.price_limit_fen
     restricted = bool(job.provinces or job.datacenters or job.products or job.blocked_offers or job.blocked_clusters)
-    res_i = st._res_index
+    holds = st.holds
     fit = st.rules.fit
     target = st.fragmentation_target() if fit == "fgd" else None
     first = second = None
@@ -85,7 +85,7 @@ def best_two_by_fit(st: _Round, job: JobRequest, exclude: int = -1) -> list[tupl
                 continue
             if restricted and not st.allowed_place(job, i):
                 continue
-            if i == res_i and not st.reservation_allows(job, units):
+            if holds and i in holds and not holds[i].allows(job, units):
                 continue
             if fit == "first-fit":
                 key: tuple = (i,)

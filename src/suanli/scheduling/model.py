@@ -145,7 +145,9 @@ class JobRequest:
     offers (product ids), e.g. the one a buyer launched from the advisor. ``max_hourly_price_fen``
     caps the whole job's hourly price; a spot job must bid (``bid_hourly_fen``, whole job, per hour).
     Higher ``priority`` goes first; among equals, lower ``submit_seq`` (earlier submission).
-    ``blocked_offers`` and ``blocked_clusters`` are where the job already failed.
+    ``blocked_offers`` and ``blocked_clusters`` are where the job already failed. ``submitted_s`` is when the
+    job was submitted (seconds, on the clock of the round's ``now_s``): a job waiting longer than
+    ``Rules.reserve_after_s`` gets a reservation of its own.
     """
 
     id: str
@@ -168,6 +170,7 @@ class JobRequest:
     submit_seq: int = 0
     blocked_offers: frozenset[str] = frozenset()
     blocked_clusters: frozenset[str] = frozenset()
+    submitted_s: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("ecosystems", "provinces", "datacenters", "products", "blocked_offers", "blocked_clusters"):
@@ -257,7 +260,8 @@ class Placement:
 
 @dataclass(frozen=True)
 class Reservation:
-    """The head job's hold (EASY backfill): ``units`` of ``offer_id`` from ``start_minute`` on.
+    """A waiting job's hold (EASY backfill: the head job's; with ``Rules.reserve_after_s`` also every job that
+    waited past the bound): ``units`` of ``offer_id`` from ``start_minute`` on.
 
     ``start_minute`` is when enough units will be free (from ``Offer.releases``); ``None`` when the
     offer gave no release times, in which case nothing may be backfilled onto that offer.
@@ -298,12 +302,14 @@ class Unplaceable:
 
 @dataclass(frozen=True)
 class RoundResult:
-    """One scheduling round: placements, jobs that could not be placed, spot jobs to requeue."""
+    """One scheduling round: placements, jobs that could not be placed, spot jobs to requeue, the head job's
+    reservation and every reservation (the head's first, then those of jobs that waited past the bound)."""
 
     placements: tuple[Placement, ...]
     unplaceable: tuple[Unplaceable, ...]
     preemptions: tuple[Preemption, ...] = ()
     reservation: Reservation | None = None
+    reservations: tuple[Reservation, ...] = ()
 
 
 @dataclass(frozen=True)

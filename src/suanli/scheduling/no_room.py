@@ -39,7 +39,7 @@ def remember_full(st: _Round, full: set[tuple], sig: tuple, job: JobRequest) -> 
     head starts may still use the reserved offer: the failure is remembered for this runtime, and as "no room
     anywhere but the reserved offer" for the signature. A failure remembered before the reservation stays valid
     after it: the reservation only takes room away."""
-    if st._res_index < 0:
+    if not st.holds:
         full.add(sig)
     else:
         full.add((sig, job.max_runtime_minutes))
@@ -50,6 +50,6 @@ def known_full(st: _Round, full: set[tuple], sig: tuple, job: JobRequest) -> boo
     """A job with the same needs found no room since the last units were freed (see :func:`remember_full`)."""
     if sig in full:
         return True
-    if st._res_index < 0:
+    if not st.holds:
         return False
     return (sig, job.max_runtime_minutes) in full or ((sig, _ELSEWHERE) in full and not st.may_use_reserved(job))

@@ -42,13 +42,14 @@ runs ``PRODUCTION``, the algorithm above; the replay's baselines change steps 3,
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from suanli.scheduling.explain import describe_job, eliminations, explained, unplaced, waiting_behind_head
 from suanli.scheduling.victims import choose_victims
 from suanli.scheduling.fits import FragmentationTarget, best_two_by_fit
 from suanli.scheduling.gang import find_gang, gang_placement
+from suanli.scheduling.holds import Hold, may_hold, reserve
 from suanli.scheduling.market import LazyLists, Market, OfferClass
 from suanli.scheduling.reasons import (cheaper_placement, exchanged_placements, made_room_placements, placement_for,
                                        searched_placement)
@@ -156,11 +157,12 @@ class _Round:
             self.spot_jobs[i].append(rs)
             self.spot_units[i] += rs.units
         self.spot_offers = {i for i, u in self.spot_units.items() if u > 0}  # offers with spot to preempt
-        self.reservation: Reservation | None = None
-        self._res_index = -1
-        self._res_free0 = 0  # free units on the reserved offer when the reservation was made
-        self._res_long = 0  # units taken there since by jobs that may still run at the start minute
-        self._res_released = 0  # units released there by the start minute
+        self.reservation: Reservation | None = None  # the head job's (EASY backfill)
+        self._res_index = -1  # its offer
+        self.holds: dict[int, Hold] = {}  # offer index -> reservation there (the head's and the long waiters')
+        self.now_s: float | None = None  # the round's time, against JobRequest.submitted_s
+        self.waiting_chips: Counter = Counter()  # chip -> waiting jobs that ask for it by name (spare_constrained)
+        self._started: set[str] = set()  # constrained jobs placed (no longer counted in waiting_chips)
 
     # ------------------------------------------------------------------ candidates
 
@@ -233,8 +235,21 @@ class _Round:
 
     def score(self, job: JobRequest, cls: OfferClass, price: int) -> tuple:
         if job.objective is Objective.COST:
-            return (price,)
+            return (self.charged(job, cls, price),)
         return (-cls.fp16 * job.accelerators, price)
+
+    def spares(self, job: JobRequest) -> bool:
+        """Whether ``job`` is flexible (any chip) and some waiting job asks for a chip by name (``spare_constrained``):
+        it then pays a penalty on the offers of those chips when it chooses by price."""
+        return (self.rules.spare_constrained is not None and job.accelerators > 0 and job.chip is None
+                and job.objective is Objective.COST and bool(self.waiting_chips))
+
+    def charged(self, job: JobRequest, cls: OfferClass, price: int) -> int:
+        """The price a ``cost`` job compares offers by: the price, plus the ``spare_constrained`` penalty on an offer
+        of a chip a waiting job asks for by name, if ``job`` is flexible."""
+        if self.waiting_chips.get(cls.chip, 0) > 0 and self.spares(job):
+            return price + int(price * self.rules.spare_constrained)
+        return price
 
     # ------------------------------------------------------------------ search
 
@@ -250,13 +265,15 @@ class _Round:
         limit = job.price_limit_fen
         provs, dcs, prods = job.provinces, job.datacenters, job.products
         b_off, b_cl = job.blocked_offers, job.blocked_clusters
-        res_i = self._res_index
+        holds = self.holds
         cost = job.objective is Objective.COST
+        spares, waiting_chips, penalty = self.spares(job), self.waiting_chips, self.rules.spare_constrained
         first = second = None  # (score, pid, i, units, price, cls)
         live = self._live_od
         for bound, cls, units in self.candidates(job):
             if second is not None and bound > second[0]:
                 break
+            penalised = spares and waiting_chips.get(cls.chip, 0) > 0
             order = cls.spot if spot else (live.get(cls) or self.live_od(cls))
             start = cls.spot_start if spot else cls.od_start
             n = len(order)
@@ -282,9 +299,10 @@ class _Round:
                     continue
                 if (b_off and pid[i] in b_off) or (b_cl and cluster[i] in b_cl):
                     continue
-                if i == res_i and not self.reservation_allows(job, units):
+                if holds and i in holds and not holds[i].allows(job, units):
                     continue
-                entry = ((price,) if cost else (-cls.fp16 * job.accelerators, price), pid[i], i, units, price, cls)
+                charged = price + int(price * penalty) if penalised else price
+                entry = ((charged,) if cost else (-cls.fp16 * job.accelerators, price), pid[i], i, units, price, cls)
                 if first is None or entry[:2] < first[:2]:
                     first, second = entry, first
                 elif second is None or entry[:2] < second[:2]:
@@ -344,60 +362,37 @@ class _Round:
         return cached
 
     def reserve(self, job: JobRequest) -> Reservation | None:
-        best = None
-        free = self.free
-        for i, units, score, pid in self.reservable(job):
-            if free[i] >= units:
-                continue
-            start = self.start_minute(i, units)
-            key = (start is None, start or 0, score, pid)
-            if best is None or key < best[0]:
-                best = (key, i, units, start)
-        if best is None:
-            return None
-        _key, i, units, start = best
-        self.reservation = Reservation(job.id, self.pid[i], units, start)
-        self._res_index = i
-        self._res_free0 = self.free[i]
-        self._res_long = 0
-        self._res_released = sum(u for t, u in self.releases[i] if start is not None and t <= start)
-        return self.reservation
+        """Hold the offer where ``job`` starts soonest (:func:`suanli.scheduling.holds.reserve`)."""
+        return reserve(self, job)
 
     def may_use_reserved(self, job: JobRequest) -> bool:
-        """Whether the reserved offer has room the job may take (by units and the reservation; the rest of
+        """Whether a reserved offer has room the job may take (by units and the reservation; the rest of
         its constraints are not checked)."""
-        i = self._res_index
         cands = self.candidates(job)
         units_by_class = self.market.units_by_class.get(id(cands))
         if units_by_class is None:
             units_by_class = self.market.units_by_class[id(cands)] = {cls: units for _b, cls, units in cands}
-        units = units_by_class.get(self.class_of[i])
-        return units is not None and self.free[i] >= units and self.reservation_allows(job, units)
-
-    def reservation_allows(self, job: JobRequest, units: int) -> bool:
-        """May ``job`` take ``units`` of the reserved offer without delaying the head job?"""
-        res = self.reservation
-        if res is None:
-            return True
-        if res.start_minute is not None and job.max_runtime_minutes is not None \
-                and job.max_runtime_minutes <= res.start_minute:
-            return True  # finishes before the head starts
-        if res.start_minute is None:
-            return False
-        at_start = self._res_free0 + self._res_released - self._res_long - units
-        return at_start >= res.units
+        for i, hold in self.holds.items():
+            units = units_by_class.get(self.class_of[i])
+            if units is not None and self.free[i] >= units and hold.allows(job, units):
+                return True
+        return False
 
     # ------------------------------------------------------------------ applying decisions
 
     def take(self, job: JobRequest, i: int, units: int, price: int) -> None:
         self.free[i] -= units
+        if self.waiting_chips and job.chip is not None and job.id not in self._started:
+            self._started.add(job.id)  # a constrained job placed no longer waits for its chip
+            left = self.waiting_chips[job.chip] - 1
+            if left > 0:
+                self.waiting_chips[job.chip] = left
+            else:
+                self.waiting_chips.pop(job.chip, None)
         self.on_offer[i].append((job, units, price))
-        if i == self._res_index:
-            res = self.reservation
-            short = (res is not None and res.start_minute is not None and job.max_runtime_minutes is not None
-                     and job.max_runtime_minutes <= res.start_minute)
-            if not short:
-                self._res_long += units
+        hold = self.holds.get(i)
+        if hold is not None and not hold.ends_before(job):
+            hold.long += units
         if job.max_runtime_minutes is not None:
             self.releases[i].append((job.max_runtime_minutes, units))
 
@@ -420,7 +415,7 @@ class _Round:
         for i in sorted(self.spot_offers):
             cls = self.class_of[i]
             units = units_by_class.get(cls)
-            if units is None or i == self._res_index or self.free[i] >= units:
+            if units is None or i in self.holds or self.free[i] >= units:
                 continue
             deficit = units - self.free[i]
             if self.spot_units[i] < deficit or not self.passes_all_but_capacity(job, i, units):
@@ -461,7 +456,8 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                    search_limit: int = SEARCH_LIMIT, *, rules: Rules = PRODUCTION,
                    free: Sequence[int] | None = None,
                    releases: Sequence[Sequence[tuple[int, int]]] | None = None,
-                   fragmentation: FragmentationTarget | None = None) -> RoundResult:
+                   fragmentation: FragmentationTarget | None = None, now_s: float | None = None,
+                   constrained: Counter | None = None) -> RoundResult:
     """Place the queued jobs on ``offers`` for one round (see the module docstring for the algorithm).
 
     ``running_spot`` are spot jobs running now, which on-demand jobs may preempt. ``repair_budget``
@@ -472,8 +468,11 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     (:mod:`suanli.scheduling.rules`; the platform's is ``PRODUCTION``). ``offers`` may be a :class:`Market`
     built once for many rounds, with this round's ``free`` units and ``releases`` per offer (default: the
     offers' own). ``fragmentation`` is the workload the ``fgd`` fit packs against (default: this round's queue; a
-    caller that gives the round only part of its queue passes the whole queue's). Returns the placements (in the order decided), the jobs that could not be placed with the
-    reason, the spot jobs preempted (requeue them) and the head job's reservation, if any.
+    caller that gives the round only part of its queue passes the whole queue's). ``now_s`` is the round's time
+    against each job's ``submitted_s`` (``Rules.reserve_after_s``); ``constrained`` counts the waiting jobs per chip
+    they ask for by name (``Rules.spare_constrained``; default: this round's queue). Returns the placements (in the
+    order decided), the jobs that could not be placed with the reason, the spot jobs preempted (requeue them), the
+    head job's reservation, if any, and every reservation (the head's first).
     """
     jobs = queue_order(queue)
     ids = [j.id for j in jobs]
@@ -482,6 +481,11 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     market = offers if isinstance(offers, Market) else Market(offers)
     st = _Round(market, running_spot, rules, free, releases)
     st.repair_budget = repair_budget if rules.improve else 0
+    st.now_s = now_s
+    if rules.spare_constrained is not None:
+        st.waiting_chips = Counter(constrained if constrained is not None
+                                   else (j.chip for j in jobs if j.chip is not None and j.accelerators))
+    waited_holds = rules.reserve_after_s is not None and rules.backfill == "easy"
     if not rules.improve:
         search_limit = 0
     if rules.fit == "fgd":
@@ -501,7 +505,8 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
             continue
         sig = _signature(st, job)
         known_full = _known_full(st, full, sig, job)
-        if known_full and st.repair_budget <= 0 and not rules.explain:
+        if known_full and st.repair_budget <= 0 and not rules.explain and not (
+                waited_holds and st.reservation is not None and may_hold(st, job)):
             continue  # the fast path of the replay's long queues: nothing can change for this job
         if not known_full:
             top = st.best_two(job)
@@ -546,7 +551,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
                 continue
         if rules.explain:
             unplaceable.append(unplaced(job, st, rules))
-        elif job.mode is Mode.ON_DEMAND and rules.backfill == "easy" and st.reservation is None:
+        elif may_hold(st, job):
             st.reserve(job)
         if rules.backfill == "none" and job.mode is Mode.ON_DEMAND:
             waiting_behind = job
@@ -560,6 +565,7 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     if searched is not None:
         moves, head_placed = searched
         if head_placed:  # the head job fits after all: no reservation to keep
+            st.holds.pop(st._res_index, None)
             st.reservation, st._res_index = None, -1
             unplaceable = [explained(by_id[u.job_id], st) for u in unplaceable]
         moves_made = moves_made or bool(moves)
@@ -581,19 +587,20 @@ def schedule_round(queue: Iterable[JobRequest], offers: Sequence[Offer] | Market
     if moves_made and rules.backfill != "none":
         # Units freed may now take jobs that did not fit (all not placed: without explanations, no unplaceable).
         full.clear()
+        holders = {h.reservation.job_id for h in st.holds.values()}
         for job in jobs:
-            if job.id in placements:
+            if job.id in placements or job.id in holders:
                 continue
             sig = _signature(st, job)
-            top = st.best_two(job) if not _known_full(st, full, sig, job) and (
-                st.reservation is None or st.reservation.job_id != job.id) else []
+            top = st.best_two(job) if not _known_full(st, full, sig, job) else []
             if top:
                 st.take(job, top[0][2], top[0][3], top[0][4])
                 placements[job.id] = placement_for(job, st, top[0], top[1] if len(top) > 1 else None)
-            elif st.reservation is None or st.reservation.job_id != job.id:
+            else:
                 _remember_full(st, full, sig, job)
         unplaceable = [u for u in unplaceable if u.job_id not in placements]
-    return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation)
+    return RoundResult(tuple(placements.values()), tuple(unplaceable), tuple(preemptions), st.reservation,
+                       tuple(h.reservation for h in st.holds.values()))
 
 
 def describe(job: JobRequest) -> str:

@@ -42,7 +42,7 @@ def relocate(st: _Round, job: JobRequest):
     arr = st.floor if spot else st.price
     held: dict[object, list[int]] = {}  # offers holding jobs of this round (the only ones that can move), by class
     for i, entries in st.on_offer.items():
-        if entries and i != st._res_index and (not spot or arr[i] is not None):
+        if entries and i not in st.holds and (not spot or arr[i] is not None):
             held.setdefault(st.class_of[i], []).append(i)
     if not held:
         return None
@@ -93,14 +93,14 @@ def improve(st: _Round) -> list[tuple[JobRequest, tuple, int]]:
     while improved and st.repair_budget > 0:
         improved = False
         for i in range(len(st.offers)):
-            if i == st._res_index:
+            if i in st.holds:
                 continue
             for job, units, price in list(st.on_offer[i]):
                 if job.objective is not Objective.COST or st.repair_budget <= 0:
                     continue
                 st.repair_budget -= 1
                 top = st.best_two(job, exclude=i)
-                if not top or top[0][4] >= price or top[0][2] == st._res_index:
+                if not top or top[0][4] >= price or top[0][2] in st.holds:
                     continue
                 st.free[i] += units
                 st.on_offer[i] = [e for e in st.on_offer[i] if e[0] is not job]
@@ -129,7 +129,7 @@ def exchange(st: _Round) -> list[tuple[JobRequest, tuple, JobRequest, tuple]]:
     Bounded by ``st.repair_budget``. Returns (u, u's entry, p, p's entry) per exchange."""
     done = []
     arr = st.price
-    entries = [(job, i, units, price) for i in range(len(st.offers)) if i != st._res_index
+    entries = [(job, i, units, price) for i in range(len(st.offers)) if i not in st.holds
                for job, units, price in st.on_offer[i]
                if job.mode is Mode.ON_DEMAND and job.objective is Objective.COST]
     entries.sort(key=lambda e: (-e[3], e[0].submit_seq))
@@ -146,7 +146,7 @@ def exchange(st: _Round) -> list[tuple[JobRequest, tuple, JobRequest, tuple]]:
                 new_u = arr[o] * units
                 if new_u >= u_price:
                     break
-                if o in (i_u, st._res_index) or not st.passes_all_but_capacity(u, o, units):
+                if o == i_u or o in st.holds or not st.passes_all_but_capacity(u, o, units):
                     continue
                 deficit = units - st.free[o]
                 for p, p_units, p_price in list(st.on_offer[o]):
@@ -155,7 +155,7 @@ def exchange(st: _Round) -> list[tuple[JobRequest, tuple, JobRequest, tuple]]:
                     st.repair_budget -= 1
                     _detach(st, u, i_u, u_units)
                     top = st.best_two(p, exclude=o)
-                    if top and (new_u - u_price) + (top[0][4] - p_price) < 0 and top[0][2] != st._res_index:
+                    if top and (new_u - u_price) + (top[0][4] - p_price) < 0 and top[0][2] not in st.holds:
                         _detach(st, p, o, p_units)
                         st.take(p, top[0][2], top[0][3], top[0][4])
                         if st.free[o] >= units:
@@ -184,8 +184,9 @@ def reassign(st: _Round, jobs: list[JobRequest], placed: set[str], pinned: set[s
     preempting spot jobs), which stay where they are. With a reservation (EASY backfill), the search first runs
     with the head job taking part and its reserved offer open to all: if that places the head, the reservation
     is no longer needed (the second value is True: the caller drops it). Otherwise the head and every job on
-    the reserved offer stay as they are and the reserved offer is not offered. Returns (job, new entry) for
-    every job that moved or got placed, or None (nothing changed) when the round has more than ``limit``
+    the reserved offer stay as they are and the reserved offer is not offered. Jobs that waited past
+    ``Rules.reserve_after_s`` and hold an offer never take part, and their offers are never offered. Returns
+    (job, new entry) for every job that moved or got placed, or None (nothing changed) when the round has more than ``limit``
     job-offer pairs (the offers of the unit classes that match each job's chip, ecosystem, memory and compute).
     """
     where: dict[str, tuple[int, int, int]] = {}
@@ -193,28 +194,29 @@ def reassign(st: _Round, jobs: list[JobRequest], placed: set[str], pinned: set[s
         for job, units, price in st.on_offer[i]:
             where[job.id] = (price, i, units)
     res = st.reservation
+    holders = {h.reservation.job_id for h in st.holds.values()}
     if res is not None:
-        plan = _plan(st, jobs, where, placed, pinned, limit, budget, closed=-1)
+        others = {i for i in st.holds if i != st._res_index}  # the holds of jobs that waited past the bound
+        plan = _plan(st, jobs, where, placed, pinned | (holders - {res.job_id}), limit, budget, closed=others)
         if plan is None:
             return None
         members, _initial, result = plan
         if any(job.id == res.job_id and option is not None for job, option in zip(members, result, strict=True)):
             return _apply(st, *plan), True
-    plan = _plan(st, jobs, where, placed, pinned | ({res.job_id} if res else set()), limit, budget,
-                 closed=st._res_index)
+    plan = _plan(st, jobs, where, placed, pinned | holders, limit, budget, closed=set(st.holds))
     if plan is None:
         return None
     return _apply(st, *plan), False
 
 
 def _plan(st: _Round, jobs: list[JobRequest], where: dict[str, tuple[int, int, int]], placed: set[str],
-          pinned: set[str], limit: int, budget: int, closed: int):
-    """The search's input and result, with offer index ``closed`` (the reserved offer, or -1) kept out."""
+          pinned: set[str], limit: int, budget: int, closed: set[int]):
+    """The search's input and result, with the offer indexes ``closed`` (reserved offers) kept out."""
     members: list[JobRequest] = []
     options: list[list[Option]] = []
     taking_part = [job for job in jobs
                    if job.mode is Mode.ON_DEMAND and job.objective is Objective.COST and job.id not in pinned
-                   and not (job.id in placed and where[job.id][1] == closed)]
+                   and not (job.id in placed and where[job.id][1] in closed)]
     # the size check first, from the cached classes alone: offers of the classes that fit each job's shape
     pairs = 0
     for job in taking_part:
@@ -225,8 +227,8 @@ def _plan(st: _Round, jobs: list[JobRequest], where: dict[str, tuple[int, int, i
         mine: list[Option] = []
         for _bound, cls, units in st.candidates(job):
             for i in cls.od:
-                if i != closed and st.passes_all_but_capacity(job, i, units):
-                    mine.append((st.price[i] * units, i, units))
+                if i not in closed and st.passes_all_but_capacity(job, i, units):
+                    mine.append((st.charged(job, cls, st.price[i] * units), i, units))
         if not mine:
             continue
         mine.sort(key=lambda o: (o[0], o[1]))
@@ -236,7 +238,8 @@ def _plan(st: _Round, jobs: list[JobRequest], where: dict[str, tuple[int, int, i
     initial: list[Option | None] = []
     for job in members:
         option = where[job.id] if job.id in placed else None
-        if option is not None:
+        if option is not None:  # compared by what the job is charged (the price, or with the spare penalty)
+            option = (st.charged(job, st.class_of[option[1]], option[0]), option[1], option[2])
             capacity[option[1]] += option[2]
         initial.append(option)
     result = search_assignment(options, capacity, initial, budget=budget) if members else []
@@ -253,7 +256,8 @@ def _apply(st: _Round, members: list[JobRequest], initial: list[Option | None],
     for job, _old, new in changed:
         if new is None:  # cannot happen: the search never drops a job the pass placed
             raise AssertionError(f"assignment search dropped job {job.id}")
-        price, i, units = new
+        _charged, i, units = new
+        price = st.price[i] * units
         cls = st.class_of[i]
         st.take(job, i, units, price)
         moves.append((job, (st.score(job, cls, price), st.pid[i], i, units, price, cls)))

@@ -42,7 +42,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from itertools import islice
+from itertools import islice, takewhile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -196,7 +196,7 @@ def node_offers(nodes: Sequence[TraceNode]) -> tuple[list[Offer], list[Decimal]]
 def _request(job: TraceJob, seq: int, priority: int = 0) -> JobRequest:
     return JobRequest(id=job.id, accelerators=job.accelerators, chip=job.chip, vcpus=job.vcpus,
                       memory_gib=job.memory_gib, max_runtime_minutes=max(1, math.ceil(job.duration_s / 60)),
-                      submit_seq=seq, priority=priority)
+                      submit_seq=seq, priority=priority, submitted_s=job.submit_time_s)
 
 
 class _Releases:
@@ -269,7 +269,8 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
     waiting = WaitingJobs(market)
     queue = waiting.requests
     first_waiting = 0  # position in ``order`` of the first job still waiting (or not yet arrived)
-    head: tuple[int, int] | None = None  # the last round's head job and reserved offer (EASY)
+    held: list[tuple[int, int]] = []  # the last round's reservations: (job, offer), the head's first (EASY)
+    bound = rules.reserve_after_s if rules.backfill == "easy" else None
     outcomes: list[JobOutcome | None] = [None] * len(jobs)
     parts_of: dict[int, list[tuple[int, int]]] = {}
     org_usage: dict[str, float] = defaultdict(float)  # accelerator-seconds allocated so far (fair share)
@@ -309,8 +310,8 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
                 progress(pos, n_jobs)
         if not (queue and waiting.changed()):
             continue
-        if head is not None:
-            waiting.freed(head[1])  # the reservation is recomputed: the units it held may be taken
+        for _k, i in held:
+            waiting.freed(i)  # the reservations are recomputed: the units they held may be taken
         if options.fair_share:
             for k, request in queue.items():
                 priority = -round(org_usage[jobs[k].org])
@@ -326,26 +327,32 @@ def replay(jobs: Sequence[TraceJob], nodes: Sequence[TraceNode], options: Replay
             elif rules.backfill == "none":  # nothing starts behind the first job that waits: a prefix is exact
                 given = [queue[k] for k in islice((k for k in in_order if k in queue), prefix)]
             else:
-                given = waiting.may_start(free, in_order, None if head is None else head[0])
+                heads = [k for k, _i in held]
+                if bound is not None:  # the jobs that waited past the bound, oldest first, may hold an offer
+                    heads += islice((k for k in takewhile(lambda k: jobs[k].submit_time_s <= now - bound,
+                                                          (order[p] for p in range(first_waiting, pos)))
+                                     if k in queue), rules.max_reservations)
+                given = waiting.may_start(free, in_order, heads)
             waiting.may_start_reset()
             releases.now = now
-            result = schedule_round(given, market, rules=rules, free=free,
-                                    releases=releases if rules.backfill == "easy" else None,
-                                    fragmentation=waiting.fragmentation() if rules.fit == "fgd" else None)
-            res = result.reservation
-            if res is not None and res.start_minute is not None and len(given) < len(queue):
-                # Jobs short enough to end before the head starts may use the reserved offer: give the round
-                # those it was not given (the head and its reservation stay the same: every job before the
-                # head was given), and run it again.
-                i = market.index_of[res.offer_id]
-                extra = waiting.short_enough(i, free[i], res.start_minute, {index[g.id] for g in given})
+            round_args = dict(rules=rules, free=free, releases=releases if rules.backfill == "easy" else None,
+                              fragmentation=waiting.fragmentation() if rules.fit == "fgd" else None, now_s=now,
+                              constrained=waiting.chips() if rules.spare_constrained is not None else None)
+            result = schedule_round(given, market, **round_args)
+            if result.reservations and len(given) < len(queue):
+                # Jobs short enough to end before a hold starts may use the held offer: give the round those it
+                # was not given (the holds stay the same: every job before the head was given, and the
+                # long waiters were), and run it again.
+                given_keys = {index[g.id] for g in given}
+                extra = [r for res in result.reservations if res.start_minute is not None
+                         for r in waiting.short_enough(market.index_of[res.offer_id],
+                                                       free[market.index_of[res.offer_id]], res.start_minute,
+                                                       given_keys)]
                 if extra:
-                    given = given + extra
-                    result = schedule_round(given, market, rules=rules, free=free, releases=releases,
-                                            fragmentation=waiting.fragmentation() if rules.fit == "fgd" else None)
-                    res = result.reservation
+                    given = given + list({r.id: r for r in extra}.values())
+                    result = schedule_round(given, market, **round_args)
             rounds += 1
-            head = None if res is None else (index[res.job_id], market.index_of[res.offer_id])
+            held = [(index[r.job_id], market.index_of[r.offer_id]) for r in result.reservations]
             for p in result.placements:
                 k = index[p.job_id]
                 waiting.remove(k)

@@ -16,9 +16,11 @@ looked at. A round is then given:
 * of a group too large for any one server (a gang), every job;
 * the first waiting job of the queue not given for the reasons above (it cannot start, so with the whole queue
   the head job - the first that waits, which EASY reserves for - is it or a job before it) and the previous
-  round's head job; the previously reserved offer counts as freed, since the reservation that kept jobs off
-  it is recomputed;
-* after the round, if it reserved an offer for the head job from minute ``s``: the jobs that could use that
+  round's jobs with a reservation; the previously reserved offers count as freed, since the reservations that
+  kept jobs off them are recomputed;
+* with ``Rules.reserve_after_s``, the oldest waiting jobs that waited past the bound (up to
+  ``Rules.max_reservations``), which may reserve an offer;
+* after the round, for each offer it reserved from minute ``s``: the jobs that could use that
   offer by ending before ``s`` (:meth:`WaitingJobs.short_enough`, from a list per group sorted by runtime),
   however many jobs of their group before them could not; the replay then runs the round again with them (it
   decides the same head and reservation: every job before the head was given).
@@ -119,13 +121,19 @@ class WaitingJobs:
         """Whether anything arrived or was freed since the last :meth:`may_start`."""
         return bool(self._arrived or self._freed)
 
+    def chips(self) -> Counter:
+        """Waiting jobs per chip they ask for by name (``Rules.spare_constrained``)."""
+        return Counter({chip: n for (_acc, chip), n in self.shapes.items() if chip is not None and n > 0})
+
     def fragmentation(self) -> FragmentationTarget:
         return FragmentationTarget(counts=self.shapes)
 
-    def may_start(self, free: list[int], in_order: Iterable[int], head: int | None = None) -> list[JobRequest]:
+    def may_start(self, free: list[int], in_order: Iterable[int], heads: Iterable[int] = ()) -> list[JobRequest]:
         """The jobs a round must be given (see the module docstring), in no particular order. ``in_order``
         iterates the waiting keys in queue order (from the first: only as far as the first job not otherwise
-        given is read); ``head`` is the previous round's head job. Call :meth:`may_start_reset` after the round."""
+        given is read); ``heads`` are the previous round's jobs with a reservation (the head job, and with
+        ``Rules.reserve_after_s`` those that waited past the bound, which the caller adds). Call
+        :meth:`may_start_reset` after the round."""
         chosen = dict.fromkeys(k for k in self._arrived if k in self.requests)
         room: dict[_Group, int] = {}
         class_of = self.market.class_of
@@ -147,8 +155,9 @@ class WaitingJobs:
                 if k in self.requests:
                     chosen[k] = None
                     want -= 1
-        if head is not None and head in self.requests:
-            chosen[head] = None
+        for head in heads:
+            if head in self.requests:
+                chosen[head] = None
         for k in in_order:  # the first job left out: it waits, so it is the head if no job before it waits
             if k in self.requests and k not in chosen:
                 chosen[k] = None
@@ -156,15 +165,16 @@ class WaitingJobs:
         return [self.requests[k] for k in chosen]
 
     def short_enough(self, i: int, free_units: int, minutes: int, given: set[int]) -> list[JobRequest]:
-        """Waiting jobs not in ``given`` that could use offer ``i`` (``free_units`` free) by ending within
-        ``minutes``: a round's head job reserved ``i`` from then on, and a job that ends before may still use it
-        however many jobs of its group before it could not."""
+        """Waiting jobs not in ``given`` that could use offer ``i`` (``free_units`` free) by ending in fewer than
+        ``minutes`` (:meth:`suanli.scheduling.holds.Hold.ends_before`): a round reserved ``i`` from then on for a
+        waiting job, and a job that ends before may still use it however many jobs of its group before it could
+        not."""
         out = []
         for group, units in self._users.get(self.market.class_of[i], ()):
             if units > free_units or group.gang:
                 continue
             for runtime, k in group.by_runtime:
-                if runtime > minutes:
+                if runtime >= minutes:
                     break
                 if k not in given:
                     out.append(self.requests[k])

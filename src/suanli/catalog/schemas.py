@@ -191,6 +191,17 @@ class ReservedTermOut(BaseModel):
     per_unit: Money = Field(description="One unit for the whole term, after the discount (paid upfront).")
 
 
+class GuidanceFlagOut(BaseModel):
+    """The listing against its chip's guidance price (指导价), per accelerator-hour on demand."""
+
+    guidance_per_accelerator_hour: Money
+    band_pct: int = Field(description="The band the operator set around the guidance price, ± %.")
+    deviation_pct: Decimal = Field(description="How far the listing's price is from the guidance price, % of it "
+                                               "(negative: cheaper).")
+    outside: Literal["below", "above"] | None = Field(description="Set when the price is outside the band: the "
+                                                                  "listing is flagged as far from guidance.")
+
+
 class PricesOut(BaseModel):
     on_demand_hour: Money
     reserved_month: Money | None
@@ -199,6 +210,8 @@ class PricesOut(BaseModel):
                                                   "(1, 3, 6, 12 months), the price of one unit after discount.")
     per_accelerator_hour: Money | None = Field(description="On-demand price divided by accelerators per unit.")
     per_fp16_pflops_hour: Money | None = Field(description="On-demand price per dense FP16-PFLOPS-hour.")
+    guidance: GuidanceFlagOut | None = Field(default=None, description="Against the chip's guidance price, when the "
+                                                                       "operator published one.")
 
 
 class ProductOut(BaseModel):

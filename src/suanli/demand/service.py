@@ -36,14 +36,21 @@ def record_search_miss(session: Session, conditions: Sequence[Condition], now: d
     searched. Best effort: a database that refuses the row (busy) leaves the search's answer as it was."""
     from suanli.catalog.search import Resolver  # the catalog imports this module
 
-    ordered = tuple(sorted(conditions, key=lambda c: (c.field, c.op, tuple(map(str, c.values)))))
     resolver = Resolver(session)
+    normalized = []
+    for c in conditions:  # names as the search resolved them: 910B and 昇腾910B are one chip, 安徽省 is 安徽
+        if c.field == "chip":
+            c = Condition(c.field, c.op, tuple(resolver.chips(c.values)))
+        elif c.field in ("province", "city", "hub"):
+            c = Condition(c.field, c.op, tuple(resolver.place(c.field, c.values)))
+        normalized.append(c)
+    ordered = tuple(sorted(normalized, key=lambda c: (c.field, c.op, tuple(map(str, c.values)))))
     chip = province = accelerators = None
     for c in ordered:
         if c.field == "chip" and c.op == "=" and len(c.values) == 1:
-            chip = resolver.chips(c.values)[0]
+            chip = str(c.values[0])
         elif c.field == "province" and c.op == "=" and len(c.values) == 1:
-            province = resolver.place("province", c.values)[0]
+            province = str(c.values[0])
         elif c.field == "accelerators" and c.op in ("=", ">="):
             accelerators = _first_int(c)
     try:

@@ -19,9 +19,9 @@ from suanli.catalog.price_guard import flagged_products
 from suanli.catalog.price_history import guidance_by_chip
 from suanli.catalog.price_index import price_index
 from suanli.catalog.schemas import (ChipOut, DatacenterIn, DatacenterOut, DatacenterPatch, Money, PriceIndexOut,
-                                    PriceIndexRow, ProductBulkIn, ProductBulkOut, ProductIn, ProductOut, ProductPage,
-                                    ProductPatch, ReadingOut, RegionIn, RegionOut, StatsOut, UnderstoodOut,
-                                    UnusualPriceOut)
+                                    PriceIndexRow, PriceSpread, ProductBulkIn, ProductBulkOut, ProductIn, ProductOut,
+                                    ProductPage, ProductPatch, ReadingOut, RegionIn, RegionOut, StatsOut,
+                                    UnderstoodOut, UnusualPriceOut)
 from suanli.catalog.free_words import Interpretation
 from suanli.core.query import Condition, Query, format_query
 from suanli.db import utcnow
@@ -259,8 +259,7 @@ def get_price_index(session: DbSession, by_province: bool = False,
     rows = price_index(session, by_province=by_province or prov is not None, chip=chip_key, province=prov)
     return PriceIndexOut(rows=[
         PriceIndexRow(chip=c.key, chip_name=c.name, vendor=c.vendor, ecosystem=c.ecosystem, province=p,
-                      count=s.count, min=Money.of(s.min), q1=Money.of(s.q1), median=Money.of(s.median),
-                      q3=Money.of(s.q3), max=Money.of(s.max))
+                      **PriceSpread.fields_of(s))
         for c, p, s in rows
     ])
 

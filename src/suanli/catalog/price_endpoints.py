@@ -11,7 +11,7 @@ from suanli.catalog.price_history import (guidance_prices, price_history, publis
                                           withdraw_guidance)
 from suanli.catalog.price_schemas import (ChipHistoryOut, GuidanceIn, GuidanceOut, PriceHistoryOut, PricePointOut,
                                           SnapshotOut, band_bounds)
-from suanli.catalog.schemas import Money
+from suanli.catalog.schemas import Money, PriceSpread
 from suanli.http import DbSession, OperatorUser
 from suanli.trading.endpoints import get_clock
 
@@ -27,8 +27,7 @@ def get_price_history(request: Request, session: DbSession, days: Annotated[int,
     rows = price_history(session, get_clock(request).now(), days, chip_key)
     return PriceHistoryOut(days=days, chips=[
         ChipHistoryOut(chip=h.chip.key, chip_name=h.chip.name, points=[
-            PricePointOut(day=day, count=s.count, min=Money.of(s.min), q1=Money.of(s.q1), median=Money.of(s.median),
-                          q3=Money.of(s.q3), max=Money.of(s.max)) for day, s in h.points])
+            PricePointOut(day=day, **PriceSpread.fields_of(s)) for day, s in h.points])
         for h in rows])
 
 

@@ -7,18 +7,12 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from suanli.catalog.schemas import Money
+from suanli.catalog.schemas import Money, PriceSpread
 from suanli.core.money import round_fen
 
 
-class PricePointOut(BaseModel):
+class PricePointOut(PriceSpread):
     day: dt.date
-    count: int
-    min: Money
-    q1: Money
-    median: Money
-    q3: Money
-    max: Money
 
 
 class ChipHistoryOut(BaseModel):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 from suanli.catalog.models import DatacenterStatus, DeliveryForm, ProductKind, ProductStatus
 from suanli.core.money import fen_to_cny
+from suanli.core.price_stats import PriceSummary
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -267,18 +268,28 @@ class ProductPage(BaseModel):
                                                          "is that lower bound.")
 
 
-class PriceIndexRow(BaseModel):
-    chip: str
-    chip_name: str
-    vendor: str
-    ecosystem: str
-    province: str | None
+class PriceSpread(BaseModel):
+    """Listed prices summarized: how many, the lowest, quartiles, median and highest."""
+
     count: int
     min: Money
     q1: Money
     median: Money
     q3: Money
     max: Money
+
+    @staticmethod
+    def fields_of(s: PriceSummary) -> dict[str, Any]:
+        return {"count": s.count, "min": Money.of(s.min), "q1": Money.of(s.q1), "median": Money.of(s.median),
+                "q3": Money.of(s.q3), "max": Money.of(s.max)}
+
+
+class PriceIndexRow(PriceSpread):
+    chip: str
+    chip_name: str
+    vendor: str
+    ecosystem: str
+    province: str | None
 
 
 class PriceIndexOut(BaseModel):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Role, User
 from suanli.catalog.models import ChipModel, Product
-from suanli.catalog.price_history import publish_guidance, snapshot_row, take_snapshot
+from suanli.catalog.price_history import DEFAULT_BAND_PCT, publish_guidance, snapshot_row, take_snapshot
 from suanli.catalog.price_index import price_index
 from suanli.core.money import round_fen
 from suanli.core.price_stats import PriceSummary
@@ -33,7 +33,6 @@ SEED = 17
 DAYS = 30
 SCARCE = ("h200", "h100", "h800", "h20", "ascend-910b3")
 GUIDED_CHIPS = 3
-GUIDANCE_BAND_PCT = 30
 
 
 @dataclass
@@ -70,7 +69,7 @@ def load_demand_history(session: Session, now: dt.datetime) -> DemandHistoryRepo
     if operator is not None:
         for chip, s in sorted(index, key=lambda r: -r[1].count)[:GUIDED_CHIPS]:
             guidance = max(50, round_fen(Decimal(s.median) / 50) * 50)  # the median to the nearest ¥0.50
-            publish_guidance(session, operator, chip.key, guidance, GUIDANCE_BAND_PCT,
+            publish_guidance(session, operator, chip.key, guidance, DEFAULT_BAND_PCT,
                              "演示：按近30日挂牌中位数", now)
             report.guidance_prices += 1
 

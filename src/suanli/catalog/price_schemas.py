@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from suanli.catalog.price_history import DEFAULT_BAND_PCT
 from suanli.catalog.schemas import Money, PriceSpread
 from suanli.core.money import round_fen
 
@@ -36,8 +37,9 @@ class GuidanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     price_fen: int = Field(gt=0, le=100_000_000, description="Guidance price per accelerator-hour on demand, fen.")
-    band_pct: int = Field(default=30, ge=1, le=95, description="A listing more than this % above or below the "
-                                                               "guidance price is flagged as far from it.")
+    band_pct: int = Field(default=DEFAULT_BAND_PCT, ge=1, le=95,
+                          description="A listing more than this % above or below the guidance price is flagged as "
+                                      "far from it.")
     note: str = Field(default="", max_length=500)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import Request
 
 from suanli.catalog import service as catalog
-from suanli.catalog.price_history import guidance_prices, publish_guidance, withdraw_guidance
+from suanli.catalog.price_history import (DEFAULT_BAND_PCT, guidance_prices, publish_guidance,
+                                          withdraw_guidance)
 from suanli.catalog.price_schemas import GuidanceIn, band_bounds
 from suanli.errors import DomainError
 from suanli.http import DbSession
@@ -36,7 +37,7 @@ def _page(request: Request, session: DbSession, form: Form, status_code: int = 2
 
 @router.get("/guidance")
 def guidance_page(request: Request, session: DbSession, _operator: OperatorUser):
-    return _page(request, session, Form(values={"band_pct": "30"}))
+    return _page(request, session, Form(values={"band_pct": str(DEFAULT_BAND_PCT)}))
 
 
 @router.post("/guidance")

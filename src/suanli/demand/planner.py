@@ -23,7 +23,7 @@ from suanli.scheduling.traces import TraceJob
 from suanli.trading.reports import day_start, last_days
 
 MAX_JOBS = 5000
-MAX_NODES_PER_PRODUCT = 64
+MAX_NODES_PER_PRODUCT = 16  # servers per product in the replayed market: bounds the replay on large markets
 
 
 def recent_jobs(session: Session, now: dt.datetime, days: int) -> list[TraceJob]:

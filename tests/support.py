@@ -16,7 +16,9 @@ import httpx
 from suanli.audit.models import AuditChainHead, AuditEntryRow
 from suanli.accounts.models import AccessToken, AuthThrottle, Organization, Role
 from suanli.accounts.models import User
-from suanli.catalog.models import Datacenter, DatacenterStatus, Product, ProductStockChange, Region
+from suanli.catalog.models import (Datacenter, DatacenterStatus, GuidancePrice, PriceIndexSnapshot, Product,
+                                   ProductStockChange, Region)
+from suanli.demand.models import SearchMiss
 from suanli.db import Database
 from suanli.quotes.models import Quote, QuoteContract, QuoteRequest
 from suanli.federation.models import (FederationIdentity, FederationKey, FederationNonce, FederationPeer,
@@ -33,8 +35,9 @@ PASSWORD = "correct-horse-battery"
 PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 """Creates and drops the test databases (conftest), and lets tests watch or disturb a database's backends."""
 # Deleted after every test, children first.
-TABLES_TO_CLEAN = (AuditEntryRow, AuditChainHead, RemoteOffer, FederationPublished, FederationShare, FederationNonce,
-                   FederationKey, FederationPeer, FederationIdentity, QuoteContract, Quote, QuoteRequest,
+TABLES_TO_CLEAN = (SearchMiss, PriceIndexSnapshot, GuidancePrice, AuditEntryRow, AuditChainHead, RemoteOffer,
+                   FederationPublished, FederationShare, FederationNonce, FederationKey, FederationPeer,
+                   FederationIdentity, QuoteContract, Quote, QuoteRequest,
                    StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
                    AccessToken, AuthThrottle, SshKey, User, Organization)

@@ -11,9 +11,11 @@ from suanli.accounts.endpoints import operator_router as accounts_operator_route
 from suanli.advisor.endpoints import router as advisor_router
 from suanli.audit.endpoints import router as audit_router
 from suanli.catalog.endpoints import router as catalog_router
+from suanli.catalog.price_endpoints import router as prices_router
 from suanli.config import Settings, load_settings
 from suanli.core.billing import Clock, SystemClock
 from suanli.db import Database
+from suanli.demand.endpoints import router as demand_router
 from suanli.federation.endpoints import (federation_v1, federation_v1_openapi,
                                         operator_router as federation_operator_router,
                                         public_router as federation_public_router)
@@ -52,7 +54,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     # parameters it does not declare (400 with the valid ones).
     for router in (accounts_router, accounts_operator_router, catalog_router, trading_router, jobs_router,
                    instances_router, advisor_router, reports_router, ledger_router, audit_router,
-                   federation_operator_router, federation_public_router, quotes_router):
+                   federation_operator_router, federation_public_router, quotes_router, prices_router,
+                   demand_router):
         declare_error_responses(router)
         app.include_router(router, dependencies=[Depends(reject_unknown_query_parameters)])
     # The signed federation API between platforms: its own versioned schemas and error answers

@@ -18,6 +18,7 @@ from suanli.catalog.demo_network import demo_network
 from suanli.catalog.models import Product
 from suanli.catalog.seeding import LoadReport, load_network
 from suanli.core.chips import load_chip_table
+from suanli.demo_demand import load_demand_history
 from suanli.demo_history import HistoryReport, load_demo_history
 
 DEMO_PASSWORD = "suanli-demo"
@@ -68,12 +69,15 @@ def load_demo(session: Session, progress: Callable[[int], None] | None = None) -
 def load_history(session: Session, now: dt.datetime | None = None,
                  progress: Callable[[int, int], None] | None = None) -> HistoryReport:
     """Play the demo market's last 30 days up to ``now`` (default: the current time) through the trading services
-    (``suanli.demo_history``): demo buyer organizations' top-ups, orders in all three modes, seller payouts. Call
+    (``suanli.demo_history``): demo buyer organizations' top-ups, orders in all three modes, seller payouts; then
+    the price index's daily snapshots, guidance prices and searches that found nothing (``suanli.demo_demand``). Call
     once, right after ``load_demo`` loaded the network into an empty database; the demo seller's products get a
     larger share of the orders."""
     seller_org_id = session.scalar(select(User.organization_id).where(User.email == DEMO_ACCOUNTS[1].email))
-    return load_demo_history(session, now or dt.datetime.now(dt.UTC), seller_org_id=seller_org_id,
-                             progress=progress)
+    now = now or dt.datetime.now(dt.UTC)
+    report = load_demo_history(session, now, seller_org_id=seller_org_id, progress=progress)
+    load_demand_history(session, now)  # price snapshots, guidance prices, empty searches (suanli.demo_demand)
+    return report
 
 
 def demo_topup(session: Session) -> int | None:

@@ -154,6 +154,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/operator/topups"): rule(OPERATOR, body={
         "organization_id": "{buyer_org_id}", "amount_fen": 1, "reference": "topup-matrix"}),
     ("GET", "/api/v1/operator/settings"): rule(OPERATOR),
+    # price transparency: operators take snapshots and publish guidance prices (reading them is public)
+    ("POST", "/api/v1/operator/price-index/snapshots"): rule(OPERATOR),
+    ("PUT", "/api/v1/operator/guidance-prices/{chip}"): rule(OPERATOR, body={"price_fen": 1000, "band_pct": 30}),
+    ("DELETE", "/api/v1/operator/guidance-prices/{chip}"): rule(OPERATOR),
+    # unmet demand and the procurement planner: data centers (and operators), never buyers
+    ("GET", "/api/v1/seller/demand"): rule(SELLER, OPERATOR),
+    ("POST", "/api/v1/seller/demand/plan"): rule(SELLER, OPERATOR, body={
+        "chip": "a800", "province": "安徽", "servers": 1, "price_per_accel_hour_fen": 1000, "days": 1}),
     ("PUT", "/api/v1/operator/settings"): rule(OPERATOR, body={}),
     ("POST", "/api/v1/operator/password-resets"): rule(OPERATOR, body={"email": "{other_buyer_email}"}),
     ("GET", "/api/v1/operator/audit"): rule(OPERATOR),
@@ -258,7 +266,8 @@ def _build(market: Market, tmp_path: Any) -> World:
         path_values={"datacenter_id": datacenter_id, "product_id": product["id"], "order_id": order_id,
                      "instance_id": instance_id, "key_id": key_id, "cluster_id": cluster.json()["id"],
                      "job_id": job_id, "invoice_id": invoice_id, "peer_id": str(uuid.uuid4()),
-                     "rfq_id": rfq_ids[0], "quote_id": quote_ids[0], "contract_id": contract.json()["id"]},
+                     "rfq_id": rfq_ids[0], "quote_id": quote_ids[0], "contract_id": contract.json()["id"],
+                     "chip": "a800"},
         body_values={"region_id": region_id, "datacenter_id": datacenter_id, "product_id": product["id"],
                      "seller_org_id": seller_a["org_id"],
                      "buyer_org_id": buyer_a["org_id"], "other_buyer_email": buyer_b["email"],

@@ -35,16 +35,17 @@ PAGES: dict[str, tuple[str, ...]] = {
     "seller": ("/seller", "/seller/datacenters", "/seller/datacenters/{datacenter_id}", "/seller/orders",
                "/seller/revenue", "/seller/products", "/seller/products/new", "/seller/products/{product_id}",
                "/seller/instances", "/seller/ledger", "/seller/payouts", "/seller/refunds", "/seller/rfqs",
-               "/seller/rfqs/{rfq_id}"),
+               "/seller/rfqs/{rfq_id}", "/seller/demand"),
     "operator": ("/operator", "/operator/datacenters", "/operator/topups", "/operator/settings", "/operator/ledger",
                  "/operator/audit", "/operator/payouts", "/operator/jobs", "/operator/instances",
-                 "/operator/orders", "/operator/refunds", "/operator/products"),
+                 "/operator/orders", "/operator/refunds", "/operator/products", "/operator/guidance"),
 }
 # Views that are not a route of their own but a state of a page: filled in, answered (after a click), or an error.
 STATES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "anonymous": (("/catalog?q=昇腾 910B 8卡", None), ("/compare?ids={compare_ids}", None), ("/no-such-page", None),
                   ("/advisor", "[data-testid=advise]")),
-    "buyer": (), "seller": (), "operator": (("/operator/products?flagged=yes&q=A800", None),),
+    "buyer": (), "operator": (("/operator/products?flagged=yes&q=A800", None),),
+    "seller": (("/seller/demand?plan=1&chip=ascend-910b&province=安徽&servers=2&price=9.5&days=14#planner", None),),
 }
 # GET routes that answer something other than a page, and why they are not checked here.
 NOT_PAGES = {

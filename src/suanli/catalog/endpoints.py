@@ -16,13 +16,16 @@ from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Deli
                                    ProductStatus)
 from suanli.catalog.presenters import chip_out, datacenter_out, product_out, product_page, region_out
 from suanli.catalog.price_guard import flagged_products
+from suanli.catalog.price_history import guidance_by_chip
 from suanli.catalog.price_index import price_index
 from suanli.catalog.schemas import (ChipOut, DatacenterIn, DatacenterOut, DatacenterPatch, Money, PriceIndexOut,
-                                    PriceIndexRow, ProductBulkIn, ProductBulkOut, ProductIn, ProductOut, ProductPage,
-                                    ProductPatch, ReadingOut, RegionIn, RegionOut, StatsOut, UnderstoodOut,
-                                    UnusualPriceOut)
+                                    PriceIndexRow, PriceSpread, ProductBulkIn, ProductBulkOut, ProductIn, ProductOut,
+                                    ProductPage, ProductPatch, ReadingOut, RegionIn, RegionOut, StatsOut,
+                                    UnderstoodOut, UnusualPriceOut)
 from suanli.catalog.free_words import Interpretation
 from suanli.core.query import Condition, Query, format_query
+from suanli.db import utcnow
+from suanli.demand.service import record_search_miss
 from suanli.trading.service import order_figures
 from suanli.http import DbSession, OperatorUser, OptionalUser, SellerOrOperator, SellerUser
 
@@ -177,7 +180,10 @@ def search_products(
         sort_key = understood.query.sort
     conditions = list(filters.conditions) + (list(understood.query.conditions) if understood else [])
     page = catalog_search.search(session, conditions, sort_key, limit=limit, cursor=cursor)
-    out = product_page(page.products, page.datacenters, page.chips, page.next_cursor, page.total, page.total_exact)
+    if page.total == 0 and cursor is None:
+        record_search_miss(session, conditions, utcnow())  # unmet demand (suanli.demand), without who searched
+    out = product_page(page.products, page.datacenters, page.chips, page.next_cursor, page.total, page.total_exact,
+                       guidance_by_chip(session) if page.products else None)
     if understood is not None:
         out.understood = understood_out(understood)
     return out
@@ -192,7 +198,7 @@ def understood_out(understood: Interpretation) -> UnderstoodOut:
 def _one_product_out(session: Session, product: Product) -> ProductOut:
     datacenter = session.get_one(Datacenter, product.datacenter_id)
     chip = session.get(ChipModel, product.chip_key) if product.chip_key else None
-    return product_out(product, datacenter, chip)
+    return product_out(product, datacenter, chip, guidance_by_chip(session) if chip else None)
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
@@ -253,8 +259,7 @@ def get_price_index(session: DbSession, by_province: bool = False,
     rows = price_index(session, by_province=by_province or prov is not None, chip=chip_key, province=prov)
     return PriceIndexOut(rows=[
         PriceIndexRow(chip=c.key, chip_name=c.name, vendor=c.vendor, ecosystem=c.ecosystem, province=p,
-                      count=s.count, min=Money.of(s.min), q1=Money.of(s.q1), median=Money.of(s.median),
-                      q3=Money.of(s.q3), max=Money.of(s.max))
+                      **PriceSpread.fields_of(s))
         for c, p, s in rows
     ])
 

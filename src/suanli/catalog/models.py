@@ -230,3 +230,37 @@ class ProductStockChange(Base):
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
     at: Mapped[dt.datetime]
     stock_units: Mapped[int]
+
+
+class PriceIndexSnapshot(Base):
+    """The price index of one chip as it stood on one day (China Standard Time): listed on-demand prices per
+    accelerator-hour, in fen. Taken by ``suanli price-index snapshot`` (or the API); taking a day again replaces it."""
+
+    __tablename__ = "price_index_snapshots"
+    __table_args__ = (CheckConstraint("offers > 0", name="offers_positive"),)
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    chip_key: Mapped[str] = mapped_column(ForeignKey("chip_models.key"), primary_key=True)
+    offers: Mapped[int] = mapped_column(Integer)
+    min_fen: Mapped[int]
+    q1_fen: Mapped[int]
+    median_fen: Mapped[int]
+    q3_fen: Mapped[int]
+    max_fen: Mapped[int]
+    taken_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GuidancePrice(Base):
+    """The operator's published guidance price (指导价) for a chip, per accelerator-hour on demand, and the band
+    around it within which a listing counts as near it (``band_pct`` either way)."""
+
+    __tablename__ = "guidance_prices"
+    __table_args__ = (CheckConstraint("price_fen > 0", name="price_positive"),
+                      CheckConstraint("band_pct >= 1 AND band_pct <= 95", name="band_range"))
+
+    chip_key: Mapped[str] = mapped_column(ForeignKey("chip_models.key"), primary_key=True)
+    price_fen: Mapped[int]
+    band_pct: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    published_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)

@@ -9,6 +9,7 @@ from suanli.catalog.schemas import (ChipOut, ComputeOut, DatacenterBrief, Datace
                                     ProductOut, ProductPage, RegionOut, ReservedTermOut)
 from suanli.core.billing import RESERVED_TERMS_MONTHS, reserved_price
 from suanli.core.money import fen_to_cny
+from suanli.core.price_guard import Guidance
 
 
 def term_discounts(product: Any) -> dict[int, int]:
@@ -53,7 +54,19 @@ def billing_modes(product: Any) -> list[str]:
     return modes
 
 
-def product_out(product: Product, datacenter: Datacenter, chip: ChipModel | None) -> ProductOut:
+def guidance_item(product: Any, guidance: dict[str, Guidance] | None) -> dict[str, object] | None:
+    """The listing's on-demand price against its chip's guidance price (None without one, or without
+    accelerators)."""
+    g = (guidance or {}).get(product.chip_key or "")
+    if g is None or product.accelerators < 1:
+        return None
+    return {"guidance_per_accelerator_hour": _money(g.price_fen), "band_pct": g.band_pct,
+            "deviation_pct": g.deviation_pct(product.price_on_demand_fen, product.accelerators),
+            "outside": g.side(product.price_on_demand_fen, product.accelerators)}
+
+
+def product_out(product: Product, datacenter: Datacenter, chip: ChipModel | None,
+                guidance: dict[str, Guidance] | None = None) -> ProductOut:
     return ProductOut(
         id=product.id, platform_id=product.platform_id, name=product.name, kind=product.kind, status=product.status,
         listed=product.is_visible, chip=chip_out(chip) if chip else None, accelerators=product.accelerators,
@@ -67,7 +80,8 @@ def product_out(product: Product, datacenter: Datacenter, chip: ChipModel | None
                          spot_floor_hour=Money.of(product.price_spot_floor_fen),
                          reserved_terms=reserved_terms(product),
                          per_accelerator_hour=Money.of(product.price_per_accel_hour_fen),
-                         per_fp16_pflops_hour=Money.of(product.price_per_pflops_hour_fen)),
+                         per_fp16_pflops_hour=Money.of(product.price_per_pflops_hour_fen),
+                         guidance=guidance_item(product, guidance)),
         datacenter=DatacenterBrief(id=datacenter.id, name=datacenter.name, tier=datacenter.tier, pue=datacenter.pue,
                                    green_power_pct=datacenter.green_power_pct, owner_name=datacenter.owner.name),
         region=region_out(datacenter.region), updated_at=product.updated_at,
@@ -87,7 +101,8 @@ def chip_item(chip: Any) -> dict[str, object]:
             "memory_bandwidth_gbs": chip.memory_bandwidth_gbs, "tdp_w": chip.tdp_w}
 
 
-def product_item(product: Any, datacenter: Any, chip: dict[str, object] | None) -> dict[str, object]:
+def product_item(product: Any, datacenter: Any, chip: dict[str, object] | None,
+                 guidance: dict[str, Guidance] | None = None) -> dict[str, object]:
     """What `product_out` gives, as the plain data `ProductOut` validates: for a search page, whose products
     (`suanli.catalog.search.PAGE_COLUMNS`) and data centers (`DATACENTER_COLUMNS`) are rows, not ORM objects."""
     reserved_fen = product.price_reserved_month_fen
@@ -108,7 +123,8 @@ def product_item(product: Any, datacenter: Any, chip: dict[str, object] | None) 
         "prices": {"on_demand_hour": _money(product.price_on_demand_fen), "reserved_month": _money(reserved_fen),
                    "spot_floor_hour": _money(product.price_spot_floor_fen), "reserved_terms": terms,
                    "per_accelerator_hour": _money(product.price_per_accel_hour_fen),
-                   "per_fp16_pflops_hour": _money(product.price_per_pflops_hour_fen)},
+                   "per_fp16_pflops_hour": _money(product.price_per_pflops_hour_fen),
+                   "guidance": guidance_item(product, guidance)},
         "datacenter": {"id": datacenter.id, "name": datacenter.name, "tier": datacenter.tier, "pue": datacenter.pue,
                        "green_power_pct": datacenter.green_power_pct, "owner_name": datacenter.owner_name},
         "region": {"id": datacenter.region_id, "province": datacenter.province, "city": datacenter.city,
@@ -118,7 +134,7 @@ def product_item(product: Any, datacenter: Any, chip: dict[str, object] | None) 
 
 
 def product_page(products: list[Any], datacenters: dict[Any, Any], chips: dict[str, Any], next_cursor: str | None,
-                 total: int, total_exact: bool = True) -> ProductPage:
+                 total: int, total_exact: bool = True, guidance: dict[str, Guidance] | None = None) -> ProductPage:
     """A search page, validated once as a whole (much cheaper than building each nested model)."""
     chip_items: dict[str, dict[str, object]] = {}
     items = []
@@ -129,6 +145,6 @@ def product_page(products: list[Any], datacenters: dict[Any, Any], chips: dict[s
             if chip is None:
                 row = chips.get(p.chip_key)
                 chip = chip_items[p.chip_key] = chip_item(row) if row is not None else None
-        items.append(product_item(p, datacenters[p.datacenter_id], chip))
+        items.append(product_item(p, datacenters[p.datacenter_id], chip, guidance))
     return ProductPage.model_validate({"items": items, "next_cursor": next_cursor, "total": total,
                                        "total_exact": total_exact})

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 from suanli.catalog.models import DatacenterStatus, DeliveryForm, ProductKind, ProductStatus
 from suanli.core.money import fen_to_cny
+from suanli.core.price_stats import PriceSummary
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -191,6 +192,17 @@ class ReservedTermOut(BaseModel):
     per_unit: Money = Field(description="One unit for the whole term, after the discount (paid upfront).")
 
 
+class GuidanceFlagOut(BaseModel):
+    """The listing against its chip's guidance price (指导价), per accelerator-hour on demand."""
+
+    guidance_per_accelerator_hour: Money
+    band_pct: int = Field(description="The band the operator set around the guidance price, ± %.")
+    deviation_pct: Decimal = Field(description="How far the listing's price is from the guidance price, % of it "
+                                               "(negative: cheaper).")
+    outside: Literal["below", "above"] | None = Field(description="Set when the price is outside the band: the "
+                                                                  "listing is flagged as far from guidance.")
+
+
 class PricesOut(BaseModel):
     on_demand_hour: Money
     reserved_month: Money | None
@@ -199,6 +211,8 @@ class PricesOut(BaseModel):
                                                   "(1, 3, 6, 12 months), the price of one unit after discount.")
     per_accelerator_hour: Money | None = Field(description="On-demand price divided by accelerators per unit.")
     per_fp16_pflops_hour: Money | None = Field(description="On-demand price per dense FP16-PFLOPS-hour.")
+    guidance: GuidanceFlagOut | None = Field(default=None, description="Against the chip's guidance price, when the "
+                                                                       "operator published one.")
 
 
 class ProductOut(BaseModel):
@@ -254,18 +268,28 @@ class ProductPage(BaseModel):
                                                          "is that lower bound.")
 
 
-class PriceIndexRow(BaseModel):
-    chip: str
-    chip_name: str
-    vendor: str
-    ecosystem: str
-    province: str | None
+class PriceSpread(BaseModel):
+    """Listed prices summarized: how many, the lowest, quartiles, median and highest."""
+
     count: int
     min: Money
     q1: Money
     median: Money
     q3: Money
     max: Money
+
+    @staticmethod
+    def fields_of(s: PriceSummary) -> dict[str, Any]:
+        return {"count": s.count, "min": Money.of(s.min), "q1": Money.of(s.q1), "median": Money.of(s.median),
+                "q3": Money.of(s.q3), "max": Money.of(s.max)}
+
+
+class PriceIndexRow(PriceSpread):
+    chip: str
+    chip_name: str
+    vendor: str
+    ecosystem: str
+    province: str | None
 
 
 class PriceIndexOut(BaseModel):

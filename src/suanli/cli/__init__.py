@@ -8,5 +8,6 @@ from suanli.cli import instances as _instances  # noqa: E402,F401  (registers ke
 from suanli.cli import audit as _audit  # noqa: E402,F401  (registers audit verify and list)
 from suanli.cli import federation as _federation  # noqa: E402,F401  (registers the federation commands)
 from suanli.cli import rfq as _rfq  # noqa: E402,F401  (registers requests for quotes and contracts)
+from suanli.cli import demand as _demand  # noqa: E402,F401  (registers demand, guidance, price-history and price-snapshot)
 
 __all__ = ["app"]

@@ -12,6 +12,7 @@ import suanli.instances.models  # noqa: F401
 import suanli.audit.models  # noqa: F401
 import suanli.federation.models  # noqa: F401
 import suanli.quotes.models  # noqa: F401
+import suanli.demand.models  # noqa: F401
 from suanli.config import load_settings
 from suanli.db import Base, make_engine
 

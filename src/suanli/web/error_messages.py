@@ -62,6 +62,8 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "datacenter_not_found": N_("This data center does not exist, or it is not open to you."),
     "not_owner": N_("This belongs to another organization."),
     "unknown_chip": N_("Choose a chip from the list."),
+    "chip_not_found": N_("Choose a chip from the list."),
+    "guidance_not_found": N_("No guidance price is published for this chip."),
     "chip_required": N_("An accelerator server needs a chip."),
     "accelerators_required": N_("An accelerator server has at least 1 accelerator per unit."),
     "chip_not_allowed": N_("Only accelerator servers have a chip."),

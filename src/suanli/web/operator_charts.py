@@ -28,7 +28,7 @@ def percent(ratio: float | None) -> float | None:
     return None if ratio is None else round(ratio * 100, 1)
 
 
-def _base(**extra: Any) -> dict[str, Any]:
+def base_option(**extra: Any) -> dict[str, Any]:
     option: dict[str, Any] = {"animation": False, "color": PALETTE, "textStyle": {"fontFamily": "inherit"},
                               "grid": {"left": 8, "right": 16, "top": 36, "bottom": 8, "containLabel": True},
                               "tooltip": {"trigger": "axis"}}
@@ -40,7 +40,7 @@ def volume_chart(days: Sequence[DayVolume], _: Callable[..., str], *, seller: bo
     """Stacked bars per day: the sellers' net and the platform's commission (together: what buyers were charged),
     and the orders placed on a second axis."""
     net_name = _(N_("Your net revenue")) if seller else _(N_("Sellers' net"))
-    return _base(
+    return base_option(
         legend={"top": 0},
         xAxis={"type": "category", "data": [d.day.strftime("%m-%d") for d in days]},
         yAxis=[{"type": "value", "axisLabel": {"formatter": "¥{value}"}},
@@ -55,7 +55,7 @@ def volume_chart(days: Sequence[DayVolume], _: Callable[..., str], *, seller: bo
 def utilization_chart(rows: Sequence[DatacenterUtilization], _: Callable[..., str]) -> dict[str, Any]:
     """Horizontal bars: the share of each data center's units rented out now, the busiest first."""
     rows = sorted((r for r in rows if r.stock_units), key=lambda r: (-(r.ratio or 0), r.name))
-    return _base(
+    return base_option(
         tooltip={"trigger": "axis", "axisPointer": {"type": "shadow"}, "valueFormatter": "{value}%"},
         xAxis={"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
         yAxis={"type": "category", "inverse": True, "data": [r.name for r in rows],
@@ -72,7 +72,7 @@ def utilization_height(rows: Sequence[DatacenterUtilization]) -> int:
 def utilization_history_chart(history: Sequence[UtilizationHistory], days: Sequence[Any],
                               _: Callable[..., str]) -> dict[str, Any]:
     """One line per data center: the share of its units occupied by orders on each day."""
-    return _base(
+    return base_option(
         legend={"top": 0, "type": "scroll"},
         tooltip={"trigger": "axis", "valueFormatter": "{value}%"},
         xAxis={"type": "category", "data": [d.strftime("%m-%d") for d in days]},
@@ -84,7 +84,7 @@ def utilization_history_chart(history: Sequence[UtilizationHistory], days: Seque
 def price_index_chart(rows: Sequence[tuple[Any, PriceSummary]], _: Callable[..., str]) -> dict[str, Any]:
     """A box per chip: min, lower quartile, median, upper quartile and max of the listed prices per
     accelerator-hour."""
-    return _base(
+    return base_option(
         tooltip={"trigger": "item"},
         grid={"left": 48, "right": 16, "top": 36, "bottom": 8, "containLabel": True},
         xAxis={"type": "category", "data": [chip.name for chip, _s in rows],

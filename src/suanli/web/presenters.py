@@ -35,6 +35,14 @@ LABELS: dict[str, dict[str, str]] = {
     "kind": {"accelerator": N_("Accelerator server"), "cpu": N_("CPU server"), "storage": N_("Storage")},
     "delivery": {"container": N_("Container"), "vm": N_("Virtual machine"), "bare_metal": N_("Bare metal"),
                  "batch": N_("Batch jobs")},
+    # why a queued job is not placed (the constraint that eliminated the most offers; suanli.core.demand)
+    "eliminated": {"capacity_busy": N_("waits for capacity"), "chip": N_("chip not offered"),
+                   "ecosystem": N_("ecosystem not offered"), "count": N_("no pool big enough"),
+                   "memory": N_("accelerator memory too small"), "compute": N_("accelerators too slow"),
+                   "region": N_("not in the provinces asked for"), "datacenter": N_("not in the data centers asked for"),
+                   "product": N_("not one of the products asked for"), "price": N_("over the buyer's price limit"),
+                   "blocked": N_("failed there before"), "unhealthy": N_("cluster unhealthy"),
+                   "no_offers": N_("no offers at all")},
     "ecosystem": {"cuda": N_("NVIDIA CUDA"), "cann": N_("Huawei Ascend CANN"), "dtk": N_("Hygon DTK"),
                   "neuware": N_("Cambricon Neuware"), "xpu": N_("Kunlunxin XPU"), "musa": N_("Moore Threads MUSA")},
     "bottleneck": {"compute": N_("compute"), "memory_bandwidth": N_("memory bandwidth"),
@@ -142,11 +150,12 @@ def product_view(session: Session, product_id: Any, viewer: Any = None) -> Any:
     from suanli.catalog import service as catalog
     from suanli.catalog.models import ChipModel, Datacenter
     from suanli.catalog.presenters import product_out
+    from suanli.catalog.price_history import guidance_by_chip
 
     product = catalog.get_product(session, product_id, viewer)
     datacenter = session.get_one(Datacenter, product.datacenter_id)
     chip = session.get(ChipModel, product.chip_key) if product.chip_key else None
-    return product_out(product, datacenter, chip)
+    return product_out(product, datacenter, chip, guidance_by_chip(session) if chip else None)
 
 
 def short_chip_name(chip: Any) -> str:

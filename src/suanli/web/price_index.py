@@ -1,5 +1,6 @@
-"""The price index page: guidance prices per chip (quartiles of listed on-demand prices per accelerator-hour), as
-a table and as ECharts charts (the spread per chip; the median per FP16-PFLOPS-hour, by software ecosystem)."""
+"""The price index page: quartiles of listed on-demand prices per accelerator-hour per chip, beside the operator's
+guidance price (指导价), as a table and as ECharts charts (the spread per chip; the median per FP16-PFLOPS-hour, by
+software ecosystem; the median per day over the last 30 days, from the daily snapshots)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from typing import Any
 
 from fastapi import Request
 
+from suanli.catalog.price_history import guidance_by_chip, price_history
 from suanli.catalog.price_index import price_index
 from suanli.http import DbSession
+from suanli.trading.endpoints import get_clock
+from suanli.web.demand_charts import price_history_chart
 from suanli.web.forms import translator
 from suanli.web.presenters import labeler
 from suanli.web.render import render, web_router
 
 router = web_router()
+HISTORY_DAYS = 30
 ECOSYSTEM_COLORS = {"cuda": "#3b7d23", "cann": "#c0392b", "dtk": "#1f5fbf", "neuware": "#8e44ad", "xpu": "#d68910",
                     "musa": "#5d6d7e"}
 
@@ -58,6 +63,8 @@ def price_index_page(request: Request, session: DbSession, by_province: bool = F
     label = labeler(request)
     per_pflops = {chip.key: (Decimal(s.median) / Decimal(str(chip.fp16_tflops / 1000))).quantize(Decimal(1))
                   if chip.fp16_tflops else None for chip, _p, s in overall}
+    history = price_history(session, get_clock(request).now(), HISTORY_DAYS)
     return render(request, "storefront/price_index.html", {
         "rows": rows, "by_province": by_province, "per_pflops": per_pflops, "label": label,
-        "charts": charts(overall, _, label)})
+        "charts": charts(overall, _, label), "guidance": guidance_by_chip(session), "history_days": HISTORY_DAYS,
+        "history_chart": price_history_chart(history, _) if history else None})

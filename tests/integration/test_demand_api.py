@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from jobs_helpers import register_cluster, run_round, submit
+from rfq_helpers import DAY, posted
 from sqlalchemy import select
 from trading_helpers import Market, assert_ledger_consistent, new_market, quick_user
 
@@ -39,7 +40,8 @@ def test_unplaceable_jobs_and_empty_searches_are_unmet_demand(market, tmp_path):
     seller, _product = site(market, tmp_path)  # 8×A800 in 安徽, 2 units
     buyer = market.buyer(topup_fen=1_000_000)
     submit(market, buyer, resources={"accelerators": 8, "chip": "910B"})  # no 910B listed
-    submit(market, buyer, resources={"accelerators": 64, "chip": "A800"})  # no pool that big
+    # no cluster that big: refused at submit (422 job_too_large), so it never queues and is not counted
+    submit(market, buyer, expect=422, resources={"accelerators": 64, "chip": "A800"})
     submit(market, buyer, constraints={"provinces": ["北京"]})  # A800, not in 北京
     run_round(market)
     # a buyer searching: one search finds nothing (recorded), one finds the A800 (not recorded)
@@ -53,16 +55,16 @@ def test_unplaceable_jobs_and_empty_searches_are_unmet_demand(market, tmp_path):
     assert by_chip["ascend-910b"]["signals"] == {"jobs": 1, "searches": 1}
     assert by_chip["ascend-910b"]["accelerators"] == 8  # the search named no count
     assert by_chip["ascend-910b"]["reasons"] == {"chip": 1}
-    assert by_chip["a800"]["signals"] == {"jobs": 2}
-    assert by_chip["a800"]["reasons"] == {"count": 1, "region": 1}
+    assert by_chip["a800"]["signals"] == {"jobs": 1}
+    assert by_chip["a800"]["reasons"] == {"region": 1}
     assert by_chip["h100"]["signals"] == {"searches": 1}
     by_province = {t["key"]: t["total"] for t in data["by_province"]}
-    assert by_province == {"*": 3, "安徽": 1, "北京": 1}
-    assert sum(data["per_day"]["jobs"]) == 3 and sum(data["per_day"]["searches"]) == 2
-    assert data["per_day"]["jobs"][-1] == 3  # today
+    assert by_province == {"*": 2, "安徽": 1, "北京": 1}
+    assert sum(data["per_day"]["jobs"]) == 2 and sum(data["per_day"]["searches"]) == 2
+    assert data["per_day"]["jobs"][-1] == 2  # today
     assert sorted(s["filters"] for s in data["top_searches"]) == [
         "accelerators>=8 chip=h100", "chip=ascend-910b province=安徽"]
-    assert data["sources"] == ["jobs", "searches"]
+    assert data["sources"] == ["jobs", "searches", "requests"]
     # one chip, and demand naming no province
     only = demand(market, seller, chip="910B", province="*")
     assert [t["key"] for t in only["by_chip"]] == ["ascend-910b"] and only["by_chip"][0]["signals"] == {"jobs": 1}
@@ -72,6 +74,30 @@ def test_unplaceable_jobs_and_empty_searches_are_unmet_demand(market, tmp_path):
     assert {r.chip_key for r in rows} == {"ascend-910b", "h100"}
     assert {c.name for c in SearchMiss.__table__.columns} == {"id", "day", "filters", "chip_key", "province",
                                                               "accelerators"}
+
+
+def test_open_requests_for_quotes_are_unmet_demand_until_awarded(market):
+    """A buyer's open request for quotes (询价) is demand the market has not met: its chip, province and
+    accelerators (per unit × units) count on the day it was posted; a withdrawn request no longer does."""
+    seller = quick_user(market.db, "seller")
+    buyer = market.buyer(topup_fen=10_000_000)
+    now = market.clock.now()
+    window = {"earliest_start": (now + 10 * DAY).isoformat(), "latest_start": (now + 20 * DAY).isoformat()}
+    request = posted(market, buyer, chip="910B", accelerators=8, units=2, province="安徽",
+                     max_unit_price_fen=1_000_000, **window)
+    posted(market, buyer, chip=None, min_fp16_tflops=300, min_memory_gib=64, accelerators=4, units=1, province=None,
+           max_unit_price_fen=500_000, **window)
+
+    data = demand(market, seller)
+    by_chip = {t["key"]: t for t in data["by_chip"]}
+    assert by_chip["ascend-910b"]["signals"] == {"requests": 1} and by_chip["ascend-910b"]["accelerators"] == 16
+    assert by_chip["*"]["signals"] == {"requests": 1} and by_chip["*"]["accelerators"] == 4
+    assert {t["key"]: t["total"] for t in data["by_province"]} == {"安徽": 1, "*": 1}
+    assert data["per_day"]["requests"][-1] == 2
+
+    r = market.client.post(f"/api/v1/rfqs/{request['id']}/cancel", headers=buyer["headers"])
+    assert r.status_code == 200, r.text
+    assert [t["key"] for t in demand(market, seller)["by_chip"]] == ["*"]
 
 
 def test_demand_is_for_sellers_and_operators_with_clear_errors(market):

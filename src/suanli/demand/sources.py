@@ -2,8 +2,8 @@
 :class:`~suanli.core.demand.DemandSignal` s.
 
 A source is anything with a ``name`` (one of ``core.demand.SOURCES``) and ``signals(session, since, until)``.
-Requests for quotes join by adding a source to ``DEMAND_SOURCES`` (their table belongs to the RFQ area): an open
-request is a signal of its chip, provinces and accelerators on the day it was posted, and nothing here changes.
+Open requests for quotes are the third source: capacity a buyer asked the market for and nobody has yet been
+awarded.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.core.demand import ANY, JOBS, SEARCHES, DemandSignal, main_reason
+from suanli.core.demand import ANY, JOBS, REQUESTS, SEARCHES, DemandSignal, main_reason
 from suanli.demand.models import SearchMiss
 from suanli.jobs.models import WAITING_STATES, Job
-from suanli.trading.reports import china_day, day_start
+from suanli.quotes.models import QuoteRequest, RequestStatus
+from suanli.core.china_time import china_day, day_start
 
 
 class DemandSource(Protocol):
@@ -58,5 +59,23 @@ class EmptySearches:
             yield DemandSignal(SEARCHES, day, chip or ANY, (province,) if province else (), accelerators or 0)
 
 
-DEMAND_SOURCES: list[DemandSource] = [UnplaceableJobs(), EmptySearches()]
-"""The sources read, in order. Requests for quotes: append their source here."""
+class OpenRequests:
+    """Requests for quotes still open (no quote awarded yet), on the day they were posted: their chip (``ANY`` when
+    they asked for compute and memory instead), province and accelerators (per unit × units). Who asked is never
+    read."""
+
+    name = REQUESTS
+
+    def signals(self, session: Session, since: dt.date, until: dt.date) -> Iterator[DemandSignal]:
+        rows = session.execute(
+            select(QuoteRequest.created_at, QuoteRequest.chip_key, QuoteRequest.province, QuoteRequest.accelerators,
+                   QuoteRequest.units)
+            .where(QuoteRequest.status == RequestStatus.OPEN, QuoteRequest.created_at >= day_start(since),
+                   QuoteRequest.created_at < day_start(until + dt.timedelta(days=1))))
+        for created_at, chip, province, accelerators, units in rows:
+            yield DemandSignal(REQUESTS, china_day(created_at), chip or ANY, (province,) if province else (),
+                               accelerators * units)
+
+
+DEMAND_SOURCES: list[DemandSource] = [UnplaceableJobs(), EmptySearches(), OpenRequests()]
+"""The sources read, in order."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Annotated, Any
 
 import typer
@@ -283,15 +284,17 @@ def seed(datacenters: Annotated[int, typer.Option("--datacenters", min=1, max=10
     from suanli.core.chips import load_chip_table
     from suanli.migrate import upgrade
 
+    started = time.monotonic()
     database = _database()
     upgrade(database)
     with console.status("generating the network"):
         network = synthetic_network(load_chip_table(), datacenters, products, seed_value)
     with database.unit_of_work() as session, _progress() as progress:
         task = progress.add_task("inserting products", total=len(network.products))
-        report = load_network(session, network, progress=lambda n: progress.update(task, completed=n))
+        report = load_network(session, network, progress=lambda n: progress.update(task, completed=n),
+                              stage=lambda text: progress.update(task, description=text))
     console.print(f"[green]✓[/] added {report.products} products in {len(network.datacenters)} data centers "
-                  f"({report.datacenters} new), {report.regions} new regions")
+                  f"({report.datacenters} new), {report.regions} new regions in {time.monotonic() - started:.0f} s")
 
 
 # ---------------------------------------------------------------- users

@@ -186,7 +186,7 @@ class Product(Base):
         # (kind, accelerators) and vCPUs, sold-out products (partial: few), and the random sample that
         # search estimates its totals from (see `suanli.catalog.search`).
         _search_index("ix_products_shape_search", "accelerators", "is_visible", "kind"),
-        Index("ix_products_vcpus", "vcpus", "is_visible"),
+        _search_index("ix_products_vcpus_search", "vcpus", "is_visible"),
         Index("ix_products_sold_out", "is_visible", "id", sqlite_where=SOLD_OUT, postgresql_where=SOLD_OUT),
         _search_index("ix_products_sample", "sample_slot", "is_visible"),
     )

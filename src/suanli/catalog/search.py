@@ -83,7 +83,7 @@ SORT_MATCHES_UP_TO = 5_000
 """Up to this many estimated matches, reached through a filter's index, a search sorts them all for its page."""
 TOTAL_COUNTED_UP_TO = 10_000
 """Up to this many estimated matches, reached through a filter's index, `total` is counted exactly."""
-WALK_ROWS_AT_LEAST = 2_000
+WALK_ROWS_AT_LEAST = 10_000
 WALK_ROWS_AT_MOST = 50_000
 """A walk along a sort index reads between these many index entries (four times what the estimate says it
 needs) before the search gives up on it and sorts the matches instead."""
@@ -379,7 +379,8 @@ def _decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, uuid.UUID]:
 #    filter's columns hidden from the planner, which would rather read every match through the filter's index
 #    and sort them. The walk is bounded: it stops at the sort key of the W-th entry from where it starts, W
 #    four times what the estimate says a page needs. A filter that goes against the sort fills no page within
-#    that bound, and the search falls back to sorting the matches (step 2's plan).
+#    that bound, and the search falls back to sorting the matches (step 2's plan) when an index reaches them,
+#    or else walks on to the end of the index (one pass over it, still without sorting).
 #
 # `total` is exact when the search counted (2), when the sample was the whole table, or when a first page holds
 # every match; otherwise it is the sample's estimate, to two significant digits, and `total_exact` is false.
@@ -457,8 +458,12 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
     hidden = [condition_sql(c, resolver, seekable=False) for c in conditions]
 
     visible = visible_products(session)
-    estimate = estimate_matches(session, [_unseekable(column).is_not(None) if sort.field in NULLABLE_SORTS
-                                          else true(), Product.is_visible == true(), *hidden], visible)
+    if any(c.field == "datacenter" and c.op == "=" for c in conditions):
+        # A data center's products are few and its index finds them: count them rather than estimate.
+        estimate = Estimate(0, False)
+    else:
+        estimate = estimate_matches(session, [_unseekable(column).is_not(None) if sort.field in NULLABLE_SORTS
+                                              else true(), Product.is_visible == true(), *hidden], visible)
     reachable = any(_seekable(c) for c in conditions)
     total, total_exact = _round_estimate(estimate.matches), estimate.exact
     if estimate.exact:
@@ -508,8 +513,13 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
                 walk_where.append(tuple_(column, Product.id) <= stop if not sort.descending
                                   else tuple_(column, Product.id) >= stop)
             products = rows(page_ids(walk_where, sort_matches=False))
-            # Walked to the edge without filling the page: the matches lie further on; sort them instead.
-            sort_matches = edge_row is not None and len(products) <= limit
+            if edge_row is not None and len(products) <= limit:
+                # Walked to the edge without filling the page: the matches lie further on. Sort them when an
+                # index reaches them and they are fewer than half the table; else walk on (at worst one pass
+                # over the sort index, never a sort of the table).
+                sort_matches = reachable and estimate.matches * 2 < visible
+                if not sort_matches:
+                    products = rows(page_ids(walk_where[:-1], sort_matches=False))
         if sort_matches:
             products = rows(page_ids(where, sort_matches=True))
 

@@ -37,7 +37,7 @@ def upgrade() -> None:
     else:
         op.execute("UPDATE products SET sample_slot = abs(random()) % 100")
     op.create_index('ix_products_shape_search', 'products', _covering("accelerators", "is_visible", "kind"))
-    op.create_index('ix_products_vcpus', 'products', ['vcpus', 'is_visible'])
+    op.create_index('ix_products_vcpus_search', 'products', _covering("vcpus", "is_visible"))
     op.create_index('ix_products_sold_out', 'products', ['is_visible', 'id'], sqlite_where=SOLD_OUT,
                     postgresql_where=SOLD_OUT)
     op.create_index('ix_products_sample', 'products', _covering("sample_slot", "is_visible"))
@@ -48,7 +48,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ('ix_products_chip_ppp', 'ix_products_chip_price', 'ix_products_sample', 'ix_products_sold_out', 'ix_products_vcpus', 'ix_products_shape_search'):
+    for name in ('ix_products_chip_ppp', 'ix_products_chip_price', 'ix_products_sample', 'ix_products_sold_out',
+                 'ix_products_vcpus_search', 'ix_products_shape_search'):
         op.drop_index(name, table_name='products')
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.drop_column('sample_slot')

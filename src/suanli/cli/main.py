@@ -353,7 +353,7 @@ def search(query: Annotated[str, typer.Argument(help="e.g. '昇腾 910B 8卡 安
         # free words: say what they became, so the buyer can check it and write it exactly next time
         said = ", ".join(f"{r['text']} → {r['query'] or '(ignored)'}" for r in understood["readings"] if not r["exact"])
         console.print(f"understood as: [bold]{escape(understood['query'])}[/]  [dim]({escape(said)})[/]")
-    matched = f"{page['total']:,}" + ("" if page.get("total_exact", True) else "+")
+    matched = ("" if page.get("total_exact", True) else "about ") + f"{page['total']:,}"
     title = f"{matched} products match" + (f" (first {len(page['items'])})" if page['total'] > len(page['items'])
                                              else "")
     # The ids are 36 characters: beside the rest when they fit, else numbered rows with the ids listed under the

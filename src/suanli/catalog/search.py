@@ -473,6 +473,8 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
         counted = session.scalar(select(func.count()).select_from(matches)) or 0
         if counted <= TOTAL_COUNTED_UP_TO:
             total, total_exact = counted, True
+        else:  # the sample saw fewer than there are: at least the count's cap match
+            total = max(total, TOTAL_COUNTED_UP_TO)
 
     after: list[ColumnElement[bool]] = []
     if cursor:

@@ -250,7 +250,7 @@ class ProductPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(description="How many products match, over all pages: counted when an index narrows the "
                                    "search to at most 10,000 products (or the first page holds them all); "
-                                   "otherwise estimated from a random sample of about 5,000 products, to two "
+                                   "otherwise estimated from a random sample of about 3,000 products, to two "
                                    "significant digits, with total_exact false.")
     total_exact: bool = Field(default=True, description="False when `total` is an estimate (the UI says 约 / about).")
 

@@ -77,13 +77,13 @@ INDEXED_FIELDS = frozenset({"chip", "vendor", "ecosystem", "province", "city", "
 #: Fields with an index an upper or lower bound can seek on (the sort indexes, accelerators, vCPUs).
 RANGE_INDEXED_FIELDS = frozenset({"accelerators", "vcpus", "accel_memory", "memory", "price", "price_per_accel",
                                   "price_per_pflops", "pflops"})
-SAMPLE_ROWS = 5_000
+SAMPLE_ROWS = 3_000
 """Estimates read about this many products: the first k of `Product.sample_slot`'s 100 slots, a random k% sample."""
 SORT_MATCHES_UP_TO = 5_000
 """Up to this many estimated matches, reached through a filter's index, a search sorts them all for its page."""
 TOTAL_COUNTED_UP_TO = 10_000
 """Up to this many estimated matches, reached through a filter's index, `total` is counted exactly."""
-WALK_ROWS_AT_LEAST = 10_000
+WALK_ROWS_AT_LEAST = 1_000
 WALK_ROWS_AT_MOST = 50_000
 """A walk along a sort index reads between these many index entries (four times what the estimate says it
 needs) before the search gives up on it and sorts the matches instead."""

@@ -765,26 +765,47 @@ def test_stats(catalog):
     assert sum(s.accelerators * s.stock for s in PRODUCTS) == 258
 
 
-def test_total_is_a_lower_bound_above_the_cap(catalog, monkeypatch):
-    """Above TOTAL_COUNTED_UP_TO matches the count stops: total is the cap and total_exact is false; paging still
-    reaches every product."""
-    from suanli.catalog import search as catalog_search
+def test_total_above_the_count_is_the_samples_estimate(catalog, backend, monkeypatch):
+    """When the catalog is larger than the sample, a search no index narrows estimates its total from the sample
+    slots it reads (a k% sample counts k% of the matches), says so with total_exact false, and paging still
+    reaches every product. A search an index narrows to few matches counts them exactly."""
+    from sqlalchemy import select, update
 
-    monkeypatch.setattr(catalog_search, "TOTAL_COUNTED_UP_TO", 3)
+    from suanli.catalog import search as catalog_search
+    from suanli.catalog.models import Product
+
+    monkeypatch.setattr(catalog_search, "visible_products", lambda session: 10_000)
+    monkeypatch.setattr(catalog_search, "SAMPLE_ROWS", 5_000)  # so the sample is slots 0..49, half the table
+    visible = {catalog.ids[key] for key in ALL}
+    with backend.unit_of_work() as session:
+        ids = sorted(session.scalars(select(Product.id)))
+        for number, product_id in enumerate(ids):  # every other product in the sample
+            session.execute(update(Product).where(Product.id == product_id).values(sample_slot=number % 2 * 99))
+    visible_in_sample = sum(1 for number, i in enumerate(ids) if number % 2 == 0 and str(i) in visible)
     page = catalog.client.get("/api/v1/products", params={"limit": 2}).json()
-    assert (page["total"], page["total_exact"]) == (3, False)
+    assert 0 < visible_in_sample < len(ALL)
+    assert (page["total"], page["total_exact"]) == (2 * visible_in_sample, False)
     seen = [item["id"] for item in page["items"]]
     while page["next_cursor"]:
         page = catalog.client.get("/api/v1/products", params={"limit": 2, "cursor": page["next_cursor"]}).json()
         seen += [item["id"] for item in page["items"]]
     assert len(seen) == len(set(seen)) == len(ALL)
-    few = catalog.client.get("/api/v1/products", params={"q": "chip=a800", "limit": 100}).json()
-    assert few["total_exact"] is (len(few["items"]) <= 3) and few["total"] == min(3, len(few["items"]))
+    few = catalog.client.get("/api/v1/products", params={"q": "chip=a800", "limit": 1}).json()
+    a800 = catalog.client.get("/api/v1/products", params={"q": "chip=a800", "limit": 100}).json()
+    assert few["total_exact"] is True and few["total"] == len(a800["items"]) > 1
+
+
+def test_estimates_keep_two_significant_digits():
+    from suanli.catalog.search import _round_estimate
+
+    assert [_round_estimate(v) for v in (0, 7.4, 99.6, 100, 734.9, 73_412, 1_250_000)] == \
+        [0, 7, 100, 100, 730, 73_000, 1_200_000]
 
 
 WALKED_SEARCHES = ("chip=a800 sort=-price", "vendor=huawei,hygon sort=price_per_pflops", "province=安徽 sort=-pflops",
                    "hub=长三角 sort=price", "vendor!=nvidia sort=-memory", "ecosystem=cuda accelerators>=8 sort=-accel_memory",
-                   "chip!=a800 city=芜湖 sort=price_per_accel")
+                   "chip!=a800 city=芜湖 sort=price_per_accel", "chip=a800 sort=price",
+                   "chip=a800 accelerators>=8 sort=-price_per_pflops", "available=true kind=accelerator sort=pflops")
 
 
 def _all_pages(client, q: str, limit: int = 3) -> list[str]:
@@ -796,14 +817,19 @@ def _all_pages(client, q: str, limit: int = 3) -> list[str]:
     return seen
 
 
-def test_walking_the_sort_index_finds_what_sorting_the_matches_finds(catalog, monkeypatch):
-    """Above the count's cap a search walks its sort index with the filter's columns hidden from the planner
-    (`col || ''`); below it, it sorts the matches it reached through the filter's index. Both give the same
-    products in the same order, page after page, NULL chips and `!=` included."""
+@pytest.mark.parametrize("walk", ["walk", "walk to the edge"])
+def test_walking_the_sort_index_finds_what_sorting_the_matches_finds(catalog, monkeypatch, walk):
+    """With many estimated matches a search walks its sort index with the filter's columns hidden from the
+    planner (or a chip's composite index); with few, it sorts the matches it reached through the filter's index;
+    a walk that reaches its edge without a full page sorts the matches after all. All give the same products
+    in the same order, page after page, NULL chips and `!=` included."""
     from suanli.catalog import search as catalog_search
 
     sorted_matches = {q: _all_pages(catalog.client, q) for q in WALKED_SEARCHES}
     assert all(sorted_matches.values()), "every search should match some products"
-    monkeypatch.setattr(catalog_search, "TOTAL_COUNTED_UP_TO", 1)
+    monkeypatch.setattr(catalog_search, "SORT_MATCHES_UP_TO", -1)
+    if walk == "walk to the edge":
+        monkeypatch.setattr(catalog_search, "WALK_ROWS_AT_LEAST", 1)
+        monkeypatch.setattr(catalog_search, "WALK_ROWS_AT_MOST", 1)
     for q in WALKED_SEARCHES:
         assert _all_pages(catalog.client, q) == sorted_matches[q], q

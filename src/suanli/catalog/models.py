@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import random
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import (CheckConstraint, Enum, Float, ForeignKey, Index, Integer, Numeric, SmallInteger, String,
+                        UniqueConstraint, column)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from suanli.accounts.models import Organization
@@ -127,9 +129,21 @@ _SEARCH_COLUMNS = ("chip_key", "vendor", "ecosystem", "kind", "province", "city"
                    "price_per_accel_hour_fen", "price_per_pflops_hour_fen", "fp16_tflops", "id")
 
 
-def _search_index(name: str, *leading: str) -> Index:
+def _search_index(name: str, *leading: str, **where: object) -> Index:
     """A covering search index: ``leading`` columns first (what it seeks on), then the other search columns."""
-    return Index(name, *leading, *(c for c in _SEARCH_COLUMNS if c not in leading))
+    return Index(name, *leading, *(c for c in _SEARCH_COLUMNS if c not in leading), **where)
+
+
+SAMPLE_SLOTS = 100
+"""`Product.sample_slot` is uniform over ``0 .. SAMPLE_SLOTS - 1``."""
+
+
+def new_sample_slot() -> int:
+    return random.randrange(SAMPLE_SLOTS)
+
+
+#: Products none of whose units are free: `available=false` finds them through a (small) partial index.
+SOLD_OUT = column("stock_units") <= column("allocated_units")
 
 
 class Product(Base):
@@ -159,11 +173,22 @@ class Product(Base):
         # column, so counting the matches of any filter that names one of these, and sorting a few thousand
         # of them, reads only the index (index-only scans; PostgreSQL needs the table vacuumed for that).
         _search_index("ix_products_chip_search", "chip_key", "is_visible", "accelerators", "accel_memory_gib"),
+        # One chip by price, or by price per PFLOPS: the commonest searches, walked in order within the chip
+        # (`chip=A800 accelerators>=8 sort=price_per_pflops` reads A800 rows only, cheapest first).
+        _search_index("ix_products_chip_price", "chip_key", "is_visible", "price_on_demand_fen", "id"),
+        _search_index("ix_products_chip_ppp", "chip_key", "is_visible", "price_per_pflops_hour_fen", "id"),
         _search_index("ix_products_vendor_search", "vendor", "is_visible", "accel_memory_gib", "accelerators"),
         _search_index("ix_products_ecosystem_search", "ecosystem", "is_visible", "accel_memory_gib", "accelerators"),
         _search_index("ix_products_place_search", "province", "city", "is_visible", "delivery", "accelerators",
                       "accel_memory_gib"),
         Index("ix_products_datacenter", "datacenter_id"),
+        # The rest of the ways in, so that a search matching few rows never scans: the shape of a unit
+        # (kind, accelerators) and vCPUs, sold-out products (partial: few), and the random sample that
+        # search estimates its totals from (see `suanli.catalog.search`).
+        _search_index("ix_products_shape_search", "accelerators", "is_visible", "kind"),
+        _search_index("ix_products_vcpus_search", "vcpus", "is_visible"),
+        Index("ix_products_sold_out", "is_visible", "id", sqlite_where=SOLD_OUT, postgresql_where=SOLD_OUT),
+        _search_index("ix_products_sample", "sample_slot", "is_visible"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -208,6 +233,10 @@ class Product(Base):
     price_per_pflops_hour_fen: Mapped[int | None]
     province: Mapped[str] = mapped_column(String(40))
     city: Mapped[str] = mapped_column(String(40), index=True)
+    sample_slot: Mapped[int] = mapped_column(
+        SmallInteger, default=new_sample_slot, server_default="0",
+        doc="Random, 0-99, fixed at creation: products with sample_slot < k are a k% sample (search estimates "
+            "its totals from it).")
 
     datacenter: Mapped[Datacenter] = relationship(lazy="raise")
     chip: Mapped[ChipModel | None] = relationship(lazy="raise")

@@ -262,10 +262,11 @@ class ProductPage(BaseModel):
     items: list[ProductOut]
     understood: UnderstoodOut | None = Field(default=None, description="How `q` was understood; null without `q`.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(description="How many products match, over all pages: exact up to 10,000; above that "
-                                   "10,000, with total_exact false.")
-    total_exact: bool = Field(default=True, description="False when more than 10,000 products match and `total` "
-                                                         "is that lower bound.")
+    total: int = Field(description="How many products match, over all pages: counted when an index narrows the "
+                                   "search to at most 10,000 products (or the first page holds them all); "
+                                   "otherwise estimated from a random sample of about 3,000 products, to two "
+                                   "significant digits, with total_exact false.")
+    total_exact: bool = Field(default=True, description="False when `total` is an estimate (the UI says 约 / about).")
 
 
 class PriceSpread(BaseModel):

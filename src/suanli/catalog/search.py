@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, t
 from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization
-from suanli.catalog.models import ChipModel, Datacenter, DeliveryForm, Product, ProductKind, Region
+from suanli.catalog.models import SAMPLE_SLOTS, ChipModel, Datacenter, DeliveryForm, Product, ProductKind, Region
 from suanli.core.chips import load_chip_table, resolve_chip
 from suanli.catalog.free_words import Interpretation, Places, interpret
 from suanli.core.query import Condition, FieldSpec, FieldType, Query, QueryError, SortKey, parse_query
@@ -73,10 +74,21 @@ SORTS: dict[str, Any] = {
 NULLABLE_SORTS = {"price_per_pflops", "price_per_accel"}
 #: Fields whose `=` leads an index of Product, so a search with such a condition reaches its matches through it.
 INDEXED_FIELDS = frozenset({"chip", "vendor", "ecosystem", "province", "city", "hub", "datacenter"})
-#: Up to this many matches, such a search finds its page by sorting the matches (see `search`).
-SORT_MATCHES_UP_TO = 10_000
+#: Fields with an index an upper or lower bound can seek on (the sort indexes, accelerators, vCPUs).
+RANGE_INDEXED_FIELDS = frozenset({"accelerators", "vcpus", "accel_memory", "memory", "price", "price_per_accel",
+                                  "price_per_pflops", "pflops"})
+SAMPLE_ROWS = 3_000
+"""Estimates read about this many products: the first k of `Product.sample_slot`'s 100 slots, a random k% sample."""
+SORT_MATCHES_UP_TO = 5_000
+"""Up to this many estimated matches, reached through a filter's index, a search sorts them all for its page."""
 TOTAL_COUNTED_UP_TO = 10_000
-"""`total` is exact up to this many matches; above it, `total` is this number and `total_exact` is false."""
+"""Up to this many estimated matches, reached through a filter's index, `total` is counted exactly."""
+WALK_ROWS_AT_LEAST = 1_000
+WALK_ROWS_AT_MOST = 50_000
+"""A walk along a sort index reads between these many index entries (four times what the estimate says it
+needs) before the search gives up on it and sorts the matches instead."""
+VISIBLE_COUNT_SECONDS = 60.0
+"""How long a process keeps its estimate of the number of visible products (it chooses the sample's size)."""
 DEFAULT_SORT = SortKey("price", descending=False)
 
 
@@ -259,23 +271,31 @@ class Resolver:
 
 
 def _unseekable(column: Any) -> Any:
-    """``column || ''``: the same values, but no index can seek on it, so the planner walks the sort index."""
-    return column.concat("")
+    """``coalesce(column, column)``: the same values and type, but no index can seek on it, so the planner takes
+    the index the search means it to (a sort index to walk, the sample)."""
+    return func.coalesce(column, column)
 
 
-def condition_sql(condition: Condition, resolver: Resolver, *, seekable: bool = True) -> ColumnElement[bool]:
-    """The SQL of one condition. ``seekable=False`` hides the text columns that lead an index (chip, vendor,
-    ecosystem, place) from the planner, for a page that must walk its sort index (see `search`)."""
+def _as_is(column: Any) -> Any:
+    return column
+
+
+def condition_sql(condition: Condition, resolver: Resolver, *, seekable: bool = True,
+                  keep: Any = None) -> ColumnElement[bool]:
+    """The SQL of one condition. ``seekable=False`` hides its columns from the planner (all but ``keep``, the
+    sort column a walk may seek on), for a page that must walk its sort index or an estimate that must read
+    the sample (see `search`)."""
     field, op, values = condition.field, condition.op, condition.values
-    text = (lambda column: column) if seekable else _unseekable
+    text = _as_is if seekable else _unseekable
+    number = _as_is if seekable else (lambda column: column if column is keep else _unseekable(column))
     if field == "chip":
         return _membership(text(Product.chip_key), op, resolver.chips(values), nullable=True)
     if field in ("vendor", "ecosystem"):
         return _membership(text(getattr(Product, field)), op, list(values), nullable=True)
     if field == "kind":
-        return _membership(Product.kind, op, [ProductKind(v) for v in values])
+        return _membership(text(Product.kind), op, [ProductKind(v) for v in values])
     if field == "delivery":
-        return _membership(Product.delivery, op, [DeliveryForm(v) for v in values])
+        return _membership(text(Product.delivery), op, [DeliveryForm(v) for v in values])
     if field in ("province", "city"):
         return _membership(text(getattr(Product, field)), op, resolver.place(field, values))
     if field == "hub":
@@ -284,34 +304,35 @@ def condition_sql(condition: Condition, resolver: Resolver, *, seekable: bool = 
         inside = or_(false(), *[and_(text(Product.province) == p, text(Product.city) == c) for p, c in cities])
         return inside if op == "=" else ~inside
     if field == "datacenter":
-        return _membership(Product.datacenter_id, op, resolver.datacenters(values))
+        return _membership(text(Product.datacenter_id), op, resolver.datacenters(values))
     if field == "mode":
         offered = {"on_demand": true(), "reserved": Product.price_reserved_month_fen.is_not(None),
                    "spot": Product.price_spot_floor_fen.is_not(None)}
         any_of = or_(*[offered[v] for v in values])
         return any_of if op == "=" else ~any_of
     if field == "available":
-        has_free = Product.stock_units > Product.allocated_units
+        has_free = number(Product.stock_units) > number(Product.allocated_units)
         wanted = bool(values[0]) if op == "=" else not bool(values[0])
         return has_free if wanted else ~has_free
     if field in ("accelerators", "accel_memory", "vcpus", "memory"):
-        column = {"accelerators": Product.accelerators, "accel_memory": Product.accel_memory_gib,
-                  "vcpus": Product.vcpus, "memory": Product.memory_gib}[field]
+        column = number({"accelerators": Product.accelerators, "accel_memory": Product.accel_memory_gib,
+                         "vcpus": Product.vcpus, "memory": Product.memory_gib}[field])
         if len(values) > 1:
             return _membership(column, op, [int(v) for v in values])
         return _compare(column, op, int(values[0]))
     if field in ("price", "price_per_accel", "price_per_pflops"):
-        column = {"price": Product.price_on_demand_fen, "price_per_accel": Product.price_per_accel_hour_fen,
-                  "price_per_pflops": Product.price_per_pflops_hour_fen}[field]
+        column = number({"price": Product.price_on_demand_fen, "price_per_accel": Product.price_per_accel_hour_fen,
+                         "price_per_pflops": Product.price_per_pflops_hour_fen}[field])
         parts = [_int_compare(column, "=", D(v) * 100) for v in values] if len(values) > 1 else \
             [_int_compare(column, op, D(values[0]) * 100)]
         if len(values) > 1:
             return or_(*parts) if op == "=" else ~or_(*parts)
         return parts[0]
     if field == "pflops":
+        column = number(Product.fp16_tflops)
         if len(values) > 1:
-            return _membership(Product.fp16_tflops, op, [float(D(v) * 1000) for v in values])
-        return _compare(Product.fp16_tflops, op, float(D(values[0]) * 1000))
+            return _membership(column, op, [float(D(v) * 1000) for v in values])
+        return _compare(column, op, float(D(values[0]) * 1000))
     raise AssertionError(f"field {field} has no SQL")  # the field table and this function go together
 
 
@@ -344,6 +365,85 @@ def _decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, uuid.UUID]:
 
 
 # ---------------------------------------------------------------- the search
+#
+# Every search runs in bounded work, whatever it matches:
+#
+# 1. It estimates its matches from a random sample of about SAMPLE_ROWS products (`Product.sample_slot` < k,
+#    read through the sample's covering index), which costs the same for 100 matches or 1,000,000.
+# 2. Few estimated matches that a filter's index reaches (chip, vendor, place, accelerators, a price bound...):
+#    it counts them exactly and sorts them all for its page; the index that counted them (covering, for the
+#    common filters) finds them again. `column + 0` keeps the planner off the sort index, which can cost most
+#    of the table when filter and sort go together (8-card nodes are both the dearest products and what
+#    `accelerators>=8` asks for).
+# 3. Otherwise it walks the sort index (covering: rows that fail the filter are skipped inside it) with the
+#    filter's columns hidden from the planner, which would rather read every match through the filter's index
+#    and sort them. The walk is bounded: it stops at the sort key of the W-th entry from where it starts, W
+#    four times what the estimate says a page needs. A filter that goes against the sort fills no page within
+#    that bound, and the search falls back to sorting the matches (step 2's plan) when an index reaches them,
+#    or else walks on to the end of the index (one pass over it, still without sorting).
+#
+# `total` is exact when the search counted (2), when the sample was the whole table, or when a first page holds
+# every match; otherwise it is the sample's estimate, to two significant digits, and `total_exact` is false.
+
+# The number of visible products per database (engine URL), with when it was read: it sets the sample's size.
+_visible_counts: dict[str, tuple[float, int]] = {}
+
+
+def visible_products(session: Session) -> int:
+    """About how many products are visible: 100 x those in sample slot 0, read at most once a minute."""
+    url = str(session.get_bind().engine.url)
+    now = time.monotonic()
+    cached = _visible_counts.get(url)
+    if cached is None or now - cached[0] > VISIBLE_COUNT_SECONDS:
+        in_slot = session.scalar(select(func.count()).where(Product.sample_slot == 0, Product.is_visible == true()))
+        cached = _visible_counts[url] = (now, (in_slot or 0) * SAMPLE_SLOTS)
+    return cached[1]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    matches: float  # estimated matching products
+    exact: bool  # the sample was every product: `matches` is the count
+
+
+def estimate_matches(session: Session, where: list[ColumnElement[bool]], visible: int) -> Estimate:
+    """Matches estimated from the first k sample slots (a k% random sample of about SAMPLE_ROWS products)."""
+    slots = min(SAMPLE_SLOTS, max(1, math.ceil(SAMPLE_ROWS * SAMPLE_SLOTS / max(visible, 1))))
+    # Both bounds, so SQLite's planner (which has no histograms) sees a narrow range and takes the sample index.
+    in_sample = [Product.sample_slot >= 0, Product.sample_slot < slots] if slots < SAMPLE_SLOTS else []
+    found = session.scalar(select(func.count()).select_from(Product).where(*in_sample, *where)) or 0
+    return Estimate(found * SAMPLE_SLOTS / slots, slots == SAMPLE_SLOTS)
+
+
+def _seekable(condition: Condition) -> bool:
+    """Whether an index reaches the matches of this condition (an `!=` leaves most of the table)."""
+    if condition.op == "!=":
+        return False
+    if condition.field in INDEXED_FIELDS:
+        return condition.op == "="
+    if condition.field == "available":
+        return condition.values[0] is False
+    return condition.field in RANGE_INDEXED_FIELDS
+
+
+#: Sorts with a composite (chip, is_visible, sort column, id) index: `ix_products_chip_price`, `ix_products_chip_ppp`.
+CHIP_SORTS = frozenset({"price", "price_per_pflops"})
+
+
+def _chip_walk(conditions: list[Condition], sort: SortKey) -> Condition | None:
+    """The `chip=` condition naming one chip, when the sort has a composite index with the chip."""
+    if sort.field not in CHIP_SORTS:
+        return None
+    return next((c for c in conditions if c.field == "chip" and c.op == "=" and len(c.values) == 1), None)
+
+
+def _round_estimate(value: float) -> int:
+    """To two significant digits: 73,412 -> 73,000. An estimate says no more than it knows."""
+    if value < 100:
+        return round(value)
+    step = 10 ** (int(math.log10(value)) - 1)
+    return int(round(value / step) * step)
+
 
 def search(session: Session, conditions: list[Condition], sort: SortKey | None, *, limit: int = 20,
            cursor: str | None = None) -> SearchPage:
@@ -355,45 +455,85 @@ def search(session: Session, conditions: list[Condition], sort: SortKey | None, 
     if sort.field in NULLABLE_SORTS:
         always.append(column.is_not(None))
     where = always + [condition_sql(c, resolver) for c in conditions]
+    hidden = [condition_sql(c, resolver, seekable=False) for c in conditions]
 
-    # Counted exactly up to TOTAL_COUNTED_UP_TO: beyond that an exact COUNT reads every match (11-18 ms at 100k),
-    # and "10,000+" tells a buyer as much as "73,412" does (Elasticsearch's track_total_hits does the same).
-    matches = select(Product.id).where(*where).limit(TOTAL_COUNTED_UP_TO + 1).subquery()
-    counted = session.scalar(select(func.count()).select_from(matches)) or 0
-    total, total_exact = min(counted, TOTAL_COUNTED_UP_TO), counted <= TOTAL_COUNTED_UP_TO
+    visible = visible_products(session)
+    if any(c.field == "datacenter" and c.op == "=" for c in conditions):
+        # A data center's products are few and its index finds them: count them rather than estimate.
+        estimate = Estimate(0, False)
+    else:
+        estimate = estimate_matches(session, [_unseekable(column).is_not(None) if sort.field in NULLABLE_SORTS
+                                              else true(), Product.is_visible == true(), *hidden], visible)
+    reachable = any(_seekable(c) for c in conditions)
+    total, total_exact = _round_estimate(estimate.matches), estimate.exact
+    if estimate.exact:
+        total = int(estimate.matches)
+    elif reachable and estimate.matches <= TOTAL_COUNTED_UP_TO:
+        matches = select(Product.id).where(*where).limit(TOTAL_COUNTED_UP_TO + 1).subquery()
+        counted = session.scalar(select(func.count()).select_from(matches)) or 0
+        if counted <= TOTAL_COUNTED_UP_TO:
+            total, total_exact = counted, True
+        else:  # the sample saw fewer than there are: at least the count's cap match
+            total = max(total, TOTAL_COUNTED_UP_TO)
 
-    # Few matches reached through an index (a chip, vendor, place...): sort them all; the index that counted
-    # them (covering, for the common filters) finds them again, so this costs about what the count did.
-    # Otherwise walk the sort index (covering: rows that fail the filter are skipped inside it) until the page
-    # is full. The planners would rather read every match through the filter's index and sort them (27,000
-    # rows for `ecosystem=cuda sort=-pflops`, 8 ms on SQLite, against 0.1 ms for the walk), so the page query
-    # hides the filter's columns from them; and when sorting, `column + 0` keeps them off the sort index,
-    # which can cost most of the table when filter and sort go together (8-card nodes are both the dearest
-    # products and what `accelerators>=8` asks for).
-    indexed = any(c.field in INDEXED_FIELDS and c.op == "=" for c in conditions)
-    sort_matches = indexed and total_exact and total <= SORT_MATCHES_UP_TO
-    page_where = list(where) if sort_matches else \
-        always + [condition_sql(c, resolver, seekable=False) for c in conditions]
+    after: list[ColumnElement[bool]] = []
     if cursor:
         value, last_id = _decode_cursor(cursor, sort)
         # A row-value comparison, so the (is_visible, sort column, id) index seeks straight to the cursor
         # instead of reading every row before it (the sort column is never NULL here, see NULLABLE_SORTS).
-        after = tuple_(column, Product.id)
         bound = tuple_(literal(value, column.type), literal(last_id, Product.id.type))
-        page_where.append(after < bound if sort.descending else after > bound)
+        after.append(tuple_(column, Product.id) < bound if sort.descending else tuple_(column, Product.id) > bound)
     order = (column.desc(), Product.id.desc()) if sort.descending else (column.asc(), Product.id.asc())
-    key = column + 0 if sort_matches else column
-    key_order = (key.desc(), Product.id.desc()) if sort.descending else (key.asc(), Product.id.asc())
-    # The page's ids first, then those rows: the id query is answered from an index, not the table.
-    page_ids = select(Product.id).where(*page_where).order_by(*key_order).limit(limit + 1)
-    products = list(session.execute(select(*PAGE_COLUMNS).where(Product.id.in_(page_ids)).order_by(*order))) \
-        if total else []
+
+    def page_ids(page_where: list[ColumnElement[bool]], sort_matches: bool) -> Any:
+        key = column + 0 if sort_matches else column
+        key_order = (key.desc(), Product.id.desc()) if sort.descending else (key.asc(), Product.id.asc())
+        return select(Product.id).where(*page_where, *after).order_by(*key_order).limit(limit + 1)
+
+    def rows(ids: Any) -> list[Any]:
+        # The page's ids first, then those rows: the id query is answered from an index, not the table.
+        return list(session.execute(select(*PAGE_COLUMNS).where(Product.id.in_(ids)).order_by(*order)))
+
+    products: list[Any] = []
+    if total or not total_exact:
+        sort_matches = reachable and (total if total_exact else estimate.matches) <= SORT_MATCHES_UP_TO
+        chip_walk = _chip_walk(conditions, sort)
+        if chip_walk is not None and not sort_matches:
+            # One chip, sorted by a column it has a composite index for: walk that index, within the chip.
+            walk_where = always + [condition_sql(c, resolver, seekable=c is chip_walk, keep=column)
+                                   for c in conditions]
+            products = rows(page_ids(walk_where, sort_matches=False))
+        elif not sort_matches:
+            walk_where = always + [condition_sql(c, resolver, seekable=False, keep=column) for c in conditions]
+            needed = (limit + 1) * visible / max(estimate.matches, 1)
+            budget = int(min(WALK_ROWS_AT_MOST, max(WALK_ROWS_AT_LEAST, 4 * needed)))
+            # The sort key of the budget-th entry from the start: the walk reads no further than it.
+            edge = select(column, Product.id).where(*always, *after).order_by(*order).offset(budget).limit(1)
+            edge_row = session.execute(edge).first()
+            if edge_row is not None:
+                stop = tuple_(literal(edge_row[0], column.type), literal(edge_row[1], Product.id.type))
+                walk_where.append(tuple_(column, Product.id) <= stop if not sort.descending
+                                  else tuple_(column, Product.id) >= stop)
+            products = rows(page_ids(walk_where, sort_matches=False))
+            if edge_row is not None and len(products) <= limit:
+                # Walked to the edge without filling the page: the matches lie further on. Sort them when an
+                # index reaches them and they are fewer than half the table; else walk on (at worst one pass
+                # over the sort index, never a sort of the table).
+                sort_matches = reachable and estimate.matches * 2 < visible
+                if not sort_matches:
+                    products = rows(page_ids(walk_where[:-1], sort_matches=False))
+        if sort_matches:
+            products = rows(page_ids(where, sort_matches=True))
 
     next_cursor = None
     if len(products) > limit:
         products = products[:limit]
         last = products[-1]
         next_cursor = _encode_cursor(sort, getattr(last, column.key), last.id)
+    elif not cursor:
+        total, total_exact = len(products), True  # a first page that holds every match counted them
+    if not total_exact:
+        total = max(total, len(products) + (1 if next_cursor else 0))
 
     dc_ids = {p.datacenter_id for p in products}
     datacenters = {d.id: d for d in session.execute(

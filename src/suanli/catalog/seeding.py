@@ -4,6 +4,10 @@ Products go in with bulk INSERTs in batches, so 100,000 products load in seconds
 come from the same ``product_copies`` the API uses, and each gets the first row of its stock history
 (``product_stock_changes``, at the load's time) as ``create_product`` gives it, so seeded and hand-made
 products are alike.
+
+A large load (``REBUILD_INDEXES_FROM`` products or more) drops the product indexes first and builds them again
+at the end, in the same transaction: keeping a dozen covering indexes up to date row by row costs far more than
+building each once from sorted data (1,000,000 products: about an hour against a few minutes).
 """
 
 from __future__ import annotations
@@ -11,18 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Index, insert, select, text
 from sqlalchemy.orm import Session
 
 from suanli.accounts.models import Organization, Role
 from suanli.catalog.demo_network import NetworkSeed
-from suanli.catalog.models import (ChipModel, Datacenter, DatacenterStatus, Product, ProductKind, ProductStatus,
-                                   ProductStockChange, Region)
+from suanli.catalog.models import (SAMPLE_SLOTS, ChipModel, Datacenter, DatacenterStatus, Product, ProductKind,
+                                   ProductStatus, ProductStockChange, Region)
 from suanli.catalog.service import local_platform, product_copies
 from suanli.db import utcnow
 from suanli.ids import new_id
 
 BATCH = 5000
+REBUILD_INDEXES_FROM = 50_000
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,11 @@ class LoadReport:
 
 def load_network(session: Session, network: NetworkSeed, *, approve: bool = True,
                  pending_datacenters: frozenset[str] = frozenset(),
-                 progress: Callable[[int], None] | None = None) -> LoadReport:
+                 progress: Callable[[int], None] | None = None,
+                 stage: Callable[[str], None] | None = None) -> LoadReport:
     """Insert what is not there yet (regions by province+city, organizations by name, data centers by
     owner+name); products are always added. Data centers whose key is in ``pending_datacenters`` wait
-    for an operator's approval."""
+    for an operator's approval. ``progress`` hears how many products are in, ``stage`` what comes after."""
     platform = local_platform(session)
     regions = {(r.province, r.city): r for r in session.scalars(select(Region))}
     region_by_key: dict[str, Region] = {}
@@ -87,6 +93,7 @@ def load_network(session: Session, network: NetworkSeed, *, approve: bool = True
     region_of = {d.id: r for d in dc_by_key.values() for r in [session.get_one(Region, d.region_id)]}
     rows: list[dict] = []
     stock_rows: list[dict] = []
+    rebuilt = _drop_product_indexes(session) if len(network.products) >= REBUILD_INDEXES_FROM else []
     for count, seed in enumerate(network.products, start=1):
         dc = dc_by_key[seed.datacenter_key]
         region = region_of[dc.id]
@@ -106,6 +113,7 @@ def load_network(session: Session, network: NetworkSeed, *, approve: bool = True
             "allocated_units": 0, "status": status, "price_on_demand_fen": seed.price_on_demand_fen,
             "price_reserved_month_fen": seed.price_reserved_month_fen,
             "price_spot_floor_fen": seed.price_spot_floor_fen, "created_at": now, "updated_at": now,
+            "sample_slot": product_id.int % SAMPLE_SLOTS,  # the low bits of a UUIDv7 are random
             **product_copies(accelerators=seed.accelerators, price_on_demand_fen=seed.price_on_demand_fen,
                              status=status, chip=chip, datacenter_status=dc.status,
                              province=region.province, city=region.city),
@@ -119,8 +127,27 @@ def load_network(session: Session, network: NetworkSeed, *, approve: bool = True
         _insert_products(session, rows, stock_rows)
     if progress:
         progress(len(network.products))
+    for number, index in enumerate(rebuilt, start=1):
+        if stage:
+            stage(f"building index {number}/{len(rebuilt)}")
+        index.create(session.connection())
+    if stage:
+        stage("gathering statistics")
     analyze(session)
     return LoadReport(new_regions, new_orgs, new_dcs, len(network.products))
+
+
+def _drop_product_indexes(session: Session) -> list[Index]:
+    """Drop the indexes of the tables a load fills (but primary keys and unique constraints); returns them."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # Building an index sorts the whole table: a larger page cache than the default 2 MB saves most of the I/O.
+        connection.execute(text("PRAGMA cache_size = -262144"))
+    dropped = [index for table in (Product, ProductStockChange) for index in table.__table__.indexes
+               if not index.unique]
+    for index in dropped:
+        index.drop(connection)
+    return dropped
 
 
 def _insert_products(session: Session, rows: list[dict], stock_rows: list[dict]) -> None:

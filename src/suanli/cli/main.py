@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Annotated, Any
 
 import typer
@@ -283,15 +284,17 @@ def seed(datacenters: Annotated[int, typer.Option("--datacenters", min=1, max=10
     from suanli.core.chips import load_chip_table
     from suanli.migrate import upgrade
 
+    started = time.monotonic()
     database = _database()
     upgrade(database)
     with console.status("generating the network"):
         network = synthetic_network(load_chip_table(), datacenters, products, seed_value)
     with database.unit_of_work() as session, _progress() as progress:
         task = progress.add_task("inserting products", total=len(network.products))
-        report = load_network(session, network, progress=lambda n: progress.update(task, completed=n))
+        report = load_network(session, network, progress=lambda n: progress.update(task, completed=n),
+                              stage=lambda text: progress.update(task, description=text))
     console.print(f"[green]✓[/] added {report.products} products in {len(network.datacenters)} data centers "
-                  f"({report.datacenters} new), {report.regions} new regions")
+                  f"({report.datacenters} new), {report.regions} new regions in {time.monotonic() - started:.0f} s")
 
 
 # ---------------------------------------------------------------- users
@@ -350,7 +353,7 @@ def search(query: Annotated[str, typer.Argument(help="e.g. '昇腾 910B 8卡 安
         # free words: say what they became, so the buyer can check it and write it exactly next time
         said = ", ".join(f"{r['text']} → {r['query'] or '(ignored)'}" for r in understood["readings"] if not r["exact"])
         console.print(f"understood as: [bold]{escape(understood['query'])}[/]  [dim]({escape(said)})[/]")
-    matched = f"{page['total']:,}" + ("" if page.get("total_exact", True) else "+")
+    matched = ("" if page.get("total_exact", True) else "about ") + f"{page['total']:,}"
     title = f"{matched} products match" + (f" (first {len(page['items'])})" if page['total'] > len(page['items'])
                                              else "")
     # The ids are 36 characters: beside the rest when they fit, else numbered rows with the ids listed under the

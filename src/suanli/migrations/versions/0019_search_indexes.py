@@ -2,8 +2,8 @@
 ways in for the filters that had none (accelerators and kind, vCPUs, sold-out products), so that a search
 matching few products never scans the table, and one chip walked by price or price per PFLOPS
 
-Revision ID: 0016_search_indexes
-Revises: 0015_federation
+Revision ID: 0019_search_indexes
+Revises: 0018_demand
 Create Date: 2026-12-07 15:45:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0016_search_indexes'
-down_revision = '0015_federation'
+revision = '0019_search_indexes'
+down_revision = '0018_demand'
 branch_labels = None
 depends_on = None
 

@@ -131,7 +131,7 @@ def test_a_job_killed_from_outside_is_lost(local, new_spec) -> None:
     supervisor = json.loads((local.base_dir / job / "state.json").read_text())["pid"]
     os.killpg(supervisor, signal.SIGKILL)  # the supervisor and its session, as a crash would
     status = wait_for(local, job, JobState.LOST, timeout=10)
-    assert "without recording an exit code" in status.detail
+    assert "without recording an exit code" in str(status.detail)
     assert processes_of(uid) == []  # nothing of the run is left running once it is known lost
 
 

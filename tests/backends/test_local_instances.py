@@ -213,6 +213,6 @@ def test_an_instance_whose_sshd_dies_has_failed(instance, tmp_path) -> None:
     while (status := other.backend.instance_status(other.run)).state is InstanceRunState.RUNNING:
         assert time.monotonic() < deadline, "the instance still runs without sshd"
         time.sleep(0.2)
-    assert status.state is InstanceRunState.FAILED and status.detail == "sshd exited"
+    assert status.state is InstanceRunState.FAILED and str(status.detail) == "sshd exited"
     assert processes_of(other.backend.run_uid(other.run)) == []
     assert other.run not in other.backend.instance_runs()

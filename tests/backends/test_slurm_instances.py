@@ -328,7 +328,7 @@ def test_a_missing_jupyter_fails_with_a_fixed_reason(slurm_cluster, keys) -> Non
         run_id = backend.start_instance(new_instance(keys[0]))
         status = wait_for_instance(backend, run_id, None, timeout=60)
         assert status.state is InstanceRunState.FAILED
-        assert status.detail == ("the JupyterLab command (cluster option jupyter_command) was not found on the "
+        assert str(status.detail) == ("the JupyterLab command (cluster option jupyter_command) was not found on the "
                                  "node")
         assert run_id not in backend.instance_runs()
     finally:
@@ -339,7 +339,7 @@ def test_cancelled_behind_suanlis_back_is_a_failure(instances, keys, slurm_clust
     run_id = instances.start_instance(new_instance(keys[0]))
     subprocess.run(["scancel", run_id], check=True, timeout=30, env={**os.environ, "SLURM_CONF": slurm_cluster.conf})
     status = wait_for_instance(instances, run_id, None, timeout=60)
-    assert status.state is InstanceRunState.FAILED and "not by suanli" in status.detail
+    assert status.state is InstanceRunState.FAILED and "not by suanli" in str(status.detail)
 
 
 def test_unknown_and_foreign_runs(instances, slurm, new_spec) -> None:

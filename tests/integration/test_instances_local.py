@@ -173,3 +173,40 @@ def test_a_container_lease_is_delivered_used_billed_and_stopped(market: Market, 
     assert not port_open(access["ssh_host"], access["ssh_port"])
     assert not port_open(host, port)
     backend.close()
+
+
+def test_a_machine_that_stops_while_starting_says_why_in_the_pages_language(market: Market, base_dir: Path,
+                                                                           tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend's own sentence for why a machine ended ("sshd exited") stays translatable through the machine's
+    life cycle: English in the API, Chinese on the zh-CN machine list of the order, and never cut into pieces."""
+    from suanli.backends.instances import InstanceRunStatus
+    from suanli.backends.local.instances import EXIT_REASONS
+
+    _seller, product, _cluster = local_machine(market, base_dir)
+    buyer = market.buyer(1_000_000)
+    add_key(market, buyer, keypair(tmp_path)[1])
+    monkeypatch.setattr(LocalBackend, "start_instance", lambda self, spec: "run-that-fails")
+    monkeypatch.setattr(LocalBackend, "instance_status",
+                        lambda self, run_id: InstanceRunStatus(InstanceRunState.FAILED, detail=EXIT_REASONS[10]))
+    monkeypatch.setattr(LocalBackend, "stop_instance", lambda self, run_id: None)
+    r = market.order(buyer, product, image="cpu-python")
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+    for _ in range(3):
+        loop(market)
+    (instance,) = instances_of(market, buyer, order_id)
+    assert instance["state"] == "failed", instance
+    assert "it stopped on its cluster: sshd exited" in instance["state_detail"]
+
+    page = market.client
+    page.get("/login")
+    html = page.get("/login").text
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = page.post("/login", data={"email": buyer["email"], "password": "correct-horse-battery", "csrf_token": token},
+                  follow_redirects=False)
+    assert r.status_code == 303, r.text[:500]
+    zh = page.get(f"/account/orders/{order_id}/instances").text
+    assert "sshd 已退出" in zh and "sshd exited" not in zh
+    en = page.get(f"/account/orders/{order_id}/instances?lang=en").text
+    assert "sshd exited" in en

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from suanli.backends.base import InvalidJobSpec, visible_devices_var
+from suanli.core.messages import Text
 
 __all__ = [
     "RESERVED_INSTANCE_PORTS",
@@ -263,9 +264,13 @@ class InstanceAccess:
 
 @dataclass(frozen=True)
 class InstanceRunStatus:
+    """A machine's state on its cluster. ``detail``: the cluster's own words (plain text, shown as they are), or a
+    sentence the backend composes itself, kept translatable (:func:`suanli.core.messages.msg`) so that the buyer's
+    machine page says it in its language."""
+
     state: InstanceRunState
     access: InstanceAccess | None = None
-    detail: str = ""
+    detail: Text = ""
 
     @property
     def terminal(self) -> bool:

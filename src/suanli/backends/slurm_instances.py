@@ -51,6 +51,7 @@ from suanli.backends.instances import (
     InvalidInstanceSpec,
     parse_public_key,
 )
+from suanli.core.messages import msg
 
 __all__ = ["INSTANCE_JOB_PREFIX", "SANDBOXES", "SlurmInstances", "parse_port_range"]
 
@@ -67,25 +68,25 @@ _RESERVED_ENV = ("SUANLI_INSTANCE_ID", "CUDA_VISIBLE_DEVICES", *VISIBLE_DEVICES_
 
 # The script's exit codes for the failures it recognises, and what a person reads for them.
 _FAILURES = {
-    91: "the node cannot start the instance sandbox: bubblewrap (bwrap) is missing or unprivileged user "
-        "namespaces are disabled there (install bubblewrap, or set the cluster option instance_sandbox=none)",
-    92: "OpenSSH server (sshd, ssh-keygen) is not installed on the node",
-    93: "the JupyterLab command (cluster option jupyter_command) was not found on the node",
-    94: "no free port was found on the node in the cluster's instance_port_range",
-    95: "sshd did not start on the node",
-    96: "JupyterLab did not start on the node in time",
-    97: "sshd or JupyterLab exited on the node; the instance ended",
+    91: msg("the node cannot start the instance sandbox: bubblewrap (bwrap) is missing or unprivileged user "
+            "namespaces are disabled there (install bubblewrap, or set the cluster option instance_sandbox=none)"),
+    92: msg("OpenSSH server (sshd, ssh-keygen) is not installed on the node"),
+    93: msg("the JupyterLab command (cluster option jupyter_command) was not found on the node"),
+    94: msg("no free port was found on the node in the cluster's instance_port_range"),
+    95: msg("sshd did not start on the node"),
+    96: msg("JupyterLab did not start on the node in time"),
+    97: msg("sshd or JupyterLab exited on the node; the instance ended"),
     98: "the job user's home directory does not exist on the node (the sandbox mounts the instance's home over it)",
     99: "the instance directory is not visible on the node: shared_dir must be the same shared directory on "
         "suanli's machine and on every node",
 }
 _SLURM_ENDINGS = {
-    "TIMEOUT": "the cluster's time limit ended the instance",
-    "OUT_OF_MEMORY": "the instance ran out of memory on the node",
-    "DEADLINE": "the job's deadline ended the instance",
-    "NODE_FAIL": "the instance's node failed",
-    "BOOT_FAIL": "the instance's node failed to boot",
-    "PREEMPTED": "the cluster preempted the instance",
+    "TIMEOUT": msg("the cluster's time limit ended the instance"),
+    "OUT_OF_MEMORY": msg("the instance ran out of memory on the node"),
+    "DEADLINE": msg("the job's deadline ended the instance"),
+    "NODE_FAIL": msg("the instance's node failed"),
+    "BOOT_FAIL": msg("the instance's node failed to boot"),
+    "PREEMPTED": msg("the cluster preempted the instance"),
 }
 
 
@@ -221,28 +222,29 @@ class SlurmInstances:
     def instance_status(self, run_id: str) -> InstanceRunStatus:
         job = self._job(run_id)  # type: ignore[attr-defined]
         if job is None:
-            return InstanceRunStatus(InstanceRunState.LOST, detail=f"Slurm does not know job {run_id} (any more): "
-                                     "the controller lost its state or purged the job")
+            return InstanceRunStatus(InstanceRunState.LOST, detail=msg("Slurm does not know job %(job)s (any more): "
+                                                                         "the controller lost its state or purged "
+                                                                         "the job", job=run_id))
         instance_id = self._instance_id_of(run_id, job)
         status: JobStatus = self._job_status(job)  # type: ignore[attr-defined]
         slurm_state = status.detail.split(":", 1)[0]
         if status.state is JobState.PENDING:
-            return InstanceRunStatus(InstanceRunState.STARTING, detail="waiting for a node (Slurm: PENDING)")
+            return InstanceRunStatus(InstanceRunState.STARTING, detail=msg("waiting for a node (Slurm: PENDING)"))
         if status.state is JobState.RUNNING:
             return self._running_status(instance_id, job)
         if status.state is JobState.CANCELLED:
             if STOPPED_MARK in str(job.get("comment") or ""):
-                return InstanceRunStatus(InstanceRunState.STOPPED, detail="stopped")
-            return InstanceRunStatus(InstanceRunState.FAILED, detail="the instance was cancelled on the cluster "
-                                                                     "(not by suanli)")
+                return InstanceRunStatus(InstanceRunState.STOPPED, detail=msg("stopped"))
+            return InstanceRunStatus(InstanceRunState.FAILED, detail=msg("the instance was cancelled on the cluster "
+                                                                         "(not by suanli)"))
         if status.state is JobState.LOST:
-            return InstanceRunStatus(InstanceRunState.LOST, detail=_SLURM_ENDINGS.get(slurm_state, "lost"))
+            return InstanceRunStatus(InstanceRunState.LOST, detail=_SLURM_ENDINGS.get(slurm_state) or msg("lost"))
         if status.exit_code in _FAILURES:
             return InstanceRunStatus(InstanceRunState.FAILED, detail=_FAILURES[status.exit_code])
         ending = _SLURM_ENDINGS.get(slurm_state)
         if ending is None:
-            ending = (f"the instance's job ended (exit code {status.exit_code})" if status.exit_code is not None
-                      else "the instance's job ended")
+            ending = (msg("the instance's job ended (exit code %(code)s)", code=str(status.exit_code))
+                      if status.exit_code is not None else msg("the instance's job ended"))
         return InstanceRunStatus(InstanceRunState.FAILED, detail=ending)
 
     def stop_instance(self, run_id: str) -> None:
@@ -293,21 +295,22 @@ class SlurmInstances:
         try:
             access = _read_run_file(root, (instance_id, ".suanli", "access.json"), MAX_ACCESS_FILE)
             if access is None:
-                return InstanceRunStatus(InstanceRunState.STARTING, detail="starting sshd and JupyterLab on the node")
+                return InstanceRunStatus(InstanceRunState.STARTING, detail=msg("starting sshd and JupyterLab on the node"))
             ssh_port, jupyter_port, exposed = _parse_access(access)
             host_key = _read_run_file(root, (instance_id, ".suanli", "sshd", HOST_KEY + ".pub"), 16 * 1024)
             if host_key is None:
                 raise _Unreadable
             fingerprint = parse_public_key(host_key.decode("ascii", errors="replace")).fingerprint
         except (_Unreadable, InvalidInstanceSpec):
-            return InstanceRunStatus(InstanceRunState.FAILED, detail="the instance's access file or host key on "
-                                     "the shared directory is not what suanli wrote (changed from inside?)")
+            return InstanceRunStatus(InstanceRunState.FAILED, detail=msg("the instance's access file or host key on "
+                                                                       "the shared directory is not what suanli "
+                                                                       "wrote (changed from inside?)"))
         host = self._node_address(str(job.get("batch_host") or job.get("nodes") or ""))
         access_info = InstanceAccess(
             ssh_host=host, ssh_port=ssh_port, ssh_user=self.user, jupyter_url=f"http://{host}:{jupyter_port}/",
             ssh_host_key_fingerprints=(fingerprint,), ports={port: (host, node_port) for port, node_port
                                                               in exposed.items()})
-        return InstanceRunStatus(InstanceRunState.RUNNING, access_info, detail="running")
+        return InstanceRunStatus(InstanceRunState.RUNNING, access_info, detail=msg("running"))
 
     def _node_address(self, node: str) -> str:
         """The address Slurm itself reaches ``node`` at (``NodeAddr``; its name when none is set)."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-__all__ = ["Message", "Text", "from_json", "join", "msg", "render", "to_json"]
+__all__ = ["Message", "Text", "clip", "from_json", "join", "msg", "render", "to_json"]
 
 Value = Union["Message", Sequence["Message"], str, int, float]
 Text = Union["Message", Sequence["Message"], str]  # what an engine hands out: one message, clauses, or plain text
@@ -42,6 +42,14 @@ def msg(template: str, /, **args: Value) -> Message:
 def join(parts: Sequence[Message | None]) -> tuple[Message, ...]:
     """Clauses of one reason, leaving out the ``None`` ones."""
     return tuple(p for p in parts if p is not None)
+
+
+def clip(text: Text | None, limit: int = 1000) -> Text:
+    """Free text (a backend's or a cluster's own words, not translated) cut to ``limit`` characters to fit a column;
+    a sentence composed with :func:`msg` (short by construction) is kept whole, and so translatable."""
+    if text is None or isinstance(text, str):
+        return (text or "")[:limit]
+    return text
 
 
 def _identity(text: str) -> str:

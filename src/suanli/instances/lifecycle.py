@@ -37,7 +37,7 @@ from suanli import backends
 from suanli.backends.instances import InstanceBackend, InstanceRunState, InstanceRunStatus, InstanceSpec
 from suanli.catalog.models import Product
 from suanli.core.billing import Clock
-from suanli.core.messages import Text, msg, render
+from suanli.core.messages import Text, clip, msg, render
 from suanli.db import Database
 from suanli.instances.models import LIVE_STATES, DeliveryMethod, Instance, InstanceState
 from suanli.instances.service import detail_values, instances_of_order, set_state
@@ -314,7 +314,7 @@ def _apply_status(database: Database, clock: Clock, pool: _Backends, instance_id
                   status: InstanceRunStatus, summary: PassSummary) -> None:
     now = clock.now()
     if status.terminal and state is InstanceState.PROVISIONING:
-        what = msg("it stopped on its cluster: %(detail)s", detail=(status.detail or status.state.value)[:300])
+        what = msg("it stopped on its cluster: %(detail)s", detail=clip(status.detail or status.state.value, 300))
         _fail_and_stop(database, clock, pool, instance_id, what, summary)
         return
     with database.unit_of_work() as session:
@@ -330,7 +330,7 @@ def _apply_status(database: Database, clock: Clock, pool: _Backends, instance_id
                 if order.status is OrderStatus.ACTIVE and order.started_at == now:
                     summary.orders_started.append(str(order.id))
         elif status.terminal:
-            what = msg("it stopped on its cluster: %(detail)s", detail=(status.detail or status.state.value)[:300])
+            what = msg("it stopped on its cluster: %(detail)s", detail=clip(status.detail or status.state.value, 300))
             if set_state(session, instance_id, (InstanceState.RUNNING,), state=InstanceState.FAILED, ended_at=now,
                          **detail_values(what)):
                 from suanli.trading.service import notify

@@ -22,12 +22,6 @@ from suanli.trading.models import Order, OrderStatus
 
 log = logging.getLogger("suanli.scheduler")
 
-def clip(text: Text | None, limit: int = 1000) -> Text:
-    """Free text from a backend or another module (not translated): kept short enough for the columns. A sentence
-    the backend composed (a :class:`Message`, short by construction) stays translatable."""
-    if text is None or isinstance(text, str):
-        return (text or "")[:limit]
-    return text
 
 
 def _release(session: Session, clock: Clock, job: Job, *, charge: bool) -> None:

@@ -15,10 +15,10 @@ from suanli import backends
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product
 from suanli.core.billing import Clock
-from suanli.core.messages import msg, to_json
+from suanli.core.messages import clip, msg, to_json
 from suanli.db import Database
 from suanli.errors import DomainError
-from suanli.jobs.ending import cancel_on_backend, clip, requeue
+from suanli.jobs.ending import cancel_on_backend, requeue
 from suanli.jobs.gangs import PLATFORM_RULES, launch_shape, parts_column, place_part_orders, with_gang_reason
 from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobMode,
                                 JobState, detail_values, kind_word)

@@ -43,11 +43,11 @@ from sqlalchemy.orm import Session
 
 from suanli import backends
 from suanli.core.billing import Clock
-from suanli.core.messages import msg
+from suanli.core.messages import clip, msg
 from suanli.db import Database
 from suanli.jobs import strays
 from suanli.jobs.clusters import contacted_clusters, finish_draining
-from suanli.jobs.ending import clip, end_placed_job, requeue
+from suanli.jobs.ending import end_placed_job, requeue
 from suanli.jobs.gangs import current_order_ids
 from suanli.jobs.models import ACTIVE_STATES, Cluster, Job, JobState, detail_values, kind_word
 from suanli.jobs.placing import place

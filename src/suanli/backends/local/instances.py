@@ -44,6 +44,7 @@ from suanli.backends.instances import (
 from suanli.backends.local.limits import RunLimits
 from suanli.backends.local.runs import Launch, RunDir
 from suanli.backends.local.sandbox import DEFAULT_PATH, HOME, LOGIN_USER, RUN_FILES
+from suanli.core.messages import msg
 
 if TYPE_CHECKING:
     from suanli.backends.local.backend import LocalBackend
@@ -54,7 +55,7 @@ _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 HOST_KEY_TYPES = ("ed25519", "ecdsa")
 SSHD = "/usr/sbin/sshd"
 PROBE_SECONDS = 1.0
-EXIT_REASONS = {10: "sshd exited", 11: "JupyterLab exited"}
+EXIT_REASONS = {10: msg("sshd exited"), 11: msg("JupyterLab exited")}
 
 INIT = """#!/bin/bash
 # suanli instance: sshd and JupyterLab as this run's uid; the instance ends when either of them ends.
@@ -199,7 +200,7 @@ class LocalInstances:
         run = self._instance_run(run_id)
         state = run.state()
         if state is None:
-            return InstanceRunStatus(InstanceRunState.LOST, detail=f"no instance run {run_id} under {self.base_dir}")
+            return InstanceRunStatus(InstanceRunState.LOST, detail=msg("no instance run %(run)s on this cluster", run=run_id))
         self._reap()
         if run.supervisor_alive(state):
             access = self._access(run, state)
@@ -213,17 +214,18 @@ class LocalInstances:
                 run.mark("answered")
                 return InstanceRunStatus(InstanceRunState.RUNNING, access)
             waiting = "JupyterLab" if not jupyter_up else "sshd"
-            return InstanceRunStatus(InstanceRunState.STARTING, detail=f"waiting for {waiting} to answer")
+            return InstanceRunStatus(InstanceRunState.STARTING, detail=msg("waiting for %(program)s to answer",
+                                                                            program=waiting))
         run.settle()
         if run.marked("stopped"):
-            return InstanceRunStatus(InstanceRunState.STOPPED, detail="stopped")
+            return InstanceRunStatus(InstanceRunState.STOPPED, detail=msg("stopped"))
         result = run.read("result.json")
         if result is None:
-            return InstanceRunStatus(InstanceRunState.LOST, detail="the instance's supervisor ended without "
-                                                                   "recording how (killed from outside, or the "
-                                                                   "machine restarted)")
+            return InstanceRunStatus(InstanceRunState.LOST, detail=msg("the instance's supervisor ended without "
+                                                                       "recording how (killed from outside, or the "
+                                                                       "machine restarted)"))
         code = result.get("exit_code")
-        detail = run.failure(state, result) or EXIT_REASONS.get(code, f"the instance ended with code {code}")
+        detail = run.failure(state, result) or EXIT_REASONS.get(code) or msg("the instance ended with code %(code)s", code=str(code))
         return InstanceRunStatus(InstanceRunState.FAILED, detail=detail)
 
     def _forwarded(self: LocalBackend, run: RunDir) -> dict[int, int]:

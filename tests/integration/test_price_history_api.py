@@ -50,6 +50,29 @@ def test_snapshots_are_taken_per_day_and_replaced_the_same_day(market):
                               headers=seller["headers"]).status_code == 403
 
 
+def test_the_server_loop_takes_one_snapshot_a_day_by_itself(market):
+    """What ``suanli serve``'s periodic loop does: today's snapshot once (an operator's earlier one counts), the
+    next day's at the first run of that day."""
+    from suanli.catalog.price_history import snapshot_if_missing
+
+    three_910b(market)
+    with market.db.unit_of_work() as session:
+        assert snapshot_if_missing(session, market.clock.now()) is True
+    with market.db.unit_of_work() as session:
+        assert snapshot_if_missing(session, market.clock.now()) is False
+    market.clock.advance(86_400)
+    assert market.client.post("/api/v1/operator/price-index/snapshots",
+                              headers=market.operator["headers"]).json()["day"] == "2026-11-29"
+    with market.db.unit_of_work() as session:
+        assert snapshot_if_missing(session, market.clock.now()) is False
+    market.clock.advance(86_400)
+    with market.db.unit_of_work() as session:
+        assert snapshot_if_missing(session, market.clock.now()) is True
+    days = [p["day"] for p in market.client.get("/api/v1/price-index/history", params={"days": 7}).json()["chips"][0][
+        "points"]]
+    assert days == ["2026-11-28", "2026-11-29", "2026-11-30"]
+
+
 def test_guidance_price_flags_listings_outside_its_band_and_is_audited(market):
     _seller, products = three_910b(market)
     op = market.operator["headers"]

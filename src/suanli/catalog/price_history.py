@@ -18,7 +18,8 @@ from suanli.core.chips import resolve_chip
 from suanli.core.price_guard import Guidance
 from suanli.core.price_stats import PriceSummary
 from suanli.errors import NotFound
-from suanli.trading.reports import china_day, last_days
+from suanli.core.china_time import china_day
+from suanli.trading.reports import last_days
 
 DEFAULT_BAND_PCT = 30
 
@@ -33,6 +34,16 @@ def take_snapshot(session: Session, now: dt.datetime) -> tuple[dt.date, int]:
         session.add(snapshot_row(day, chip.key, s, now))
     session.flush()
     return day, len(rows)
+
+
+def snapshot_if_missing(session: Session, now: dt.datetime) -> bool:
+    """Take today's snapshot unless one was taken (by this, the command or an operator): what ``suanli serve``'s
+    periodic loop calls, so the history grows by a day every day without anyone remembering to. True if taken."""
+    taken = session.scalar(select(PriceIndexSnapshot.day).where(PriceIndexSnapshot.day == china_day(now)).limit(1))
+    if taken is not None:
+        return False
+    take_snapshot(session, now)
+    return True
 
 
 def snapshot_row(day: dt.date, chip_key: str, s: PriceSummary, now: dt.datetime) -> PriceIndexSnapshot:

@@ -64,6 +64,14 @@ class MeterThread(threading.Thread):
                     log.info("requests for quotes: %s", swept)
             except Exception:  # keep metering: the next run retries
                 log.exception("meter run failed")
+            try:  # the price index's history: one snapshot a day (China Standard Time), the first run of the day
+                from suanli.catalog.price_history import snapshot_if_missing
+
+                with self.database.unit_of_work() as session:
+                    if snapshot_if_missing(session, self.clock.now()):
+                        log.info("price index: today's snapshot taken")
+            except Exception:  # another process took it at the same moment, or the database is busy: next run
+                log.exception("price index snapshot failed")
 
     def stop(self) -> None:
         self._stopped.set()

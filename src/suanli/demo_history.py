@@ -324,15 +324,18 @@ def load_demo_history(session: Session, now: dt.datetime, *, seller_org_id: uuid
 
     # Anchor tenants: in a few data centers, a fifth to a half of every reservable product's stock reserved for a
     # month, placed during the month (all still running now), each term topped up first.
+    # Their own random stream: how many leases the daily loop above drew depends on the calendar (weekdays), and the
+    # anchors (the month's largest orders) must not change with it, or the demo's figures move from day to day.
+    anchor_rng = random.Random(HISTORY_SEED + 1)
     anchors = _history_buyers(session, start, ANCHOR_BUYERS)
     report.buyers += len(anchors)
     by_datacenter = _anchor_products(session)
-    anchor_dcs = rng.sample(sorted(by_datacenter, key=str), min(ANCHOR_DATACENTERS, len(by_datacenter)))
+    anchor_dcs = anchor_rng.sample(sorted(by_datacenter, key=str), min(ANCHOR_DATACENTERS, len(by_datacenter)))
     anchor_topups = [0]
     for n, datacenter_id in enumerate(anchor_dcs):
         tenant, day, term = anchors[n % len(anchors)], 2 + 5 * n, 1
         for product in by_datacenter[datacenter_id]:
-            units = product.stock_units * rng.randint(*ANCHOR_SHARE_PERCENT) // 100
+            units = product.stock_units * anchor_rng.randint(*ANCHOR_SHARE_PERCENT) // 100
             if units < 1:
                 continue
             anchor_topups[0] += 1

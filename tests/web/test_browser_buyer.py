@@ -179,7 +179,7 @@ def test_the_buyer_pages_work_in_english_and_on_a_phone(server, page, phone_page
     assert "Suggested billing" in page.inner_text("[data-testid=recommendation] >> nth=0")
     screenshot(page, "advisor-en")
     page.goto(base + "/price-index")
-    page.wait_for_function("() => document.querySelectorAll('[data-testid^=chart-] canvas').length == 2")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid^=chart-] canvas').length == 3")  # spread, per PFLOPS, 30 days of history
     screenshot(page, "price-index-en")
     page.goto(base + "/lang/zh-CN?next=/price-index")
     assert page.inner_text("h1") == "算力价格指数"

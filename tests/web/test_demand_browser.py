@@ -19,7 +19,7 @@ def test_a_seller_reads_unmet_demand_and_replays_proposed_capacity(server, page,
     page.click("[data-testid=tab-demand]")
     page.wait_for_load_state("networkidle")
     assert page.url.endswith("/seller/demand")
-    assert chart_series_points(page, "chart-demand-days") == [30, 30]  # jobs and searches, a bar a day
+    assert chart_series_points(page, "chart-demand-days") == [30, 30, 30]  # jobs, searches, requests: a bar a day
     assert max(chart_series_points(page, "chart-demand-chips")) >= 1  # the demo's searches for scarce chips
     page.select_option("[data-testid=plan-chip]", "ascend-910b")
     page.select_option("[data-testid=plan-province]", "安徽")

@@ -54,7 +54,8 @@ def test_the_ledger_on_a_phone_keeps_every_amount_on_one_line(server, browser):
         page.goto(base + "/account")
         page.wait_for_selector("[data-testid=ledger] tr[data-kind]")
         kinds = page.eval_on_selector_all("[data-testid=ledger] tr[data-kind]", "rows => rows.map(r => r.dataset.kind)")
-        assert {"topup", "hold"} <= set(kinds) and {"charge", "release"} & set(kinds), kinds
+        # newest first: the demo buyer's top-up may sit on a later page after the session's other journeys' orders
+        assert "hold" in kinds and {"charge", "release"} & set(kinds), kinds
         amounts = page.evaluate(AMOUNT_LINES)
         assert len(amounts) >= 6, amounts  # amounts and balances of at least three rows
         assert [a for a, lines in amounts if lines != 1] == [], amounts

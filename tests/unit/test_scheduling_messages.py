@@ -17,13 +17,17 @@ from suanli.scheduling.policy import schedule_round
 from suanli.web.catalogs import area_of, extract_messages
 from suanli.web.i18n import EN, ZH, say
 
-# Words that are the same in both languages: units, chip and ecosystem names.
-KEPT = {"FP", "TFLOPS", "GiB", "vCPU", "cpu", "cuda", "cann"}
-_WORD = re.compile(r"[A-Za-z]{2,}")
+# Words that are the same in both languages: units, chip and ecosystem names, the names of programs and of the
+# cluster managers' job states.
+KEPT = {"FP", "TFLOPS", "GiB", "vCPU", "cpu", "cuda", "cann",
+        "Slurm", "PENDING", "OpenSSH", "sshd", "ssh-keygen", "JupyterLab", "bubblewrap", "bwrap"}
+# A cluster option and the value it is set to, as an operator types them: ``instance_sandbox`` ``none``.
+_OPTION = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b(?: 设为 none)?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z-]*[A-Za-z]")
 
 
 def english_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text) if w not in KEPT]
+    return [w for w in _WORD.findall(_OPTION.sub("", text)) if w not in KEPT]
 
 
 def chinese(value, *, has_words: bool = True) -> str:

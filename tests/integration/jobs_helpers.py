@@ -84,7 +84,9 @@ def wait_job(market: Market, user: dict[str, Any], job_id: str, states: set[str]
         if job["state"] in states:
             return job
         if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} still {job['state']} ({job['state_detail']}) after {timeout:.0f} s")
+            tried = "; ".join(f"{a['kind']}: {a['reason']}" for a in job.get("attempts") or []) or "none"
+            pytest.fail(f"job {job_id} still {job['state']} ({job['state_detail']}) after {timeout:.0f} s; "
+                        f"attempts: {tried}")
         time.sleep(pause)
 
 

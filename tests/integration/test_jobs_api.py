@@ -193,6 +193,54 @@ def test_failover_when_a_cluster_fails_at_submit(market, tmp_path):
         wait_job(market, buyer, j["id"], {"succeeded"})
 
 
+def test_a_job_whose_only_place_failed_tries_it_again_after_the_back_off(market, tmp_path):
+    broken_parent = tmp_path / "not-a-directory"
+    broken_parent.write_text("a file where the cluster's base directory should be")
+    seller, only = market.seller_with_product(price_on_demand_fen=5000)
+    register_cluster(market, seller, only["datacenter"]["id"], [only], str(broken_parent / "jobs"))
+    buyer = market.buyer(topup_fen=100_000)
+    job = submit(market, buyer)
+    run_round(market)
+    waiting = get_job(market, buyer, job["id"])
+    assert waiting["state"] == "queued" and [a["kind"] for a in waiting["attempts"]] == ["submit_failed"]
+    broken_parent.unlink()  # the cluster is mended
+    market.clock.advance(299)
+    run_round(market)
+    assert get_job(market, buyer, job["id"])["state"] == "queued"  # still inside its 5-minute back-off
+    market.clock.advance(1)
+    done = wait_job(market, buyer, job["id"], {"succeeded"})
+    assert done["placement"]["product_id"] == only["id"] and len(done["attempts"]) == 1
+
+
+def test_a_submit_that_got_no_answer_leaves_a_stray_run_to_stop(market, tmp_path, monkeypatch):
+    from suanli.backends import BackendUnavailable
+    from suanli.jobs import placing
+    from suanli.jobs.models import StrayRun
+
+    _, product, cluster = site(market, tmp_path)
+    real = placing.make_backend
+
+    class Unanswered:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def submit(self, spec):
+            raise BackendUnavailable("no answer", reason="timeout", backend_job_id=f"sent-{spec.run_name}")
+
+        def close(self):
+            self.inner.close()
+
+    monkeypatch.setattr(placing, "make_backend", lambda c: Unanswered(real(c)))
+    buyer = market.buyer(topup_fen=100_000)
+    job = submit(market, buyer)
+    run_round(market)
+    assert [a["kind"] for a in get_job(market, buyer, job["id"])["attempts"]] == ["submit_failed"]
+    with market.db.unit_of_work(write=False) as session:
+        strays = session.scalars(select(StrayRun)).all()
+    assert [(s.backend_job_id, str(s.cluster_id), str(s.job_id)) for s in strays] == [
+        (f"sent-{job['id']}.1", cluster["id"], job["id"])]
+
+
 def running_on_the_cheaper_of_two(market: Market, tmp_path: Path):
     """Two data centers' local clusters ("first" cheaper) and a buyer's job running on the first one, which
     writes its pid into its working directory. Returns (first product, its cluster, second product, buyer, job,

@@ -68,8 +68,15 @@ class BackendUnavailable(BackendError):
     """The cluster could not be reached or did not answer (connection refused, timeout, 5xx without a body).
 
     Transient from the scheduler's point of view: the job may well still exist; ask again later, and let
-    ``health()`` decide whether the cluster stays in placement.
+    ``health()`` decide whether the cluster stays in placement. ``backend_job_id``, when set, names the run a
+    submit may have started although no answer came (the request was sent, then timed out): the scheduler stops
+    it once the cluster answers again (``jobs.strays``).
     """
+
+    def __init__(self, message: str, *, kind: str | None = None, reason: str | None = None,
+                 backend_job_id: str | None = None) -> None:
+        super().__init__(message, kind=kind, reason=reason)
+        self.backend_job_id = backend_job_id
 
 
 class InvalidJobSpec(BackendError, ValueError):

@@ -74,6 +74,10 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+SUBMIT_TIMEOUT_S = 30.0
+"""How long a submit waits for the head (other requests: the cluster's ``timeout`` option, 10 s by default)."""
+
+
 class RayBackend:
     kind = "ray"
 
@@ -88,6 +92,7 @@ class RayBackend:
         self.accelerator_resources = {**DEFAULT_RESOURCES, **(accelerator_resources or {})}
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = outbound.http_client(self.endpoint, kind=self.kind, timeout=timeout, headers=headers)
+        self._submit_timeout = max(timeout, SUBMIT_TIMEOUT_S)
 
     def __repr__(self) -> str:
         return f"RayBackend(endpoint={self.endpoint!r})"
@@ -162,7 +167,14 @@ class RayBackend:
                 payload["entrypoint_resources"] = {resource: spec.accelerators}
         if spec.memory_gib is not None:
             payload["entrypoint_memory"] = int(spec.memory_gib * 2**30)
-        response = self._request("POST", "/api/jobs/", json=payload, check=False)
+        try:  # the head starts a supervisor process for the job before it answers: slow on a busy head
+            response = self._request("POST", "/api/jobs/", json=payload, check=False,
+                                     timeout=self._submit_timeout)
+        except BackendUnavailable as exc:
+            if isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
+                raise  # nothing reached the head
+            raise BackendUnavailable(exc.message, kind=self.kind, reason=exc.reason,
+                                     backend_job_id=submission_id) from exc
         if 200 <= response.status_code < 300:
             return str(_json(response).get("submission_id") or submission_id)
         # Ray answers a second submit of the same id with HTTP 500 (its job agent's error, re-raised by the head)

@@ -15,9 +15,10 @@ from suanli import backends
 from suanli.accounts.models import User
 from suanli.catalog.models import Datacenter, DatacenterStatus, Product
 from suanli.core.billing import Clock
-from suanli.core.messages import clip, msg, to_json
+from suanli.core.messages import clip, msg, render, to_json
 from suanli.db import Database
 from suanli.errors import DomainError
+from suanli.jobs import strays
 from suanli.jobs.ending import cancel_on_backend, requeue
 from suanli.jobs.gangs import PLATFORM_RULES, launch_shape, parts_column, place_part_orders, with_gang_reason
 from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, Job, JobMode,
@@ -33,6 +34,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TRIES_PER_ROUND = 3
 """Placements tried per job per round when submits fail (each failure blocks that offer for the job)."""
+FIRST_RETRY_S = 300
+LAST_RETRY_S = 6 * 3600
+"""A failed place is tried again for the job after a back-off: 5 minutes after its first failure there, doubling with
+each further failure, at most 6 hours apart. A cluster that timed out once, or lost a node, is not shut out of a job
+for good, which matters most when it is the only place the job fits."""
 
 def _province(name: str) -> str:
     from suanli.jobs.service import _normalize_province
@@ -69,13 +75,24 @@ def _epoch_s(at: dt.datetime) -> float:
     return (at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def job_request(job: Job) -> JobRequest:
-    blocked_offers, blocked_clusters = set(), set()
-    for a in job.attempts or []:
-        if not a.get("blocks"):
-            continue
-        (blocked_clusters if a.get("cluster_failed") else blocked_offers).add(
-            a["cluster_id"] if a.get("cluster_failed") else a["offer_id"])
+def blocked_places(attempts: list[dict[str, Any]], now: dt.datetime) -> tuple[set[str], set[str]]:
+    """(offers, clusters) the job's failed attempts still block at ``now``: each until its back-off has passed
+    since the latest failure there (``FIRST_RETRY_S`` doubled per earlier failure, at most ``LAST_RETRY_S``)."""
+    failures: dict[tuple[bool, str], list[dt.datetime]] = {}
+    for a in attempts:
+        if a.get("blocks"):
+            place = (bool(a.get("cluster_failed")), a["cluster_id"] if a.get("cluster_failed") else a["offer_id"])
+            failures.setdefault(place, []).append(dt.datetime.fromisoformat(a["at"]))
+    offers, clusters = set(), set()
+    for (cluster_failed, place), times in failures.items():
+        back_off = min(FIRST_RETRY_S * 2 ** (len(times) - 1), LAST_RETRY_S)
+        if _epoch_s(now) < _epoch_s(max(times)) + back_off:
+            (clusters if cluster_failed else offers).add(place)
+    return offers, clusters
+
+
+def job_request(job: Job, now: dt.datetime) -> JobRequest:
+    blocked_offers, blocked_clusters = blocked_places(job.attempts or [], now)
     return JobRequest(
         id=str(job.id), accelerators=job.accelerators, chip=job.chip_key, ecosystems=frozenset(job.ecosystems or ()),
         min_accel_memory_gib=job.min_accel_memory_gib, min_fp16_tflops=job.min_fp16_tflops, vcpus=job.vcpus,
@@ -108,7 +125,7 @@ def place(database: Database, clock: Clock, summary: RoundSummary) -> None:
             return
         offers = load_offers(session)
         running = _running_spot(session)
-    requests = [job_request(j) for j in queue]
+    requests = [job_request(j, clock.now()) for j in queue]
     result = schedule_round(requests, offers, running, rules=PLATFORM_RULES, now_s=_epoch_s(clock.now()))
     for pre in {p.job_id: p for p in result.preemptions}.values():  # a gang's parts: requeued once
         _preempt(database, clock, uuid.UUID(pre.job_id), pre.for_job_id, summary)
@@ -156,7 +173,7 @@ def _place_with_failover(database: Database, clock: Clock, placement: Placement,
             job = session.get(Job, job_id)
             if job is None or job.state not in WAITING_STATES:
                 return
-            request, offers, running = job_request(job), load_offers(session), _running_spot(session)
+            request, offers, running = job_request(job, clock.now()), load_offers(session), _running_spot(session)
         nxt = next_placement(request, offers, (), running, rules=PLATFORM_RULES)
         if isinstance(nxt, Unplaceable):
             _record_unplaceable(database, nxt, summary)
@@ -221,6 +238,9 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
                      kind=kind_word(cluster.kind), error=clip(message))
         with database.unit_of_work() as session:
             job = session.get_one(Job, job_id)
+            maybe_started = getattr(exc, "backend_job_id", None)  # sent, but no answer: stop it when it answers
+            if maybe_started is not None:
+                strays.record(session, job, render(reason), now, backend_job_id=maybe_started)
             requeue(session, clock, job, "submit_failed", reason, charge=False)
         summary.requeued.append({"job_id": str(job_id), "reason": str(reason)})
         return "retry"

@@ -259,7 +259,7 @@ def _refuse_if_never_fits(session: Session, job: Job) -> None:
     largest = session.scalar(select(func.max(per_cluster.subquery().c.held)))
     if largest is None or largest >= job.accelerators:
         return  # no product of its chip yet (queued and explained), or a cluster large enough: the round decides
-    too_large = never_fits(job_request(job), load_offers(session))
+    too_large = never_fits(job_request(job, job.submitted_at), load_offers(session))  # no attempts yet
     if too_large is not None:
         largest, datacenter = too_large
         raise InvalidInput(f"No data center can run {job.accelerators} accelerators for this job at once: the most "

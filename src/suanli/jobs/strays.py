@@ -32,16 +32,17 @@ log = logging.getLogger("suanli.scheduler")
 __all__ = ["reap", "record"]
 
 
-def record(session: Session, job: Job, reason: str, now: dt.datetime) -> None:
-    """Remember the job's current run (its ``backend_job_id`` on its cluster) as one to stop when the cluster
-    answers again. Nothing happens for a job that was never submitted."""
-    if job.backend_job_id is None or job.cluster_id is None:
+def record(session: Session, job: Job, reason: str, now: dt.datetime, *, backend_job_id: str | None = None) -> None:
+    """Remember the job's current run (its ``backend_job_id`` on its cluster, or the run a submit that got no answer
+    may have started) as one to stop when the cluster answers again. Nothing happens for a job never submitted."""
+    run = backend_job_id or job.backend_job_id
+    if run is None or job.cluster_id is None:
         return
     known = session.scalar(select(StrayRun.id).where(StrayRun.cluster_id == job.cluster_id,
-                                                     StrayRun.backend_job_id == job.backend_job_id,
+                                                     StrayRun.backend_job_id == run,
                                                      StrayRun.resolved_at.is_(None)))
     if known is None:
-        session.add(StrayRun(job_id=job.id, cluster_id=job.cluster_id, backend_job_id=job.backend_job_id,
+        session.add(StrayRun(job_id=job.id, cluster_id=job.cluster_id, backend_job_id=run,
                              reason=reason[:500], recorded_at=now, resolution=""))
         session.flush()
 

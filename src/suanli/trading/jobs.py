@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy.exc import IntegrityError
+
 from suanli.core.billing import Clock
 from suanli.db import Database
 from suanli.trading import metering
@@ -70,7 +72,9 @@ class MeterThread(threading.Thread):
                 with self.database.unit_of_work() as session:
                     if snapshot_if_missing(session, self.clock.now()):
                         log.info("price index: today's snapshot taken")
-            except Exception:  # another process took it at the same moment, or the database is busy: next run
+            except IntegrityError:  # another server process took it at the same moment: nothing is missing
+                log.info("price index: today's snapshot was taken by another process")
+            except Exception:  # the database is busy or down: the next run tries again
                 log.exception("price index snapshot failed")
 
     def stop(self) -> None:

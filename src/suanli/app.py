@@ -20,7 +20,7 @@ from suanli.federation.endpoints import (federation_v1, federation_v1_openapi,
                                         operator_router as federation_operator_router,
                                         public_router as federation_public_router)
 from suanli.http import DbSession, install_error_handlers, reject_unknown_query_parameters
-from suanli.http_contract import declare_error_responses
+from suanli.http_contract import declare_error_responses, document_error_schema
 from suanli.instances.endpoints import router as instances_router
 from suanli.jobs.endpoints import router as jobs_router
 from suanli.middleware import BodyLimit, SecurityHeaders
@@ -72,6 +72,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         return {"status": "ok", "version": __version__, "database": app.state.database.engine.dialect.name}
 
     declare_error_responses(app.router)
+    document_error_schema(app)
     # Pages last: their error handlers wrap the JSON ones, answering page URLs in HTML.
     mount_web(app)
     # Database contention is outlived by running the request again; a database that stays busy or away is a 503.

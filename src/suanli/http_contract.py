@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from suanli.errors import DomainError
 
 ERROR_CODES_KEY = "x-error-codes"
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -193,7 +194,11 @@ def _merge(responses: dict[int | str, Any], status: int, codes: set[str]) -> Non
     listed = ", ".join(f"`{code}`" for code in sorted(codes))
     said = entry.get("description") or _STATUS_TITLES.get(status, "Error")
     entry["description"] = f"{said}: {listed}" if listed else said
-    entry.setdefault("model", ErrorResponse)
+    if entry.get("model") in (None, ErrorResponse):
+        # A reference to the one ErrorResponse schema (``document_error_schema``), not a model: FastAPI builds a
+        # serialization field per model answer per operation for every app (0.5 s an app at 800 error answers)
+        entry.pop("model", None)
+        entry["content"] = {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}
     entry[ERROR_CODES_KEY] = sorted(codes)
     responses[status] = entry
 
@@ -222,3 +227,20 @@ def declare_error_responses(router: APIRouter) -> None:
             status: create_model_field(name=f"Response_{status}_{route.unique_id}", type_=entry["model"],
                                        mode="serialization")
             for status, entry in responses.items() if entry.get("model")}
+
+
+def document_error_schema(app: FastAPI) -> None:
+    """Put the ErrorResponse schema that every operation's error answers refer to (``ERROR_SCHEMA_REF``) into the
+    app's OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = generate().setdefault("components", {}).setdefault("schemas", {})
+            error = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+            for name, schema in error.pop("$defs", {}).items():
+                schemas.setdefault(name, schema)
+            schemas.setdefault(ErrorResponse.__name__, error)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -17,6 +17,8 @@ The real service functions run in their own unit of work per step, exactly as th
 
 from __future__ import annotations
 
+import os
+
 import uuid
 from collections import defaultdict
 
@@ -419,7 +421,8 @@ def test_random_trading_keeps_money_and_stock_consistent(market):
 
     seen: dict[str, int] = defaultdict(int)
     run_state_machine_as_test(TradingMachine, settings=settings(
-        max_examples=40, stateful_step_count=50, deadline=None, derandomize=True,
+        max_examples=int(os.environ.get("SUANLI_STATEFUL_EXAMPLES", "20")), stateful_step_count=50, deadline=None,
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]))
     # The random walk must have reached the interesting paths, or the invariants prove little.
     for outcome in ("place:active", "place:pending", "release", "meter:preempted", "meter:activated", "refund",

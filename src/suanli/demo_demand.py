@@ -1,6 +1,8 @@
 """The demo's price history and unmet demand: 30 days of daily price-index snapshots, guidance prices for the
-most offered chips, and a month of searches that found nothing (scarce chips the demo network does not offer), so
-the price index page and the seller's demand page have something to show when the demo opens.
+most offered chips, a month of searches that found nothing (scarce chips the demo network does not offer), and
+three open requests for quotes (询价) from history buyers, two of them for chips nobody lists, so the price index
+page, the seller's demand page and the open requests a seller can quote on (pre-sale) have something to show when
+the demo opens.
 
 Deterministic (a seeded ``random.Random``, laid out relative to ``now``). Snapshots of past days are today's index
 scaled per chip along a trend (imported chips a few per cent cheaper a month ago, domestic ones dearer: the
@@ -26,8 +28,13 @@ from suanli.catalog.price_index import price_index
 from suanli.core.money import round_fen
 from suanli.core.price_stats import PriceSummary
 from suanli.core.query import Condition
+from suanli.core.rfq import BillingMode, Need, budget_fen
 from suanli.demand.service import record_search_miss
+from suanli.quotes.schemas import RequestIn
+from suanli.quotes.service import post_request
 from suanli.trading.reports import china_day
+from suanli.trading.schemas import TopupIn
+from suanli.trading.service import topup
 
 SEED = 17
 DAYS = 30
@@ -40,6 +47,35 @@ class DemandHistoryReport:
     snapshots: int = 0
     guidance_prices: int = 0
     searches: int = 0
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    buyer_email: str  # a history buyer (suanli.demo_history.HISTORY_BUYERS)
+    title: str
+    chip: str | None
+    min_fp16_tflops: float | None
+    min_memory_gib: int | None
+    units: int
+    billing_mode: BillingMode
+    term_months: int | None
+    term_hours: int | None
+    start_in_days: tuple[int, int]  # earliest and latest start, days from now
+    max_unit_price_fen: int
+    auction_days: int | None  # a reverse auction closing this many days from now
+
+
+DEMO_REQUESTS = (
+    DemoRequest("brain-lab@demo.suanli.cn", "类脑模型预训练：8卡 H100 服务器 2 台包月，接受预售", "h100", None, None,
+                2, BillingMode.RESERVED, 1, None, (14, 40), 10_500_000, None),
+    DemoRequest("zhiyu@demo.suanli.cn", "推理服务扩容：昇腾 910B 8卡服务器 1 台包 3 个月，反向竞价", "ascend-910b3",
+                None, None, 1, BillingMode.RESERVED, 3, None, (10, 30), 4_800_000, 5),
+    DemoRequest("shensi@demo.suanli.cn", "医学影像分割训练：每卡 ≥300 TFLOPS、≥64 GiB，8 卡 240 小时", None, 300.0, 64,
+                1, BillingMode.ON_DEMAND, None, 240, (3, 21), 9_000, None),
+)
+"""Open requests for quotes in the demo (every price in fen: per unit-month reserved, per unit-hour on demand).
+Each buyer tops up its budget first, as a buyer does before posting."""
 
 
 def _scaled(s: PriceSummary, factor: Decimal, offers: int) -> PriceSummary:
@@ -90,4 +126,30 @@ def load_demand_history(session: Session, now: dt.datetime) -> DemandHistoryRepo
             record_search_miss(session, conditions, when)
             report.searches += 1
     session.flush()
+    report.requests = post_demo_requests(session, now)
     return report
+
+
+def post_demo_requests(session: Session, now: dt.datetime) -> int:
+    """Post :data:`DEMO_REQUESTS` through the service, as their buyers would (each tops up the budget it freezes,
+    reference ``demo-rfq-<n>``). Buyers who are not in the database are skipped. Returns how many were posted."""
+    posted = 0
+    for n, r in enumerate(DEMO_REQUESTS, start=1):
+        buyer = session.scalar(select(User).where(User.email == r.buyer_email))
+        if buyer is None:
+            continue
+        earliest, latest = (now + dt.timedelta(days=d) for d in r.start_in_days)
+        body = RequestIn(title=r.title, chip=r.chip, min_fp16_tflops=r.min_fp16_tflops, min_memory_gib=r.min_memory_gib,
+                         accelerators=8, units=r.units, billing_mode=r.billing_mode, term_months=r.term_months,
+                         term_hours=r.term_hours, earliest_start=earliest, latest_start=latest, province="安徽",
+                         max_unit_price_fen=r.max_unit_price_fen,
+                         auction_closes_at=now + dt.timedelta(days=r.auction_days) if r.auction_days else None)
+        need = Need(chip_key=r.chip, min_fp16_tflops=r.min_fp16_tflops, min_memory_gib=r.min_memory_gib,
+                    accelerators=8, units=r.units, billing_mode=r.billing_mode, term_months=r.term_months,
+                    term_hours=r.term_hours, earliest_start=earliest, latest_start=latest, province="安徽",
+                    max_unit_price_fen=r.max_unit_price_fen)
+        topup(session, TopupIn(organization_id=buyer.organization_id, amount_fen=budget_fen(need),
+                               reference=f"demo-rfq-{n}"), now)
+        post_request(session, now, buyer, body)
+        posted += 1
+    return posted

@@ -30,6 +30,7 @@ from suanli.errors import NotAuthenticated
 from suanli.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, DEMO_TOPUP_FEN, DEMO_TOPUP_REFERENCE, load_demo, load_history
 from suanli.demo_history import ANCHOR_BUYERS, ANCHOR_DATACENTERS, HISTORY_BUYERS, HistoryReport
 from suanli.migrate import upgrade
+from suanli.quotes.models import QuoteRequest, RequestStatus
 from suanli.trading import invoices, reports
 from suanli.trading.ledger_store import account_ref, ledger_store
 from suanli.trading.models import LedgerAccount, LedgerTransfer, Order, OrderMode, OrderStatus, UsageRecord
@@ -121,10 +122,12 @@ def test_the_ledger_and_the_stock_stay_consistent(loaded):
         busy = [r for r in rows if r.stock_units and r.allocated_units * 10 >= r.stock_units]
         assert len(busy) == ANCHOR_DATACENTERS
         assert sum(1 for r in rows if r.allocated_units * 50 <= r.stock_units) >= len(rows) - ANCHOR_DATACENTERS
-        # money held is exactly what open orders hold
+        # money held is exactly what open orders hold and the budgets of open requests for quotes
         held = dict(session.execute(select(Order.buyer_org_id, func.sum(Order.held_fen))
                                     .where(Order.status.in_([OrderStatus.ACTIVE, OrderStatus.PENDING]))
                                     .group_by(Order.buyer_org_id)).all())
+        for request in session.scalars(select(QuoteRequest).where(QuoteRequest.status == RequestStatus.OPEN)):
+            held[request.buyer_org_id] = held.get(request.buyer_org_id, 0) + request.budget_fen
         for account in session.scalars(select(LedgerAccount).where(LedgerAccount.kind == AccountKind.BUYER_HELD)):
             assert account.balance_fen == (held.get(account.owner_org_id) or 0)
             assert account.balance_fen >= 0
@@ -316,3 +319,56 @@ def test_the_readme_says_what_the_demo_does(loaded):
     # "in under N s": an upper bound (this machine is shared and slow; the bound holds with room to spare)
     bound = int(re.search(r"seeded, in under (\d+) s\)", text).group(1))
     assert loaded.history_seconds <= bound, (loaded.history_seconds, bound)
+
+
+# Last in the module: it changes the demo (a request, a quote, a contract) that the tests above read as loaded.
+def test_a_seller_in_the_demo_sees_open_requests_and_wins_one_with_a_presale_quote(loaded):
+    from suanli.demo_demand import DEMO_REQUESTS
+
+    with loaded.db.unit_of_work(write=False) as session:
+        requests = session.scalars(select(QuoteRequest).order_by(QuoteRequest.created_at)).all()
+        buyers = {o.id: o.name for o in session.scalars(select(Organization))}
+        ah_datacenter = session.scalar(
+            select(Datacenter.id).join(Region, Region.id == Datacenter.region_id)
+            .join(User, User.organization_id == Datacenter.owner_org_id)
+            .where(User.email == DEMO_ACCOUNTS[1].email, Region.province == "安徽").order_by(Datacenter.name))
+    assert [r.title for r in requests] == [r.title for r in DEMO_REQUESTS]
+    assert all(r.status.value == "open" and r.budget_fen > 0 for r in requests)
+    seller = _logged_in(loaded.db, DEMO_ACCOUNTS[1].email)
+    board = seller.get("/seller/rfqs").text
+    assert all(r.title in board for r in requests)
+    assert not any(buyers[r.buyer_org_id] in board for r in requests)  # anonymized
+    demand = seller.get("/seller/demand").text
+    assert "H100" in demand and 'data-testid="no-demand"' not in demand
+
+    # The demo buyer asks for capacity nobody lists; the demo seller quotes it before buying the hardware.
+    buyer = _logged_in(loaded.db, DEMO_ACCOUNTS[0].email)
+    start = (NOW + dt.timedelta(days=2)).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    form = {"title": "H100 试跑", "chip": "H100", "accelerators": "8", "units": "1", "billing_mode": "on_demand",
+            "term_hours": "8", "earliest_start": start.strftime("%Y-%m-%dT%H:%M"),
+            "latest_start": (start + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"), "province": "安徽",
+            "max_price": "100"}
+    posted = buyer.post("/account/rfqs", data=form | {"csrf_token": _csrf(buyer, "/account/rfqs")},
+                        follow_redirects=False)
+    assert posted.status_code == 303, posted.text[:3000]
+    rfq_url = posted.headers["location"].split("?")[0]
+    rfq_id = rfq_url.rsplit("/", 1)[1]
+    assert "H100 试跑" in seller.get("/seller/rfqs").text
+    quote = {"datacenter_id": str(ah_datacenter), "chip": "h100", "accelerators": "8", "presale": "on",
+             "price": "88", "start_at": (start + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+             "deliver_by": (start + dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"), "penalty": "100"}
+    sent = seller.post(f"/seller/rfqs/{rfq_id}/quotes",
+                       data=quote | {"csrf_token": _csrf(seller, f"/seller/rfqs/{rfq_id}")}, follow_redirects=False)
+    assert sent.status_code == 303, sent.text[:3000]
+    shown = buyer.get(rfq_url).text
+    quote_id = re.search(r'name="quote_id" value="([^"]+)"', shown).group(1)
+    assert "预售" in shown and "¥88.00" in shown
+    accepted = buyer.post(f"{rfq_url}/accept", data={"quote_id": quote_id, "csrf_token": _csrf(buyer, rfq_url)},
+                          follow_redirects=False)
+    assert accepted.status_code == 303, accepted.text[:3000]
+    assert "待交付" in buyer.get(rfq_url).text
+    assert re.search(r'action="/seller/contracts/[^/]+/deliver"', seller.get("/seller/rfqs").text)
+
+
+def _csrf(client: TestClient, path: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)

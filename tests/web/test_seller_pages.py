@@ -178,6 +178,38 @@ def test_registering_a_data_center_and_its_clusters_without_credentials(web, mak
     reset_cipher()
 
 
+def test_a_seller_puts_products_on_a_cluster_from_the_data_center_page(web, make, client):
+    seller, datacenter = seller_in(web, make)
+    first, second = create_product(web, datacenter), create_product(web, datacenter)
+    made = client.post(f"/api/v1/datacenters/{datacenter['id']}/clusters", headers=seller["headers"],
+                       json={"name": "ray-a", "kind": "ray", "endpoint": "http://127.0.0.1:9/", "product_ids": []})
+    assert made.status_code == 201, made.text
+    cluster_id = made.json()["id"]
+    page = web.get(f"/seller/datacenters/{datacenter['id']}").text
+    assert 'data-testid="map-products"' in page and "把产品放到此集群" in page
+    url = f"/seller/datacenters/{datacenter['id']}/clusters/{cluster_id}/products"
+    r = web.post(url, {})
+    assert r.status_code == 400 and "请至少勾选一个产品。" in r.text
+    r = web.post(url, {"product_ids": [first]})
+    assert r.status_code == 303 and "notice=products_mapped" in r.headers["location"]
+    api = client.get(f"/api/v1/datacenters/{datacenter['id']}/clusters", headers=seller["headers"]).json()
+    assert api[0]["product_ids"] == [first]
+    page = web.get(f"/seller/datacenters/{datacenter['id']}").text
+    ticks = re.findall(r'name="product_ids" value="([^"]+)"', page.split('data-testid="map-products"')[1]
+                       .split("</details>")[0])
+    assert ticks == [second]  # what is on it already is not offered again
+    # another seller's product, or another data center's cluster: refused, nothing moves
+    other = make.user("seller")
+    other_dc = make.datacenter(other, approved=True)
+    foreign = make.product(other, other_dc)
+    r = web.post(url, {"product_ids": [foreign["id"]]})
+    assert r.status_code == 400
+    r = web.post(f"/seller/datacenters/{other_dc['id']}/clusters/{cluster_id}/products", {"product_ids": [second]})
+    assert r.status_code in (403, 404)
+    api = client.get(f"/api/v1/datacenters/{datacenter['id']}/clusters", headers=seller["headers"]).json()
+    assert api[0]["product_ids"] == [first]
+
+
 def test_incoming_orders_revenue_net_of_commission_and_utilization(web, make, client):
     _, datacenter = seller_in(web, make)
     product_id = create_product(web, datacenter, stock_units="4", delivery="batch")

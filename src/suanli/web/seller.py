@@ -40,6 +40,7 @@ register_notices(cluster_registered=N_("The cluster is registered. The scheduler
                  cluster_disabled=N_("The cluster is disabled: no new jobs or machines start on it; what runs there "
                                      "goes on."),
                  cluster_enabled=N_("The cluster is active again: it takes new jobs and machines."),
+                 products_mapped=N_("The products are on the cluster: their jobs and machines run there."),
                  cluster_deleted=N_("The cluster is deleted. Its products have no cluster now."),
                  cluster_draining=N_("The cluster is draining: it takes no new work and is deleted once the jobs and "
                                      "machines on it have ended."),
@@ -169,6 +170,33 @@ def register_cluster(request: Request, session: DbSession, user: SellerUser, dat
         form.values.pop("token", None)  # a secret is never sent back, not even to its owner
         return _datacenter_page(request, session, user, datacenter_id, form, status_code=400)
     return redirect(f"/seller/datacenters/{datacenter_id}", notice="cluster_registered")
+
+
+@router.post("/datacenters/{datacenter_id}/clusters/{cluster_id}/products")
+def map_cluster_products(request: Request, session: DbSession, user: SellerUser, datacenter_id: uuid.UUID,
+                         cluster_id: uuid.UUID, posted: PostedForm):
+    """Put the ticked products' capacity on this cluster (a product is on one cluster at a time): what a delivered
+    pre-sale contract and the scheduler need."""
+    _ = translator(request)
+    form = Form()
+    ids = form_values(posted, ("product_ids",)).get("product_ids") or []
+    try:
+        chosen = [uuid.UUID(i) for i in (ids if isinstance(ids, list) else [ids])]
+    except ValueError:
+        chosen = []
+    if not chosen:
+        form.top.append(_(N_("Tick at least one product.")))
+        return _datacenter_page(request, session, user, datacenter_id, form, status_code=400)
+    try:
+        with attempt(session):
+            jobs.map_products(session, jobs.cluster_of(session, user, datacenter_id, cluster_id), chosen)
+    except DomainError as exc:
+        if exc.status in (403, 404) and exc.code != "cluster_not_found":
+            raise
+        form.fail(exc, _)
+        return _datacenter_page(request, session, user, datacenter_id, form,
+                                status_code=400 if exc.status == 422 else exc.status)
+    return redirect(f"/seller/datacenters/{datacenter_id}", notice="products_mapped")
 
 
 @router.post("/datacenters/{datacenter_id}/clusters/{cluster_id}/{action}")

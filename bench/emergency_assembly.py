@@ -32,7 +32,6 @@ import argparse
 import datetime as dt
 import math
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -45,22 +44,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scheduler_speed import machine  # noqa: E402  (the same machine line as the other figures)
+
 CHIPS = ("a800", "h800")
 HOLDERS = 12
 START = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.python_implementation()} {platform.python_version()} on {platform.system()} "
-            f"{platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs")
 
 
 def load_average() -> str:

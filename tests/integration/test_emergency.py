@@ -201,3 +201,31 @@ def test_bad_input_at_each_step_is_refused_with_a_code_and_a_message(market):
     assert _code(market.client.post(url, headers=market.operator["headers"])) == (409, "emergency_ended")
     assert _code(market.client.post(f"/api/v1/emergency-offers/{offer['id']}/answer", headers=holder["headers"],
                                     json={"accept": True})) == (409, "offer_answered")  # withdrawn at the end
+
+
+def test_racing_answers_pay_once_and_racing_declarations_never_oversell(market):
+    from trading_helpers import race
+
+    net = network(market)
+    payer = market.buyer(topup_fen=5_000_000)
+    em = declare(market, payer, accelerators=48).json()
+    holder = net["holder"]
+    offer = next(p for p in em["parts"] if p["stage"] == "reserved")
+    before = market.wallet(holder)["available"]["fen"]
+    url = f"/api/v1/emergency-offers/{offer['id']}/answer"
+    answers = race(market, [lambda c: c.post(url, headers=holder["headers"], json={"accept": True})] * 2)
+    assert sorted(r.status_code for r in answers) == [200, 409]
+    assert market.wallet(holder)["available"]["fen"] == before + RATE * 16 * HOURS
+    market.client.post(f"/api/v1/operator/emergencies/{em['id']}/end", headers=market.operator["headers"])
+
+    # Two emergencies at once for the same free units (P1, 2 units): together they never take more than there is.
+    body = {"title": "t", "accelerators": 16, "chips": ["a800"], "duration_hours": 1,
+            "compensation_fen_per_accel_hour": 0, "payer_org_id": payer["org_id"]}
+    results = race(market, [lambda c: c.post("/api/v1/operator/emergencies", headers=market.operator["headers"],
+                                             json=body)] * 2)
+    assert all(r.status_code in (201, 409) for r in results), [r.text for r in results]
+    assert market.allocated(net["products"][0]) <= 2
+    for r in results:
+        if r.status_code == 201:
+            market.client.post(f"/api/v1/operator/emergencies/{r.json()['id']}/end",
+                               headers=market.operator["headers"])

@@ -9,14 +9,11 @@ import typer
 from rich.table import Table
 
 from suanli.cli.main import ApiUrl, AsJson, api, app, cny, cny_arg, console, print_json
+from suanli.cli.rfq import _when
 
 emergency_app = typer.Typer(help="Emergency compute: declare (operators), show progress, end; offers to reserved "
                                  "holders: list, accept, decline.", no_args_is_help=True)
 app.add_typer(emergency_app, name="emergency")
-
-
-def _when(value: str | None) -> str:
-    return "—" if not value else value[:16].replace("T", " ")
 
 
 def _summary_table(items: list[dict], title: str) -> Table:

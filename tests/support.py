@@ -20,6 +20,7 @@ from suanli.catalog.models import (Datacenter, DatacenterStatus, GuidancePrice, 
                                    ProductStockChange, Region)
 from suanli.demand.models import SearchMiss
 from suanli.db import Database
+from suanli.emergency.models import EmergencyPart, EmergencyRequest
 from suanli.quotes.models import Quote, QuoteContract, QuoteRequest
 from suanli.federation.models import (FederationIdentity, FederationKey, FederationNonce, FederationPeer,
                                       FederationPublished, FederationShare, RemoteOffer)
@@ -37,7 +38,7 @@ PG_ADMIN_URL = os.environ.get("SUANLI_TEST_PG_ADMIN_URL", "postgresql://postgres
 # Deleted after every test, children first.
 TABLES_TO_CLEAN = (SearchMiss, PriceIndexSnapshot, GuidancePrice, AuditEntryRow, AuditChainHead, RemoteOffer,
                    FederationPublished, FederationShare, FederationNonce, FederationKey, FederationPeer,
-                   FederationIdentity, QuoteContract, Quote, QuoteRequest,
+                   FederationIdentity, EmergencyPart, EmergencyRequest, QuoteContract, Quote, QuoteRequest,
                    StrayRun, Job, Instance, Notification, UsageRecord, LedgerTransfer, LedgerAccount, Order,
                    PlatformSettings, ProductStockChange, Product, Cluster, DatacenterImage, Datacenter, Region,
                    AccessToken, AuthThrottle, SshKey, User, Organization)

@@ -26,6 +26,7 @@ from suanli.jobs.endpoints import router as jobs_router
 from suanli.middleware import BodyLimit, SecurityHeaders
 from suanli.trading.endpoints import router as trading_router
 from suanli.quotes.endpoints import router as quotes_router
+from suanli.emergency.endpoints import router as emergency_router
 from suanli.http_retry import RetryDatabaseFaults
 from suanli.web import database_fault, mount_web
 from suanli.trading.report_endpoints import router as reports_router
@@ -55,7 +56,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     for router in (accounts_router, accounts_operator_router, catalog_router, trading_router, jobs_router,
                    instances_router, advisor_router, reports_router, ledger_router, audit_router,
                    federation_operator_router, federation_public_router, quotes_router, prices_router,
-                   demand_router):
+                   demand_router, emergency_router):
         declare_error_responses(router)
         app.include_router(router, dependencies=[Depends(reject_unknown_query_parameters)])
     # The signed federation API between platforms: its own versioned schemas and error answers

@@ -147,6 +147,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/contracts"): rule(*EVERYONE),
     ("GET", "/api/v1/contracts/{contract_id}"): rule(*EVERYONE, owned=True),
     ("POST", "/api/v1/operator/rfqs/sweep"): rule(OPERATOR),
+    # emergency compute: operators declare and end; buyers answer the offers made to their reserved leases
+    ("POST", "/api/v1/operator/emergencies"): rule(OPERATOR, body={
+        "title": "t", "accelerators": 8, "chips": ["910b"], "duration_hours": 1,
+        "compensation_fen_per_accel_hour": 1, "payer_org_id": "{buyer_org_id}"}),
+    ("GET", "/api/v1/operator/emergencies"): rule(OPERATOR),
+    ("GET", "/api/v1/operator/emergencies/{emergency_id}"): rule(OPERATOR),
+    ("POST", "/api/v1/operator/emergencies/{emergency_id}/end"): rule(OPERATOR),
+    ("GET", "/api/v1/emergency-offers"): rule(BUYER),
+    ("POST", "/api/v1/emergency-offers/{offer_id}/answer"): rule(BUYER, owned=True, body={"accept": False}),
     ("POST", "/api/v1/operator/orders/{order_id}/refunds"): rule(OPERATOR, body={
         "amount_fen": 1, "reason": "test", "reference": "refund-matrix"}),
     ("POST", "/api/v1/operator/payouts"): rule(OPERATOR, body={
@@ -266,6 +275,7 @@ def _build(market: Market, tmp_path: Any) -> World:
         path_values={"datacenter_id": datacenter_id, "product_id": product["id"], "order_id": order_id,
                      "instance_id": instance_id, "key_id": key_id, "cluster_id": cluster.json()["id"],
                      "job_id": job_id, "invoice_id": invoice_id, "peer_id": str(uuid.uuid4()),
+                     "emergency_id": str(uuid.uuid4()), "offer_id": str(uuid.uuid4()),
                      "rfq_id": rfq_ids[0], "quote_id": quote_ids[0], "contract_id": contract.json()["id"],
                      "chip": "a800"},
         body_values={"region_id": region_id, "datacenter_id": datacenter_id, "product_id": product["id"],

@@ -31,14 +31,16 @@ PAGES: dict[str, tuple[str, ...]] = {
                   "/products/{product_id}"),
     "buyer": ("/account", "/account/orders", "/account/orders/{order_id}",
               "/account/statements", "/account/statements/{period}", "/account/jobs", "/account/jobs/{job_id}",
-              "/account/instances", "/account/keys", "/password", "/account/rfqs", "/account/rfqs/{rfq_id}"),
+              "/account/instances", "/account/keys", "/password", "/account/rfqs", "/account/rfqs/{rfq_id}",
+              "/account/emergency-offers"),
     "seller": ("/seller", "/seller/datacenters", "/seller/datacenters/{datacenter_id}", "/seller/orders",
                "/seller/revenue", "/seller/products", "/seller/products/new", "/seller/products/{product_id}",
                "/seller/instances", "/seller/ledger", "/seller/payouts", "/seller/refunds", "/seller/rfqs",
                "/seller/rfqs/{rfq_id}", "/seller/demand"),
     "operator": ("/operator", "/operator/datacenters", "/operator/topups", "/operator/settings", "/operator/ledger",
                  "/operator/audit", "/operator/payouts", "/operator/jobs", "/operator/instances",
-                 "/operator/orders", "/operator/refunds", "/operator/products", "/operator/guidance"),
+                 "/operator/orders", "/operator/refunds", "/operator/products", "/operator/guidance",
+                 "/operator/emergencies", "/operator/emergencies/{emergency_id}"),
 }
 # Views that are not a route of their own but a state of a page: filled in, answered (after a click), or an error.
 STATES: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -105,11 +107,19 @@ def demo_ids(base_url: str) -> dict[str, str]:
         "max_unit_price_fen": 1000})
     assert r.status_code == 201, r.text
     rfq_id = r.json()["id"]
+    operator = api_headers(base_url, DEMO_OPERATOR)  # a small emergency, paid by the demo buyer's organization
+    payer = api.get("/auth/me", headers=buyer).json()["organization"]["id"]
+    r = api.post("/operator/emergencies", headers=operator, json={
+        "title": "a11y", "accelerators": 8, "chips": ["a800"], "duration_hours": 1,
+        "compensation_fen_per_accel_hour": 100, "payer_org_id": payer})
+    assert r.status_code == 201, r.text
+    emergency_id = r.json()["id"]
     datacenter = api.get("/datacenters", headers=seller, params={"mine": "true"}).json()[0]
     seller_product = api.get(f"/datacenters/{datacenter['id']}/products", headers=seller).json()[0]
     return {"product_id": products[0]["id"], "compare_ids": ",".join(p["id"] for p in products),
             "order_id": orders[0]["id"], "job_id": jobs[0]["id"], "period": orders[0]["created_at"][:7],
-            "datacenter_id": datacenter["id"], "seller.product_id": seller_product["id"], "rfq_id": rfq_id}
+            "datacenter_id": datacenter["id"], "seller.product_id": seller_product["id"], "rfq_id": rfq_id,
+            "emergency_id": emergency_id}
 
 
 @pytest.fixture(scope="module")

@@ -9,5 +9,6 @@ from suanli.cli import audit as _audit  # noqa: E402,F401  (registers audit veri
 from suanli.cli import federation as _federation  # noqa: E402,F401  (registers the federation commands)
 from suanli.cli import rfq as _rfq  # noqa: E402,F401  (registers requests for quotes and contracts)
 from suanli.cli import demand as _demand  # noqa: E402,F401  (registers demand, guidance, price-history and price-snapshot)
+from suanli.cli import emergency as _emergency  # noqa: E402,F401  (registers the emergency compute commands)
 
 __all__ = ["app"]

@@ -135,6 +135,8 @@ class TransferKind(StrEnum):
     RELEASE = "release"
     REFUND = "refund"
     PAYOUT = "payout"
+    COMPENSATION = "compensation"
+    """Emergency compute (``suanli.emergency``): the payer's held money to a reserved holder who lent units."""
 
 
 _K = AccountKind
@@ -147,6 +149,7 @@ ALLOWED_LEGS: Mapping[TransferKind, frozenset[tuple[AccountKind, AccountKind]]] 
     TransferKind.REFUND: frozenset({(_K.SELLER_RECEIVABLE, _K.BUYER_AVAILABLE),
                                     (_K.PLATFORM_COMMISSION, _K.BUYER_AVAILABLE)}),
     TransferKind.PAYOUT: frozenset({(_K.SELLER_RECEIVABLE, _K.PLATFORM_CASH)}),
+    TransferKind.COMPENSATION: frozenset({(_K.BUYER_HELD, _K.BUYER_AVAILABLE)}),
 }
 """(debit kind, credit kind) pairs each transfer kind may move money between."""
 _SAME_OWNER = frozenset({TransferKind.HOLD, TransferKind.RELEASE})  # moves within one buyer's wallet

@@ -49,6 +49,7 @@ class RowKind(StrEnum):
     REFUND = "refund"    # a charge given back
     PAYOUT = "payout"    # money paid out to a seller
     METER = "meter"      # the meter's readings of one order in one Beijing day
+    COMPENSATION = "compensation"  # emergency compute: paid to (or by) a reserved holder who lent idle units
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ def order_id_of(ref: str) -> str | None:
 
 
 def _event_kind(kinds: set[TransferKind]) -> RowKind:
+    if TransferKind.COMPENSATION in kinds:
+        return RowKind.COMPENSATION
     if TransferKind.TOPUP in kinds:
         return RowKind.TOPUP
     if TransferKind.PAYOUT in kinds:

@@ -13,6 +13,7 @@ import suanli.audit.models  # noqa: F401
 import suanli.federation.models  # noqa: F401
 import suanli.quotes.models  # noqa: F401
 import suanli.demand.models  # noqa: F401
+import suanli.emergency.models  # noqa: F401
 from suanli.config import load_settings
 from suanli.db import Base, make_engine
 

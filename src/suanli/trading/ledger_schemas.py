@@ -12,8 +12,9 @@ from suanli.core.ledger_rows import RowKind
 
 
 class LedgerRowOut(BaseModel):
-    kind: RowKind = Field(description="topup, hold, charge, release, refund, payout, or meter (the meter's readings "
-                                      "of one order in one Beijing day, summed)")
+    kind: RowKind = Field(description="topup, hold, charge, release, refund, payout, meter (the meter's readings "
+                                      "of one order in one Beijing day, summed) or compensation (emergency "
+                                      "compute: paid for lent reserved units, or received for them)")
     order_id: uuid.UUID | None
     product_name: str | None
     period_start: dt.datetime | None = Field(description="An order's row: when the order started (a meter row: its "

@@ -193,6 +193,7 @@ class NotificationKind(enum.StrEnum):
     DELIVERY_FAILED = "delivery_failed"
     INSTANCE_FAILED = "instance_failed"
     RFQ = "rfq"  # a request for quotes or its contract changed (awarded, expired, delivered, started, failed)
+    EMERGENCY = "emergency"  # emergency compute: an offer to lend idle reserved units, a preemption, capacity used
 
 
 class Notification(Base):

@@ -193,6 +193,20 @@ DOMAIN_MESSAGES: dict[str, str] = {
     "invalid_access_details": N_("An access detail is not valid: check the host, user, port, fingerprints and the "
                                  "JupyterLab address (http or https)."),
     "reason_required": N_("Say why; the buyer is told."),
+    # emergency compute (应急算力)
+    "chips_or_ecosystems_required": N_("Name the chips or the software ecosystems the emergency workload runs on."),
+    "unknown_province": N_("No data center is in that province; the provinces are %(valid_values)s."),
+    "payer_not_buyer": N_("The payer must be a buyer organization with a wallet."),
+    "payer_without_user": N_("The paying organization has no buyer user to place its orders."),
+    "no_capacity": N_("No matching capacity can be assembled now. Widen the chips, ecosystems or provinces, or ask "
+                      "for fewer accelerators."),
+    "emergency_not_found": N_("There is no such emergency."),
+    "emergency_ended": N_("This emergency has ended."),
+    "offer_not_found": N_("You have no such emergency offer."),
+    "offer_answered": N_("This offer was already answered."),
+    "lease_not_active": N_("The reserved lease is no longer active; it has no units to lend."),
+    "units_busy": N_("Too few units of the reserved lease are idle now. Decline the offer, or stop a job and accept "
+                     "again."),
     # federation: peers, keys and the signed API between platforms
     "invalid_peer_card": N_("This is not a peer card. Ask the peer's operator for the whole line that "
                             "`suanli federation identity` prints."),

@@ -12,6 +12,7 @@ import datetime as dt
 import importlib
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,14 @@ def demo_ids(base_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def ids(server) -> dict[str, str]:
-    return demo_ids(server.base_url)
+def ids(server) -> Iterator[dict[str, str]]:
+    found = demo_ids(server.base_url)
+    yield found
+    # The emergency's orders hold A800 units and the demo buyer's money: give them back to the journeys after this
+    with httpx.Client(base_url=server.base_url + "/api/v1", timeout=30) as api:
+        r = api.post(f"/operator/emergencies/{found['emergency_id']}/end",
+                     headers=api_headers(server.base_url, DEMO_OPERATOR))
+        assert r.status_code == 200, r.text
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:

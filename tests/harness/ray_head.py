@@ -16,6 +16,7 @@ dying, so killing the session also ends the jobs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -119,6 +120,7 @@ class RayHead:
             try:
                 with urllib.request.urlopen(url + "/api/jobs/", timeout=2) as response:
                     if response.status == 200:
+                        self._warm_up(url, deadline)
                         self.dashboard_url = url
                         (self.dir / "ray-head.url").write_text(url)
                         return url
@@ -127,6 +129,32 @@ class RayHead:
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"ray head's Jobs API did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    @staticmethod
+    def _warm_up(url: str, deadline: float) -> None:
+        """Run one trivial job to its end: the head starts its job agent and first worker processes lazily, and on a
+        loaded machine the first submit of a test would otherwise wait for that (or time out)."""
+        request = urllib.request.Request(url + "/api/jobs/", method="POST", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"entrypoint": "true", "submission_id": "warm-up"}).encode())
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    if response.status == 200:
+                        break
+            except urllib.error.HTTPError as exc:
+                if b"already exists" in exc.read():
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("ray head did not take a job in time")
+            time.sleep(1)
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(url + "/api/jobs/warm-up", timeout=10) as response:
+                if json.loads(response.read()).get("status") in ("SUCCEEDED", "FAILED", "STOPPED"):
+                    return
+            time.sleep(0.5)
+        raise RuntimeError("ray head's warm-up job did not end in time")
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -67,3 +67,34 @@ def test_operator_follows_and_ends_an_emergency_and_the_holder_accepts_in_its_co
     assert "应急任务已结束" in ended.text and 'data-testid="end-emergency"' not in ended.text
     r = ops.post(f"/operator/emergencies/{em['id']}/end", {})
     assert r.status_code == 409 and "该应急任务已结束" in r.text
+
+
+def test_operator_declares_an_emergency_from_the_console_and_bad_input_is_shown_on_the_form(db, make):
+    app = create_app(db, clock=ManualClock(START))
+    api = TestClient(app)
+    seller, payer, operator = make.user("seller"), make.user("buyer"), make.user("operator")
+    payer_org = api.get("/api/v1/auth/me", headers=payer["headers"]).json()["organization"]["id"]
+    r = api.post("/api/v1/operator/topups", headers=operator["headers"], json={
+        "organization_id": payer_org, "amount_fen": 50_000_000, "reference": f"bank-{uuid.uuid4().hex}"})
+    assert r.status_code in (200, 201), r.text
+    datacenter = make.datacenter(seller)
+    make.product(seller, datacenter, stock_units=3)
+    ops = page(operator, app)
+    shown = ops.get("/operator/emergencies").text
+    assert 'data-testid="declare-form"' in shown and payer_org in shown and "CANN" in shown
+    form = {"title": "台风路径预报", "accelerators": "16", "duration_hours": "6", "rate": "1.50",
+            "payer_org_id": payer_org, "chips": "A800", "provinces": ""}
+    bad = ops.post("/operator/emergencies", form | {"rate": "abc", "accelerators": "0"})
+    assert bad.status_code == 400
+    assert 'data-testid="error-rate"' in bad.text and 'data-testid="error-accelerators"' in bad.text
+    unknown = ops.post("/operator/emergencies", form | {"chips": "H9000"})
+    assert unknown.status_code == 400 and 'data-testid="form-error"' in unknown.text
+    assert api.get("/api/v1/operator/emergencies", headers=operator["headers"]).json()["total"] == 0
+    r = ops.post("/operator/emergencies", form | {"chips": "A800，910B", "ecosystems": ["cuda"]})
+    assert r.status_code == 303, r.text[:3000]
+    detail = ops.get(r.headers["location"]).text
+    assert "应急任务已发布" in detail and "台风路径预报" in detail
+    (declared,) = api.get("/api/v1/operator/emergencies", headers=operator["headers"]).json()["items"]
+    assert declared["accelerators"] == 16 and declared["compensation_per_accel_hour"]["fen"] == 150
+    assert declared["chips"][0] == "a800" and len(declared["chips"]) == 2 and declared["ecosystems"] == ["cuda"]
+    assert declared["planned"] == 16 and declared["by_stage"].get("free") == 16  # 2 of the 3 free 8×A800 units

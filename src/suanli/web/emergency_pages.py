@@ -1,26 +1,33 @@
 """Emergency compute (应急算力) in the consoles: operators follow each emergency's parts and progress (accelerators
-assembled over time) and end it; buyers holding reserved leases accept or decline the offers made to them. The same
-services as the API (``suanli.emergency``); declaring is on the API and the CLI."""
+assembled over time), declare and end them; buyers holding reserved leases accept or decline the offers made to them.
+The same services as the API (``suanli.emergency``)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import select
 
+from suanli.accounts.models import Organization, Role
+from suanli.core.chips import ECOSYSTEMS
 from suanli.emergency import service
+from suanli.emergency.schemas import EmergencyIn
 from suanli.errors import DomainError
 from suanli.http import DbSession
 from suanli.trading.endpoints import get_clock
-from suanli.web.forms import Form, attempt, translator
+from suanli.web.forms import Form, attempt, blank_to_none, cny_to_fen, form_values, translator, validate
 from suanli.web.i18n import N_, format_datetime
 from suanli.web.operator_charts import base_option
 from suanli.web.render import redirect, register_notices, render, web_router
 from suanli.web.security import BuyerUser, OperatorUser, PostedForm
 
 router = web_router()
-register_notices(emergency_ended=N_("The emergency has ended: its orders are released and lent units are back."),
+register_notices(emergency_declared=N_("The emergency is declared: free capacity is taken at once, spot leases "
+                                      "after their notice, and holders of reserved leases are asked."),
+                 emergency_ended=N_("The emergency has ended: its orders are released and lent units are back."),
                  offer_accepted=N_("Offer accepted: the units are lent until the emergency ends, and the "
                                    "compensation is in your wallet."),
                  offer_declined=N_("Offer declined: nothing is lent."))
@@ -37,11 +44,53 @@ def _labels(request: Request) -> dict[str, Any]:
     return {"state": {k: _(v) for k, v in STATE_LABELS.items()}, "stage": {k: _(v) for k, v in STAGE_LABELS.items()}}
 
 
+DECLARE_FIELDS = ["title", "accelerators", "chips", "ecosystems", "provinces", "duration_hours", "rate",
+                  "payer_org_id"]
+
+
+def _list(request: Request, session: DbSession, form: Form | None = None, status_code: int = 200):
+    rows, total = service.listing(session, limit=100, offset=0)
+    payers = session.execute(select(Organization.id, Organization.name).where(Organization.kind == Role.BUYER)
+                             .order_by(Organization.name)).all()
+    form = form or Form(values={"duration_hours": "24", "ecosystems": []})
+    chosen = form.values.get("ecosystems") or []
+    return render(request, "operator/emergencies.html", {
+        "rows": [(e, service.progress(session, e)) for e in rows], "total": total, "labels": _labels(request),
+        "form": form, "payer_options": [("", translator(request)(N_("Choose the paying organization")))]
+        + [(str(i), n) for i, n in payers],
+        "ecosystems": [(e.key, f"{e.name} · {e.vendor}") for e in ECOSYSTEMS.values()],
+        "chosen_ecosystems": set(chosen if isinstance(chosen, list) else [chosen])}, status_code=status_code)
+
+
 @router.get("/operator/emergencies")
 def emergencies(request: Request, session: DbSession, _operator: OperatorUser):
-    rows, total = service.listing(session, limit=100, offset=0)
-    return render(request, "operator/emergencies.html", {
-        "rows": [(e, service.progress(session, e)) for e in rows], "total": total, "labels": _labels(request)})
+    return _list(request, session)
+
+
+def _names(text: str | None) -> list[str]:
+    """``A800, 910B`` or ``安徽 江苏``: the names typed, in order, once each."""
+    return list(dict.fromkeys(n for n in re.split(r"[\s,，、;；]+", text or "") if n))
+
+
+@router.post("/operator/emergencies")
+def declare(request: Request, session: DbSession, operator: OperatorUser, posted: PostedForm):
+    _ = translator(request)
+    form = Form(values=form_values(posted, DECLARE_FIELDS))
+    data = blank_to_none({k: v for k, v in form.values.items() if k not in ("chips", "provinces", "ecosystems")})
+    data["compensation_fen_per_accel_hour"] = cny_to_fen(data.pop("rate", None), "rate", form, _)
+    ecosystems = form.values.get("ecosystems") or []
+    data |= {"chips": _names(form.values.get("chips")), "provinces": _names(form.values.get("provinces")),
+             "ecosystems": ecosystems if isinstance(ecosystems, list) else [ecosystems]}
+    body = validate(EmergencyIn, data, form, _, {"compensation_fen_per_accel_hour": "rate"})
+    if body is None or not form.ok:
+        return _list(request, session, form, status_code=400)
+    try:
+        with attempt(session):
+            declared = service.declare(session, get_clock(request), operator, body)
+    except DomainError as exc:
+        form.fail(exc, _, {"chips": "chips", "ecosystems": "chips"})
+        return _list(request, session, form, status_code=402 if exc.status == 402 else 400)
+    return redirect(f"/operator/emergencies/{declared.id}", notice="emergency_declared")
 
 
 def progress_chart(p: service.Progress, asked: int, _: Any) -> dict[str, Any]:

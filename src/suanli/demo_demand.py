@@ -28,7 +28,7 @@ from suanli.catalog.price_index import price_index
 from suanli.core.money import round_fen
 from suanli.core.price_stats import PriceSummary
 from suanli.core.query import Condition
-from suanli.core.rfq import BillingMode, Need, budget_fen
+from suanli.core.rfq import BillingMode, contract_value_fen
 from suanli.demand.service import record_search_miss
 from suanli.quotes.schemas import RequestIn
 from suanli.quotes.service import post_request
@@ -139,16 +139,14 @@ def post_demo_requests(session: Session, now: dt.datetime) -> int:
         if buyer is None:
             continue
         earliest, latest = (now + dt.timedelta(days=d) for d in r.start_in_days)
+        # what post_request freezes (rfq.budget_fen): the term at the maximum unit price
+        budget = contract_value_fen(r.billing_mode, r.max_unit_price_fen, r.units, r.term_months, r.term_hours)
         body = RequestIn(title=r.title, chip=r.chip, min_fp16_tflops=r.min_fp16_tflops, min_memory_gib=r.min_memory_gib,
                          accelerators=8, units=r.units, billing_mode=r.billing_mode, term_months=r.term_months,
                          term_hours=r.term_hours, earliest_start=earliest, latest_start=latest, province="安徽",
                          max_unit_price_fen=r.max_unit_price_fen,
                          auction_closes_at=now + dt.timedelta(days=r.auction_days) if r.auction_days else None)
-        need = Need(chip_key=r.chip, min_fp16_tflops=r.min_fp16_tflops, min_memory_gib=r.min_memory_gib,
-                    accelerators=8, units=r.units, billing_mode=r.billing_mode, term_months=r.term_months,
-                    term_hours=r.term_hours, earliest_start=earliest, latest_start=latest, province="安徽",
-                    max_unit_price_fen=r.max_unit_price_fen)
-        topup(session, TopupIn(organization_id=buyer.organization_id, amount_fen=budget_fen(need),
+        topup(session, TopupIn(organization_id=buyer.organization_id, amount_fen=budget,
                                reference=f"demo-rfq-{n}"), now)
         post_request(session, now, buyer, body)
         posted += 1

@@ -59,4 +59,6 @@ def test_the_wait_never_passes_six_hours_and_never_falls_below_five_minutes(fail
     blocked = bool(blocked_places(attempts, at(failures - 1 + after))[0])
     wait = min(FIRST_RETRY_S * 2 ** (failures - 1), LAST_RETRY_S)
     assert blocked == (after < wait)
-    assert FIRST_RETRY_S <= wait <= LAST_RETRY_S
+    latest = failures - 1  # whatever the count: blocked for at least 5 minutes, free after 6 hours
+    assert blocked_places(attempts, at(latest + FIRST_RETRY_S - 1))[0] == {"o1"}
+    assert blocked_places(attempts, at(latest + LAST_RETRY_S))[0] == set()

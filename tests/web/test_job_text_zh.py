@@ -32,6 +32,29 @@ def section(html: str, testid: str) -> str:
     return text_of(match.group(1)).strip()
 
 
+def local_cluster(make: Any, operator: dict, dc: dict, products: list[dict], endpoint: Path, name: str) -> None:
+    r = make.client.post(f"/api/v1/datacenters/{dc['id']}/clusters", headers=operator["headers"],
+                         json={"name": name, "kind": "local", "endpoint": str(endpoint),
+                               "product_ids": [p["id"] for p in products]})
+    assert r.status_code == 201, r.text
+
+
+def top_up(make: Any, operator: dict, buyer: dict, fen: int) -> None:
+    org = make.client.get("/api/v1/auth/me", headers=buyer["headers"]).json()["organization"]["id"]
+    r = make.client.post("/api/v1/operator/topups", headers=operator["headers"],
+                         json={"organization_id": org, "amount_fen": fen, "reference": f"t-{uuid.uuid4().hex}"})
+    assert r.status_code == 201, r.text
+
+
+def submit_and_place(make: Any, operator: dict, buyer: dict, **body: Any) -> str:
+    r = make.client.post("/api/v1/jobs", headers=buyer["headers"], json={"max_runtime_minutes": 30, **body})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    r = make.client.post("/api/v1/operator/scheduler/run", headers=operator["headers"])
+    assert r.status_code == 200 and [p["job_id"] for p in r.json()["placed"]] == [job_id], r.text
+    return job_id
+
+
 @pytest.fixture
 def placed_job(make: Any, tmp_path: Path) -> dict[str, Any]:
     """A job placed on the dearer of two A800 products, after its submit to the cheaper one's cluster failed (the
@@ -43,14 +66,8 @@ def placed_job(make: Any, tmp_path: Path) -> dict[str, Any]:
     not_a_directory = tmp_path / "a-file"
     not_a_directory.write_text("a file where the cluster's base directory should be")
     for name, product, endpoint in (("broken", cheap, not_a_directory / "jobs"), ("good", dear, tmp_path / "jobs")):
-        r = make.client.post(f"/api/v1/datacenters/{dc['id']}/clusters", headers=operator["headers"],
-                             json={"name": name, "kind": "local", "endpoint": str(endpoint),
-                                   "product_ids": [product["id"]]})
-        assert r.status_code == 201, r.text
-    org = make.client.get("/api/v1/auth/me", headers=buyer["headers"]).json()["organization"]["id"]
-    r = make.client.post("/api/v1/operator/topups", headers=operator["headers"],
-                         json={"organization_id": org, "amount_fen": 1_000_000, "reference": f"t-{uuid.uuid4().hex}"})
-    assert r.status_code == 201, r.text
+        local_cluster(make, operator, dc, [product], endpoint, name)
+    top_up(make, operator, buyer, 1_000_000)
     ids = {}
     for key, chip in (("placed", "a800"), ("unplaced", "ascend-910b")):
         r = make.client.post("/api/v1/jobs", headers=buyer["headers"], json={
@@ -129,21 +146,10 @@ def test_a_gang_shows_its_servers_by_product_in_chinese(web: WebClient, make, tm
     seller, operator, buyer = make.user("seller"), make.user("operator"), make.user("buyer")
     dc = make.datacenter(seller, name="庆阳一号数据中心")
     products = [make.product(seller, dc, stock_units=n) for n in (2, 1)]
-    r = make.client.post(f"/api/v1/datacenters/{dc['id']}/clusters", headers=operator["headers"],
-                         json={"name": "gang", "kind": "local", "endpoint": str(tmp_path / "jobs"),
-                               "product_ids": [p["id"] for p in products]})
-    assert r.status_code == 201, r.text
-    org = make.client.get("/api/v1/auth/me", headers=buyer["headers"]).json()["organization"]["id"]
-    r = make.client.post("/api/v1/operator/topups", headers=operator["headers"],
-                         json={"organization_id": org, "amount_fen": 1_000_000, "reference": f"t-{uuid.uuid4().hex}"})
-    assert r.status_code == 201, r.text
-    r = make.client.post("/api/v1/jobs", headers=buyer["headers"], json={
-        "name": "gang", "command": "sleep 60", "resources": {"accelerators": 24, "chip": "a800"},
-        "max_runtime_minutes": 30})
-    assert r.status_code == 201, r.text
-    job_id = r.json()["id"]
-    r = make.client.post("/api/v1/operator/scheduler/run", headers=operator["headers"])
-    assert r.status_code == 200 and [p["job_id"] for p in r.json()["placed"]] == [job_id], r.text
+    local_cluster(make, operator, dc, products, tmp_path / "jobs", "gang")
+    top_up(make, operator, buyer, 1_000_000)
+    job_id = submit_and_place(make, operator, buyer, name="gang", command="sleep 60",
+                              resources={"accelerators": 24, "chip": "a800"})
     job = make.client.get(f"/api/v1/jobs/{job_id}", headers=buyer["headers"]).json()
     web.login(buyer["email"], PASSWORD)
     html = web.get(f"/account/jobs/{job_id}").text
@@ -176,3 +182,25 @@ def test_a_job_the_time_limit_ended_says_so_in_chinese(web: WebClient, make, pla
     assert section(html, "state-detail") == "失败（退出码 124）：已达到 30 分钟的运行时限"
     html = web.get(f"/account/jobs/{placed_job['placed']}?lang=en").text
     assert section(html, "state-detail") == "failed (exit code 124): time limit of 30 min reached"
+
+
+def test_a_job_on_a_reserved_lease_says_so_in_chinese_and_in_english(web: WebClient, make, tmp_path):
+    seller, operator, buyer = make.user("seller"), make.user("operator"), make.user("buyer")
+    dc = make.datacenter(seller, name="芜湖一号数据中心")
+    product = make.product(seller, dc, name="A800 ×8 包月", price_on_demand_fen=5000)
+    local_cluster(make, operator, dc, [product], tmp_path / "jobs", "main")
+    top_up(make, operator, buyer, 100_000_000)
+    r = make.client.post("/api/v1/orders", headers={**buyer["headers"], "Idempotency-Key": uuid.uuid4().hex},
+                         json={"product_id": product["id"], "mode": "reserved", "units": 1, "term_months": 1})
+    assert r.status_code == 201, r.text
+    lease = r.json()["id"]
+    job_id = submit_and_place(make, operator, buyer, name="on-lease", command="echo hi",
+                              resources={"accelerators": 1, "chip": "a800"})
+
+    web.login(buyer["email"], PASSWORD)
+    html = web.get(f"/account/jobs/{job_id}").text
+    assert section(html, "held-capacity").startswith("您的包年包月租约") and f'/account/orders/{lease}' in html
+    assert section(html, "placement-reason") == f"在您的包年包月租约 {lease} 上（使用其 1 个单元；不另收费）"
+    html = web.get(f"/account/jobs/{job_id}?lang=en").text
+    assert section(html, "held-capacity").startswith("Your reserved lease")
+    assert section(html, "placement-reason") == f"on your reserved lease {lease} (1 of its units; no further charge)"

@@ -59,6 +59,10 @@ def submit(name: str,
            product: Annotated[list[str] | None, typer.Option("--product", help="Run only on this product id "
                                                                                "(repeatable).")] = None,
            max_price: Annotated[str | None, typer.Option(help="Most the whole job may cost per hour, CNY.")] = None,
+           held: Annotated[str, typer.Option(help="Capacity you already hold (your reserved leases of batch "
+                                                  "capacity, an emergency's capacity you pay for): prefer (there "
+                                                  "first, at no further charge), only (wait for it), never.")
+                           ] = "prefer",
            objective: Annotated[str, typer.Option(help="cost or time")] = "cost",
            mode: Annotated[str, typer.Option(help="on_demand or spot")] = "on_demand",
            bid: Annotated[str | None, typer.Option(help="Spot: most the whole job pays per hour, CNY.")] = None,
@@ -79,7 +83,8 @@ def submit(name: str,
                       "min_fp16_tflops": min_tflops, "vcpus": vcpus, "memory_gib": memory},
         "constraints": {"provinces": province or [], "datacenters": datacenter or [], "products": product or [],
                         "ecosystems": ecosystem or [],
-                        "max_hourly_price_fen": cny_arg(max_price, "--max-price") if max_price else None},
+                        "max_hourly_price_fen": cny_arg(max_price, "--max-price") if max_price else None,
+                        "held_capacity": held},
         "objective": objective, "mode": mode, "max_runtime_minutes": max_runtime,
     }
     if command is not None:
@@ -128,7 +133,11 @@ def show(job_id: str, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
     if pinned:
         console.print(f"runs only on product{'s' if len(pinned) > 1 else ''} {', '.join(pinned)}")
     p = job.get("placement")
-    if p:
+    if p and p.get("held"):
+        console.print(f"placed on {p['datacenter_name']} / {p['product_name']} ({p['backend']} cluster), "
+                      f"{p['units']} unit(s) of capacity you hold ({p['held']}, order {job['order_id']}): "
+                      "no further charge")
+    elif p:
         console.print(f"placed on {p['datacenter_name']} / {p['product_name']} ({p['backend']} cluster), "
                       f"{p['units']} unit(s) at {_yuan(p['hourly_price_fen'])}/h")
         console.print(f"  why: {p['reason']}")

@@ -140,16 +140,27 @@ def candidates(session: Session, emergency: EmergencyRequest
     spot = [core.SpotLease(str(o.id), str(o.product_id), products[o.product_id].accelerators, o.units,
                            o.unit_price_fen // products[o.product_id].accelerators, o.created_at.timestamp())
             for o in leases if o.mode is OrderMode.SPOT and o.preempt_notice_at is None]
-    reserved_ids = [o.id for o in leases if o.mode is OrderMode.RESERVED]
-    busy = dict(session.execute(select(Job.order_id, func.sum(Job.units)).where(
-        Job.order_id.in_(reserved_ids), Job.state.in_(BUSY_JOB_STATES)).group_by(Job.order_id)).all()) \
-        if reserved_ids else {}
-    lent = _lent_units(session, reserved_ids)
+    # Leases of machines (containers, VMs, bare metal) are their holders' machines: not lent. Batch leases lend
+    # the units their holders' jobs do not use (jobs.held).
+    reserved_leases = [o for o in leases if o.mode is OrderMode.RESERVED and not o.delivers_instances]
+    ids = [o.id for o in reserved_leases]
+    lent = _lent_units(session, ids)
+    busy = {k: int(v) for k, v in session.execute(
+        select(Job.order_id, func.sum(Job.units)).join(Order, Order.id == Job.order_id)
+        .where(Job.order_id.in_(ids), Job.buyer_org_id == Order.buyer_org_id, Job.state.in_(BUSY_JOB_STATES))
+        .group_by(Job.order_id)).all()} if ids else {}
     reserved = [core.ReservedLease(str(o.id), str(o.product_id), str(o.buyer_org_id),
                                    products[o.product_id].accelerators,
-                                   max(0, o.units - int(busy.get(o.id) or 0) - lent.get(o.id, 0)))
-                for o in leases if o.mode is OrderMode.RESERVED]
+                                   max(0, o.units - busy.get(o.id, 0) - lent.get(o.id, 0)))
+                for o in reserved_leases]
     return products, free, spot, reserved
+
+
+def _holder_busy(session: Session, lease: Order) -> int:
+    """Units of a reserved lease its holder's own jobs use now (a payer's jobs on lent units are not counted:
+    those units are counted as lent)."""
+    return int(session.scalar(select(func.coalesce(func.sum(Job.units), 0)).where(
+        Job.order_id == lease.id, Job.buyer_org_id == lease.buyer_org_id, Job.state.in_(BUSY_JOB_STATES))) or 0)
 
 
 def _lent_units(session: Session, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -302,8 +313,7 @@ def answer_offer(session: Session, clock: billing.Clock, holder: User, part_id: 
     if lease.status is not OrderStatus.ACTIVE:
         raise Conflict(f"Your reserved order {lease.id} is {lease.status.value}; it has no units to lend.",
                        code="lease_not_active", details={"order_id": str(lease.id)})
-    busy = int(session.scalar(select(func.coalesce(func.sum(Job.units), 0)).where(
-        Job.order_id == lease.id, Job.state.in_(BUSY_JOB_STATES))) or 0)
+    busy = _holder_busy(session, lease)
     lent = int(session.scalar(select(func.coalesce(func.sum(EmergencyPart.units), 0)).where(
         EmergencyPart.order_id == lease.id, EmergencyPart.offer_status == OfferStatus.ACCEPTED)) or 0)
     if lease.units - busy - lent < part.units:
@@ -347,9 +357,12 @@ def _set_offer(session: Session, part: EmergencyPart, status: OfferStatus, now: 
 
 # ---------------------------------------------------------------- end
 
-def end(session: Session, clock: billing.Clock, operator: User, emergency_id: uuid.UUID) -> EmergencyRequest:
+def end(session: Session, clock: billing.Clock, operator: User, emergency_id: uuid.UUID, *,
+        reason: str = "operator") -> EmergencyRequest:
     """End an emergency: its orders are released (charged for the time used) or cancelled (still pending), lent
-    reserved units go back to their holders, open offers are withdrawn; everyone affected is told."""
+    reserved units go back to their holders, open offers are withdrawn; everyone affected is told. ``reason``:
+    ``operator`` (an operator ended it; ``operator`` is who) or ``duration`` (its ``ends_at`` passed; the scheduler
+    ends it, recorded under the operator who declared it)."""
     emergency = session.scalar(select(EmergencyRequest).where(EmergencyRequest.id == emergency_id)
                                .with_for_update())
     if emergency is None:
@@ -382,8 +395,15 @@ def end(session: Session, clock: billing.Clock, operator: User, emergency_id: uu
                f"The emergency '{emergency.title}' has ended; the capacity it used is released.", now)
     emergency.status, emergency.ended_at = EmergencyStatus.ENDED, now
     session.flush()
-    audit.record(session, operator, "emergency.ended", emergency_ref(emergency.id), {})
+    audit.record(session, operator, "emergency.ended", emergency_ref(emergency.id), {"reason": reason})
     return emergency
+
+
+def due(session: Session, now: dt.datetime) -> list[uuid.UUID]:
+    """Emergencies still assembling whose duration is over (``ends_at`` passed): the scheduler ends them."""
+    return list(session.scalars(select(EmergencyRequest.id).where(
+        EmergencyRequest.status == EmergencyStatus.ASSEMBLING, EmergencyRequest.ends_at <= now)
+        .order_by(EmergencyRequest.ends_at, EmergencyRequest.id)))
 
 
 # ---------------------------------------------------------------- reading
@@ -429,7 +449,8 @@ def progress(session: Session, emergency: EmergencyRequest) -> Progress:
         if part.stage is core.Stage.RESERVED:
             status = part.offer_status or OfferStatus.OFFERED
             at = part.answered_at if status in (OfferStatus.ACCEPTED, OfferStatus.RETURNED) else None
-            states.append(PartState(part, status.value, at, status is OfferStatus.ACCEPTED))
+            lease_active = orders[part.order_id].status is OrderStatus.ACTIVE  # a term may end while lent
+            states.append(PartState(part, status.value, at, status is OfferStatus.ACCEPTED and lease_active))
         else:
             order = orders[part.order_id]
             states.append(PartState(part, order.status.value, order.started_at,
@@ -448,4 +469,4 @@ def progress(session: Session, emergency: EmergencyRequest) -> Progress:
     return Progress(states, sum(by_stage.values()), by_stage, timeline, paid)
 
 
-__all__ = ["answer_offer", "candidates", "declare", "end", "get", "listing", "offers_for", "progress"]
+__all__ = ["answer_offer", "candidates", "declare", "due", "end", "get", "listing", "offers_for", "progress"]

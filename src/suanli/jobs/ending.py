@@ -30,6 +30,8 @@ def _release(session: Session, clock: Clock, job: Job, *, charge: bool) -> None:
     by trading (metering) is left as it is."""
     from suanli.trading.service import cancel_order, release_order
 
+    if job.held_kind is not None:  # held capacity (jobs.held): the order is not the job's, it goes on
+        return
     for order_id in current_order_ids(job):
         order = session.get(Order, order_id)
         if order is None or order.status not in (OrderStatus.ACTIVE, OrderStatus.PENDING):
@@ -96,7 +98,8 @@ def requeue(session: Session, clock: Clock, job: Job, kind: str, reason: Text, *
         .values(state=new_state, **detail_values(msg("requeued: %(reason)s", reason=reason)),
                 attempts=[*(job.attempts or []), attempt], datacenter_id=None, product_id=None, cluster_id=None,
                 units=None, hourly_price_fen=None, placement_reason=None, placement_reason_message=None,
-                order_id=None, placement_parts=[], backend_job_id=None, scheduled_at=None, started_at=None)
+                order_id=None, placement_parts=[], backend_job_id=None, scheduled_at=None, started_at=None,
+                held_kind=None)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False

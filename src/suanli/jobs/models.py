@@ -71,6 +71,15 @@ class JobObjective(enum.StrEnum):
     TIME = "time"
 
 
+class HeldCapacity(enum.StrEnum):
+    """Whether a job runs on capacity its buyer already holds (``suanli.jobs.held``): reserved leases, an
+    emergency's orders and the units reserved holders lent it."""
+
+    PREFER = "prefer"  # held capacity when it has room now, else the market
+    ONLY = "only"  # wait for held capacity; never place an order on the market
+    NEVER = "never"  # always the market (keep the held capacity for something else)
+
+
 class Cluster(Base):
     """A cluster of a data center: where its products' capacity runs jobs."""
 
@@ -131,6 +140,9 @@ class Job(Base):
     mode: Mapped[JobMode] = mapped_column(_enum(JobMode, "job_mode"))
     bid_hourly_fen: Mapped[int | None] = mapped_column(default=None)
     max_runtime_minutes: Mapped[int] = mapped_column(Integer)
+    held_capacity: Mapped[str] = mapped_column(String(10), default=HeldCapacity.PREFER.value,
+                                               server_default=HeldCapacity.PREFER.value,
+                                               doc="prefer, only or never: see HeldCapacity.")
     # lifecycle
     state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
     state_detail: Mapped[str] = mapped_column(String(2000), default="")
@@ -150,6 +162,9 @@ class Job(Base):
                                                           doc="placement_reason, translatable (messages.to_json).")
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"), default=None)
     order_ids: Mapped[list[str]] = mapped_column(JSON, default=list, doc="Every order placed for the job.")
+    held_kind: Mapped[str | None] = mapped_column(
+        String(20), default=None, doc="The placement runs on held capacity (order_id is not the job's own order): "
+                                      "lease, loan or emergency (suanli.jobs.held.HeldKind); null otherwise.")
     placement_parts: Mapped[list[dict[str, Any]]] = mapped_column(
         JSON, default=list, server_default="[]",
         doc="A gang on several products: {product_id, units, order_id} per product, one order each (empty: the "

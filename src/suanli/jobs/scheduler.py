@@ -45,7 +45,7 @@ from suanli import backends
 from suanli.core.billing import Clock
 from suanli.core.messages import clip, msg
 from suanli.db import Database
-from suanli.jobs import strays
+from suanli.jobs import held, strays
 from suanli.jobs.clusters import contacted_clusters, finish_draining
 from suanli.jobs.ending import end_placed_job, requeue
 from suanli.jobs.gangs import current_order_ids
@@ -81,6 +81,7 @@ class RoundSummary:
     preempted: list[str] = field(default_factory=list)
     strays: list[dict[str, Any]] = field(default_factory=list)
     unplaceable: list[dict[str, Any]] = field(default_factory=list)
+    emergencies_ended: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -111,6 +112,7 @@ def run_round(database: Database, clock: Clock, *, lock: bool = True) -> RoundSu
 def _round(database: Database, clock: Clock, summary: RoundSummary) -> None:
     check_health(database, clock, summary)
     strays.reap(database, clock, summary)
+    end_due_emergencies(database, clock, summary)
     watch(database, clock, summary)
     place(database, clock, summary)
     with database.unit_of_work() as session:
@@ -163,6 +165,31 @@ def _mark_unhealthy(session: Session, cluster_id: uuid.UUID, detail: str, now: d
                     .values(healthy=False, consecutive_failures=UNHEALTHY_AFTER, health_detail=detail[:500],
                             checked_at=now)
                     .execution_options(synchronize_session=False))
+
+
+# ---------------------------------------------------------------- emergencies whose duration is over
+
+def end_due_emergencies(database: Database, clock: Clock, summary: RoundSummary) -> None:
+    """An emergency ends by itself when its duration is over: its orders are released and lent units go back
+    (``emergency.service.end``); the watch that follows stops the jobs that ran on them (``jobs.held``)."""
+    from suanli.accounts.models import User
+    from suanli.emergency import service as emergencies
+    from suanli.emergency.models import EmergencyRequest
+    from suanli.errors import DomainError
+
+    with database.unit_of_work(write=False) as session:
+        due = emergencies.due(session, clock.now())
+    for emergency_id in due:
+        try:
+            with database.unit_of_work() as session:
+                declared_by = session.get_one(EmergencyRequest, emergency_id).declared_by_user_id
+                emergencies.end(session, clock, session.get_one(User, declared_by), emergency_id, reason="duration")
+            summary.emergencies_ended.append(str(emergency_id))
+        except DomainError:  # ended by an operator meanwhile
+            continue
+        except Exception as exc:  # retried next round
+            log.exception("ending emergency %s failed", emergency_id)
+            summary.errors.append(f"emergency {emergency_id}: {type(exc).__name__}: {exc}")
 
 
 # ---------------------------------------------------------------- watching placed jobs
@@ -246,12 +273,18 @@ def _watch_one(database: Database, clock: Clock, job: Job, cluster: Cluster | No
             if end_placed_job(session, clock, job, state, detail, exit_code=status.exit_code):
                 summary.finished.append({"job_id": str(job.id), "state": state.value, "exit_code": status.exit_code})
             return
-        if order_status is OrderStatus.PREEMPTED:  # trading preempted the spot order under the job: requeue it
+        lost_hold = held.lost_reason(session, job)
+        if lost_hold is not None:  # its lease or loan ended under it: the units are someone else's now
+            if end_placed_job(session, clock, job, JobState.CANCELLED, lost_hold, cancel_backend=True):
+                summary.finished.append({"job_id": str(job.id), "state": "cancelled", "exit_code": None})
+            return
+        if job.held_kind is None and order_status is OrderStatus.PREEMPTED:  # trading preempted the spot order
             reason = msg("its spot order was preempted by on-demand or reserved demand")
             if requeue(session, clock, job, "preempted", reason, charge=False, cancel_backend=True):
                 summary.requeued.append({"job_id": str(job.id), "reason": str(reason)})
             return
-        if order_status is not None and order_status not in (OrderStatus.ACTIVE, OrderStatus.PENDING):
+        if job.held_kind is None and order_status is not None and \
+                order_status not in (OrderStatus.ACTIVE, OrderStatus.PENDING):
             # the meter stopped the order (the wallet ran dry): the job cannot go on
             stopped = msg("stopped: its order ended (%(status)s); top up the wallet and submit again",
                           status=_ORDER_STATUS.get(order_status, order_status.value))

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
-from suanli.jobs.models import ClusterKind, ClusterState, JobMode, JobObjective, JobState
+from suanli.jobs.models import ClusterKind, ClusterState, HeldCapacity, JobMode, JobObjective, JobState
 
 MessageJson = dict[str, Any] | list[Any] | str | None
 """A sentence in translatable form (suanli.core.messages.to_json): ``{"msg": English template with %(name)s
@@ -80,6 +80,10 @@ class Constraints(BaseModel):
     ecosystems: list[str] = Field(default_factory=list, max_length=10)
     max_hourly_price_fen: StrictInt | None = Field(default=None, ge=0, le=10_000_000_000,
                                              description="The most the whole job may cost per hour, fen.")
+    held_capacity: HeldCapacity = Field(
+        default=HeldCapacity.PREFER, description="Capacity you already hold (your active reserved leases of batch "
+        "capacity; an emergency's capacity you pay for): prefer (run there at no further charge when it has room "
+        "now, else on the market), only (wait for it; never order on the market), never (always the market).")
 
 
 MAX_ENV_ENTRIES = 200
@@ -153,6 +157,9 @@ class PlacementOut(BaseModel):
     hourly_price_fen: int
     reason: str
     reason_message: MessageJson = _message_field("reason")
+    held: str | None = Field(default=None, description="The placement runs on capacity you hold, not an order of "
+                             "its own: lease (your reserved lease), loan (units lent to your emergency), emergency "
+                             "(your emergency's order); null otherwise. order_id is that order.")
     parts: list[PlacementPart] = Field(default_factory=list, description="A gang across products: the units and "
                                        "the order of each product (empty: the placement is one product's units).")
 

@@ -229,7 +229,7 @@ def submit_job(session: Session, clock: Clock, user: User, body: JobIn) -> Job:
               product_ids=product_ids,
               max_hourly_price_fen=constraints.max_hourly_price_fen, objective=body.objective, mode=body.mode,
               bid_hourly_fen=body.bid_hourly_fen, max_runtime_minutes=body.max_runtime_minutes,
-              state=JobState.QUEUED, **detail_values(msg("waiting for the scheduler")), attempt=0, attempts=[],
+              held_capacity=constraints.held_capacity.value, state=JobState.QUEUED, **detail_values(msg("waiting for the scheduler")), attempt=0, attempts=[],
               order_ids=[], cancel_requested=False, submitted_at=now,
               seq=int(now.timestamp() * 1_000_000))
     _refuse_if_never_fits(session, job)
@@ -396,7 +396,8 @@ def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User)
                      "product_name": product_name, "cluster_id": job.cluster_id,
                      "backend": kind.value, "units": job.units or 0,
                      "hourly_price_fen": job.hourly_price_fen or 0, "reason": job.placement_reason or "",
-                     "reason_message": job.placement_reason_message, "parts": job.placement_parts or []}
+                     "reason_message": job.placement_reason_message, "parts": job.placement_parts or [],
+                     "held": job.held_kind}
     unplaceable = None if job.unplaceable is None else {"reason_message": None, **job.unplaceable}
     return {
         "id": job.id, "name": job.name, "state": job.state, "state_detail": job.state_detail,
@@ -409,7 +410,8 @@ def _job_out(job: Job, names: tuple[str, str, ClusterKind] | None, viewer: User)
                       "min_accel_memory_gib": job.min_accel_memory_gib, "min_fp16_tflops": job.min_fp16_tflops,
                       "vcpus": job.vcpus, "memory_gib": job.memory_gib},
         "constraints": {"provinces": job.provinces, "datacenters": job.datacenter_ids,
-                        "products": job.product_ids or [], "max_hourly_price_fen": job.max_hourly_price_fen},
+                        "products": job.product_ids or [], "max_hourly_price_fen": job.max_hourly_price_fen,
+                        "held_capacity": job.held_capacity},
         "objective": job.objective, "mode": job.mode, "bid_hourly_fen": job.bid_hourly_fen,
         "max_runtime_minutes": job.max_runtime_minutes, "placement": placement, "attempt": job.attempt,
         "attempts": [{"n": n, "reason_message": None, **a} for n, a in enumerate(job.attempts or [], 1)],

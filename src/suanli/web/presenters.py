@@ -54,6 +54,8 @@ LABELS: dict[str, dict[str, str]] = {
                                                                                           "its work has ended"),
                       "deleted": N_("Deleted")},
     "cluster_kind": {"local": N_("Platform sandbox"), "slurm": N_("Slurm cluster"), "ray": N_("Ray cluster")},
+    "held_kind": {"lease": N_("Your reserved lease"), "loan": N_("Units lent to your emergency"),
+                  "emergency": N_("Your emergency's order")},
     "transfer": {"topup": N_("Top-up"), "hold": N_("Hold"), "capture": N_("Charge"), "release": N_("Release"),
                  "refund": N_("Refund"), "payout": N_("Payout"), "commission": N_("Commission"),
                  "compensation": N_("Emergency compensation")},

@@ -178,3 +178,33 @@ def test_racing_rounds_place_one_gang_once_and_never_over_allocate(market, tmp_p
     r = market.client.post(f"/api/v1/jobs/{placed[0]}/cancel", headers=owner["headers"])
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
     assert [market.allocated(x) for x in products] == [0, 0]
+
+
+def test_a_cluster_that_cannot_run_the_gang_is_blocked_whole_and_the_gang_runs_elsewhere(market, tmp_path,
+                                                                                        monkeypatch):
+    """A cluster whose backend refuses gangs (Ray's does) is blocked for the job as a whole: the failover goes to
+    another data center's cluster in the same round instead of trying the first cluster's other products."""
+    from suanli import backends
+
+    _, near, refusing = gang_site(market, tmp_path / "near", stocks=(3, 3), price=5000)
+    far_dc, far, able = gang_site(market, tmp_path / "far", stocks=(3,), price=9000)
+    submit_run = LocalBackend.submit
+
+    def refuses_gangs(self, spec):
+        if spec.nodes > 1 and "near" in str(self.base_dir):
+            raise backends.InvalidJobSpec(f"a gang of {spec.nodes} servers cannot run here", kind="local")
+        return submit_run(self, spec)
+
+    monkeypatch.setattr(LocalBackend, "submit", refuses_gangs)
+    buyer = market.buyer(topup_fen=1_000_000)
+    job = submit(market, buyer, command="sleep 300", resources={"accelerators": 24, "chip": "A800"})
+    summary = run_round(market)
+    assert [p["job_id"] for p in summary["placed"]] == [job["id"]]
+    placed = get_job(market, buyer, job["id"])
+    assert placed["placement"]["cluster_id"] == able["id"], placed["placement"]
+    (attempt,) = placed["attempts"]
+    assert (attempt["cluster_id"], attempt["cluster_failed"], attempt["blocks"]) == (refusing["id"], True, True)
+    assert "cannot run here" in attempt["reason"]
+    assert [market.allocated(p) for p in near] == [0, 0] and market.allocated(far[0]) == 3
+    r = market.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=buyer["headers"])
+    assert r.status_code in (200, 202), r.text

@@ -292,7 +292,11 @@ def _place_one(database: Database, clock: Clock, job_id: uuid.UUID, p: Placement
             maybe_started = getattr(exc, "backend_job_id", None)  # sent, but no answer: stop it when it answers
             if maybe_started is not None:
                 strays.record(session, job, render(reason), now, backend_job_id=maybe_started)
-            requeue(session, clock, job, "submit_failed", reason, charge=False)
+            # A gang's submit failing is the cluster's failure to run it (its backend may not run gangs at all,
+            # or one of its servers would not start): the whole cluster is blocked for the job, not one product,
+            # so the failover does not try the same cluster's other products next.
+            requeue(session, clock, job, "submit_failed", reason, charge=False,
+                    cluster_failed=spec_fields["nodes"] > 1)
         summary.requeued.append({"job_id": str(job_id), "reason": str(reason)})
         return "retry"
     with database.unit_of_work() as session:

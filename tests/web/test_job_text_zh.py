@@ -201,6 +201,9 @@ def test_a_job_on_a_reserved_lease_says_so_in_chinese_and_in_english(web: WebCli
     html = web.get(f"/account/jobs/{job_id}").text
     assert section(html, "held-capacity").startswith("您的包年包月租约") and f'/account/orders/{lease}' in html
     assert section(html, "placement-reason") == f"在您的包年包月租约 {lease} 上（使用其 1 个单元；不另收费）"
+    order_page = text_of(web.get(f"/account/orders/{lease}").text)
+    assert "在此订单上运行的作业" in order_page and "您的作业正在使用其 1 个单元中的 1 个，不另收费" in order_page
+    assert "on-lease" in order_page
     html = web.get(f"/account/jobs/{job_id}?lang=en").text
     assert section(html, "held-capacity").startswith("Your reserved lease")
     assert section(html, "placement-reason") == f"on your reserved lease {lease} (1 of its units; no further charge)"

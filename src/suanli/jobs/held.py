@@ -41,7 +41,7 @@ from suanli.jobs.models import ACTIVE_STATES, Job
 from suanli.scheduling.model import Offer, Placement
 from suanli.trading.models import Order, OrderMode, OrderStatus
 
-__all__ = ["HeldKind", "Holding", "choose", "holdings", "lost_reason", "offers", "on_held"]
+__all__ = ["HeldKind", "Holding", "choose", "holdings", "lost_reason", "offers", "on_held", "on_order"]
 
 
 class HeldKind(enum.StrEnum):
@@ -171,3 +171,29 @@ def lost_reason(session: Session, job: Job) -> Message | None:
         return msg("stopped: the units lent to the emergency went back to their holder (the emergency or the "
                    "lease ended)")
     return msg("stopped: the emergency's order it ran on has ended")
+
+
+@dataclass(frozen=True)
+class OrderUse:
+    """How an organization's held order is used now (its console's order page): the units its jobs may use,
+    those in use, those lent to emergencies, and its jobs there."""
+
+    units: int
+    busy: int
+    lent: int
+    jobs: list[Job]
+
+
+def on_order(session: Session, org_id: uuid.UUID, order: Order) -> OrderUse | None:
+    """The organization's use of one of its orders as held capacity, or None when it is not held capacity."""
+    mine = [h for h in holdings(session, [org_id]) if h.order_id == order.id]
+    lent = 0
+    if order.mode is OrderMode.RESERVED and order.buyer_org_id == org_id:
+        lent = int(session.scalar(select(func.coalesce(func.sum(EmergencyPart.units), 0)).where(
+            EmergencyPart.order_id == order.id, EmergencyPart.offer_status == OfferStatus.ACCEPTED)) or 0)
+    if not mine and not lent:
+        return None
+    jobs = list(session.scalars(select(Job).where(Job.order_id == order.id, Job.buyer_org_id == org_id,
+                                                  Job.state.in_(ACTIVE_STATES), Job.held_kind.is_not(None))
+                                .order_by(Job.seq)))
+    return OrderUse(units=sum(h.units for h in mine), busy=sum(h.busy for h in mine), lent=lent, jobs=jobs)

@@ -14,6 +14,7 @@ from suanli.core import billing
 from suanli.core.billing import RESERVED_TERMS_MONTHS
 from suanli.errors import DomainError
 from suanli.http import DbSession
+from suanli.jobs import held
 from suanli.trading import service as trading
 from suanli.trading.endpoints import get_clock
 from suanli.trading.models import Order, OrderMode, OrderStatus
@@ -85,7 +86,10 @@ def _order_page(request: Request, session: DbSession, buyer: Any, order_id: uuid
     _ = translator(request)
     terms = [(str(t), _("%(n)s months", n=t) if t > 1 else _("1 month")) for t in RESERVED_TERMS_MONTHS]
     machines = order_instances_context(session, buyer, order.id) if order.delivers_instances else {}
+    held_use = None if order.delivers_instances else held.on_order(session, buyer.organization_id,
+                                                                    session.get_one(Order, order.id))
     return render(request, "buyer/order.html", {
+        "held_use": held_use,
         "order": order, "usage": usage, "names": order_names(session, [order]), "label": labeler(request),
         "form": form or Form(values={"term_months": "1"}), "term_options": terms, **machines,
         "can_release": order.status is OrderStatus.ACTIVE and order.mode is not OrderMode.RESERVED,

@@ -230,3 +230,63 @@ def test_a_run_whose_directory_is_removed_still_ends_completely(local, new_spec)
     claim = local.claims.directory / "uids" / str(uid)
     shutil.rmtree(local.base_dir / job)
     wait_until(lambda: processes_of(uid) == [] and not claim.exists(), "the run to end and give its uid back")
+
+
+def _namespace_without_routes():
+    """A process in a network namespace of its own with no default route, like a sandbox's before pasta
+    configures it."""
+    import subprocess
+
+    process = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    deadline = time.monotonic() + 5
+    while os.readlink(f"/proc/{process.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
+        assert time.monotonic() < deadline, "unshare did not enter a namespace of its own"
+        time.sleep(0.02)
+    return process
+
+
+def test_a_pasta_that_does_not_configure_the_network_is_replaced(tmp_path, monkeypatch) -> None:
+    """A pasta that has not configured the sandbox's interface in time is killed and a fresh one attached; the
+    attempts are noted in the run's supervisor.log; after the last attempt the start fails with the reason."""
+    import subprocess
+
+    from suanli.backends.local import supervisor
+
+    monkeypatch.setattr(supervisor, "PASTA_WAIT_S", 0.5)
+    sandbox = _namespace_without_routes()
+    try:
+        import tempfile
+        from pathlib import Path
+
+        # Outside /tmp: pasta runs in a mount namespace of its own whose /tmp is a tmpfs.
+        tries = Path(tempfile.mkdtemp(dir="/var/tmp")) / "tries"
+        # The stand-in for pasta: the first start does nothing; the second gives the namespace a default route.
+        configure = (f"echo x >> {tries}; [ $(wc -l < {tries}) -lt 2 ] && exec sleep 60; "
+                     f"nsenter --net=/proc/{sandbox.pid}/ns/net sh -c 'ip link set lo up && ip route add default "
+                     "dev lo' && exec sleep 60")
+        plan = {"pasta": ["sh", "-c", configure], "env": {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}}
+        netns = os.open(f"/proc/{sandbox.pid}/ns/net", os.O_RDONLY)
+        try:
+            pasta = supervisor._attach_pasta(plan, tmp_path, 0, [], sandbox.pid, netns, netns)
+        finally:
+            os.close(netns)
+        pasta.kill()
+        pasta.wait()
+        assert tries.read_text().count("x") == 2
+        assert "pasta attempt 1 of 3: pasta did not configure" in (tmp_path / "supervisor.log").read_text()
+
+        sandbox.kill()
+        sandbox.wait()
+        sandbox = _namespace_without_routes()  # a fresh one: the first has a route now
+        plan = {"pasta": ["sleep", "60"], "env": {}}  # never configures
+        netns = os.open(f"/proc/{sandbox.pid}/ns/net", os.O_RDONLY)
+        (tmp_path / "supervisor.log").unlink()
+        try:
+            with pytest.raises(OSError, match="did not configure"):
+                supervisor._attach_pasta(plan, tmp_path, 0, [], sandbox.pid, netns, netns)
+        finally:
+            os.close(netns)
+        assert (tmp_path / "supervisor.log").read_text().count("pasta attempt") == 3
+    finally:
+        sandbox.kill()
+        sandbox.wait()

@@ -154,6 +154,6 @@ def pasta_argv(uid: int, forwards: Sequence[tuple[str, int, int]] = ()) -> list[
     host's own ports (``-T none -U none``, ``--no-map-gw``: the gateway address is not the host's loopback);
     ``forwards`` are ``(listen address, host port, port inside)``."""
     tcp = [arg for address, host_port, inside in forwards for arg in ("-t", f"{address}/{host_port}:{inside}")]
-    return [*setpriv(uid), "pasta", "--config-net", "--foreground", "--quiet", "--no-map-gw",
+    return [*setpriv(uid), "pasta", "--config-net", "--foreground", "--no-map-gw",
             *(tcp or ["-t", "none"]), "-u", "none", "-T", "none", "-U", "none",
             "--userns", "/proc/self/fd/{userns}", "--netns", "/proc/self/fd/{netns}"]

@@ -277,6 +277,44 @@ def _read_info(fd: int, timeout: float) -> dict[str, Any] | None:
     return None
 
 
+PASTA_WAIT_S = 10
+PASTA_ATTEMPTS = 3
+"""pasta usually configures the sandbox's interface in milliseconds; twice in one CI run of about a thousand
+sandboxes it had not after 15 s, with nothing in its log, and could not be made to do so again in 360 starts.
+A pasta that has not configured the interface in ``PASTA_WAIT_S`` is killed and a fresh one attached, up to
+``PASTA_ATTEMPTS`` in all; each attempt is noted in the run's ``supervisor.log``."""
+
+
+def _log(run_dir: Path, line: str) -> None:
+    with open(run_dir / "supervisor.log", "a", encoding="utf-8") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
+
+
+def _attach_pasta(plan: dict[str, Any], run_dir: Path, uid: int, cgroups: list[str], init_pid: int, userns: int,
+                  netns: int) -> subprocess.Popen[bytes]:
+    """Start pasta on the sandbox's network namespace and wait until it configured the interface; a pasta that has
+    not in ``PASTA_WAIT_S`` is killed and another attached (see ``PASTA_ATTEMPTS``)."""
+    for attempt in range(1, PASTA_ATTEMPTS + 1):
+        with open(run_dir / "supervisor.log", "ab") as pasta_log:
+            pasta = subprocess.Popen(_fill(plan["pasta"], {"userns": userns, "netns": netns}),
+                                     pass_fds=(userns, netns), stdin=subprocess.DEVNULL, stdout=pasta_log,
+                                     stderr=pasta_log,
+                                     env={"PATH": plan["env"].get("PATH", "/usr/bin:/bin")},
+                                     cwd="/", preexec_fn=_in_child(lambda: (_enter(cgroups, {}),
+                                                                            _private_mount_namespace(),
+                                                                            _own_tun(uid))))
+        try:
+            _wait_for_network(init_pid, pasta, timeout=PASTA_WAIT_S)
+            return pasta
+        except OSError as exc:
+            pasta.kill()  # its tap device goes with it: the next pasta starts on a clean namespace
+            pasta.wait()
+            _log(run_dir, f"pasta attempt {attempt} of {PASTA_ATTEMPTS}: {exc}")
+            if attempt == PASTA_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 def _wait_for_network(init_pid: int, pasta: subprocess.Popen[bytes], timeout: float) -> None:
     """pasta configured the sandbox's interface when a default route shows in its network namespace."""
     deadline = time.monotonic() + timeout
@@ -351,16 +389,11 @@ def supervise(run_dir: Path, plan: dict[str, Any]) -> int:
             userns = fcntl.ioctl(netns, NS_GET_USERNS)  # the namespace that owns the sandbox's network
             if plan.get("low_ports"):
                 _unprivileged_ports(netns)
-            with open(run_dir / "supervisor.log", "ab") as pasta_log:
-                pasta = subprocess.Popen(_fill(plan["pasta"], {"userns": userns, "netns": netns}),
-                                         pass_fds=(userns, netns), stdin=subprocess.DEVNULL, stdout=pasta_log,
-                                         stderr=pasta_log, env={"PATH": plan["env"].get("PATH", "/usr/bin:/bin")},
-                                         cwd="/", preexec_fn=_in_child(lambda: (_enter(cgroups, {}),
-                                                                                _private_mount_namespace(),
-                                                                                _own_tun(uid))))
-            os.close(netns)
-            os.close(userns)
-            _wait_for_network(init_pid, pasta, timeout=15)
+            try:
+                pasta = _attach_pasta(plan, run_dir, uid, cgroups, init_pid, userns, netns)
+            finally:
+                os.close(netns)
+                os.close(userns)
         write_json(run_dir / "sandbox.json", {"init_pid": init_pid, "bwrap_pid": bwrap.pid,
                                               "pasta_pid": pasta.pid if pasta else None, "at": time.time()})
         os.write(block_w, b"go")

@@ -273,7 +273,8 @@ def test_a_pasta_that_does_not_configure_the_network_is_replaced(tmp_path, monke
         pasta.kill()
         pasta.wait()
         assert tries.read_text().count("x") == 2
-        assert "pasta attempt 1 of 3: pasta did not configure" in (tmp_path / "supervisor.log").read_text()
+        log = (tmp_path / "supervisor.log").read_text()
+        assert f"pasta attempt 1 of {supervisor.PASTA_ATTEMPTS}: pasta did not configure" in log
 
         sandbox.kill()
         sandbox.wait()
@@ -286,7 +287,29 @@ def test_a_pasta_that_does_not_configure_the_network_is_replaced(tmp_path, monke
                 supervisor._attach_pasta(plan, tmp_path, 0, [], sandbox.pid, netns, netns)
         finally:
             os.close(netns)
-        assert (tmp_path / "supervisor.log").read_text().count("pasta attempt") == 3
+        assert (tmp_path / "supervisor.log").read_text().count("pasta attempt") == supervisor.PASTA_ATTEMPTS
     finally:
         sandbox.kill()
         sandbox.wait()
+
+
+def test_a_sandbox_whose_network_cannot_be_set_up_is_replaced_by_a_fresh_one(local, new_spec, monkeypatch) -> None:
+    """Every pasta of the first sandbox fails to configure its network; the supervisor kills that sandbox and
+    starts a fresh one, whose pasta does: the run succeeds, and its supervisor.log says what happened."""
+    import tempfile
+    from pathlib import Path
+
+    from suanli.backends.local import runs, supervisor
+
+    tries = Path(tempfile.mkdtemp(dir="/var/tmp")) / "tries"  # outside /tmp: pasta's /tmp is a tmpfs of its own
+    first_sandbox = supervisor.PASTA_ATTEMPTS  # pastas started for the first sandbox; the next one configures
+    stand_in = ["sh", "-c", f"echo x >> {tries}; [ $(wc -l < {tries}) -le {first_sandbox} ] && exec sleep 60; "
+                "nsenter --net=/proc/self/fd/{netns} sh -c 'ip link set lo up && ip route add default dev lo' "
+                "&& exec sleep 60"]
+    monkeypatch.setattr(runs, "pasta_argv", lambda uid, forwards=(): stand_in)
+    job = local.submit(new_spec("echo set up"))
+    status = wait_for(local, job, {JobState.SUCCEEDED, JobState.FAILED}, timeout=30 + 10 * first_sandbox)
+    assert status.state is JobState.SUCCEEDED, status
+    log = (local.base_dir / job / "supervisor.log").read_text()
+    assert f"sandbox attempt 1 of {supervisor.SANDBOX_ATTEMPTS} could not be set up" in log
+    assert tries.read_text().count("x") == first_sandbox + 1

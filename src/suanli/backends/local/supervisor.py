@@ -277,8 +277,11 @@ def _read_info(fd: int, timeout: float) -> dict[str, Any] | None:
     return None
 
 
+SANDBOX_ATTEMPTS = 2
+"""A sandbox that could not be set up (its init gone before its network was, pasta not configuring it) is killed
+and a fresh one started, once, unless the run was cancelled or stopped meanwhile (its marker file)."""
 PASTA_WAIT_S = 10
-PASTA_ATTEMPTS = 3
+PASTA_ATTEMPTS = 2
 """pasta usually configures the sandbox's interface in milliseconds; twice in one CI run of about a thousand
 sandboxes it had not after 15 s, with nothing in its log, and could not be made to do so again in 360 starts.
 A pasta that has not configured the interface in ``PASTA_WAIT_S`` is killed and a fresh one attached, up to
@@ -310,8 +313,8 @@ def _attach_pasta(plan: dict[str, Any], run_dir: Path, uid: int, cgroups: list[s
             pasta.kill()  # its tap device goes with it: the next pasta starts on a clean namespace
             pasta.wait()
             _log(run_dir, f"pasta attempt {attempt} of {PASTA_ATTEMPTS}: {exc}")
-            if attempt == PASTA_ATTEMPTS:
-                raise
+            if attempt == PASTA_ATTEMPTS or isinstance(exc, SandboxGone) or pasta.returncode == 0:
+                raise  # the sandbox is gone (a cancelled run), or pasta ended by itself with it
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
@@ -321,12 +324,31 @@ def _wait_for_network(init_pid: int, pasta: subprocess.Popen[bytes], timeout: fl
     while time.monotonic() < deadline:
         if pasta.poll() is not None:
             raise OSError(f"pasta exited with code {pasta.returncode} (see supervisor.log)")
+        if not os.path.exists(f"/proc/{init_pid}"):
+            raise SandboxGone("the sandbox ended while its network was being set up")
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{init_pid}/net/route").read_text().splitlines()[1:]:
                 if line.split()[1] == "00000000":
                     return
         time.sleep(0.02)
-    raise OSError(f"pasta did not configure the sandbox's network within {timeout:.0f} s")
+    raise OSError(f"pasta did not configure the sandbox's network within {timeout:.0f} s "
+                  f"({_network_state(init_pid)})")
+
+
+class SandboxGone(OSError):
+    """The sandbox's init ended before its network was set up: no other pasta can help."""
+
+
+def _network_state(init_pid: int) -> str:
+    """What the sandbox's network namespace holds, for the log of a pasta that did not finish."""
+    try:
+        routes = Path(f"/proc/{init_pid}/net/route").read_text().splitlines()[1:]
+        devices = [line.split(":")[0].strip() for line in
+                   Path(f"/proc/{init_pid}/net/dev").read_text().splitlines()[2:]]
+    except OSError as exc:
+        return f"its namespace cannot be read: {exc.strerror}"
+    shown = "; ".join(" ".join(line.split()[:4]) for line in routes[:4]) or "none"
+    return f"interfaces {', '.join(devices) or 'none'}; IPv4 routes: {shown}"
 
 
 def _in_child(setup: Callable[[], None]) -> Callable[[], None]:
@@ -361,45 +383,57 @@ def supervise(run_dir: Path, plan: dict[str, Any]) -> int:
     result: dict[str, Any] = {"exit_code": None, "error": None, "time_limit": False}
     init_pid = None
     log = os.open(run_dir / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    info_r, info_w = os.pipe()
-    block_r, block_w = os.pipe()
     stage, cgroups, rlimits = plan.get("stage", []), plan.get("cgroups", []), plan.get("rlimits", {})
 
     def sandbox_child() -> None:
         _enter(cgroups, rlimits)
         _stage(_private_mount_namespace(stage))
 
-    try:
-        bwrap = subprocess.Popen(_fill(plan["bwrap"], {"info_fd": info_w, "block_fd": block_r}),
-                                 pass_fds=(info_w, block_r), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 env=plan["env"], cwd="/", preexec_fn=_in_child(sandbox_child))
-    except (OSError, subprocess.SubprocessError) as exc:
-        result.update(exit_code=127, error=f"could not start the sandbox: {exc}")
-        return _finish(plan, run_dir, uid, None, result)
-    os.close(info_w)
-    os.close(block_r)
-    pasta = None
-    try:
-        info = _read_info(info_r, timeout=30)
-        if info is None:
-            raise OSError("bubblewrap ended before the sandbox was set up (see the output log)")
-        init_pid = int(info["child-pid"])
-        if plan.get("pasta"):
-            netns = os.open(f"/proc/{init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            userns = fcntl.ioctl(netns, NS_GET_USERNS)  # the namespace that owns the sandbox's network
-            if plan.get("low_ports"):
-                _unprivileged_ports(netns)
-            try:
-                pasta = _attach_pasta(plan, run_dir, uid, cgroups, init_pid, userns, netns)
-            finally:
-                os.close(netns)
-                os.close(userns)
-        write_json(run_dir / "sandbox.json", {"init_pid": init_pid, "bwrap_pid": bwrap.pid,
-                                              "pasta_pid": pasta.pid if pasta else None, "at": time.time()})
-        os.write(block_w, b"go")
-    except (OSError, subprocess.SubprocessError) as exc:
-        result["error"] = f"could not set up the sandbox: {exc}"
-        kill_run(uid, init_pid)
+    for attempt in range(1, SANDBOX_ATTEMPTS + 1):
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        try:
+            bwrap = subprocess.Popen(_fill(plan["bwrap"], {"info_fd": info_w, "block_fd": block_r}),
+                                     pass_fds=(info_w, block_r), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     env=plan["env"], cwd="/", preexec_fn=_in_child(sandbox_child))
+        except (OSError, subprocess.SubprocessError) as exc:
+            result.update(exit_code=127, error=f"could not start the sandbox: {exc}")
+            return _finish(plan, run_dir, uid, None, result)
+        os.close(info_w)
+        os.close(block_r)
+        pasta, init_pid = None, None
+        try:
+            info = _read_info(info_r, timeout=30)
+            if info is None:
+                raise OSError("bubblewrap ended before the sandbox was set up (see the output log)")
+            init_pid = int(info["child-pid"])
+            if plan.get("pasta"):
+                netns = os.open(f"/proc/{init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                userns = fcntl.ioctl(netns, NS_GET_USERNS)  # the namespace that owns the sandbox's network
+                if plan.get("low_ports"):
+                    _unprivileged_ports(netns)
+                try:
+                    pasta = _attach_pasta(plan, run_dir, uid, cgroups, init_pid, userns, netns)
+                finally:
+                    os.close(netns)
+                    os.close(userns)
+            write_json(run_dir / "sandbox.json", {"init_pid": init_pid, "bwrap_pid": bwrap.pid,
+                                                  "pasta_pid": pasta.pid if pasta else None, "at": time.time()})
+            os.write(block_w, b"go")
+            break
+        except (OSError, subprocess.SubprocessError) as exc:
+            kill_run(uid, init_pid)
+            ended = any((run_dir / marker).exists() for marker in ("cancelled", "stopped"))
+            if attempt < SANDBOX_ATTEMPTS and not ended:
+                _log(run_dir, f"sandbox attempt {attempt} of {SANDBOX_ATTEMPTS} could not be set up ({exc}): "
+                              "starting a fresh one")
+                os.close(block_w)
+                os.close(info_r)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    bwrap.wait(timeout=10)
+                continue
+            result["error"] = f"could not set up the sandbox: {exc}"
+            break
     os.close(block_w)
     deadline = plan.get("deadline_seconds")
     try:

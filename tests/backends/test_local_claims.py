@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from suanli.backends import BackendError
 from suanli.backends.local.claims import Claims
-from suanli.backends.local.supervisor import boot_id, proc_stat
+from suanli.backends.local.supervisor import boot_id, proc_stat, processes_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="running a process as another uid needs root")
 FIRST = 299_900  # the top of the default range: clear of the runs other tests start
@@ -59,6 +60,10 @@ def test_a_claim_of_a_live_run_is_kept(tmp_path) -> None:
 def test_a_uid_that_still_has_processes_is_skipped(tmp_path) -> None:
     stray = subprocess.Popen(["setpriv", f"--reuid={FIRST}", f"--regid={FIRST}", "--clear-groups", "sleep", "30"])
     try:
+        deadline = time.monotonic() + 10  # Popen returns before setpriv has changed its uid: wait until it has
+        while stray.pid not in processes_of(FIRST):
+            assert time.monotonic() < deadline, "the stray never ran as its uid"
+            time.sleep(0.01)
         assert _claims(tmp_path).claim_uid(tmp_path / "run")[0] == FIRST + 1
     finally:
         stray.kill()

@@ -40,15 +40,13 @@ from suanli.emergency.models import EmergencyPart, EmergencyRequest, EmergencySt
 from suanli.emergency.schemas import EmergencyIn
 from suanli.errors import Conflict, InvalidInput, NotFound
 from suanli.ids import new_id
-from suanli.jobs.models import Job, JobState
+from suanli.jobs import held
 from suanli.jobs.service import _normalize_province
 from suanli.trading.ledger_store import ledger_store
 from suanli.trading.models import NotificationKind, Order, OrderMode, OrderStatus
 from suanli.trading.placement import insufficient_funds, place_order
 from suanli.trading.schemas import OrderIn
 from suanli.trading.service import cancel_order, notify, release_order
-
-BUSY_JOB_STATES = (JobState.SCHEDULED, JobState.RUNNING)
 
 
 def emergency_ref(emergency_id: uuid.UUID) -> str:
@@ -145,22 +143,12 @@ def candidates(session: Session, emergency: EmergencyRequest
     reserved_leases = [o for o in leases if o.mode is OrderMode.RESERVED and not o.delivers_instances]
     ids = [o.id for o in reserved_leases]
     lent = _lent_units(session, ids)
-    busy = {k: int(v) for k, v in session.execute(
-        select(Job.order_id, func.sum(Job.units)).join(Order, Order.id == Job.order_id)
-        .where(Job.order_id.in_(ids), Job.buyer_org_id == Order.buyer_org_id, Job.state.in_(BUSY_JOB_STATES))
-        .group_by(Job.order_id)).all()} if ids else {}
+    busy = held.busy_units(session, ids)  # the holders' own jobs: a payer's jobs use units counted as lent
     reserved = [core.ReservedLease(str(o.id), str(o.product_id), str(o.buyer_org_id),
                                    products[o.product_id].accelerators,
-                                   max(0, o.units - busy.get(o.id, 0) - lent.get(o.id, 0)))
+                                   max(0, o.units - busy.get((o.id, o.buyer_org_id), 0) - lent.get(o.id, 0)))
                 for o in reserved_leases]
     return products, free, spot, reserved
-
-
-def _holder_busy(session: Session, lease: Order) -> int:
-    """Units of a reserved lease its holder's own jobs use now (a payer's jobs on lent units are not counted:
-    those units are counted as lent)."""
-    return int(session.scalar(select(func.coalesce(func.sum(Job.units), 0)).where(
-        Job.order_id == lease.id, Job.buyer_org_id == lease.buyer_org_id, Job.state.in_(BUSY_JOB_STATES))) or 0)
 
 
 def _lent_units(session: Session, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -313,7 +301,7 @@ def answer_offer(session: Session, clock: billing.Clock, holder: User, part_id: 
     if lease.status is not OrderStatus.ACTIVE:
         raise Conflict(f"Your reserved order {lease.id} is {lease.status.value}; it has no units to lend.",
                        code="lease_not_active", details={"order_id": str(lease.id)})
-    busy = _holder_busy(session, lease)
+    busy = held.busy_units(session, [lease.id]).get((lease.id, lease.buyer_org_id), 0)
     lent = int(session.scalar(select(func.coalesce(func.sum(EmergencyPart.units), 0)).where(
         EmergencyPart.order_id == lease.id, EmergencyPart.offer_status == OfferStatus.ACCEPTED)) or 0)
     if lease.units - busy - lent < part.units:

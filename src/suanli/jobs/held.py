@@ -41,7 +41,7 @@ from suanli.jobs.models import ACTIVE_STATES, Job
 from suanli.scheduling.model import Offer, Placement
 from suanli.trading.models import Order, OrderMode, OrderStatus
 
-__all__ = ["HeldKind", "Holding", "choose", "holdings", "lost_reason", "offers", "on_held", "on_order"]
+__all__ = ["HeldKind", "Holding", "busy_units", "choose", "holdings", "lost_reason", "offers", "on_held", "on_order"]
 
 
 class HeldKind(enum.StrEnum):
@@ -109,12 +109,21 @@ def holdings(session: Session, org_ids: Iterable[uuid.UUID] | None = None) -> li
         held.append((order_id, product_id, org_id, HeldKind.EMERGENCY, int(units), title))
     if not held:
         return []
-    busy = {(order_id, org_id): int(units) for order_id, org_id, units in session.execute(
-        select(Job.order_id, Job.buyer_org_id, func.sum(func.coalesce(Job.units, 0)))
-        .where(Job.order_id.in_({h[0] for h in held}), Job.state.in_(ACTIVE_STATES), Job.held_kind.is_not(None))
-        .group_by(Job.order_id, Job.buyer_org_id)).all()}
+    busy = busy_units(session, {h[0] for h in held})
     return [Holding(order_id, product_id, org_id, kind, units, busy.get((order_id, org_id), 0), title)
             for order_id, product_id, org_id, kind, units, title in held]
+
+
+def busy_units(session: Session, order_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    """Units of these held orders that scheduled or running jobs use now, per (order, the jobs' organization): a
+    lease's holder and an emergency's payer on the same lease are counted apart."""
+    ids = set(order_ids)
+    if not ids:
+        return {}
+    return {(order_id, org_id): int(units) for order_id, org_id, units in session.execute(
+        select(Job.order_id, Job.buyer_org_id, func.sum(func.coalesce(Job.units, 0)))
+        .where(Job.order_id.in_(ids), Job.state.in_(ACTIVE_STATES), Job.held_kind.is_not(None))
+        .group_by(Job.order_id, Job.buyer_org_id)).all()}
 
 
 def offers(market: Iterable[Offer], held: Iterable[Holding]) -> list[Offer]:
@@ -188,9 +197,9 @@ def on_order(session: Session, org_id: uuid.UUID, order: Order) -> OrderUse | No
     """The organization's use of one of its orders as held capacity, or None when it is not held capacity."""
     mine = [h for h in holdings(session, [org_id]) if h.order_id == order.id]
     lent = 0
-    if order.mode is OrderMode.RESERVED and order.buyer_org_id == org_id:
-        lent = int(session.scalar(select(func.coalesce(func.sum(EmergencyPart.units), 0)).where(
-            EmergencyPart.order_id == order.id, EmergencyPart.offer_status == OfferStatus.ACCEPTED)) or 0)
+    if (order.mode is OrderMode.RESERVED and order.buyer_org_id == org_id and order.status is OrderStatus.ACTIVE
+            and not order.delivers_instances):  # its lease holding is what the loans left (none when all is lent)
+        lent = order.units - sum(h.units for h in mine if h.kind is HeldKind.LEASE)
     if not mine and not lent:
         return None
     jobs = list(session.scalars(select(Job).where(Job.order_id == order.id, Job.buyer_org_id == org_id,

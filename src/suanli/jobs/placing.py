@@ -25,8 +25,7 @@ from suanli.jobs import held, strays
 from suanli.jobs.ending import cancel_on_backend, requeue
 from suanli.jobs.gangs import PLATFORM_RULES, launch_shape, parts_column, place_part_orders, with_gang_reason
 from suanli.jobs.models import (ACTIVE_STATES, WAITING_STATES, Cluster, ClusterKind, ClusterState, HeldCapacity, Job,
-                                JobMode,
-                                JobState, detail_values, kind_word)
+                                JobMode, JobState, detail_values, kind_word)
 from suanli.jobs.service import make_backend
 from suanli.scheduling.failover import next_placement
 from suanli.scheduling.model import JobRequest, Offer, Placement, RunningSpot, Unplaceable
@@ -38,6 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from suanli.jobs.scheduler import RoundSummary
 
 log = logging.getLogger("suanli.scheduler")
+
+HELD_RULES = PRODUCTION
+"""The policy on held capacity: the platform's, without gangs (a job runs on one held order)."""
 
 TRIES_PER_ROUND = 3
 """Placements tried per job per round when submits fail (each failure blocks that offer for the job)."""
@@ -204,10 +206,6 @@ def place(database: Database, clock: Clock, summary: RoundSummary) -> None:
         _record_unplaceable(database, unplaceable, summary)
     for job_id in sorted(only - placed_on_held):
         _record_unplaceable(database, _waiting_for_held(job_id, waiting_for_held.get(job_id)), summary)
-
-
-HELD_RULES = PRODUCTION
-"""The policy on held capacity: the platform's, without gangs (a job runs on one held order)."""
 
 
 def _waiting_for_held(job_id: str, u: Unplaceable | None) -> Unplaceable:
